@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_NFT_H
+#define LB_NFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+struct mnl_nlmsg_batch;
+
+/* What lb intercepts: everything the ruleset is built from. */
+struct lb_nft_spec {
+	const char *table;		/* table name, family inet */
+	uint32_t mark;			/* set on intercepted and on lb-socket packets */
+	uint16_t port;			/* tproxy target port, on 127.0.0.1 and ::1 */
+	const struct sockaddr_storage *vips;	/* AF_INET / AF_INET6 with port */
+	size_t n_vips;
+};
+
+/*
+ * Appends to batch the messages of one transaction that replaces table
+ * spec->table (family inet) with lb's ruleset, whether or not it existed:
+ * add table, delete table, then table, sets, elements, chain and rules.
+ * The caller wraps the batch in begin/end messages. *seq is advanced for
+ * every message. Pure: no socket, no root. Returns 0 or -errno.
+ */
+int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq);
+
+/* Writes the ruleset in nft(8) syntax, as `nft list table` would show it. */
+int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out);
+
+/*
+ * Installs the ruleset in one netlink transaction in the current network
+ * namespace. On failure returns -errno and writes to err a one-line message
+ * naming the object that failed and what the errno means here (no
+ * privilege, kernel lacks tproxy/socket support, ...).
+ */
+int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen);
+
+/* Deletes table `table` (family inet); a missing table is not an error. */
+int lb_nft_remove(const char *table, char *err, size_t errlen);
+
+/* Policy routing that delivers marked packets locally. */
+struct lb_nft_route_spec {
+	uint32_t mark;
+	uint32_t table;
+	uint32_t priority;
+	int ipv4, ipv6;			/* which families to configure */
+};
+
+/*
+ * Adds, for each family, rule "fwmark MARK lookup TABLE pref PRIORITY" and
+ * route "local default dev lo table TABLE". Idempotent: existing identical
+ * entries are replaced. Returns 0 or -errno with err as for lb_nft_apply().
+ */
+int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t errlen);
+
+/* Removes what lb_nft_route_apply() added; missing entries are fine. */
+int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen);
+
+#endif
