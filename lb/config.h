@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_CONFIG_H
+#define LB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb/addr.h"
+
+enum lb_sched {
+	LB_SCHED_ROUNDROBIN,
+};
+
+struct lb_backend_conf {
+	union lb_sockaddr addr;
+	unsigned int weight;		/* 0: no new connections */
+};
+
+struct lb_service_conf {
+	char *name;
+	union lb_sockaddr *vips;
+	size_t n_vips;
+	enum lb_sched sched;
+	struct lb_backend_conf *backends;
+	size_t n_backends;
+	unsigned int connect_timeout_ms;
+	unsigned int idle_timeout_ms;
+	unsigned int retries;		/* further backends tried after a failed connect */
+};
+
+struct lb_config {
+	unsigned int workers;		/* 0 in the file means "number of CPUs" */
+	char *control_path;
+	struct {
+		uint16_t port;		/* tproxy listener port on loopback */
+		uint32_t mark;
+		char *table;		/* nft table name, family inet */
+		uint32_t route_table;
+		uint32_t rule_priority;	/* ip rule preference */
+	} intercept;
+	unsigned int drain_timeout_ms;
+	struct lb_service_conf *services;
+	size_t n_services;
+};
+
+/*
+ * Parses and validates a JSON config. On success returns an owned config
+ * and sets *errors to NULL. On failure returns NULL and sets *errors to an
+ * owned string holding one "json.path: problem" line per error found, each
+ * ending in '\n' (caller frees).
+ */
+struct lb_config *lb_config_parse(const char *text, char **errors);
+
+/* Same as lb_config_parse() on the contents of the file at path; an
+ * unreadable file yields "PATH: strerror" as the error. */
+struct lb_config *lb_config_load(const char *path, char **errors);
+
+void lb_config_free(struct lb_config *cfg);
+
+/* Service whose VIP equals addr (address and port), or NULL. */
+const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
+						     const union lb_sockaddr *addr);
+
+/* True when the config has a VIP of that family (AF_INET / AF_INET6). */
+int lb_config_has_family(const struct lb_config *cfg, int family);
+
+#endif

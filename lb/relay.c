@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lb/relay.h"
+
+#define RELAY_CHUNK (1 << 20)
+#define BOUNCE_LEN (64 * 1024)
+
+int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int keep)
+{
+	*pool = (struct lb_pipe_pool){ .max = max, .keep = keep };
+	pool->bounce = malloc(BOUNCE_LEN);
+	if (!pool->bounce)
+		return -ENOMEM;
+	pool->bounce_len = BOUNCE_LEN;
+	return 0;
+}
+
+static void pipe_close(struct lb_pipe *p)
+{
+	close(p->rd);
+	close(p->wr);
+	free(p);
+}
+
+void lb_pipe_pool_fini(struct lb_pipe_pool *pool)
+{
+	while (pool->free) {
+		struct lb_pipe *p = pool->free;
+
+		pool->free = p->next;
+		pipe_close(p);
+	}
+	free(pool->bounce);
+	pool->bounce = NULL;
+}
+
+static struct lb_pipe *pool_get(struct lb_pipe_pool *pool)
+{
+	struct lb_pipe *p = pool->free;
+	int fds[2];
+
+	if (p) {
+		pool->free = p->next;
+		pool->n_free--;
+		pool->n_out++;
+		return p;
+	}
+	if (pool->n_out + pool->n_free >= pool->max)
+		return NULL;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return NULL;
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == -1) {
+		free(p);
+		return NULL;
+	}
+	*p = (struct lb_pipe){ .rd = fds[0], .wr = fds[1] };
+	pool->n_out++;
+	return p;
+}
+
+void lb_relay_release(struct lb_pipe_pool *pool, struct lb_half *h)
+{
+	struct lb_pipe *p = h->pipe;
+
+	if (!p)
+		return;
+	h->pipe = NULL;
+	pool->n_out--;
+	if (p->len || pool->n_free >= pool->keep) {
+		/* A pipe with stale bytes can't be reused safely. */
+		pipe_close(p);
+		return;
+	}
+	p->next = pool->free;
+	pool->free = p;
+	pool->n_free++;
+}
+
+/*
+ * No pipe to be had: peek, send what dst takes, then consume exactly that
+ * much, so nothing is held here between calls. Returns >0 moved, 0 when a
+ * side would block or src is at EOF (h->eof set), or -errno.
+ */
+static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+{
+	ssize_t n, m;
+
+	n = recv(src, pool->bounce, pool->bounce_len, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0) {
+		h->eof = true;
+		return 0;
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			h->src_ready = false;
+			return 0;
+		}
+		return -errno;
+	}
+	m = send(dst, pool->bounce, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (m == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			h->dst_ready = false;
+			return 0;
+		}
+		return -errno;
+	}
+	if (recv(src, pool->bounce, m, MSG_DONTWAIT) != m)
+		return -EIO;
+	if (m < n)
+		h->dst_ready = false;
+	return m;
+}
+
+int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+{
+	ssize_t n;
+
+	for (;;) {
+		if (lb_relay_pending(h)) {
+			if (!h->dst_ready)
+				return 0;
+			n = splice(h->pipe->rd, NULL, dst, NULL, h->pipe->len,
+				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			if (n == -1) {
+				if (errno == EAGAIN) {
+					h->dst_ready = false;
+					return 0;
+				}
+				return -errno;
+			}
+			h->pipe->len -= n;
+			h->bytes += n;
+			continue;
+		}
+		if (h->eof) {
+			lb_relay_release(pool, h);
+			if (!h->shut) {
+				h->shut = true;
+				if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
+					return -errno;
+			}
+			return 0;
+		}
+		if (!h->src_ready) {
+			lb_relay_release(pool, h);
+			return 0;
+		}
+		if (!h->pipe)
+			h->pipe = pool_get(pool);
+		if (!h->pipe) {
+			if (!h->dst_ready)
+				return 0;
+			n = relay_bounce(pool, h, src, dst);
+			if (n < 0)
+				return n;
+			h->bytes += n;
+			continue;
+		}
+		/* The pipe is empty here, so EAGAIN can only mean src is drained. */
+		n = splice(src, NULL, h->pipe->wr, NULL, RELAY_CHUNK,
+			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (n == 0) {
+			h->eof = true;
+			continue;
+		}
+		if (n == -1) {
+			if (errno == EAGAIN) {
+				h->src_ready = false;
+				continue;
+			}
+			return -errno;
+		}
+		h->pipe->len = n;
+	}
+}

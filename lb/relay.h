@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_RELAY_H
+#define LB_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A kernel pipe that carries one direction's bytes while they are in flight. */
+struct lb_pipe {
+	int rd, wr;
+	size_t len;			/* bytes sitting in the pipe */
+	struct lb_pipe *next;
+};
+
+/*
+ * Pipes are taken only while a direction has data in flight and come back
+ * when it drains, so an idle connection holds just its two sockets. At most
+ * `max` pipes exist at once; past that a direction falls back to a copy
+ * through the pool's bounce buffer that never holds data across calls.
+ */
+struct lb_pipe_pool {
+	struct lb_pipe *free;
+	unsigned int n_free, n_out, max, keep;
+	char *bounce;
+	size_t bounce_len;
+};
+
+/* One direction of a proxied connection. */
+struct lb_half {
+	struct lb_pipe *pipe;
+	uint64_t bytes;			/* moved so far */
+	bool src_ready, dst_ready;	/* edge-triggered readiness not yet used up */
+	bool eof;			/* src has sent FIN */
+	bool shut;			/* FIN passed on to dst */
+};
+
+/* Sets up a pool of at most max pipes, keeping up to keep idle ones. */
+int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int keep);
+void lb_pipe_pool_fini(struct lb_pipe_pool *pool);
+
+/*
+ * Moves what it can from src to dst until one side would block. Passes a
+ * FIN on (shutdown(dst, SHUT_WR)) once src reached EOF and all its bytes
+ * are out. Returns 0, or -errno from a socket (-ECONNRESET, -EPIPE, ...)
+ * after which the connection must be torn down.
+ */
+int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst);
+
+/* Returns h's pipe, if any, to the pool (dropping data still in it). */
+void lb_relay_release(struct lb_pipe_pool *pool, struct lb_half *h);
+
+/* True when h has data waiting for dst. */
+static inline bool lb_relay_pending(const struct lb_half *h)
+{
+	return h->pipe && h->pipe->len;
+}
+
+#endif

@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The data plane. A connection is two sockets, a timer and two relay
+ * halves, taken from a slab sized at start, so the accept path never
+ * allocates. Readiness comes edge-triggered and is remembered in the
+ * halves; the sockets are registered once and never modified.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lb/balance.h"
+#include "lb/listener.h"
+#include "lb/log.h"
+#include "lb/loop.h"
+#include "lb/relay.h"
+#include "lb/worker.h"
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define SOCK_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+#define ACCEPT_RETRY_MS 100
+
+enum conn_state {
+	CONN_FREE,
+	CONN_CONNECTING,
+	CONN_RELAYING,
+};
+
+struct conn {
+	struct lb_event cli, srv;
+	struct lb_timer timer;
+	struct lb_half up;		/* client -> server */
+	struct lb_half down;		/* server -> client */
+	const struct lb_service_conf *svc;
+	union lb_sockaddr client;
+	uint64_t last_active;
+	unsigned int attempts, max_attempts;
+	enum conn_state state;
+	struct conn *next;		/* free list, or the list freed after a batch */
+};
+
+struct worker {
+	const struct lb_worker_args *args;
+	const struct lb_config *cfg;
+	struct lb_loop *loop;
+	struct lb_event listeners[LB_WORKER_MAX_LISTENERS];
+	size_t n_listen;
+	bool paused;			/* not accepting: at capacity or out of fds */
+	struct lb_timer retry_timer;
+	struct lb_event master, sig;
+	struct conn *slab, *free, *dead;
+	unsigned int n_active;
+	unsigned int *cursors;		/* round robin position per service */
+	struct lb_pipe_pool pipes;
+	bool draining;
+	struct lb_timer drain_timer;
+	uint64_t last_accept_log;
+};
+
+static struct worker w;
+
+static void conn_pump(struct conn *c);
+
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	/* Pass bytes on as they come: the peers did their own coalescing. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void close_rst(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
+
+static void conn_release(struct conn *c)
+{
+	lb_loop_timer_cancel(w.loop, &c->timer);
+	lb_relay_release(&w.pipes, &c->up);
+	lb_relay_release(&w.pipes, &c->down);
+	c->cli.fd = -1;
+	c->srv.fd = -1;
+	c->state = CONN_FREE;
+	c->next = w.dead;
+	w.dead = c;
+	w.n_active--;
+}
+
+/* Ends both sides: with RST when reset is set, else with an orderly close. */
+static void conn_end(struct conn *c, bool reset)
+{
+	if (reset) {
+		close_rst(c->cli.fd);
+		close_rst(c->srv.fd);
+	} else {
+		close(c->cli.fd);
+		if (c->srv.fd >= 0)
+			close(c->srv.fd);
+	}
+	conn_release(c);
+}
+
+static void conn_touch(struct conn *c)
+{
+	c->last_active = lb_loop_now(w.loop);
+}
+
+/*
+ * Opens the upstream socket from the client's own address. Keeping the
+ * client's port makes the backend's view exact; when that port is taken
+ * here, bind the address alone and let connect() pick the port
+ * (IP_BIND_ADDRESS_NO_PORT defers the choice to connect time, so bind does
+ * not search the port space). Returns fd (connect in progress or done) or
+ * -errno.
+ */
+static int upstream_open(struct conn *c, const union lb_sockaddr *backend)
+{
+	union lb_sockaddr src = c->client;
+	int family = backend->sa.sa_family;
+	bool keep_port = true;
+	int fd, rc, one = 1;
+
+again:
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd == -1)
+		return -errno;
+	rc = lb_sock_set_transparent(fd, family);
+	if (rc < 0)
+		goto fail;
+	if (!keep_port) {
+		lb_addr_set_port(&src, 0);
+		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	}
+	if (bind(fd, &src.sa, lb_addr_len(&src)) == -1) {
+		rc = -errno;
+		if (rc == -EADDRINUSE && keep_port) {
+			close(fd);
+			keep_port = false;
+			goto again;
+		}
+		goto fail;
+	}
+	set_nodelay(fd);
+	if (connect(fd, &backend->sa, lb_addr_len(backend)) == -1 && errno != EINPROGRESS) {
+		rc = -errno;
+		/* The exact 4-tuple may still be in TIME_WAIT here. */
+		if (rc == -EADDRNOTAVAIL && keep_port) {
+			close(fd);
+			keep_port = false;
+			goto again;
+		}
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+static void conn_timer_set(struct conn *c, uint64_t deadline)
+{
+	if (lb_loop_timer_set(w.loop, &c->timer, deadline) < 0)
+		lb_warn("cannot arm a connection timer: out of memory");
+}
+
+/* Tries backends until one connect is under way; else resets the client. */
+static void conn_connect(struct conn *c)
+{
+	const struct lb_service_conf *svc = c->svc;
+	unsigned int *cursor = &w.cursors[svc - w.cfg->services];
+	int family = c->client.sa.sa_family;
+	char buf[LB_ADDR_STRLEN];
+
+	while (c->attempts < c->max_attempts) {
+		int idx = lb_balance_rr_next(svc, family, cursor);
+		const union lb_sockaddr *backend;
+		int fd;
+
+		if (idx < 0)
+			break;
+		backend = &svc->backends[idx].addr;
+		c->attempts++;
+		fd = upstream_open(c, backend);
+		if (fd < 0) {
+			lb_debug("service %s: connect to %s failed: %s", svc->name,
+				 lb_addr_format(backend, buf, sizeof(buf)), strerror(-fd));
+			continue;
+		}
+		c->srv.fd = fd;
+		if (lb_loop_add(w.loop, &c->srv, SOCK_EVENTS) < 0) {
+			close(fd);
+			c->srv.fd = -1;
+			continue;
+		}
+		c->state = CONN_CONNECTING;
+		conn_timer_set(c, lb_loop_now(w.loop) + svc->connect_timeout_ms);
+		return;
+	}
+	lb_debug("service %s: no backend reachable for %s after %u attempts", svc->name,
+		 lb_addr_format(&c->client, buf, sizeof(buf)), c->attempts);
+	conn_end(c, true);
+}
+
+static void conn_retry(struct conn *c)
+{
+	close(c->srv.fd);
+	c->srv.fd = -1;
+	conn_connect(c);
+}
+
+static void conn_established(struct conn *c)
+{
+	c->state = CONN_RELAYING;
+	c->up.dst_ready = true;
+	c->down.src_ready = true;
+	conn_touch(c);
+	conn_timer_set(c, c->last_active + c->svc->idle_timeout_ms);
+	conn_pump(c);
+}
+
+static void conn_timeout(struct lb_timer *t)
+{
+	struct conn *c = lb_container_of(t, struct conn, timer);
+	uint64_t deadline;
+
+	if (c->state == CONN_CONNECTING) {
+		conn_retry(c);
+		return;
+	}
+	/* Activity only stamps last_active; the deadline catches up here. */
+	deadline = c->last_active + c->svc->idle_timeout_ms;
+	if (deadline > lb_loop_now(w.loop)) {
+		conn_timer_set(c, deadline);
+		return;
+	}
+	conn_end(c, false);
+}
+
+static void conn_pump(struct conn *c)
+{
+	uint64_t before = c->up.bytes + c->down.bytes;
+	int rc;
+
+	rc = lb_relay_move(&w.pipes, &c->up, c->cli.fd, c->srv.fd);
+	if (rc == 0)
+		rc = lb_relay_move(&w.pipes, &c->down, c->srv.fd, c->cli.fd);
+	if (rc < 0) {
+		/* A reset (or any socket error) on one side resets the other. */
+		conn_end(c, true);
+		return;
+	}
+	if (c->up.shut && c->down.shut) {
+		conn_end(c, false);
+		return;
+	}
+	if (c->up.bytes + c->down.bytes != before)
+		conn_touch(c);
+}
+
+static void cli_event(struct lb_event *ev, uint32_t events)
+{
+	struct conn *c = lb_container_of(ev, struct conn, cli);
+
+	if (c->state == CONN_FREE)
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->up.src_ready = true;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		c->down.dst_ready = true;
+	if (c->state == CONN_CONNECTING) {
+		/* The client gave up while we were still connecting. */
+		if (events & EPOLLERR)
+			conn_end(c, true);
+		return;
+	}
+	conn_pump(c);
+}
+
+static void srv_event(struct lb_event *ev, uint32_t events)
+{
+	struct conn *c = lb_container_of(ev, struct conn, srv);
+
+	if (c->state == CONN_FREE)
+		return;
+	if (c->state == CONN_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err || (events & EPOLLERR)) {
+			conn_retry(c);
+			return;
+		}
+		conn_established(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->down.src_ready = true;
+	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+		c->up.dst_ready = true;
+	conn_pump(c);
+}
+
+static unsigned int attempts_for(const struct lb_service_conf *svc, int family)
+{
+	unsigned int n = lb_balance_count(svc, family);
+
+	return n < svc->retries + 1 ? n : svc->retries + 1;
+}
+
+static void conn_start(int fd, const union lb_sockaddr *peer)
+{
+	union lb_sockaddr local;
+	socklen_t len = sizeof(local);
+	const struct lb_service_conf *svc;
+	struct conn *c;
+	char buf[LB_ADDR_STRLEN];
+
+	/* TPROXY keeps the original destination as the socket's local address. */
+	if (getsockname(fd, &local.sa, &len) == -1) {
+		close_rst(fd);
+		return;
+	}
+	lb_addr_unmap(&local);
+	svc = lb_config_find_service(w.cfg, &local);
+	if (!svc) {
+		lb_debug("no service for %s", lb_addr_format(&local, buf, sizeof(buf)));
+		close_rst(fd);
+		return;
+	}
+	c = w.free;
+	w.free = c->next;
+	w.n_active++;
+	memset(c, 0, sizeof(*c));
+	c->cli = (struct lb_event){ .fd = fd, .cb = cli_event };
+	c->srv = (struct lb_event){ .fd = -1, .cb = srv_event };
+	c->timer.cb = conn_timeout;
+	c->svc = svc;
+	c->client = *peer;
+	lb_addr_unmap(&c->client);
+	c->up.src_ready = true;
+	c->down.dst_ready = true;
+	c->max_attempts = attempts_for(svc, c->client.sa.sa_family);
+	c->state = CONN_CONNECTING;
+	set_nodelay(fd);
+	if (lb_loop_add(w.loop, &c->cli, SOCK_EVENTS) < 0) {
+		conn_end(c, true);
+		return;
+	}
+	conn_connect(c);
+}
+
+static void accept_pause(bool retry_later)
+{
+	w.paused = true;
+	if (retry_later)
+		lb_loop_timer_set(w.loop, &w.retry_timer, lb_loop_now(w.loop) + ACCEPT_RETRY_MS);
+}
+
+/* Accepts until every listener is empty or this worker is full. */
+static void accept_all(void)
+{
+	for (size_t i = 0; i < w.n_listen; i++) {
+		int lfd = w.listeners[i].fd;
+
+		for (;;) {
+			union lb_sockaddr peer;
+			socklen_t len = sizeof(peer);
+			int fd;
+
+			if (w.draining)
+				return;
+			/* Leave the connection in the kernel queue rather than drop it. */
+			if (w.n_active >= w.args->capacity) {
+				accept_pause(false);
+				return;
+			}
+			fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+			if (fd >= 0) {
+				conn_start(fd, &peer);
+				continue;
+			}
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (lb_loop_now(w.loop) - w.last_accept_log >= 1000) {
+				w.last_accept_log = lb_loop_now(w.loop);
+				lb_warn("accept: %s; pausing accepts, held connections continue",
+					strerror(errno));
+			}
+			accept_pause(true);
+			return;
+		}
+	}
+}
+
+static void listener_event(struct lb_event *ev, uint32_t events)
+{
+	if (!w.paused)
+		accept_all();
+}
+
+static void accept_retry(struct lb_timer *t)
+{
+	w.paused = false;
+	accept_all();
+}
+
+static void stop_accepting(void)
+{
+	for (size_t i = 0; i < w.n_listen; i++)
+		close(w.listeners[i].fd);
+	w.n_listen = 0;
+	lb_loop_timer_cancel(w.loop, &w.retry_timer);
+}
+
+static void drain_expired(struct lb_timer *t)
+{
+	lb_info("drain timeout: closing %u connections", w.n_active);
+	lb_loop_stop(w.loop);
+}
+
+static void sig_event(struct lb_event *ev, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo != SIGTERM || w.draining)
+			continue;
+		w.draining = true;
+		stop_accepting();
+		lb_info("stopping: draining %u connections (at most %u ms)", w.n_active,
+			w.cfg->drain_timeout_ms);
+		lb_loop_timer_set(w.loop, &w.drain_timer,
+				  lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
+	}
+}
+
+static void master_event(struct lb_event *ev, uint32_t events)
+{
+	char buf[256];
+	ssize_t n = read(ev->fd, buf, sizeof(buf));
+
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR)) {
+		lb_err("master is gone: exiting");
+		w.draining = true;
+		lb_loop_stop(w.loop);
+	}
+}
+
+static void after_batch(void *arg)
+{
+	/* Slots freed in this batch may still have been named by its events. */
+	while (w.dead) {
+		struct conn *c = w.dead;
+
+		w.dead = c->next;
+		c->next = w.free;
+		w.free = c;
+	}
+	if (w.paused && !w.retry_timer.slot && w.n_active < w.args->capacity) {
+		w.paused = false;
+		accept_all();
+	}
+	if (w.draining && w.n_active == 0)
+		lb_loop_stop(w.loop);
+}
+
+static int worker_setup(const struct lb_worker_args *args)
+{
+	sigset_t mask;
+	int rc;
+
+	w.args = args;
+	w.cfg = args->cfg;
+	w.loop = lb_loop_alloc();
+	if (!w.loop)
+		return -errno;
+	lb_loop_set_after(w.loop, after_batch, NULL);
+	w.retry_timer.cb = accept_retry;
+	w.drain_timer.cb = drain_expired;
+
+	w.slab = calloc(args->capacity, sizeof(*w.slab));
+	w.cursors = calloc(w.cfg->n_services, sizeof(*w.cursors));
+	if (!w.slab || !w.cursors)
+		return -ENOMEM;
+	for (unsigned int i = args->capacity; i-- > 0;) {
+		w.slab[i].next = w.free;
+		w.free = &w.slab[i];
+	}
+	/* Start each worker at a different backend so shards interleave. */
+	for (size_t i = 0; i < w.cfg->n_services; i++)
+		w.cursors[i] = args->id % (w.cfg->services[i].n_backends ? w.cfg->services[i].n_backends : 1);
+	rc = lb_pipe_pool_init(&w.pipes, args->pipes, args->pipes / 4);
+	if (rc < 0)
+		return rc;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	w.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (w.sig.fd == -1)
+		return -errno;
+	w.sig.cb = sig_event;
+	rc = lb_loop_add(w.loop, &w.sig, EPOLLIN);
+	if (rc < 0)
+		return rc;
+	w.master = (struct lb_event){ .fd = args->master_fd, .cb = master_event };
+	rc = lb_loop_add(w.loop, &w.master, EPOLLIN);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < args->n_listen; i++) {
+		w.listeners[i] = (struct lb_event){ .fd = args->listen_fds[i], .cb = listener_event };
+		rc = lb_loop_add(w.loop, &w.listeners[i], EPOLLIN | EPOLLET);
+		if (rc < 0)
+			return rc;
+	}
+	w.n_listen = args->n_listen;
+	return 0;
+}
+
+int lb_worker_run(const struct lb_worker_args *args)
+{
+	int rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	rc = worker_setup(args);
+	if (rc < 0) {
+		lb_err("setup failed: %s", strerror(-rc));
+		return 1;
+	}
+	lb_info("started: capacity %u connections, %u pipes", args->capacity, args->pipes);
+	/* Connections may have queued while no worker was accepting. */
+	accept_all();
+	rc = lb_loop_run(w.loop);
+	if (rc < 0) {
+		lb_err("event loop failed: %s", strerror(-rc));
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_WORKER_H
+#define LB_WORKER_H
+
+#include <stddef.h>
+
+#include "lb/config.h"
+
+#define LB_WORKER_MAX_LISTENERS 2
+
+struct lb_worker_args {
+	unsigned int id;
+	const struct lb_config *cfg;
+	int listen_fds[LB_WORKER_MAX_LISTENERS];	/* this worker's shard, one per family */
+	size_t n_listen;
+	int master_fd;			/* EOF here means the master is gone */
+	unsigned int capacity;		/* connections this worker may hold */
+	unsigned int pipes;		/* pipes it may have in flight */
+};
+
+/*
+ * Runs the data plane of one worker: accepts from its own listeners,
+ * proxies each connection from the client's address, and returns the exit
+ * status once drained after SIGTERM or at once when the master dies.
+ */
+int lb_worker_run(const struct lb_worker_args *args);
+
+#endif

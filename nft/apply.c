@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Sends lb's ruleset to the kernel in one nf_tables transaction and turns
+ * the kernel's answer into one line naming the object it rejected.
+ */
+#include "nft/nft.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/time.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+/* Upper bounds used to size a first batch; build reports -EMSGSIZE if they
+ * are ever too small and the batch is retried twice as large. */
+#define LB_NFT_MSG_MAX		1024
+#define LB_NFT_FIXED_MSGS	16
+
+/* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
+#define LB_NFT_ACK_COST		1024
+
+/* The kernel answers while we are still in sendmsg(); this only bounds a
+ * kernel that never does. */
+#define LB_NFT_RECV_TIMEOUT_S	10
+
+#define LB_NFT_MSG_TYPE(t)	((NFNL_SUBSYS_NFTABLES << 8) | (t))
+
+struct lb_nft_batch {
+	char *buf;
+	struct mnl_nlmsg_batch *b;
+	uint32_t first_seq;	/* of the batch-begin message */
+	uint32_t n_acked;	/* messages that ask for an ack */
+	char job[NFT_TABLE_MAXNAMELEN + 48];	/* what the batch does, for messages */
+};
+
+static void lb_nft_batch_free(struct lb_nft_batch *nb)
+{
+	if (nb->b)
+		mnl_nlmsg_batch_stop(nb->b);
+	free(nb->buf);
+	nb->b = NULL;
+	nb->buf = NULL;
+}
+
+/*
+ * Builds begin + (ruleset, or a lone DELTABLE when spec is NULL) + end into
+ * nb. Returns 0 or -errno.
+ */
+static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *spec,
+			     const char *table)
+{
+	size_t limit = (LB_NFT_FIXED_MSGS + (spec ? spec->n_vips : 0)) * LB_NFT_MSG_MAX;
+	uint32_t seq;
+	int ret;
+
+	for (;;) {
+		/* libmnl lets the last message run past limit: room for it. */
+		nb->buf = malloc(limit + LB_NFT_MSG_MAX * 4);
+		if (!nb->buf)
+			return -ENOMEM;
+		nb->b = mnl_nlmsg_batch_start(nb->buf, limit);
+		if (!nb->b) {
+			ret = -ENOMEM;
+			goto cleanup;
+		}
+		seq = nb->first_seq = (uint32_t)time(NULL);
+		nftnl_batch_begin(mnl_nlmsg_batch_current(nb->b), seq++);
+		mnl_nlmsg_batch_next(nb->b);
+		if (spec) {
+			ret = lb_nft_ruleset_build(spec, nb->b, &seq);
+		} else {
+			struct nftnl_table *t = nftnl_table_alloc();
+
+			if (!t) {
+				ret = -ENOMEM;
+				goto cleanup;
+			}
+			nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+			nftnl_table_nlmsg_build_payload(
+				nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(nb->b),
+						      NFT_MSG_DELTABLE, NFPROTO_INET,
+						      NLM_F_ACK, seq++), t);
+			nftnl_table_free(t);
+			ret = mnl_nlmsg_batch_next(nb->b) ? 0 : -EMSGSIZE;
+		}
+		if (ret == 0) {
+			nb->n_acked = seq - nb->first_seq - 1;
+			nftnl_batch_end(mnl_nlmsg_batch_current(nb->b), seq++);
+			ret = mnl_nlmsg_batch_next(nb->b) ? 0 : -EMSGSIZE;
+		}
+		if (ret != -EMSGSIZE)
+			break;
+		lb_nft_batch_free(nb);
+		limit *= 2;
+	}
+cleanup:
+	if (ret)
+		lb_nft_batch_free(nb);
+	return ret;
+}
+
+static const struct nlmsghdr *lb_nft_batch_find(const struct lb_nft_batch *nb, uint32_t seq,
+						int *rule_no)
+{
+	const struct nlmsghdr *nlh = mnl_nlmsg_batch_head(nb->b);
+	int len = (int)mnl_nlmsg_batch_size(nb->b);
+
+	*rule_no = 0;
+	for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+		if (nlh->nlmsg_type == LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE))
+			(*rule_no)++;
+		if (nlh->nlmsg_seq == seq)
+			return nlh;
+	}
+	return NULL;
+}
+
+/* "198.18.100.1:80" / "[2001:db8::1]:80" from a vips4/vips6 set key. */
+static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN];
+	uint16_t port;
+
+	if (len == 8 || len == 20) {
+		memcpy(&port, key + len - 4, sizeof(port));
+		inet_ntop(len == 8 ? AF_INET : AF_INET6, key, ip, sizeof(ip));
+		snprintf(buf, size, len == 8 ? "%s:%u" : "[%s]:%u", ip, ntohs(port));
+	} else {
+		snprintf(buf, size, "of %u bytes", len);
+	}
+}
+
+static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
+				 char *what, size_t size)
+{
+	char key_text[INET6_ADDRSTRLEN + 16] = "?";
+	struct nftnl_set_elems_iter *it = NULL;
+	const char *set_name = "?";
+	struct nftnl_set_elem *e;
+	struct nftnl_set *s;
+	const void *key;
+	uint32_t len;
+
+	s = nftnl_set_alloc();
+	if (s && nftnl_set_elems_nlmsg_parse(nlh, s) >= 0) {
+		if (nftnl_set_is_set(s, NFTNL_SET_NAME))
+			set_name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+		it = nftnl_set_elems_iter_create(s);
+		e = it ? nftnl_set_elems_iter_next(it) : NULL;
+		key = e ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len) : NULL;
+		if (key)
+			lb_nft_key_format(key, len, key_text, sizeof(key_text));
+	}
+	snprintf(what, size, "creating element %s of set %s in table inet %s",
+		 key_text, set_name, table);
+	if (it)
+		nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+}
+
+/* Names a rule by what it needs from the kernel; *module is the one to load. */
+static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, int rule_no,
+				 char *what, size_t size, const char **module)
+{
+	struct nftnl_expr_iter *it = NULL;
+	const char *kind = "?";
+	struct nftnl_expr *e;
+	struct nftnl_rule *r;
+
+	r = nftnl_rule_alloc();
+	if (r && nftnl_rule_nlmsg_parse(nlh, r) >= 0)
+		it = nftnl_expr_iter_create(r);
+	while (it && (e = nftnl_expr_iter_next(it))) {
+		const char *name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+
+		if (strcmp(name, "tproxy") == 0) {
+			int v6 = nftnl_expr_get_u32(e, NFTNL_EXPR_TPROXY_FAMILY) == NFPROTO_IPV6;
+
+			kind = v6 ? "tproxy ipv6" : "tproxy ipv4";
+			*module = v6 ? "kernel lacks IPv6 tproxy support "
+				       "(load modules nft_tproxy and nf_tproxy_ipv6)"
+				     : "kernel lacks tproxy support (load module nft_tproxy)";
+		} else if (strcmp(name, "socket") == 0) {
+			kind = "socket transparent";
+			*module = "kernel lacks socket matching (load module nft_socket)";
+		}
+	}
+	snprintf(what, size, "creating rule %d (%s) in table inet %s", rule_no, kind, table);
+	if (it)
+		nftnl_expr_iter_destroy(it);
+	nftnl_rule_free(r);
+}
+
+/*
+ * Writes "nft: WHAT: [HINT: ]strerror" for error -ret on message seq.
+ */
+static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uint32_t seq,
+			   int ret, const char *extack, char *err, size_t errlen)
+{
+	const char *hint = NULL, *module = NULL;
+	const struct nlmsghdr *nlh;
+	char what[3 * NFT_NAME_MAXLEN];
+	uint16_t type = 0;
+	int rule_no;
+
+	nlh = lb_nft_batch_find(nb, seq, &rule_no);
+	if (nlh)
+		type = nlh->nlmsg_type;
+	switch (type) {
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWTABLE):
+	case LB_NFT_MSG_TYPE(NFT_MSG_DELTABLE):
+		snprintf(what, sizeof(what), "%s table inet %s",
+			 type == LB_NFT_MSG_TYPE(NFT_MSG_NEWTABLE) ? "creating" : "deleting",
+			 table);
+		/* Capability failures are reported on the batch header; EPERM
+		 * on the table itself means another process owns it. */
+		if (ret == -EPERM)
+			hint = "table is owned by another process";
+		break;
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSET): {
+		struct nftnl_set *s = nftnl_set_alloc();
+		const char *name = "?";
+
+		if (s && nftnl_set_nlmsg_parse(nlh, s) >= 0 && nftnl_set_is_set(s, NFTNL_SET_NAME))
+			name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+		snprintf(what, sizeof(what), "creating set %s in table inet %s", name, table);
+		nftnl_set_free(s);
+		break;
+	}
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSETELEM):
+		lb_nft_describe_elem(nlh, table, what, sizeof(what));
+		break;
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN):
+		snprintf(what, sizeof(what), "creating chain prerouting in table inet %s", table);
+		break;
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
+		lb_nft_describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
+		/* Unknown expression: ENOENT after the module request failed;
+		 * EOPNOTSUPP when the expression lacks this family or hook. */
+		if (ret == -ENOENT || ret == -EOPNOTSUPP)
+			hint = module;
+		break;
+	default:	/* batch begin, or a seq we never sent */
+		snprintf(what, sizeof(what), "%s", nb->job);
+		if (ret == -EOPNOTSUPP)
+			hint = "kernel lacks nf_tables (load module nf_tables)";
+		break;
+	}
+	if (ret == -EPERM && !hint)
+		hint = "no privilege: lb needs CAP_NET_ADMIN (run as root)";
+	snprintf(err, errlen, "nft: %s: %s%s%s%s%s", what, hint ? hint : "", hint ? ": " : "",
+		 extack ? extack : "", extack ? ": " : "", strerror(-ret));
+}
+
+/* Extended-ack text the kernel attached to an error, if any. */
+static const char *lb_nft_extack(const struct nlmsghdr *nlh)
+{
+	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+	size_t off = sizeof(*e), total = mnl_nlmsg_get_payload_len(nlh);
+	const struct nlattr *a;
+	const char *end;
+
+	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+		return NULL;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
+	if (off >= total)
+		return NULL;
+	end = (const char *)e + total;
+	for (a = (const void *)((const char *)e + off);
+	     mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a)) {
+		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
+		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
+			return mnl_attr_get_str(a);
+	}
+	return NULL;
+}
+
+static void lb_nft_sockbuf(int fd, int force, int opt, size_t want)
+{
+	int cur = 0, val = (int)want;
+	socklen_t len = sizeof(cur);
+
+	if (getsockopt(fd, SOL_SOCKET, opt, &cur, &len) == 0 && (size_t)cur >= want)
+		return;
+	/* The FORCE variant passes rmem_max/wmem_max with CAP_NET_ADMIN,
+	 * which lb has whenever the batch can succeed at all. */
+	if (setsockopt(fd, SOL_SOCKET, force, &val, sizeof(val)) == -1)
+		setsockopt(fd, SOL_SOCKET, opt, &val, sizeof(val));
+}
+
+/*
+ * Sends nb and waits for one answer per message asking for an ack, or for
+ * an error on the batch itself. Returns 0 or the first error as -errno,
+ * explained in err.
+ */
+static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *err,
+		       size_t errlen)
+{
+	char rbuf[MNL_SOCKET_BUFFER_SIZE];
+	struct timeval tv = { .tv_sec = LB_NFT_RECV_TIMEOUT_S };
+	size_t size = mnl_nlmsg_batch_size(nb->b);
+	struct mnl_socket *nl;
+	uint32_t acked = 0;
+	unsigned int portid;
+	int fd, one = 1, ret;
+
+	nl = mnl_socket_open(NETLINK_NETFILTER);
+	if (!nl) {
+		ret = -errno;
+		snprintf(err, errlen, "nft: opening netfilter netlink socket: %s%s",
+			 ret == -EPROTONOSUPPORT ? "kernel lacks nfnetlink: " : "",
+			 strerror(-ret));
+		return ret;
+	}
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1) {
+		ret = -errno;
+		snprintf(err, errlen, "nft: binding netlink socket: %s", strerror(-ret));
+		goto cleanup;
+	}
+	portid = mnl_socket_get_portid(nl);
+	fd = mnl_socket_get_fd(nl);
+	/* Acks without a copy of each request, and with the kernel's text. */
+	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	/* The whole transaction must travel in one sendmsg(). */
+	lb_nft_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, size + 4096);
+	lb_nft_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (size_t)nb->n_acked * LB_NFT_ACK_COST);
+
+	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), size) == -1) {
+		ret = -errno;
+		snprintf(err, errlen, "nft: %s: sending %zu bytes: %s", nb->job, size,
+			 strerror(-ret));
+		goto cleanup;
+	}
+	ret = 0;
+	while (acked < nb->n_acked) {
+		const struct nlmsghdr *nlh;
+		ssize_t n;
+		int len;
+
+		n = mnl_socket_recvfrom(nl, rbuf, sizeof(rbuf));
+		if (n == -1) {
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			snprintf(err, errlen, "nft: %s: reading the kernel's answer: %s", nb->job,
+				 strerror(-ret));
+			goto cleanup;
+		}
+		len = (int)n;
+		for (nlh = (const struct nlmsghdr *)rbuf; mnl_nlmsg_ok(nlh, len);
+		     nlh = mnl_nlmsg_next(nlh, &len)) {
+			const struct nlmsgerr *e;
+
+			if (nlh->nlmsg_pid != portid || nlh->nlmsg_type != NLMSG_ERROR)
+				continue;
+			if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+				continue;
+			e = mnl_nlmsg_get_payload(nlh);
+			if (e->error) {
+				ret = e->error;
+				lb_nft_explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_extack(nlh),
+					       err, errlen);
+				goto cleanup;
+			}
+			acked++;
+		}
+	}
+cleanup:
+	mnl_socket_close(nl);
+	return ret;
+}
+
+int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
+{
+	struct lb_nft_batch nb = { 0 };
+	int ret;
+
+	ret = lb_nft_batch_make(&nb, spec, NULL);
+	if (ret) {
+		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
+			 spec && spec->table ? spec->table : "(none)",
+			 ret == -EINVAL ? "invalid table name, port or address" : strerror(-ret));
+		return ret;
+	}
+	snprintf(nb.job, sizeof(nb.job), "applying ruleset to table inet %s", spec->table);
+	ret = lb_nft_talk(&nb, spec->table, err, errlen);
+	lb_nft_batch_free(&nb);
+	return ret;
+}
+
+int lb_nft_remove(const char *table, char *err, size_t errlen)
+{
+	struct lb_nft_batch nb = { 0 };
+	int ret;
+
+	if (!table || !*table || strlen(table) >= NFT_TABLE_MAXNAMELEN) {
+		snprintf(err, errlen, "nft: deleting table: invalid table name");
+		return -EINVAL;
+	}
+	ret = lb_nft_batch_make(&nb, NULL, table);
+	if (ret) {
+		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
+		return ret;
+	}
+	snprintf(nb.job, sizeof(nb.job), "deleting table inet %s", table);
+	ret = lb_nft_talk(&nb, table, err, errlen);
+	lb_nft_batch_free(&nb);
+	if (ret == -ENOENT) {
+		ret = 0;
+		if (errlen)
+			err[0] = '\0';
+	}
+	return ret;
+}

@@ -1,0 +1,521 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lb's nf_tables ruleset as netlink messages (lb_nft_ruleset_build) and as
+ * nft(8) text (lb_nft_ruleset_print). Pure: no socket, no root; apply.c
+ * sends what this builds.
+ */
+#include "nft/nft.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#define LB_NFT_CHAIN	"prerouting"
+#define LB_NFT_PRIO	(-150)		/* NF_IP_PRI_MANGLE: "priority mangle" */
+
+/* nft's concatenated datatype ids: (first << TYPE_BITS) | second. */
+#define LB_NFT_TYPE_BITS	6
+#define LB_NFT_TYPE_IPADDR	7
+#define LB_NFT_TYPE_IP6ADDR	8
+#define LB_NFT_TYPE_SERVICE	13
+
+/* Each concatenated field is padded to a 32-bit register. */
+#define LB_NFT_KEY4_LEN	(4 + 4)
+#define LB_NFT_KEY6_LEN	(16 + 4)
+#define LB_NFT_KEY_MAX	LB_NFT_KEY6_LEN
+
+struct lb_nft_family {
+	const char *set;	/* also the nft name used in the lookup */
+	uint32_t set_id;	/* batch-local id, as nft numbers new sets */
+	uint32_t key_type;
+	uint32_t key_len;
+	uint8_t nfproto;
+	uint32_t daddr_off;	/* offset of the destination in the IP header */
+	uint32_t addr_len;
+};
+
+static const struct lb_nft_family lb_nft_v4 = {
+	.set = "vips4", .set_id = 1,
+	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
+	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
+	.daddr_off = 16, .addr_len = 4,
+};
+
+static const struct lb_nft_family lb_nft_v6 = {
+	.set = "vips6", .set_id = 2,
+	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
+	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
+	.daddr_off = 24, .addr_len = 16,
+};
+
+static int lb_nft_spec_check(const struct lb_nft_spec *spec)
+{
+	size_t i, len;
+
+	if (!spec || !spec->table)
+		return -EINVAL;
+	len = strlen(spec->table);
+	if (len == 0 || len >= NFT_TABLE_MAXNAMELEN)
+		return -EINVAL;
+	/* Port 0 would make tproxy keep the original port: not lb's listener. */
+	if (spec->port == 0)
+		return -EINVAL;
+	if (spec->n_vips && !spec->vips)
+		return -EINVAL;
+	for (i = 0; i < spec->n_vips; i++)
+		if (spec->vips[i].ss_family != AF_INET && spec->vips[i].ss_family != AF_INET6)
+			return -EAFNOSUPPORT;
+	return 0;
+}
+
+/* Fills key with "address . port" as the set stores it; returns its length. */
+static uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
+{
+	memset(key, 0, LB_NFT_KEY_MAX);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		memcpy(key, &in->sin_addr, 4);
+		memcpy(key + 4, &in->sin_port, 2);
+		return LB_NFT_KEY4_LEN;
+	}
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+	memcpy(key, &in6->sin6_addr, 16);
+	memcpy(key + 16, &in6->sin6_port, 2);
+	return LB_NFT_KEY6_LEN;
+}
+
+/* Starts a message in the batch; every one asks for an ack so that apply.c
+ * can tell which object the kernel rejected. */
+static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
+				   uint16_t flags, uint32_t *seq)
+{
+	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), type, NFPROTO_INET,
+				     flags | NLM_F_ACK, (*seq)++);
+}
+
+/* mnl_nlmsg_batch_next() fails once the batch passed its limit; the caller
+ * sized it and may retry with a larger one. */
+static int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
+{
+	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
+}
+
+static int lb_nft_table_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			    uint16_t type, uint16_t flags, uint32_t *seq)
+{
+	struct nftnl_table *t;
+	struct nlmsghdr *nlh;
+
+	t = nftnl_table_alloc();
+	if (!t)
+		return -ENOMEM;
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, spec->table);
+	if (type == NFT_MSG_NEWTABLE)
+		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, 0);
+	nlh = lb_nft_msg(batch, type, flags, seq);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	return lb_nft_msg_end(batch);
+}
+
+static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec,
+					  const struct lb_nft_family *fam)
+{
+	struct nftnl_set *s;
+
+	s = nftnl_set_alloc();
+	if (!s)
+		return NULL;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, spec->table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, fam->set);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, fam->set_id);
+	return s;
+}
+
+static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			  struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+
+	s = lb_nft_set_alloc(spec, fam);
+	if (!s)
+		return -ENOMEM;
+	/* A plain hash set, as nft declares one: no NFT_SET_CONSTANT, since
+	 * elements are to be updated in place later. */
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam->key_len);
+	nlh = lb_nft_msg(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return lb_nft_msg_end(batch);
+}
+
+/* One message per element, so a rejected element can be named. */
+static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
+			   struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? &lb_nft_v4 : &lb_nft_v6;
+	uint8_t key[LB_NFT_KEY_MAX];
+	struct nftnl_set_elem *e;
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+	uint32_t len;
+
+	s = lb_nft_set_alloc(spec, fam);
+	if (!s)
+		return -ENOMEM;
+	e = nftnl_set_elem_alloc();
+	if (!e) {
+		nftnl_set_free(s);
+		return -ENOMEM;
+	}
+	len = lb_nft_vip_key(vip, key);
+	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
+	nftnl_set_elem_add(s, e);		/* s owns e now */
+	nlh = lb_nft_msg(batch, NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	return lb_nft_msg_end(batch);
+}
+
+static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			    uint32_t *seq)
+{
+	struct nftnl_chain *c;
+	struct nlmsghdr *nlh;
+
+	c = nftnl_chain_alloc();
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, spec->table);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, LB_NFT_CHAIN);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nlh = lb_nft_msg(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
+	nftnl_chain_nlmsg_build_payload(nlh, c);
+	nftnl_chain_free(c);
+	return lb_nft_msg_end(batch);
+}
+
+/*
+ * Expression helpers: each appends one expression to r and returns 0 or
+ * -ENOMEM. The rule owns what was appended, so callers only free the rule.
+ */
+static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(name);
+
+	if (e)
+		nftnl_rule_add_expr(r, e);
+	return e;
+}
+
+static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "meta");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	e = lb_nft_expr_add(r, "cmp");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &value, sizeof(value));
+	return 0;
+}
+
+static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+			  uint32_t dreg)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "payload");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	return 0;
+}
+
+static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	return 0;
+}
+
+/* "meta mark set MARK accept": the mark routes the packet to lo. */
+static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
+{
+	struct nftnl_expr *e;
+	int ret;
+
+	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
+	if (ret)
+		return ret;
+	e = lb_nft_expr_add(r, "meta");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	e = lb_nft_expr_add(r, "immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	return 0;
+}
+
+/* Rule 1: packets of connections lb already owns (transparent sockets) are
+ * marked so that replies and later segments reach them through lo. */
+static int lb_nft_rule_socket(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+{
+	struct nftnl_expr *e;
+	uint8_t one = 1;
+	int ret;
+
+	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	if (ret)
+		return ret;
+	e = lb_nft_expr_add(r, "socket");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	e = lb_nft_expr_add(r, "cmp");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
+	return lb_nft_mark_accept(r, spec->mark);
+}
+
+/*
+ * Rules 2 and 3: new connections to a VIP are diverted to lb's listener.
+ * The concatenation is laid out as nft does, one 32-bit register per 4
+ * bytes: daddr from NFT_REG32_00, dport in the register after it.
+ */
+static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			      struct nftnl_rule *r)
+{
+	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
+	uint16_t port = htons(spec->port);
+	struct nftnl_expr *e;
+	uint8_t addr[16];
+	int ret;
+
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+				  fam->addr_len, NFT_REG32_00)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
+				  offsetof(struct tcphdr, th_dport), 2, port_reg)))
+		return ret;
+
+	e = lb_nft_expr_add(r, "lookup");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, fam->set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, fam->set_id);
+
+	if (fam->nfproto == NFPROTO_IPV4) {
+		struct in_addr lo4 = { .s_addr = htonl(INADDR_LOOPBACK) };
+
+		memcpy(addr, &lo4, sizeof(lo4));
+	} else {
+		memcpy(addr, &in6addr_loopback, sizeof(in6addr_loopback));
+	}
+	if ((ret = lb_nft_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
+	    (ret = lb_nft_imm(r, NFT_REG_2, &port, sizeof(port))))
+		return ret;
+	e = lb_nft_expr_add(r, "tproxy");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, fam->nfproto);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
+	return lb_nft_mark_accept(r, spec->mark);
+}
+
+/* which: 1 socket rule, 2 tproxy ipv4, 3 tproxy ipv6. */
+static int lb_nft_rule_msg(const struct lb_nft_spec *spec, int which,
+			   struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	struct nftnl_rule *r;
+	struct nlmsghdr *nlh;
+	int ret;
+
+	r = nftnl_rule_alloc();
+	if (!r)
+		return -ENOMEM;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LB_NFT_CHAIN);
+	if (which == 1)
+		ret = lb_nft_rule_socket(spec, r);
+	else
+		ret = lb_nft_rule_tproxy(spec, which == 2 ? &lb_nft_v4 : &lb_nft_v6, r);
+	if (ret)
+		goto cleanup;
+	nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
+	nftnl_rule_nlmsg_build_payload(nlh, r);
+	ret = lb_nft_msg_end(batch);
+cleanup:
+	nftnl_rule_free(r);
+	return ret;
+}
+
+int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq)
+{
+	size_t i;
+	int ret;
+
+	ret = lb_nft_spec_check(spec);
+	if (ret)
+		return ret;
+	/*
+	 * "add" makes the "delete" valid when no table exists yet; deleting
+	 * then takes a stale table (crashed run, older lb) with everything in
+	 * it, all in the same transaction as the new one, so no packet ever
+	 * sees a half-built ruleset and no other table is touched.
+	 */
+	if ((ret = lb_nft_table_msg(spec, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = lb_nft_table_msg(spec, batch, NFT_MSG_DELTABLE, 0, seq)) ||
+	    (ret = lb_nft_table_msg(spec, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = lb_nft_set_msg(spec, &lb_nft_v4, batch, seq)) ||
+	    (ret = lb_nft_set_msg(spec, &lb_nft_v6, batch, seq)))
+		return ret;
+	for (i = 0; i < spec->n_vips; i++) {
+		ret = lb_nft_elem_msg(spec, &spec->vips[i], batch, seq);
+		if (ret)
+			return ret;
+	}
+	if ((ret = lb_nft_chain_msg(spec, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, 1, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, 2, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, 3, batch, seq)))
+		return ret;
+	return 0;
+}
+
+/* True when an earlier VIP has the same key: the set holds it once. */
+static int lb_nft_vip_dup(const struct lb_nft_spec *spec, size_t i)
+{
+	uint8_t a[LB_NFT_KEY_MAX], b[LB_NFT_KEY_MAX];
+	uint32_t alen, blen;
+	size_t j;
+
+	alen = lb_nft_vip_key(&spec->vips[i], a);
+	for (j = 0; j < i; j++) {
+		if (spec->vips[j].ss_family != spec->vips[i].ss_family)
+			continue;
+		blen = lb_nft_vip_key(&spec->vips[j], b);
+		if (alen == blen && memcmp(a, b, alen) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Prints a set as nft lists one with a concatenated key: one element a line. */
+static void lb_nft_print_set(const struct lb_nft_spec *spec, int family, FILE *out)
+{
+	const char *sep = "\t\telements = { ";
+	char ip[INET6_ADDRSTRLEN];
+	int any = 0;
+	size_t i;
+
+	fprintf(out, "\tset %s {\n\t\ttype %s . inet_service\n",
+		family == AF_INET ? "vips4" : "vips6",
+		family == AF_INET ? "ipv4_addr" : "ipv6_addr");
+	for (i = 0; i < spec->n_vips; i++) {
+		const struct sockaddr_storage *ss = &spec->vips[i];
+		uint16_t port;
+
+		if (ss->ss_family != family || lb_nft_vip_dup(spec, i))
+			continue;
+		if (family == AF_INET) {
+			const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+			inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+			port = ntohs(in->sin_port);
+		} else {
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+			inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+			port = ntohs(in6->sin6_port);
+		}
+		fprintf(out, "%s%s . %u", sep, ip, port);
+		sep = ",\n\t\t\t     ";
+		any = 1;
+	}
+	if (any)
+		fputs(" }\n", out);
+	fputs("\t}\n", out);
+}
+
+/*
+ * The text is what `nft list table inet NAME` shows for what
+ * lb_nft_ruleset_build() installs, so an operator can diff the two: nft
+ * drops the "meta nfproto" and "meta l4proto tcp" matches that "ip daddr"
+ * and "tcp dport" imply. Element order may differ (the kernel lists a hash).
+ */
+int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
+{
+	int ret;
+
+	ret = lb_nft_spec_check(spec);
+	if (ret)
+		return ret;
+	fprintf(out, "table inet %s {\n", spec->table);
+	lb_nft_print_set(spec, AF_INET, out);
+	fputs("\n", out);
+	lb_nft_print_set(spec, AF_INET6, out);
+	fprintf(out, "\n\tchain %s {\n"
+		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
+		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n"
+		"\t\tip daddr . tcp dport @vips4 tproxy ip to 127.0.0.1:%u"
+		" meta mark set 0x%08x accept\n"
+		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:%u"
+		" meta mark set 0x%08x accept\n"
+		"\t}\n}\n",
+		LB_NFT_CHAIN, spec->mark, spec->port, spec->mark, spec->port, spec->mark);
+	if (fflush(out) == EOF || ferror(out))
+		return -EIO;
+	return 0;
+}

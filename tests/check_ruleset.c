@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Round trip of lb_nft_ruleset_build() as libnftnl's own tests do it: build
+ * the batch into a buffer, parse every message back with libnftnl and check
+ * what the kernel would receive. No socket, no root.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+
+#include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "nft/nft.h"
+
+#define MARK	0x1eb
+#define PORT	8080
+#define SEQ0	1000
+#define MAX_MSGS 32
+#define BATCH_LIMIT 8192
+
+static struct sockaddr_storage vips[3];
+
+static const struct lb_nft_spec spec = {
+	.table = "lb", .mark = MARK, .port = PORT, .vips = vips, .n_vips = 3,
+};
+
+/* The built batch, split into messages. */
+static char buf[BATCH_LIMIT * 2];
+static const struct nlmsghdr *msgs[MAX_MSGS];
+static int n_msgs;
+
+static void vip4(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	in->sin_family = AF_INET;
+	ck_assert_int_eq(inet_pton(AF_INET, ip, &in->sin_addr), 1);
+	in->sin_port = htons(port);
+}
+
+static void vip6(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+{
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	in6->sin6_family = AF_INET6;
+	ck_assert_int_eq(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
+	in6->sin6_port = htons(port);
+}
+
+static void build(const struct lb_nft_spec *s)
+{
+	struct mnl_nlmsg_batch *b;
+	const struct nlmsghdr *nlh;
+	uint32_t seq = SEQ0;
+	int len;
+
+	b = mnl_nlmsg_batch_start(buf, BATCH_LIMIT);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(lb_nft_ruleset_build(s, b, &seq), 0);
+	len = (int)mnl_nlmsg_batch_size(b);
+	n_msgs = 0;
+	for (nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+	     nlh = mnl_nlmsg_next(nlh, &len)) {
+		ck_assert_int_lt(n_msgs, MAX_MSGS);
+		msgs[n_msgs++] = nlh;
+	}
+	ck_assert_int_eq(len, 0);
+	/* One sequence number per message, all of them consumed. */
+	ck_assert_uint_eq(seq, SEQ0 + (uint32_t)n_msgs);
+	mnl_nlmsg_batch_stop(b);
+}
+
+static void setup(void)
+{
+	vip4(&vips[0], "198.18.100.1", 80);
+	vip6(&vips[1], "2001:db8::1", 443);
+	vip4(&vips[2], "198.18.100.2", 8443);
+	build(&spec);
+}
+
+static uint16_t msg_type(int i)
+{
+	ck_assert_int_eq(msgs[i]->nlmsg_type >> 8, NFNL_SUBSYS_NFTABLES);
+	return msgs[i]->nlmsg_type & 0xff;
+}
+
+START_TEST(test_message_order)
+{
+	static const uint16_t want[] = {
+		NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE,
+		NFT_MSG_NEWSET, NFT_MSG_NEWSET,
+		NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
+		NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE,
+	};
+	size_t i;
+
+	ck_assert_int_eq(n_msgs, (int)(sizeof(want) / sizeof(want[0])));
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const struct nfgenmsg *g = mnl_nlmsg_get_payload(msgs[i]);
+
+		ck_assert_uint_eq(msg_type(i), want[i]);
+		ck_assert_uint_eq(msgs[i]->nlmsg_seq, SEQ0 + i);
+		ck_assert_uint_eq(g->nfgen_family, NFPROTO_INET);
+		/* apply.c maps each error back through its ack. */
+		ck_assert(msgs[i]->nlmsg_flags & NLM_F_ACK);
+		ck_assert(msgs[i]->nlmsg_flags & NLM_F_REQUEST);
+	}
+	ck_assert(msgs[0]->nlmsg_flags & NLM_F_CREATE);
+	ck_assert(msgs[2]->nlmsg_flags & NLM_F_CREATE);
+	ck_assert(msgs[9]->nlmsg_flags & NLM_F_APPEND);
+}
+END_TEST
+
+START_TEST(test_tables)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		ck_assert_int_ge(nftnl_table_nlmsg_parse(msgs[i], t), 0);
+		ck_assert_str_eq(nftnl_table_get_str(t, NFTNL_TABLE_NAME), "lb");
+		ck_assert_uint_eq(nftnl_table_get_u32(t, NFTNL_TABLE_FAMILY), NFPROTO_INET);
+		nftnl_table_free(t);
+	}
+}
+END_TEST
+
+static void check_set(const struct nlmsghdr *nlh, const char *name, uint32_t type,
+		      uint32_t len, uint32_t id)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh, s), 0);
+	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_TABLE), "lb");
+	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_NAME), name);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_FAMILY), NFPROTO_INET);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), type);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), len);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_ID), id);
+	/* Elements are updated later: the set must not be constant. */
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_FLAGS) & NFT_SET_CONSTANT, 0);
+	ck_assert(!nftnl_set_is_set(s, NFTNL_SET_DATA_TYPE));
+	nftnl_set_free(s);
+}
+
+START_TEST(test_sets)
+{
+	check_set(msgs[3], "vips4", (7 << 6) | 13, 8, 1);
+	check_set(msgs[4], "vips6", (8 << 6) | 13, 20, 2);
+}
+END_TEST
+
+static void check_elem(const struct nlmsghdr *nlh, const char *set, uint32_t id,
+		       const uint8_t *key, uint32_t key_len)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it;
+	struct nftnl_set_elem *e;
+	const void *got;
+	uint32_t len;
+
+	ck_assert_int_ge(nftnl_set_elems_nlmsg_parse(nlh, s), 0);
+	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_TABLE), "lb");
+	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_NAME), set);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_ID), id);
+	it = nftnl_set_elems_iter_create(s);
+	e = nftnl_set_elems_iter_next(it);
+	ck_assert_ptr_nonnull(e);
+	got = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
+	ck_assert_uint_eq(len, key_len);
+	ck_assert_mem_eq(got, key, key_len);
+	ck_assert_ptr_null(nftnl_set_elems_iter_next(it));
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+}
+
+START_TEST(test_elements)
+{
+	static const uint8_t k1[8] = { 198, 18, 100, 1, 0, 80, 0, 0 };
+	static const uint8_t k2[20] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
+					0, 0, 0, 1, 0x01, 0xbb, 0, 0 };
+	static const uint8_t k3[8] = { 198, 18, 100, 2, 0x20, 0xfb, 0, 0 };
+
+	check_elem(msgs[5], "vips4", 1, k1, sizeof(k1));
+	check_elem(msgs[6], "vips6", 2, k2, sizeof(k2));
+	check_elem(msgs[7], "vips4", 1, k3, sizeof(k3));
+}
+END_TEST
+
+START_TEST(test_chain)
+{
+	struct nftnl_chain *c = nftnl_chain_alloc();
+
+	ck_assert_int_ge(nftnl_chain_nlmsg_parse(msgs[8], c), 0);
+	ck_assert_str_eq(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), "lb");
+	ck_assert_str_eq(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "prerouting");
+	ck_assert_str_eq(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "filter");
+	ck_assert_uint_eq(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM), NF_INET_PRE_ROUTING);
+	ck_assert_int_eq(nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO), -150);
+	ck_assert_uint_eq(nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY), NF_ACCEPT);
+	nftnl_chain_free(c);
+}
+END_TEST
+
+/*
+ * Expected expressions, one per entry: its name and up to four (attribute,
+ * value) pairs for u32 attributes, plus data for cmp/immediate.
+ */
+struct want_attr {
+	uint16_t attr;
+	uint32_t val;
+};
+
+struct want_expr {
+	const char *name;
+	struct want_attr u32[4];
+	int n_u32;
+	uint16_t data_attr;
+	const void *data;
+	uint32_t data_len;
+	const char *set;
+};
+
+static void check_rule(const struct nlmsghdr *nlh, const struct want_expr *want, int n)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nftnl_expr_iter *it;
+	struct nftnl_expr *e;
+	int i = 0, j;
+
+	ck_assert_int_ge(nftnl_rule_nlmsg_parse(nlh, r), 0);
+	ck_assert_str_eq(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), "lb");
+	ck_assert_str_eq(nftnl_rule_get_str(r, NFTNL_RULE_CHAIN), "prerouting");
+	ck_assert_uint_eq(nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY), NFPROTO_INET);
+	it = nftnl_expr_iter_create(r);
+	while ((e = nftnl_expr_iter_next(it))) {
+		ck_assert_msg(i < n, "unexpected expression %d (%s)", i,
+			      nftnl_expr_get_str(e, NFTNL_EXPR_NAME));
+		ck_assert_str_eq(nftnl_expr_get_str(e, NFTNL_EXPR_NAME), want[i].name);
+		for (j = 0; j < want[i].n_u32; j++)
+			ck_assert_msg(nftnl_expr_get_u32(e, want[i].u32[j].attr) == want[i].u32[j].val,
+				      "expression %d (%s) attribute %u: %u, want %u", i,
+				      want[i].name, want[i].u32[j].attr,
+				      nftnl_expr_get_u32(e, want[i].u32[j].attr),
+				      want[i].u32[j].val);
+		if (want[i].data) {
+			uint32_t len;
+			const void *got = nftnl_expr_get(e, want[i].data_attr, &len);
+
+			ck_assert_msg(got && len == want[i].data_len,
+				      "expression %d (%s): data length %u, want %u", i,
+				      want[i].name, got ? len : 0, want[i].data_len);
+			ck_assert_mem_eq(got, want[i].data, len);
+		}
+		if (want[i].set)
+			ck_assert_str_eq(nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET), want[i].set);
+		i++;
+	}
+	ck_assert_int_eq(i, n);
+	nftnl_expr_iter_destroy(it);
+	nftnl_rule_free(r);
+}
+
+static const uint8_t tcp = IPPROTO_TCP, one = 1, v4 = NFPROTO_IPV4, v6 = NFPROTO_IPV6;
+static const uint32_t mark = MARK;
+static const uint8_t port_be[2] = { PORT >> 8, PORT & 0xff };
+static const uint8_t lo4[4] = { 127, 0, 0, 1 };
+static const uint8_t lo6[16] = { [15] = 1 };
+
+#define META_LOAD(key)	{ "meta", { { NFTNL_EXPR_META_KEY, key }, \
+				    { NFTNL_EXPR_META_DREG, NFT_REG_1 } }, 2, 0, NULL, 0, NULL }
+#define CMP_EQ(p)	{ "cmp", { { NFTNL_EXPR_CMP_SREG, NFT_REG_1 }, \
+				   { NFTNL_EXPR_CMP_OP, NFT_CMP_EQ } }, 2, \
+			  NFTNL_EXPR_CMP_DATA, p, sizeof(*(p)), NULL }
+#define IMM(reg, p, len) { "immediate", { { NFTNL_EXPR_IMM_DREG, reg } }, 1, \
+			   NFTNL_EXPR_IMM_DATA, p, len, NULL }
+#define MARK_ACCEPT \
+	IMM(NFT_REG_1, &mark, 4), \
+	{ "meta", { { NFTNL_EXPR_META_KEY, NFT_META_MARK }, \
+		    { NFTNL_EXPR_META_SREG, NFT_REG_1 } }, 2, 0, NULL, 0, NULL }, \
+	{ "immediate", { { NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT }, \
+			 { NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT } }, 2, 0, NULL, 0, NULL }
+#define PAYLOAD(base, off, len, reg) \
+	{ "payload", { { NFTNL_EXPR_PAYLOAD_BASE, base }, { NFTNL_EXPR_PAYLOAD_OFFSET, off }, \
+		       { NFTNL_EXPR_PAYLOAD_LEN, len }, { NFTNL_EXPR_PAYLOAD_DREG, reg } }, \
+	  4, 0, NULL, 0, NULL }
+#define LOOKUP(set, id) { "lookup", { { NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00 }, \
+				      { NFTNL_EXPR_LOOKUP_SET_ID, id } }, 2, 0, NULL, 0, set }
+#define TPROXY(fam)	{ "tproxy", { { NFTNL_EXPR_TPROXY_FAMILY, fam }, \
+				      { NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1 }, \
+				      { NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2 } }, \
+			  3, 0, NULL, 0, NULL }
+
+START_TEST(test_rule_socket)
+{
+	const struct want_expr want[] = {
+		META_LOAD(NFT_META_L4PROTO), CMP_EQ(&tcp),
+		{ "socket", { { NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT },
+			      { NFTNL_EXPR_SOCKET_DREG, NFT_REG_1 } }, 2, 0, NULL, 0, NULL },
+		CMP_EQ(&one),
+		MARK_ACCEPT,
+	};
+
+	check_rule(msgs[9], want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+START_TEST(test_rule_tproxy4)
+{
+	/* ip daddr . tcp dport: 4 bytes at reg32 0, the port right after. */
+	const struct want_expr want[] = {
+		META_LOAD(NFT_META_NFPROTO), CMP_EQ(&v4),
+		META_LOAD(NFT_META_L4PROTO), CMP_EQ(&tcp),
+		PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 16, 4, NFT_REG32_00),
+		PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, 9),
+		LOOKUP("vips4", 1),
+		IMM(NFT_REG_1, lo4, 4), IMM(NFT_REG_2, port_be, 2),
+		TPROXY(NFPROTO_IPV4),
+		MARK_ACCEPT,
+	};
+
+	check_rule(msgs[10], want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+START_TEST(test_rule_tproxy6)
+{
+	/* ip6 daddr . tcp dport: 16 bytes at reg32 0..3, the port in 4 (= 12). */
+	const struct want_expr want[] = {
+		META_LOAD(NFT_META_NFPROTO), CMP_EQ(&v6),
+		META_LOAD(NFT_META_L4PROTO), CMP_EQ(&tcp),
+		PAYLOAD(NFT_PAYLOAD_NETWORK_HEADER, 24, 16, NFT_REG32_00),
+		PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, 12),
+		LOOKUP("vips6", 2),
+		IMM(NFT_REG_1, lo6, 16), IMM(NFT_REG_2, port_be, 2),
+		TPROXY(NFPROTO_IPV6),
+		MARK_ACCEPT,
+	};
+
+	check_rule(msgs[11], want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+START_TEST(test_empty_vips)
+{
+	struct lb_nft_spec empty = spec;
+	int i, sets = 0;
+
+	empty.vips = NULL;
+	empty.n_vips = 0;
+	build(&empty);
+	ck_assert_int_eq(n_msgs, 9);
+	for (i = 0; i < n_msgs; i++) {
+		ck_assert_uint_ne(msg_type(i), NFT_MSG_NEWSETELEM);
+		sets += msg_type(i) == NFT_MSG_NEWSET;
+	}
+	/* Rules 2 and 3 look the sets up: both must exist even when empty. */
+	ck_assert_int_eq(sets, 2);
+}
+END_TEST
+
+START_TEST(test_invalid_spec)
+{
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(buf, BATCH_LIMIT);
+	struct sockaddr_storage bad = { .ss_family = AF_UNIX };
+	struct lb_nft_spec s = spec;
+	char long_name[300];
+	uint32_t seq = SEQ0;
+
+	s.table = NULL;
+	ck_assert_int_eq(lb_nft_ruleset_build(&s, b, &seq), -EINVAL);
+	memset(long_name, 'x', sizeof(long_name) - 1);
+	long_name[sizeof(long_name) - 1] = '\0';
+	s.table = long_name;
+	ck_assert_int_eq(lb_nft_ruleset_build(&s, b, &seq), -EINVAL);
+	s = spec;
+	s.port = 0;
+	ck_assert_int_eq(lb_nft_ruleset_build(&s, b, &seq), -EINVAL);
+	s = spec;
+	s.vips = &bad;
+	s.n_vips = 1;
+	ck_assert_int_eq(lb_nft_ruleset_build(&s, b, &seq), -EAFNOSUPPORT);
+	ck_assert_int_eq(lb_nft_ruleset_print(&s, stdout), -EAFNOSUPPORT);
+	/* Nothing half-built on a rejected spec. */
+	ck_assert_uint_eq(seq, SEQ0);
+	ck_assert_uint_eq(mnl_nlmsg_batch_size(b), 0);
+	mnl_nlmsg_batch_stop(b);
+}
+END_TEST
+
+START_TEST(test_batch_full)
+{
+	/* apply.c grows its buffer on -EMSGSIZE; it must not get a partial 0. */
+	static char small[4096];
+	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(small, 512);
+	uint32_t seq = SEQ0;
+
+	ck_assert_int_eq(lb_nft_ruleset_build(&spec, b, &seq), -EMSGSIZE);
+	mnl_nlmsg_batch_stop(b);
+}
+END_TEST
+
+static char *print_spec(const struct lb_nft_spec *s)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(lb_nft_ruleset_print(s, f), 0);
+	fclose(f);
+	return text;
+}
+
+START_TEST(test_print)
+{
+	static const char *const lines[] = {
+		"table inet lb {\n",
+		"\tset vips4 {\n\t\ttype ipv4_addr . inet_service\n"
+		"\t\telements = { 198.18.100.1 . 80,\n\t\t\t     198.18.100.2 . 8443 }\n\t}\n",
+		"\tset vips6 {\n\t\ttype ipv6_addr . inet_service\n"
+		"\t\telements = { 2001:db8::1 . 443 }\n\t}\n",
+		"\tchain prerouting {\n"
+		"\t\ttype filter hook prerouting priority mangle; policy accept;\n",
+		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x000001eb accept\n",
+		"\t\tip daddr . tcp dport @vips4 tproxy ip to 127.0.0.1:8080"
+		" meta mark set 0x000001eb accept\n",
+		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:8080"
+		" meta mark set 0x000001eb accept\n",
+	};
+	char *text = print_spec(&spec);
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		ck_assert_msg(strstr(text, lines[i]), "missing:\n%s\nin:\n%s", lines[i], text);
+	ck_assert_str_eq(text + strlen(text) - 5, "\t}\n}\n");
+	free(text);
+}
+END_TEST
+
+START_TEST(test_print_empty)
+{
+	struct lb_nft_spec empty = spec;
+	char *text;
+
+	empty.n_vips = 0;
+	text = print_spec(&empty);
+	/* nft lists an empty set without an elements line. */
+	ck_assert_ptr_null(strstr(text, "elements"));
+	ck_assert_ptr_nonnull(strstr(text, "\tset vips4 {\n\t\ttype ipv4_addr . inet_service\n\t}\n"));
+	ck_assert_ptr_nonnull(strstr(text, "\tset vips6 {\n\t\ttype ipv6_addr . inet_service\n\t}\n"));
+	free(text);
+}
+END_TEST
+
+static Suite *ruleset_suite(void)
+{
+	Suite *s = suite_create("ruleset");
+	TCase *tc = tcase_create("build");
+
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_message_order);
+	tcase_add_test(tc, test_tables);
+	tcase_add_test(tc, test_sets);
+	tcase_add_test(tc, test_elements);
+	tcase_add_test(tc, test_chain);
+	tcase_add_test(tc, test_rule_socket);
+	tcase_add_test(tc, test_rule_tproxy4);
+	tcase_add_test(tc, test_rule_tproxy6);
+	tcase_add_test(tc, test_empty_vips);
+	tcase_add_test(tc, test_invalid_spec);
+	tcase_add_test(tc, test_batch_full);
+	tcase_add_test(tc, test_print);
+	tcase_add_test(tc, test_print_empty);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(ruleset_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,380 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
+#
+# Namespace lab for lb integration tests, demos and benchmarks. Source it:
+#
+#	. "$LB_SRCDIR/tests/lab.sh"
+#	lab_skip_unless_root
+#	lab_up
+#	lab_nginx_start
+#	lab_lb_start "$(lab_config)"
+#	in_cli curl ...
+#
+# Topology (three network namespaces with per-run names, joined by veths
+# created directly inside them, so the root namespace never sees a link,
+# address, route, rule or sysctl change):
+#
+#   cli  c0 198.18.0.10-13/24 2001:db8::10-13/64, default via .0.1 / ::1
+#    |
+#   gw   g0 198.18.0.1/24 2001:db8::1/64       (forwarding on, rp_filter off;
+#        g1 198.18.2.1/24 2001:db8:2::1/64      lb runs here)
+#    |
+#   be   b0 198.18.2.2-3/24 2001:db8:2::2-3/64, default via .2.1 / 2:1
+#
+# The VIPs 198.18.100.1 and 2001:db8:100::1 are configured nowhere: the
+# client routes them to the gateway by default route and lb's tproxy rules
+# pick them up there. Everything is torn down by lab_down, which lab_up
+# installs as an EXIT/INT/TERM trap.
+
+LAB_VIP4=198.18.100.1
+LAB_VIP6=2001:db8:100::1
+LAB_CLI_IP4=(198.18.0.10 198.18.0.11 198.18.0.12 198.18.0.13)
+LAB_CLI_IP6=(2001:db8::10 2001:db8::11 2001:db8::12 2001:db8::13)
+LAB_GW_IP4=198.18.0.1
+LAB_GW_IP6=2001:db8::1
+LAB_BE_IP4=(198.18.2.2 198.18.2.3)
+LAB_BE_IP6=(2001:db8:2::2 2001:db8:2::3)
+
+LAB_ID=${LAB_ID:-lb-$$-$RANDOM}
+LAB_CLI=$LAB_ID-cli
+LAB_GW=$LAB_ID-gw
+LAB_BE=$LAB_ID-be
+LAB_DIR=
+LAB_NS=()
+LAB_PIDS=()
+LAB_LB_PID=
+LAB_LB_LOG=
+LAB_NGINX_DIR=
+LAB_DOWN_DONE=
+
+lab_log() {
+	printf '%s: %s\n' "${LAB_NAME:-${0##*/}}" "$*" >&2
+}
+
+lab_fail() {
+	lab_log "FAIL: $*"
+	exit 1
+}
+
+lab_skip() {
+	lab_log "SKIP: $*"
+	exit 77
+}
+
+# lab_check DESCRIPTION CMD...: run CMD, print "ok"/"FAIL" with the
+# description, and exit 1 on failure.
+lab_check() {
+	local what=$1
+	shift
+	if "$@"; then
+		lab_log "ok: $what"
+	else
+		lab_fail "$what"
+	fi
+}
+
+# lab_skip_unless_root [TOOL...]: exit 77 unless we are root, the tools the
+# lab needs (plus any named) exist, and network namespaces can be created.
+lab_skip_unless_root() {
+	local t
+	[[ $EUID -eq 0 ]] || lab_skip "needs root (network namespaces, nftables)"
+	for t in ip nft curl /usr/sbin/nginx "$@"; do
+		command -v "$t" >/dev/null 2>&1 || lab_skip "missing tool: $t"
+	done
+	local probe=$LAB_ID-probe
+	ip netns add "$probe" 2>/dev/null ||
+		lab_skip "cannot create network namespaces (no CAP_SYS_ADMIN?)"
+	ip netns del "$probe"
+}
+
+# lab_need_lb: exit 77 when LB_BIN is unset or not built.
+lab_need_lb() {
+	[[ -n ${LB_BIN:-} ]] || lab_skip "LB_BIN is not set"
+	[[ -x $LB_BIN ]] || lab_skip "lb binary not found: $LB_BIN"
+}
+
+in_cli() { ip netns exec "$LAB_CLI" "$@"; }
+in_gw() { ip netns exec "$LAB_GW" "$@"; }
+in_be() { ip netns exec "$LAB_BE" "$@"; }
+
+lab_ns_add() {
+	ip netns add "$1" || lab_fail "ip netns add $1"
+	LAB_NS+=("$1")
+	ip -n "$1" link set lo up
+	# Before any link exists, so the veths inherit it: no DAD, addresses are
+	# usable (bindable) at once.
+	ip netns exec "$1" sysctl -qw net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.all.accept_dad=0
+}
+
+# lab_up: create and wire the three namespaces. Installs lab_down as trap.
+lab_up() {
+	trap lab_down EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$LAB_ID.XXXXXX") || lab_fail "mktemp"
+	chmod 755 "$LAB_DIR"
+
+	lab_ns_add "$LAB_CLI"
+	lab_ns_add "$LAB_GW"
+	lab_ns_add "$LAB_BE"
+
+	ip -n "$LAB_CLI" link add c0 type veth peer name g0 netns "$LAB_GW" ||
+		lab_fail "veth cli-gw"
+	ip -n "$LAB_BE" link add b0 type veth peer name g1 netns "$LAB_GW" ||
+		lab_fail "veth be-gw"
+
+	local a
+	for a in "${LAB_CLI_IP4[@]}"; do
+		ip -n "$LAB_CLI" addr add "$a/24" dev c0
+	done
+	for a in "${LAB_CLI_IP6[@]}"; do
+		ip -n "$LAB_CLI" addr add "$a/64" dev c0 nodad
+	done
+	ip -n "$LAB_GW" addr add 198.18.0.1/24 dev g0
+	ip -n "$LAB_GW" addr add 2001:db8::1/64 dev g0 nodad
+	ip -n "$LAB_GW" addr add 198.18.2.1/24 dev g1
+	ip -n "$LAB_GW" addr add 2001:db8:2::1/64 dev g1 nodad
+	for a in "${LAB_BE_IP4[@]}"; do
+		ip -n "$LAB_BE" addr add "$a/24" dev b0
+	done
+	for a in "${LAB_BE_IP6[@]}"; do
+		ip -n "$LAB_BE" addr add "$a/64" dev b0 nodad
+	done
+	ip -n "$LAB_CLI" link set c0 up
+	ip -n "$LAB_GW" link set g0 up
+	ip -n "$LAB_GW" link set g1 up
+	ip -n "$LAB_BE" link set b0 up
+
+	ip -n "$LAB_CLI" route add default via 198.18.0.1
+	ip -n "$LAB_CLI" -6 route add default via 2001:db8::1
+	ip -n "$LAB_BE" route add default via 198.18.2.1
+	ip -n "$LAB_BE" -6 route add default via 2001:db8:2::1
+
+	# Only the gateway forwards. rp_filter off: replies for transparent
+	# upstream sockets arrive on g1 with the client's address as destination
+	# and must not be judged by the g0 route.
+	in_gw sysctl -qw net.ipv4.ip_forward=1 \
+		net.ipv6.conf.all.forwarding=1 \
+		net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 \
+		net.ipv4.conf.g0.rp_filter=0 \
+		net.ipv4.conf.g1.rp_filter=0 || lab_fail "gateway sysctls"
+
+	lab_wait_links || lab_fail "lab links did not come up"
+	lab_log "lab up: $LAB_CLI $LAB_GW $LAB_BE (dir $LAB_DIR)"
+}
+
+# Until all four veth ends report carrier (it comes up asynchronously).
+lab_wait_links() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		if ip -n "$LAB_CLI" -o link show c0 up | grep -q LOWER_UP &&
+			ip -n "$LAB_GW" -o link show g0 up | grep -q LOWER_UP &&
+			ip -n "$LAB_GW" -o link show g1 up | grep -q LOWER_UP &&
+			ip -n "$LAB_BE" -o link show b0 up | grep -q LOWER_UP; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# lab_bg NS LOG CMD...: run CMD in namespace NS in the background with output
+# to LOG; remembers the pid (ip netns exec execs CMD, so it is CMD's pid) in
+# LAB_BG_PID and for lab_down.
+lab_bg() {
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" "$@" >"$log" 2>&1 </dev/null &
+	LAB_BG_PID=$!
+	LAB_PIDS+=("$LAB_BG_PID")
+}
+
+# lab_wait_port NS ADDR PORT: wait up to 5 s for a TCP listener.
+lab_wait_port() {
+	local ns=$1 addr=$2 port=$3 i
+	for ((i = 0; i < 50; i++)); do
+		if ip netns exec "$ns" ss -Hltn "src $addr:$port" 2>/dev/null | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# lab_nginx_start: nginx in the backend namespace on the four backend
+# addresses, port 80, answering "backend=<server addr> client=<peer addr>".
+lab_nginx_start() {
+	local d=$LAB_DIR/nginx a listen=
+	LAB_NGINX_DIR=$d
+	mkdir -p "$d/tmp" "$d/logs"
+	for a in "${LAB_BE_IP4[@]}"; do
+		listen+="		listen $a:80;"$'\n'
+	done
+	for a in "${LAB_BE_IP6[@]}"; do
+		listen+="		listen [$a]:80;"$'\n'
+	done
+	cat >"$d/nginx.conf" <<EOF
+# Generated by tests/lab.sh.
+daemon off;
+master_process on;
+worker_processes 2;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	keepalive_timeout 5;
+	server {
+$listen		default_type text/plain;
+		location / {
+			return 200 "backend=\$server_addr client=\$remote_addr\n";
+		}
+	}
+}
+EOF
+	lab_bg "$LAB_BE" "$d/logs/stderr.log" /usr/sbin/nginx -p "$d" -e "$d/logs/error.log" -c "$d/nginx.conf"
+	for a in "${LAB_BE_IP4[@]}" "[${LAB_BE_IP6[0]}]" "[${LAB_BE_IP6[1]}]"; do
+		if ! lab_wait_port "$LAB_BE" "$a" 80; then
+			cat "$d/logs/stderr.log" "$d/logs/error.log" >&2 2>/dev/null
+			lab_fail "nginx did not listen on $a:80"
+		fi
+	done
+	lab_log "nginx up in $LAB_BE"
+}
+
+# lab_config [EXTRA_SERVICES_JSON]: write an lb config (the lab.json
+# example, with the control socket in the lab dir) and print its path.
+# EXTRA_SERVICES_JSON, if given, is appended to the services array, e.g.
+# '{"name": "x", ...}'.
+lab_config() {
+	local extra=${1:-} f
+	f=$(mktemp "$LAB_DIR/lb.XXXXXX.json")
+	cat >"$f" <<EOF
+{
+	"workers": 2,
+	"control": {"path": "$LAB_DIR/lb.sock"},
+	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
+	"services": [
+		{
+			"name": "web",
+			"vips": ["198.18.100.1:80", "[2001:db8:100::1]:80"],
+			"backends": [
+				{"address": "198.18.2.2:80"},
+				{"address": "198.18.2.3:80"},
+				{"address": "[2001:db8:2::2]:80"},
+				{"address": "[2001:db8:2::3]:80"}
+			],
+			"connect_timeout_ms": 3000
+		}${extra:+,
+		$extra}
+	]
+}
+EOF
+	printf '%s\n' "$f"
+}
+
+# lab_lb_start CONFIG [ARGS...]: run $LB_BIN -c CONFIG in the gateway
+# namespace; wait up to LAB_LB_TIMEOUT (10) s for its "ready" line. Sets
+# LAB_LB_PID and LAB_LB_LOG.
+lab_lb_start() {
+	local cfg=$1 i limit
+	shift
+	lab_need_lb
+	LAB_LB_LOG=$(mktemp "$LAB_DIR/lb.XXXXXX.log")
+	lab_bg "$LAB_GW" "$LAB_LB_LOG" "$LB_BIN" -c "$cfg" "$@"
+	LAB_LB_PID=$LAB_BG_PID
+	limit=$((${LAB_LB_TIMEOUT:-10} * 10))
+	for ((i = 0; i < limit; i++)); do
+		if grep -qw ready "$LAB_LB_LOG"; then
+			lab_log "lb ready (pid $LAB_LB_PID)"
+			return 0
+		fi
+		if ! kill -0 "$LAB_LB_PID" 2>/dev/null; then
+			wait "$LAB_LB_PID"
+			lab_log "lb exited with status $? before ready; its log:"
+			sed 's/^/  | /' "$LAB_LB_LOG" >&2
+			LAB_LB_PID=
+			lab_fail "lb did not start"
+		fi
+		sleep 0.1
+	done
+	lab_log "lb not ready after ${LAB_LB_TIMEOUT:-10} s; its log:"
+	sed 's/^/  | /' "$LAB_LB_LOG" >&2
+	lab_fail "lb did not become ready"
+}
+
+# lab_lb_stop [SIGNAL]: signal lb (TERM) and wait up to 10 s for it to exit;
+# returns its exit status (124 when it did not exit, then it is KILLed).
+lab_lb_stop() {
+	local sig=${1:-TERM} pid=$LAB_LB_PID i rc
+	[[ -n $pid ]] || return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		LAB_LB_PID=
+		return 124
+	fi
+	wait "$pid"
+	rc=$?
+	LAB_LB_PID=
+	return $rc
+}
+
+# lab_lb_log: show lb's log, indented (for failure diagnostics).
+lab_lb_log() {
+	[[ -n $LAB_LB_LOG && -f $LAB_LB_LOG ]] && sed 's/^/  | /' "$LAB_LB_LOG" >&2
+	return 0
+}
+
+# lab_curl SRCIP URL: one HTTP request from the client namespace, bound to
+# SRCIP, printing the body.
+lab_curl() {
+	in_cli curl -gsS --fail --max-time 5 --interface "$1" "$2"
+}
+
+# lab_down: kill what we started, delete our namespaces and temp dir.
+# Idempotent; runs from the EXIT trap.
+lab_down() {
+	local rc=$? p ns pids i
+	set +e
+	[[ -n $LAB_DOWN_DONE ]] && return "$rc"
+	LAB_DOWN_DONE=1
+	trap - EXIT INT TERM
+	for p in "${LAB_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${LAB_PIDS[@]}"; do
+		for ((i = 0; i < 30; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	# Anything still inside our namespaces (workers, children) was
+	# started by this run.
+	for ns in "${LAB_NS[@]}"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		[[ -n $pids ]] && kill -KILL $pids 2>/dev/null
+	done
+	for ns in "${LAB_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	LAB_NS=()
+	if [[ -n $LAB_DIR && -d $LAB_DIR && -z ${LAB_KEEP:-} ]]; then
+		rm -rf "$LAB_DIR"
+	fi
+	return "$rc"
+}

@@ -1,0 +1,1046 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * peer: byte-exact TCP test peer for lb's integration tests.
+ *
+ *   peer serve ADDR:PORT [ADDR:PORT...]
+ *   peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]
+ *               [-S SEED] [-t SECONDS] ADDR:PORT
+ *   peer echo ADDR:PORT [ADDR:PORT...]
+ *
+ * Protocol, per connection: the client sends a 32-byte header (magic, upload
+ * size, download size, seed; big endian), then the upload bytes, then
+ * half-closes. The server checks every upload byte against the same
+ * deterministic stream and waits for the client's FIN, then sends one status
+ * byte ('K' upload verified, 'F' not) and the download bytes, then closes. The
+ * client checks the status, every download byte and that EOF comes exactly
+ * after them. The server answering only after the FIN makes half-close
+ * propagation part of what is tested.
+ *
+ * Sizes take K, M or G suffixes (powers of 1024). Addresses are
+ * 198.18.0.1:80 or [2001:db8::1]:80. Exit status: 0 when every connection
+ * checked out, 1 otherwise, 2 on usage errors.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4 */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+#define HDR_LEN 32
+#define HDR_MAGIC 0x4c425031u /* "LBP1" */
+#define BUF_LEN 16384
+#define MAX_EVENTS 256
+#define MAX_REPORTS 20
+
+#define ST_OK 'K'
+#define ST_FAIL 'F'
+
+static const char *prog = "peer";
+static volatile sig_atomic_t stop;
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void usage(void) __attribute__((noreturn));
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: peer serve ADDR:PORT [ADDR:PORT...]\n"
+		"       peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]\n"
+		"                   [-S SEED] [-t SECONDS] ADDR:PORT\n"
+		"       peer echo ADDR:PORT [ADDR:PORT...]\n");
+	exit(2);
+}
+
+/* splitmix64: tiny, fast and good enough to catch any reordering, loss or
+ * corruption of bytes. */
+static uint64_t splitmix64(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+struct stream {
+	uint64_t state;
+	uint8_t buf[8];
+	unsigned int avail;
+};
+
+#define DIR_UP 0x7570u
+#define DIR_DOWN 0x646f776eu
+
+static void stream_init(struct stream *st, uint64_t seed, uint64_t dir)
+{
+	st->state = seed ^ (dir * 0xd6e8feb86659fd93ull);
+	st->avail = 0;
+}
+
+static void stream_fill(struct stream *st, uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		size_t n;
+
+		if (st->avail == 0) {
+			uint64_t v = splitmix64(&st->state);
+
+			for (int i = 0; i < 8; i++)
+				st->buf[i] = (uint8_t)(v >> (8 * i));
+			st->avail = 8;
+		}
+		n = len < st->avail ? len : st->avail;
+		memcpy(p, st->buf + 8 - st->avail, n);
+		st->avail -= n;
+		p += n;
+		len -= n;
+	}
+}
+
+/* Compares the next len bytes of st with p; returns the index of the first
+ * differing byte, or len when all match. */
+static size_t stream_check(struct stream *st, const uint8_t *p, size_t len)
+{
+	uint8_t want[BUF_LEN];
+	size_t done = 0;
+
+	while (done < len) {
+		size_t n = len - done < sizeof(want) ? len - done : sizeof(want);
+
+		stream_fill(st, want, n);
+		if (memcmp(want, p + done, n) != 0) {
+			for (size_t i = 0; i < n; i++)
+				if (want[i] != p[done + i])
+					return done + i;
+		}
+		done += n;
+	}
+	return len;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Parses "1234", "64K", "64M", "1G" into *out; returns 0 or -EINVAL. */
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	default: break;
+	}
+	if (*end != '\0' || v > UINT64_MAX / mul)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
+/* Parses a bare address ("198.18.0.10", "2001:db8::10" or "[2001:db8::10]")
+ * with the given port; returns 0 or -EINVAL. */
+static int parse_ip(const char *s, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(s);
+
+	memset(ss, 0, sizeof(*ss));
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	if (s[0] == '[') {
+		if (n < 3 || s[n - 1] != ']')
+			return -EINVAL;
+		memcpy(buf, s + 1, n - 2);
+		buf[n - 2] = '\0';
+	} else {
+		memcpy(buf, s, n + 1);
+	}
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	if (s[0] != '[' && inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		*len = sizeof(*sin);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* Parses "198.18.0.1:80" or "[2001:db8::1]:80"; returns 0 or -EINVAL. */
+static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	unsigned long port;
+	char *end;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	if (s[0] != '[' && strchr(s, ':') != colon)
+		return -EINVAL; /* bare IPv6 without brackets: ambiguous */
+	if (s[0] == '[' && colon[-1] != ']')
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port == 0 || port > 65535)
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	return parse_ip(host, (uint16_t)port, ss, len);
+}
+
+static const char *fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void on_signal(int sig)
+{
+	stop = sig;
+}
+
+/* Blocks SIGINT/SIGTERM except inside epoll_pwait(), so a signal can never
+ * slip in between checking `stop` and going to sleep. Returns the mask to
+ * pass to epoll_pwait. */
+static sigset_t setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block, old;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	sigdelset(&old, SIGINT);
+	sigdelset(&old, SIGTERM);
+	return old;
+}
+
+static void ep_set(int ep, int op, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	if (epoll_ctl(ep, op, fd, &ev) == -1)
+		die("epoll_ctl: %s", strerror(errno));
+}
+
+/* ---- servers (serve, echo) ---- */
+
+enum kind { K_LISTEN, K_SERVE, K_ECHO };
+
+struct sconn {
+	enum kind kind;
+	int fd;
+	struct sockaddr_storage peer;
+	enum { S_HEADER, S_UPLOAD, S_SEND } state;
+	uint8_t hdr[HDR_LEN];
+	size_t hdr_len;
+	uint64_t up, down, got, sent;
+	bool bad, rd_eof;
+	uint32_t events;
+	struct stream up_st, down_st;
+	uint8_t buf[BUF_LEN];
+	size_t len, off;
+};
+
+struct listener {
+	enum kind kind;
+	int fd;
+	enum kind child;
+};
+
+static struct {
+	uint64_t conns, ok, failed, up, down;
+} srv_stats;
+
+static void sconn_fail(struct sconn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sconn_fail(struct sconn *c, const char *fmt, ...)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+	va_list ap;
+
+	fprintf(stderr, "%s: serve: %s: ", prog, fmt_addr(&c->peer, a, sizeof(a)));
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	c->bad = true;
+}
+
+static void sconn_close(struct sconn *c, bool ok)
+{
+	close(c->fd);
+	if (c->kind == K_SERVE) {
+		if (ok && !c->bad)
+			srv_stats.ok++;
+		else
+			srv_stats.failed++;
+	}
+	free(c);
+}
+
+static void sconn_want(int ep, struct sconn *c, uint32_t events)
+{
+	if (events != c->events) {
+		ep_set(ep, EPOLL_CTL_MOD, c->fd, events, c);
+		c->events = events;
+	}
+}
+
+static int listen_on(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (parse_addr(spec, &ss, &len) < 0)
+		die("bad address '%s' (want 198.18.0.1:80 or [2001:db8::1]:80)", spec);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		die("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
+		die("bind %s: %s", fmt_addr(&ss, a, sizeof(a)), strerror(errno));
+	if (listen(fd, 4096) == -1)
+		die("listen %s: %s", fmt_addr(&ss, a, sizeof(a)), strerror(errno));
+	fprintf(stderr, "%s: listening on %s\n", prog, fmt_addr(&ss, a, sizeof(a)));
+	return fd;
+}
+
+static void do_accept(int ep, struct listener *l)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct sconn *c;
+
+		if (fd == -1) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				fprintf(stderr, "%s: accept: %s\n", prog, strerror(errno));
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			die("out of memory");
+		c->kind = l->child;
+		c->fd = fd;
+		c->peer = ss;
+		c->events = EPOLLIN;
+		if (c->kind == K_SERVE)
+			srv_stats.conns++;
+		ep_set(ep, EPOLL_CTL_ADD, fd, c->events, c);
+	}
+}
+
+/* Serve protocol: returns false when the connection is finished (closed). */
+static bool serve_read(int ep, struct sconn *c)
+{
+	uint8_t buf[65536];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+	size_t off = 0;
+
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EINTR)
+			return true;
+		sconn_fail(c, "read: %s (after %" PRIu64 " upload bytes)", strerror(errno), c->got);
+		sconn_close(c, false);
+		return false;
+	}
+	if (n == 0) {
+		if (c->state == S_HEADER) {
+			sconn_fail(c, "EOF inside header (%zu of %d bytes)", c->hdr_len, HDR_LEN);
+			sconn_close(c, false);
+			return false;
+		}
+		if (!c->bad && c->got != c->up)
+			sconn_fail(c, "short upload: %" PRIu64 " of %" PRIu64 " bytes", c->got, c->up);
+		srv_stats.up += c->got;
+		c->buf[0] = c->bad ? ST_FAIL : ST_OK;
+		c->len = 1;
+		c->off = 0;
+		c->state = S_SEND;
+		if (c->bad)
+			c->down = 0;
+		sconn_want(ep, c, EPOLLOUT);
+		return true;
+	}
+	if (c->state == S_SEND)
+		return true; /* cannot happen after EOF; ignore */
+	if (c->state == S_HEADER) {
+		size_t take = HDR_LEN - c->hdr_len;
+
+		if (take > (size_t)n)
+			take = (size_t)n;
+		memcpy(c->hdr + c->hdr_len, buf, take);
+		c->hdr_len += take;
+		off = take;
+		if (c->hdr_len < HDR_LEN)
+			return true;
+		if (get_be32(c->hdr) != HDR_MAGIC) {
+			sconn_fail(c, "bad header magic 0x%08" PRIx32, get_be32(c->hdr));
+			sconn_close(c, false);
+			return false;
+		}
+		c->up = get_be64(c->hdr + 8);
+		c->down = get_be64(c->hdr + 16);
+		stream_init(&c->up_st, get_be64(c->hdr + 24), DIR_UP);
+		stream_init(&c->down_st, get_be64(c->hdr + 24), DIR_DOWN);
+		c->state = S_UPLOAD;
+	}
+	if (off < (size_t)n && !c->bad) {
+		size_t len = (size_t)n - off, i;
+
+		if (c->got + len > c->up) {
+			sconn_fail(c, "upload longer than announced %" PRIu64 " bytes", c->up);
+		} else {
+			i = stream_check(&c->up_st, buf + off, len);
+			if (i != len)
+				sconn_fail(c, "upload mismatch at byte %" PRIu64 " of %" PRIu64,
+					   c->got + i, c->up);
+		}
+	}
+	c->got += (size_t)n - off;
+	return true;
+}
+
+static bool serve_write(struct sconn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->off == c->len) {
+			uint64_t left = c->down - c->sent;
+
+			if (left == 0) {
+				srv_stats.down += c->sent;
+				sconn_close(c, true);
+				return false;
+			}
+			c->len = left < BUF_LEN ? (size_t)left : BUF_LEN;
+			c->off = 0;
+			stream_fill(&c->down_st, c->buf, c->len);
+			c->sent += c->len;
+		}
+		n = send(c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			sconn_fail(c, "send: %s", strerror(errno));
+			sconn_close(c, false);
+			return false;
+		}
+		c->off += (size_t)n;
+	}
+}
+
+static void echo_event(int ep, struct sconn *c, uint32_t events)
+{
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->rd_eof && c->len < BUF_LEN) {
+		ssize_t n = read(c->fd, c->buf + c->len, BUF_LEN - c->len);
+
+		if (n == 0) {
+			c->rd_eof = true;
+		} else if (n > 0) {
+			c->len += (size_t)n;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			sconn_close(c, false);
+			return;
+		}
+	}
+	while (c->off < c->len) {
+		ssize_t n = send(c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			sconn_close(c, false);
+			return;
+		}
+		c->off += (size_t)n;
+	}
+	if (c->off == c->len)
+		c->off = c->len = 0;
+	if (c->rd_eof && c->len == 0) {
+		sconn_close(c, true);
+		return;
+	}
+	sconn_want(ep, c, (!c->rd_eof && c->len < BUF_LEN ? EPOLLIN : 0) |
+			  (c->len > c->off ? EPOLLOUT : 0));
+}
+
+static int run_server(int argc, char **argv, enum kind child)
+{
+	struct epoll_event evs[MAX_EVENTS];
+	struct listener **ls;
+	sigset_t mask;
+	int ep;
+
+	if (argc < 1)
+		usage();
+	ls = calloc((size_t)argc, sizeof(*ls));
+	if (!ls)
+		die("out of memory");
+	raise_nofile();
+	mask = setup_signals();
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep == -1)
+		die("epoll_create1: %s", strerror(errno));
+	for (int i = 0; i < argc; i++) {
+		struct listener *l = calloc(1, sizeof(*l));
+
+		if (!l)
+			die("out of memory");
+		ls[i] = l;
+		l->kind = K_LISTEN;
+		l->child = child;
+		l->fd = listen_on(argv[i]);
+		ep_set(ep, EPOLL_CTL_ADD, l->fd, EPOLLIN, l);
+	}
+	while (!stop) {
+		int n = epoll_pwait(ep, evs, MAX_EVENTS, -1, &mask);
+
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int i = 0; i < n; i++) {
+			enum kind *k = evs[i].data.ptr;
+			uint32_t e = evs[i].events;
+
+			if (*k == K_LISTEN) {
+				do_accept(ep, (struct listener *)k);
+			} else if (*k == K_ECHO) {
+				echo_event(ep, (struct sconn *)k, e);
+			} else {
+				struct sconn *c = (struct sconn *)k;
+
+				if (c->state != S_SEND) {
+					if (e & (EPOLLIN | EPOLLHUP | EPOLLERR))
+						serve_read(ep, c);
+				} else {
+					serve_write(c);
+				}
+			}
+		}
+	}
+	if (child == K_SERVE)
+		fprintf(stderr, "%s: serve: %" PRIu64 " connections, %" PRIu64 " ok, %" PRIu64
+			" failed; upload %" PRIu64 " bytes, download %" PRIu64 " bytes\n",
+			prog, srv_stats.conns, srv_stats.ok, srv_stats.failed, srv_stats.up,
+			srv_stats.down);
+	/* Open connections are left to exit(); listeners are freed so leak
+	 * checkers stay quiet about the common case. */
+	for (int i = 0; i < argc; i++) {
+		close(ls[i]->fd);
+		free(ls[i]);
+	}
+	free(ls);
+	close(ep);
+	return srv_stats.failed ? 1 : 0;
+}
+
+/* ---- client ---- */
+
+struct cconn {
+	int fd;
+	unsigned int idx;
+	enum { C_CONNECTING, C_SENDING, C_RECEIVING } state;
+	uint64_t up, down, seed;
+	uint64_t queued; /* header + upload bytes generated into buf */
+	uint64_t rcvd;   /* status + download bytes received */
+	struct stream up_st, down_st;
+	uint8_t buf[BUF_LEN];
+	size_t len, off;
+	uint8_t status;
+};
+
+struct client {
+	struct sockaddr_storage dst, src;
+	socklen_t dst_len, src_len;
+	bool bind_src;
+	unsigned int conns, parallel, started, active;
+	uint64_t max_size, up, down, seed, rng;
+	bool random_sizes;
+	unsigned int ok, failed, reported;
+	uint64_t up_bytes, down_bytes;
+	struct cconn **live; /* by idx, so a timeout can say what was stuck */
+	int ep;
+};
+
+static void cconn_end(struct client *cl, struct cconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cconn_end(struct client *cl, struct cconn *c, const char *fmt, ...)
+{
+	if (fmt) {
+		struct sockaddr_storage local;
+		socklen_t len = sizeof(local);
+		char a[INET6_ADDRSTRLEN + 8];
+		va_list ap;
+
+		cl->failed++;
+		if (cl->reported++ < MAX_REPORTS) {
+			memset(&local, 0, sizeof(local));
+			getsockname(c->fd, (struct sockaddr *)&local, &len);
+			fprintf(stderr, "%s: conn %u from %s (up %" PRIu64 ", down %" PRIu64
+				", seed %#" PRIx64 "): ", prog, c->idx,
+				fmt_addr(&local, a, sizeof(a)), c->up, c->down, c->seed);
+			va_start(ap, fmt);
+			vfprintf(stderr, fmt, ap);
+			va_end(ap);
+			fputc('\n', stderr);
+		}
+	} else {
+		cl->ok++;
+		cl->up_bytes += c->up;
+		cl->down_bytes += c->down;
+	}
+	close(c->fd);
+	cl->active--;
+	cl->live[c->idx] = NULL;
+	free(c);
+}
+
+static uint64_t pick_size(struct client *cl)
+{
+	uint64_t r = splitmix64(&cl->rng), lim = cl->max_size;
+
+	/* Half uniform, half log-uniform, so small sizes and buffer
+	 * boundaries get their share. */
+	if (r & 1) {
+		unsigned int bits = 0;
+
+		while (bits < 63 && (1ull << bits) < lim)
+			bits++;
+		bits = (unsigned int)((r >> 1) % (bits + 1));
+		if (bits < 63 && (1ull << bits) < lim)
+			lim = 1ull << bits;
+	}
+	return lim == UINT64_MAX ? splitmix64(&cl->rng) : splitmix64(&cl->rng) % (lim + 1);
+}
+
+static void cconn_start(struct client *cl)
+{
+	struct cconn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (!c)
+		die("out of memory");
+	c->idx = cl->started++;
+	cl->active++;
+	cl->live[c->idx] = c;
+	c->seed = splitmix64(&cl->rng);
+	if (cl->random_sizes) {
+		/* The first connections cover the edges. */
+		switch (c->idx) {
+		case 0: c->up = 0; c->down = 0; break;
+		case 1: c->up = cl->max_size; c->down = 0; break;
+		case 2: c->up = 0; c->down = cl->max_size; break;
+		case 3: c->up = cl->max_size; c->down = cl->max_size; break;
+		default: c->up = pick_size(cl); c->down = pick_size(cl); break;
+		}
+	} else {
+		c->up = cl->up;
+		c->down = cl->down;
+	}
+	stream_init(&c->up_st, c->seed, DIR_UP);
+	stream_init(&c->down_st, c->seed, DIR_DOWN);
+	put_be32(c->buf, HDR_MAGIC);
+	put_be32(c->buf + 4, 0);
+	put_be64(c->buf + 8, c->up);
+	put_be64(c->buf + 16, c->down);
+	put_be64(c->buf + 24, c->seed);
+	c->len = HDR_LEN;
+	c->queued = HDR_LEN;
+
+	c->fd = socket(cl->dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd == -1)
+		die("socket: %s", strerror(errno));
+	if (cl->bind_src) {
+		if (cl->src.ss_family == AF_INET)
+			setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (struct sockaddr *)&cl->src, cl->src_len) == -1) {
+			cconn_end(cl, c, "bind: %s", strerror(errno));
+			return;
+		}
+	}
+	if (connect(c->fd, (struct sockaddr *)&cl->dst, cl->dst_len) == -1 &&
+	    errno != EINPROGRESS) {
+		cconn_end(cl, c, "connect: %s", strerror(errno));
+		return;
+	}
+	c->state = C_CONNECTING;
+	ep_set(cl->ep, EPOLL_CTL_ADD, c->fd, EPOLLOUT, c);
+}
+
+/* Returns false when c was freed. */
+static bool cconn_send(struct client *cl, struct cconn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->off == c->len) {
+			uint64_t left = HDR_LEN + c->up - c->queued;
+
+			if (left == 0) {
+				if (shutdown(c->fd, SHUT_WR) == -1) {
+					cconn_end(cl, c, "shutdown: %s", strerror(errno));
+					return false;
+				}
+				c->state = C_RECEIVING;
+				ep_set(cl->ep, EPOLL_CTL_MOD, c->fd, EPOLLIN, c);
+				return true;
+			}
+			c->len = left < BUF_LEN ? (size_t)left : BUF_LEN;
+			c->off = 0;
+			stream_fill(&c->up_st, c->buf, c->len);
+			c->queued += c->len;
+		}
+		n = send(c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			cconn_end(cl, c, "send: %s after %" PRIu64 " upload bytes", strerror(errno),
+				  c->queued - (c->len - c->off) - HDR_LEN);
+			return false;
+		}
+		c->off += (size_t)n;
+	}
+}
+
+static bool cconn_recv(struct client *cl, struct cconn *c)
+{
+	uint8_t buf[65536];
+
+	for (;;) {
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+		size_t off = 0, len, i;
+
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			cconn_end(cl, c, "read: %s after %" PRIu64 " download bytes", strerror(errno),
+				  c->rcvd ? c->rcvd - 1 : 0);
+			return false;
+		}
+		if (n == 0) {
+			if (c->rcvd == 0)
+				cconn_end(cl, c, "EOF before status byte (upload %s)",
+					  c->state == C_RECEIVING ? "complete" : "incomplete");
+			else if (c->status != ST_OK)
+				cconn_end(cl, c, "server reported a bad upload");
+			else if (c->rcvd - 1 != c->down)
+				cconn_end(cl, c, "short download: %" PRIu64 " of %" PRIu64 " bytes",
+					  c->rcvd - 1, c->down);
+			else if (c->state != C_RECEIVING)
+				cconn_end(cl, c, "server answered before upload was complete");
+			else
+				cconn_end(cl, c, NULL);
+			return false;
+		}
+		if (c->rcvd == 0) {
+			c->status = buf[0];
+			c->rcvd = 1;
+			off = 1;
+			if (c->status != ST_OK && c->status != ST_FAIL) {
+				cconn_end(cl, c, "bad status byte 0x%02x", c->status);
+				return false;
+			}
+		}
+		len = (size_t)n - off;
+		if (c->status != ST_OK) {
+			c->rcvd += len;
+			continue;
+		}
+		if (c->rcvd - 1 + len > c->down) {
+			cconn_end(cl, c, "download longer than %" PRIu64 " bytes", c->down);
+			return false;
+		}
+		i = stream_check(&c->down_st, buf + off, len);
+		if (i != len) {
+			cconn_end(cl, c, "download mismatch at byte %" PRIu64 " of %" PRIu64,
+				  c->rcvd - 1 + i, c->down);
+			return false;
+		}
+		c->rcvd += len;
+	}
+}
+
+static void cconn_event(struct client *cl, struct cconn *c, uint32_t events)
+{
+	if (c->state == C_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err) {
+			cconn_end(cl, c, "connect: %s", strerror(err));
+			return;
+		}
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		c->state = C_SENDING;
+		ep_set(cl->ep, EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLOUT, c);
+	}
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !cconn_recv(cl, c))
+		return;
+	if (c->state == C_SENDING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		cconn_send(cl, c);
+}
+
+static int run_client(int argc, char **argv)
+{
+	struct client cl = { .conns = 1, .max_size = 65536, .random_sizes = true };
+	struct epoll_event evs[MAX_EVENTS];
+	const char *src = NULL;
+	double timeout = 60, start, deadline;
+	bool seeded = false, have_u = false, have_d = false;
+	sigset_t mask;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "b:n:p:s:u:d:S:t:")) != -1) {
+		uint64_t v;
+
+		switch (opt) {
+		case 'b':
+			src = optarg;
+			break;
+		case 'n':
+		case 'p':
+			if (parse_size(optarg, &v) < 0 || v == 0 || v > 1000000)
+				die("-%c: want 1..1000000, got '%s'", opt, optarg);
+			if (opt == 'n')
+				cl.conns = (unsigned int)v;
+			else
+				cl.parallel = (unsigned int)v;
+			break;
+		case 's':
+			if (parse_size(optarg, &cl.max_size) < 0)
+				die("-s: bad size '%s'", optarg);
+			break;
+		case 'u':
+		case 'd':
+			if (parse_size(optarg, opt == 'u' ? &cl.up : &cl.down) < 0)
+				die("-%c: bad size '%s'", opt, optarg);
+			*(opt == 'u' ? &have_u : &have_d) = true;
+			break;
+		case 'S':
+			if (parse_size(optarg, &cl.seed) < 0)
+				die("-S: bad seed '%s'", optarg);
+			seeded = true;
+			break;
+		case 't':
+			timeout = strtod(optarg, NULL);
+			if (timeout <= 0)
+				die("-t: bad timeout '%s'", optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	if (have_u || have_d)
+		cl.random_sizes = false;
+	if (parse_addr(argv[optind], &cl.dst, &cl.dst_len) < 0)
+		die("bad address '%s' (want 198.18.0.1:80 or [2001:db8::1]:80)", argv[optind]);
+	if (src) {
+		if (parse_ip(src, 0, &cl.src, &cl.src_len) < 0)
+			die("-b: bad address '%s'", src);
+		if (cl.src.ss_family != cl.dst.ss_family)
+			die("-b %s and %s are different address families", src, argv[optind]);
+		cl.bind_src = true;
+	}
+	if (!seeded)
+		cl.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	cl.rng = cl.seed;
+	if (cl.parallel == 0 || cl.parallel > cl.conns)
+		cl.parallel = cl.conns;
+
+	cl.live = calloc(cl.conns, sizeof(*cl.live));
+	if (!cl.live)
+		die("out of memory");
+	raise_nofile();
+	mask = setup_signals();
+	cl.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (cl.ep == -1)
+		die("epoll_create1: %s", strerror(errno));
+
+	start = now();
+	deadline = start + timeout;
+	while (cl.ok + cl.failed < cl.conns && !stop) {
+		double left;
+		int n;
+
+		while (cl.active < cl.parallel && cl.started < cl.conns)
+			cconn_start(&cl);
+		if (cl.ok + cl.failed == cl.conns)
+			break; /* the last ones failed at once (bind, connect) */
+		left = deadline - now();
+		if (left <= 0)
+			break;
+		n = epoll_pwait(cl.ep, evs, MAX_EVENTS, (int)(left * 1000) + 1, &mask);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int i = 0; i < n; i++)
+			cconn_event(&cl, evs[i].data.ptr, evs[i].events);
+	}
+	if (cl.ok + cl.failed < cl.conns) {
+		static const char *const states[] = {
+			[C_CONNECTING] = "connecting",
+			[C_SENDING] = "uploading",
+			[C_RECEIVING] = "waiting for download (upload complete, FIN sent)",
+		};
+		const char *why = stop ? "interrupted" : "timed out";
+
+		fprintf(stderr, "%s: %s after %.1f s: %u connections unfinished, %u never started\n",
+			prog, why, now() - start, cl.active, cl.conns - cl.started);
+		cl.failed += cl.conns - cl.started;
+		for (unsigned int i = 0; i < cl.started; i++) {
+			struct cconn *c = cl.live[i];
+
+			if (c)
+				cconn_end(&cl, c, "%s: %s, %" PRIu64 " download bytes", why,
+					  states[c->state], c->rcvd ? c->rcvd - 1 : 0);
+		}
+	}
+	if (cl.reported > MAX_REPORTS)
+		fprintf(stderr, "%s: %u more failures not shown\n", prog, cl.reported - MAX_REPORTS);
+	printf("peer client: %u connections: %u ok, %u failed; upload %" PRIu64
+	       " bytes, download %" PRIu64 " bytes verified in %.2f s (seed %" PRIu64 ")\n",
+	       cl.conns, cl.ok, cl.failed, cl.up_bytes, cl.down_bytes, now() - start, cl.seed);
+	free(cl.live);
+	close(cl.ep);
+	return cl.failed == 0 && cl.ok == cl.conns ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		usage();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (strcmp(argv[1], "serve") == 0)
+		return run_server(argc - 2, argv + 2, K_SERVE);
+	if (strcmp(argv[1], "echo") == 0)
+		return run_server(argc - 2, argv + 2, K_ECHO);
+	if (strcmp(argv[1], "client") == 0)
+		return run_client(argc - 1, argv + 1);
+	usage();
+}
