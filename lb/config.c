@@ -533,7 +533,8 @@ static void parse_service(struct ctx *c, size_t si, json_t *obj)
 
 	svc->sched = LB_SCHED_ROUNDROBIN;
 	svc->connect_timeout_ms = 3000;
-	svc->idle_timeout_ms = 300000;
+	svc->client_idle_timeout_ms = 300000;
+	svc->server_idle_timeout_ms = 300000;
 	svc->retries = 2;
 	if (!expect_object(c, obj))
 		return;
@@ -560,7 +561,8 @@ static void parse_service(struct ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "connect_timeout_ms")) {
 			get_timeout(c, v, &svc->connect_timeout_ms);
 		} else if (!strcmp(key, "idle_timeout_ms")) {
-			get_timeout(c, v, &svc->idle_timeout_ms);
+			if (get_timeout(c, v, &svc->client_idle_timeout_ms))
+				svc->server_idle_timeout_ms = svc->client_idle_timeout_ms;
 		} else if (!strcmp(key, "retries")) {
 			if (get_int(c, v, 0, 16, &n))
 				svc->retries = n;

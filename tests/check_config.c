@@ -105,7 +105,8 @@ START_TEST(test_full)
 	ck_assert_str_eq(fmt(&s->backends[1].addr), "[2001:db8:2::2]:8080");
 	ck_assert_uint_eq(s->backends[1].weight, 0);
 	ck_assert_uint_eq(s->connect_timeout_ms, 1);
-	ck_assert_uint_eq(s->idle_timeout_ms, 600000);
+	ck_assert_uint_eq(s->client_idle_timeout_ms, 600000);
+	ck_assert_uint_eq(s->server_idle_timeout_ms, 600000);
 	ck_assert_uint_eq(s->retries, 16);
 
 	s = &cfg->services[1];
@@ -139,7 +140,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(s->sched, LB_SCHED_ROUNDROBIN);
 	ck_assert_uint_eq(s->backends[0].weight, 1);
 	ck_assert_uint_eq(s->connect_timeout_ms, 3000);
-	ck_assert_uint_eq(s->idle_timeout_ms, 300000);
+	ck_assert_uint_eq(s->client_idle_timeout_ms, 300000);
+	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
 	lb_config_free(cfg);
 

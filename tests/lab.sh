@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables are for the sourcing test
 #
 # Namespace lab for lb integration tests, demos and benchmarks. Source it:
 #
@@ -44,7 +44,6 @@ LAB_NS=()
 LAB_PIDS=()
 LAB_LB_PID=
 LAB_LB_LOG=
-LAB_NGINX_DIR=
 LAB_DOWN_DONE=
 
 lab_log() {
@@ -207,7 +206,6 @@ lab_wait_port() {
 # addresses, port 80, answering "backend=<server addr> client=<peer addr>".
 lab_nginx_start() {
 	local d=$LAB_DIR/nginx a listen=
-	LAB_NGINX_DIR=$d
 	mkdir -p "$d/tmp" "$d/logs"
 	for a in "${LAB_BE_IP4[@]}"; do
 		listen+="		listen $a:80;"$'\n'
@@ -367,6 +365,7 @@ lab_down() {
 	# started by this run.
 	for ns in "${LAB_NS[@]}"; do
 		pids=$(ip netns pids "$ns" 2>/dev/null)
+		# shellcheck disable=SC2086 # one pid per word
 		[[ -n $pids ]] && kill -KILL $pids 2>/dev/null
 	done
 	for ns in "${LAB_NS[@]}"; do

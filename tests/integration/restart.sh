@@ -13,7 +13,7 @@ lab_lb_start "$(lab_config)"
 master=$LAB_LB_PID
 want=2 # "workers" in lab_config
 
-workers() { pgrep -P "$master" | sort -n; }
+workers() { pgrep -P "$master" | sort -n | paste -sd " " -; }
 
 # requests N: N requests over each family, all must succeed.
 requests() {
@@ -33,10 +33,10 @@ wait_workers() {
 	local i w
 	for ((i = 0; i < $1 * 10; i++)); do
 		w=$(workers)
-		[[ $(wc -w <<<"$w") -eq $want ]] && { echo $w; return 0; }
+		[[ $(wc -w <<<"$w") -eq $want ]] && { echo "$w"; return 0; }
 		sleep 0.1
 	done
-	echo $w
+	echo "$w"
 	return 1
 }
 

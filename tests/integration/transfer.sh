@@ -26,8 +26,10 @@ cfg=$(lab_config '{
 		}')
 serve_log=$LAB_DIR/peer-serve.log
 lab_bg "$LAB_BE" "$serve_log" "$PEER" serve 198.18.2.2:9000 '[2001:db8:2::2]:9000'
-lab_wait_port "$LAB_BE" 198.18.2.2 9000 && lab_wait_port "$LAB_BE" '[2001:db8:2::2]' 9000 ||
-	{ cat "$serve_log" >&2; lab_fail "peer serve did not listen"; }
+if ! lab_wait_port "$LAB_BE" 198.18.2.2 9000 || ! lab_wait_port "$LAB_BE" '[2001:db8:2::2]' 9000; then
+	cat "$serve_log" >&2
+	lab_fail "peer serve did not listen"
+fi
 lab_lb_start "$cfg"
 
 # run WHAT SRCIP VIP:PORT PEER-ARGS...

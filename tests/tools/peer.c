@@ -2,10 +2,12 @@
 /*
  * peer: byte-exact TCP test peer for lb's integration tests.
  *
- *   peer serve ADDR:PORT [ADDR:PORT...]
+ *   peer serve [-v] ADDR:PORT [ADDR:PORT...]
  *   peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]
- *               [-S SEED] [-t SECONDS] ADDR:PORT
- *   peer echo ADDR:PORT [ADDR:PORT...]
+ *               [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT
+ *   peer echo [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
  * size, download size, seed; big endian), then the upload bytes, then
@@ -15,6 +17,24 @@
  * client checks the status, every download byte and that EOF comes exactly
  * after them. The server answering only after the FIN makes half-close
  * propagation part of what is tested.
+ *
+ * client -r RATE reads at most RATE bytes per second (in 10 ms ticks), for the
+ * first -R SECONDS only if given, to make a slow reader; -P prints the bytes
+ * moved so far to stderr every 0.5 s.
+ *
+ * echo sends back what it reads and closes after the client's FIN. rst
+ * accepts and closes with a reset (SO_LINGER 0) as soon as the first bytes
+ * arrive, or at once with -i. With -v, servers print how each connection
+ * ended ("eof", "reset", "error ...").
+ *
+ * hold opens CONNS connections and keeps them open until SIGTERM/SIGINT, then
+ * closes them (with a reset when -R). With -e it sends one byte on each and
+ * waits for it to come back (run it against an echo server), which proves the
+ * connection is relayed end to end and not just sitting in a listen queue.
+ * At most PARALLEL (default 256) connections are being set up at once. It
+ * prints a status line to stdout whenever the counts change (at most every
+ * 100 ms) and on exit:
+ *   hold: N conns: C connected, A answered, E eof, X reset, F failed
  *
  * Sizes take K, M or G suffixes (powers of 1024). Addresses are
  * 198.18.0.1:80 or [2001:db8::1]:80. Exit status: 0 when every connection
@@ -75,10 +95,12 @@ static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: peer serve ADDR:PORT [ADDR:PORT...]\n"
+		"usage: peer serve [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]\n"
-		"                   [-S SEED] [-t SECONDS] ADDR:PORT\n"
-		"       peer echo ADDR:PORT [ADDR:PORT...]\n");
+		"                   [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT\n"
+		"       peer echo [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n");
 	exit(2);
 }
 
@@ -149,32 +171,18 @@ static size_t stream_check(struct stream *st, const uint8_t *p, size_t len)
 	return len;
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
+/* Big-endian store and load of the low n bytes. */
+static void put_be(uint8_t *p, uint64_t v, int n)
 {
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
 }
 
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 0; i < 4; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
+static uint64_t get_be(const uint8_t *p, int n)
 {
 	uint64_t v = 0;
 
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		v = v << 8 | p[i];
 	return v;
 }
@@ -489,15 +497,15 @@ static bool serve_read(int ep, struct sconn *c)
 		off = take;
 		if (c->hdr_len < HDR_LEN)
 			return true;
-		if (get_be32(c->hdr) != HDR_MAGIC) {
-			sconn_fail(c, "bad header magic 0x%08" PRIx32, get_be32(c->hdr));
+		if ((uint32_t)get_be(c->hdr, 4) != HDR_MAGIC) {
+			sconn_fail(c, "bad header magic 0x%08" PRIx32, (uint32_t)get_be(c->hdr, 4));
 			sconn_close(c, false);
 			return false;
 		}
-		c->up = get_be64(c->hdr + 8);
-		c->down = get_be64(c->hdr + 16);
-		stream_init(&c->up_st, get_be64(c->hdr + 24), DIR_UP);
-		stream_init(&c->down_st, get_be64(c->hdr + 24), DIR_DOWN);
+		c->up = get_be(c->hdr + 8, 8);
+		c->down = get_be(c->hdr + 16, 8);
+		stream_init(&c->up_st, get_be(c->hdr + 24, 8), DIR_UP);
+		stream_init(&c->down_st, get_be(c->hdr + 24, 8), DIR_DOWN);
 		c->state = S_UPLOAD;
 	}
 	if (off < (size_t)n && !c->bad) {
@@ -758,11 +766,11 @@ static void cconn_start(struct client *cl)
 	}
 	stream_init(&c->up_st, c->seed, DIR_UP);
 	stream_init(&c->down_st, c->seed, DIR_DOWN);
-	put_be32(c->buf, HDR_MAGIC);
-	put_be32(c->buf + 4, 0);
-	put_be64(c->buf + 8, c->up);
-	put_be64(c->buf + 16, c->down);
-	put_be64(c->buf + 24, c->seed);
+	put_be(c->buf, HDR_MAGIC, 4);
+	put_be(c->buf + 4, 0, 4);
+	put_be(c->buf + 8, c->up, 8);
+	put_be(c->buf + 16, c->down, 8);
+	put_be(c->buf + 24, c->seed, 8);
 	c->len = HDR_LEN;
 	c->queued = HDR_LEN;
 
