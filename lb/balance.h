@@ -2,16 +2,76 @@
 #ifndef LB_BALANCE_H
 #define LB_BALANCE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb/addr.h"
 #include "lb/config.h"
 
 /*
- * Round robin: returns the index of the next backend of `family` whose
- * weight is not 0, starting after *cursor, and stores it in *cursor.
- * Returns -1 when the service has no such backend.
+ * Pure scheduling algorithms: no shared memory, no clock, no syscalls, so
+ * they are unit-tested directly. The caller (the worker) builds one
+ * candidate per backend of the service at pick time: weight 0 marks a
+ * backend it must not pick (wrong family, not usable, full, already tried).
+ * Each picker returns an index into the candidates, or -1 when every
+ * weight is 0.
  */
-int lb_balance_rr_next(const struct lb_service_conf *svc, int family, unsigned int *cursor);
+struct lb_pick {
+	uint32_t weight;
+	int64_t active;			/* connections over all workers */
+};
 
-/* Number of backends of `family` with a weight above 0. */
+/*
+ * Smooth weighted round robin (as nginx's): over any window, each
+ * candidate is picked in proportion to its weight, interleaved. current[]
+ * holds n values of per-caller state, zeroed before the first call.
+ */
+int lb_balance_swrr(const struct lb_pick *c, size_t n, int64_t *current);
+
+/*
+ * Fewest active connections relative to weight (active / weight, compared
+ * without division). Ties go round robin through *rr (per-caller state).
+ */
+int lb_balance_leastconn(const struct lb_pick *c, size_t n, unsigned int *rr);
+
+/*
+ * Power of two random choices: two weighted-random candidates, the one
+ * with fewer active / weight wins. *rng is per-caller state, any nonzero
+ * seed.
+ */
+int lb_balance_random2(const struct lb_pick *c, size_t n, uint64_t *rng);
+
+/* Stable 64-bit identity of a backend address, equal in every process. */
+uint64_t lb_balance_key(const union lb_sockaddr *backend);
+
+/* Hash of the client's address (and port when with_port), equal in every process. */
+uint64_t lb_balance_hash_client(const union lb_sockaddr *client, bool with_port);
+
+/* True when m is prime. */
+bool lb_balance_is_prime(uint32_t m);
+
+/*
+ * Fills table[0..m) with Maglev's populate: each backend with weight > 0
+ * takes entries from its own permutation of the table (offset and skip
+ * from its key) in turns proportional to its weight. Entries hold backend
+ * indexes, LB_MAGLEV_EMPTY (0xffff) when no backend has weight. m must be
+ * prime and n at most 65535. Returns 0 or -EINVAL. Needs no memory beyond
+ * the table and O(n) stack-free scratch allocated once (returns -ENOMEM).
+ */
+int lb_balance_maglev_build(const uint64_t *keys, const uint32_t *weights, size_t n,
+			    uint16_t *table, uint32_t m);
+
+/*
+ * Maglev lookup: table[hash % m]; when that candidate has weight 0 now
+ * (went down or full since the table was built), the next entries are
+ * probed so the client still lands deterministically. -1 if none.
+ */
+int lb_balance_maglev_pick(const uint16_t *table, uint32_t m, uint64_t hash,
+			   const struct lb_pick *c, size_t n);
+
+/* Old round robin over config weights; kept until the worker moves to lb_pick. */
+int lb_balance_rr_next(const struct lb_service_conf *svc, int family, unsigned int *cursor);
 unsigned int lb_balance_count(const struct lb_service_conf *svc, int family);
 
 #endif

@@ -8,12 +8,34 @@
 #include "lb/addr.h"
 
 enum lb_sched {
-	LB_SCHED_ROUNDROBIN,
+	LB_SCHED_ROUNDROBIN,		/* smooth weighted round robin */
+	LB_SCHED_LEASTCONN,		/* fewest active / weight, over all workers */
+	LB_SCHED_MAGLEV,		/* Maglev consistent hash of the client */
+	LB_SCHED_RANDOM2,		/* power of two random choices */
+};
+
+enum lb_check_type {
+	LB_CHECK_NONE,			/* no "health" block: passive checks only */
+	LB_CHECK_TCP,
+	LB_CHECK_HTTP,
+};
+
+struct lb_health_conf {
+	enum lb_check_type type;
+	unsigned int interval_ms;	/* 2000 */
+	unsigned int timeout_ms;	/* 1000 */
+	unsigned int rise;		/* 2: successes that bring a down backend up */
+	unsigned int fall;		/* 3: failures (active or passive) that take it down */
+	uint16_t port;			/* 0: the backend's own port */
+	char *path;			/* http: "/" */
+	char *host;			/* http: Host header; NULL: the backend address */
+	unsigned int expect_min, expect_max;	/* http: 200..399 */
 };
 
 struct lb_backend_conf {
 	union lb_sockaddr addr;
 	unsigned int weight;		/* 0: no new connections */
+	unsigned int max_conns;		/* 0: unlimited */
 };
 
 struct lb_service_conf {
@@ -24,13 +46,20 @@ struct lb_service_conf {
 	struct lb_backend_conf *backends;
 	size_t n_backends;
 	unsigned int connect_timeout_ms;
-	unsigned int idle_timeout_ms;
+	unsigned int client_idle_timeout_ms;	/* nothing read from or written to the client */
+	unsigned int server_idle_timeout_ms;	/* likewise on the backend side */
+	unsigned int queue_timeout_ms;	/* wait for a free slot when all are at max_conns */
 	unsigned int retries;		/* further backends tried after a failed connect */
+	int hash_port;			/* maglev: hash address and port, not address alone */
+	unsigned int maglev_size;	/* maglev: prime lookup table size */
+	struct lb_health_conf health;
 };
 
 struct lb_config {
 	unsigned int workers;		/* 0 in the file means "number of CPUs" */
 	char *control_path;
+	unsigned int control_mode;	/* socket file mode, 0600 */
+	char *control_group;		/* group owning the socket; NULL: lb's own */
 	struct {
 		uint16_t port;		/* tproxy listener port on loopback */
 		uint32_t mark;

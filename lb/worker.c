@@ -231,7 +231,7 @@ static void conn_established(struct conn *c)
 	c->up.dst_ready = true;
 	c->down.src_ready = true;
 	conn_touch(c);
-	conn_timer_set(c, c->last_active + c->svc->idle_timeout_ms);
+	conn_timer_set(c, c->last_active + c->svc->client_idle_timeout_ms);
 	conn_pump(c);
 }
 
@@ -245,7 +245,7 @@ static void conn_timeout(struct lb_timer *t)
 		return;
 	}
 	/* Activity only stamps last_active; the deadline catches up here. */
-	deadline = c->last_active + c->svc->idle_timeout_ms;
+	deadline = c->last_active + c->svc->client_idle_timeout_ms;
 	if (deadline > lb_loop_now(w.loop)) {
 		conn_timer_set(c, deadline);
 		return;

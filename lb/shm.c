@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lb/balance.h"
+#include "lb/log.h"
+#include "lb/shm.h"
+
+static size_t align_up(size_t n)
+{
+	return (n + 63) & ~(size_t)63;
+}
+
+static const char *const admin_names[] = {
+	[LB_ADMIN_UP] = "up",
+	[LB_ADMIN_DRAIN] = "drain",
+	[LB_ADMIN_DISABLED] = "disabled",
+};
+
+static const char *const health_names[] = {
+	[LB_HEALTH_UP] = "up",
+	[LB_HEALTH_DOWN] = "down",
+};
+
+static const char *const worker_state_names[] = {
+	[LB_WORKER_STOPPED] = "stopped",
+	[LB_WORKER_RUNNING] = "running",
+	[LB_WORKER_DRAINING] = "draining",
+};
+
+const char *lb_admin_name(enum lb_admin admin)
+{
+	return admin <= LB_ADMIN_DISABLED ? admin_names[admin] : "unknown";
+}
+
+const char *lb_health_name(enum lb_health health)
+{
+	return health <= LB_HEALTH_DOWN ? health_names[health] : "unknown";
+}
+
+const char *lb_worker_state_name(enum lb_worker_state state)
+{
+	return state <= LB_WORKER_DRAINING ? worker_state_names[state] : "unknown";
+}
+
+int lb_admin_parse(const char *text, enum lb_admin *out)
+{
+	for (int i = LB_ADMIN_UP; i <= LB_ADMIN_DISABLED; i++)
+		if (!strcmp(text, admin_names[i])) {
+			*out = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static int family_slot(int family)
+{
+	return family == AF_INET6 ? 1 : 0;
+}
+
+static bool service_has_family(const struct lb_service_conf *svc, int family)
+{
+	for (size_t i = 0; i < svc->n_backends; i++)
+		if (svc->backends[i].addr.sa.sa_family == family)
+			return true;
+	return false;
+}
+
+struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	size_t n_backends = 0, size, off;
+	struct lb_shm *shm;
+	char *base;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_backends += cfg->services[i].n_backends;
+	size = align_up(sizeof(*shm));
+	size += align_up(n_workers * sizeof(struct lb_shm_worker));
+	size += align_up(cfg->n_services * sizeof(struct lb_shm_service));
+	size += align_up(n_backends * sizeof(struct lb_shm_backend));
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		if (svc->sched != LB_SCHED_MAGLEV)
+			continue;
+		for (size_t f = 0; f < 2; f++)
+			if (service_has_family(svc, families[f]))
+				size += 2 * align_up(svc->maglev_size * sizeof(uint16_t));
+	}
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	shm = (struct lb_shm *)base;
+	shm->magic = LB_SHM_MAGIC;
+	shm->version = LB_SHM_VERSION;
+	shm->size = size;
+	shm->n_workers = n_workers;
+	shm->n_services = cfg->n_services;
+	shm->n_backends = n_backends;
+	off = align_up(sizeof(*shm));
+	shm->workers = (struct lb_shm_worker *)(base + off);
+	off += align_up(n_workers * sizeof(struct lb_shm_worker));
+	shm->services = (struct lb_shm_service *)(base + off);
+	off += align_up(cfg->n_services * sizeof(struct lb_shm_service));
+	shm->backends = (struct lb_shm_backend *)(base + off);
+	off += align_up(n_backends * sizeof(struct lb_shm_backend));
+
+	n_backends = 0;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+		struct lb_shm_service *ss = &shm->services[i];
+
+		ss->first_backend = n_backends;
+		ss->n_backends = svc->n_backends;
+		for (size_t j = 0; j < svc->n_backends; j++) {
+			struct lb_shm_backend *b = &shm->backends[n_backends++];
+
+			b->service = i;
+			b->index = j;
+			b->addr = svc->backends[j].addr;
+			b->key = lb_balance_key(&b->addr);
+			b->max_conns = svc->backends[j].max_conns;
+			atomic_init(&b->weight, svc->backends[j].weight);
+		}
+		if (svc->sched != LB_SCHED_MAGLEV)
+			continue;
+		ss->maglev_size = svc->maglev_size;
+		for (size_t f = 0; f < 2; f++) {
+			if (!service_has_family(svc, families[f]))
+				continue;
+			for (size_t g = 0; g < 2; g++) {
+				ss->maglev[f][g] = (uint16_t *)(base + off);
+				off += align_up(svc->maglev_size * sizeof(uint16_t));
+			}
+		}
+		/* Force the first build. */
+		ss->maglev_epoch = ~0u;
+	}
+	lb_shm_maglev_refresh(shm, cfg);
+	return shm;
+}
+
+void lb_shm_destroy(struct lb_shm *shm)
+{
+	if (shm)
+		munmap(shm, shm->size);
+}
+
+int lb_shm_find(const struct lb_shm *shm, const struct lb_config *cfg, const char *name,
+		const union lb_sockaddr *addr, size_t *service, size_t *backend)
+{
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		if (strcmp(svc->name, name))
+			continue;
+		*service = i;
+		if (!addr)
+			return 0;
+		for (size_t j = 0; j < svc->n_backends; j++)
+			if (lb_addr_equal(&svc->backends[j].addr, addr)) {
+				*backend = j;
+				return 0;
+			}
+		return -ENOENT;
+	}
+	return -ESRCH;
+}
+
+static void log_change(const struct lb_config *cfg, const struct lb_shm_backend *b,
+		       const char *what, const char *from, const char *to, const char *reason)
+{
+	char buf[LB_ADDR_STRLEN];
+
+	lb_info("service %s backend %s: %s %s -> %s (%s)", cfg->services[b->service].name,
+		lb_addr_format(&b->addr, buf, sizeof(buf)), what, from, to, reason);
+}
+
+static void bump_epoch(struct lb_shm *shm, size_t service)
+{
+	atomic_fetch_add_explicit(&shm->services[service].epoch, 1, memory_order_release);
+}
+
+bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
+		      size_t backend, enum lb_admin admin, const char *reason)
+{
+	struct lb_shm_backend *b = lb_shm_backend(shm, service, backend);
+	uint32_t old = atomic_exchange(&b->admin, admin);
+
+	if (old == admin)
+		return false;
+	log_change(cfg, b, "admin", lb_admin_name(old), lb_admin_name(admin), reason);
+	bump_epoch(shm, service);
+	return true;
+}
+
+bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
+		       size_t backend, enum lb_health health, const char *reason)
+{
+	struct lb_shm_backend *b = lb_shm_backend(shm, service, backend);
+	uint32_t old = atomic_exchange(&b->health, health);
+
+	if (old == health)
+		return false;
+	if (health == LB_HEALTH_UP)
+		atomic_store(&b->consecutive_failures, 0);
+	log_change(cfg, b, "health", lb_health_name(old), lb_health_name(health), reason);
+	bump_epoch(shm, service);
+	return true;
+}
+
+bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
+		       size_t backend, unsigned int weight, const char *reason)
+{
+	struct lb_shm_backend *b = lb_shm_backend(shm, service, backend);
+	uint32_t old = atomic_exchange(&b->weight, weight);
+	char from[16], to[16];
+
+	if (old == weight)
+		return false;
+	snprintf(from, sizeof(from), "%u", old);
+	snprintf(to, sizeof(to), "%u", weight);
+	log_change(cfg, b, "weight", from, to, reason);
+	bump_epoch(shm, service);
+	return true;
+}
+
+/*
+ * Only usable backends enter the table, so a change of state remaps just
+ * the clients of the backends that changed; the spare buffer is filled
+ * while workers keep reading the published one.
+ */
+static void maglev_rebuild(struct lb_shm *shm, const struct lb_config *cfg, size_t i)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct lb_shm_service *ss = &shm->services[i];
+	const struct lb_service_conf *svc = &cfg->services[i];
+	uint32_t gen = atomic_load_explicit(&ss->maglev_gen, memory_order_relaxed);
+	uint64_t *keys = calloc(svc->n_backends, sizeof(*keys));
+	uint32_t *weights = calloc(svc->n_backends, sizeof(*weights));
+
+	if (!keys || !weights) {
+		lb_err("service %s: no memory to rebuild the maglev table", svc->name);
+		goto cleanup;
+	}
+	for (size_t f = 0; f < 2; f++) {
+		uint16_t *spare = ss->maglev[f][(gen + 1) & 1];
+
+		if (!spare)
+			continue;
+		for (size_t j = 0; j < svc->n_backends; j++) {
+			const struct lb_shm_backend *b = lb_shm_backend(shm, i, j);
+
+			keys[j] = b->key;
+			weights[j] = b->addr.sa.sa_family == families[f] &&
+				     lb_shm_backend_usable(b) ? atomic_load(&b->weight) : 0;
+		}
+		lb_balance_maglev_build(keys, weights, svc->n_backends, spare, ss->maglev_size);
+	}
+	atomic_store_explicit(&ss->maglev_gen, gen + 1, memory_order_release);
+cleanup:
+	free(keys);
+	free(weights);
+}
+
+void lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg)
+{
+	for (size_t i = 0; i < shm->n_services; i++) {
+		struct lb_shm_service *ss = &shm->services[i];
+		uint32_t epoch = atomic_load_explicit(&ss->epoch, memory_order_acquire);
+
+		if (!ss->maglev_size || epoch == ss->maglev_epoch)
+			continue;
+		ss->maglev_epoch = epoch;
+		maglev_rebuild(shm, cfg, i);
+	}
+}
+
+const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family)
+{
+	uint32_t gen = atomic_load_explicit(&svc->maglev_gen, memory_order_acquire);
+
+	return svc->maglev[family_slot(family)][gen & 1];
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_SHM_H
+#define LB_SHM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lb/addr.h"
+#include "lb/config.h"
+
+/*
+ * State shared by the master and all workers: one MAP_SHARED anonymous
+ * mapping made before the workers fork, so pointers inside it are valid in
+ * every process. Workers only touch it with atomics and never lock: they
+ * add to counters and read states; the master (control socket, health
+ * checks) writes states. The layout is versioned (magic + version).
+ */
+#define LB_SHM_MAGIC 0x4c425348u	/* "LBSH" */
+#define LB_SHM_VERSION 1
+#define LB_MAGLEV_EMPTY 0xffffu
+
+enum lb_admin {
+	LB_ADMIN_UP,
+	LB_ADMIN_DRAIN,			/* no new connections; existing ones go on */
+	LB_ADMIN_DISABLED,		/* administratively out */
+};
+
+enum lb_health {
+	LB_HEALTH_UP,
+	LB_HEALTH_DOWN,
+};
+
+enum lb_worker_state {
+	LB_WORKER_STOPPED,
+	LB_WORKER_RUNNING,
+	LB_WORKER_DRAINING,
+};
+
+struct lb_shm_backend {
+	/* Identity: written before the workers start, then read-only. */
+	uint32_t service;		/* index in lb_config.services */
+	uint32_t index;			/* index in that service's backends */
+	union lb_sockaddr addr;
+	uint64_t key;			/* stable hash of addr: Maglev permutations */
+	uint32_t max_conns;		/* 0: unlimited */
+	/* States: the master writes, workers read. */
+	_Atomic uint32_t admin;		/* enum lb_admin */
+	_Atomic uint32_t health;	/* enum lb_health */
+	_Atomic uint32_t weight;
+	/* Passive health: workers count consecutive connect failures. */
+	_Atomic uint32_t consecutive_failures;
+	/* Counters: workers add. bytes_in came from clients, bytes_out went to them. */
+	_Atomic int64_t active;
+	_Atomic uint64_t total;
+	_Atomic uint64_t bytes_in, bytes_out;
+	_Atomic uint64_t connect_failures;
+	/* Last active check: only the master reads and writes these. */
+	uint64_t last_check_ms;		/* wall clock; 0: never checked */
+	int last_check_ok;
+	char last_check_msg[96];
+};
+
+struct lb_shm_service {
+	uint32_t first_backend;		/* its backends: backends[first..first+n) */
+	uint32_t n_backends;
+	/* Bumped by every state or weight change; the master rebuilds Maglev on it. */
+	_Atomic uint32_t epoch;
+	_Atomic uint64_t total;
+	_Atomic uint64_t no_backend;	/* clients reset because no backend was usable */
+	_Atomic uint64_t queued;	/* clients that waited for a slot (max_conns) */
+	_Atomic uint64_t queue_timeouts;	/* ... and were reset after queue_timeout_ms */
+	_Atomic uint64_t no_backend_log_ms;	/* rate limit for the log line, over all workers */
+	/*
+	 * Maglev lookup tables, one per family, double-buffered: the master
+	 * fills the spare one, then publishes it by bumping maglev_gen, so a
+	 * worker never sees a half-built table. Index [family][gen & 1];
+	 * NULL when the service is not maglev or has no backend of that family.
+	 */
+	uint32_t maglev_size;
+	uint16_t *maglev[2][2];
+	_Atomic uint32_t maglev_gen;
+	uint32_t maglev_epoch;		/* epoch the current tables were built for (master) */
+};
+
+struct lb_shm_worker {
+	_Atomic int32_t pid;
+	_Atomic uint32_t generation;
+	_Atomic uint32_t state;		/* enum lb_worker_state */
+	_Atomic int64_t active;
+	_Atomic uint64_t accepted;
+	_Atomic uint32_t restarts;
+};
+
+struct lb_shm {
+	uint32_t magic, version;
+	size_t size;
+	uint32_t n_workers, n_services, n_backends;
+	struct lb_shm_worker *workers;
+	struct lb_shm_service *services;
+	struct lb_shm_backend *backends;
+};
+
+/*
+ * Maps and fills the region for cfg and n_workers: every backend up,
+ * admin up, weight from the config. Maglev tables are built for maglev
+ * services. Returns NULL with errno set.
+ */
+struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers);
+void lb_shm_destroy(struct lb_shm *shm);
+
+static inline struct lb_shm_backend *lb_shm_backend(const struct lb_shm *shm, size_t service,
+						    size_t backend)
+{
+	return &shm->backends[shm->services[service].first_backend + backend];
+}
+
+/* Finds service `name` (and, when addr is not NULL, its backend addr). */
+int lb_shm_find(const struct lb_shm *shm, const struct lb_config *cfg, const char *name,
+		const union lb_sockaddr *addr, size_t *service, size_t *backend);
+
+/* A backend may take a new connection: admin up, health up, weight > 0. */
+static inline bool lb_shm_backend_usable(const struct lb_shm_backend *b)
+{
+	return atomic_load_explicit(&b->admin, memory_order_relaxed) == LB_ADMIN_UP &&
+	       atomic_load_explicit(&b->health, memory_order_relaxed) == LB_HEALTH_UP &&
+	       atomic_load_explicit(&b->weight, memory_order_relaxed) > 0;
+}
+
+/*
+ * State changes. Each logs "service S backend A: admin up -> drain (reason)"
+ * when the state really changes, and bumps the service's epoch. Return
+ * true when something changed. Safe from any process; only the master
+ * rebuilds Maglev tables (lb_shm_maglev_refresh).
+ */
+bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
+		      size_t backend, enum lb_admin admin, const char *reason);
+bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
+		       size_t backend, enum lb_health health, const char *reason);
+bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
+		       size_t backend, unsigned int weight, const char *reason);
+
+/*
+ * Master only: rebuilds the Maglev tables of every maglev service whose
+ * epoch moved since its tables were built. Cheap when nothing changed.
+ */
+void lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg);
+
+/* The published Maglev table of service for family, or NULL. */
+const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family);
+
+const char *lb_admin_name(enum lb_admin admin);
+const char *lb_health_name(enum lb_health health);
+const char *lb_worker_state_name(enum lb_worker_state state);
+/* Parses "up", "drain", "disabled"; returns 0 or -EINVAL. */
+int lb_admin_parse(const char *text, enum lb_admin *out);
+
+#endif
