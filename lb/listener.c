@@ -22,6 +22,21 @@ int lb_sock_set_transparent(int fd, int family)
 	return rc == -1 ? -errno : 0;
 }
 
+int lb_listener_probe(const union lb_sockaddr *addr)
+{
+	int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	int one = 1, rc = 0;
+
+	if (fd == -1)
+		return -errno;
+	if (addr->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 int lb_listener_open(const union lb_sockaddr *addr, const char **what)
 {
 	int family = addr->sa.sa_family;

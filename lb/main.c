@@ -30,7 +30,11 @@ static void print_errors(const char *path, const char *errors)
 		const char *nl = strchr(line, '\n');
 		int len = nl ? (int)(nl - line) : (int)strlen(line);
 
-		fprintf(stderr, "lb: %s: %.*s\n", path, len, line);
+		/* Read errors already start with the file name. */
+		if (!strncmp(line, path, strlen(path)) && line[strlen(path)] == ':')
+			fprintf(stderr, "lb: %.*s\n", len, line);
+		else
+			fprintf(stderr, "lb: %s: %.*s\n", path, len, line);
 		line += len + (nl ? 1 : 0);
 	}
 }

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -17,11 +19,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lb/health.h"
 #include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/master.h"
 #include "lb/preflight.h"
+#include "lb/shm.h"
 #include "lb/worker.h"
 
 /* fds a worker needs besides two per connection: listeners, epoll, signalfd, stdio... */
@@ -29,6 +33,8 @@
 #define WORKER_PIPES 128
 #define RESPAWN_MIN_LIFE_MS 1000
 #define STOP_GRACE_MS 2000
+/* How soon a state change reaches the Maglev tables. */
+#define MAGLEV_REFRESH_MS 100
 
 struct slot {
 	unsigned int id;
@@ -50,6 +56,9 @@ struct master {
 	unsigned int n_slots;
 	struct lb_capacity cap;
 	struct lb_rules rules;
+	struct lb_shm *shm;
+	struct lb_health *health;
+	struct lb_timer tick;
 	bool rules_installed, routes_installed;
 	bool stopping;
 	struct lb_timer stop_timer;
@@ -146,7 +155,10 @@ static int open_listeners(void)
 				a.in6.sin6_addr = in6addr_loopback;
 			}
 			lb_addr_set_port(&a, m.cfg->intercept.port);
-			fd = lb_listener_open(&a, &what);
+			what = "bind";
+			fd = i == 0 ? lb_listener_probe(&a) : 0;
+			if (fd == 0)
+				fd = lb_listener_open(&a, &what);
 			if (fd < 0) {
 				lb_err("listener %s for worker %u: %s: %s%s",
 				       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),
@@ -165,6 +177,7 @@ static void worker_child(struct slot *s)
 	struct lb_worker_args args = {
 		.id = s->id,
 		.cfg = m.cfg,
+		.shm = m.shm,
 		.master_fd = s->fd,
 		.capacity = m.cap.conns,
 		.pipes = m.cap.pipes,
@@ -216,6 +229,8 @@ static int spawn(struct slot *s)
 	s->fd = sp[0];
 	s->pid = pid;
 	s->started = lb_clock_ms();
+	atomic_store(&m.shm->workers[s->id].pid, pid);
+	atomic_store(&m.shm->workers[s->id].restarts, s->restarts);
 	lb_info("worker %u started: pid %d", s->id, (int)pid);
 	return 0;
 }
@@ -259,6 +274,10 @@ static void reap(void)
 		close(s->fd);
 		s->fd = -1;
 		s->pid = 0;
+		/* What it held is gone with it; nobody else will decrement these. */
+		atomic_store(&m.shm->workers[s->id].pid, 0);
+		atomic_store(&m.shm->workers[s->id].state, LB_WORKER_STOPPED);
+		atomic_store(&m.shm->workers[s->id].active, 0);
 		if (m.stopping)
 			continue;
 		lived = lb_clock_ms() - s->started;
@@ -325,6 +344,12 @@ static void sig_event(struct lb_event *ev, uint32_t events)
 			break;
 		}
 	}
+}
+
+static void tick(struct lb_timer *t)
+{
+	lb_shm_maglev_refresh(m.shm, m.cfg);
+	lb_loop_timer_set(m.loop, t, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
 }
 
 static int install_rules(void)
@@ -411,10 +436,22 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		lb_err("signals: %s", strerror(-rc));
 		goto out;
 	}
+	m.shm = lb_shm_create(cfg, m.n_slots);
+	if (!m.shm) {
+		lb_err("shared memory: %s", strerror(errno));
+		goto out;
+	}
+	m.tick.cb = tick;
+	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
 	if (open_listeners() < 0)
 		goto out;
 	if (install_rules() < 0)
 		goto out;
+	m.health = lb_health_start(m.loop, cfg, m.shm);
+	if (!m.health) {
+		lb_err("health checks: %s", strerror(errno));
+		goto out;
+	}
 	for (unsigned int i = 0; i < m.n_slots; i++) {
 		rc = spawn(&m.slots[i]);
 		if (rc < 0) {
@@ -436,11 +473,13 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	m.status = rc < 0 ? 1 : 0;
 out:
+	lb_health_stop(m.health);
 	close_listeners();
 	remove_rules();
 	if (m.status == 0)
 		lb_info("stopped; rules and routes removed");
 	lb_rules_fini(&m.rules);
+	lb_shm_destroy(m.shm);
 	lb_loop_free(m.loop);
 	free(m.slots);
 	lb_config_free(cfg);

@@ -160,6 +160,7 @@ int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst
 			n = relay_bounce(pool, h, src, dst);
 			if (n < 0)
 				return n;
+			h->in += n;
 			h->bytes += n;
 			continue;
 		}
@@ -178,5 +179,6 @@ int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst
 			return -errno;
 		}
 		h->pipe->len = n;
+		h->in += n;
 	}
 }

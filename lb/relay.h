@@ -29,7 +29,8 @@ struct lb_pipe_pool {
 /* One direction of a proxied connection. */
 struct lb_half {
 	struct lb_pipe *pipe;
-	uint64_t bytes;			/* moved so far */
+	uint64_t in;			/* read from src so far */
+	uint64_t bytes;			/* written to dst so far */
 	bool src_ready, dst_ready;	/* edge-triggered readiness not yet used up */
 	bool eof;			/* src has sent FIN */
 	bool shut;			/* FIN passed on to dst */

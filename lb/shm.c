@@ -36,7 +36,7 @@ const char *lb_admin_name(enum lb_admin admin)
 	return admin <= LB_ADMIN_DISABLED ? admin_names[admin] : "unknown";
 }
 
-const char *lb_health_name(enum lb_health health)
+const char *lb_health_name(enum lb_health_state health)
 {
 	return health <= LB_HEALTH_DOWN ? health_names[health] : "unknown";
 }
@@ -199,7 +199,7 @@ bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t se
 }
 
 bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
-		       size_t backend, enum lb_health health, const char *reason)
+		       size_t backend, enum lb_health_state health, const char *reason)
 {
 	struct lb_shm_backend *b = lb_shm_backend(shm, service, backend);
 	uint32_t old = atomic_exchange(&b->health, health);

@@ -27,7 +27,7 @@ enum lb_admin {
 	LB_ADMIN_DISABLED,		/* administratively out */
 };
 
-enum lb_health {
+enum lb_health_state {
 	LB_HEALTH_UP,
 	LB_HEALTH_DOWN,
 };
@@ -47,7 +47,7 @@ struct lb_shm_backend {
 	uint32_t max_conns;		/* 0: unlimited */
 	/* States: the master writes, workers read. */
 	_Atomic uint32_t admin;		/* enum lb_admin */
-	_Atomic uint32_t health;	/* enum lb_health */
+	_Atomic uint32_t health;	/* enum lb_health_state */
 	_Atomic uint32_t weight;
 	/* Passive health: workers count consecutive connect failures. */
 	_Atomic uint32_t consecutive_failures;
@@ -137,7 +137,7 @@ static inline bool lb_shm_backend_usable(const struct lb_shm_backend *b)
 bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
 		      size_t backend, enum lb_admin admin, const char *reason);
 bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
-		       size_t backend, enum lb_health health, const char *reason);
+		       size_t backend, enum lb_health_state health, const char *reason);
 bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
 		       size_t backend, unsigned int weight, const char *reason);
 
@@ -151,7 +151,7 @@ void lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg);
 const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family);
 
 const char *lb_admin_name(enum lb_admin admin);
-const char *lb_health_name(enum lb_health health);
+const char *lb_health_name(enum lb_health_state health);
 const char *lb_worker_state_name(enum lb_worker_state state);
 /* Parses "up", "drain", "disabled"; returns 0 or -EINVAL. */
 int lb_admin_parse(const char *text, enum lb_admin *out);

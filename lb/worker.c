@@ -9,6 +9,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +33,12 @@
 #define SOCK_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define ACCEPT_RETRY_MS 100
 
+#define QUEUE_RETRY_MS 20
+#define NO_BACKEND_LOG_MS 1000
+
 enum conn_state {
 	CONN_FREE,
+	CONN_QUEUED,			/* every usable backend is at max_conns */
 	CONN_CONNECTING,
 	CONN_RELAYING,
 };
@@ -43,11 +49,21 @@ struct conn {
 	struct lb_half up;		/* client -> server */
 	struct lb_half down;		/* server -> client */
 	const struct lb_service_conf *svc;
+	struct lb_shm_backend *backend;	/* counted in its active while set */
 	union lb_sockaddr client;
-	uint64_t last_active;
+	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
+	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
+	uint64_t queued_until;
+	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
 	enum conn_state state;
 	struct conn *next;		/* free list, or the list freed after a batch */
+};
+
+/* Per service scheduling state of this worker. */
+struct sched {
+	int64_t *swrr;			/* n_backends current weights */
+	unsigned int rr;
 };
 
 struct worker {
@@ -61,7 +77,11 @@ struct worker {
 	struct lb_event master, sig;
 	struct conn *slab, *free, *dead;
 	unsigned int n_active;
-	unsigned int *cursors;		/* round robin position per service */
+	struct lb_shm *shm;
+	struct lb_shm_worker *self;
+	struct sched *sched;		/* one per service */
+	struct lb_pick *picks;		/* scratch: one per backend of the largest service */
+	uint64_t rng;
 	struct lb_pipe_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
@@ -71,6 +91,7 @@ struct worker {
 static struct worker w;
 
 static void conn_pump(struct conn *c);
+static void conn_connect(struct conn *c);
 
 static void set_nodelay(int fd)
 {
@@ -90,8 +111,47 @@ static void close_rst(int fd)
 	close(fd);
 }
 
+static size_t service_index(const struct conn *c)
+{
+	return c->svc - w.cfg->services;
+}
+
+static void publish_active(void)
+{
+	atomic_store_explicit(&w.self->active, w.n_active, memory_order_relaxed);
+}
+
+/* Adds the bytes moved since the last call to the backend's counters. */
+static void count_bytes(struct conn *c)
+{
+	struct lb_shm_backend *b = c->backend;
+
+	if (!b)
+		return;
+	if (c->up.bytes != c->counted_in) {
+		atomic_fetch_add_explicit(&b->bytes_in, c->up.bytes - c->counted_in,
+					  memory_order_relaxed);
+		c->counted_in = c->up.bytes;
+	}
+	if (c->down.bytes != c->counted_out) {
+		atomic_fetch_add_explicit(&b->bytes_out, c->down.bytes - c->counted_out,
+					  memory_order_relaxed);
+		c->counted_out = c->down.bytes;
+	}
+}
+
+static void backend_put(struct conn *c)
+{
+	if (!c->backend)
+		return;
+	count_bytes(c);
+	atomic_fetch_sub_explicit(&c->backend->active, 1, memory_order_relaxed);
+	c->backend = NULL;
+}
+
 static void conn_release(struct conn *c)
 {
+	backend_put(c);
 	lb_loop_timer_cancel(w.loop, &c->timer);
 	lb_relay_release(&w.pipes, &c->up);
 	lb_relay_release(&w.pipes, &c->down);
@@ -101,6 +161,7 @@ static void conn_release(struct conn *c)
 	c->next = w.dead;
 	w.dead = c;
 	w.n_active--;
+	publish_active();
 }
 
 /* Ends both sides: with RST when reset is set, else with an orderly close. */
@@ -115,11 +176,6 @@ static void conn_end(struct conn *c, bool reset)
 			close(c->srv.fd);
 	}
 	conn_release(c);
-}
-
-static void conn_touch(struct conn *c)
-{
-	c->last_active = lb_loop_now(w.loop);
 }
 
 /*
@@ -180,58 +236,211 @@ static void conn_timer_set(struct conn *c, uint64_t deadline)
 		lb_warn("cannot arm a connection timer: out of memory");
 }
 
+enum pick_result {
+	PICK_OK,
+	PICK_FULL,			/* usable backends exist, all at max_conns */
+	PICK_NONE,			/* no usable backend of the client's family */
+};
+
+/*
+ * Chooses a backend with the service's scheduler and counts the connection
+ * in its active counter. max_conns is claimed with an atomic increment, so
+ * workers racing for the last slot cannot both get it.
+ */
+static enum pick_result pick_backend(struct conn *c)
+{
+	const struct lb_service_conf *svc = c->svc;
+	size_t si = service_index(c), n = svc->n_backends;
+	struct lb_shm_service *ss = &w.shm->services[si];
+	int family = c->client.sa.sa_family;
+	bool full = false;
+
+	for (;;) {
+		bool any = false;
+		int idx = -1;
+
+		for (size_t j = 0; j < n; j++) {
+			struct lb_shm_backend *b = lb_shm_backend(w.shm, si, j);
+			int64_t active = atomic_load_explicit(&b->active, memory_order_relaxed);
+			uint32_t weight = 0;
+
+			if (b->addr.sa.sa_family == family && lb_shm_backend_usable(b) &&
+			    !(j < 64 && (c->tried >> j) & 1)) {
+				if (b->max_conns && active >= (int64_t)b->max_conns)
+					full = true;
+				else
+					weight = atomic_load_explicit(&b->weight, memory_order_relaxed);
+			}
+			w.picks[j] = (struct lb_pick){ .weight = weight, .active = active };
+			any |= weight > 0;
+		}
+		if (!any)
+			return full ? PICK_FULL : PICK_NONE;
+		switch (svc->sched) {
+		case LB_SCHED_ROUNDROBIN:
+			idx = lb_balance_swrr(w.picks, n, w.sched[si].swrr);
+			break;
+		case LB_SCHED_LEASTCONN:
+			idx = lb_balance_leastconn(w.picks, n, &w.sched[si].rr);
+			break;
+		case LB_SCHED_RANDOM2:
+			idx = lb_balance_random2(w.picks, n, &w.rng);
+			break;
+		case LB_SCHED_MAGLEV: {
+			const uint16_t *table = lb_shm_maglev_table(ss, family);
+			uint64_t hash = lb_balance_hash_client(&c->client, svc->hash_port);
+
+			idx = table ? lb_balance_maglev_pick(table, ss->maglev_size, hash, w.picks, n)
+				    : lb_balance_swrr(w.picks, n, w.sched[si].swrr);
+			break;
+		}
+		}
+		if (idx < 0)
+			return PICK_NONE;
+		struct lb_shm_backend *b = lb_shm_backend(w.shm, si, idx);
+		int64_t before = atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+
+		if (b->max_conns && before >= (int64_t)b->max_conns) {
+			/* Lost the race for its last slot: look again without it. */
+			atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
+			full = true;
+			if (idx < 64)
+				c->tried |= 1ull << idx;
+			continue;
+		}
+		atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
+		c->backend = b;
+		return PICK_OK;
+	}
+}
+
+/* Logs at most once a second per service, over all workers. */
+static void log_no_backend(struct conn *c, const char *what)
+{
+	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+	uint64_t now = lb_loop_now(w.loop);
+	uint64_t last = atomic_load_explicit(&ss->no_backend_log_ms, memory_order_relaxed);
+	char buf[LB_ADDR_STRLEN];
+
+	if (now - last < NO_BACKEND_LOG_MS ||
+	    !atomic_compare_exchange_strong(&ss->no_backend_log_ms, &last, now))
+		return;
+	lb_warn("service %s: %s for client %s: resetting (no_backend %llu, queue_timeouts %llu)",
+		c->svc->name, what, lb_addr_format(&c->client, buf, sizeof(buf)),
+		(unsigned long long)atomic_load(&ss->no_backend),
+		(unsigned long long)atomic_load(&ss->queue_timeouts));
+}
+
+/* Passive health: fall consecutive connect failures take a backend down. */
+static void connect_failed(struct conn *c, int err)
+{
+	struct lb_shm_backend *b = c->backend;
+	char buf[LB_ADDR_STRLEN], reason[128];
+	uint32_t fails;
+
+	if (!b)
+		return;
+	if (b->index < 64)
+		c->tried |= 1ull << b->index;
+	atomic_fetch_add_explicit(&b->connect_failures, 1, memory_order_relaxed);
+	fails = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
+	lb_debug("service %s: connect to %s failed: %s", c->svc->name,
+		 lb_addr_format(&b->addr, buf, sizeof(buf)), strerror(err));
+	if (fails == c->svc->health.fall) {
+		snprintf(reason, sizeof(reason), "passive: %u consecutive connect failures, last: %s",
+			 fails, strerror(err));
+		lb_shm_set_health(w.shm, w.cfg, b->service, b->index, LB_HEALTH_DOWN, reason);
+	}
+	backend_put(c);
+}
+
+static void conn_queue(struct conn *c)
+{
+	uint64_t now = lb_loop_now(w.loop);
+
+	if (c->state != CONN_QUEUED) {
+		c->state = CONN_QUEUED;
+		c->queued_until = now + c->svc->queue_timeout_ms;
+		atomic_fetch_add_explicit(&w.shm->services[service_index(c)].queued, 1,
+					  memory_order_relaxed);
+	}
+	/* Slots free in other workers too, so look again shortly rather than wait for one here. */
+	conn_timer_set(c, now + QUEUE_RETRY_MS < c->queued_until ? now + QUEUE_RETRY_MS
+								 : c->queued_until);
+}
+
 /* Tries backends until one connect is under way; else resets the client. */
 static void conn_connect(struct conn *c)
 {
-	const struct lb_service_conf *svc = c->svc;
-	unsigned int *cursor = &w.cursors[svc - w.cfg->services];
-	int family = c->client.sa.sa_family;
-	char buf[LB_ADDR_STRLEN];
+	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
 
 	while (c->attempts < c->max_attempts) {
-		int idx = lb_balance_rr_next(svc, family, cursor);
-		const union lb_sockaddr *backend;
+		enum pick_result r = pick_backend(c);
 		int fd;
 
-		if (idx < 0)
+		if (r == PICK_FULL) {
+			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= c->queued_until) {
+				atomic_fetch_add_explicit(&ss->queue_timeouts, 1, memory_order_relaxed);
+				log_no_backend(c, "every backend at max_conns for queue_timeout_ms");
+				conn_end(c, true);
+				return;
+			}
+			conn_queue(c);
+			return;
+		}
+		if (r == PICK_NONE)
 			break;
-		backend = &svc->backends[idx].addr;
 		c->attempts++;
-		fd = upstream_open(c, backend);
+		fd = upstream_open(c, &c->backend->addr);
 		if (fd < 0) {
-			lb_debug("service %s: connect to %s failed: %s", svc->name,
-				 lb_addr_format(backend, buf, sizeof(buf)), strerror(-fd));
+			connect_failed(c, -fd);
 			continue;
 		}
 		c->srv.fd = fd;
 		if (lb_loop_add(w.loop, &c->srv, SOCK_EVENTS) < 0) {
 			close(fd);
 			c->srv.fd = -1;
+			backend_put(c);
 			continue;
 		}
 		c->state = CONN_CONNECTING;
-		conn_timer_set(c, lb_loop_now(w.loop) + svc->connect_timeout_ms);
+		conn_timer_set(c, lb_loop_now(w.loop) + c->svc->connect_timeout_ms);
 		return;
 	}
-	lb_debug("service %s: no backend reachable for %s after %u attempts", svc->name,
-		 lb_addr_format(&c->client, buf, sizeof(buf)), c->attempts);
+	if (c->attempts == 0) {
+		atomic_fetch_add_explicit(&ss->no_backend, 1, memory_order_relaxed);
+		log_no_backend(c, "no usable backend");
+	}
 	conn_end(c, true);
 }
 
-static void conn_retry(struct conn *c)
+static void conn_retry(struct conn *c, int err)
 {
 	close(c->srv.fd);
 	c->srv.fd = -1;
+	connect_failed(c, err);
 	conn_connect(c);
+}
+
+static uint64_t idle_deadline(const struct conn *c)
+{
+	uint64_t cli = c->last_cli + c->svc->client_idle_timeout_ms;
+	uint64_t srv = c->last_srv + c->svc->server_idle_timeout_ms;
+
+	return cli < srv ? cli : srv;
 }
 
 static void conn_established(struct conn *c)
 {
+	struct lb_shm_backend *b = c->backend;
+
+	if (atomic_load_explicit(&b->consecutive_failures, memory_order_relaxed))
+		atomic_store_explicit(&b->consecutive_failures, 0, memory_order_relaxed);
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
 	c->down.src_ready = true;
-	conn_touch(c);
-	conn_timer_set(c, c->last_active + c->svc->client_idle_timeout_ms);
+	c->last_cli = c->last_srv = lb_loop_now(w.loop);
+	conn_timer_set(c, idle_deadline(c));
 	conn_pump(c);
 }
 
@@ -240,22 +449,31 @@ static void conn_timeout(struct lb_timer *t)
 	struct conn *c = lb_container_of(t, struct conn, timer);
 	uint64_t deadline;
 
-	if (c->state == CONN_CONNECTING) {
-		conn_retry(c);
+	switch (c->state) {
+	case CONN_QUEUED:
+		conn_connect(c);
 		return;
+	case CONN_CONNECTING:
+		conn_retry(c, ETIMEDOUT);
+		return;
+	default:
+		break;
 	}
-	/* Activity only stamps last_active; the deadline catches up here. */
-	deadline = c->last_active + c->svc->client_idle_timeout_ms;
+	/* Activity only stamps last_cli/last_srv; the deadline catches up here. */
+	deadline = idle_deadline(c);
 	if (deadline > lb_loop_now(w.loop)) {
 		conn_timer_set(c, deadline);
 		return;
 	}
+	count_bytes(c);
 	conn_end(c, false);
 }
 
 static void conn_pump(struct conn *c)
 {
-	uint64_t before = c->up.bytes + c->down.bytes;
+	uint64_t up_in = c->up.in, up_out = c->up.bytes;
+	uint64_t down_in = c->down.in, down_out = c->down.bytes;
+	uint64_t now = lb_loop_now(w.loop);
 	int rc;
 
 	rc = lb_relay_move(&w.pipes, &c->up, c->cli.fd, c->srv.fd);
@@ -270,8 +488,12 @@ static void conn_pump(struct conn *c)
 		conn_end(c, false);
 		return;
 	}
-	if (c->up.bytes + c->down.bytes != before)
-		conn_touch(c);
+	if (c->up.in != up_in || c->down.bytes != down_out)
+		c->last_cli = now;
+	if (c->down.in != down_in || c->up.bytes != up_out) {
+		c->last_srv = now;
+		count_bytes(c);
+	}
 }
 
 static void cli_event(struct lb_event *ev, uint32_t events)
@@ -284,7 +506,7 @@ static void cli_event(struct lb_event *ev, uint32_t events)
 		c->up.src_ready = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->down.dst_ready = true;
-	if (c->state == CONN_CONNECTING) {
+	if (c->state != CONN_RELAYING) {
 		/* The client gave up while we were still connecting. */
 		if (events & EPOLLERR)
 			conn_end(c, true);
@@ -308,7 +530,7 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 		if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
 		if (err || (events & EPOLLERR)) {
-			conn_retry(c);
+			conn_retry(c, err ? err : ECONNREFUSED);
 			return;
 		}
 		conn_established(c);
@@ -319,13 +541,6 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->up.dst_ready = true;
 	conn_pump(c);
-}
-
-static unsigned int attempts_for(const struct lb_service_conf *svc, int family)
-{
-	unsigned int n = lb_balance_count(svc, family);
-
-	return n < svc->retries + 1 ? n : svc->retries + 1;
 }
 
 static void conn_start(int fd, const union lb_sockaddr *peer)
@@ -351,6 +566,10 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c = w.free;
 	w.free = c->next;
 	w.n_active++;
+	publish_active();
+	atomic_fetch_add_explicit(&w.self->accepted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&w.shm->services[svc - w.cfg->services].total, 1,
+				  memory_order_relaxed);
 	memset(c, 0, sizeof(*c));
 	c->cli = (struct lb_event){ .fd = fd, .cb = cli_event };
 	c->srv = (struct lb_event){ .fd = -1, .cb = srv_event };
@@ -360,7 +579,7 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	lb_addr_unmap(&c->client);
 	c->up.src_ready = true;
 	c->down.dst_ready = true;
-	c->max_attempts = attempts_for(svc, c->client.sa.sa_family);
+	c->max_attempts = svc->retries + 1;
 	c->state = CONN_CONNECTING;
 	set_nodelay(fd);
 	if (lb_loop_add(w.loop, &c->cli, SOCK_EVENTS) < 0) {
@@ -449,6 +668,7 @@ static void sig_event(struct lb_event *ev, uint32_t events)
 		if (si.ssi_signo != SIGTERM || w.draining)
 			continue;
 		w.draining = true;
+		atomic_store(&w.self->state, LB_WORKER_DRAINING);
 		stop_accepting();
 		lb_info("stopping: draining %u connections (at most %u ms)", w.n_active,
 			w.cfg->drain_timeout_ms);
@@ -501,17 +721,33 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.retry_timer.cb = accept_retry;
 	w.drain_timer.cb = drain_expired;
 
+	w.shm = args->shm;
+	w.self = &w.shm->workers[args->id];
+	w.rng = (uint64_t)getpid() << 32 | (lb_clock_ms() & 0xffffffffu) | 1;
 	w.slab = calloc(args->capacity, sizeof(*w.slab));
-	w.cursors = calloc(w.cfg->n_services, sizeof(*w.cursors));
-	if (!w.slab || !w.cursors)
+	w.sched = calloc(w.cfg->n_services, sizeof(*w.sched));
+	if (!w.slab || !w.sched)
 		return -ENOMEM;
 	for (unsigned int i = args->capacity; i-- > 0;) {
 		w.slab[i].next = w.free;
 		w.free = &w.slab[i];
 	}
-	/* Start each worker at a different backend so shards interleave. */
-	for (size_t i = 0; i < w.cfg->n_services; i++)
-		w.cursors[i] = args->id % (w.cfg->services[i].n_backends ? w.cfg->services[i].n_backends : 1);
+	for (size_t i = 0, max = 0; i < w.cfg->n_services; i++) {
+		size_t n = w.cfg->services[i].n_backends;
+
+		w.sched[i].swrr = calloc(n, sizeof(*w.sched[i].swrr));
+		if (!w.sched[i].swrr)
+			return -ENOMEM;
+		/* Start each worker's rotation elsewhere so shards interleave. */
+		w.sched[i].rr = args->id;
+		if (n > max) {
+			max = n;
+			free(w.picks);
+			w.picks = calloc(n, sizeof(*w.picks));
+			if (!w.picks)
+				return -ENOMEM;
+		}
+	}
 	rc = lb_pipe_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;
@@ -549,6 +785,7 @@ int lb_worker_run(const struct lb_worker_args *args)
 		lb_err("setup failed: %s", strerror(-rc));
 		return 1;
 	}
+	atomic_store(&w.self->state, LB_WORKER_RUNNING);
 	lb_info("started: capacity %u connections, %u pipes", args->capacity, args->pipes);
 	/* Connections may have queued while no worker was accepting. */
 	accept_all();

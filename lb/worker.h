@@ -5,12 +5,14 @@
 #include <stddef.h>
 
 #include "lb/config.h"
+#include "lb/shm.h"
 
 #define LB_WORKER_MAX_LISTENERS 2
 
 struct lb_worker_args {
 	unsigned int id;
 	const struct lb_config *cfg;
+	struct lb_shm *shm;
 	int listen_fds[LB_WORKER_MAX_LISTENERS];	/* this worker's shard, one per family */
 	size_t n_listen;
 	int master_fd;			/* EOF here means the master is gone */
