@@ -68,6 +68,7 @@ struct lb_config {
 		uint32_t rule_priority;	/* ip rule preference */
 	} intercept;
 	unsigned int drain_timeout_ms;
+	unsigned int log_level;		/* enum lb_log_level (lb/log.h), LB_LOG_INFO */
 	struct lb_service_conf *services;
 	size_t n_services;
 };

@@ -38,6 +38,7 @@
 
 struct slot {
 	unsigned int id;
+	int shm_slot;			/* its lb_shm_worker, -1 before the first start */
 	pid_t pid;
 	int fd;				/* master's end of the worker's socketpair */
 	int listen_fds[LB_WORKER_MAX_LISTENERS];
@@ -178,6 +179,8 @@ static void worker_child(struct slot *s)
 		.id = s->id,
 		.cfg = m.cfg,
 		.shm = m.shm,
+		.slot = s->shm_slot,
+		.generation = m.shm->generation,
 		.master_fd = s->fd,
 		.capacity = m.cap.conns,
 		.pipes = m.cap.pipes,
@@ -187,7 +190,7 @@ static void worker_child(struct slot *s)
 	/* Die with the master even if it is killed outright. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
-	lb_log_init(LB_LOG_INFO, tag);
+	lb_log_init(m.cfg->log_level, tag);
 	close(m.sig.fd);
 	for (unsigned int i = 0; i < m.n_slots; i++) {
 		struct slot *o = &m.slots[i];
@@ -210,6 +213,10 @@ static int spawn(struct slot *s)
 	int sp[2];
 	pid_t pid;
 
+	if (s->shm_slot < 0)
+		s->shm_slot = lb_shm_worker_slot(m.shm);
+	if (s->shm_slot < 0)
+		return -ENOSPC;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return -errno;
 	pid = fork();
@@ -229,8 +236,10 @@ static int spawn(struct slot *s)
 	s->fd = sp[0];
 	s->pid = pid;
 	s->started = lb_clock_ms();
-	atomic_store(&m.shm->workers[s->id].pid, pid);
-	atomic_store(&m.shm->workers[s->id].restarts, s->restarts);
+	m.shm->workers[s->shm_slot].id = s->id;
+	atomic_store(&m.shm->workers[s->shm_slot].generation, m.shm->generation);
+	atomic_store(&m.shm->workers[s->shm_slot].restarts, s->restarts);
+	atomic_store(&m.shm->workers[s->shm_slot].pid, pid);
 	lb_info("worker %u started: pid %d", s->id, (int)pid);
 	return 0;
 }
@@ -275,9 +284,8 @@ static void reap(void)
 		s->fd = -1;
 		s->pid = 0;
 		/* What it held is gone with it; nobody else will decrement these. */
-		atomic_store(&m.shm->workers[s->id].pid, 0);
-		atomic_store(&m.shm->workers[s->id].state, LB_WORKER_STOPPED);
-		atomic_store(&m.shm->workers[s->id].active, 0);
+		atomic_store(&m.shm->workers[s->shm_slot].state, LB_WORKER_STOPPED);
+		atomic_store(&m.shm->workers[s->shm_slot].active, 0);
 		if (m.stopping)
 			continue;
 		lived = lb_clock_ms() - s->started;
@@ -410,7 +418,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	m.config_path = config_path;
 	m.cfg = cfg;
 	m.status = 1;
-	lb_log_init(LB_LOG_INFO, "master");
+	lb_log_init(cfg->log_level, "master");
 	if (lb_preflight(cfg) < 0)
 		goto out;
 	lb_capacity_compute(&m.cap);
@@ -427,6 +435,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	for (unsigned int i = 0; i < m.n_slots; i++) {
 		m.slots[i].id = i;
+		m.slots[i].shm_slot = -1;
 		m.slots[i].fd = -1;
 		m.slots[i].respawn.cb = respawn_due;
 	}

@@ -69,7 +69,62 @@ static bool service_has_family(const struct lb_service_conf *svc, int family)
 	return false;
 }
 
-struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers)
+#define POOL_MIN_BACKENDS 4096
+#define POOL_MIN_WORKERS 1024
+
+static void *map_shared(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers)
+{
+	size_t nb = n_backends * 4 > POOL_MIN_BACKENDS ? n_backends * 4 : POOL_MIN_BACKENDS;
+	size_t nw = n_workers * 4 > POOL_MIN_WORKERS ? n_workers * 4 : POOL_MIN_WORKERS;
+	size_t size = align_up(sizeof(struct lb_shm_pool));
+	struct lb_shm_pool *pool;
+	char *base;
+
+	size += align_up(nb * sizeof(struct lb_shm_backend));
+	size += align_up(nw * sizeof(struct lb_shm_worker));
+	base = map_shared(size);
+	if (!base)
+		return NULL;
+	pool = (struct lb_shm_pool *)base;
+	pool->magic = LB_SHM_MAGIC;
+	pool->version = LB_SHM_VERSION;
+	pool->size = size;
+	pool->n_backend_slots = nb;
+	pool->n_worker_slots = nw;
+	pool->backends = (struct lb_shm_backend *)(base + align_up(sizeof(*pool)));
+	pool->workers = (struct lb_shm_worker *)((char *)pool->backends +
+						 align_up(nb * sizeof(struct lb_shm_backend)));
+	return pool;
+}
+
+/* Slot of prev's backend with the same service name and address, or -1. */
+static long find_slot(const struct lb_shm *prev, const struct lb_config *prev_cfg,
+		      const char *service, const union lb_sockaddr *addr)
+{
+	size_t si, bi;
+
+	if (!prev || lb_shm_find(prev, prev_cfg, service, addr, &si, &bi) < 0)
+		return -1;
+	return prev->services[si].slots[bi];
+}
+
+static long alloc_slot(struct lb_shm_pool *pool)
+{
+	for (uint32_t i = 0; i < pool->n_backend_slots; i++)
+		if (!pool->backends[i].refs)
+			return i;
+	return -1;
+}
+
+static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *prev,
+			      const struct lb_config *prev_cfg, const struct lb_config *cfg)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	size_t n_backends = 0, size, off;
@@ -79,9 +134,8 @@ struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n_backends += cfg->services[i].n_backends;
 	size = align_up(sizeof(*shm));
-	size += align_up(n_workers * sizeof(struct lb_shm_worker));
 	size += align_up(cfg->n_services * sizeof(struct lb_shm_service));
-	size += align_up(n_backends * sizeof(struct lb_shm_backend));
+	size += align_up(n_backends * sizeof(uint32_t));
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct lb_service_conf *svc = &cfg->services[i];
 
@@ -91,40 +145,58 @@ struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers
 			if (service_has_family(svc, families[f]))
 				size += 2 * align_up(svc->maglev_size * sizeof(uint16_t));
 	}
-	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED)
+	base = map_shared(size);
+	if (!base)
 		return NULL;
 	shm = (struct lb_shm *)base;
 	shm->magic = LB_SHM_MAGIC;
 	shm->version = LB_SHM_VERSION;
 	shm->size = size;
-	shm->n_workers = n_workers;
+	shm->generation = prev ? prev->generation + 1 : 1;
+	shm->pool = pool;
+	shm->n_workers = pool->n_worker_slots;
+	shm->workers = pool->workers;
+	shm->backends = pool->backends;
 	shm->n_services = cfg->n_services;
 	shm->n_backends = n_backends;
 	off = align_up(sizeof(*shm));
-	shm->workers = (struct lb_shm_worker *)(base + off);
-	off += align_up(n_workers * sizeof(struct lb_shm_worker));
 	shm->services = (struct lb_shm_service *)(base + off);
 	off += align_up(cfg->n_services * sizeof(struct lb_shm_service));
-	shm->backends = (struct lb_shm_backend *)(base + off);
-	off += align_up(n_backends * sizeof(struct lb_shm_backend));
+	uint32_t *slots = (uint32_t *)(base + off), *first_slot = slots;
+	size_t assigned = 0;
+	off += align_up(n_backends * sizeof(uint32_t));
 
-	n_backends = 0;
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct lb_service_conf *svc = &cfg->services[i];
 		struct lb_shm_service *ss = &shm->services[i];
 
-		ss->first_backend = n_backends;
+		ss->slots = slots;
 		ss->n_backends = svc->n_backends;
+		slots += svc->n_backends;
 		for (size_t j = 0; j < svc->n_backends; j++) {
-			struct lb_shm_backend *b = &shm->backends[n_backends++];
+			const struct lb_backend_conf *bc = &svc->backends[j];
+			long slot = find_slot(prev, prev_cfg, svc->name, &bc->addr);
+			struct lb_shm_backend *b;
 
-			b->service = i;
-			b->index = j;
-			b->addr = svc->backends[j].addr;
-			b->key = lb_balance_key(&b->addr);
-			b->max_conns = svc->backends[j].max_conns;
-			atomic_init(&b->weight, svc->backends[j].weight);
+			if (slot < 0) {
+				slot = alloc_slot(pool);
+				if (slot < 0) {
+					errno = ENOSPC;
+					goto fail;
+				}
+				b = &pool->backends[slot];
+				memset(b, 0, sizeof(*b));
+				b->addr = bc->addr;
+				b->key = lb_balance_key(&b->addr);
+			}
+			b = &pool->backends[slot];
+			/* The file's weight wins over one set at runtime: a reload re-reads it. */
+			atomic_store(&b->weight, bc->weight);
+			ss->slots[j] = slot;
+			b->refs++;
+			assigned++;
+			b->max_conns = bc->max_conns;
+			snprintf(b->service_name, sizeof(b->service_name), "%s", svc->name);
 		}
 		if (svc->sched != LB_SCHED_MAGLEV)
 			continue;
@@ -140,14 +212,60 @@ struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers
 		/* Force the first build. */
 		ss->maglev_epoch = ~0u;
 	}
+	pool->users++;
 	lb_shm_maglev_refresh(shm, cfg);
 	return shm;
+fail:
+	while (assigned)
+		pool->backends[first_slot[--assigned]].refs--;
+	munmap(base, size);
+	return NULL;
+}
+
+struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers)
+{
+	size_t n_backends = 0;
+	struct lb_shm_pool *pool;
+	struct lb_shm *shm;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_backends += cfg->services[i].n_backends;
+	pool = pool_create(n_backends, n_workers);
+	if (!pool)
+		return NULL;
+	shm = shm_map(pool, NULL, NULL, cfg);
+	if (!shm)
+		munmap(pool, pool->size);
+	return shm;
+}
+
+struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_config *prev_cfg,
+				  const struct lb_config *cfg)
+{
+	return shm_map(prev->pool, prev, prev_cfg, cfg);
 }
 
 void lb_shm_destroy(struct lb_shm *shm)
 {
-	if (shm)
-		munmap(shm, shm->size);
+	struct lb_shm_pool *pool;
+
+	if (!shm)
+		return;
+	pool = shm->pool;
+	for (size_t i = 0; i < shm->n_services; i++)
+		for (size_t j = 0; j < shm->services[i].n_backends; j++)
+			pool->backends[shm->services[i].slots[j]].refs--;
+	munmap(shm, shm->size);
+	if (--pool->users == 0)
+		munmap(pool, pool->size);
+}
+
+int lb_shm_worker_slot(struct lb_shm *shm)
+{
+	for (uint32_t i = 0; i < shm->pool->n_worker_slots; i++)
+		if (!atomic_load(&shm->pool->workers[i].pid))
+			return i;
+	return -1;
 }
 
 int lb_shm_find(const struct lb_shm *shm, const struct lb_config *cfg, const char *name,
@@ -176,7 +294,7 @@ static void log_change(const struct lb_config *cfg, const struct lb_shm_backend 
 {
 	char buf[LB_ADDR_STRLEN];
 
-	lb_info("service %s backend %s: %s %s -> %s (%s)", cfg->services[b->service].name,
+	lb_info("service %s backend %s: %s %s -> %s (%s)", b->service_name,
 		lb_addr_format(&b->addr, buf, sizeof(buf)), what, from, to, reason);
 }
 
@@ -259,7 +377,10 @@ static void maglev_rebuild(struct lb_shm *shm, const struct lb_config *cfg, size
 			weights[j] = b->addr.sa.sa_family == families[f] &&
 				     lb_shm_backend_usable(b) ? atomic_load(&b->weight) : 0;
 		}
-		lb_balance_maglev_build(keys, weights, svc->n_backends, spare, ss->maglev_size);
+		if (lb_balance_maglev_build(keys, weights, svc->n_backends, spare,
+					    ss->maglev_size) < 0)
+			lb_err("service %s: cannot build the maglev table (size %u); clients are "
+			       "spread by a fallback scan", svc->name, ss->maglev_size);
 	}
 	atomic_store_explicit(&ss->maglev_gen, gen + 1, memory_order_release);
 cleanup:

@@ -39,9 +39,14 @@ enum lb_worker_state {
 };
 
 struct lb_shm_backend {
-	/* Identity: written before the workers start, then read-only. */
-	uint32_t service;		/* index in lb_config.services */
-	uint32_t index;			/* index in that service's backends */
+	/*
+	 * Identity: written before the workers start, then read-only. A slot
+	 * outlives a reload when the new config has the same service name and
+	 * address. Indexes differ between generations, so code names a backend
+	 * by (service, index) of its own generation's config, never by slot.
+	 */
+	uint32_t refs;			/* generations using the slot (master only) */
+	char service_name[72];
 	union lb_sockaddr addr;
 	uint64_t key;			/* stable hash of addr: Maglev permutations */
 	uint32_t max_conns;		/* 0: unlimited */
@@ -63,7 +68,7 @@ struct lb_shm_backend {
 };
 
 struct lb_shm_service {
-	uint32_t first_backend;		/* its backends: backends[first..first+n) */
+	uint32_t *slots;		/* its backends: backends[slots[0..n)] */
 	uint32_t n_backends;
 	/* Bumped by every state or weight change; the master rebuilds Maglev on it. */
 	_Atomic uint32_t epoch;
@@ -85,7 +90,8 @@ struct lb_shm_service {
 };
 
 struct lb_shm_worker {
-	_Atomic int32_t pid;
+	_Atomic int32_t pid;		/* 0: free slot */
+	uint32_t id;			/* worker number within its generation */
 	_Atomic uint32_t generation;
 	_Atomic uint32_t state;		/* enum lb_worker_state */
 	_Atomic int64_t active;
@@ -93,27 +99,59 @@ struct lb_shm_worker {
 	_Atomic uint32_t restarts;
 };
 
+/*
+ * Slots that live as long as lb: backends (so states and counters survive
+ * reloads) and workers of every generation (so old, draining ones are
+ * still seen).
+ */
+struct lb_shm_pool {
+	uint32_t magic, version;
+	size_t size;
+	uint32_t n_backend_slots, n_worker_slots;
+	uint32_t users;			/* generations mapped on it (master only) */
+	struct lb_shm_backend *backends;
+	struct lb_shm_worker *workers;
+};
+
+/* One generation's view: its services, over the shared pool. */
 struct lb_shm {
 	uint32_t magic, version;
 	size_t size;
-	uint32_t n_workers, n_services, n_backends;
-	struct lb_shm_worker *workers;
+	uint32_t generation;
+	uint32_t n_workers;		/* worker slots, free ones have pid 0 */
+	uint32_t n_services, n_backends;	/* this generation's */
+	struct lb_shm_worker *workers;	/* = pool->workers */
 	struct lb_shm_service *services;
-	struct lb_shm_backend *backends;
+	struct lb_shm_backend *backends;	/* = pool->backends, indexed by slots */
+	struct lb_shm_pool *pool;
 };
 
 /*
- * Maps and fills the region for cfg and n_workers: every backend up,
- * admin up, weight from the config. Maglev tables are built for maglev
- * services. Returns NULL with errno set.
+ * Maps the first generation for cfg, with a new pool: every backend up,
+ * admin up, weight from the config; Maglev tables built. n_workers sizes
+ * the pool's worker slots. Returns NULL with errno set.
  */
 struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers);
+
+/*
+ * Maps the generation after prev for cfg on prev's pool. A backend with
+ * the same service name and address as one of prev's keeps its slot: its
+ * states, weight (when the config's weight did not change) and counters.
+ * Others get fresh slots. Returns NULL with errno set (ENOSPC: pool full).
+ */
+struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_config *prev_cfg,
+				  const struct lb_config *cfg);
+
+/* Unmaps a generation; releases slots no generation uses any more. */
 void lb_shm_destroy(struct lb_shm *shm);
+
+/* A free worker slot (pid 0), or -1. Master only. */
+int lb_shm_worker_slot(struct lb_shm *shm);
 
 static inline struct lb_shm_backend *lb_shm_backend(const struct lb_shm *shm, size_t service,
 						    size_t backend)
 {
-	return &shm->backends[shm->services[service].first_backend + backend];
+	return &shm->backends[shm->services[service].slots[backend]];
 }
 
 /* Finds service `name` (and, when addr is not NULL, its backend addr). */

@@ -50,6 +50,7 @@ struct conn {
 	struct lb_half down;		/* server -> client */
 	const struct lb_service_conf *svc;
 	struct lb_shm_backend *backend;	/* counted in its active while set */
+	unsigned int backend_idx;	/* its index in svc->backends */
 	union lb_sockaddr client;
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
@@ -310,6 +311,7 @@ static enum pick_result pick_backend(struct conn *c)
 		}
 		atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
 		c->backend = b;
+		c->backend_idx = idx;
 		return PICK_OK;
 	}
 }
@@ -340,8 +342,8 @@ static void connect_failed(struct conn *c, int err)
 
 	if (!b)
 		return;
-	if (b->index < 64)
-		c->tried |= 1ull << b->index;
+	if (c->backend_idx < 64)
+		c->tried |= 1ull << c->backend_idx;
 	atomic_fetch_add_explicit(&b->connect_failures, 1, memory_order_relaxed);
 	fails = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
 	lb_debug("service %s: connect to %s failed: %s", c->svc->name,
@@ -349,7 +351,8 @@ static void connect_failed(struct conn *c, int err)
 	if (fails == c->svc->health.fall) {
 		snprintf(reason, sizeof(reason), "passive: %u consecutive connect failures, last: %s",
 			 fails, strerror(err));
-		lb_shm_set_health(w.shm, w.cfg, b->service, b->index, LB_HEALTH_DOWN, reason);
+		lb_shm_set_health(w.shm, w.cfg, service_index(c), c->backend_idx, LB_HEALTH_DOWN,
+				  reason);
 	}
 	backend_put(c);
 }
@@ -722,7 +725,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.drain_timer.cb = drain_expired;
 
 	w.shm = args->shm;
-	w.self = &w.shm->workers[args->id];
+	w.self = &w.shm->workers[args->slot];
 	w.rng = (uint64_t)getpid() << 32 | (lb_clock_ms() & 0xffffffffu) | 1;
 	w.slab = calloc(args->capacity, sizeof(*w.slab));
 	w.sched = calloc(w.cfg->n_services, sizeof(*w.sched));

@@ -11,6 +11,8 @@
 
 struct lb_worker_args {
 	unsigned int id;
+	unsigned int slot;		/* its lb_shm_worker in shm->workers */
+	unsigned int generation;
 	const struct lb_config *cfg;
 	struct lb_shm *shm;
 	int listen_fds[LB_WORKER_MAX_LISTENERS];	/* this worker's shard, one per family */

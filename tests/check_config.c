@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lb/config.h"
+#include "lb/log.h"
 
 /*
  * The JSON below is written with single quotes to stay readable in C;
@@ -143,6 +144,24 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->client_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
+	ck_assert_uint_eq(cfg->control_mode, 0600);
+	ck_assert_ptr_null(cfg->control_group);
+	ck_assert_uint_eq(cfg->log_level, LB_LOG_INFO);
+	ck_assert_int_eq(s->hash_port, 0);
+	ck_assert_uint_eq(s->maglev_size, 65537);
+	ck_assert_uint_eq(s->queue_timeout_ms, 1000);
+	ck_assert_uint_eq(s->backends[0].max_conns, 0);
+	/* Without a health block, passive checks and probes still need these. */
+	ck_assert_int_eq(s->health.type, LB_CHECK_NONE);
+	ck_assert_uint_eq(s->health.interval_ms, 2000);
+	ck_assert_uint_eq(s->health.timeout_ms, 1000);
+	ck_assert_uint_eq(s->health.rise, 2);
+	ck_assert_uint_eq(s->health.fall, 3);
+	ck_assert_uint_eq(s->health.port, 0);
+	ck_assert_ptr_null(s->health.path);
+	ck_assert_ptr_null(s->health.host);
+	ck_assert_uint_eq(s->health.expect_min, 200);
+	ck_assert_uint_eq(s->health.expect_max, 399);
 	lb_config_free(cfg);
 
 	/* Empty sub-objects keep the defaults too; retries is not capped here. */
@@ -168,6 +187,251 @@ END_TEST
 	"{'address':'198.18.2.2:80'},{'address':'[2001:db8:2::2]:80'}]}]}"
 #define X16 "xxxxxxxxxxxxxxxx"
 #define X64 X16 X16 X16 X16
+#define X256 X64 X64 X64 X64
+/* Adds keys to a service's health block. */
+#define HEALTH(x) SVC("'health':{" x "}")
+/* n backends 198.18.2.1..n:80, n at most 10, for maglev table size checks. */
+#define B(i) "{'address':'198.18.2." #i ":80'}"
+#define B10 B(1) "," B(2) "," B(3) "," B(4) "," B(5) "," B(6) "," B(7) "," B(8) "," B(9) "," B(10)
+#define MAGLEV(size, backends) "{'services':[{'name':'web','vips':['198.18.100.1:80']," \
+	"'scheduler':'maglev','maglev_table_size':" #size ",'backends':[" backends "]}]}"
+#define MODE_RANGE " out of range (0..511); write an octal mode as a string, like \"0660\"\n"
+#define SCHEDULERS " (expected roundrobin, leastconn, maglev or random2)\n"
+#define STATUS_SYNTAX " (expected a code or a range, like \"200\" or \"200-399\")\n"
+
+/* control.mode as an octal string or as the mode's integer value. */
+static const struct {
+	const char *json;
+	unsigned int mode;
+} modes[] = {
+	{ "'0600'", 0600 }, { "'600'", 0600 }, { "'0660'", 0660 }, { "'660'", 0660 },
+	{ "'0777'", 0777 }, { "'0'", 0 }, { "'7'", 07 }, { "'0000'", 0 },
+	{ "384", 0600 }, { "432", 0660 }, { "511", 0777 }, { "0", 0 },
+};
+
+START_TEST(test_control_mode)
+{
+	char json[256];
+	struct lb_config *cfg;
+
+	snprintf(json, sizeof(json), "{'control': {'mode': %s}, 'services': [{'name': 'web',"
+		 " 'vips': ['198.18.100.1:80'], 'backends': [{'address': '198.18.2.2:80'}]}]}",
+		 modes[_i].json);
+	cfg = parse_ok(json);
+	ck_assert_uint_eq(cfg->control_mode, modes[_i].mode);
+	lb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_control_group)
+{
+	/* "root" is the one group every system has. */
+	struct lb_config *cfg = parse_ok(
+		"{'control': {'group': 'root', 'mode': '0660', 'path': '/run/lb/g.sock'},"
+		" 'services': [{'name': 'web', 'vips': ['198.18.100.1:80'],"
+		" 'backends': [{'address': '198.18.2.2:80'}]}]}");
+
+	ck_assert_str_eq(cfg->control_group, "root");
+	ck_assert_uint_eq(cfg->control_mode, 0660);
+	ck_assert_str_eq(cfg->control_path, "/run/lb/g.sock");
+	lb_config_free(cfg);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	unsigned int level;
+} log_levels[] = {
+	{ "error", LB_LOG_ERR }, { "warning", LB_LOG_WARN },
+	{ "info", LB_LOG_INFO }, { "debug", LB_LOG_DEBUG },
+};
+
+START_TEST(test_log_level)
+{
+	char json[256];
+	struct lb_config *cfg;
+
+	snprintf(json, sizeof(json), "{'log_level': '%s', 'services': [{'name': 'web',"
+		 " 'vips': ['198.18.100.1:80'], 'backends': [{'address': '198.18.2.2:80'}]}]}",
+		 log_levels[_i].name);
+	cfg = parse_ok(json);
+	ck_assert_uint_eq(cfg->log_level, log_levels[_i].level);
+	lb_config_free(cfg);
+}
+END_TEST
+
+static const struct {
+	const char *name;
+	enum lb_sched sched;
+} schedulers[] = {
+	{ "roundrobin", LB_SCHED_ROUNDROBIN }, { "leastconn", LB_SCHED_LEASTCONN },
+	{ "maglev", LB_SCHED_MAGLEV }, { "random2", LB_SCHED_RANDOM2 },
+};
+
+START_TEST(test_scheduler)
+{
+	char json[256];
+	struct lb_config *cfg;
+
+	/* hash is accepted with any scheduler; only maglev uses it. */
+	snprintf(json, sizeof(json), "{'services': [{'name': 'web', 'scheduler': '%s',"
+		 " 'hash': 'address_port', 'vips': ['198.18.100.1:80'],"
+		 " 'backends': [{'address': '198.18.2.2:80'}]}]}", schedulers[_i].name);
+	cfg = parse_ok(json);
+	ck_assert_int_eq(cfg->services[0].sched, schedulers[_i].sched);
+	ck_assert_int_eq(cfg->services[0].hash_port, 1);
+	ck_assert_uint_eq(cfg->services[0].maglev_size, 65537);
+	lb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_maglev)
+{
+	struct lb_config *cfg = parse_ok(
+		"{'services': [{'name': 'a', 'scheduler': 'maglev', 'hash': 'address',"
+		"   'maglev_table_size': 1009, 'vips': ['198.18.100.1:80'], 'backends': [" B10 "]},"
+		/* The 100 x backends rule is for maglev only; primality is not. */
+		"  {'name': 'b', 'maglev_table_size': 2, 'vips': ['198.18.100.2:80'],"
+		"   'backends': [" B10 "]},"
+		"  {'name': 'c', 'scheduler': 'maglev', 'maglev_table_size': 101,"
+		"   'vips': ['198.18.100.3:80'], 'backends': [" B(1) "]},"
+		"  {'name': 'd', 'scheduler': 'maglev', 'maglev_table_size': 1000003,"
+		"   'vips': ['198.18.100.4:80'], 'backends': [" B(1) "]},"
+		"  {'name': 'e', 'scheduler': 'maglev', 'vips': ['198.18.100.5:80'],"
+		"   'backends': [" B10 "]}]}");
+
+	ck_assert_int_eq(cfg->services[0].sched, LB_SCHED_MAGLEV);
+	ck_assert_int_eq(cfg->services[0].hash_port, 0);
+	ck_assert_uint_eq(cfg->services[0].maglev_size, 1009);
+	ck_assert_uint_eq(cfg->services[0].n_backends, 10);
+	ck_assert_int_eq(cfg->services[1].sched, LB_SCHED_ROUNDROBIN);
+	ck_assert_uint_eq(cfg->services[1].maglev_size, 2);
+	ck_assert_uint_eq(cfg->services[2].maglev_size, 101);
+	ck_assert_uint_eq(cfg->services[3].maglev_size, 1000003);
+	ck_assert_uint_eq(cfg->services[4].maglev_size, 65537);
+	lb_config_free(cfg);
+}
+END_TEST
+
+/* idle_timeout_ms sets both sides; an explicit side wins in any key order. */
+START_TEST(test_idle_timeouts)
+{
+	static const struct {
+		const char *keys;
+		unsigned int client, server;
+	} cases[] = {
+		{ "'idle_timeout_ms': 5000", 5000, 5000 },
+		{ "'client_idle_timeout_ms': 7, 'idle_timeout_ms': 5000", 7, 5000 },
+		{ "'idle_timeout_ms': 5000, 'client_idle_timeout_ms': 7", 7, 5000 },
+		{ "'server_idle_timeout_ms': 8, 'idle_timeout_ms': 5000", 5000, 8 },
+		{ "'idle_timeout_ms': 5000, 'server_idle_timeout_ms': 8", 5000, 8 },
+		{ "'server_idle_timeout_ms': 8, 'idle_timeout_ms': 5000,"
+		  " 'client_idle_timeout_ms': 86400000", 86400000, 8 },
+		{ "'client_idle_timeout_ms': 1", 1, 300000 },
+		{ "'server_idle_timeout_ms': 1", 300000, 1 },
+	};
+	struct lb_config *cfg;
+	char json[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(json, sizeof(json), "{'services': [{'name': 'web', %s,"
+			 " 'vips': ['198.18.100.1:80'], 'backends': [{'address': '198.18.2.2:80'}]}]}",
+			 cases[i].keys);
+		cfg = parse_ok(json);
+		ck_assert_msg(cfg->services[0].client_idle_timeout_ms == cases[i].client &&
+			      cfg->services[0].server_idle_timeout_ms == cases[i].server,
+			      "%s: client %u server %u", cases[i].keys,
+			      cfg->services[0].client_idle_timeout_ms,
+			      cfg->services[0].server_idle_timeout_ms);
+		lb_config_free(cfg);
+	}
+}
+END_TEST
+
+START_TEST(test_limits)
+{
+	struct lb_config *cfg = parse_ok(
+		"{'services': [{'name': 'web', 'vips': ['198.18.100.1:80'], 'queue_timeout_ms': 1,"
+		" 'backends': [{'address': '198.18.2.2:80', 'max_conns': 10000000},"
+		"   {'max_conns': 0, 'address': '198.18.2.3:80'},"
+		"   {'address': '198.18.2.4:80', 'max_conns': 1, 'weight': 5}]},"
+		" {'name': 'api', 'vips': ['198.18.100.2:80'], 'queue_timeout_ms': 86400000,"
+		"  'backends': [{'address': '198.18.2.2:80'}]}]}");
+	const struct lb_service_conf *s = &cfg->services[0];
+
+	ck_assert_uint_eq(s->queue_timeout_ms, 1);
+	ck_assert_uint_eq(s->backends[0].max_conns, 10000000);
+	ck_assert_uint_eq(s->backends[1].max_conns, 0);
+	ck_assert_uint_eq(s->backends[2].max_conns, 1);
+	ck_assert_uint_eq(s->backends[2].weight, 5);
+	ck_assert_uint_eq(cfg->services[1].queue_timeout_ms, 86400000);
+	lb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_health)
+{
+	struct lb_config *cfg = parse_ok(
+		"{'services': ["
+		"  {'name': 'full', 'vips': ['198.18.100.1:80'], 'backends': [{'address': '198.18.2.2:80'}],"
+		"   'health': {'path': '/healthz?probe=lb', 'type': 'http', 'interval_ms': 86400000,"
+		"     'timeout_ms': 86400000, 'rise': 100, 'fall': 1, 'port': 8080,"
+		"     'host': 'www.example.org:8080', 'expect': '204'}},"
+		"  {'name': 'http', 'vips': ['198.18.100.2:80'], 'backends': [{'address': '198.18.2.2:80'}],"
+		"   'health': {'type': 'http', 'expect': '100-599', 'port': 0}},"
+		"  {'name': 'tcp', 'vips': ['198.18.100.3:80'], 'backends': [{'address': '198.18.2.2:80'}],"
+		"   'health': {'type': 'tcp', 'interval_ms': 1, 'timeout_ms': 1, 'rise': 1, 'fall': 100,"
+		"     'port': 65535}},"
+		"  {'name': 'tcp-defaults', 'vips': ['198.18.100.4:80'],"
+		"   'backends': [{'address': '198.18.2.2:80'}], 'health': {'type': 'tcp'}}]}");
+	const struct lb_health_conf *h;
+
+	h = &cfg->services[0].health;
+	ck_assert_int_eq(h->type, LB_CHECK_HTTP);
+	ck_assert_uint_eq(h->interval_ms, 86400000);
+	ck_assert_uint_eq(h->timeout_ms, 86400000);
+	ck_assert_uint_eq(h->rise, 100);
+	ck_assert_uint_eq(h->fall, 1);
+	ck_assert_uint_eq(h->port, 8080);
+	ck_assert_str_eq(h->path, "/healthz?probe=lb");
+	ck_assert_str_eq(h->host, "www.example.org:8080");
+	ck_assert_uint_eq(h->expect_min, 204);
+	ck_assert_uint_eq(h->expect_max, 204);
+
+	h = &cfg->services[1].health;
+	ck_assert_int_eq(h->type, LB_CHECK_HTTP);
+	ck_assert_uint_eq(h->interval_ms, 2000);
+	ck_assert_uint_eq(h->timeout_ms, 1000);
+	ck_assert_uint_eq(h->rise, 2);
+	ck_assert_uint_eq(h->fall, 3);
+	ck_assert_uint_eq(h->port, 0);
+	ck_assert_str_eq(h->path, "/");
+	ck_assert_ptr_null(h->host);
+	ck_assert_uint_eq(h->expect_min, 100);
+	ck_assert_uint_eq(h->expect_max, 599);
+
+	h = &cfg->services[2].health;
+	ck_assert_int_eq(h->type, LB_CHECK_TCP);
+	ck_assert_uint_eq(h->interval_ms, 1);
+	ck_assert_uint_eq(h->timeout_ms, 1);
+	ck_assert_uint_eq(h->rise, 1);
+	ck_assert_uint_eq(h->fall, 100);
+	ck_assert_uint_eq(h->port, 65535);
+	ck_assert_ptr_null(h->path);
+	ck_assert_ptr_null(h->host);
+
+	h = &cfg->services[3].health;
+	ck_assert_int_eq(h->type, LB_CHECK_TCP);
+	ck_assert_uint_eq(h->interval_ms, 2000);
+	ck_assert_uint_eq(h->timeout_ms, 1000);
+	ck_assert_uint_eq(h->rise, 2);
+	ck_assert_uint_eq(h->fall, 3);
+	ck_assert_uint_eq(h->port, 0);
+	ck_assert_ptr_null(h->path);
+	lb_config_free(cfg);
+}
+END_TEST
 
 static const struct {
 	const char *json;
@@ -196,6 +460,36 @@ static const struct {
 	{ TOP("'control':{'path':'/" X64 X16 X16 "xxxxxxxxxxx'}"),
 	  "control.path: longer than 107 bytes\n" },
 	{ TOP("'control':{'socket':'/run/lb.sock'}"), "control.socket: unknown key\n" },
+	{ TOP("'control':{'mode':512}"), "control.mode: 512" MODE_RANGE },
+	{ TOP("'control':{'mode':660}"), "control.mode: 660" MODE_RANGE },
+	{ TOP("'control':{'mode':-1}"), "control.mode: -1" MODE_RANGE },
+	{ TOP("'control':{'mode':true}"),
+	  "control.mode: expected an integer or a string of octal digits\n" },
+	{ TOP("'control':{'mode':6.6}"),
+	  "control.mode: expected an integer or a string of octal digits\n" },
+	{ TOP("'control':{'mode':null}"),
+	  "control.mode: expected an integer or a string of octal digits\n" },
+	{ TOP("'control':{'mode':''}"),
+	  "control.mode: invalid mode \"\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':'0800'}"),
+	  "control.mode: invalid mode \"0800\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':'00660'}"),
+	  "control.mode: invalid mode \"00660\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':'0o660'}"),
+	  "control.mode: invalid mode \"0o660\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':' 660'}"),
+	  "control.mode: invalid mode \" 660\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':'-660'}"),
+	  "control.mode: invalid mode \"-660\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':'rw-rw----'}"),
+	  "control.mode: invalid mode \"rw-rw----\" (expected octal digits, like \"0660\")\n" },
+	{ TOP("'control':{'mode':'1777'}"), "control.mode: mode \"1777\" out of range (0..0777)\n" },
+	{ TOP("'control':{'group':'lb-no-such-group'}"),
+	  "control.group: unknown group \"lb-no-such-group\"\n" },
+	{ TOP("'control':{'group':''}"), "control.group: invalid group name \"\" (1..32 characters)\n" },
+	{ TOP("'control':{'group':'" X16 X16 "x'}"),
+	  "control.group: invalid group name \"" X16 X16 "x\" (1..32 characters)\n" },
+	{ TOP("'control':{'group':0}"), "control.group: expected a string\n" },
 
 	/* intercept */
 	{ TOP("'intercept':[]"), "intercept: expected an object\n" },
@@ -236,6 +530,15 @@ static const struct {
 	{ TOP("'drain_timeout_ms':86400001"),
 	  "drain_timeout_ms: 86400001 out of range (1..86400000)\n" },
 
+	/* log_level */
+	{ TOP("'log_level':'warn'"), "log_level: unknown log level \"warn\" "
+	  "(expected error, warning, info or debug)\n" },
+	{ TOP("'log_level':'INFO'"), "log_level: unknown log level \"INFO\" "
+	  "(expected error, warning, info or debug)\n" },
+	{ TOP("'log_level':''"), "log_level: unknown log level \"\" "
+	  "(expected error, warning, info or debug)\n" },
+	{ TOP("'log_level':2"), "log_level: expected a string\n" },
+
 	/* services */
 	{ "{'services':{}}", "services: expected an array\n" },
 	{ "{'services':[]}", "services: must not be empty\n" },
@@ -263,8 +566,12 @@ static const struct {
 	{ "{'services':[{" SVC_BODY "},{'name':'web','vips':['198.18.100.2:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[1].name: duplicate service name \"web\" (also services[0])\n" },
-	{ SVC("'scheduler':'foo'"),
-	  "services[0].scheduler: unknown scheduler \"foo\" (expected roundrobin)\n" },
+	{ SVC("'scheduler':'foo'"), "services[0].scheduler: unknown scheduler \"foo\" "
+	  "(expected roundrobin, leastconn, maglev or random2)\n" },
+	{ SVC("'scheduler':'RoundRobin'"), "services[0].scheduler: unknown scheduler "
+	  "\"RoundRobin\" (expected roundrobin, leastconn, maglev or random2)\n" },
+	{ SVC("'scheduler':'least_conn'"), "services[0].scheduler: unknown scheduler "
+	  "\"least_conn\" (expected roundrobin, leastconn, maglev or random2)\n" },
 	{ SVC("'scheduler':1"), "services[0].scheduler: expected a string\n" },
 	{ SVC("'connect_timeout_ms':0"),
 	  "services[0].connect_timeout_ms: 0 out of range (1..86400000)\n" },
@@ -274,6 +581,52 @@ static const struct {
 	{ SVC("'idle_timeout_ms':1.5"), "services[0].idle_timeout_ms: expected an integer\n" },
 	{ SVC("'retries':17"), "services[0].retries: 17 out of range (0..16)\n" },
 	{ SVC("'retries':-1"), "services[0].retries: -1 out of range (0..16)\n" },
+	{ SVC("'client_idle_timeout_ms':0"),
+	  "services[0].client_idle_timeout_ms: 0 out of range (1..86400000)\n" },
+	{ SVC("'client_idle_timeout_ms':86400001"),
+	  "services[0].client_idle_timeout_ms: 86400001 out of range (1..86400000)\n" },
+	{ SVC("'client_idle_timeout_ms':'1'"),
+	  "services[0].client_idle_timeout_ms: expected an integer\n" },
+	{ SVC("'server_idle_timeout_ms':0"),
+	  "services[0].server_idle_timeout_ms: 0 out of range (1..86400000)\n" },
+	{ SVC("'server_idle_timeout_ms':86400001"),
+	  "services[0].server_idle_timeout_ms: 86400001 out of range (1..86400000)\n" },
+	{ SVC("'server_idle_timeout_ms':null"),
+	  "services[0].server_idle_timeout_ms: expected an integer\n" },
+	{ SVC("'idle_timeout_ms':0,'client_idle_timeout_ms':0"),
+	  "services[0].idle_timeout_ms: 0 out of range (1..86400000)\n"
+	  "services[0].client_idle_timeout_ms: 0 out of range (1..86400000)\n" },
+	{ SVC("'queue_timeout_ms':0"), "services[0].queue_timeout_ms: 0 out of range (1..86400000)\n" },
+	{ SVC("'queue_timeout_ms':86400001"),
+	  "services[0].queue_timeout_ms: 86400001 out of range (1..86400000)\n" },
+	{ SVC("'queue_timeout_ms':1e3"), "services[0].queue_timeout_ms: expected an integer\n" },
+
+	/* scheduler options */
+	{ SVC("'hash':'port'"),
+	  "services[0].hash: unknown hash \"port\" (expected address or address_port)\n" },
+	{ SVC("'hash':'address+port'"),
+	  "services[0].hash: unknown hash \"address+port\" (expected address or address_port)\n" },
+	{ SVC("'hash':true"), "services[0].hash: expected a string\n" },
+	{ SVC("'maglev_table_size':65536"), "services[0].maglev_table_size: 65536 is not prime\n" },
+	{ SVC("'maglev_table_size':1"), "services[0].maglev_table_size: 1 is not prime\n" },
+	{ SVC("'maglev_table_size':1000001"), "services[0].maglev_table_size: 1000001 is not prime\n" },
+	{ SVC("'maglev_table_size':0"),
+	  "services[0].maglev_table_size: 0 out of range (1..1000003)\n" },
+	{ SVC("'maglev_table_size':1000033"),
+	  "services[0].maglev_table_size: 1000033 out of range (1..1000003)\n" },
+	{ SVC("'maglev_table_size':-7"),
+	  "services[0].maglev_table_size: -7 out of range (1..1000003)\n" },
+	{ SVC("'maglev_table_size':'65537'"), "services[0].maglev_table_size: expected an integer\n" },
+	{ MAGLEV(101, B10), "services[0]: maglev_table_size 101 is below 100 x 10 backends\n" },
+	{ MAGLEV(997, B10), "services[0]: maglev_table_size 997 is below 100 x 10 backends\n" },
+	{ MAGLEV(97, B(1)), "services[0]: maglev_table_size 97 is below 100 x 1 backend\n" },
+	/* A size that is already wrong is not reported again. */
+	{ MAGLEV(100, B10), "services[0].maglev_table_size: 100 is not prime\n" },
+	/* Counted whatever the key order, and with backends that are themselves wrong. */
+	{ "{'services':[{'name':'web','vips':['198.18.100.1:80'],'maglev_table_size':101,"
+	  "'backends':[" B(1) ",{'address':'198.18.2.2'}],'scheduler':'maglev'}]}",
+	  "services[0].backends[1].address: missing port\n"
+	  "services[0]: maglev_table_size 101 is below 100 x 2 backends\n" },
 
 	/* vips */
 	{ VIPS(""), "services[0].vips: must not be empty\n" },
@@ -331,10 +684,114 @@ static const struct {
 	  "services[0].backends[0].weight: -1 out of range (0..1000)\n" },
 	{ BACKENDS("{'address':'198.18.2.2:80','weight':'1'}"),
 	  "services[0].backends[0].weight: expected an integer\n" },
+	{ BACKENDS("{'address':'198.18.2.2:80','max_conns':-1}"),
+	  "services[0].backends[0].max_conns: -1 out of range (0..10000000)\n" },
+	{ BACKENDS("{'address':'198.18.2.2:80','max_conns':10000001}"),
+	  "services[0].backends[0].max_conns: 10000001 out of range (0..10000000)\n" },
+	{ BACKENDS("{'address':'198.18.2.2:80','max_conns':'10'}"),
+	  "services[0].backends[0].max_conns: expected an integer\n" },
+	{ BACKENDS("{'address':'198.18.2.2:80','maxconn':10}"),
+	  "services[0].backends[0].maxconn: unknown key\n" },
 	/* A bad backend address is not reported again as a family mismatch. */
 	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'[2001:db8:2::x]:80'}]}]}",
 	  "services[0].backends[0].address: invalid address \"[2001:db8:2::x]:80\"\n" },
+
+	/* health */
+	{ SVC("'health':'tcp'"), "services[0].health: expected an object\n" },
+	{ SVC("'health':[]"), "services[0].health: expected an object\n" },
+	{ HEALTH(""), "services[0].health.type: missing required key\n" },
+	{ HEALTH("'interval_ms':1000"), "services[0].health.type: missing required key\n" },
+	/* Without a known type, http-only keys are not second-guessed. */
+	{ HEALTH("'path':'/'"), "services[0].health.type: missing required key\n" },
+	{ HEALTH("'type':'udp','host':'x'"),
+	  "services[0].health.type: unknown check type \"udp\" (expected tcp or http)\n" },
+	{ HEALTH("'type':'HTTP'"),
+	  "services[0].health.type: unknown check type \"HTTP\" (expected tcp or http)\n" },
+	{ HEALTH("'type':'none'"),
+	  "services[0].health.type: unknown check type \"none\" (expected tcp or http)\n" },
+	{ HEALTH("'type':1"), "services[0].health.type: expected a string\n" },
+	{ HEALTH("'type':'tcp','interval':1000"), "services[0].health.interval: unknown key\n" },
+	{ HEALTH("'type':'tcp','interval_ms':0"),
+	  "services[0].health.interval_ms: 0 out of range (1..86400000)\n" },
+	{ HEALTH("'type':'tcp','interval_ms':86400001"),
+	  "services[0].health.interval_ms: 86400001 out of range (1..86400000)\n" },
+	{ HEALTH("'type':'tcp','interval_ms':'2s'"),
+	  "services[0].health.interval_ms: expected an integer\n" },
+	{ HEALTH("'type':'tcp','timeout_ms':0"),
+	  "services[0].health.timeout_ms: 0 out of range (1..86400000)\n" },
+	{ HEALTH("'type':'tcp','timeout_ms':86400001"),
+	  "services[0].health.timeout_ms: 86400001 out of range (1..86400000)\n" },
+	{ HEALTH("'type':'tcp','timeout_ms':3000"),
+	  "services[0].health: timeout_ms 3000 is above interval_ms 2000\n" },
+	{ HEALTH("'interval_ms':500,'type':'http'"),
+	  "services[0].health: timeout_ms 1000 is above interval_ms 500\n" },
+	{ HEALTH("'type':'tcp','timeout_ms':5000,'interval_ms':4999"),
+	  "services[0].health: timeout_ms 5000 is above interval_ms 4999\n" },
+	/* One bad time is reported alone, not compared. */
+	{ HEALTH("'type':'tcp','timeout_ms':5000,'interval_ms':0"),
+	  "services[0].health.interval_ms: 0 out of range (1..86400000)\n" },
+	{ HEALTH("'type':'tcp','rise':0"), "services[0].health.rise: 0 out of range (1..100)\n" },
+	{ HEALTH("'type':'tcp','rise':101"), "services[0].health.rise: 101 out of range (1..100)\n" },
+	{ HEALTH("'type':'tcp','rise':'2'"), "services[0].health.rise: expected an integer\n" },
+	{ HEALTH("'type':'tcp','fall':0"), "services[0].health.fall: 0 out of range (1..100)\n" },
+	{ HEALTH("'type':'tcp','fall':101"), "services[0].health.fall: 101 out of range (1..100)\n" },
+	{ HEALTH("'type':'tcp','fall':3.0"), "services[0].health.fall: expected an integer\n" },
+	{ HEALTH("'type':'tcp','port':-1"), "services[0].health.port: -1 out of range (0..65535)\n" },
+	{ HEALTH("'type':'tcp','port':65536"),
+	  "services[0].health.port: 65536 out of range (0..65535)\n" },
+	{ HEALTH("'type':'tcp','port':'80'"), "services[0].health.port: expected an integer\n" },
+	{ HEALTH("'type':'http','path':'health'"), "services[0].health.path: must start with \"/\"\n" },
+	{ HEALTH("'type':'http','path':''"), "services[0].health.path: must start with \"/\"\n" },
+	{ HEALTH("'type':'http','path':'http://x/'"),
+	  "services[0].health.path: must start with \"/\"\n" },
+	{ HEALTH("'type':'http','path':'/a b'"),
+	  "services[0].health.path: must not contain spaces or control characters\n" },
+	{ HEALTH("'type':'http','path':'/a\\r\\nX-Injected: 1'"),
+	  "services[0].health.path: must not contain spaces or control characters\n" },
+	{ HEALTH("'type':'http','path':'/a\\tb'"),
+	  "services[0].health.path: must not contain spaces or control characters\n" },
+	{ HEALTH("'type':'http','path':'/" X256 X256 X256 X256 "'"),
+	  "services[0].health.path: longer than 1024 bytes\n" },
+	{ HEALTH("'type':'http','path':5"), "services[0].health.path: expected a string\n" },
+	{ HEALTH("'type':'http','host':''"), "services[0].health.host: must not be empty\n" },
+	{ HEALTH("'type':'http','host':'a b'"),
+	  "services[0].health.host: must not contain spaces or control characters\n" },
+	{ HEALTH("'type':'http','host':'a\\nb'"),
+	  "services[0].health.host: must not contain spaces or control characters\n" },
+	{ HEALTH("'type':'http','host':'" X256 "'"),
+	  "services[0].health.host: longer than 255 bytes\n" },
+	{ HEALTH("'type':'http','host':1"), "services[0].health.host: expected a string\n" },
+	{ HEALTH("'type':'http','expect':200"), "services[0].health.expect: expected a string\n" },
+	{ HEALTH("'type':'http','expect':''"),
+	  "services[0].health.expect: invalid status \"\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'2xx'"),
+	  "services[0].health.expect: invalid status \"2xx\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'20'"),
+	  "services[0].health.expect: invalid status \"20\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'2000'"),
+	  "services[0].health.expect: invalid status \"2000\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'200-'"),
+	  "services[0].health.expect: invalid status \"200-\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'200 - 399'"),
+	  "services[0].health.expect: invalid status \"200 - 399\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'200,204'"),
+	  "services[0].health.expect: invalid status \"200,204\"" STATUS_SYNTAX },
+	{ HEALTH("'type':'http','expect':'099'"),
+	  "services[0].health.expect: status code 99 out of range (100..599)\n" },
+	{ HEALTH("'type':'http','expect':'600'"),
+	  "services[0].health.expect: status code 600 out of range (100..599)\n" },
+	{ HEALTH("'type':'http','expect':'200-600'"),
+	  "services[0].health.expect: status code 600 out of range (100..599)\n" },
+	{ HEALTH("'type':'http','expect':'399-200'"),
+	  "services[0].health.expect: invalid status range \"399-200\" (first code above last)\n" },
+	{ HEALTH("'type':'tcp','path':'/'"), "services[0].health.path: only for type \"http\"\n" },
+	{ HEALTH("'host':'example.org','type':'tcp'"),
+	  "services[0].health.host: only for type \"http\"\n" },
+	{ HEALTH("'expect':'200','type':'tcp','path':'/x','host':'h'"),
+	  "services[0].health.expect: only for type \"http\"\n"
+	  "services[0].health.path: only for type \"http\"\n"
+	  "services[0].health.host: only for type \"http\"\n" },
 
 	/* Syntax, reported by jansson with its position. */
 	{ "{'workers':1,'workers':2}", "line 1, column 22: duplicate object key near '\"workers\"'\n" },
@@ -351,31 +808,42 @@ END_TEST
 /* Every error is reported, one line each, in document order. */
 START_TEST(test_many_errors)
 {
-	parse_fails("{'workers': 'two', 'control': {'path': 'lb.sock', 'mode': 384},"
+	parse_fails("{'workers': 'two', 'control': {'path': 'lb.sock', 'mode': 'rw',"
+		    "   'group': 'lb-no-such-group', 'owner': 'lb'},"
 		    " 'intercept': {'port': 0, 'mark': 0, 'table': 'l b', 'route_table': 254,"
 		    "   'rule_priority': 40000},"
-		    " 'drain_timeout_ms': 0,"
+		    " 'drain_timeout_ms': 0, 'log_level': 'verbose',"
 		    " 'services': [{'name': 'web', 'vips': ['198.18.100.1:80', '[2001:db8:100::1]:80'],"
-		    "   'scheduler': 'foo', 'backend': [],"
+		    "   'scheduler': 'foo', 'backend': [], 'hash': 'client',"
+		    "   'health': {'type': 'tcp', 'path': '/', 'rise': 0, 'timeout_ms': 5000},"
 		    "   'backends': [{'address': '198.18.2.2:80'}, {'address': '198.18.2.3'},"
 		    "     {'address': '198.18.2.2:80', 'weight': 2000}]},"
 		    "  {'name': 'web', 'vips': ['198.18.100.1:80', 'foo'],"
-		    "   'backends': [{'address': '198.18.2.4:99999'}], 'retries': 99},"
+		    "   'backends': [{'address': '198.18.2.4:99999', 'max_conns': -5}], 'retries': 99,"
+		    "   'scheduler': 'maglev', 'maglev_table_size': 7},"
 		    "  {'name': 'dns', 'vips': ['[2001:db8:100::53]:53'],"
 		    "   'backends': [{'address': '198.18.2.5:53'}]},"
 		    "  {}],"
 		    " 'extra': true}",
 		    "workers: expected an integer\n"
 		    "control.path: must be an absolute path\n"
-		    "control.mode: unknown key\n"
+		    "control.mode: invalid mode \"rw\" (expected octal digits, like \"0660\")\n"
+		    "control.group: unknown group \"lb-no-such-group\"\n"
+		    "control.owner: unknown key\n"
 		    "intercept.port: 0 out of range (1..65535)\n"
 		    "intercept.mark: 0 out of range (1..4294967295)\n"
 		    "intercept.table: invalid name \"l b\" (1..64 characters of A-Za-z0-9_-)\n"
 		    "intercept.route_table: 254 is reserved (the \"main\" routing table)\n"
 		    "intercept.rule_priority: 40000 out of range (1..32765)\n"
 		    "drain_timeout_ms: 0 out of range (1..86400000)\n"
-		    "services[0].scheduler: unknown scheduler \"foo\" (expected roundrobin)\n"
+		    "log_level: unknown log level \"verbose\" (expected error, warning, info or debug)\n"
+		    "services[0].scheduler: unknown scheduler \"foo\" "
+	    "(expected roundrobin, leastconn, maglev or random2)\n"
 		    "services[0].backend: unknown key\n"
+		    "services[0].hash: unknown hash \"client\" (expected address or address_port)\n"
+		    "services[0].health.rise: 0 out of range (1..100)\n"
+		    "services[0].health.path: only for type \"http\"\n"
+		    "services[0].health: timeout_ms 5000 is above interval_ms 2000\n"
 		    "services[0].backends[1].address: missing port\n"
 		    "services[0].backends[2].address: 198.18.2.2:80 already listed at backends[0]\n"
 		    "services[0].backends[2].weight: 2000 out of range (0..1000)\n"
@@ -383,7 +851,9 @@ START_TEST(test_many_errors)
 		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n"
 		    "services[1].vips[1]: invalid address \"foo\"\n"
 		    "services[1].backends[0].address: port 99999 out of range\n"
+		    "services[1].backends[0].max_conns: -5 out of range (0..10000000)\n"
 		    "services[1].retries: 99 out of range (0..16)\n"
+		    "services[1]: maglev_table_size 7 is below 100 x 1 backend\n"
 		    "services[2].vips[0]: no IPv6 backend for this IPv6 VIP\n"
 		    "services[3].name: missing required key\n"
 		    "services[3].vips: missing required key\n"
@@ -503,6 +973,52 @@ START_TEST(test_load_minimal)
 }
 END_TEST
 
+/* The example that shows every key. */
+START_TEST(test_load_full)
+{
+	char path[4096], *errors = (char *)"unset";
+	const struct lb_service_conf *s;
+	struct lb_config *cfg;
+
+	cfg = lb_config_load(srcdir_path("docs/examples/full.json", path, sizeof(path)), &errors);
+	if (!cfg)
+		ck_abort_msg("%s:\n%s", path, errors);
+	ck_assert_ptr_null(errors);
+	ck_assert_uint_eq(cfg->log_level, LB_LOG_INFO);
+	ck_assert_uint_eq(cfg->control_mode, 0600);
+	ck_assert_ptr_null(cfg->control_group);
+	ck_assert_uint_eq(cfg->n_services, 2);
+
+	s = &cfg->services[0];
+	ck_assert_int_eq(s->sched, LB_SCHED_MAGLEV);
+	ck_assert_int_eq(s->hash_port, 0);
+	ck_assert_uint_eq(s->maglev_size, 65537);
+	ck_assert_uint_eq(s->n_backends, 4);
+	ck_assert_uint_eq(s->backends[0].weight, 2);
+	ck_assert_uint_eq(s->backends[0].max_conns, 2000);
+	ck_assert_uint_eq(s->backends[3].weight, 0);
+	ck_assert_uint_eq(s->client_idle_timeout_ms, 300000);
+	ck_assert_uint_eq(s->server_idle_timeout_ms, 600000);
+	ck_assert_uint_eq(s->queue_timeout_ms, 1000);
+	ck_assert_int_eq(s->health.type, LB_CHECK_HTTP);
+	ck_assert_uint_eq(s->health.port, 8080);
+	ck_assert_str_eq(s->health.path, "/healthz");
+	ck_assert_str_eq(s->health.host, "www.example.org");
+	ck_assert_uint_eq(s->health.expect_min, 200);
+	ck_assert_uint_eq(s->health.expect_max, 399);
+
+	s = &cfg->services[1];
+	ck_assert_int_eq(s->sched, LB_SCHED_LEASTCONN);
+	ck_assert_uint_eq(s->client_idle_timeout_ms, 1800000);
+	ck_assert_uint_eq(s->server_idle_timeout_ms, 1800000);
+	ck_assert_int_eq(s->health.type, LB_CHECK_TCP);
+	ck_assert_uint_eq(s->health.interval_ms, 5000);
+	ck_assert_uint_eq(s->health.timeout_ms, 2000);
+	ck_assert_ptr_null(s->health.path);
+	lb_config_free(cfg);
+}
+END_TEST
+
 /* Writes len bytes to a new temporary file; returns its path in path. */
 static void write_temp(char *path, const char *data, size_t len)
 {
@@ -557,6 +1073,14 @@ static Suite *config_suite(void)
 
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));
+	tcase_add_test(tc, test_control_group);
+	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));
+	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
+	tcase_add_test(tc, test_maglev);
+	tcase_add_test(tc, test_idle_timeouts);
+	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_health);
 	tcase_add_loop_test(tc, test_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_families_per_service);
@@ -564,6 +1088,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_has_family);
 	tcase_add_test(tc, test_load_lab);
 	tcase_add_test(tc, test_load_minimal);
+	tcase_add_test(tc, test_load_full);
 	tcase_add_test(tc, test_load_errors);
 	suite_add_tcase(s, tc);
 	return s;

@@ -7,6 +7,7 @@
  *               [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT
  *   peer echo [-v] ADDR:PORT [ADDR:PORT...]
  *   peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer early ADDR:PORT [ADDR:PORT...]
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
@@ -27,11 +28,14 @@
  * arrive, or at once with -i. With -v, servers print how each connection
  * ended ("eof", "reset", "error ...").
  *
+ * early sends "early\n" and its FIN at once, then counts what the client still
+ * sends and prints "early: ADDR: N bytes after our FIN, then EOF" at EOF.
+ *
  * hold opens CONNS connections and keeps them open until SIGTERM/SIGINT, then
  * closes them (with a reset when -R). With -e it sends one byte on each and
  * waits for it to come back (run it against an echo server), which proves the
  * connection is relayed end to end and not just sitting in a listen queue.
- * At most PARALLEL (default 256) connections are being set up at once. It
+ * At most PARALLEL (default 256) handshakes are under way at once. It
  * prints a status line to stdout whenever the counts change (at most every
  * 100 ms) and on exit:
  *   hold: N conns: C connected, A answered, E eof, X reset, F failed
@@ -100,6 +104,7 @@ static void usage(void)
 		"                   [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT\n"
 		"       peer echo [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer early ADDR:PORT [ADDR:PORT...]\n"
 		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n");
 	exit(2);
 }
@@ -341,9 +346,11 @@ static void ep_set(int ep, int op, int fd, uint32_t events, void *ptr)
 		die("epoll_ctl: %s", strerror(errno));
 }
 
-/* ---- servers (serve, echo) ---- */
+/* ---- servers (serve, echo, rst) ---- */
 
-enum kind { K_LISTEN, K_SERVE, K_ECHO };
+enum kind { K_LISTEN, K_SERVE, K_ECHO, K_RST, K_EARLY };
+
+static bool srv_verbose, rst_at_once;
 
 struct sconn {
 	enum kind kind;
@@ -394,6 +401,30 @@ static void sconn_close(struct sconn *c, bool ok)
 			srv_stats.failed++;
 	}
 	free(c);
+}
+
+/* With -v: says how a connection ended ("eof", "reset", ...). */
+static void sconn_log_end(const struct sconn *c, const char *how, int err)
+{
+	static const char *const names[] = { [K_SERVE] = "serve", [K_ECHO] = "echo", [K_RST] = "rst",
+					     [K_EARLY] = "early" };
+	char a[INET6_ADDRSTRLEN + 8];
+
+	if (!srv_verbose)
+		return;
+	if (err == ECONNRESET)
+		how = "reset";
+	fprintf(stderr, "%s: %s: %s: %s%s%s\n", prog, names[c->kind],
+		fmt_addr(&c->peer, a, sizeof(a)), how, err && err != ECONNRESET ? ": " : "",
+		err && err != ECONNRESET ? strerror(err) : "");
+}
+
+static void close_rst(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
 }
 
 static void sconn_want(int ep, struct sconn *c, uint32_t events)
@@ -447,6 +478,20 @@ static void do_accept(int ep, struct listener *l)
 		c->fd = fd;
 		c->peer = ss;
 		c->events = EPOLLIN;
+		if (c->kind == K_EARLY) {
+			/* Tiny, so it always fits the empty send buffer. */
+			if (send(fd, "early\n", 6, MSG_NOSIGNAL) != 6 || shutdown(fd, SHUT_WR) == -1) {
+				sconn_log_end(c, "send", errno);
+				sconn_close(c, false);
+				continue;
+			}
+		}
+		if (c->kind == K_RST && rst_at_once) {
+			sconn_log_end(c, "reset sent at accept", 0);
+			close_rst(fd);
+			free(c);
+			continue;
+		}
 		if (c->kind == K_SERVE)
 			srv_stats.conns++;
 		ep_set(ep, EPOLL_CTL_ADD, fd, c->events, c);
@@ -554,6 +599,48 @@ static bool serve_write(struct sconn *c)
 	}
 }
 
+/* rst: reset the connection as soon as the client's first bytes arrive. */
+static void rst_event(struct sconn *c)
+{
+	ssize_t n = read(c->fd, c->buf, BUF_LEN);
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n > 0) {
+		sconn_log_end(c, "reset sent after the first bytes", 0);
+		close_rst(c->fd);
+		free(c);
+		return;
+	}
+	sconn_log_end(c, n == 0 ? "eof before any data" : "read", n == 0 ? 0 : errno);
+	sconn_close(c, false);
+}
+
+/* early: counts what arrives after our own FIN, reports it at EOF. */
+static void early_event(struct sconn *c)
+{
+	char a[INET6_ADDRSTRLEN + 8];
+
+	for (;;) {
+		ssize_t n = read(c->fd, c->buf, BUF_LEN);
+
+		if (n > 0) {
+			c->got += (uint64_t)n;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n == 0)
+			fprintf(stderr, "%s: early: %s: %" PRIu64 " bytes after our FIN, then EOF\n",
+				prog, fmt_addr(&c->peer, a, sizeof(a)), c->got);
+		else
+			fprintf(stderr, "%s: early: %s: read: %s after %" PRIu64 " bytes\n", prog,
+				fmt_addr(&c->peer, a, sizeof(a)), strerror(errno), c->got);
+		sconn_close(c, n == 0);
+		return;
+	}
+}
+
 static void echo_event(int ep, struct sconn *c, uint32_t events)
 {
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->rd_eof && c->len < BUF_LEN) {
@@ -564,6 +651,7 @@ static void echo_event(int ep, struct sconn *c, uint32_t events)
 		} else if (n > 0) {
 			c->len += (size_t)n;
 		} else if (errno != EAGAIN && errno != EINTR) {
+			sconn_log_end(c, "read", errno);
 			sconn_close(c, false);
 			return;
 		}
@@ -574,6 +662,7 @@ static void echo_event(int ep, struct sconn *c, uint32_t events)
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
+			sconn_log_end(c, "send", errno);
 			sconn_close(c, false);
 			return;
 		}
@@ -582,6 +671,7 @@ static void echo_event(int ep, struct sconn *c, uint32_t events)
 	if (c->off == c->len)
 		c->off = c->len = 0;
 	if (c->rd_eof && c->len == 0) {
+		sconn_log_end(c, "eof", 0);
 		sconn_close(c, true);
 		return;
 	}
@@ -594,8 +684,19 @@ static int run_server(int argc, char **argv, enum kind child)
 	struct epoll_event evs[MAX_EVENTS];
 	struct listener **ls;
 	sigset_t mask;
-	int ep;
+	int ep, opt;
 
+	optind = 1;
+	while ((opt = getopt(argc, argv, child == K_RST ? "iv" : "v")) != -1) {
+		if (opt == 'v')
+			srv_verbose = true;
+		else if (opt == 'i')
+			rst_at_once = true;
+		else
+			usage();
+	}
+	argc -= optind;
+	argv += optind;
 	if (argc < 1)
 		usage();
 	ls = calloc((size_t)argc, sizeof(*ls));
@@ -633,6 +734,10 @@ static int run_server(int argc, char **argv, enum kind child)
 				do_accept(ep, (struct listener *)k);
 			} else if (*k == K_ECHO) {
 				echo_event(ep, (struct sconn *)k, e);
+			} else if (*k == K_RST) {
+				rst_event((struct sconn *)k);
+			} else if (*k == K_EARLY) {
+				early_event((struct sconn *)k);
 			} else {
 				struct sconn *c = (struct sconn *)k;
 
@@ -674,6 +779,7 @@ struct cconn {
 	uint8_t buf[BUF_LEN];
 	size_t len, off;
 	uint8_t status;
+	bool throttled;  /* EPOLLIN off until the next rate tick */
 };
 
 struct client {
@@ -687,7 +793,18 @@ struct client {
 	uint64_t up_bytes, down_bytes;
 	struct cconn **live; /* by idx, so a timeout can say what was stuck */
 	int ep;
+	/* -r/-R: a token bucket refilled every RATE_TICK seconds. */
+	uint64_t rate, tokens;
+	double rate_until, next_tick;
+	unsigned int n_throttled;
+	/* -P */
+	bool progress;
+	double next_progress;
+	uint64_t tx_total, rx_total;
 };
+
+#define RATE_TICK 0.01
+#define PROGRESS_EVERY 0.5
 
 static void cconn_end(struct client *cl, struct cconn *c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -717,6 +834,8 @@ static void cconn_end(struct client *cl, struct cconn *c, const char *fmt, ...)
 		cl->down_bytes += c->down;
 	}
 	close(c->fd);
+	if (c->throttled)
+		cl->n_throttled--;
 	cl->active--;
 	cl->live[c->idx] = NULL;
 	free(c);
@@ -809,7 +928,7 @@ static bool cconn_send(struct client *cl, struct cconn *c)
 					return false;
 				}
 				c->state = C_RECEIVING;
-				ep_set(cl->ep, EPOLL_CTL_MOD, c->fd, EPOLLIN, c);
+				ep_set(cl->ep, EPOLL_CTL_MOD, c->fd, c->throttled ? 0 : EPOLLIN, c);
 				return true;
 			}
 			c->len = left < BUF_LEN ? (size_t)left : BUF_LEN;
@@ -826,7 +945,13 @@ static bool cconn_send(struct client *cl, struct cconn *c)
 			return false;
 		}
 		c->off += (size_t)n;
+		cl->tx_total += (size_t)n;
 	}
+}
+
+static bool rate_limited(const struct client *cl)
+{
+	return cl->rate && (cl->rate_until == 0 || now() < cl->rate_until);
 }
 
 static bool cconn_recv(struct client *cl, struct cconn *c)
@@ -834,8 +959,29 @@ static bool cconn_recv(struct client *cl, struct cconn *c)
 	uint8_t buf[65536];
 
 	for (;;) {
-		ssize_t n = read(c->fd, buf, sizeof(buf));
+		size_t want = sizeof(buf);
+		ssize_t n;
 		size_t off = 0, len, i;
+
+		if (rate_limited(cl)) {
+			if (cl->tokens == 0) {
+				if (!c->throttled) {
+					c->throttled = true;
+					cl->n_throttled++;
+					ep_set(cl->ep, EPOLL_CTL_MOD, c->fd,
+					       c->state == C_SENDING ? EPOLLOUT : 0, c);
+				}
+				return true;
+			}
+			if (want > cl->tokens)
+				want = (size_t)cl->tokens;
+		}
+		n = read(c->fd, buf, want);
+		if (n > 0) {
+			cl->rx_total += (size_t)n;
+			if (rate_limited(cl))
+				cl->tokens -= (size_t)n;
+		}
 
 		if (n == -1) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -910,17 +1056,50 @@ static void cconn_event(struct client *cl, struct cconn *c, uint32_t events)
 		cconn_send(cl, c);
 }
 
+/* Refills the rate bucket, wakes throttled connections, prints progress. */
+static void client_ticks(struct client *cl)
+{
+	double t = now();
+
+	if (cl->progress && t >= cl->next_progress) {
+		fprintf(stderr, "%s: progress: up %" PRIu64 " down %" PRIu64 " bytes\n", prog,
+			cl->tx_total, cl->rx_total);
+		cl->next_progress = t + PROGRESS_EVERY;
+	}
+	if (!cl->rate || t < cl->next_tick)
+		return;
+	/* No saving up: a reader that was idle does not get to burst. */
+	cl->tokens = (uint64_t)((double)cl->rate * RATE_TICK);
+	if (cl->tokens == 0)
+		cl->tokens = 1;
+	cl->next_tick = t + RATE_TICK;
+	if (!rate_limited(cl))
+		cl->rate = 0;
+	if (cl->n_throttled == 0)
+		return;
+	for (unsigned int i = 0; i < cl->started; i++) {
+		struct cconn *c = cl->live[i];
+
+		if (c && c->throttled) {
+			c->throttled = false;
+			ep_set(cl->ep, EPOLL_CTL_MOD, c->fd,
+			       EPOLLIN | (c->state == C_SENDING ? EPOLLOUT : 0), c);
+		}
+	}
+	cl->n_throttled = 0;
+}
+
 static int run_client(int argc, char **argv)
 {
 	struct client cl = { .conns = 1, .max_size = 65536, .random_sizes = true };
 	struct epoll_event evs[MAX_EVENTS];
 	const char *src = NULL;
-	double timeout = 60, start, deadline;
+	double timeout = 60, start, deadline, slow_for = 0;
 	bool seeded = false, have_u = false, have_d = false;
 	sigset_t mask;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "b:n:p:s:u:d:S:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:n:p:s:u:d:S:t:r:R:P")) != -1) {
 		uint64_t v;
 
 		switch (opt) {
@@ -956,6 +1135,18 @@ static int run_client(int argc, char **argv)
 			if (timeout <= 0)
 				die("-t: bad timeout '%s'", optarg);
 			break;
+		case 'r':
+			if (parse_size(optarg, &cl.rate) < 0 || cl.rate == 0)
+				die("-r: bad rate '%s'", optarg);
+			break;
+		case 'R':
+			slow_for = strtod(optarg, NULL);
+			if (slow_for <= 0)
+				die("-R: bad duration '%s'", optarg);
+			break;
+		case 'P':
+			cl.progress = true;
+			break;
 		default:
 			usage();
 		}
@@ -990,6 +1181,9 @@ static int run_client(int argc, char **argv)
 
 	start = now();
 	deadline = start + timeout;
+	if (cl.rate && slow_for > 0)
+		cl.rate_until = start + slow_for;
+	cl.next_progress = start + PROGRESS_EVERY;
 	while (cl.ok + cl.failed < cl.conns && !stop) {
 		double left;
 		int n;
@@ -1001,6 +1195,13 @@ static int run_client(int argc, char **argv)
 		left = deadline - now();
 		if (left <= 0)
 			break;
+		client_ticks(&cl);
+		if (cl.rate && cl.next_tick - now() < left)
+			left = cl.next_tick - now();
+		if (cl.progress && cl.next_progress - now() < left)
+			left = cl.next_progress - now();
+		if (left < 0)
+			left = 0;
 		n = epoll_pwait(cl.ep, evs, MAX_EVENTS, (int)(left * 1000) + 1, &mask);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -1039,15 +1240,229 @@ static int run_client(int argc, char **argv)
 	return cl.failed == 0 && cl.ok == cl.conns ? 0 : 1;
 }
 
+/* ---- hold ---- */
+
+struct hconn {
+	int fd;
+	enum { H_CONNECTING, H_ECHO_WAIT, H_HELD, H_DONE } state;
+};
+
+struct hold {
+	struct sockaddr_storage dst, src;
+	socklen_t dst_len, src_len;
+	bool bind_src, echo, rst;
+	unsigned int n, parallel, started, setting_up;
+	unsigned int connected, answered, eof, reset, failed, reported;
+	struct hconn *conns;
+	int ep;
+};
+
+static void hold_status(const struct hold *h)
+{
+	printf("hold: %u conns: %u connected, %u answered, %u eof, %u reset, %u failed\n", h->n,
+	       h->connected, h->answered, h->eof, h->reset, h->failed);
+}
+
+/* Ends c (already counted by the caller), keeping setting_up right. */
+static void hconn_done(struct hold *h, struct hconn *c)
+{
+	if (c->state == H_CONNECTING)
+		h->setting_up--;
+	close(c->fd);
+	c->fd = -1;
+	c->state = H_DONE;
+}
+
+static void hconn_fail(struct hold *h, struct hconn *c, const char *what, int err)
+{
+	if (err == ECONNRESET) {
+		h->reset++;
+	} else {
+		h->failed++;
+		if (h->reported++ < MAX_REPORTS)
+			fprintf(stderr, "%s: hold: conn %td: %s: %s\n", prog, c - h->conns, what,
+				strerror(err));
+	}
+	hconn_done(h, c);
+}
+
+static void hconn_start(struct hold *h)
+{
+	struct hconn *c = &h->conns[h->started++];
+	int one = 1;
+
+	h->setting_up++;
+	c->state = H_CONNECTING;
+	c->fd = socket(h->dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd == -1)
+		die("socket: %s", strerror(errno));
+	if (h->bind_src) {
+		if (h->src.ss_family == AF_INET)
+			setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (struct sockaddr *)&h->src, h->src_len) == -1) {
+			hconn_fail(h, c, "bind", errno);
+			return;
+		}
+	}
+	if (connect(c->fd, (struct sockaddr *)&h->dst, h->dst_len) == -1 && errno != EINPROGRESS) {
+		hconn_fail(h, c, "connect", errno);
+		return;
+	}
+	ep_set(h->ep, EPOLL_CTL_ADD, c->fd, EPOLLOUT, c);
+}
+
+static void hconn_event(struct hold *h, struct hconn *c, uint32_t events)
+{
+	char buf[4096];
+	ssize_t n;
+
+	if (c->state == H_DONE)
+		return;
+	if (c->state == H_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err) {
+			hconn_fail(h, c, "connect", err);
+			return;
+		}
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		h->connected++;
+		h->setting_up--;
+		if (h->echo) {
+			if (send(c->fd, "h", 1, MSG_NOSIGNAL) != 1) {
+				hconn_fail(h, c, "send", errno);
+				return;
+			}
+			c->state = H_ECHO_WAIT;
+		} else {
+			c->state = H_HELD;
+		}
+		ep_set(h->ep, EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLRDHUP, c);
+		return;
+	}
+	n = read(c->fd, buf, sizeof(buf));
+	if (n == -1) {
+		if (errno != EAGAIN && errno != EINTR)
+			hconn_fail(h, c, "read", errno);
+		return;
+	}
+	if (n == 0) {
+		h->eof++;
+		hconn_done(h, c);
+		return;
+	}
+	if (c->state == H_ECHO_WAIT) {
+		h->answered++;
+		c->state = H_HELD;
+	}
+}
+
+static int run_hold(int argc, char **argv)
+{
+	struct hold h = { .n = 1, .parallel = 256 };
+	struct epoll_event evs[MAX_EVENTS];
+	const char *src = NULL;
+	unsigned int last[5] = { 0 };
+	double last_print = 0;
+	sigset_t mask;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "b:n:p:eR")) != -1) {
+		uint64_t v;
+
+		switch (opt) {
+		case 'b':
+			src = optarg;
+			break;
+		case 'n':
+		case 'p':
+			if (parse_size(optarg, &v) < 0 || v == 0 || v > 1000000)
+				die("-%c: want 1..1000000, got '%s'", opt, optarg);
+			*(opt == 'n' ? &h.n : &h.parallel) = (unsigned int)v;
+			break;
+		case 'e':
+			h.echo = true;
+			break;
+		case 'R':
+			h.rst = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	if (parse_addr(argv[optind], &h.dst, &h.dst_len) < 0)
+		die("bad address '%s' (want 198.18.0.1:80 or [2001:db8::1]:80)", argv[optind]);
+	if (src) {
+		if (parse_ip(src, 0, &h.src, &h.src_len) < 0)
+			die("-b: bad address '%s'", src);
+		if (h.src.ss_family != h.dst.ss_family)
+			die("-b %s and %s are different address families", src, argv[optind]);
+		h.bind_src = true;
+	}
+	h.conns = calloc(h.n, sizeof(*h.conns));
+	if (!h.conns)
+		die("out of memory");
+	raise_nofile();
+	mask = setup_signals();
+	h.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (h.ep == -1)
+		die("epoll_create1: %s", strerror(errno));
+
+	while (!stop) {
+		unsigned int cur[5] = { h.connected, h.answered, h.eof, h.reset, h.failed };
+		int n;
+
+		while (h.setting_up < h.parallel && h.started < h.n)
+			hconn_start(&h);
+		if (memcmp(cur, last, sizeof(cur)) != 0 && now() - last_print >= 0.1) {
+			hold_status(&h);
+			memcpy(last, cur, sizeof(cur));
+			last_print = now();
+		}
+		n = epoll_pwait(h.ep, evs, MAX_EVENTS, 100, &mask);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int i = 0; i < n; i++)
+			hconn_event(&h, evs[i].data.ptr, evs[i].events);
+	}
+	for (unsigned int i = 0; i < h.started; i++) {
+		if (h.conns[i].state == H_DONE)
+			continue;
+		if (h.rst)
+			close_rst(h.conns[i].fd);
+		else
+			close(h.conns[i].fd);
+	}
+	hold_status(&h);
+	free(h.conns);
+	close(h.ep);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
 		usage();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(argv[1], "serve") == 0)
-		return run_server(argc - 2, argv + 2, K_SERVE);
+		return run_server(argc - 1, argv + 1, K_SERVE);
 	if (strcmp(argv[1], "echo") == 0)
-		return run_server(argc - 2, argv + 2, K_ECHO);
+		return run_server(argc - 1, argv + 1, K_ECHO);
+	if (strcmp(argv[1], "early") == 0)
+		return run_server(argc - 1, argv + 1, K_EARLY);
+	if (strcmp(argv[1], "rst") == 0)
+		return run_server(argc - 1, argv + 1, K_RST);
+	if (strcmp(argv[1], "hold") == 0)
+		return run_hold(argc - 1, argv + 1);
 	if (strcmp(argv[1], "client") == 0)
 		return run_client(argc - 1, argv + 1);
 	usage();

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_CONFIG_PRIV_H
+#define LB_CONFIG_PRIV_H
+
+/*
+ * Shared between config.c (document, control, intercept) and
+ * config_service.c (services, backends, health checks). Not part of the
+ * API: only those two files include it.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "lb/config.h"
+
+#define LB_CONFIG_NAME_MAX	64
+#define LB_CONFIG_TIMEOUT_MAX	86400000
+
+/* Growable string; a failed allocation sets oom and later appends do nothing. */
+struct lb_config_sbuf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+/*
+ * Parse state: the config being filled in, the JSON path of the value being
+ * looked at ("services[0].vips[1]") and the error lines found so far.
+ */
+struct lb_config_ctx {
+	struct lb_config *cfg;
+	json_t *services;		/* for naming earlier services in messages */
+	struct lb_config_sbuf path;
+	struct lb_config_sbuf errors;
+	unsigned int n_errors;
+};
+
+/* Path: each push returns the length to hand back to lb_config_path_pop(). */
+size_t lb_config_path_key(struct lb_config_ctx *c, const char *key);
+size_t lb_config_path_index(struct lb_config_ctx *c, size_t i);
+void lb_config_path_pop(struct lb_config_ctx *c, size_t saved);
+
+/* Adds "path: message\n" for the value at the current path. */
+void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Adds "path: what "text"tail\n", quoting text safely (escaped, cut when long). */
+void lb_config_err_quoted(struct lb_config_ctx *c, const char *what, const char *text,
+			  const char *tail);
+/* Adds "path.key: missing required key\n". */
+void lb_config_err_missing(struct lb_config_ctx *c, const char *key);
+/* Records that memory ran out; the parse then fails with one line saying so. */
+void lb_config_oom(struct lb_config_ctx *c);
+
+/*
+ * Value getters: each reports its own error at the current path and returns
+ * false (NULL) on a wrong type or value, leaving *out alone.
+ */
+bool lb_config_get_int(struct lb_config_ctx *c, json_t *v, long long min, long long max,
+		       long long *out);
+bool lb_config_get_timeout(struct lb_config_ctx *c, json_t *v, unsigned int *out);
+const char *lb_config_get_string(struct lb_config_ctx *c, json_t *v);
+/* An owned copy of a valid_name() string. */
+char *lb_config_get_name(struct lb_config_ctx *c, json_t *v, const char *extra,
+			 const char *rule);
+bool lb_config_get_addr(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *out);
+bool lb_config_expect_object(struct lb_config_ctx *c, json_t *v);
+/* Array of at least one element; element errors are the caller's. */
+bool lb_config_expect_array(struct lb_config_ctx *c, json_t *v);
+
+/* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
+bool lb_config_valid_name(const char *s, const char *extra);
+
+/* Parses the "services" array into c->cfg (config_service.c). */
+void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
+/* Frees what lb_config_parse_services() allocated for one service. */
+void lb_config_service_free(struct lb_service_conf *svc);
+
+#endif

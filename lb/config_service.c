@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* The "services" part of the config: VIPs, backends, scheduling, health checks. */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "lb/config.h"
+#include "lb/config_priv.h"
+
+#define MAGLEV_SIZE_DEFAULT	65537
+#define MAGLEV_SIZE_MAX		1000003		/* prime; 100 entries each for 10000 backends */
+#define MAGLEV_PER_BACKEND	100		/* below this, weights are followed poorly */
+#define MAX_CONNS_MAX		10000000
+#define HEALTH_COUNT_MAX	100
+#define HTTP_PATH_MAX		1024
+#define HTTP_HOST_MAX		255
+
+static const char *const sched_names[] = {
+	[LB_SCHED_ROUNDROBIN] = "roundrobin",
+	[LB_SCHED_LEASTCONN] = "leastconn",
+	[LB_SCHED_MAGLEV] = "maglev",
+	[LB_SCHED_RANDOM2] = "random2",
+};
+
+static const char *family_name(int family)
+{
+	return family == AF_INET ? "IPv4" : "IPv6";
+}
+
+/* Trial division: sizes are at most MAGLEV_SIZE_MAX, so ~500 steps. */
+static bool is_prime(unsigned int m)
+{
+	unsigned int d;
+
+	if (m < 2)
+		return false;
+	if (m % 2 == 0)
+		return m == 2;
+	for (d = 3; d <= m / d; d += 2)
+		if (m % d == 0)
+			return false;
+	return true;
+}
+
+/* "service "web"" when services[i] has a valid name, else "services[i]". */
+static void describe_service(struct lb_config_ctx *c, size_t i, char *buf, size_t len)
+{
+	json_t *name = json_object_get(json_array_get(c->services, i), "name");
+
+	if (json_is_string(name) && lb_config_valid_name(json_string_value(name), "_.-"))
+		snprintf(buf, len, "service \"%s\"", json_string_value(name));
+	else
+		snprintf(buf, len, "services[%zu]", i);
+}
+
+/* Parses services[si].vips[vi], checking it against every VIP before it. */
+static void parse_vip(struct lb_config_ctx *c, size_t si, size_t vi, json_t *v)
+{
+	struct lb_service_conf *svc = &c->cfg->services[si];
+	char text[LB_ADDR_STRLEN], who[LB_CONFIG_NAME_MAX + 16];
+	union lb_sockaddr *a = &svc->vips[vi];
+	size_t i, j;
+
+	if (!lb_config_get_addr(c, v, a))
+		return;
+	for (i = 0; i <= si; i++) {
+		const struct lb_service_conf *o = &c->cfg->services[i];
+		size_t n = i < si ? o->n_vips : vi;
+
+		for (j = 0; j < n; j++) {
+			if (!lb_addr_equal(&o->vips[j], a))
+				continue;
+			describe_service(c, i, who, sizeof(who));
+			lb_config_err(c, "%s already used by %s", lb_addr_format(a, text, sizeof(text)), who);
+			memset(a, 0, sizeof(*a));
+			return;
+		}
+	}
+}
+
+static void parse_vips(struct lb_config_ctx *c, size_t si, json_t *arr)
+{
+	struct lb_service_conf *svc = &c->cfg->services[si];
+	size_t i, saved;
+	json_t *v;
+
+	if (!lb_config_expect_array(c, arr))
+		return;
+	svc->vips = calloc(json_array_size(arr), sizeof(*svc->vips));
+	if (!svc->vips) {
+		lb_config_oom(c);
+		return;
+	}
+	svc->n_vips = json_array_size(arr);
+	json_array_foreach(arr, i, v) {
+		saved = lb_config_path_index(c, i);
+		parse_vip(c, si, i, v);
+		lb_config_path_pop(c, saved);
+	}
+}
+
+/* Returns false when the address is missing or invalid. */
+static bool parse_backend(struct lb_config_ctx *c, struct lb_service_conf *svc, size_t bi,
+			  json_t *obj)
+{
+	struct lb_backend_conf *b = &svc->backends[bi];
+	char text[LB_ADDR_STRLEN];
+	bool have_addr = false;
+	const char *key;
+	size_t saved, j;
+	long long n;
+	json_t *v;
+
+	if (!lb_config_expect_object(c, obj))
+		return false;
+	json_object_foreach(obj, key, v) {
+		saved = lb_config_path_key(c, key);
+		if (!strcmp(key, "address")) {
+			have_addr = lb_config_get_addr(c, v, &b->addr);
+			for (j = 0; have_addr && j < bi; j++) {
+				if (!lb_addr_equal(&svc->backends[j].addr, &b->addr))
+					continue;
+				lb_config_err(c, "%s already listed at backends[%zu]",
+					      lb_addr_format(&b->addr, text, sizeof(text)), j);
+				memset(&b->addr, 0, sizeof(b->addr));
+				break;
+			}
+		} else if (!strcmp(key, "weight")) {
+			if (lb_config_get_int(c, v, 0, 1000, &n))
+				b->weight = n;
+		} else if (!strcmp(key, "max_conns")) {
+			if (lb_config_get_int(c, v, 0, MAX_CONNS_MAX, &n))
+				b->max_conns = n;
+		} else {
+			lb_config_err(c, "unknown key");
+		}
+		lb_config_path_pop(c, saved);
+	}
+	if (!json_object_get(obj, "address")) {
+		lb_config_err_missing(c, "address");
+		return false;
+	}
+	return have_addr;
+}
+
+/* Returns false when some backend has no usable address. */
+static bool parse_backends(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *arr)
+{
+	size_t i, saved;
+	bool ok = true;
+	json_t *v;
+
+	if (!lb_config_expect_array(c, arr))
+		return false;
+	svc->backends = calloc(json_array_size(arr), sizeof(*svc->backends));
+	if (!svc->backends) {
+		lb_config_oom(c);
+		return false;
+	}
+	svc->n_backends = json_array_size(arr);
+	json_array_foreach(arr, i, v) {
+		svc->backends[i].weight = 1;
+		saved = lb_config_path_index(c, i);
+		if (!parse_backend(c, svc, i, v))
+			ok = false;
+		lb_config_path_pop(c, saved);
+	}
+	return ok;
+}
+
+/*
+ * A VIP can only be served by a backend of its own family: the backend
+ * connection is made from the client's address.
+ */
+static void check_families(struct lb_config_ctx *c, const struct lb_service_conf *svc)
+{
+	size_t i, j, saved;
+	int family;
+
+	for (i = 0; i < svc->n_vips; i++) {
+		family = svc->vips[i].sa.sa_family;
+		if (family != AF_INET && family != AF_INET6)
+			continue;
+		for (j = 0; j < svc->n_backends; j++)
+			if (svc->backends[j].addr.sa.sa_family == family)
+				break;
+		if (j < svc->n_backends)
+			continue;
+		saved = lb_config_path_key(c, "vips");
+		lb_config_path_index(c, i);
+		lb_config_err(c, "no %s backend for this %s VIP", family_name(family), family_name(family));
+		lb_config_path_pop(c, saved);
+	}
+}
+
+/* Text that goes into an HTTP request as is: a space, CR or LF would split it. */
+static char *get_http_text(struct lb_config_ctx *c, const char *s, size_t max)
+{
+	const unsigned char *p;
+	char *copy;
+
+	if (!*s) {
+		lb_config_err(c, "must not be empty");
+		return NULL;
+	}
+	if (strlen(s) > max) {
+		lb_config_err(c, "longer than %zu bytes", max);
+		return NULL;
+	}
+	for (p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f) {
+			lb_config_err(c, "must not contain spaces or control characters");
+			return NULL;
+		}
+	}
+	copy = strdup(s);
+	if (!copy)
+		lb_config_oom(c);
+	return copy;
+}
+
+/* Exactly three digits; advances *p past them. */
+static bool scan_status(const char **p, unsigned int *out)
+{
+	unsigned int n = 0;
+	int i;
+
+	for (i = 0; i < 3; i++, (*p)++) {
+		if (**p < '0' || **p > '9')
+			return false;
+		n = n * 10 + (**p - '0');
+	}
+	*out = n;
+	return true;
+}
+
+/* health.expect: "200" or "200-399". */
+static void parse_expect(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *v)
+{
+	const char *s = lb_config_get_string(c, v), *p;
+	unsigned int min, max;
+	bool ok;
+
+	if (!s)
+		return;
+	p = s;
+	ok = scan_status(&p, &min);
+	max = min;
+	if (ok && *p == '-') {
+		p++;
+		ok = scan_status(&p, &max);
+	}
+	if (!ok || *p) {
+		lb_config_err_quoted(c, "invalid status", s,
+				     " (expected a code or a range, like \"200\" or \"200-399\")");
+		return;
+	}
+	if (min < 100 || min > 599 || max < 100 || max > 599) {
+		lb_config_err(c, "status code %u out of range (100..599)",
+			      min < 100 || min > 599 ? min : max);
+		return;
+	}
+	if (min > max) {
+		lb_config_err_quoted(c, "invalid status range", s, " (first code above last)");
+		return;
+	}
+	h->expect_min = min;
+	h->expect_max = max;
+}
+
+/* Keys of the health block that only an http check uses. */
+static bool http_only_key(const char *key)
+{
+	return !strcmp(key, "path") || !strcmp(key, "host") || !strcmp(key, "expect");
+}
+
+static void parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj)
+{
+	bool times_ok = true;
+	const char *key, *s;
+	long long n;
+	size_t saved;
+	json_t *v;
+	char *copy;
+
+	if (!lb_config_expect_object(c, obj))
+		return;
+	json_object_foreach(obj, key, v) {
+		saved = lb_config_path_key(c, key);
+		if (!strcmp(key, "type")) {
+			s = lb_config_get_string(c, v);
+			if (s && !strcmp(s, "tcp"))
+				h->type = LB_CHECK_TCP;
+			else if (s && !strcmp(s, "http"))
+				h->type = LB_CHECK_HTTP;
+			else if (s)
+				lb_config_err_quoted(c, "unknown check type", s, " (expected tcp or http)");
+		} else if (!strcmp(key, "interval_ms")) {
+			times_ok &= lb_config_get_timeout(c, v, &h->interval_ms);
+		} else if (!strcmp(key, "timeout_ms")) {
+			times_ok &= lb_config_get_timeout(c, v, &h->timeout_ms);
+		} else if (!strcmp(key, "rise")) {
+			if (lb_config_get_int(c, v, 1, HEALTH_COUNT_MAX, &n))
+				h->rise = n;
+		} else if (!strcmp(key, "fall")) {
+			if (lb_config_get_int(c, v, 1, HEALTH_COUNT_MAX, &n))
+				h->fall = n;
+		} else if (!strcmp(key, "port")) {
+			if (lb_config_get_int(c, v, 0, 65535, &n))
+				h->port = n;
+		} else if (!strcmp(key, "path")) {
+			s = lb_config_get_string(c, v);
+			if (s && s[0] != '/') {
+				lb_config_err(c, "must start with \"/\"");
+			} else if (s && (copy = get_http_text(c, s, HTTP_PATH_MAX))) {
+				free(h->path);
+				h->path = copy;
+			}
+		} else if (!strcmp(key, "host")) {
+			s = lb_config_get_string(c, v);
+			if (s && (copy = get_http_text(c, s, HTTP_HOST_MAX))) {
+				free(h->host);
+				h->host = copy;
+			}
+		} else if (!strcmp(key, "expect")) {
+			parse_expect(c, h, v);
+		} else {
+			lb_config_err(c, "unknown key");
+		}
+		lb_config_path_pop(c, saved);
+	}
+	if (!json_object_get(obj, "type"))
+		lb_config_err_missing(c, "type");
+	if (h->type == LB_CHECK_TCP) {
+		json_object_foreach(obj, key, v) {
+			if (!http_only_key(key))
+				continue;
+			saved = lb_config_path_key(c, key);
+			lb_config_err(c, "only for type \"http\"");
+			lb_config_path_pop(c, saved);
+		}
+	}
+	if (h->type == LB_CHECK_HTTP && !h->path) {
+		h->path = strdup("/");
+		if (!h->path)
+			lb_config_oom(c);
+	}
+	/* A probe still running when the next is due would pile up sockets. */
+	if (times_ok && h->timeout_ms > h->interval_ms)
+		lb_config_err(c, "timeout_ms %u is above interval_ms %u", h->timeout_ms, h->interval_ms);
+}
+
+static void parse_scheduler(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *v)
+{
+	const char *s = lb_config_get_string(c, v);
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < sizeof(sched_names) / sizeof(sched_names[0]); i++) {
+		if (!strcmp(s, sched_names[i])) {
+			svc->sched = i;
+			return;
+		}
+	}
+	lb_config_err_quoted(c, "unknown scheduler", s,
+			     " (expected roundrobin, leastconn, maglev or random2)");
+}
+
+static void parse_hash(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *v)
+{
+	const char *s = lb_config_get_string(c, v);
+
+	if (s && !strcmp(s, "address"))
+		svc->hash_port = 0;
+	else if (s && !strcmp(s, "address_port"))
+		svc->hash_port = 1;
+	else if (s)
+		lb_config_err_quoted(c, "unknown hash", s, " (expected address or address_port)");
+}
+
+static bool parse_maglev_size(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *v)
+{
+	long long n;
+
+	if (!lb_config_get_int(c, v, 1, MAGLEV_SIZE_MAX, &n))
+		return false;
+	if (!is_prime(n)) {
+		lb_config_err(c, "%lld is not prime", n);
+		return false;
+	}
+	svc->maglev_size = n;
+	return true;
+}
+
+/* Defaults, set before parsing so that a service without the keys has them too. */
+static void service_defaults(struct lb_service_conf *svc)
+{
+	struct lb_health_conf *h = &svc->health;
+
+	svc->sched = LB_SCHED_ROUNDROBIN;
+	svc->connect_timeout_ms = 3000;
+	svc->client_idle_timeout_ms = 300000;
+	svc->server_idle_timeout_ms = 300000;
+	svc->queue_timeout_ms = 1000;
+	svc->retries = 2;
+	svc->hash_port = 0;
+	svc->maglev_size = MAGLEV_SIZE_DEFAULT;
+	/* Without a health block, passive checks use fall, tcp probes the rest. */
+	h->type = LB_CHECK_NONE;
+	h->interval_ms = 2000;
+	h->timeout_ms = 1000;
+	h->rise = 2;
+	h->fall = 3;
+	h->port = 0;
+	h->expect_min = 200;
+	h->expect_max = 399;
+}
+
+static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
+{
+	struct lb_service_conf *svc = &c->cfg->services[si];
+	bool backends_ok = false, size_ok = true;
+	unsigned int idle = 0;
+	const char *key;
+	size_t saved, i;
+	long long n;
+	json_t *v;
+
+	service_defaults(svc);
+	if (!lb_config_expect_object(c, obj))
+		return;
+	json_object_foreach(obj, key, v) {
+		saved = lb_config_path_key(c, key);
+		if (!strcmp(key, "name")) {
+			svc->name = lb_config_get_name(c, v, "_.-",
+						       " (1..64 characters of A-Za-z0-9_.-)");
+			for (i = 0; svc->name && i < si; i++) {
+				if (!c->cfg->services[i].name ||
+				    strcmp(c->cfg->services[i].name, svc->name))
+					continue;
+				lb_config_err(c, "duplicate service name \"%s\" (also services[%zu])",
+					      svc->name, i);
+				break;
+			}
+		} else if (!strcmp(key, "vips")) {
+			parse_vips(c, si, v);
+		} else if (!strcmp(key, "backends")) {
+			backends_ok = parse_backends(c, svc, v);
+		} else if (!strcmp(key, "scheduler")) {
+			parse_scheduler(c, svc, v);
+		} else if (!strcmp(key, "hash")) {
+			parse_hash(c, svc, v);
+		} else if (!strcmp(key, "maglev_table_size")) {
+			size_ok = parse_maglev_size(c, svc, v);
+		} else if (!strcmp(key, "connect_timeout_ms")) {
+			lb_config_get_timeout(c, v, &svc->connect_timeout_ms);
+		} else if (!strcmp(key, "idle_timeout_ms")) {
+			lb_config_get_timeout(c, v, &idle);
+		} else if (!strcmp(key, "client_idle_timeout_ms")) {
+			lb_config_get_timeout(c, v, &svc->client_idle_timeout_ms);
+		} else if (!strcmp(key, "server_idle_timeout_ms")) {
+			lb_config_get_timeout(c, v, &svc->server_idle_timeout_ms);
+		} else if (!strcmp(key, "queue_timeout_ms")) {
+			lb_config_get_timeout(c, v, &svc->queue_timeout_ms);
+		} else if (!strcmp(key, "retries")) {
+			if (lb_config_get_int(c, v, 0, 16, &n))
+				svc->retries = n;
+		} else if (!strcmp(key, "health")) {
+			parse_health(c, &svc->health, v);
+		} else {
+			lb_config_err(c, "unknown key");
+		}
+		lb_config_path_pop(c, saved);
+	}
+	/* idle_timeout_ms sets both sides; an explicit side wins, in any key order. */
+	if (idle && !json_object_get(obj, "client_idle_timeout_ms"))
+		svc->client_idle_timeout_ms = idle;
+	if (idle && !json_object_get(obj, "server_idle_timeout_ms"))
+		svc->server_idle_timeout_ms = idle;
+	if (!json_object_get(obj, "name"))
+		lb_config_err_missing(c, "name");
+	if (!json_object_get(obj, "vips"))
+		lb_config_err_missing(c, "vips");
+	if (!json_object_get(obj, "backends"))
+		lb_config_err_missing(c, "backends");
+	/* With a bad backend address the family check would only add noise. */
+	if (backends_ok)
+		check_families(c, svc);
+	if (svc->sched == LB_SCHED_MAGLEV && size_ok && svc->n_backends &&
+	    svc->maglev_size < (uint64_t)MAGLEV_PER_BACKEND * svc->n_backends)
+		lb_config_err(c, "maglev_table_size %u is below %u x %zu backend%s",
+			      svc->maglev_size, MAGLEV_PER_BACKEND, svc->n_backends,
+			      svc->n_backends == 1 ? "" : "s");
+}
+
+void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
+{
+	struct lb_config *cfg = c->cfg;
+	size_t i, saved;
+	json_t *v;
+
+	if (!lb_config_expect_array(c, arr))
+		return;
+	cfg->services = calloc(json_array_size(arr), sizeof(*cfg->services));
+	if (!cfg->services) {
+		lb_config_oom(c);
+		return;
+	}
+	/* Counted one by one so that VIP checks only see parsed services. */
+	c->services = arr;
+	json_array_foreach(arr, i, v) {
+		cfg->n_services = i + 1;
+		saved = lb_config_path_index(c, i);
+		parse_service(c, i, v);
+		lb_config_path_pop(c, saved);
+	}
+}
+
+void lb_config_service_free(struct lb_service_conf *svc)
+{
+	free(svc->name);
+	free(svc->vips);
+	free(svc->backends);
+	free(svc->health.path);
+	free(svc->health.host);
+}
