@@ -3,9 +3,13 @@
  * The control plane. The master opens every worker's listening sockets
  * before it installs the rules and keeps them for its whole life, so a
  * worker that dies leaves its queue intact for the one that replaces it.
- * Signals arrive through a signalfd and are acted on in the loop.
+ * A reload starts a new generation of workers on the same sockets and lets
+ * the old one drain. Signals arrive through a signalfd and are acted on in
+ * the loop; objects a callback retires are freed after the batch.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,12 +17,13 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "lb/ctl.h"
 #include "lb/health.h"
 #include "lb/listener.h"
 #include "lb/log.h"
@@ -28,126 +33,144 @@
 #include "lb/shm.h"
 #include "lb/worker.h"
 
-/* fds a worker needs besides two per connection: listeners, epoll, signalfd, stdio... */
-#define WORKER_FD_RESERVE 64
-#define WORKER_PIPES 128
 #define RESPAWN_MIN_LIFE_MS 1000
 #define STOP_GRACE_MS 2000
 /* How soon a state change reaches the Maglev tables. */
 #define MAGLEV_REFRESH_MS 100
+#define MIGRATE_REQ "/proc/sys/net/ipv4/tcp_migrate_req"
+
+/* One listening socket per family for one worker position. */
+struct lsock {
+	int fd[2];			/* AF_INET, AF_INET6; -1 when unused */
+};
+
+struct gen;
 
 struct slot {
+	struct gen *gen;
 	unsigned int id;
 	int shm_slot;			/* its lb_shm_worker, -1 before the first start */
 	pid_t pid;
 	int fd;				/* master's end of the worker's socketpair */
-	int listen_fds[LB_WORKER_MAX_LISTENERS];
-	size_t n_listen;
 	uint64_t started;
 	unsigned int restarts;
 	struct lb_timer respawn;
 };
 
-struct master {
-	const char *config_path;
+/* A config and the workers running it. */
+struct gen {
 	struct lb_config *cfg;
-	struct lb_loop *loop;
-	struct lb_event sig;
+	struct lb_shm *shm;
 	struct slot *slots;
 	unsigned int n_slots;
+	bool retiring;			/* told to drain; never restarted */
+	struct gen *next;		/* older generations, still draining */
+};
+
+struct master {
+	const char *config_path;
+	struct lb_loop *loop;
+	struct lb_event sig;
+	struct gen *cur, *old;
+	struct lsock *lsocks;		/* one per worker of the current generation */
+	unsigned int n_lsocks;
+	uint16_t lport;
 	struct lb_capacity cap;
 	struct lb_rules rules;
-	struct lb_shm *shm;
 	struct lb_health *health;
+	struct lb_health **dead_health;	/* retired in callbacks, stopped after the batch */
+	size_t n_dead_health;
+	struct lb_ctl *ctl;
+	struct lb_ctl_state ctl_state;
 	struct lb_timer tick;
 	bool rules_installed, routes_installed;
 	bool stopping;
 	struct lb_timer stop_timer;
-	int status;
+	int migrate_req_saved;		/* tcp_migrate_req before lb set it; -1: untouched */
 };
 
-static struct master m;
+static struct master m = { .migrate_req_saved = -1 };
 
-int lb_rules_init(struct lb_rules *r, const struct lb_config *cfg)
+static const int families[2] = { AF_INET, AF_INET6 };
+
+static unsigned int worker_count(const struct lb_config *cfg)
 {
-	size_t n = 0;
+	long ncpu;
 
-	memset(r, 0, sizeof(*r));
-	for (size_t i = 0; i < cfg->n_services; i++)
-		n += cfg->services[i].n_vips;
-	r->vips = calloc(n ? n : 1, sizeof(*r->vips));
-	if (!r->vips)
-		return -ENOMEM;
-	n = 0;
-	for (size_t i = 0; i < cfg->n_services; i++)
-		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
-			r->vips[n++] = cfg->services[i].vips[j].ss;
-	r->nft = (struct lb_nft_spec){
-		.table = cfg->intercept.table,
-		.mark = cfg->intercept.mark,
-		.port = cfg->intercept.port,
-		.vips = r->vips,
-		.n_vips = n,
-	};
-	r->route = (struct lb_nft_route_spec){
-		.mark = cfg->intercept.mark,
-		.table = cfg->intercept.route_table,
-		.priority = cfg->intercept.rule_priority,
-		.ipv4 = lb_config_has_family(cfg, AF_INET),
-		.ipv6 = lb_config_has_family(cfg, AF_INET6),
-	};
-	return 0;
+	if (cfg->workers)
+		return cfg->workers;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return ncpu > 0 ? (unsigned int)ncpu : 1;
 }
 
-void lb_rules_fini(struct lb_rules *r)
+static void lsock_close(struct lsock *l)
 {
-	free(r->vips);
-	r->vips = NULL;
+	for (size_t f = 0; f < 2; f++)
+		if (l->fd[f] >= 0) {
+			close(l->fd[f]);
+			l->fd[f] = -1;
+		}
 }
 
-void lb_capacity_compute(struct lb_capacity *cap)
+static void lsocks_free(struct lsock *ls, unsigned int n)
 {
-	struct rlimit rl;
+	for (unsigned int i = 0; i < n; i++)
+		lsock_close(&ls[i]);
+	free(ls);
+}
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+/*
+ * Undoes lsocks_plan(): sockets it took from the running set go back
+ * there, those it opened are closed.
+ */
+static void lsocks_giveback(struct lsock *ls, unsigned int n, uint16_t port)
+{
+	for (unsigned int i = 0; i < n; i++)
+		for (size_t f = 0; f < 2; f++) {
+			if (ls[i].fd[f] < 0)
+				continue;
+			if (m.lsocks && m.lport == port && i < m.n_lsocks &&
+			    m.lsocks[i].fd[f] == -1 && lb_config_has_family(m.cur->cfg, families[f]))
+				m.lsocks[i].fd[f] = ls[i].fd[f];
+			else
+				close(ls[i].fd[f]);
+			ls[i].fd[f] = -1;
+		}
+	free(ls);
+}
+
+/*
+ * Listening sockets for n workers of cfg. With the same port, existing
+ * sockets are reused, position by position, so their queues carry over;
+ * new ones join the same SO_REUSEPORT group. Returns an owned array or NULL
+ * (logged). Sockets of the old set that the new one did not take stay in
+ * it for the caller to close.
+ */
+static struct lsock *lsocks_plan(const struct lb_config *cfg, unsigned int n)
+{
+	bool same_port = m.lsocks && m.lport == cfg->intercept.port;
+	struct lsock *ls = calloc(n, sizeof(*ls));
+
+	if (!ls) {
+		lb_err("listeners: out of memory");
+		return NULL;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		rl.rlim_cur = 1024;
-	cap->nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
-	cap->pipes = WORKER_PIPES;
-	if (cap->nofile < 2 * cap->pipes + WORKER_FD_RESERVE + 64)
-		cap->pipes = cap->nofile / 8;
-	cap->conns = (cap->nofile - 2 * cap->pipes - WORKER_FD_RESERVE) / 2;
-}
-
-static void close_listeners(void)
-{
-	for (unsigned int i = 0; i < m.n_slots; i++) {
-		struct slot *s = &m.slots[i];
-
-		for (size_t j = 0; j < s->n_listen; j++)
-			close(s->listen_fds[j]);
-		s->n_listen = 0;
-	}
-}
-
-static int open_listeners(void)
-{
-	static const int families[] = { AF_INET, AF_INET6 };
-
-	for (unsigned int i = 0; i < m.n_slots; i++) {
-		struct slot *s = &m.slots[i];
-
+	for (unsigned int i = 0; i < n; i++)
+		ls[i].fd[0] = ls[i].fd[1] = -1;
+	for (unsigned int i = 0; i < n; i++) {
 		for (size_t f = 0; f < 2; f++) {
 			union lb_sockaddr a = { 0 };
 			char buf[LB_ADDR_STRLEN];
-			const char *what;
+			const char *what = "bind";
 			int fd;
 
-			if (!lb_config_has_family(m.cfg, families[f]))
+			if (!lb_config_has_family(cfg, families[f]))
 				continue;
+			if (same_port && i < m.n_lsocks && m.lsocks[i].fd[f] >= 0) {
+				ls[i].fd[f] = m.lsocks[i].fd[f];
+				m.lsocks[i].fd[f] = -1;
+				continue;
+			}
 			if (families[f] == AF_INET) {
 				a.in.sin_family = AF_INET;
 				a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -155,9 +178,9 @@ static int open_listeners(void)
 				a.in6.sin6_family = AF_INET6;
 				a.in6.sin6_addr = in6addr_loopback;
 			}
-			lb_addr_set_port(&a, m.cfg->intercept.port);
-			what = "bind";
-			fd = i == 0 ? lb_listener_probe(&a) : 0;
+			lb_addr_set_port(&a, cfg->intercept.port);
+			/* Only a group of our own may exist on our port. */
+			fd = same_port ? 0 : (i == 0 ? lb_listener_probe(&a) : 0);
 			if (fd == 0)
 				fd = lb_listener_open(&a, &what);
 			if (fd < 0) {
@@ -165,60 +188,84 @@ static int open_listeners(void)
 				       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),
 				       fd == -EADDRINUSE ? " (another program, or another lb, "
 				       "listens on intercept.port)" : "");
-				return fd;
+				goto fail;
 			}
-			s->listen_fds[s->n_listen++] = fd;
+			ls[i].fd[f] = fd;
 		}
 	}
-	return 0;
+	return ls;
+fail:
+	lsocks_giveback(ls, n, cfg->intercept.port);
+	return NULL;
+}
+
+/* Closes every inherited fd but keep[]: a worker must not hold the master's sockets. */
+static void close_other_fds(const int *keep, size_t n_keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int dfd;
+
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
+
+		for (size_t i = 0; !kept && i < n_keep; i++)
+			kept = keep[i] == fd;
+		if (!kept)
+			close(fd);
+	}
+	closedir(d);
 }
 
 static void worker_child(struct slot *s)
 {
+	struct gen *g = s->gen;
 	struct lb_worker_args args = {
 		.id = s->id,
-		.cfg = m.cfg,
-		.shm = m.shm,
 		.slot = s->shm_slot,
-		.generation = m.shm->generation,
+		.generation = g->shm->generation,
+		.cfg = g->cfg,
+		.shm = g->shm,
 		.master_fd = s->fd,
 		.capacity = m.cap.conns,
 		.pipes = m.cap.pipes,
 	};
+	int keep[LB_WORKER_MAX_LISTENERS + 1];
+	size_t n_keep = 0;
 	char tag[32];
 
 	/* Die with the master even if it is killed outright. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
-	lb_log_init(m.cfg->log_level, tag);
-	close(m.sig.fd);
-	for (unsigned int i = 0; i < m.n_slots; i++) {
-		struct slot *o = &m.slots[i];
-
-		if (o == s)
-			continue;
-		if (o->pid > 0)
-			close(o->fd);
-		for (size_t j = 0; j < o->n_listen; j++)
-			close(o->listen_fds[j]);
-	}
-	memcpy(args.listen_fds, s->listen_fds, sizeof(args.listen_fds));
-	args.n_listen = s->n_listen;
-	/* The parent's loop fd is shared with it: leave it, open our own. */
+	lb_log_init(g->cfg->log_level, tag);
+	for (size_t f = 0; f < 2; f++)
+		if (m.lsocks[s->id].fd[f] >= 0)
+			args.listen_fds[args.n_listen++] = m.lsocks[s->id].fd[f];
+	memcpy(keep, args.listen_fds, args.n_listen * sizeof(int));
+	n_keep = args.n_listen;
+	keep[n_keep++] = s->fd;
+	close_other_fds(keep, n_keep);
 	_exit(lb_worker_run(&args));
 }
 
 static int spawn(struct slot *s)
 {
+	struct lb_shm *shm = s->gen->shm;
 	int sp[2];
 	pid_t pid;
 
 	if (s->shm_slot < 0)
-		s->shm_slot = lb_shm_worker_slot(m.shm);
+		s->shm_slot = lb_shm_worker_slot(shm);
 	if (s->shm_slot < 0)
 		return -ENOSPC;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return -errno;
+	/* Claimed before fork so the next spawn does not pick the same slot. */
+	atomic_store(&shm->workers[s->shm_slot].pid, -1);
 	pid = fork();
 	if (pid == -1) {
 		int rc = -errno;
@@ -236,11 +283,11 @@ static int spawn(struct slot *s)
 	s->fd = sp[0];
 	s->pid = pid;
 	s->started = lb_clock_ms();
-	m.shm->workers[s->shm_slot].id = s->id;
-	atomic_store(&m.shm->workers[s->shm_slot].generation, m.shm->generation);
-	atomic_store(&m.shm->workers[s->shm_slot].restarts, s->restarts);
-	atomic_store(&m.shm->workers[s->shm_slot].pid, pid);
-	lb_info("worker %u started: pid %d", s->id, (int)pid);
+	shm->workers[s->shm_slot].id = s->id;
+	atomic_store(&shm->workers[s->shm_slot].generation, shm->generation);
+	atomic_store(&shm->workers[s->shm_slot].restarts, s->restarts);
+	atomic_store(&shm->workers[s->shm_slot].pid, pid);
+	lb_info("worker %u of generation %u started: pid %d", s->id, shm->generation, (int)pid);
 	return 0;
 }
 
@@ -249,7 +296,7 @@ static void respawn_due(struct lb_timer *t)
 	struct slot *s = lb_container_of(t, struct slot, respawn);
 	int rc;
 
-	if (m.stopping)
+	if (m.stopping || s->gen->retiring)
 		return;
 	rc = spawn(s);
 	if (rc < 0) {
@@ -258,12 +305,71 @@ static void respawn_due(struct lb_timer *t)
 	}
 }
 
-static bool all_exited(void)
+static bool gen_exited(const struct gen *g)
 {
-	for (unsigned int i = 0; i < m.n_slots; i++)
-		if (m.slots[i].pid > 0)
+	for (unsigned int i = 0; i < g->n_slots; i++)
+		if (g->slots[i].pid > 0)
 			return false;
 	return true;
+}
+
+static bool all_exited(void)
+{
+	if (m.cur && !gen_exited(m.cur))
+		return false;
+	for (struct gen *g = m.old; g; g = g->next)
+		if (!gen_exited(g))
+			return false;
+	return true;
+}
+
+static void gen_free(struct gen *g)
+{
+	if (!g)
+		return;
+	for (unsigned int i = 0; i < g->n_slots; i++) {
+		struct slot *s = &g->slots[i];
+
+		lb_loop_timer_cancel(m.loop, &s->respawn);
+		if (s->fd >= 0)
+			close(s->fd);
+		if (s->shm_slot >= 0 && g->shm)
+			atomic_store(&g->shm->workers[s->shm_slot].pid, 0);
+	}
+	free(g->slots);
+	lb_shm_destroy(g->shm);
+	lb_config_free(g->cfg);
+	free(g);
+}
+
+static struct gen *gen_alloc(struct lb_config *cfg, struct lb_shm *shm, unsigned int n)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		return NULL;
+	g->slots = calloc(n, sizeof(*g->slots));
+	if (!g->slots) {
+		free(g);
+		return NULL;
+	}
+	g->cfg = cfg;
+	g->shm = shm;
+	g->n_slots = n;
+	for (unsigned int i = 0; i < n; i++) {
+		g->slots[i] = (struct slot){ .gen = g, .id = i, .shm_slot = -1, .fd = -1 };
+		g->slots[i].respawn.cb = respawn_due;
+	}
+	return g;
+}
+
+static struct slot *find_slot(pid_t pid)
+{
+	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+		for (unsigned int i = 0; i < g->n_slots; i++)
+			if (g->slots[i].pid == pid)
+				return &g->slots[i];
+	return NULL;
 }
 
 static void reap(void)
@@ -272,22 +378,24 @@ static void reap(void)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct slot *s = NULL;
+		struct slot *s = find_slot(pid);
+		struct lb_shm_worker *sw;
 		uint64_t lived;
 
-		for (unsigned int i = 0; i < m.n_slots; i++)
-			if (m.slots[i].pid == pid)
-				s = &m.slots[i];
 		if (!s)
 			continue;
+		sw = &s->gen->shm->workers[s->shm_slot];
 		close(s->fd);
 		s->fd = -1;
 		s->pid = 0;
 		/* What it held is gone with it; nobody else will decrement these. */
-		atomic_store(&m.shm->workers[s->shm_slot].state, LB_WORKER_STOPPED);
-		atomic_store(&m.shm->workers[s->shm_slot].active, 0);
-		if (m.stopping)
+		atomic_store(&sw->state, LB_WORKER_STOPPED);
+		atomic_store(&sw->active, 0);
+		if (m.stopping || s->gen->retiring) {
+			lb_info("worker %u of generation %u (pid %d) exited", s->id,
+				s->gen->shm->generation, (int)pid);
 			continue;
+		}
 		lived = lb_clock_ms() - s->started;
 		if (WIFSIGNALED(status))
 			lb_warn("worker %u (pid %d) killed by signal %d; restarting", s->id,
@@ -304,14 +412,36 @@ static void reap(void)
 		lb_loop_stop(m.loop);
 }
 
+static void kill_gen(struct gen *g, int sig)
+{
+	for (unsigned int i = 0; i < g->n_slots; i++) {
+		lb_loop_timer_cancel(m.loop, &g->slots[i].respawn);
+		if (g->slots[i].pid > 0)
+			kill(g->slots[i].pid, sig);
+	}
+}
+
+/* Drain deadline passed: whatever still runs is killed. */
 static void stop_expired(struct lb_timer *t)
 {
-	for (unsigned int i = 0; i < m.n_slots; i++)
-		if (m.slots[i].pid > 0) {
-			lb_warn("worker %u (pid %d) still running after drain: killing it",
-				m.slots[i].id, (int)m.slots[i].pid);
-			kill(m.slots[i].pid, SIGKILL);
-		}
+	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next) {
+		if (!m.stopping && !g->retiring)
+			continue;
+		for (unsigned int i = 0; i < g->n_slots; i++)
+			if (g->slots[i].pid > 0) {
+				lb_warn("worker %u (pid %d) still running after drain: killing it",
+					g->slots[i].id, (int)g->slots[i].pid);
+				kill(g->slots[i].pid, SIGKILL);
+			}
+	}
+}
+
+static void arm_stop_timer(unsigned int drain_ms)
+{
+	uint64_t deadline = lb_loop_now(m.loop) + drain_ms + STOP_GRACE_MS;
+
+	if (!m.stop_timer.slot || m.stop_timer.deadline < deadline)
+		lb_loop_timer_set(m.loop, &m.stop_timer, deadline);
 }
 
 static void begin_stop(int signo)
@@ -321,16 +451,260 @@ static void begin_stop(int signo)
 	m.stopping = true;
 	lb_info("%s: stopping", strsignal(signo));
 	/* No new connection may queue on a socket nobody will accept from. */
-	close_listeners();
-	for (unsigned int i = 0; i < m.n_slots; i++) {
-		lb_loop_timer_cancel(m.loop, &m.slots[i].respawn);
-		if (m.slots[i].pid > 0)
-			kill(m.slots[i].pid, SIGTERM);
-	}
-	lb_loop_timer_set(m.loop, &m.stop_timer,
-			  lb_loop_now(m.loop) + m.cfg->drain_timeout_ms + STOP_GRACE_MS);
+	lsocks_free(m.lsocks, m.n_lsocks);
+	m.lsocks = NULL;
+	m.n_lsocks = 0;
+	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+		kill_gen(g, SIGTERM);
+	arm_stop_timer(m.cur->cfg->drain_timeout_ms);
 	if (all_exited())
 		lb_loop_stop(m.loop);
+}
+
+static void tick(struct lb_timer *t)
+{
+	lb_shm_maglev_refresh(m.cur->shm, m.cur->cfg);
+	lb_loop_timer_set(m.loop, t, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
+}
+
+static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
+{
+	return a->mark == b->mark && a->table == b->table && a->priority == b->priority &&
+	       a->ipv4 == b->ipv4 && a->ipv6 == b->ipv6;
+}
+
+/*
+ * Puts rules in force for cfg. Routes first, so marked packets always have
+ * a way in; the nft table is replaced in one transaction; routes the new
+ * spec no longer has go last. On failure the old state is left as it was.
+ */
+static int install_rules(const struct lb_config *cfg, char *err, size_t errlen)
+{
+	struct lb_rules next;
+	bool routes_changed;
+	int rc;
+
+	rc = lb_rules_init(&next, cfg);
+	if (rc < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	routes_changed = !m.routes_installed || !route_spec_equal(&next.route, &m.rules.route);
+	if (routes_changed) {
+		rc = lb_nft_route_apply(&next.route, err, errlen);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = lb_nft_apply(&next.nft, err, errlen);
+	if (rc < 0) {
+		if (routes_changed && m.routes_installed) {
+			char ignored[256];
+
+			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
+			lb_nft_route_apply(&m.rules.route, ignored, sizeof(ignored));
+		}
+		goto fail;
+	}
+	if (m.rules_installed && strcmp(next.nft.table, m.rules.nft.table))
+		lb_nft_remove(m.rules.nft.table, err, errlen);
+	if (routes_changed && m.routes_installed) {
+		struct lb_nft_route_spec gone = m.rules.route;
+		char ignored[256];
+
+		/* Remove only what the new spec does not also hold. */
+		if (gone.mark == next.route.mark && gone.table == next.route.table &&
+		    gone.priority == next.route.priority) {
+			gone.ipv4 = gone.ipv4 && !next.route.ipv4;
+			gone.ipv6 = gone.ipv6 && !next.route.ipv6;
+		}
+		if (gone.ipv4 || gone.ipv6)
+			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
+	}
+	lb_rules_fini(&m.rules);
+	m.rules = next;
+	m.rules_installed = m.routes_installed = true;
+	return 0;
+fail:
+	lb_rules_fini(&next);
+	return rc;
+}
+
+static void remove_rules(void)
+{
+	char err[512];
+
+	if (m.routes_installed && lb_nft_route_remove(&m.rules.route, err, sizeof(err)) < 0)
+		lb_err("%s", err);
+	if (m.rules_installed && lb_nft_remove(m.rules.nft.table, err, sizeof(err)) < 0)
+		lb_err("%s", err);
+	m.routes_installed = m.rules_installed = false;
+}
+
+static int start_gen(struct gen *g)
+{
+	for (unsigned int i = 0; i < g->n_slots; i++) {
+		int rc = spawn(&g->slots[i]);
+
+		if (rc < 0) {
+			lb_err("worker %u: cannot start: %s", i, strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* One line out of a multi-line config error report, for status and replies. */
+static void first_errors(char *msg, size_t len, const char *errors)
+{
+	size_t n = 0;
+
+	for (const char *p = errors; *p && n + 1 < len; p++)
+		msg[n++] = *p == '\n' ? (p[1] ? ';' : '\0') : *p;
+	msg[n < len ? n : len - 1] = '\0';
+}
+
+/* Two reloads can run in one batch, so more than one checker may wait here. */
+static void retire_health(struct lb_health *h)
+{
+	struct lb_health **p;
+
+	if (!h)
+		return;
+	p = realloc(m.dead_health, (m.n_dead_health + 1) * sizeof(*p));
+	if (!p) {
+		/* Better a leak than a checker freed under its own pending events. */
+		lb_err("out of memory retiring a health checker");
+		return;
+	}
+	m.dead_health = p;
+	m.dead_health[m.n_dead_health++] = h;
+}
+
+static void stop_retired_health(void)
+{
+	for (size_t i = 0; i < m.n_dead_health; i++)
+		lb_health_stop(m.dead_health[i]);
+	free(m.dead_health);
+	m.dead_health = NULL;
+	m.n_dead_health = 0;
+}
+
+/*
+ * Re-reads the config and, only when it is valid and its rules applied,
+ * starts a new generation of workers on the (mostly same) listening
+ * sockets and tells the old one to drain. Returns 0 or -errno with a
+ * one-line result in msg. Runs inside a loop callback: what it retires is
+ * freed after the batch.
+ */
+static int reload(char *msg, size_t len)
+{
+	struct lb_config *cfg;
+	struct lb_shm *shm = NULL;
+	struct lsock *ls = NULL;
+	struct lb_health *health;
+	struct gen *g = NULL, *old = m.cur;
+	char *errors = NULL, err[512];
+	unsigned int n;
+	int rc;
+
+	if (m.stopping) {
+		snprintf(msg, len, "lb is stopping");
+		return -ESHUTDOWN;
+	}
+	cfg = lb_config_load(m.config_path, &errors);
+	if (!cfg) {
+		for (const char *p = errors; p && *p;) {
+			const char *nl = strchr(p, '\n');
+			int l = nl ? (int)(nl - p) : (int)strlen(p);
+
+			lb_err("reload: %s: %.*s", m.config_path, l, p);
+			p += l + (nl ? 1 : 0);
+		}
+		snprintf(err, sizeof(err), "%s: ", m.config_path);
+		first_errors(err + strlen(err), sizeof(err) - strlen(err), errors ? errors : "invalid");
+		snprintf(msg, len, "%s", err);
+		free(errors);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->control_path, old->cfg->control_path) ||
+	    cfg->control_mode != old->cfg->control_mode)
+		lb_warn("reload: control socket settings change only when lb restarts");
+	n = worker_count(cfg);
+	ls = lsocks_plan(cfg, n);
+	if (!ls) {
+		snprintf(msg, len, "cannot open the listening sockets (see the log)");
+		rc = -EIO;
+		goto fail;
+	}
+	shm = lb_shm_create_next(old->shm, old->cfg, cfg);
+	g = shm ? gen_alloc(cfg, shm, n) : NULL;
+	if (!g) {
+		rc = -errno ? -errno : -ENOMEM;
+		snprintf(msg, len, "shared memory: %s", strerror(-rc));
+		goto fail;
+	}
+	rc = install_rules(cfg, err, sizeof(err));
+	if (rc < 0) {
+		lb_err("reload: %s", err);
+		snprintf(msg, len, "%s", err);
+		goto fail;
+	}
+
+	/* Committed: from here on the new config is in force. */
+	health = lb_health_start(m.loop, cfg, shm);
+	if (!health)
+		lb_err("reload: health checks: %s; backends are not checked until the next "
+		       "reload", strerror(errno));
+	/* The old checker works on the old generation's state: it goes with it. */
+	retire_health(m.health);
+	m.health = health;
+	lsocks_free(m.lsocks, m.n_lsocks);	/* only those the new set did not take */
+	m.lsocks = ls;
+	m.n_lsocks = n;
+	m.lport = cfg->intercept.port;
+	m.cur = g;
+	old->retiring = true;
+	old->next = m.old;
+	m.old = old;
+	rc = start_gen(g);
+	if (rc < 0)
+		lb_err("reload: generation %u is short of workers; the master retries", shm->generation);
+	/* Old workers stop accepting at once; the new ones take over their queues. */
+	kill_gen(old, SIGTERM);
+	arm_stop_timer(old->cfg->drain_timeout_ms);
+	m.ctl_state.cfg = cfg;
+	m.ctl_state.shm = shm;
+	m.ctl_state.generation = shm->generation;
+	snprintf(msg, len, "generation %u: %zu services, %u workers", shm->generation,
+		 cfg->n_services, n);
+	lb_info("reload: %s", msg);
+	return 0;
+fail:
+	if (ls)
+		lsocks_giveback(ls, n, cfg->intercept.port);
+	if (g) {
+		g->cfg = NULL;
+		g->shm = NULL;
+		gen_free(g);
+	}
+	lb_shm_destroy(shm);
+	lb_config_free(cfg);
+	return rc;
+}
+
+static int ctl_reload(void *arg, char *msg, size_t len)
+{
+	return reload(msg, len);
+}
+
+static void sighup_reload(void)
+{
+	char msg[512];
+	int rc = reload(msg, sizeof(msg));
+
+	if (rc < 0)
+		lb_err("reload failed, still running generation %u: %s", m.cur->shm->generation, msg);
+	lb_ctl_state_reloaded(&m.ctl_state, rc == 0, msg);
 }
 
 static void sig_event(struct lb_event *ev, uint32_t events)
@@ -347,48 +721,31 @@ static void sig_event(struct lb_event *ev, uint32_t events)
 			begin_stop(si.ssi_signo);
 			break;
 		case SIGHUP:
-			lb_warn("SIGHUP: reloading is not supported by this version; "
-				"restart lb to apply a new config");
+			/* Signals queued meanwhile coalesce into one more reload. */
+			if (!m.stopping)
+				sighup_reload();
 			break;
 		}
 	}
 }
 
-static void tick(struct lb_timer *t)
+/* Frees, outside any callback, what callbacks of this batch retired. */
+static void after_batch(void *arg)
 {
-	lb_shm_maglev_refresh(m.shm, m.cfg);
-	lb_loop_timer_set(m.loop, t, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
-}
+	struct gen **pg = &m.old;
 
-static int install_rules(void)
-{
-	char err[512];
-	int rc;
+	stop_retired_health();
+	while (*pg) {
+		struct gen *g = *pg;
 
-	rc = lb_nft_apply(&m.rules.nft, err, sizeof(err));
-	if (rc < 0) {
-		lb_err("%s", err);
-		return rc;
+		if (!gen_exited(g) || m.stopping) {
+			pg = &g->next;
+			continue;
+		}
+		*pg = g->next;
+		lb_info("generation %u drained", g->shm->generation);
+		gen_free(g);
 	}
-	m.rules_installed = true;
-	rc = lb_nft_route_apply(&m.rules.route, err, sizeof(err));
-	if (rc < 0) {
-		lb_err("%s", err);
-		return rc;
-	}
-	m.routes_installed = true;
-	return 0;
-}
-
-static void remove_rules(void)
-{
-	char err[512];
-
-	if (m.routes_installed && lb_nft_route_remove(&m.rules.route, err, sizeof(err)) < 0)
-		lb_err("%s", err);
-	if (m.rules_installed && lb_nft_remove(m.rules.nft.table, err, sizeof(err)) < 0)
-		lb_err("%s", err);
-	m.routes_installed = m.rules_installed = false;
 }
 
 static int setup_signals(void)
@@ -410,87 +767,158 @@ static int setup_signals(void)
 	return lb_loop_add(m.loop, &m.sig, EPOLLIN);
 }
 
+static int sysctl_read(const char *path)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC), v = -1;
+	ssize_t n;
+
+	if (fd == -1)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		v = atoi(buf);
+	}
+	close(fd);
+	return v;
+}
+
+static void sysctl_write(const char *path, int v)
+{
+	char buf[16];
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int n = snprintf(buf, sizeof(buf), "%d\n", v);
+
+	if (fd == -1)
+		return;
+	if (write(fd, buf, n) != n)
+		lb_warn("cannot set %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/*
+ * A listening socket closed on reload (fewer workers, another port) hands
+ * its queued connections to the rest of its SO_REUSEPORT group only with
+ * tcp_migrate_req; lb sets it in its namespace and restores it on exit.
+ */
+static void enable_migrate_req(void)
+{
+	int v = sysctl_read(MIGRATE_REQ);
+
+	if (v < 0) {
+		lb_warn("%s is missing (kernel before 5.14): a reload that lowers the worker "
+			"count may reset connections still in an accept queue", MIGRATE_REQ);
+		return;
+	}
+	if (v == 1)
+		return;
+	m.migrate_req_saved = v;
+	sysctl_write(MIGRATE_REQ, 1);
+}
+
+static void open_ctl(void)
+{
+	char err[512];
+
+	m.ctl_state = (struct lb_ctl_state){
+		.cfg = m.cur->cfg,
+		.shm = m.cur->shm,
+		.config_path = m.config_path,
+		.start_ms = lb_clock_ms(),
+		.start_time = time(NULL),
+		.generation = m.cur->shm->generation,
+		.reload = ctl_reload,
+	};
+	m.ctl = lb_ctl_open(m.loop, m.cur->cfg, &m.ctl_state, err, sizeof(err));
+	if (!m.ctl)
+		lb_err("control socket: %s", err);
+}
+
 int lb_master_run(const char *config_path, struct lb_config *cfg)
 {
-	long ncpu;
-	int rc;
+	struct lb_shm *shm;
+	char err[512];
+	int rc, status = 1;
+	unsigned int n;
 
 	m.config_path = config_path;
-	m.cfg = cfg;
-	m.status = 1;
 	lb_log_init(cfg->log_level, "master");
-	if (lb_preflight(cfg) < 0)
-		goto out;
+	if (lb_preflight(cfg) < 0) {
+		lb_config_free(cfg);
+		return 1;
+	}
 	lb_capacity_compute(&m.cap);
-	m.n_slots = cfg->workers;
-	if (!m.n_slots) {
-		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		m.n_slots = ncpu > 0 ? (unsigned int)ncpu : 1;
-	}
-	m.slots = calloc(m.n_slots, sizeof(*m.slots));
+	n = worker_count(cfg);
 	m.loop = lb_loop_alloc();
-	if (!m.slots || !m.loop || lb_rules_init(&m.rules, cfg) < 0) {
+	shm = lb_shm_create(cfg, n);
+	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
+	if (!m.cur) {
 		lb_err("out of memory");
+		lb_shm_destroy(shm);
+		lb_config_free(cfg);
 		goto out;
 	}
-	for (unsigned int i = 0; i < m.n_slots; i++) {
-		m.slots[i].id = i;
-		m.slots[i].shm_slot = -1;
-		m.slots[i].fd = -1;
-		m.slots[i].respawn.cb = respawn_due;
-	}
+	lb_loop_set_after(m.loop, after_batch, NULL);
 	m.stop_timer.cb = stop_expired;
 	rc = setup_signals();
 	if (rc < 0) {
 		lb_err("signals: %s", strerror(-rc));
 		goto out;
 	}
-	m.shm = lb_shm_create(cfg, m.n_slots);
-	if (!m.shm) {
-		lb_err("shared memory: %s", strerror(errno));
+	m.lsocks = lsocks_plan(cfg, n);
+	if (!m.lsocks)
+		goto out;
+	m.n_lsocks = n;
+	m.lport = cfg->intercept.port;
+	enable_migrate_req();
+	open_ctl();
+	if (!m.ctl)
+		goto out;
+	if (install_rules(cfg, err, sizeof(err)) < 0) {
+		lb_err("%s", err);
 		goto out;
 	}
-	m.tick.cb = tick;
-	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
-	if (open_listeners() < 0)
-		goto out;
-	if (install_rules() < 0)
-		goto out;
-	m.health = lb_health_start(m.loop, cfg, m.shm);
+	m.health = lb_health_start(m.loop, cfg, shm);
 	if (!m.health) {
 		lb_err("health checks: %s", strerror(errno));
 		goto out;
 	}
-	for (unsigned int i = 0; i < m.n_slots; i++) {
-		rc = spawn(&m.slots[i]);
-		if (rc < 0) {
-			lb_err("worker %u: fork failed: %s", i, strerror(-rc));
-			begin_stop(SIGTERM);
-			break;
-		}
-	}
-	if (!m.stopping)
+	m.tick.cb = tick;
+	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
+	if (start_gen(m.cur) < 0)
+		begin_stop(SIGTERM);
+	else
 		lb_info("ready: %u workers, %u connections each (open-file limit %lu), "
-			"intercepting on port %u, table inet %s", m.n_slots, m.cap.conns,
-			m.cap.nofile, cfg->intercept.port, cfg->intercept.table);
+			"intercepting on port %u, table inet %s", n, m.cap.conns, m.cap.nofile,
+			cfg->intercept.port, cfg->intercept.table);
 	rc = lb_loop_run(m.loop);
 	if (rc < 0) {
 		lb_err("event loop failed: %s", strerror(-rc));
-		for (unsigned int i = 0; i < m.n_slots; i++)
-			if (m.slots[i].pid > 0)
-				kill(m.slots[i].pid, SIGKILL);
+		for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+			kill_gen(g, SIGKILL);
 	}
-	m.status = rc < 0 ? 1 : 0;
+	status = rc < 0 ? 1 : 0;
 out:
+	stop_retired_health();
 	lb_health_stop(m.health);
-	close_listeners();
+	lb_ctl_close(m.ctl);
+	lsocks_free(m.lsocks, m.n_lsocks);
 	remove_rules();
-	if (m.status == 0)
+	if (m.migrate_req_saved >= 0)
+		sysctl_write(MIGRATE_REQ, m.migrate_req_saved);
+	if (status == 0)
 		lb_info("stopped; rules and routes removed");
 	lb_rules_fini(&m.rules);
-	lb_shm_destroy(m.shm);
+	while (m.old) {
+		struct gen *g = m.old;
+
+		m.old = g->next;
+		gen_free(g);
+	}
+	gen_free(m.cur);
+	if (m.sig.fd > 0)
+		close(m.sig.fd);
 	lb_loop_free(m.loop);
-	free(m.slots);
-	lb_config_free(cfg);
-	return m.status;
+	return status;
 }

@@ -670,6 +670,11 @@ static void sig_event(struct lb_event *ev, uint32_t events)
 	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo != SIGTERM || w.draining)
 			continue;
+		/*
+		 * Take what already queued: on a reload this socket may be closing
+		 * (another port, fewer workers) and its queue would be reset.
+		 */
+		accept_all();
 		w.draining = true;
 		atomic_store(&w.self->state, LB_WORKER_DRAINING);
 		stop_accepting();

@@ -1,0 +1,968 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The control protocol's requests: one JSON object in, one reply line out
+ * (docs/control.md). Everything here reads the state the master keeps in
+ * struct lb_ctl_state and shm; only set-state, set-weight and reload change
+ * anything, and those are logged with who asked.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "lb/addr.h"
+#include "lb/ctl.h"
+#include "lb/log.h"
+
+#ifndef LB_VERSION
+#define LB_VERSION "unknown"
+#endif
+
+#define WEIGHT_MAX 1000
+#define QUOTE_MAX 64			/* bytes of user text repeated in a message */
+
+struct req {
+	struct lb_ctl_state *st;
+	json_t *obj;
+	const struct ucred *peer;
+	char who[64];			/* "uid 0 pid 42" for log lines */
+	/* The error, when a command returns NULL with code set. */
+	const char *code;
+	const char *arg;
+	char msg[256];
+};
+
+struct cmd {
+	const char *name;
+	const char *const *args;	/* accepted besides "cmd", NULL-terminated */
+	const char *const *required;
+	json_t *(*run)(struct req *r);
+	const char *summary;
+};
+
+static void fail(struct req *r, const char *code, const char *arg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void fail(struct req *r, const char *code, const char *arg, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->code = code;
+	r->arg = arg;
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Repeats user text in a message: at most QUOTE_MAX bytes, cut on a UTF-8
+ * boundary, control characters as \xNN, so the message stays one readable
+ * line in a terminal and in the log.
+ */
+static const char *quote(const char *s, char *buf, size_t len)
+{
+	size_t o = 0, i;
+
+	for (i = 0; s[i] && i < QUOTE_MAX && o + 5 < len; i++) {
+		unsigned char ch = s[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			o += snprintf(buf + o, len - o, "\\x%02x", ch);
+		else
+			buf[o++] = ch;
+	}
+	if (s[i]) {
+		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
+			o--;
+		if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
+			o--;
+		if (o + 4 <= len) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* A JSON string of s, which may be invalid UTF-8 (then bad bytes become '?'). */
+static json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j || !s)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (unsigned char *p = (unsigned char *)copy; *p; p++)
+		if (*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static json_t *jint(int64_t v)
+{
+	return json_integer((json_int_t)v);
+}
+
+static json_t *ju64(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* Serializes o (stolen) as one line with its newline. */
+static char *dump_line(json_t *o)
+{
+	char *s, *line;
+	size_t n;
+
+	if (!o)
+		return NULL;
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s)
+		return NULL;
+	n = strlen(s);
+	line = realloc(s, n + 2);
+	if (!line) {
+		free(s);
+		return NULL;
+	}
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	return line;
+}
+
+static char *error_line(const char *code, const char *message, const char *arg)
+{
+	json_t *e = json_object();
+
+	if (!e)
+		return NULL;
+	json_object_set_new(e, "code", json_string(code));
+	json_object_set_new(e, "message", jstr(message));
+	if (arg)
+		json_object_set_new(e, "argument", json_string(arg));
+	return dump_line(json_pack("{s:b, s:o}", "ok", 0, "error", e));
+}
+
+char *lb_ctl_error_line(const char *code, const char *message)
+{
+	return error_line(code, message, NULL);
+}
+
+void lb_ctl_state_reloaded(struct lb_ctl_state *st, bool ok, const char *msg)
+{
+	st->reload_time = time(NULL);
+	st->reload_ok = ok;
+	snprintf(st->reload_msg, sizeof(st->reload_msg), "%s", msg ? msg : "");
+}
+
+static const char *sched_name(unsigned int sched)
+{
+	static const char *const names[] = {
+		[LB_SCHED_ROUNDROBIN] = "roundrobin",
+		[LB_SCHED_LEASTCONN] = "leastconn",
+		[LB_SCHED_MAGLEV] = "maglev",
+		[LB_SCHED_RANDOM2] = "random2",
+	};
+
+	return sched < sizeof(names) / sizeof(names[0]) && names[sched] ? names[sched] : "unknown";
+}
+
+static uint64_t ld(const _Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+/* ---- arguments ---- */
+
+static bool need_shm(struct req *r)
+{
+	if (r->st->shm && r->st->cfg)
+		return true;
+	fail(r, "unavailable", NULL, "shared state is not set up yet");
+	return false;
+}
+
+/* A string argument; *out NULL when absent and not required. */
+static bool arg_string(struct req *r, const char *name, bool required, const char **out)
+{
+	json_t *v = json_object_get(r->obj, name);
+
+	*out = NULL;
+	if (!v) {
+		if (required)
+			fail(r, "bad_argument", name, "missing argument '%s'", name);
+		return !required;
+	}
+	if (!json_is_string(v)) {
+		fail(r, "bad_argument", name, "argument '%s' must be a string", name);
+		return false;
+	}
+	*out = json_string_value(v);
+	return true;
+}
+
+static bool find_service(struct req *r, const char *name, size_t *svc)
+{
+	char q[QUOTE_MAX * 4 + 8];
+
+	if (lb_shm_find(r->st->shm, r->st->cfg, name, NULL, svc, NULL) == 0 &&
+	    *svc < r->st->shm->n_services)
+		return true;
+	fail(r, "unknown_service", "service", "no service %s", quote(name, q, sizeof(q)));
+	return false;
+}
+
+static bool arg_target(struct req *r, size_t *svc, size_t *be)
+{
+	char q[QUOTE_MAX * 4 + 8], buf[LB_ADDR_STRLEN];
+	const char *name, *text, *why = NULL;
+	union lb_sockaddr a;
+
+	if (!need_shm(r) || !arg_string(r, "service", true, &name) ||
+	    !arg_string(r, "backend", true, &text))
+		return false;
+	if (lb_addr_parse(text, &a, &why) < 0) {
+		fail(r, "bad_argument", "backend", "backend %s is not an address: %s",
+		     quote(text, q, sizeof(q)), why ? why : "invalid");
+		return false;
+	}
+	lb_addr_unmap(&a);
+	if (!find_service(r, name, svc))
+		return false;
+	if (lb_shm_find(r->st->shm, r->st->cfg, name, &a, svc, be) == 0 &&
+	    *be < r->st->shm->services[*svc].n_backends)
+		return true;
+	fail(r, "unknown_backend", "backend", "service %s has no backend %s", name,
+	     lb_addr_format(&a, buf, sizeof(buf)));
+	return false;
+}
+
+/* ---- read-only commands ---- */
+
+static json_t *cmd_version(struct req *r)
+{
+	return json_pack("{s:s, s:i}", "version", LB_VERSION, "protocol", LB_CTL_PROTOCOL);
+}
+
+static json_t *worker_json(const struct lb_shm_worker *w)
+{
+	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:i}",
+			 "id", (int)w->id,
+			 "pid", (int)atomic_load(&w->pid),
+			 "generation", (int)atomic_load(&w->generation),
+			 "state", lb_worker_state_name(atomic_load(&w->state)),
+			 "active", jint(atomic_load(&w->active)),
+			 "accepted", ju64(ld(&w->accepted)),
+			 "restarts", (int)atomic_load(&w->restarts));
+}
+
+static json_t *cmd_status(struct req *r)
+{
+	const struct lb_ctl_state *st = r->st;
+	json_t *workers = json_array(), *reload = json_null();
+	uint64_t up = (lb_clock_ms() - st->start_ms) / 1000;
+
+	if (st->reload_time)
+		reload = json_pack("{s:I, s:b, s:o}", "time", (json_int_t)st->reload_time,
+				   "ok", st->reload_ok, "message", jstr(st->reload_msg));
+	/* Free slots have pid 0; old generations' draining workers are listed too. */
+	for (unsigned int i = 0; st->shm && workers && i < st->shm->n_workers; i++)
+		if (atomic_load(&st->shm->workers[i].pid))
+			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
+	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o}",
+			 "pid", (int)getpid(),
+			 "version", LB_VERSION,
+			 "uptime_s", (json_int_t)up,
+			 "started", (json_int_t)st->start_time,
+			 "config", st->config_path ? jstr(st->config_path) : json_null(),
+			 "generation", (int)st->generation,
+			 "last_reload", reload,
+			 "workers", workers);
+}
+
+struct totals {
+	int64_t active;
+	uint64_t total, bytes_in, bytes_out, connect_failures;
+	uint64_t no_backend, queued, queue_timeouts;
+	unsigned int backends, usable;
+};
+
+static void service_totals(const struct lb_shm *shm, size_t i, struct totals *t)
+{
+	const struct lb_shm_service *ss = &shm->services[i];
+
+	memset(t, 0, sizeof(*t));
+	t->total = ld(&ss->total);
+	t->no_backend = ld(&ss->no_backend);
+	t->queued = ld(&ss->queued);
+	t->queue_timeouts = ld(&ss->queue_timeouts);
+	t->backends = ss->n_backends;
+	for (size_t j = 0; j < ss->n_backends; j++) {
+		const struct lb_shm_backend *b = lb_shm_backend(shm, i, j);
+
+		t->active += atomic_load(&b->active);
+		t->bytes_in += ld(&b->bytes_in);
+		t->bytes_out += ld(&b->bytes_out);
+		t->connect_failures += ld(&b->connect_failures);
+		t->usable += lb_shm_backend_usable(b);
+	}
+}
+
+static void totals_add(struct totals *sum, const struct totals *t)
+{
+	sum->active += t->active;
+	sum->total += t->total;
+	sum->bytes_in += t->bytes_in;
+	sum->bytes_out += t->bytes_out;
+	sum->connect_failures += t->connect_failures;
+	sum->no_backend += t->no_backend;
+	sum->queued += t->queued;
+	sum->queue_timeouts += t->queue_timeouts;
+	sum->backends += t->backends;
+	sum->usable += t->usable;
+}
+
+/* Adds the counters of t to object o (NULL: returns NULL); the shape services and stats share. */
+static json_t *with_counters(json_t *o, const struct totals *t)
+{
+	json_t *c;
+
+	if (!o)
+		return NULL;
+	c = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+		      "active", jint(t->active),
+		      "total", ju64(t->total),
+		      "bytes_in", ju64(t->bytes_in),
+		      "bytes_out", ju64(t->bytes_out),
+		      "connect_failures", ju64(t->connect_failures),
+		      "no_backend", ju64(t->no_backend),
+		      "queued", ju64(t->queued),
+		      "queue_timeouts", ju64(t->queue_timeouts));
+	if (!c || json_object_update(o, c) < 0) {
+		json_decref(c);
+		json_decref(o);
+		return NULL;
+	}
+	json_decref(c);
+	return o;
+}
+
+static json_t *cmd_services(struct req *r)
+{
+	const struct lb_config *cfg = r->st->cfg;
+	const struct lb_shm *shm = r->st->shm;
+	json_t *list;
+
+	if (!need_shm(r))
+		return NULL;
+	list = json_array();
+	for (size_t i = 0; list && i < cfg->n_services && i < shm->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+		json_t *vips = json_array();
+		char buf[LB_ADDR_STRLEN];
+		struct totals t;
+
+		for (size_t k = 0; vips && k < svc->n_vips; k++)
+			json_array_append_new(vips, json_string(lb_addr_format(&svc->vips[k], buf,
+									      sizeof(buf))));
+		service_totals(shm, i, &t);
+		if (json_array_append_new(list, with_counters(json_pack(
+			"{s:o, s:o, s:s, s:i, s:i}", "name", jstr(svc->name), "vips", vips,
+			"scheduler", sched_name(svc->sched), "backends", (int)t.backends,
+			"usable", (int)t.usable), &t)) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
+static json_t *last_check_json(const struct lb_shm_backend *b)
+{
+	if (!b->last_check_ms)
+		return json_null();
+	return json_pack("{s:b, s:I, s:o}", "ok", b->last_check_ok,
+			 "time", (json_int_t)(b->last_check_ms / 1000),
+			 "message", jstr(b->last_check_msg));
+}
+
+static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *shm, size_t i,
+			    size_t j)
+{
+	const struct lb_service_conf *svc = &cfg->services[i];
+	const struct lb_shm_backend *b = lb_shm_backend(shm, i, j);
+	char buf[LB_ADDR_STRLEN];
+	json_t *o;
+
+	o = json_pack("{s:o, s:s, s:s, s:s, s:b, s:i, s:i, s:I}",
+		      "service", jstr(svc->name),
+		      "address", lb_addr_format(&b->addr, buf, sizeof(buf)),
+		      "admin", lb_admin_name(atomic_load(&b->admin)),
+		      "health", lb_health_name(atomic_load(&b->health)),
+		      "usable", lb_shm_backend_usable(b),
+		      "weight", (int)atomic_load(&b->weight),
+		      "config_weight", j < svc->n_backends ? (int)svc->backends[j].weight : 0,
+		      "max_conns", (json_int_t)b->max_conns);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "active", jint(atomic_load(&b->active)));
+	json_object_set_new(o, "total", ju64(ld(&b->total)));
+	json_object_set_new(o, "bytes_in", ju64(ld(&b->bytes_in)));
+	json_object_set_new(o, "bytes_out", ju64(ld(&b->bytes_out)));
+	json_object_set_new(o, "connect_failures", ju64(ld(&b->connect_failures)));
+	json_object_set_new(o, "consecutive_failures",
+			    json_integer(atomic_load(&b->consecutive_failures)));
+	json_object_set_new(o, "last_check", last_check_json(b));
+	return o;
+}
+
+static json_t *cmd_backends(struct req *r)
+{
+	const struct lb_config *cfg = r->st->cfg;
+	const struct lb_shm *shm = r->st->shm;
+	size_t only = SIZE_MAX;
+	const char *name;
+	json_t *list;
+
+	if (!need_shm(r) || !arg_string(r, "service", false, &name))
+		return NULL;
+	if (name && !find_service(r, name, &only))
+		return NULL;
+	list = json_array();
+	for (size_t i = 0; list && i < cfg->n_services && i < shm->n_services; i++) {
+		if (only != SIZE_MAX && i != only)
+			continue;
+		for (size_t j = 0; j < shm->services[i].n_backends; j++)
+			json_array_append_new(list, backend_json(cfg, shm, i, j));
+	}
+	return list;
+}
+
+static json_t *cmd_stats(struct req *r)
+{
+	const struct lb_config *cfg = r->st->cfg;
+	const struct lb_shm *shm = r->st->shm;
+	struct totals all = { 0 };
+	uint64_t accepted = 0;
+	json_t *list, *tot;
+
+	if (!need_shm(r))
+		return NULL;
+	list = json_array();
+	for (size_t i = 0; list && i < cfg->n_services && i < shm->n_services; i++) {
+		struct totals t;
+
+		service_totals(shm, i, &t);
+		totals_add(&all, &t);
+		if (json_array_append_new(list, with_counters(json_pack("{s:o}", "name",
+			jstr(cfg->services[i].name)), &t)) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	for (unsigned int i = 0; i < shm->n_workers; i++)
+		accepted += ld(&shm->workers[i].accepted);
+	tot = with_counters(json_pack("{s:o, s:i, s:i}", "accepted", ju64(accepted),
+				      "backends", (int)all.backends, "usable", (int)all.usable),
+			    &all);
+	return json_pack("{s:o, s:o}", "totals", tot, "services", list);
+}
+
+static json_t *cmd_metrics(struct req *r)
+{
+	char *text = lb_ctl_metrics(r->st);
+	json_t *j;
+
+	if (!text)
+		return NULL;
+	j = json_string(text);
+	free(text);
+	return j;
+}
+
+static json_t *cmd_help(struct req *r);
+
+/* ---- commands that change something ---- */
+
+static json_t *cmd_set_state(struct req *r)
+{
+	const struct lb_config *cfg = r->st->cfg;
+	char q[QUOTE_MAX * 4 + 8], buf[LB_ADDR_STRLEN], reason[96];
+	const struct lb_shm_backend *b;
+	enum lb_admin admin;
+	const char *text, *old;
+	size_t svc, be;
+	bool changed;
+
+	if (!arg_target(r, &svc, &be) || !arg_string(r, "state", true, &text))
+		return NULL;
+	if (lb_admin_parse(text, &admin) < 0) {
+		fail(r, "bad_argument", "state", "state %s is not one of up, drain, disabled",
+		     quote(text, q, sizeof(q)));
+		return NULL;
+	}
+	b = lb_shm_backend(r->st->shm, svc, be);
+	old = lb_admin_name(atomic_load(&b->admin));
+	snprintf(reason, sizeof(reason), "control, %s", r->who);
+	changed = lb_shm_set_admin(r->st->shm, cfg, svc, be, admin, reason);
+	lb_addr_format(&b->addr, buf, sizeof(buf));
+	if (!changed)
+		lb_info("control: %s: set-state %s %s %s: already so", r->who,
+			cfg->services[svc].name, buf, lb_admin_name(admin));
+	return json_pack("{s:o, s:s, s:s, s:s, s:b}", "service", jstr(cfg->services[svc].name),
+			 "backend", buf, "state", lb_admin_name(admin), "previous", old,
+			 "changed", changed);
+}
+
+static json_t *cmd_set_weight(struct req *r)
+{
+	const struct lb_config *cfg = r->st->cfg;
+	char buf[LB_ADDR_STRLEN], reason[96];
+	const struct lb_shm_backend *b;
+	json_t *v;
+	json_int_t w;
+	unsigned int old;
+	size_t svc, be;
+	bool changed;
+
+	if (!arg_target(r, &svc, &be))
+		return NULL;
+	v = json_object_get(r->obj, "weight");
+	if (!v) {
+		fail(r, "bad_argument", "weight", "missing argument 'weight'");
+		return NULL;
+	}
+	w = json_is_integer(v) ? json_integer_value(v) : -1;
+	if (w < 0 || w > WEIGHT_MAX) {
+		fail(r, "bad_argument", "weight", "argument 'weight' must be an integer 0..%d",
+		     WEIGHT_MAX);
+		return NULL;
+	}
+	b = lb_shm_backend(r->st->shm, svc, be);
+	old = atomic_load(&b->weight);
+	snprintf(reason, sizeof(reason), "control, %s", r->who);
+	changed = lb_shm_set_weight(r->st->shm, cfg, svc, be, (unsigned int)w, reason);
+	lb_addr_format(&b->addr, buf, sizeof(buf));
+	if (!changed)
+		lb_info("control: %s: set-weight %s %s %u: already so", r->who,
+			cfg->services[svc].name, buf, (unsigned int)w);
+	return json_pack("{s:o, s:s, s:i, s:i, s:b}", "service", jstr(cfg->services[svc].name),
+			 "backend", buf, "weight", (int)w, "previous", (int)old, "changed", changed);
+}
+
+static json_t *cmd_reload(struct req *r)
+{
+	struct lb_ctl_state *st = r->st;
+	char msg[sizeof(st->reload_msg)] = "";
+	int rc = -EOPNOTSUPP;
+
+	lb_info("control: %s: reload requested", r->who);
+	if (st->reload)
+		rc = st->reload(st->reload_arg, msg, sizeof(msg));
+	if (rc == -EOPNOTSUPP) {
+		fail(r, "not_supported", NULL, "%s", msg[0] ? msg : "reload not supported");
+		lb_warn("control: reload: %s", r->msg);
+		return NULL;
+	}
+	if (!msg[0])
+		snprintf(msg, sizeof(msg), "%s", rc < 0 ? strerror(-rc) : "reloaded");
+	lb_ctl_state_reloaded(st, rc == 0, msg);
+	if (rc < 0) {
+		fail(r, "reload_failed", NULL, "%s", msg);
+		lb_warn("control: reload failed: %s", msg);
+		return NULL;
+	}
+	lb_info("control: reload: %s", msg);
+	return json_pack("{s:i, s:s}", "generation", (int)st->generation, "message", msg);
+}
+
+static const char *const no_args[] = { NULL };
+static const char *const service_arg[] = { "service", NULL };
+static const char *const state_args[] = { "service", "backend", "state", NULL };
+static const char *const weight_args[] = { "service", "backend", "weight", NULL };
+
+static const struct cmd commands[] = {
+	{ "help", no_args, no_args, cmd_help, "list the commands" },
+	{ "version", no_args, no_args, cmd_version, "lb's version and the protocol version" },
+	{ "status", no_args, no_args, cmd_status, "process, config and workers" },
+	{ "services", no_args, no_args, cmd_services, "services and their totals" },
+	{ "backends", service_arg, no_args, cmd_backends, "backends, all or of one service" },
+	{ "stats", no_args, no_args, cmd_stats, "counters in total and per service" },
+	{ "metrics", no_args, no_args, cmd_metrics, "Prometheus text exposition" },
+	{ "set-state", state_args, state_args, cmd_set_state,
+	  "set a backend's admin state: up, drain or disabled" },
+	{ "set-weight", weight_args, weight_args, cmd_set_weight,
+	  "set a backend's weight, 0..1000" },
+	{ "reload", no_args, no_args, cmd_reload, "reload the config file" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static json_t *cmd_help(struct req *r)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; list && i < N_COMMANDS; i++) {
+		const struct cmd *c = &commands[i];
+		json_t *args = json_array();
+
+		for (size_t k = 0; args && c->args[k]; k++)
+			json_array_append_new(args, json_string(c->args[k]));
+		json_array_append_new(list, json_pack("{s:s, s:o, s:s}", "cmd", c->name,
+						      "args", args, "summary", c->summary));
+	}
+	return list;
+}
+
+static bool arg_known(const struct cmd *c, const char *key)
+{
+	if (!strcmp(key, "cmd"))
+		return true;
+	for (size_t k = 0; c->args[k]; k++)
+		if (!strcmp(key, c->args[k]))
+			return true;
+	return false;
+}
+
+static char *dispatch(struct req *r)
+{
+	char q[QUOTE_MAX * 4 + 8];
+	const struct cmd *c = NULL;
+	const char *name, *key;
+	json_t *v, *data;
+
+	if (!json_is_object(r->obj))
+		return error_line("bad_request", "a request is a JSON object, like "
+				  "{\"cmd\": \"status\"}", NULL);
+	v = json_object_get(r->obj, "cmd");
+	if (!v)
+		return error_line("unknown_command", "missing \"cmd\"", "cmd");
+	if (!json_is_string(v))
+		return error_line("bad_argument", "argument 'cmd' must be a string", "cmd");
+	name = json_string_value(v);
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(name, commands[i].name))
+			c = &commands[i];
+	if (!c) {
+		snprintf(r->msg, sizeof(r->msg), "unknown command %s (try \"help\")",
+			 quote(name, q, sizeof(q)));
+		return error_line("unknown_command", r->msg, "cmd");
+	}
+	json_object_foreach(r->obj, key, v) {
+		if (!arg_known(c, key)) {
+			snprintf(r->msg, sizeof(r->msg), "%s takes no argument %s", c->name,
+				 quote(key, q, sizeof(q)));
+			return error_line("bad_argument", r->msg, key);
+		}
+	}
+	data = c->run(r);
+	if (!data) {
+		if (r->code)
+			return error_line(r->code, r->msg, r->arg);
+		return error_line("internal", "out of memory", NULL);
+	}
+	return dump_line(json_pack("{s:b, s:o}", "ok", 1, "data", data));
+}
+
+char *lb_ctl_handle_line(struct lb_ctl_state *st, const char *line, size_t len,
+			 const struct ucred *peer)
+{
+	struct req r = { .st = st, .peer = peer };
+	json_error_t jerr;
+	char *reply;
+
+	if (peer)
+		snprintf(r.who, sizeof(r.who), "uid %u pid %d", (unsigned int)peer->uid,
+			 (int)peer->pid);
+	else
+		snprintf(r.who, sizeof(r.who), "unknown peer");
+	r.obj = json_loadb(line, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	if (!r.obj) {
+		snprintf(r.msg, sizeof(r.msg), "invalid JSON at column %d: %s", jerr.column,
+			 jerr.text);
+		return error_line("bad_json", r.msg, NULL);
+	}
+	reply = dispatch(&r);
+	json_decref(r.obj);
+	return reply;
+}
+
+/* ---- metrics: Prometheus text exposition format 0.0.4 ---- */
+
+struct sb {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_reserve(struct sb *b, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (b->oom || b->len + more < b->cap)
+		return;
+	cap = b->cap ? b->cap : 4096;
+	while (cap <= b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return;
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = true;
+		return;
+	}
+	sb_reserve(b, n + 1);
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += n;
+}
+
+/* A label value: backslash, double quote and newline escaped, as the format requires. */
+static void sb_label(struct sb *b, const char *name, const char *value)
+{
+	sb_printf(b, "%s=\"", name);
+	for (const char *s = value; *s; s++) {
+		if (*s == '\\')
+			sb_printf(b, "\\\\");
+		else if (*s == '"')
+			sb_printf(b, "\\\"");
+		else if (*s == '\n')
+			sb_printf(b, "\\n");
+		else
+			sb_printf(b, "%c", *s);
+	}
+	sb_printf(b, "\"");
+}
+
+static void family(struct sb *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+enum bfield {
+	B_ACTIVE, B_TOTAL, B_BYTES_IN, B_BYTES_OUT, B_FAILURES, B_UP, B_USABLE, B_WEIGHT,
+	B_MAX_CONNS,
+};
+
+static const struct {
+	const char *name, *type, *help;
+} backend_families[] = {
+	[B_ACTIVE] = { "lb_backend_active_connections", "gauge",
+		       "Connections open to the backend, over all workers." },
+	[B_TOTAL] = { "lb_backend_connections_total", "counter",
+		      "Connections made to the backend." },
+	[B_BYTES_IN] = { "lb_backend_bytes_in_total", "counter",
+			 "Bytes received from clients and sent to the backend." },
+	[B_BYTES_OUT] = { "lb_backend_bytes_out_total", "counter",
+			  "Bytes received from the backend and sent to clients." },
+	[B_FAILURES] = { "lb_backend_connect_failures_total", "counter",
+			 "Connects to the backend that failed or timed out." },
+	[B_UP] = { "lb_backend_up", "gauge", "1 when health checks find the backend up." },
+	[B_USABLE] = { "lb_backend_usable", "gauge",
+		       "1 when the backend takes new connections (admin up, health up, weight > 0)." },
+	[B_WEIGHT] = { "lb_backend_weight", "gauge", "Current weight (runtime value)." },
+	[B_MAX_CONNS] = { "lb_backend_max_connections", "gauge",
+			  "Connection limit of the backend; 0: unlimited." },
+};
+
+static int64_t backend_value(const struct lb_shm_backend *b, enum bfield f)
+{
+	switch (f) {
+	case B_ACTIVE:
+		return atomic_load(&b->active);
+	case B_TOTAL:
+		return ld(&b->total);
+	case B_BYTES_IN:
+		return ld(&b->bytes_in);
+	case B_BYTES_OUT:
+		return ld(&b->bytes_out);
+	case B_FAILURES:
+		return ld(&b->connect_failures);
+	case B_UP:
+		return atomic_load(&b->health) == LB_HEALTH_UP;
+	case B_USABLE:
+		return lb_shm_backend_usable(b);
+	case B_WEIGHT:
+		return atomic_load(&b->weight);
+	case B_MAX_CONNS:
+		return b->max_conns;
+	}
+	return 0;
+}
+
+static void backend_labels(struct sb *b, const char *service, const struct lb_shm_backend *be)
+{
+	char buf[LB_ADDR_STRLEN];
+
+	sb_label(b, "service", service);
+	sb_printf(b, ",");
+	sb_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
+}
+
+static void metrics_backends(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const uint32_t admins[] = { LB_ADMIN_UP, LB_ADMIN_DRAIN, LB_ADMIN_DISABLED };
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+
+	for (size_t f = 0; f < sizeof(backend_families) / sizeof(backend_families[0]); f++) {
+		family(b, backend_families[f].name, backend_families[f].type,
+		       backend_families[f].help);
+		for (size_t i = 0; i < n_svc; i++)
+			for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+				const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+
+				sb_printf(b, "%s{", backend_families[f].name);
+				backend_labels(b, cfg->services[i].name, be);
+				sb_printf(b, "} %" PRId64 "\n", backend_value(be, f));
+			}
+	}
+	family(b, "lb_backend_admin_state", "gauge",
+	       "1 for the backend's administrative state (up, drain, disabled), 0 for the others.");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			uint32_t admin = atomic_load(&be->admin);
+
+			for (size_t k = 0; k < sizeof(admins) / sizeof(admins[0]); k++) {
+				sb_printf(b, "lb_backend_admin_state{");
+				backend_labels(b, cfg->services[i].name, be);
+				sb_printf(b, ",state=\"%s\"} %d\n", lb_admin_name(admins[k]),
+					  admin == admins[k]);
+			}
+		}
+}
+
+static void metrics_services(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "lb_service_connections_total", "counter", "Client connections accepted." },
+		{ "lb_service_no_backend_total", "counter",
+		  "Clients reset because no backend was usable." },
+		{ "lb_service_queued_total", "counter",
+		  "Clients that waited for a free slot (every backend at max_conns)." },
+		{ "lb_service_queue_timeouts_total", "counter",
+		  "Queued clients reset after queue_timeout_ms." },
+		{ "lb_service_backends", "gauge", "Backends configured." },
+		{ "lb_service_usable_backends", "gauge", "Backends taking new connections." },
+	};
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(b, fams[f].name, fams[f].type, fams[f].help);
+		for (size_t i = 0; i < n_svc; i++) {
+			struct totals t;
+			uint64_t v[6];
+
+			service_totals(shm, i, &t);
+			v[0] = t.total;
+			v[1] = t.no_backend;
+			v[2] = t.queued;
+			v[3] = t.queue_timeouts;
+			v[4] = t.backends;
+			v[5] = t.usable;
+			sb_printf(b, "%s{", fams[f].name);
+			sb_label(b, "service", cfg->services[i].name);
+			sb_printf(b, "} %" PRIu64 "\n", v[f]);
+		}
+	}
+}
+
+static void metrics_workers(struct sb *b, const struct lb_shm *shm)
+{
+	static const char *const fams[][3] = {
+		{ "lb_worker_active_connections", "gauge", "Connections the worker relays." },
+		{ "lb_worker_accepted_connections_total", "counter",
+		  "Client connections the worker accepted." },
+		{ "lb_worker_restarts_total", "counter", "Times the worker was restarted." },
+		{ "lb_worker_up", "gauge", "1 while the worker runs (not stopped or draining)." },
+	};
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(b, fams[f][0], fams[f][1], fams[f][2]);
+		for (unsigned int i = 0; i < shm->n_workers; i++) {
+			const struct lb_shm_worker *w = &shm->workers[i];
+			int64_t v;
+
+			if (!atomic_load(&w->pid))
+				continue;
+			if (f == 0)
+				v = atomic_load(&w->active);
+			else if (f == 1)
+				v = ld(&w->accepted);
+			else if (f == 2)
+				v = atomic_load(&w->restarts);
+			else
+				v = atomic_load(&w->state) == LB_WORKER_RUNNING;
+			/* Generation too: while a reload drains, two workers share an id. */
+			sb_printf(b, "%s{worker=\"%u\",generation=\"%u\"} %" PRId64 "\n", fams[f][0],
+				  w->id, (unsigned int)atomic_load(&w->generation), v);
+		}
+	}
+}
+
+char *lb_ctl_metrics(const struct lb_ctl_state *st)
+{
+	struct sb b = { 0 };
+
+	family(&b, "lb_info", "gauge", "Always 1; the version is in the label.");
+	sb_printf(&b, "lb_info{");
+	sb_label(&b, "version", LB_VERSION);
+	sb_printf(&b, "} 1\n");
+	family(&b, "lb_uptime_seconds", "gauge", "Seconds since lb started.");
+	sb_printf(&b, "lb_uptime_seconds %" PRIu64 "\n", (lb_clock_ms() - st->start_ms) / 1000);
+	family(&b, "lb_start_time_seconds", "gauge", "When lb started, in seconds since the epoch.");
+	sb_printf(&b, "lb_start_time_seconds %lld\n", (long long)st->start_time);
+	family(&b, "lb_config_generation", "gauge", "Config generation: 1 at start, +1 per reload.");
+	sb_printf(&b, "lb_config_generation %u\n", st->generation);
+	family(&b, "lb_config_last_reload_successful", "gauge",
+	       "0 when the last reload failed, else 1.");
+	sb_printf(&b, "lb_config_last_reload_successful %d\n", !st->reload_time || st->reload_ok);
+	family(&b, "lb_config_last_reload_timestamp_seconds", "gauge",
+	       "When the last reload was tried, in seconds since the epoch; 0: never.");
+	sb_printf(&b, "lb_config_last_reload_timestamp_seconds %lld\n", (long long)st->reload_time);
+	if (st->shm && st->cfg) {
+		metrics_workers(&b, st->shm);
+		metrics_services(&b, st->cfg, st->shm);
+		metrics_backends(&b, st->cfg, st->shm);
+	}
+	sb_reserve(&b, 1);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	b.p[b.len] = '\0';
+	return b.p;
+}
