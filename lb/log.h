@@ -2,6 +2,8 @@
 #ifndef LB_LOG_H
 #define LB_LOG_H
 
+#include <stdbool.h>
+
 enum lb_log_level {
 	LB_LOG_ERR,
 	LB_LOG_WARN,
@@ -9,11 +11,26 @@ enum lb_log_level {
 	LB_LOG_DEBUG,
 };
 
-/* Sets the threshold and the tag ("master", "worker[1]") put on each line. */
-void lb_log_init(enum lb_log_level level, const char *tag);
+/* Sets the threshold and the process name ("master", "worker[1]") on each line. */
+void lb_log_init(enum lb_log_level level, const char *proc);
 
-/* One line to stderr: "lb[pid] tag: level: message". */
+/* Sends lines to syslog (daemon facility) instead of stderr. */
+void lb_log_use_syslog(bool on);
+
+/*
+ * One line per event, key=value:
+ *   time=2026-12-01T07:58:45.123Z level=info proc=master pid=12 msg="..."
+ * With syslog, the time and level go to syslog's own fields.
+ */
 void lb_log(enum lb_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Like lb_log() but the caller writes the fields itself (fmt is
+ * "key=value key=value ..."), for lines that scripts parse, such as the
+ * access log.
+ */
+void lb_log_fields(enum lb_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 #define lb_err(...)	lb_log(LB_LOG_ERR, __VA_ARGS__)

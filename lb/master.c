@@ -29,6 +29,7 @@
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/master.h"
+#include "lb/notify.h"
 #include "lb/preflight.h"
 #include "lb/shm.h"
 #include "lb/worker.h"
@@ -450,6 +451,7 @@ static void begin_stop(int signo)
 		return;
 	m.stopping = true;
 	lb_info("%s: stopping", strsignal(signo));
+	lb_notify("STOPPING=1");
 	/* No new connection may queue on a socket nobody will accept from. */
 	lsocks_free(m.lsocks, m.n_lsocks);
 	m.lsocks = NULL;
@@ -692,15 +694,29 @@ fail:
 	return rc;
 }
 
+/* Both ways in (SIGHUP, control socket) tell the service manager. */
+static int notified_reload(char *msg, size_t len)
+{
+	char status[300];
+	int rc;
+
+	lb_notify("RELOADING=1");
+	rc = reload(msg, len);
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=generation %u%s%.200s",
+		 m.cur->shm->generation, rc < 0 ? "; last reload failed: " : "", rc < 0 ? msg : "");
+	lb_notify(status);
+	return rc;
+}
+
 static int ctl_reload(void *arg, char *msg, size_t len)
 {
-	return reload(msg, len);
+	return notified_reload(msg, len);
 }
 
 static void sighup_reload(void)
 {
 	char msg[512];
-	int rc = reload(msg, sizeof(msg));
+	int rc = notified_reload(msg, sizeof(msg));
 
 	if (rc < 0)
 		lb_err("reload failed, still running generation %u: %s", m.cur->shm->generation, msg);
@@ -888,10 +904,12 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
 	if (start_gen(m.cur) < 0)
 		begin_stop(SIGTERM);
-	else
+	else {
 		lb_info("ready: %u workers, %u connections each (open-file limit %lu), "
 			"intercepting on port %u, table inet %s", n, m.cap.conns, m.cap.nofile,
 			cfg->intercept.port, cfg->intercept.table);
+		lb_notify("READY=1\nSTATUS=generation 1");
+	}
 	rc = lb_loop_run(m.loop);
 	if (rc < 0) {
 		lb_err("event loop failed: %s", strerror(-rc));

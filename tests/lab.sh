@@ -464,3 +464,44 @@ lab_nginx_stop() {
 	done
 	lab_fail "nginx on $addr:$port did not stop"
 }
+
+# lab_be_addrs_add ADDR...: more addresses on the backend namespace's b0
+# (IPv4 in 198.18.2.0/24, IPv6 in 2001:db8:2::/64), for tests that need
+# more backends than LAB_BE_IP4/LAB_BE_IP6. They go with the namespace.
+lab_be_addrs_add() {
+	local a
+	for a in "$@"; do
+		if [[ $a == *:* ]]; then
+			ip -n "$LAB_BE" addr add "$a/64" dev b0 nodad || lab_fail "add $a to b0"
+		else
+			ip -n "$LAB_BE" addr add "$a/24" dev b0 || lab_fail "add $a to b0"
+		fi
+	done
+}
+
+# lab_mem_kib PID...: "RSS PSS" in KiB summed over the PIDs (from
+# /proc/PID/smaps_rollup; PSS charges each shared page to its sharers, so
+# summing it over a process tree counts shared pages once). Gone PIDs count 0.
+lab_mem_kib() {
+	local p rss=0 pss=0 r s
+	for p in "$@"; do
+		read -r r s < <(awk '/^Rss:/ { r = $2 } /^Pss:/ { s = $2 } END { print r + 0, s + 0 }' \
+			"/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		rss=$((rss + ${r:-0})) pss=$((pss + ${s:-0}))
+	done
+	echo "$rss $pss"
+}
+
+# lab_sockstat NS [FIELD]: the TCP line of NS's /proc/net/sockstat
+# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse,
+# orphan, tw and alloc count NS's sockets; mem (pages of socket buffers) is
+# the host's total.
+lab_sockstat() {
+	local line
+	line=$(ip netns exec "$1" awk '$1 == "TCP:" { $1 = ""; sub(/^ /, ""); print }' /proc/net/sockstat)
+	if [[ -n ${2:-} ]]; then
+		awk -v f="$2" '{ for (i = 1; i < NF; i += 2) if ($i == f) print $(i + 1) }' <<<"$line"
+	else
+		echo "$line"
+	fi
+}

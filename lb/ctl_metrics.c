@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The "metrics" reply: Prometheus text exposition format 0.0.4. Families
+ * are contiguous, each with HELP and TYPE first; counters end in _total;
+ * label values are escaped as the format requires (backslash, quote,
+ * newline). Values are read from shm with relaxed atomics, so one scrape
+ * is not a snapshot across backends, as with any other exporter.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb/addr.h"
+#include "lb/ctl.h"
+
+#ifndef LB_VERSION
+#define LB_VERSION "unknown"
+#endif
+
+static uint64_t ld(const _Atomic uint64_t *v)
+{
+	return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+struct sb {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void sb_reserve(struct sb *b, size_t more)
+{
+	size_t cap;
+	char *p;
+
+	if (b->oom || b->len + more < b->cap)
+		return;
+	cap = b->cap ? b->cap : 4096;
+	while (cap <= b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p) {
+		b->oom = true;
+		return;
+	}
+	b->p = p;
+	b->cap = cap;
+}
+
+static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sb *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		b->oom = true;
+		return;
+	}
+	sb_reserve(b, n + 1);
+	if (b->oom)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	b->len += n;
+}
+
+/* A label value: backslash, double quote and newline escaped, as the format requires. */
+static void sb_label(struct sb *b, const char *name, const char *value)
+{
+	sb_printf(b, "%s=\"", name);
+	for (const char *s = value; *s; s++) {
+		if (*s == '\\')
+			sb_printf(b, "\\\\");
+		else if (*s == '"')
+			sb_printf(b, "\\\"");
+		else if (*s == '\n')
+			sb_printf(b, "\\n");
+		else
+			sb_printf(b, "%c", *s);
+	}
+	sb_printf(b, "\"");
+}
+
+static void family(struct sb *b, const char *name, const char *type, const char *help)
+{
+	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+enum bfield {
+	B_ACTIVE, B_TOTAL, B_BYTES_IN, B_BYTES_OUT, B_FAILURES, B_UP, B_USABLE, B_WEIGHT,
+	B_MAX_CONNS,
+};
+
+static const struct {
+	const char *name, *type, *help;
+} backend_families[] = {
+	[B_ACTIVE] = { "lb_backend_active_connections", "gauge",
+		       "Connections open to the backend, over all workers." },
+	[B_TOTAL] = { "lb_backend_connections_total", "counter",
+		      "Connections made to the backend." },
+	[B_BYTES_IN] = { "lb_backend_bytes_in_total", "counter",
+			 "Bytes received from clients and sent to the backend." },
+	[B_BYTES_OUT] = { "lb_backend_bytes_out_total", "counter",
+			  "Bytes received from the backend and sent to clients." },
+	[B_FAILURES] = { "lb_backend_connect_failures_total", "counter",
+			 "Connects to the backend that failed or timed out." },
+	[B_UP] = { "lb_backend_up", "gauge", "1 when health checks find the backend up." },
+	[B_USABLE] = { "lb_backend_usable", "gauge",
+		       "1 when the backend takes new connections (admin up, health up, weight > 0)." },
+	[B_WEIGHT] = { "lb_backend_weight", "gauge", "Current weight (runtime value)." },
+	[B_MAX_CONNS] = { "lb_backend_max_connections", "gauge",
+			  "Connection limit of the backend; 0: unlimited." },
+};
+
+static int64_t backend_value(const struct lb_shm_backend *b, enum bfield f)
+{
+	switch (f) {
+	case B_ACTIVE:
+		return atomic_load(&b->active);
+	case B_TOTAL:
+		return ld(&b->total);
+	case B_BYTES_IN:
+		return ld(&b->bytes_in);
+	case B_BYTES_OUT:
+		return ld(&b->bytes_out);
+	case B_FAILURES:
+		return ld(&b->connect_failures);
+	case B_UP:
+		return atomic_load(&b->health) == LB_HEALTH_UP;
+	case B_USABLE:
+		return lb_shm_backend_usable(b);
+	case B_WEIGHT:
+		return atomic_load(&b->weight);
+	case B_MAX_CONNS:
+		return b->max_conns;
+	}
+	return 0;
+}
+
+static void backend_labels(struct sb *b, const char *service, const struct lb_shm_backend *be)
+{
+	char buf[LB_ADDR_STRLEN];
+
+	sb_label(b, "service", service);
+	sb_printf(b, ",");
+	sb_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
+}
+
+static void metrics_backends(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const uint32_t admins[] = { LB_ADMIN_UP, LB_ADMIN_DRAIN, LB_ADMIN_DISABLED };
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+
+	for (size_t f = 0; f < sizeof(backend_families) / sizeof(backend_families[0]); f++) {
+		family(b, backend_families[f].name, backend_families[f].type,
+		       backend_families[f].help);
+		for (size_t i = 0; i < n_svc; i++)
+			for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+				const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+
+				sb_printf(b, "%s{", backend_families[f].name);
+				backend_labels(b, cfg->services[i].name, be);
+				sb_printf(b, "} %" PRId64 "\n", backend_value(be, f));
+			}
+	}
+	family(b, "lb_backend_admin_state", "gauge",
+	       "1 for the backend's administrative state (up, drain, disabled), 0 for the others.");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			uint32_t admin = atomic_load(&be->admin);
+
+			for (size_t k = 0; k < sizeof(admins) / sizeof(admins[0]); k++) {
+				sb_printf(b, "lb_backend_admin_state{");
+				backend_labels(b, cfg->services[i].name, be);
+				sb_printf(b, ",state=\"%s\"} %d\n", lb_admin_name(admins[k]),
+					  admin == admins[k]);
+			}
+		}
+}
+
+static void metrics_services(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+		{ "lb_service_connections_total", "counter", "Client connections accepted." },
+		{ "lb_service_no_backend_total", "counter",
+		  "Clients reset because no backend was usable." },
+		{ "lb_service_queued_total", "counter",
+		  "Clients that waited for a free slot (every backend at max_conns)." },
+		{ "lb_service_queue_timeouts_total", "counter",
+		  "Queued clients reset after queue_timeout_ms." },
+		{ "lb_service_backends", "gauge", "Backends configured." },
+		{ "lb_service_usable_backends", "gauge", "Backends taking new connections." },
+	};
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(b, fams[f].name, fams[f].type, fams[f].help);
+		for (size_t i = 0; i < n_svc; i++) {
+			const struct lb_shm_service *ss = &shm->services[i];
+			uint64_t v[6] = {
+				ld(&ss->total), ld(&ss->no_backend), ld(&ss->queued),
+				ld(&ss->queue_timeouts), ss->n_backends, 0,
+			};
+
+			for (size_t j = 0; j < ss->n_backends; j++)
+				v[5] += lb_shm_backend_usable(lb_shm_backend(shm, i, j));
+			sb_printf(b, "%s{", fams[f].name);
+			sb_label(b, "service", cfg->services[i].name);
+			sb_printf(b, "} %" PRIu64 "\n", v[f]);
+		}
+	}
+}
+
+static void metrics_workers(struct sb *b, const struct lb_shm *shm)
+{
+	static const char *const fams[][3] = {
+		{ "lb_worker_active_connections", "gauge", "Connections the worker relays." },
+		{ "lb_worker_accepted_connections_total", "counter",
+		  "Client connections the worker accepted." },
+		{ "lb_worker_restarts_total", "counter", "Times the worker was restarted." },
+		{ "lb_worker_up", "gauge", "1 while the worker runs (not stopped or draining)." },
+	};
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		family(b, fams[f][0], fams[f][1], fams[f][2]);
+		for (unsigned int i = 0; i < shm->n_workers; i++) {
+			const struct lb_shm_worker *w = &shm->workers[i];
+			int64_t v;
+
+			if (!atomic_load(&w->pid))
+				continue;
+			if (f == 0)
+				v = atomic_load(&w->active);
+			else if (f == 1)
+				v = ld(&w->accepted);
+			else if (f == 2)
+				v = atomic_load(&w->restarts);
+			else
+				v = atomic_load(&w->state) == LB_WORKER_RUNNING;
+			/* Generation too: while a reload drains, two workers share an id. */
+			sb_printf(b, "%s{worker=\"%u\",generation=\"%u\"} %" PRId64 "\n", fams[f][0],
+				  w->id, (unsigned int)atomic_load(&w->generation), v);
+		}
+	}
+}
+
+char *lb_ctl_metrics(const struct lb_ctl_state *st)
+{
+	struct sb b = { 0 };
+
+	family(&b, "lb_info", "gauge", "Always 1; the version is in the label.");
+	sb_printf(&b, "lb_info{");
+	sb_label(&b, "version", LB_VERSION);
+	sb_printf(&b, "} 1\n");
+	family(&b, "lb_uptime_seconds", "gauge", "Seconds since lb started.");
+	sb_printf(&b, "lb_uptime_seconds %" PRIu64 "\n", (lb_clock_ms() - st->start_ms) / 1000);
+	family(&b, "lb_start_time_seconds", "gauge", "When lb started, in seconds since the epoch.");
+	sb_printf(&b, "lb_start_time_seconds %lld\n", (long long)st->start_time);
+	family(&b, "lb_config_generation", "gauge", "Config generation: 1 at start, +1 per reload.");
+	sb_printf(&b, "lb_config_generation %u\n", st->generation);
+	family(&b, "lb_config_last_reload_successful", "gauge",
+	       "0 when the last reload failed, else 1.");
+	sb_printf(&b, "lb_config_last_reload_successful %d\n", !st->reload_time || st->reload_ok);
+	family(&b, "lb_config_last_reload_timestamp_seconds", "gauge",
+	       "When the last reload was tried, in seconds since the epoch; 0: never.");
+	sb_printf(&b, "lb_config_last_reload_timestamp_seconds %lld\n", (long long)st->reload_time);
+	if (st->shm && st->cfg) {
+		metrics_workers(&b, st->shm);
+		metrics_services(&b, st->cfg, st->shm);
+		metrics_backends(&b, st->cfg, st->shm);
+	}
+	sb_reserve(&b, 1);
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	b.p[b.len] = '\0';
+	return b.p;
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# max_conns 1 on the only backend of a service, queue_timeout_ms 1500,
+# 2 workers (so the slot may be freed in the other worker):
+#  - while one connection is held, a second is accepted but not connected
+#    to the backend: its byte is not echoed, it is not reset, the backend
+#    has one connection;
+#  - once the first closes, the second is served promptly (within 0.5 s,
+#    before its queue timeout);
+#  - while that one is held, a third is reset after about queue_timeout_ms
+#    (1.2..3 s), and lb logs and counts it as a queue timeout.
+LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
+LAB_NAME=maxconns
+. "$LB_SRCDIR/tests/lab.sh"
+PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
+lab_skip_unless_root ss
+lab_need_lb
+[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_up
+
+BE=${LAB_BE_IP4[0]}
+PORT=9500
+QUEUE_MS=1500
+VIP=$LAB_VIP4:$PORT
+
+lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v "$BE:$PORT"
+lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
+
+cfg=$LAB_DIR/maxconns.json
+cat >"$cfg" <<JSON
+{
+	"workers": 2,
+	"control": {"path": "$LAB_DIR/lb.sock"},
+	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
+	"services": [
+		{
+			"name": "one",
+			"vips": ["$VIP"],
+			"backends": [{"address": "$BE:$PORT", "max_conns": 1}],
+			"queue_timeout_ms": $QUEUE_MS
+		}
+	]
+}
+JSON
+lab_lb_start "$cfg"
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+be_conns() { in_be ss -Htn state established "sport = :$PORT" | wc -l; }
+
+# hold SRC LOG: one connection from SRC that sends one byte and waits for
+# its echo; sets HPID.
+hold() {
+	lab_bg "$LAB_CLI" "$2" "$PEER" hold -b "$1" -n 1 -e "$VIP"
+	HPID=$LAB_BG_PID
+}
+
+lab_log "checking: the first connection is served"
+hold "${LAB_CLI_IP4[0]}" "$LAB_DIR/h1.log"
+H1=$HPID
+lab_wait_grep "$LAB_DIR/h1.log" ' 1 answered' 3 >/dev/null ||
+	{ cat "$LAB_DIR/h1.log" >&2; lab_lb_log; lab_fail "first connection not echoed"; }
+lab_log "ok: first connection echoed"
+
+lab_log "checking: a second connection waits, unanswered and not reset, while the first is held"
+t0=$(ms_now)
+hold "${LAB_CLI_IP4[1]}" "$LAB_DIR/h2.log"
+H2=$HPID
+lab_wait_grep "$LAB_DIR/h2.log" ' 1 connected' 1 >/dev/null ||
+	{ cat "$LAB_DIR/h2.log" >&2; lab_fail "second connection not even accepted"; }
+sleep 0.7
+st=$(tail -n1 "$LAB_DIR/h2.log")
+[[ $st == *' 1 connected, 0 answered, 0 eof, 0 reset, 0 failed' ]] ||
+	{ lab_lb_log; lab_fail "second connection after 0.7 s: '$st', want connected and waiting"; }
+n=$(be_conns)
+((n == 1)) || lab_fail "the backend has $n connections while max_conns is 1"
+lab_log "ok: after 0.7 s the second is waiting ($st); the backend has 1 connection"
+
+lab_log "checking: the second is served promptly once the first closes"
+t1=$(ms_now)
+lab_stop "$H1"
+lab_wait_grep "$LAB_DIR/h2.log" ' 1 answered' 0.5 >/dev/null ||
+	{ cat "$LAB_DIR/h2.log" >&2; lab_lb_log; lab_fail "second connection not served within 0.5 s of the first closing"; }
+t2=$(ms_now)
+grep -q ' [1-9][0-9]* reset' "$LAB_DIR/h2.log" && lab_fail "second connection was reset: $(cat "$LAB_DIR/h2.log")"
+((t2 - t0 < QUEUE_MS)) || lab_fail "second connection served $((t2 - t0)) ms after it came, past queue_timeout_ms $QUEUE_MS"
+lab_log "ok: second served $((t2 - t1)) ms after the first closed ($((t2 - t0)) ms after it came)"
+
+lab_log "checking: with the second held, a third is reset after about queue_timeout_ms ($QUEUE_MS ms)"
+t0=$(ms_now)
+hold "${LAB_CLI_IP4[2]}" "$LAB_DIR/h3.log"
+line=$(lab_wait_grep "$LAB_DIR/h3.log" ' 1 (reset|eof|failed)|1 answered' 4) ||
+	{ cat "$LAB_DIR/h3.log" >&2; lab_lb_log; lab_fail "third connection neither served nor ended within 4 s"; }
+ms=$(($(ms_now) - t0))
+[[ $line == *' 0 answered, 0 eof, 1 reset, 0 failed' ]] ||
+	{ lab_lb_log; lab_fail "third connection: '$line' after $ms ms, want reset"; }
+((ms >= 1200 && ms <= 3000)) ||
+	{ lab_lb_log; lab_fail "third connection reset after $ms ms, want 1200..3000"; }
+lab_log "ok: third reset after $ms ms ($line)"
+line=$(lab_wait_grep "$LAB_LB_LOG" 'service one: every backend at max_conns for queue_timeout_ms for client '"${LAB_CLI_IP4[2]}"'.*queue_timeouts 1\)' 1) ||
+	{ lab_lb_log; lab_fail "no log line for the queue timeout"; }
+lab_log "ok: logged: ${line#*: }"
+st=$(tail -n1 "$LAB_DIR/h2.log")
+[[ $st == *' 1 answered, 0 eof, 0 reset, 0 failed' ]] || lab_fail "the held second connection ended: $st"
+lab_log "ok: the second connection is still held"
+
+lab_stop "$H2"
+lab_lb_stop || lab_fail "lb exited with status $?"
+lab_log "PASS"
