@@ -460,6 +460,15 @@ static void parse_log_level(struct lb_config_ctx *c, json_t *v)
 			     " (expected error, warning, info or debug)");
 }
 
+static void get_bool(struct lb_config_ctx *c, json_t *v, bool *out)
+{
+	if (!json_is_boolean(v)) {
+		lb_config_err(c, "expected true or false");
+		return;
+	}
+	*out = json_is_true(v);
+}
+
 static void parse_root(struct lb_config_ctx *c, json_t *root)
 {
 	struct lb_config *cfg = c->cfg;
@@ -483,6 +492,10 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			lb_config_get_timeout(c, v, &cfg->drain_timeout_ms);
 		} else if (!strcmp(key, "log_level")) {
 			parse_log_level(c, v);
+		} else if (!strcmp(key, "log_syslog")) {
+			get_bool(c, v, &cfg->log_syslog);
+		} else if (!strcmp(key, "access_log")) {
+			get_bool(c, v, &cfg->access_log);
 		} else if (!strcmp(key, "services")) {
 			lb_config_parse_services(c, v);
 		} else {

@@ -2,6 +2,7 @@
 #ifndef LB_CONFIG_H
 #define LB_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,8 @@ struct lb_config {
 	} intercept;
 	unsigned int drain_timeout_ms;
 	unsigned int log_level;		/* enum lb_log_level (lb/log.h), LB_LOG_INFO */
+	bool log_syslog;		/* log to syslog (daemon) instead of stderr */
+	bool access_log;		/* one line per proxied connection when it ends */
 	struct lb_service_conf *services;
 	size_t n_services;
 };

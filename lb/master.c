@@ -243,6 +243,7 @@ static void worker_child(struct slot *s)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
 	lb_log_init(g->cfg->log_level, tag);
+	lb_log_use_syslog(g->cfg->log_syslog);
 	for (size_t f = 0; f < 2; f++)
 		if (m.lsocks[s->id].fd[f] >= 0)
 			args.listen_fds[args.n_listen++] = m.lsocks[s->id].fd[f];
@@ -653,6 +654,8 @@ static int reload(char *msg, size_t len)
 	}
 
 	/* Committed: from here on the new config is in force. */
+	lb_log_init(cfg->log_level, "master");
+	lb_log_use_syslog(cfg->log_syslog);
 	health = lb_health_start(m.loop, cfg, shm);
 	if (!health)
 		lb_err("reload: health checks: %s; backends are not checked until the next "
@@ -860,6 +863,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 
 	m.config_path = config_path;
 	lb_log_init(cfg->log_level, "master");
+	lb_log_use_syslog(cfg->log_syslog);
 	if (lb_preflight(cfg) < 0) {
 		lb_config_free(cfg);
 		return 1;

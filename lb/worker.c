@@ -52,6 +52,9 @@ struct conn {
 	struct lb_shm_backend *backend;	/* counted in its active while set */
 	unsigned int backend_idx;	/* its index in svc->backends */
 	union lb_sockaddr client;
+	union lb_sockaddr vip;
+	uint64_t started;
+	const char *end_reason;		/* for the access log; NULL: close or reset */
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
 	uint64_t queued_until;
@@ -165,9 +168,26 @@ static void conn_release(struct conn *c)
 	publish_active();
 }
 
+static void access_log(const struct conn *c, bool reset)
+{
+	char cli[LB_ADDR_STRLEN], vip[LB_ADDR_STRLEN], be[LB_ADDR_STRLEN] = "-";
+
+	if (c->backend)
+		lb_addr_format(&c->backend->addr, be, sizeof(be));
+	lb_log_fields(LB_LOG_INFO, "event=access service=%s client=%s vip=%s backend=%s "
+		      "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s", c->svc->name,
+		      lb_addr_format(&c->client, cli, sizeof(cli)),
+		      lb_addr_format(&c->vip, vip, sizeof(vip)), be,
+		      (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
+		      (unsigned long long)(lb_loop_now(w.loop) - c->started),
+		      c->end_reason ? c->end_reason : reset ? "reset" : "close");
+}
+
 /* Ends both sides: with RST when reset is set, else with an orderly close. */
 static void conn_end(struct conn *c, bool reset)
 {
+	if (w.cfg->access_log)
+		access_log(c, reset);
 	if (reset) {
 		close_rst(c->cli.fd);
 		close_rst(c->srv.fd);
@@ -385,6 +405,7 @@ static void conn_connect(struct conn *c)
 			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= c->queued_until) {
 				atomic_fetch_add_explicit(&ss->queue_timeouts, 1, memory_order_relaxed);
 				log_no_backend(c, "every backend at max_conns for queue_timeout_ms");
+				c->end_reason = "queue_timeout";
 				conn_end(c, true);
 				return;
 			}
@@ -413,6 +434,9 @@ static void conn_connect(struct conn *c)
 	if (c->attempts == 0) {
 		atomic_fetch_add_explicit(&ss->no_backend, 1, memory_order_relaxed);
 		log_no_backend(c, "no usable backend");
+		c->end_reason = "no_backend";
+	} else {
+		c->end_reason = "connect_failed";
 	}
 	conn_end(c, true);
 }
@@ -469,6 +493,7 @@ static void conn_timeout(struct lb_timer *t)
 		return;
 	}
 	count_bytes(c);
+	c->end_reason = "idle";
 	conn_end(c, false);
 }
 
@@ -580,6 +605,8 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->svc = svc;
 	c->client = *peer;
 	lb_addr_unmap(&c->client);
+	c->vip = local;
+	c->started = lb_loop_now(w.loop);
 	c->up.src_ready = true;
 	c->down.dst_ready = true;
 	c->max_attempts = svc->retries + 1;
@@ -660,6 +687,15 @@ static void stop_accepting(void)
 static void drain_expired(struct lb_timer *t)
 {
 	lb_info("drain timeout: closing %u connections", w.n_active);
+	for (unsigned int i = 0; i < w.args->capacity; i++) {
+		struct conn *c = &w.slab[i];
+
+		if (c->state == CONN_FREE)
+			continue;
+		count_bytes(c);
+		c->end_reason = "drain";
+		conn_end(c, false);
+	}
 	lb_loop_stop(w.loop);
 }
 

@@ -147,6 +147,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
 	ck_assert_uint_eq(cfg->log_level, LB_LOG_INFO);
+	ck_assert(!cfg->log_syslog);
+	ck_assert(!cfg->access_log);
 	ck_assert_int_eq(s->hash_port, 0);
 	ck_assert_uint_eq(s->maglev_size, 65537);
 	ck_assert_uint_eq(s->queue_timeout_ms, 1000);
@@ -538,6 +540,8 @@ static const struct {
 	{ TOP("'log_level':''"), "log_level: unknown log level \"\" "
 	  "(expected error, warning, info or debug)\n" },
 	{ TOP("'log_level':2"), "log_level: expected a string\n" },
+	{ TOP("'log_syslog':1"), "log_syslog: expected true or false\n" },
+	{ TOP("'access_log':'yes'"), "access_log: expected true or false\n" },
 
 	/* services */
 	{ "{'services':{}}", "services: expected an array\n" },
