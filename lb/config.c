@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +21,8 @@
 #define DEFAULT_CONTROL_MODE	0600
 #define DEFAULT_TABLE		"lb"
 #define GROUP_MAX_LEN		32
+#define DEFAULT_USER		"nobody"
+#define DEFAULT_GROUP		"nogroup"
 #define CONFIG_MAX_BYTES	(16 << 20)
 #define QUOTE_MAX		64
 
@@ -469,6 +472,109 @@ static void get_bool(struct lb_config_ctx *c, json_t *v, bool *out)
 	*out = json_is_true(v);
 }
 
+/* glibc leaves errno 0 (or ENOENT) for "no such user or group"; these mean "could not tell". */
+static bool lookup_error(int e)
+{
+	return e == ENOMEM || e == EIO || e == EMFILE || e == ENFILE || e == EINTR || e == EAGAIN;
+}
+
+/*
+ * "user" and "group", whom the workers run as: resolved now, like
+ * control.group, so a name this host does not know fails the config (and a
+ * reload), not every worker. tail follows the quoted name in errors.
+ * Returns whether cfg now holds name and its id.
+ */
+static bool resolve_id(struct lb_config_ctx *c, bool group, const char *name, const char *tail)
+{
+	const char *kind = group ? "group" : "user";
+	struct passwd *pw = NULL;
+	struct group *gr = NULL;
+	char what[32], *copy;
+
+	if (!*name || strlen(name) > GROUP_MAX_LEN) {
+		snprintf(what, sizeof(what), "invalid %s name", kind);
+		lb_config_err_quoted(c, what, name, " (1..32 characters)");
+		return false;
+	}
+	errno = 0;
+	if (group)
+		gr = getgrnam(name);
+	else
+		pw = getpwnam(name);
+	if (!gr && !pw) {
+		if (lookup_error(errno)) {
+			err_start(c);
+			sb_printf(&c->errors, "cannot look up %s ", kind);
+			sb_escape(&c->errors, name, true);
+			sb_printf(&c->errors, ": %s\n", strerror(errno));
+		} else {
+			snprintf(what, sizeof(what), "unknown %s", kind);
+			lb_config_err_quoted(c, what, name, tail);
+		}
+		return false;
+	}
+	copy = strdup(name);
+	if (!copy) {
+		lb_config_oom(c);
+		return false;
+	}
+	if (group) {
+		free(c->cfg->group);
+		c->cfg->group = copy;
+		c->cfg->gid = gr->gr_gid;
+	} else {
+		free(c->cfg->user);
+		c->cfg->user = copy;
+		c->cfg->uid = pw->pw_uid;
+	}
+	return true;
+}
+
+static void parse_id(struct lb_config_ctx *c, json_t *v, bool group)
+{
+	const char *s = lb_config_get_string(c, v);
+
+	if (s)
+		resolve_id(c, group, s, "");
+}
+
+/* The key was left out: its default must exist on this host too. */
+static void default_id(struct lb_config_ctx *c, json_t *root, bool group)
+{
+	const char *key = group ? "group" : "user";
+	char tail[80];
+	size_t saved;
+
+	if (json_object_get(root, key))
+		return;
+	snprintf(tail, sizeof(tail), " (the default; set \"%s\" to an existing %s)", key, key);
+	saved = lb_config_path_key(c, key);
+	resolve_id(c, group, group ? DEFAULT_GROUP : DEFAULT_USER, tail);
+	lb_config_path_pop(c, saved);
+}
+
+/*
+ * Workers drop their supplementary groups, so only "group" can let them
+ * reach the control socket through its group bits: refuse it.
+ */
+static void check_control_group(struct lb_config_ctx *c)
+{
+	const struct lb_config *cfg = c->cfg;
+	struct group *gr;
+	size_t saved;
+
+	if (!cfg->control_group || !cfg->group || !(cfg->control_mode & 0060))
+		return;
+	gr = getgrnam(cfg->control_group);
+	if (!gr || gr->gr_gid != cfg->gid)
+		return;
+	saved = lb_config_path_key(c, "control");
+	lb_config_path_key(c, "group");
+	lb_config_err_quoted(c, "group", cfg->control_group,
+			     " is also the workers' \"group\": any worker could use the control socket");
+	lb_config_path_pop(c, saved);
+}
+
 static void parse_root(struct lb_config_ctx *c, json_t *root)
 {
 	struct lb_config *cfg = c->cfg;
@@ -496,6 +602,10 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			get_bool(c, v, &cfg->log_syslog);
 		} else if (!strcmp(key, "access_log")) {
 			get_bool(c, v, &cfg->access_log);
+		} else if (!strcmp(key, "user")) {
+			parse_id(c, v, false);
+		} else if (!strcmp(key, "group")) {
+			parse_id(c, v, true);
 		} else if (!strcmp(key, "services")) {
 			lb_config_parse_services(c, v);
 		} else {
@@ -503,6 +613,9 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 		}
 		lb_config_path_pop(c, saved);
 	}
+	default_id(c, root, false);
+	default_id(c, root, true);
+	check_control_group(c);
 	if (!json_object_get(root, "services"))
 		lb_config_err_missing(c, "services");
 }
@@ -654,6 +767,8 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg->control_path);
 	free(cfg->control_group);
 	free(cfg->intercept.table);
+	free(cfg->user);
+	free(cfg->group);
 	free(cfg);
 }
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lb/addr.h"
 
@@ -74,6 +75,10 @@ struct lb_config {
 	bool access_log;		/* one line per proxied connection when it ends */
 	struct lb_service_conf *services;
 	size_t n_services;
+	char *user;			/* workers run as this user, "nobody" ... */
+	char *group;			/* ... and group, "nogroup" */
+	uid_t uid;			/* both resolved when the config is read */
+	gid_t gid;
 };
 
 /*

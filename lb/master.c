@@ -31,6 +31,7 @@
 #include "lb/master.h"
 #include "lb/notify.h"
 #include "lb/preflight.h"
+#include "lb/priv.h"
 #include "lb/shm.h"
 #include "lb/worker.h"
 
@@ -251,6 +252,8 @@ static void worker_child(struct slot *s)
 	n_keep = args.n_listen;
 	keep[n_keep++] = s->fd;
 	close_other_fds(keep, n_keep);
+	if (lb_priv_drop_worker(g->cfg) < 0)
+		_exit(1);
 	_exit(lb_worker_run(&args));
 }
 
@@ -629,6 +632,11 @@ static int reload(char *msg, size_t len)
 		free(errors);
 		return -EINVAL;
 	}
+	if (lb_priv_check(cfg) < 0) {
+		snprintf(msg, len, "cannot run workers as %s:%s (see the log)", cfg->user, cfg->group);
+		lb_config_free(cfg);
+		return -EPERM;
+	}
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
@@ -864,7 +872,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	m.config_path = config_path;
 	lb_log_init(cfg->log_level, "master");
 	lb_log_use_syslog(cfg->log_syslog);
-	if (lb_preflight(cfg) < 0) {
+	if (lb_preflight(cfg) < 0 || lb_priv_check(cfg) < 0) {
 		lb_config_free(cfg);
 		return 1;
 	}
@@ -904,6 +912,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		lb_err("health checks: %s", strerror(errno));
 		goto out;
 	}
+	if (lb_priv_drop_master() < 0)
+		goto out;
 	m.tick.cb = tick;
 	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
 	if (start_gen(m.cur) < 0)

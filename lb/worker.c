@@ -227,7 +227,8 @@ again:
 	}
 	if (bind(fd, &src.sa, lb_addr_len(&src)) == -1) {
 		rc = -errno;
-		if (rc == -EADDRINUSE && keep_port) {
+		/* EACCES: a port below 1024 needs a capability workers do not keep. */
+		if ((rc == -EADDRINUSE || rc == -EACCES) && keep_port) {
 			close(fd);
 			keep_port = false;
 			goto again;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <arpa/inet.h>
 #include <check.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +148,10 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->retries, 2);
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
+	ck_assert_str_eq(cfg->user, "nobody");
+	ck_assert_str_eq(cfg->group, "nogroup");
+	ck_assert_uint_eq(cfg->uid, getpwnam("nobody")->pw_uid);
+	ck_assert_uint_eq(cfg->gid, getgrnam("nogroup")->gr_gid);
 	ck_assert_uint_eq(cfg->log_level, LB_LOG_INFO);
 	ck_assert(!cfg->log_syslog);
 	ck_assert(!cfg->access_log);
@@ -236,6 +242,27 @@ START_TEST(test_control_group)
 	ck_assert_str_eq(cfg->control_group, "root");
 	ck_assert_uint_eq(cfg->control_mode, 0660);
 	ck_assert_str_eq(cfg->control_path, "/run/lb/g.sock");
+	lb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_user_group)
+{
+	/* "root" is the one user and group every system has. */
+	struct lb_config *cfg = parse_ok(
+		"{'user': 'root', 'group': 'root', 'services': [{'name': 'web',"
+		" 'vips': ['198.18.100.1:80'], 'backends': [{'address': '198.18.2.2:80'}]}]}");
+
+	ck_assert_str_eq(cfg->user, "root");
+	ck_assert_str_eq(cfg->group, "root");
+	ck_assert_uint_eq(cfg->uid, 0);
+	ck_assert_uint_eq(cfg->gid, 0);
+	lb_config_free(cfg);
+	/* Without group bits on the socket, sharing the group gives workers nothing. */
+	cfg = parse_ok("{'group': 'root', 'control': {'group': 'root', 'mode': '0600'},"
+		       " 'services': [{'name': 'web', 'vips': ['198.18.100.1:80'],"
+		       " 'backends': [{'address': '198.18.2.2:80'}]}]}");
+	ck_assert_str_eq(cfg->control_group, "root");
 	lb_config_free(cfg);
 }
 END_TEST
@@ -492,6 +519,21 @@ static const struct {
 	{ TOP("'control':{'group':'" X16 X16 "x'}"),
 	  "control.group: invalid group name \"" X16 X16 "x\" (1..32 characters)\n" },
 	{ TOP("'control':{'group':0}"), "control.group: expected a string\n" },
+
+	/* user, group */
+	{ TOP("'user':'lb-no-such-user'"), "user: unknown user \"lb-no-such-user\"\n" },
+	{ TOP("'user':''"), "user: invalid user name \"\" (1..32 characters)\n" },
+	{ TOP("'user':'" X16 X16 "x'"), "user: invalid user name \"" X16 X16 "x\" (1..32 characters)\n" },
+	{ TOP("'user':0"), "user: expected a string\n" },
+	{ TOP("'group':'lb-no-such-group'"), "group: unknown group \"lb-no-such-group\"\n" },
+	{ TOP("'group':''"), "group: invalid group name \"\" (1..32 characters)\n" },
+	{ TOP("'group':null"), "group: expected a string\n" },
+	{ TOP("'group':'root','control':{'group':'root','mode':'0660'}"),
+	  "control.group: group \"root\" is also the workers' \"group\": any worker could use the "
+	  "control socket\n" },
+	{ TOP("'control':{'group':'nogroup','mode':'0070'}"),
+	  "control.group: group \"nogroup\" is also the workers' \"group\": any worker could use the "
+	  "control socket\n" },
 
 	/* intercept */
 	{ TOP("'intercept':[]"), "intercept: expected an object\n" },
@@ -1079,6 +1121,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));
 	tcase_add_test(tc, test_control_group);
+	tcase_add_test(tc, test_user_group);
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_test(tc, test_maglev);

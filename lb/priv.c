@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Least privilege, with libcap-ng. The master stays uid 0, because what it
+ * still changes after setup (its nft table, policy routes, the control
+ * socket file, tcp_migrate_req) belongs to root, but keeps only the
+ * capabilities it uses. Workers run as the configured user with
+ * CAP_NET_RAW alone. Nobody here ever executes a program, so the
+ * inheritable, ambient and bounding sets are emptied and no_new_privs set:
+ * should one be made to exec, it gains nothing. Why each capability is
+ * kept: docs/security.md.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cap-ng.h>
+
+#include "lb/log.h"
+#include "lb/priv.h"
+
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+static const unsigned int master_caps[] = {
+	CAP_NET_ADMIN,		/* nftables and rtnetlink on reload and exit */
+	CAP_NET_RAW,		/* the workers' one capability: they inherit it from here */
+	CAP_SETUID,		/* workers change to the configured user ... */
+	CAP_SETGID,		/* ... and group, dropping supplementary groups */
+	CAP_KILL,		/* SIGTERM/SIGKILL to workers, which run as another uid */
+};
+
+static int err_or(int fallback)
+{
+	return errno ? -errno : -fallback;
+}
+
+/* Reads the process's sets into libcap-ng's state; logs as "cannot drop privileges<who>". */
+static int load_caps(const char *who)
+{
+	errno = 0;
+	if (capng_get_caps_process() == 0)
+		return 0;
+	lb_err("cannot drop privileges%s: reading the capability sets: %s", who,
+	       strerror(errno ? errno : EIO));
+	return err_or(EIO);
+}
+
+/* Ambient capabilities came with Linux 4.3; without them there is nothing to clear. */
+static int clear_ambient(void)
+{
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
+static bool runs_as(uid_t uid, gid_t gid)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1)
+		return false;
+	return ru == uid && eu == uid && su == uid && rg == gid && eg == gid && sg == gid;
+}
+
+int lb_priv_check(const struct lb_config *cfg)
+{
+	char who[160];
+
+	if (runs_as(cfg->uid, cfg->gid))
+		return 0;
+	snprintf(who, sizeof(who), " to %s:%s", cfg->user, cfg->group);
+	if (load_caps(who) < 0)
+		return -EPERM;
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) &&
+	    capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID))
+		return 0;
+	lb_err("cannot drop privileges to %s:%s: lb runs as uid %u gid %u without CAP_SETUID "
+	       "and CAP_SETGID; start it as root, or set \"user\" and \"group\" to the ones it "
+	       "runs as", cfg->user, cfg->group, (unsigned int)geteuid(), (unsigned int)getegid());
+	return -EPERM;
+}
+
+int lb_priv_drop_master(void)
+{
+	bool have[sizeof(master_caps) / sizeof(master_caps[0])];
+	const char *what;
+	char *kept;
+	int rc;
+
+	rc = load_caps("");
+	if (rc < 0)
+		return rc;
+	/* Started without some of them (ambient capabilities, no root): keep what there is. */
+	for (size_t i = 0; i < sizeof(have) / sizeof(have[0]); i++)
+		have[i] = capng_have_capability(CAPNG_PERMITTED, master_caps[i]) == 1;
+	what = "clearing the bounding set";
+	errno = 0;
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP)) {
+		capng_clear(CAPNG_SELECT_BOUNDS);
+		if (capng_apply(CAPNG_SELECT_BOUNDS) != 0)
+			goto fail;
+	}
+	capng_clear(CAPNG_SELECT_CAPS);
+	for (size_t i = 0; i < sizeof(have) / sizeof(have[0]); i++)
+		if (have[i])
+			capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, master_caps[i]);
+	what = "capset";
+	errno = 0;
+	if (capng_apply(CAPNG_SELECT_CAPS) != 0)
+		goto fail;
+	what = "clearing the ambient set";
+	rc = clear_ambient();
+	if (rc < 0) {
+		errno = -rc;
+		goto fail;
+	}
+	what = "prctl(PR_SET_NO_NEW_PRIVS)";
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		goto fail;
+	kept = capng_print_caps_text(CAPNG_PRINT_BUFFER, CAPNG_EFFECTIVE);
+	lb_info("privileges: master keeps uid %u with %s", (unsigned int)geteuid(),
+		kept ? kept : "(unknown)");
+	free(kept);
+	return 0;
+fail:
+	rc = err_or(EPERM);
+	lb_err("cannot drop privileges of the master: %s: %s", what, strerror(-rc));
+	return rc;
+}
+
+int lb_priv_drop_worker(const struct lb_config *cfg)
+{
+	pid_t master = getppid();
+	int flags = CAPNG_DROP_SUPP_GRP;
+	bool switch_ids;
+	const char *what;
+	char who[160];
+	int rc;
+
+	snprintf(who, sizeof(who), " to %s:%s", cfg->user, cfg->group);
+	rc = load_caps(who);
+	if (rc < 0)
+		return rc;
+	switch_ids = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETUID) &&
+		     capng_have_capability(CAPNG_EFFECTIVE, CAP_SETGID);
+	/*
+	 * The master emptied the bounding set already and has no CAP_SETPCAP
+	 * to lend: asking capng_change_id() to clear it would make it raise
+	 * CAP_SETPCAP, and fail.
+	 */
+	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
+		flags |= CAPNG_CLEAR_BOUNDING;
+	capng_clear(CAPNG_SELECT_BOTH);
+	capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
+	errno = 0;
+	if (switch_ids) {
+		/* Keeps the selected sets across setresuid() (PR_SET_KEEPCAPS). */
+		what = "changing user and group";
+		if (capng_change_id(cfg->uid, cfg->gid, flags) != 0)
+			goto fail;
+	} else if (!runs_as(cfg->uid, cfg->gid)) {
+		what = "no CAP_SETUID and CAP_SETGID to change user and group";
+		errno = EPERM;
+		goto fail;
+	} else {
+		what = "capset";
+		if (capng_apply(CAPNG_SELECT_CAPS) != 0)
+			goto fail;
+	}
+	what = "clearing the ambient set";
+	rc = clear_ambient();
+	if (rc < 0) {
+		errno = -rc;
+		goto fail;
+	}
+	/* Trust, but verify: a half-done change must not go on serving. */
+	what = "still holding other ids or groups after the change";
+	errno = EPERM;
+	if (!runs_as(cfg->uid, cfg->gid) || (switch_ids && getgroups(0, NULL) != 0))
+		goto fail;
+	what = "CAP_NET_RAW did not survive the change";
+	if (capng_get_caps_process() != 0 ||
+	    capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_RAW) != 1)
+		goto fail;
+	errno = 0;
+	what = "prctl(PR_SET_NO_NEW_PRIVS)";
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		goto fail;
+	/* Other processes of the same user must not ptrace their way to CAP_NET_RAW. */
+	what = "prctl(PR_SET_DUMPABLE)";
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1)
+		goto fail;
+	/* The kernel cleared the parent-death signal when the credentials changed. */
+	what = "prctl(PR_SET_PDEATHSIG)";
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+		goto fail;
+	what = "the master exited meanwhile";
+	errno = ESRCH;
+	if (getppid() != master)
+		goto fail;
+	lb_debug("privileges: running as %s:%s (uid %u gid %u) with cap_net_raw", cfg->user,
+		 cfg->group, (unsigned int)cfg->uid, (unsigned int)cfg->gid);
+	return 0;
+fail:
+	rc = err_or(EPERM);
+	lb_err("cannot drop privileges%s: %s: %s", who, what, strerror(-rc));
+	return rc;
+}
