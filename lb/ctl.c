@@ -82,6 +82,8 @@ static bool blank(const char *s, size_t len)
 enum lb_ctl_next lb_ctl_input_next(struct lb_ctl_input *in, const char **line, size_t *len,
 				   bool eof)
 {
+	if (!in->buf)
+		return LB_CTL_NONE;
 	for (;;) {
 		char *p = in->buf + in->start, *nl;
 		size_t held = in->len - in->start;
