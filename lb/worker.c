@@ -345,7 +345,8 @@ static void log_no_backend(struct conn *c, const char *what)
 	uint64_t last = atomic_load_explicit(&ss->no_backend_log_ms, memory_order_relaxed);
 	char buf[LB_ADDR_STRLEN];
 
-	if (now - last < NO_BACKEND_LOG_MS ||
+	/* Signed: another worker's clock reading may be a little ahead of ours. */
+	if ((int64_t)(now - last) < NO_BACKEND_LOG_MS ||
 	    !atomic_compare_exchange_strong(&ss->no_backend_log_ms, &last, now))
 		return;
 	lb_warn("service %s: %s for client %s: resetting (no_backend %llu, queue_timeouts %llu)",
