@@ -132,6 +132,20 @@ static void heap_down(struct lb_loop *loop, size_t i)
 	heap_place(loop, i, t);
 }
 
+int lb_loop_timer_reserve(struct lb_loop *loop, size_t n)
+{
+	struct lb_timer **heap;
+
+	if (n <= loop->cap_heap)
+		return 0;
+	heap = realloc(loop->heap, n * sizeof(*heap));
+	if (!heap)
+		return -ENOMEM;
+	loop->heap = heap;
+	loop->cap_heap = n;
+	return 0;
+}
+
 int lb_loop_timer_set(struct lb_loop *loop, struct lb_timer *t, uint64_t deadline)
 {
 	if (t->slot) {

@@ -36,6 +36,9 @@ int lb_loop_del(struct lb_loop *loop, struct lb_event *ev);
 int lb_loop_timer_set(struct lb_loop *loop, struct lb_timer *t, uint64_t deadline);
 void lb_loop_timer_cancel(struct lb_loop *loop, struct lb_timer *t);
 
+/* Makes room for n armed timers at once, so arming never allocates. Returns 0 or -ENOMEM. */
+int lb_loop_timer_reserve(struct lb_loop *loop, size_t n);
+
 /* The loop's clock in ms, refreshed once per iteration. */
 uint64_t lb_loop_now(const struct lb_loop *loop);
 

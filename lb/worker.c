@@ -96,6 +96,7 @@ static struct worker w;
 
 static void conn_pump(struct conn *c);
 static void conn_connect(struct conn *c);
+static void accept_pause(bool retry_later);
 
 static void set_nodelay(int fd)
 {
@@ -205,15 +206,17 @@ static void conn_end(struct conn *c, bool reset)
  * here, bind the address alone and let connect() pick the port
  * (IP_BIND_ADDRESS_NO_PORT defers the choice to connect time, so bind does
  * not search the port space). Returns fd (connect in progress or done) or
- * -errno.
+ * -errno, with *local telling a shortage here (fds, memory, ports) from a
+ * backend that refused: only the latter counts against the backend.
  */
-static int upstream_open(struct conn *c, const union lb_sockaddr *backend)
+static int upstream_open(struct conn *c, const union lb_sockaddr *backend, bool *local)
 {
 	union lb_sockaddr src = c->client;
 	int family = backend->sa.sa_family;
 	bool keep_port = true;
 	int fd, rc, one = 1;
 
+	*local = true;
 again:
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd == -1)
@@ -238,6 +241,7 @@ again:
 	set_nodelay(fd);
 	if (connect(fd, &backend->sa, lb_addr_len(backend)) == -1 && errno != EINPROGRESS) {
 		rc = -errno;
+		*local = rc == -EADDRNOTAVAIL || rc == -ENOBUFS || rc == -ENOMEM;
 		/* The exact 4-tuple may still be in TIME_WAIT here. */
 		if (rc == -EADDRNOTAVAIL && keep_port) {
 			close(fd);
@@ -252,10 +256,10 @@ fail:
 	return rc;
 }
 
+/* Cannot fail: the heap has room for every connection's timer (worker_setup). */
 static void conn_timer_set(struct conn *c, uint64_t deadline)
 {
-	if (lb_loop_timer_set(w.loop, &c->timer, deadline) < 0)
-		lb_warn("cannot arm a connection timer: out of memory");
+	lb_loop_timer_set(w.loop, &c->timer, deadline);
 }
 
 enum pick_result {
@@ -394,10 +398,30 @@ static void conn_queue(struct conn *c)
 								 : c->queued_until);
 }
 
+/*
+ * The gateway itself is short of fds, memory or local ports: the backend is
+ * not to blame. Reset this client and pause accepting for a moment, as
+ * accept() does on EMFILE, rather than mark a healthy backend down.
+ */
+static void gateway_short(struct conn *c, int err)
+{
+	if (lb_loop_now(w.loop) - w.last_accept_log >= 1000) {
+		w.last_accept_log = lb_loop_now(w.loop);
+		lb_warn("cannot open an upstream socket: %s; resetting the client and pausing "
+			"accepts, held connections continue", strerror(err));
+	}
+	backend_put(c);
+	c->end_reason = "local_error";
+	conn_end(c, true);
+	if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS)
+		accept_pause(true);
+}
+
 /* Tries backends until one connect is under way; else resets the client. */
 static void conn_connect(struct conn *c)
 {
 	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+	bool local;
 
 	while (c->attempts < c->max_attempts) {
 		enum pick_result r = pick_backend(c);
@@ -417,7 +441,11 @@ static void conn_connect(struct conn *c)
 		if (r == PICK_NONE)
 			break;
 		c->attempts++;
-		fd = upstream_open(c, &c->backend->addr);
+		fd = upstream_open(c, &c->backend->addr, &local);
+		if (fd < 0 && local) {
+			gateway_short(c, -fd);
+			return;
+		}
 		if (fd < 0) {
 			connect_failed(c, -fd);
 			continue;
@@ -639,7 +667,7 @@ static void accept_all(void)
 			socklen_t len = sizeof(peer);
 			int fd;
 
-			if (w.draining)
+			if (w.draining || w.paused)
 				return;
 			/* Leave the connection in the kernel queue rather than drop it. */
 			if (w.n_active >= w.args->capacity) {
@@ -770,6 +798,10 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.shm = args->shm;
 	w.self = &w.shm->workers[args->slot];
 	w.rng = (uint64_t)getpid() << 32 | (lb_clock_ms() & 0xffffffffu) | 1;
+	/* One timer per connection plus the worker's own: arming never allocates. */
+	rc = lb_loop_timer_reserve(w.loop, args->capacity + 8);
+	if (rc < 0)
+		return rc;
 	w.slab = calloc(args->capacity, sizeof(*w.slab));
 	w.sched = calloc(w.cfg->n_services, sizeof(*w.sched));
 	if (!w.slab || !w.sched)

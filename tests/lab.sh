@@ -505,3 +505,90 @@ lab_sockstat() {
 		echo "$line"
 	fi
 }
+
+# lab_ctl_call REQUEST_JSON: one request on lb's control socket
+# ($LAB_DIR/lb.sock, as lab_config sets it); prints the reply line
+# ({"ok": true, "data": ...}). Speaks the line protocol directly (socat, else
+# python3), so it works whether or not lbctl is built.
+lab_ctl_call() {
+	local sock=${LAB_CTL_SOCK:-$LAB_DIR/lb.sock}
+	if command -v socat >/dev/null 2>&1; then
+		printf '%s\n' "$1" | socat -t 2 - "UNIX-CONNECT:$sock"
+	else
+		python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n"); b = b""
+while not b.endswith(b"\n"):
+    d = s.recv(65536)
+    if not d: break
+    b += d
+sys.stdout.write(b.decode())' "$sock" "$1"
+	fi
+}
+
+# lab_fd_counts PID: "TOTAL SOCKETS PIPES OTHER" open files of PID (from
+# /proc/PID/fd). A worker's sockets are its listeners, its socketpair to the
+# master and two per connection; its pipes are the relay pool (idle pipes
+# are kept, up to a quarter of the pool); OTHER is stdio, epoll, signalfd.
+# Prints nothing and returns 1 when PID is gone.
+lab_fd_counts() {
+	local l t=0 s=0 p=0 o=0
+	[[ -d /proc/$1/fd ]] || return 1
+	while read -r l; do
+		t=$((t + 1))
+		case $l in
+		socket:*) s=$((s + 1)) ;;
+		pipe:*) p=$((p + 1)) ;;
+		*) o=$((o + 1)) ;;
+		esac
+	done < <(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null)
+	echo "$t $s $p $o"
+}
+
+# lab_lb_start_nofile N CONFIG [ARGS...]: lab_lb_start with lb's open-file
+# limit set to N:N (prlimit execs, so LAB_LB_PID is lb's own pid).
+lab_lb_start_nofile() {
+	local n=$1 w real=${LB_BIN:-}
+	shift
+	lab_need_lb
+	w=$LAB_DIR/lb-nofile-$n
+	printf '#!/bin/sh\nexec prlimit --nofile=%s:%s %s "$@"\n' "$n" "$n" "$real" >"$w"
+	chmod 755 "$w"
+	LB_BIN=$w lab_lb_start "$@"
+	LB_BIN=$real
+}
+
+# lab_gw_leftovers: prints what lb may have left in the gateway namespace
+# (processes, nft tables, fwmark rules, routes in table 100, listeners on
+# the intercept port), one line each; returns 0 when there is nothing.
+lab_gw_leftovers() {
+	local out
+	out=$(
+		ip netns pids "$LAB_GW" 2>/dev/null | while read -r p; do
+			printf 'process %s: %s\n' "$p" "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)"
+		done
+		in_gw nft list tables 2>/dev/null | sed 's/^/nft: /'
+		in_gw ip -4 rule show 2>/dev/null | grep fwmark | sed 's/^/ip rule: /'
+		in_gw ip -6 rule show 2>/dev/null | grep fwmark | sed 's/^/ip -6 rule: /'
+		in_gw ip -4 route show table 100 2>/dev/null | sed 's/^/route table 100: /'
+		in_gw ip -6 route show table 100 2>/dev/null | sed 's/^/route -6 table 100: /'
+		in_gw ss -Htln 'sport = :50080' 2>/dev/null | sed 's/^/listener: /'
+	)
+	[[ -z $out ]] && return 0
+	printf '%s\n' "$out"
+	return 1
+}
+
+# lab_cli_addrs_add ADDR...: more addresses on the client namespace's c0
+# (IPv4 in 198.18.0.0/24, IPv6 in 2001:db8::/64), for load that needs more
+# source addresses than LAB_CLI_IP4/LAB_CLI_IP6. They go with the namespace.
+lab_cli_addrs_add() {
+	local a
+	for a in "$@"; do
+		if [[ $a == *:* ]]; then
+			ip -n "$LAB_CLI" addr add "$a/64" dev c0 nodad || lab_fail "add $a to c0"
+		else
+			ip -n "$LAB_CLI" addr add "$a/24" dev c0 || lab_fail "add $a to c0"
+		fi
+	done
+}

@@ -9,6 +9,9 @@
  *   peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer early ADDR:PORT [ADDR:PORT...]
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
+ *   peer sink [-A] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
+ *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
  * size, download size, seed; big endian), then the upload bytes, then
@@ -39,6 +42,28 @@
  * prints a status line to stdout whenever the counts change (at most every
  * 100 ms) and on exit:
  *   hold: N conns: C connected, A answered, E eof, X reset, F failed
+ *
+ * sink accepts and reads everything but never writes (a backend that never
+ * answers); with -A it listens with backlog BACKLOG (default 1) and never
+ * accepts, so its accept queue fills and later SYNs go unanswered.
+ *
+ * ping opens CONNS connections to an echo server and, on each, sends an
+ * 8-byte sequence number every -i MS (default 50) and waits for it to come
+ * back. Once all are connected it prints "ping: conn I port P" for each and
+ * "ping: ready"; a connection that ends prints at once
+ *   ping: conn I port P: END at T s after R round trips
+ * (END: eof, reset, error ..., stalled: no echo for -T MS, default 2000).
+ * After -t SECONDS (default 10) or SIGTERM it prints one line per connection
+ *   ping: conn I port P: R round trips, max gap G ms, END
+ * (END "ok" for connections still alive that had a round trip answered) and a
+ * total line; exit 0 when every connection is ok.
+ *
+ * churn opens CONNS connections, PARALLEL at a time, and closes each with a
+ * reset (SO_LINGER 0) as soon as it is established; with -e each first sends
+ * one byte and waits for it to come back (against an echo server), with -a
+ * every second one does. Several -b rotate source addresses. It prints
+ *   churn: N conns: C connected, E echoed, F failed in S s
+ * and exits 0 when none failed.
  *
  * Sizes take K, M or G suffixes (powers of 1024). Addresses are
  * 198.18.0.1:80 or [2001:db8::1]:80. Exit status: 0 when every connection
@@ -105,7 +130,11 @@ static void usage(void)
 		"       peer echo [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer early ADDR:PORT [ADDR:PORT...]\n"
-		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n");
+		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n"
+		"       peer sink [-A] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
+		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS]"
+		" ADDR:PORT\n");
 	exit(2);
 }
 
@@ -348,9 +377,10 @@ static void ep_set(int ep, int op, int fd, uint32_t events, void *ptr)
 
 /* ---- servers (serve, echo, rst) ---- */
 
-enum kind { K_LISTEN, K_SERVE, K_ECHO, K_RST, K_EARLY };
+enum kind { K_LISTEN, K_SERVE, K_ECHO, K_RST, K_EARLY, K_SINK };
 
-static bool srv_verbose, rst_at_once;
+static bool srv_verbose, rst_at_once, sink_no_accept;
+static int listen_backlog = 4096;
 
 struct sconn {
 	enum kind kind;
@@ -407,7 +437,7 @@ static void sconn_close(struct sconn *c, bool ok)
 static void sconn_log_end(const struct sconn *c, const char *how, int err)
 {
 	static const char *const names[] = { [K_SERVE] = "serve", [K_ECHO] = "echo", [K_RST] = "rst",
-					     [K_EARLY] = "early" };
+					     [K_EARLY] = "early", [K_SINK] = "sink" };
 	char a[INET6_ADDRSTRLEN + 8];
 
 	if (!srv_verbose)
@@ -452,7 +482,7 @@ static int listen_on(const char *spec)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1)
 		die("bind %s: %s", fmt_addr(&ss, a, sizeof(a)), strerror(errno));
-	if (listen(fd, 4096) == -1)
+	if (listen(fd, listen_backlog) == -1)
 		die("listen %s: %s", fmt_addr(&ss, a, sizeof(a)), strerror(errno));
 	fprintf(stderr, "%s: listening on %s\n", prog, fmt_addr(&ss, a, sizeof(a)));
 	return fd;
@@ -641,6 +671,22 @@ static void early_event(struct sconn *c)
 	}
 }
 
+/* sink: read and drop everything, never answer. */
+static void sink_event(struct sconn *c)
+{
+	for (;;) {
+		ssize_t n = read(c->fd, c->buf, BUF_LEN);
+
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return;
+		sconn_log_end(c, n == 0 ? "eof" : "read", n == 0 ? 0 : errno);
+		sconn_close(c, n == 0);
+		return;
+	}
+}
+
 static void echo_event(int ep, struct sconn *c, uint32_t events)
 {
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !c->rd_eof && c->len < BUF_LEN) {
@@ -687,14 +733,23 @@ static int run_server(int argc, char **argv, enum kind child)
 	int ep, opt;
 
 	optind = 1;
-	while ((opt = getopt(argc, argv, child == K_RST ? "iv" : "v")) != -1) {
-		if (opt == 'v')
+	while ((opt = getopt(argc, argv, child == K_RST ? "iv" : child == K_SINK ? "Al:v" : "v")) != -1) {
+		if (opt == 'v') {
 			srv_verbose = true;
-		else if (opt == 'i')
+		} else if (opt == 'i') {
 			rst_at_once = true;
-		else
+		} else if (opt == 'A') {
+			sink_no_accept = true;
+		} else if (opt == 'l') {
+			listen_backlog = atoi(optarg);
+			if (listen_backlog < 0)
+				die("-l: bad backlog '%s'", optarg);
+		} else {
 			usage();
+		}
 	}
+	if (sink_no_accept && listen_backlog == 4096)
+		listen_backlog = 1;
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
@@ -716,7 +771,9 @@ static int run_server(int argc, char **argv, enum kind child)
 		l->kind = K_LISTEN;
 		l->child = child;
 		l->fd = listen_on(argv[i]);
-		ep_set(ep, EPOLL_CTL_ADD, l->fd, EPOLLIN, l);
+		/* sink -A: never accept, so the queue fills and stays full. */
+		if (!sink_no_accept)
+			ep_set(ep, EPOLL_CTL_ADD, l->fd, EPOLLIN, l);
 	}
 	while (!stop) {
 		int n = epoll_pwait(ep, evs, MAX_EVENTS, -1, &mask);
@@ -738,6 +795,8 @@ static int run_server(int argc, char **argv, enum kind child)
 				rst_event((struct sconn *)k);
 			} else if (*k == K_EARLY) {
 				early_event((struct sconn *)k);
+			} else if (*k == K_SINK) {
+				sink_event((struct sconn *)k);
 			} else {
 				struct sconn *c = (struct sconn *)k;
 
@@ -1448,6 +1507,482 @@ static int run_hold(int argc, char **argv)
 	return 0;
 }
 
+/* ---- ping ---- */
+
+#define PING_LEN 8
+
+struct pconn {
+	int fd;
+	unsigned int idx;
+	uint16_t port;			/* local port, for matching with ss on the gateway */
+	enum { P_CONNECTING, P_WAIT, P_IDLE, P_DONE } state;
+	uint64_t seq, trips;
+	uint8_t got[PING_LEN];
+	size_t got_len;
+	double sent_at, next_at, last_ok, max_gap;
+	char end[96];
+};
+
+struct ping {
+	struct sockaddr_storage dst, src;
+	socklen_t dst_len, src_len;
+	bool bind_src;
+	unsigned int n, connected, done;
+	double interval, stall, start;
+	struct pconn *conns;
+	int ep;
+};
+
+static void pconn_end(struct ping *p, struct pconn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void pconn_end(struct ping *p, struct pconn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->state == P_DONE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->end, sizeof(c->end), fmt, ap);
+	va_end(ap);
+	if (c->state == P_CONNECTING)
+		printf("ping: conn %u: %s at %.2f s before connecting\n", c->idx, c->end,
+		       now() - p->start);
+	else
+		printf("ping: conn %u port %u: %s at %.2f s after %" PRIu64 " round trips\n",
+		       c->idx, c->port, c->end, now() - p->start, c->trips);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->state = P_DONE;
+	p->done++;
+}
+
+static void pconn_send(struct ping *p, struct pconn *c)
+{
+	uint8_t msg[PING_LEN];
+
+	put_be(msg, ++c->seq, PING_LEN);
+	/* 8 bytes always fit an empty send buffer: an echo is never outstanding here. */
+	if (send(c->fd, msg, PING_LEN, MSG_NOSIGNAL) != PING_LEN) {
+		pconn_end(p, c, "error send: %s", strerror(errno));
+		return;
+	}
+	c->sent_at = now();
+	c->got_len = 0;
+	c->state = P_WAIT;
+}
+
+static void pconn_event(struct ping *p, struct pconn *c, uint32_t events)
+{
+	if (c->state == P_DONE)
+		return;
+	if (c->state == P_CONNECTING) {
+		struct sockaddr_storage local;
+		socklen_t len = sizeof(int);
+		int err = 0;
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err) {
+			pconn_end(p, c, "error connect: %s", strerror(err));
+			return;
+		}
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		len = sizeof(local);
+		if (getsockname(c->fd, (struct sockaddr *)&local, &len) == 0)
+			c->port = ntohs(local.ss_family == AF_INET
+						? ((struct sockaddr_in *)&local)->sin_port
+						: ((struct sockaddr_in6 *)&local)->sin6_port);
+		ep_set(p->ep, EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLRDHUP, c);
+		c->state = P_IDLE;
+		c->next_at = 0;
+		p->connected++;
+		return;
+	}
+	for (;;) {
+		uint8_t buf[256];
+		ssize_t n = read(c->fd, buf, sizeof(buf));
+
+		if (n == -1) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			if (errno == ECONNRESET)
+				pconn_end(p, c, "reset");
+			else
+				pconn_end(p, c, "error read: %s", strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			pconn_end(p, c, "eof");
+			return;
+		}
+		if (c->state != P_WAIT || c->got_len + (size_t)n > PING_LEN) {
+			pconn_end(p, c, "error: %zd unexpected bytes", n);
+			return;
+		}
+		memcpy(c->got + c->got_len, buf, (size_t)n);
+		c->got_len += (size_t)n;
+		if (c->got_len == PING_LEN) {
+			double t = now();
+
+			if (get_be(c->got, PING_LEN) != c->seq) {
+				pconn_end(p, c, "error: echo %" PRIu64 " for ping %" PRIu64,
+					  get_be(c->got, PING_LEN), c->seq);
+				return;
+			}
+			if (c->last_ok && t - c->last_ok > c->max_gap)
+				c->max_gap = t - c->last_ok;
+			c->last_ok = t;
+			c->trips++;
+			c->state = P_IDLE;
+			c->next_at = c->sent_at + p->interval;
+		}
+	}
+}
+
+/* Sends due pings and ends connections whose echo is overdue. */
+static void ping_ticks(struct ping *p)
+{
+	double t = now();
+
+	for (unsigned int i = 0; i < p->n; i++) {
+		struct pconn *c = &p->conns[i];
+
+		if (c->state == P_WAIT && t - c->sent_at > p->stall)
+			pconn_end(p, c, "stalled");
+		else if (c->state == P_IDLE && p->connected == p->n && t >= c->next_at)
+			pconn_send(p, c);
+	}
+}
+
+static int run_ping(int argc, char **argv)
+{
+	struct ping p = { .n = 1, .interval = 0.05, .stall = 2 };
+	struct epoll_event evs[MAX_EVENTS];
+	const char *src = NULL;
+	double duration = 10, ready_at = 0;
+	unsigned int ok = 0;
+	uint64_t trips = 0;
+	sigset_t mask;
+	int opt, one = 1;
+
+	while ((opt = getopt(argc, argv, "b:n:i:T:t:")) != -1) {
+		uint64_t v;
+
+		switch (opt) {
+		case 'b':
+			src = optarg;
+			break;
+		case 'n':
+			if (parse_size(optarg, &v) < 0 || v == 0 || v > 100000)
+				die("-n: want 1..100000, got '%s'", optarg);
+			p.n = (unsigned int)v;
+			break;
+		case 'i':
+		case 'T':
+			if (parse_size(optarg, &v) < 0 || v == 0 || v > 3600000)
+				die("-%c: want 1..3600000 ms, got '%s'", opt, optarg);
+			*(opt == 'i' ? &p.interval : &p.stall) = (double)v / 1000;
+			break;
+		case 't':
+			duration = strtod(optarg, NULL);
+			if (duration <= 0)
+				die("-t: bad duration '%s'", optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	if (parse_addr(argv[optind], &p.dst, &p.dst_len) < 0)
+		die("bad address '%s' (want 198.18.0.1:80 or [2001:db8::1]:80)", argv[optind]);
+	if (src) {
+		if (parse_ip(src, 0, &p.src, &p.src_len) < 0)
+			die("-b: bad address '%s'", src);
+		if (p.src.ss_family != p.dst.ss_family)
+			die("-b %s and %s are different address families", src, argv[optind]);
+		p.bind_src = true;
+	}
+	p.conns = calloc(p.n, sizeof(*p.conns));
+	if (!p.conns)
+		die("out of memory");
+	raise_nofile();
+	mask = setup_signals();
+	p.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (p.ep == -1)
+		die("epoll_create1: %s", strerror(errno));
+	p.start = now();
+	for (unsigned int i = 0; i < p.n; i++) {
+		struct pconn *c = &p.conns[i];
+
+		c->idx = i;
+		c->state = P_CONNECTING;
+		c->fd = socket(p.dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd == -1)
+			die("socket: %s", strerror(errno));
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (p.bind_src) {
+			if (p.src.ss_family == AF_INET)
+				setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+					   sizeof(one));
+			if (bind(c->fd, (struct sockaddr *)&p.src, p.src_len) == -1) {
+				pconn_end(&p, c, "error bind: %s", strerror(errno));
+				continue;
+			}
+		}
+		if (connect(c->fd, (struct sockaddr *)&p.dst, p.dst_len) == -1 &&
+		    errno != EINPROGRESS) {
+			pconn_end(&p, c, "error connect: %s", strerror(errno));
+			continue;
+		}
+		ep_set(p.ep, EPOLL_CTL_ADD, c->fd, EPOLLOUT, c);
+	}
+	while (!stop && p.done < p.n) {
+		int n;
+
+		if (!ready_at && p.connected == p.n) {
+			ready_at = now();
+			for (unsigned int i = 0; i < p.n; i++)
+				printf("ping: conn %u port %u\n", i, p.conns[i].port);
+			printf("ping: ready: %u conns\n", p.n);
+		}
+		if (ready_at && now() - ready_at >= duration)
+			break;
+		if (!ready_at && now() - p.start > p.stall + 5) {
+			for (unsigned int i = 0; i < p.n; i++)
+				if (p.conns[i].state == P_CONNECTING)
+					pconn_end(&p, &p.conns[i], "error: connect timed out");
+			break;
+		}
+		ping_ticks(&p);
+		n = epoll_pwait(p.ep, evs, MAX_EVENTS, 5, &mask);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int i = 0; i < n; i++)
+			pconn_event(&p, evs[i].data.ptr, evs[i].events);
+	}
+	for (unsigned int i = 0; i < p.n; i++) {
+		struct pconn *c = &p.conns[i];
+		double gap = c->last_ok ? now() - c->last_ok : 0;
+
+		/* Time since the last echo counts too: a silent end is a gap. */
+		if (c->state != P_DONE && gap > c->max_gap)
+			c->max_gap = gap;
+		if (c->state != P_DONE && c->trips == 0)
+			snprintf(c->end, sizeof(c->end), "no round trip");
+		else if (c->state != P_DONE)
+			ok++;
+		trips += c->trips;
+		printf("ping: conn %u port %u: %" PRIu64 " round trips, max gap %.0f ms, %s\n", i,
+		       c->port, c->trips, c->max_gap * 1000, c->end[0] ? c->end : "ok");
+		if (c->fd >= 0)
+			close(c->fd);
+	}
+	printf("ping: %u conns: %u ok, %u failed, %" PRIu64 " round trips\n", p.n, ok, p.n - ok,
+	       trips);
+	free(p.conns);
+	close(p.ep);
+	return ok == p.n ? 0 : 1;
+}
+
+/* ---- churn ---- */
+
+#define CHURN_MAX_SRC 16
+
+struct chconn {
+	int fd;
+	unsigned int idx;
+	bool echo, sent;
+};
+
+struct churn {
+	struct sockaddr_storage dst, src[CHURN_MAX_SRC];
+	socklen_t dst_len, src_len[CHURN_MAX_SRC];
+	unsigned int n_src;
+	unsigned int n, parallel, started, active;
+	unsigned int connected, echoed, failed, reported;
+	int echo_mode;			/* 0 none, 1 all, 2 every second one */
+	int ep;
+};
+
+static void chconn_done(struct churn *ch, struct chconn *c, bool rst)
+{
+	if (rst)
+		close_rst(c->fd);
+	else
+		close(c->fd);
+	ch->active--;
+	free(c);
+}
+
+static void chconn_fail(struct churn *ch, struct chconn *c, const char *what, int err)
+{
+	ch->failed++;
+	if (ch->reported++ < MAX_REPORTS)
+		fprintf(stderr, "%s: churn: conn %u: %s: %s\n", prog, c->idx, what,
+			err ? strerror(err) : "unexpected EOF");
+	chconn_done(ch, c, false);
+}
+
+static void chconn_start(struct churn *ch)
+{
+	struct chconn *c = calloc(1, sizeof(*c));
+	unsigned int s;
+	int one = 1;
+
+	if (!c)
+		die("out of memory");
+	c->idx = ch->started++;
+	c->echo = ch->echo_mode == 1 || (ch->echo_mode == 2 && c->idx % 2 == 0);
+	ch->active++;
+	c->fd = socket(ch->dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd == -1)
+		die("socket: %s", strerror(errno));
+	if (ch->n_src) {
+		s = c->idx % ch->n_src;
+		if (ch->src[s].ss_family == AF_INET)
+			setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (struct sockaddr *)&ch->src[s], ch->src_len[s]) == -1) {
+			chconn_fail(ch, c, "bind", errno);
+			return;
+		}
+	}
+	if (connect(c->fd, (struct sockaddr *)&ch->dst, ch->dst_len) == -1 &&
+	    errno != EINPROGRESS) {
+		chconn_fail(ch, c, "connect", errno);
+		return;
+	}
+	ep_set(ch->ep, EPOLL_CTL_ADD, c->fd, EPOLLOUT, c);
+}
+
+static void chconn_event(struct churn *ch, struct chconn *c, uint32_t events)
+{
+	char buf[64];
+	ssize_t n;
+
+	if (!c->sent) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+			err = errno;
+		if (err) {
+			chconn_fail(ch, c, "connect", err);
+			return;
+		}
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		ch->connected++;
+		if (!c->echo) {
+			chconn_done(ch, c, true);
+			return;
+		}
+		if (send(c->fd, "c", 1, MSG_NOSIGNAL) != 1) {
+			chconn_fail(ch, c, "send", errno);
+			return;
+		}
+		c->sent = true;
+		ep_set(ch->ep, EPOLL_CTL_MOD, c->fd, EPOLLIN | EPOLLRDHUP, c);
+		return;
+	}
+	n = read(c->fd, buf, sizeof(buf));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		chconn_fail(ch, c, "read", n == 0 ? 0 : errno);
+		return;
+	}
+	ch->echoed++;
+	chconn_done(ch, c, true);
+}
+
+static int run_churn(int argc, char **argv)
+{
+	struct churn ch = { .n = 1, .parallel = 100 };
+	struct epoll_event evs[MAX_EVENTS];
+	double timeout = 60, start;
+	sigset_t mask;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "b:n:p:eat:")) != -1) {
+		uint64_t v;
+
+		switch (opt) {
+		case 'b':
+			if (ch.n_src == CHURN_MAX_SRC)
+				die("-b: at most %d source addresses", CHURN_MAX_SRC);
+			if (parse_ip(optarg, 0, &ch.src[ch.n_src], &ch.src_len[ch.n_src]) < 0)
+				die("-b: bad address '%s'", optarg);
+			ch.n_src++;
+			break;
+		case 'n':
+		case 'p':
+			if (parse_size(optarg, &v) < 0 || v == 0 || v > 100000000)
+				die("-%c: want 1..100000000, got '%s'", opt, optarg);
+			*(opt == 'n' ? &ch.n : &ch.parallel) = (unsigned int)v;
+			break;
+		case 'e':
+			ch.echo_mode = 1;
+			break;
+		case 'a':
+			ch.echo_mode = 2;
+			break;
+		case 't':
+			timeout = strtod(optarg, NULL);
+			if (timeout <= 0)
+				die("-t: bad timeout '%s'", optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	if (parse_addr(argv[optind], &ch.dst, &ch.dst_len) < 0)
+		die("bad address '%s' (want 198.18.0.1:80 or [2001:db8::1]:80)", argv[optind]);
+	for (unsigned int i = 0; i < ch.n_src; i++)
+		if (ch.src[i].ss_family != ch.dst.ss_family)
+			die("-b and %s are different address families", argv[optind]);
+	raise_nofile();
+	mask = setup_signals();
+	ch.ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ch.ep == -1)
+		die("epoll_create1: %s", strerror(errno));
+	start = now();
+	while (!stop && (ch.started < ch.n || ch.active > 0) && now() - start < timeout) {
+		int n;
+
+		while (ch.active < ch.parallel && ch.started < ch.n)
+			chconn_start(&ch);
+		n = epoll_pwait(ch.ep, evs, MAX_EVENTS, 100, &mask);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait: %s", strerror(errno));
+		}
+		for (int i = 0; i < n; i++)
+			chconn_event(&ch, evs[i].data.ptr, evs[i].events);
+	}
+	if (ch.started < ch.n || ch.active > 0) {
+		fprintf(stderr, "%s: churn: %s after %.1f s: %u unfinished, %u never started\n",
+			prog, stop ? "interrupted" : "timed out", now() - start, ch.active,
+			ch.n - ch.started);
+		ch.failed += ch.active + (ch.n - ch.started);
+	}
+	if (ch.reported > MAX_REPORTS)
+		fprintf(stderr, "%s: churn: %u more failures not shown\n", prog,
+			ch.reported - MAX_REPORTS);
+	printf("churn: %u conns: %u connected, %u echoed, %u failed in %.2f s\n", ch.n,
+	       ch.connected, ch.echoed, ch.failed, now() - start);
+	close(ch.ep);
+	return ch.failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -1463,6 +1998,12 @@ int main(int argc, char **argv)
 		return run_server(argc - 1, argv + 1, K_RST);
 	if (strcmp(argv[1], "hold") == 0)
 		return run_hold(argc - 1, argv + 1);
+	if (strcmp(argv[1], "sink") == 0)
+		return run_server(argc - 1, argv + 1, K_SINK);
+	if (strcmp(argv[1], "ping") == 0)
+		return run_ping(argc - 1, argv + 1);
+	if (strcmp(argv[1], "churn") == 0)
+		return run_churn(argc - 1, argv + 1);
 	if (strcmp(argv[1], "client") == 0)
 		return run_client(argc - 1, argv + 1);
 	usage();
