@@ -10,6 +10,7 @@
 
 #include "lb/config.h"
 #include "lb/loop.h"
+#include "lb/master.h"
 #include "lb/shm.h"
 
 /*
@@ -36,6 +37,8 @@ struct lb_ctl_state {
 	uint64_t start_ms;		/* lb_clock_ms() when lb started */
 	time_t start_time;		/* wall clock when lb started */
 	unsigned int generation;	/* config generation: 1 at start, +1 per reload */
+	const struct lb_capacity *cap;	/* per-worker capacity; NULL: "limits" unavailable */
+	unsigned int workers;		/* of the current generation */
 	/* Last reload, recorded by lb_ctl_state_reloaded(); reload_time 0: none yet. */
 	time_t reload_time;
 	bool reload_ok;

@@ -16,6 +16,7 @@
 
 #include "lb/addr.h"
 #include "lb/ctl.h"
+#include "lb/limits.h"
 #include "lb/log.h"
 
 #ifndef LB_VERSION
@@ -67,7 +68,7 @@ static const char *quote(const char *s, char *buf, size_t len)
 {
 	size_t o = 0, i;
 
-	for (i = 0; s[i] && i < QUOTE_MAX && o + 5 < len; i++) {
+	for (i = 0; i < QUOTE_MAX && s[i] && o + 5 < len; i++) {
 		unsigned char ch = s[i];
 
 		if (ch < 0x20 || ch == 0x7f)
@@ -491,6 +492,44 @@ static json_t *cmd_metrics(struct req *r)
 	return j;
 }
 
+/*
+ * The capacity report: the numbers as JSON, and "report" holding the same
+ * text as lb -t prints (without its "# " comment marks) for lbctl.
+ */
+static json_t *cmd_limits(struct req *r)
+{
+	const struct lb_ctl_state *st = r->st;
+	struct lb_limits l;
+	json_t *j = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!st->cap) {
+		fail(r, "unavailable", NULL, "capacity is not known yet");
+		return NULL;
+	}
+	if (lb_limits_collect(&l, st->cfg, st->workers, st->cap, NULL) == 0)
+		j = lb_limits_json(&l);
+	f = j ? open_memstream(&text, &len) : NULL;
+	if (f) {
+		lb_limits_print(&l, f);
+		fclose(f);
+		/* Drop the "# " that keeps lb -t's output a script. */
+		for (char *rd = text, *wr = text; rd && *rd;) {
+			if ((rd == text || rd[-1] == '\n') && rd[0] == '#' && rd[1] == ' ')
+				rd += 2;
+			*wr++ = *rd++;
+			if (!*rd)
+				*wr = '\0';
+		}
+		json_object_set_new(j, "report", json_string(text ? text : ""));
+		free(text);
+	}
+	lb_limits_fini(&l);
+	return j;
+}
+
 static json_t *cmd_help(struct req *r);
 
 /* ---- commands that change something ---- */
@@ -600,6 +639,8 @@ static const struct cmd commands[] = {
 	{ "backends", service_arg, no_args, cmd_backends, "backends, all or of one service" },
 	{ "stats", no_args, no_args, cmd_stats, "counters in total and per service" },
 	{ "metrics", no_args, no_args, cmd_metrics, "Prometheus text exposition" },
+	{ "limits", no_args, no_args, cmd_limits,
+	  "connection capacity and the host limits that bound it" },
 	{ "set-state", state_args, state_args, cmd_set_state,
 	  "set a backend's admin state: up, drain or disabled" },
 	{ "set-weight", weight_args, weight_args, cmd_set_weight,

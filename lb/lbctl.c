@@ -279,6 +279,7 @@ static json_t *req_stats(char **argv) { return req_plain("stats"); }
 static json_t *req_reload(char **argv) { return req_plain("reload"); }
 static json_t *req_metrics(char **argv) { return req_plain("metrics"); }
 static json_t *req_version(char **argv) { return req_plain("version"); }
+static json_t *req_limits(char **argv) { return req_plain("limits"); }
 
 static json_t *req_backends(char **argv)
 {
@@ -484,6 +485,11 @@ static void print_metrics(json_t *d, char **argv)
 		fwrite(json_string_value(d), 1, json_string_length(d), stdout);
 }
 
+static void print_limits(json_t *d, char **argv)
+{
+	fputs(str(d, "report"), stdout);
+}
+
 static void print_version(json_t *d, char **argv)
 {
 	printf("lbctl %s\nlb %s (control protocol %lld)\n", LB_VERSION, str(d, "version"),
@@ -536,6 +542,13 @@ static const struct subcommand commands[] = {
 	{ "metrics", "", 0, 0, 10, "print metrics in the Prometheus text format",
 	  "Prints what a Prometheus scrape would get; see docs/control.md for the names.\n",
 	  req_metrics, print_metrics },
+	{ "limits", "", 0, 0, 10, "show connection capacity and the limits that bound it",
+	  "Per worker, the open-file limit and the connections it allows; the total over\n"
+	  "workers; fs.file-max, fs.nr_open, net.core.somaxconn, tcp_max_syn_backlog and\n"
+	  "tcp_mem; for each service, where a proxy connecting from one address of its\n"
+	  "own would stop (ports per backend ip:port) and that lb does not; which limit\n"
+	  "binds first; and warnings where a limit is below what the config needs.\n",
+	  req_limits, print_limits },
 	{ "version", "", 0, 0, 10, "show the versions of lbctl and of the running lb", NULL,
 	  req_version, print_version },
 };

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lb/config.h"
+#include "lb/limits.h"
 #include "lb/master.h"
 
 #define DEFAULT_CONFIG LB_SYSCONFDIR "/lb/lb.json"
@@ -44,6 +45,7 @@ static int test_config(const char *path, const struct lb_config *cfg)
 {
 	struct lb_rules rules;
 	struct lb_capacity cap;
+	struct lb_limits limits;
 
 	if (lb_rules_init(&rules, cfg) < 0) {
 		fprintf(stderr, "lb: out of memory\n");
@@ -60,8 +62,15 @@ static int test_config(const char *path, const struct lb_config *cfg)
 		       "ip -6 route add local default dev lo table %u\n",
 		       rules.route.mark, rules.route.table, rules.route.priority, rules.route.table);
 	lb_capacity_compute(&cap);
-	printf("\n# capacity: %u connections per worker (open-file limit %lu)\n", cap.conns,
-	       cap.nofile);
+	printf("\n");
+	if (lb_limits_collect(&limits, cfg, 0, &cap, NULL) < 0) {
+		lb_limits_fini(&limits);
+		lb_rules_fini(&rules);
+		fprintf(stderr, "lb: out of memory\n");
+		return 1;
+	}
+	lb_limits_print(&limits, stdout);
+	lb_limits_fini(&limits);
 	lb_rules_fini(&rules);
 	fprintf(stderr, "lb: %s: configuration ok\n", path);
 	return 0;

@@ -25,6 +25,7 @@
 
 #include "lb/ctl.h"
 #include "lb/health.h"
+#include "lb/limits.h"
 #include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
@@ -451,6 +452,9 @@ static void arm_stop_timer(unsigned int drain_ms)
 
 static void begin_stop(int signo)
 {
+	/* m.cur is set before the loop runs and never cleared while it does. */
+	unsigned int drain_ms = m.cur->cfg->drain_timeout_ms;
+
 	if (m.stopping)
 		return;
 	m.stopping = true;
@@ -462,7 +466,7 @@ static void begin_stop(int signo)
 	m.n_lsocks = 0;
 	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
 		kill_gen(g, SIGTERM);
-	arm_stop_timer(m.cur->cfg->drain_timeout_ms);
+	arm_stop_timer(drain_ms);
 	if (all_exited())
 		lb_loop_stop(m.loop);
 }
@@ -688,6 +692,7 @@ static int reload(char *msg, size_t len)
 	m.ctl_state.cfg = cfg;
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
+	m.ctl_state.workers = n;
 	snprintf(msg, len, "generation %u: %zu services, %u workers", shm->generation,
 		 cfg->n_services, n);
 	lb_info("reload: %s", msg);
@@ -855,11 +860,28 @@ static void open_ctl(void)
 		.start_ms = lb_clock_ms(),
 		.start_time = time(NULL),
 		.generation = m.cur->shm->generation,
+		.cap = &m.cap,
+		.workers = m.cur->n_slots,
 		.reload = ctl_reload,
 	};
 	m.ctl = lb_ctl_open(m.loop, m.cur->cfg, &m.ctl_state, err, sizeof(err));
 	if (!m.ctl)
 		lb_err("control socket: %s", err);
+}
+
+/* Host limits below what the config asks for are worth a line at start. */
+static void warn_limits(const struct lb_config *cfg, unsigned int n)
+{
+	struct lb_limits l;
+
+	if (lb_limits_collect(&l, cfg, n, &m.cap, NULL) == 0) {
+		for (size_t i = 0; i < l.n_warnings; i++)
+			lb_warn("limits: %s", l.warnings[i]);
+		lb_info("limits: %llu connections over %u workers (%u each, open-file limit %lu); "
+			"binding limit: %s, %llu", l.total, l.workers, l.per_worker, l.nofile,
+			lb_limits_bound_name(l.bound), l.bound_conns);
+	}
+	lb_limits_fini(&l);
 }
 
 int lb_master_run(const char *config_path, struct lb_config *cfg)
@@ -878,6 +900,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	lb_capacity_compute(&m.cap);
 	n = worker_count(cfg);
+	warn_limits(cfg, n);
 	m.loop = lb_loop_alloc();
 	shm = lb_shm_create(cfg, n);
 	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;

@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_LIMITS_H
+#define LB_LIMITS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <jansson.h>
+
+#include "lb/config.h"
+#include "lb/master.h"
+
+/*
+ * The capacity report `lb -t` and the control socket's "limits" command
+ * print: how many connections the workers may hold, the host limits that
+ * bound them, which binds first, and what a non-transparent proxy would hit
+ * that lb does not. Pure apart from reading a /proc/sys tree (docs/capacity.md).
+ */
+
+/* A sysctl value that could not be read is LB_LIMITS_UNKNOWN. */
+#define LB_LIMITS_UNKNOWN (-1LL)
+
+enum lb_limits_bound {
+	LB_LIMITS_BOUND_NOFILE,		/* workers x the per-worker capacity */
+	LB_LIMITS_BOUND_FILE_MAX,	/* fs.file-max at two fds per connection */
+	LB_LIMITS_BOUND_MAX_CONNS,	/* every backend has max_conns: their sum */
+};
+
+struct lb_limits_service {
+	const char *name;		/* borrowed from the config */
+	unsigned int n_backends;
+	/* Sum of the backends' max_conns; 0 when one of them is unlimited. */
+	unsigned long long max_conns;
+	/*
+	 * Where a proxy connecting from one address of its own would stop:
+	 * one ephemeral port per connection to each backend ip:port, so the
+	 * port range's width times the backends. 0: port range unknown.
+	 */
+	unsigned long long nontransparent;
+	unsigned long long limit;	/* what lb may hold for it: min(total, max_conns) */
+};
+
+struct lb_limits {
+	unsigned int workers;
+	unsigned long nofile;		/* per worker (RLIMIT_NOFILE) */
+	unsigned int per_worker;	/* connections one worker may hold */
+	unsigned int pipes;		/* pipes one worker may have in flight */
+	unsigned long long total;	/* workers x per_worker */
+	unsigned long long fds;		/* workers x nofile: what the workers may open */
+
+	long long file_max, nr_open, somaxconn, syn_backlog;
+	long long tcp_mem[3];		/* pages: low, pressure, high */
+	long long port_lo, port_hi;	/* net.ipv4.ip_local_port_range */
+	unsigned long long ports;	/* its width, 0 when unknown */
+	unsigned long page_size;
+
+	struct lb_limits_service *services;
+	size_t n_services;
+	unsigned long long max_conns;	/* over services, 0 when one is unlimited */
+
+	enum lb_limits_bound bound;	/* the limit that binds first */
+	unsigned long long bound_conns;	/* and the connections it allows */
+
+	char **warnings;		/* owned, one line each, no newline */
+	size_t n_warnings;
+};
+
+/*
+ * Fills out for cfg run with workers workers (0: cfg->workers, or the CPUs
+ * when that is 0 too, as the master does) with per-worker capacity cap,
+ * reading sysctls below procroot (NULL: "/proc/sys"). Unreadable sysctls
+ * are LB_LIMITS_UNKNOWN and produce no warning. Returns 0 or -ENOMEM;
+ * release with lb_limits_fini() either way.
+ */
+int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsigned int workers,
+		      const struct lb_capacity *cap, const char *procroot);
+void lb_limits_fini(struct lb_limits *l);
+
+/* "open-file limit", "fs.file-max", "max_conns". */
+const char *lb_limits_bound_name(enum lb_limits_bound b);
+
+/* The report as a JSON object (owned), or NULL when out of memory. */
+json_t *lb_limits_json(const struct lb_limits *l);
+
+/* The report as "# "-prefixed lines, so lb -t output stays a script. */
+void lb_limits_print(const struct lb_limits *l, FILE *out);
+
+#endif
