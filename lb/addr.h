@@ -7,12 +7,15 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-/* One socket address of either family; .sa.sa_family says which. */
+/*
+ * One socket address of either family; .sa.sa_family says which. Sized for
+ * IPv6 and no more (28 bytes, not sockaddr_storage's 128): every proxied
+ * connection holds two of them.
+ */
 union lb_sockaddr {
 	struct sockaddr sa;
 	struct sockaddr_in in;
 	struct sockaddr_in6 in6;
-	struct sockaddr_storage ss;
 };
 
 /* Room for "[ffff:...:ffff]:65535" plus NUL. */

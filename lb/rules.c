@@ -23,7 +23,7 @@ int lb_rules_init(struct lb_rules *r, const struct lb_config *cfg)
 	n = 0;
 	for (size_t i = 0; i < cfg->n_services; i++)
 		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
-			r->vips[n++] = cfg->services[i].vips[j].ss;
+			memcpy(&r->vips[n++], &cfg->services[i].vips[j], sizeof(union lb_sockaddr));
 	r->nft = (struct lb_nft_spec){
 		.table = cfg->intercept.table,
 		.mark = cfg->intercept.mark,

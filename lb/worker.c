@@ -80,6 +80,7 @@ struct worker {
 	struct lb_timer retry_timer;
 	struct lb_event master, sig;
 	struct conn *slab, *free, *dead;
+	unsigned int fresh;		/* slab[fresh..capacity) never used yet */
 	unsigned int n_active;
 	struct lb_shm *shm;
 	struct lb_shm_worker *self;
@@ -621,8 +622,12 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 		close_rst(fd);
 		return;
 	}
-	c = w.free;
-	w.free = c->next;
+	if (w.free) {
+		c = w.free;
+		w.free = c->next;
+	} else {
+		c = &w.slab[w.fresh++];
+	}
 	w.n_active++;
 	publish_active();
 	atomic_fetch_add_explicit(&w.self->accepted, 1, memory_order_relaxed);
@@ -669,8 +674,12 @@ static void accept_all(void)
 
 			if (w.draining || w.paused)
 				return;
-			/* Leave the connection in the kernel queue rather than drop it. */
-			if (w.n_active >= w.args->capacity) {
+			/*
+			 * Leave the connection in the kernel queue rather than drop it.
+			 * Slots freed in this batch come back only after it, so a free
+			 * slot must exist, not just a count below capacity.
+			 */
+			if (w.n_active >= w.args->capacity || (!w.free && w.fresh >= w.args->capacity)) {
 				accept_pause(false);
 				return;
 			}
@@ -717,7 +726,7 @@ static void stop_accepting(void)
 static void drain_expired(struct lb_timer *t)
 {
 	lb_info("drain timeout: closing %u connections", w.n_active);
-	for (unsigned int i = 0; i < w.args->capacity; i++) {
+	for (unsigned int i = 0; i < w.fresh; i++) {
 		struct conn *c = &w.slab[i];
 
 		if (c->state == CONN_FREE)
@@ -765,17 +774,26 @@ static void master_event(struct lb_event *ev, uint32_t events)
 
 static void after_batch(void *arg)
 {
-	/* Slots freed in this batch may still have been named by its events. */
-	while (w.dead) {
-		struct conn *c = w.dead;
+	for (;;) {
+		/* Slots freed in this batch may still have been named by its events. */
+		while (w.dead) {
+			struct conn *c = w.dead;
 
-		w.dead = c->next;
-		c->next = w.free;
-		w.free = c;
-	}
-	if (w.paused && !w.retry_timer.slot && w.n_active < w.args->capacity) {
+			w.dead = c->next;
+			c->next = w.free;
+			w.free = c;
+		}
+		if (!w.paused || w.retry_timer.slot || w.n_active >= w.args->capacity)
+			break;
 		w.paused = false;
+		/*
+		 * Connections that end inside this accept loop (reset at once)
+		 * free their slots only here: go round again rather than wait
+		 * for an event that a queue already drained will not send.
+		 */
 		accept_all();
+		if (!w.dead)
+			break;
 	}
 	if (w.draining && w.n_active == 0)
 		lb_loop_stop(w.loop);
@@ -806,10 +824,8 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.sched = calloc(w.cfg->n_services, sizeof(*w.sched));
 	if (!w.slab || !w.sched)
 		return -ENOMEM;
-	for (unsigned int i = args->capacity; i-- > 0;) {
-		w.slab[i].next = w.free;
-		w.free = &w.slab[i];
-	}
+	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
+	w.fresh = 0;
 	for (size_t i = 0, max = 0; i < w.cfg->n_services; i++) {
 		size_t n = w.cfg->services[i].n_backends;
 
