@@ -9,6 +9,13 @@
 
 #define RELAY_CHUNK (1 << 20)
 #define BOUNCE_LEN (64 * 1024)
+/*
+ * Reads shorter than this are copied: for request/response traffic recv +
+ * send is two cheap syscalls where splice needs three (in, out, and the
+ * EAGAIN that proves src drained) plus pipe bookkeeping. Must not exceed an
+ * empty pipe's capacity (64 KiB), where an unsent tail is parked.
+ */
+#define COPY_LEN (16 * 1024)
 
 int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int keep)
 {
@@ -118,6 +125,63 @@ static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int sr
 	return m;
 }
 
+static bool pool_can_get(const struct lb_pipe_pool *pool)
+{
+	return pool->free || pool->n_out + pool->n_free < pool->max;
+}
+
+/*
+ * Copies one read's worth (at most COPY_LEN) from src to a ready dst. What
+ * dst does not take is parked in a pipe (the caller made sure one can be
+ * had) and leaves through the splice path. A read shorter than asked for drained src,
+ * so under edge triggering src is not ready until the next event, unless an
+ * EOF or error is already flagged (src_hup): then reading continues to see
+ * it. Returns >0 bytes read, 0 when src would block or is at EOF (h->eof), or
+ * -errno.
+ */
+static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+{
+	ssize_t n, m;
+
+	n = recv(src, pool->bounce, COPY_LEN, MSG_DONTWAIT);
+	if (n == 0) {
+		h->eof = true;
+		return 0;
+	}
+	if (n == -1) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			h->src_ready = false;
+			return 0;
+		}
+		return -errno;
+	}
+	h->in += n;
+	if (n == COPY_LEN)
+		h->splicing = true;
+	else if (!h->src_hup)
+		h->src_ready = false;
+	m = send(dst, pool->bounce, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (m == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		m = 0;
+	}
+	h->bytes += m;
+	if (m < n) {
+		ssize_t w;
+
+		h->dst_ready = false;
+		h->pipe = pool_get(pool);
+		if (!h->pipe)
+			return -ENOBUFS;
+		w = write(h->pipe->wr, pool->bounce + m, n - m);
+		if (w != n - m)
+			return w == -1 ? -errno : -EIO;
+		h->pipe->len = n - m;
+	}
+	return n;
+}
+
 int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
 {
 	ssize_t n;
@@ -143,14 +207,22 @@ int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst
 			lb_relay_release(pool, h);
 			if (!h->shut) {
 				h->shut = true;
-				if (shutdown(dst, SHUT_WR) == -1 && errno != ENOTCONN)
+				if (!h->close_after_eof && shutdown(dst, SHUT_WR) == -1 &&
+				    errno != ENOTCONN)
 					return -errno;
 			}
 			return 0;
 		}
 		if (!h->src_ready) {
+			h->splicing = false;
 			lb_relay_release(pool, h);
 			return 0;
+		}
+		if (!h->splicing && !h->pipe && h->dst_ready && pool_can_get(pool)) {
+			n = relay_copy(pool, h, src, dst);
+			if (n < 0)
+				return n;
+			continue;
 		}
 		if (!h->pipe)
 			h->pipe = pool_get(pool);
@@ -178,6 +250,8 @@ int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst
 			}
 			return -errno;
 		}
+		if (n < COPY_LEN)
+			h->splicing = false;
 		h->pipe->len = n;
 		h->in += n;
 	}

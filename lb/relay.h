@@ -32,6 +32,9 @@ struct lb_half {
 	uint64_t in;			/* read from src so far */
 	uint64_t bytes;			/* written to dst so far */
 	bool src_ready, dst_ready;	/* edge-triggered readiness not yet used up */
+	bool src_hup;			/* src reported RDHUP/HUP/ERR: read until EOF */
+	bool splicing;			/* last read filled the copy buffer: splice */
+	bool close_after_eof;		/* at EOF, the caller closes dst: no shutdown() */
 	bool eof;			/* src has sent FIN */
 	bool shut;			/* FIN passed on to dst */
 };
@@ -41,10 +44,13 @@ int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int 
 void lb_pipe_pool_fini(struct lb_pipe_pool *pool);
 
 /*
- * Moves what it can from src to dst until one side would block. Passes a
- * FIN on (shutdown(dst, SHUT_WR)) once src reached EOF and all its bytes
- * are out. Returns 0, or -errno from a socket (-ECONNRESET, -EPIPE, ...)
- * after which the connection must be torn down.
+ * Moves what it can from src to dst until one side would block. Small reads
+ * are copied (recv/send through the pool's buffer); once a read fills that
+ * buffer the direction switches to splice() through a pipe until src runs
+ * dry. Passes a FIN on (shutdown(dst, SHUT_WR)) once src reached EOF and all
+ * its bytes are out, unless close_after_eof is set (then only h->shut).
+ * Returns 0, or -errno from a socket (-ECONNRESET, -EPIPE, ...) after which
+ * the connection must be torn down.
  */
 int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst);
 

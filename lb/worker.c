@@ -535,9 +535,13 @@ static void conn_pump(struct conn *c)
 	uint64_t now = lb_loop_now(w.loop);
 	int rc;
 
+	/* The last FIN goes out with close() in conn_end: no shutdown() first. */
+	c->up.close_after_eof = c->down.shut;
 	rc = lb_relay_move(&w.pipes, &c->up, c->cli.fd, c->srv.fd);
-	if (rc == 0)
+	if (rc == 0) {
+		c->down.close_after_eof = c->up.shut;
 		rc = lb_relay_move(&w.pipes, &c->down, c->srv.fd, c->cli.fd);
+	}
 	if (rc < 0) {
 		/* A reset (or any socket error) on one side resets the other. */
 		conn_end(c, true);
@@ -563,6 +567,8 @@ static void cli_event(struct lb_event *ev, uint32_t events)
 		return;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->up.src_ready = true;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->up.src_hup = true;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->down.dst_ready = true;
 	if (c->state != CONN_RELAYING) {
@@ -580,6 +586,9 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 
 	if (c->state == CONN_FREE)
 		return;
+	/* Data and FIN may come with the connect's completion. */
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->down.src_hup = true;
 	if (c->state == CONN_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof(err);
