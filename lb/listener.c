@@ -64,6 +64,10 @@ int lb_listener_open(const union lb_sockaddr *addr, const char **what)
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
 			goto fail;
 	}
+	/* Inherited by every accepted socket: pass bytes on as they come. */
+	*what = "setsockopt(TCP_NODELAY)";
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+		goto fail;
 	*what = "bind";
 	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
 		goto fail;

@@ -595,9 +595,11 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
-		if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		/* A failed connect always reports ERR or HUP; plain OUT is success. */
+		if ((events & (EPOLLERR | EPOLLHUP)) &&
+		    getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
-		if (err || (events & EPOLLERR)) {
+		if (err || (events & (EPOLLERR | EPOLLHUP))) {
 			conn_retry(c, err ? err : ECONNREFUSED);
 			return;
 		}
@@ -655,7 +657,7 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->down.dst_ready = true;
 	c->max_attempts = svc->retries + 1;
 	c->state = CONN_CONNECTING;
-	set_nodelay(fd);
+	/* TCP_NODELAY comes from the listener: accepted sockets inherit it. */
 	if (lb_loop_add(w.loop, &c->cli, SOCK_EVENTS) < 0) {
 		conn_end(c, true);
 		return;
