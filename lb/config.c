@@ -701,13 +701,18 @@ static int read_file(const char *path, char **out, size_t *out_len)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd == -1)
 		return -errno;
+	buf = malloc(cap);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
 	for (;;) {
-		if (len == cap || !buf) {
+		if (len == cap) {
 			if (len >= CONFIG_MAX_BYTES) {
 				ret = -EFBIG;
 				goto cleanup;
 			}
-			cap = buf ? cap * 2 : cap;
+			cap *= 2;
 			p = realloc(buf, cap);
 			if (!p) {
 				ret = -ENOMEM;

@@ -243,7 +243,7 @@ static bool scan_status(const char **p, unsigned int *out)
 static void parse_expect(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *v)
 {
 	const char *s = lb_config_get_string(c, v), *p;
-	unsigned int min, max;
+	unsigned int min = 0, max;
 	bool ok;
 
 	if (!s)

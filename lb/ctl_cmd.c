@@ -516,12 +516,17 @@ static json_t *cmd_limits(struct req *r)
 		lb_limits_print(&l, f);
 		fclose(f);
 		/* Drop the "# " that keeps lb -t's output a script. */
-		for (char *rd = text, *wr = text; rd && *rd;) {
-			if ((rd == text || rd[-1] == '\n') && rd[0] == '#' && rd[1] == ' ')
-				rd += 2;
-			*wr++ = *rd++;
-			if (!*rd)
-				*wr = '\0';
+		if (text) {
+			char *wr = text;
+
+			for (const char *rd = text; *rd; rd++) {
+				if ((rd == text || rd[-1] == '\n') && rd[0] == '#' && rd[1] == ' ') {
+					rd++;	/* and the loop steps over the ' ' */
+					continue;
+				}
+				*wr++ = *rd;
+			}
+			*wr = '\0';
 		}
 		json_object_set_new(j, "report", json_string(text ? text : ""));
 		free(text);

@@ -65,7 +65,7 @@ static int check_caps(void)
 
 static void check_forwarding(const struct lb_config *cfg)
 {
-	long v;
+	long v = -1;	/* read_long() leaves it unset when it fails */
 
 	if (lb_config_has_family(cfg, AF_INET) &&
 	    read_long("/proc/sys/net/ipv4/ip_forward", &v) == 0 && v == 0)

@@ -110,7 +110,7 @@ static long find_slot(const struct lb_shm *prev, const struct lb_config *prev_cf
 {
 	size_t si, bi;
 
-	if (!prev || lb_shm_find(prev, prev_cfg, service, addr, &si, &bi) < 0)
+	if (!prev || !addr || lb_shm_find(prev, prev_cfg, service, addr, &si, &bi) < 0)
 		return -1;
 	return prev->services[si].slots[bi];
 }
