@@ -22,7 +22,6 @@
 #define DEFAULT_TABLE		"lb"
 #define GROUP_MAX_LEN		32
 #define DEFAULT_USER		"nobody"
-#define DEFAULT_GROUP		"nogroup"
 #define CONFIG_MAX_BYTES	(16 << 20)
 #define QUOTE_MAX		64
 
@@ -278,6 +277,18 @@ bool lb_config_expect_array(struct lb_config_ctx *c, json_t *v)
 		return false;
 	}
 	return true;
+}
+
+void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size)
+{
+	void *p;
+
+	if (!lb_config_expect_array(c, arr))
+		return NULL;
+	p = calloc(json_array_size(arr), size);
+	if (!p)
+		lb_config_oom(c);
+	return p;
 }
 
 /*
@@ -538,19 +549,49 @@ static void parse_id(struct lb_config_ctx *c, json_t *v, bool group)
 		resolve_id(c, group, s, "");
 }
 
-/* The key was left out: its default must exist on this host too. */
-static void default_id(struct lb_config_ctx *c, json_t *root, bool group)
+/* "user" was left out: its default must exist on this host too. */
+static void default_user(struct lb_config_ctx *c, json_t *root)
 {
-	const char *key = group ? "group" : "user";
-	char tail[80];
 	size_t saved;
 
-	if (json_object_get(root, key))
+	if (json_object_get(root, "user"))
 		return;
-	snprintf(tail, sizeof(tail), " (the default; set \"%s\" to an existing %s)", key, key);
-	saved = lb_config_path_key(c, key);
-	resolve_id(c, group, group ? DEFAULT_GROUP : DEFAULT_USER, tail);
+	saved = lb_config_path_key(c, "user");
+	resolve_id(c, false, DEFAULT_USER,
+		   " (the default; set \"user\" to an existing user)");
 	lb_config_path_pop(c, saved);
+}
+
+/*
+ * "group" was left out: the user's primary group, as login would give it
+ * (nobody's is nogroup on Debian, nobody on Fedora), named by its gid when
+ * the group database has no name for it.
+ */
+static void default_group(struct lb_config_ctx *c, json_t *root)
+{
+	struct lb_config *cfg = c->cfg;
+	struct passwd *pw;
+	struct group *gr;
+	char *name;
+
+	if (json_object_get(root, "group") || !cfg->user)
+		return;
+	errno = 0;
+	pw = getpwnam(cfg->user);
+	if (!pw)
+		return;		/* resolved a moment ago: a lookup error, reported as such */
+	gr = getgrgid(pw->pw_gid);
+	if (gr)
+		name = strdup(gr->gr_name);
+	else if (asprintf(&name, "%u", (unsigned int)pw->pw_gid) == -1)
+		name = NULL;
+	if (!name) {
+		lb_config_oom(c);
+		return;
+	}
+	free(cfg->group);
+	cfg->group = name;
+	cfg->gid = pw->pw_gid;
 }
 
 /*
@@ -613,8 +654,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 		}
 		lb_config_path_pop(c, saved);
 	}
-	default_id(c, root, false);
-	default_id(c, root, true);
+	default_user(c, root);
+	default_group(c, root);
 	check_control_group(c);
 	if (!json_object_get(root, "services"))
 		lb_config_err_missing(c, "services");

@@ -68,6 +68,12 @@ bool lb_config_get_addr(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *o
 bool lb_config_expect_object(struct lb_config_ctx *c, json_t *v);
 /* Array of at least one element; element errors are the caller's. */
 bool lb_config_expect_array(struct lb_config_ctx *c, json_t *v);
+/*
+ * Checks that arr is a non-empty array and returns a zeroed array of as
+ * many elements of size bytes, owned by the caller; NULL (error recorded)
+ * otherwise.
+ */
+void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size);
 
 /* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
 bool lb_config_valid_name(const char *s, const char *extra);

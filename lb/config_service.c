@@ -89,13 +89,9 @@ static void parse_vips(struct lb_config_ctx *c, size_t si, json_t *arr)
 	size_t i, saved;
 	json_t *v;
 
-	if (!lb_config_expect_array(c, arr))
+	svc->vips = lb_config_alloc_array(c, arr, sizeof(*svc->vips));
+	if (!svc->vips)
 		return;
-	svc->vips = calloc(json_array_size(arr), sizeof(*svc->vips));
-	if (!svc->vips) {
-		lb_config_oom(c);
-		return;
-	}
 	svc->n_vips = json_array_size(arr);
 	json_array_foreach(arr, i, v) {
 		saved = lb_config_path_index(c, i);
@@ -155,13 +151,9 @@ static bool parse_backends(struct lb_config_ctx *c, struct lb_service_conf *svc,
 	bool ok = true;
 	json_t *v;
 
-	if (!lb_config_expect_array(c, arr))
+	svc->backends = lb_config_alloc_array(c, arr, sizeof(*svc->backends));
+	if (!svc->backends)
 		return false;
-	svc->backends = calloc(json_array_size(arr), sizeof(*svc->backends));
-	if (!svc->backends) {
-		lb_config_oom(c);
-		return false;
-	}
 	svc->n_backends = json_array_size(arr);
 	json_array_foreach(arr, i, v) {
 		svc->backends[i].weight = 1;
@@ -505,13 +497,9 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	size_t i, saved;
 	json_t *v;
 
-	if (!lb_config_expect_array(c, arr))
+	cfg->services = lb_config_alloc_array(c, arr, sizeof(*cfg->services));
+	if (!cfg->services)
 		return;
-	cfg->services = calloc(json_array_size(arr), sizeof(*cfg->services));
-	if (!cfg->services) {
-		lb_config_oom(c);
-		return;
-	}
 	/* Counted one by one so that VIP checks only see parsed services. */
 	c->services = arr;
 	json_array_foreach(arr, i, v) {

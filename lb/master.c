@@ -505,7 +505,11 @@ static int install_rules(const struct lb_config *cfg, char *err, size_t errlen)
 		if (rc < 0)
 			goto fail;
 	}
+	/* A renamed intercept.table: the old one goes in the same transaction. */
+	if (m.rules_installed && strcmp(next.nft.table, m.rules.nft.table))
+		next.nft.retire = m.rules.nft.table;
 	rc = lb_nft_apply(&next.nft, err, errlen);
+	next.nft.retire = NULL;
 	if (rc < 0) {
 		if (routes_changed && m.routes_installed) {
 			char ignored[256];
@@ -515,8 +519,6 @@ static int install_rules(const struct lb_config *cfg, char *err, size_t errlen)
 		}
 		goto fail;
 	}
-	if (m.rules_installed && strcmp(next.nft.table, m.rules.nft.table))
-		lb_nft_remove(m.rules.nft.table, err, errlen);
 	if (routes_changed && m.routes_installed) {
 		struct lb_nft_route_spec gone = m.rules.route;
 		char ignored[256];

@@ -123,6 +123,31 @@ static long alloc_slot(struct lb_shm_pool *pool)
 	return -1;
 }
 
+/*
+ * A service of the same name in prev hands on its counters, so they stay
+ * monotonic across reloads. What prev's draining workers add after this
+ * copy is not seen by the new generation (it is small: they accept nothing
+ * new).
+ */
+static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
+			   const struct lb_config *prev_cfg, const char *name)
+{
+	const struct lb_shm_service *old;
+
+	if (!prev)
+		return;
+	for (size_t i = 0; i < prev_cfg->n_services; i++) {
+		if (strcmp(prev_cfg->services[i].name, name))
+			continue;
+		old = &prev->services[i];
+		atomic_store(&ss->total, atomic_load(&old->total));
+		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
+		atomic_store(&ss->queued, atomic_load(&old->queued));
+		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+		return;
+	}
+}
+
 static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *prev,
 			      const struct lb_config *prev_cfg, const struct lb_config *cfg)
 {
@@ -173,6 +198,7 @@ static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *pre
 		ss->slots = slots;
 		ss->n_backends = svc->n_backends;
 		slots += svc->n_backends;
+		carry_counters(ss, prev, prev_cfg, svc->name);
 		for (size_t j = 0; j < svc->n_backends; j++) {
 			const struct lb_backend_conf *bc = &svc->backends[j];
 			long slot = find_slot(prev, prev_cfg, svc->name, &bc->addr);

@@ -137,7 +137,8 @@ struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers
  * Maps the generation after prev for cfg on prev's pool. A backend with
  * the same service name and address as one of prev's keeps its slot: its
  * states, weight (when the config's weight did not change) and counters.
- * Others get fresh slots. Returns NULL with errno set (ENOSPC: pool full).
+ * Others get fresh slots. A service with the same name starts from prev's
+ * service counters. Returns NULL with errno set (ENOSPC: pool full).
  */
 struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_config *prev_cfg,
 				  const struct lb_config *cfg);

@@ -221,15 +221,24 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 		type = nlh->nlmsg_type;
 	switch (type) {
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWTABLE):
-	case LB_NFT_MSG_TYPE(NFT_MSG_DELTABLE):
+	case LB_NFT_MSG_TYPE(NFT_MSG_DELTABLE): {
+		/* The table the message names: lb's, or one it retires. */
+		struct nftnl_table *t = nftnl_table_alloc();
+		const char *name = table;
+
+		if (t && nftnl_table_nlmsg_parse(nlh, t) >= 0 &&
+		    nftnl_table_is_set(t, NFTNL_TABLE_NAME))
+			name = nftnl_table_get_str(t, NFTNL_TABLE_NAME);
 		snprintf(what, sizeof(what), "%s table inet %s",
 			 type == LB_NFT_MSG_TYPE(NFT_MSG_NEWTABLE) ? "creating" : "deleting",
-			 table);
+			 name);
+		nftnl_table_free(t);
 		/* Capability failures are reported on the batch header; EPERM
 		 * on the table itself means another process owns it. */
 		if (ret == -EPERM)
 			hint = "table is owned by another process";
 		break;
+	}
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSET): {
 		struct nftnl_set *s = nftnl_set_alloc();
 		const char *name = "?";

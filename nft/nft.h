@@ -12,6 +12,7 @@ struct mnl_nlmsg_batch;
 /* What lb intercepts: everything the ruleset is built from. */
 struct lb_nft_spec {
 	const char *table;		/* table name, family inet */
+	const char *retire;		/* another table to delete in the same transaction, or NULL */
 	uint32_t mark;			/* set on intercepted and on lb-socket packets */
 	uint16_t port;			/* tproxy target port, on 127.0.0.1 and ::1 */
 	const struct sockaddr_storage *vips;	/* AF_INET / AF_INET6 with port */
@@ -22,6 +23,8 @@ struct lb_nft_spec {
  * Appends to batch the messages of one transaction that replaces table
  * spec->table (family inet) with lb's ruleset, whether or not it existed:
  * add table, delete table, then table, sets, elements, chain and rules.
+ * With spec->retire (a table lb used before, e.g. under an old name), that
+ * table is added and deleted first, so the switch is one transaction too.
  * The caller wraps the batch in begin/end messages. *seq is advanced for
  * every message. Pure: no socket, no root. Returns 0 or -errno.
  */

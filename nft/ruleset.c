@@ -70,6 +70,9 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 	len = strlen(spec->table);
 	if (len == 0 || len >= NFT_TABLE_MAXNAMELEN)
 		return -EINVAL;
+	len = spec->retire ? strlen(spec->retire) : 1;
+	if (len == 0 || len >= NFT_TABLE_MAXNAMELEN)
+		return -EINVAL;
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
@@ -115,7 +118,7 @@ static int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
 	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
 }
 
-static int lb_nft_table_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
 			    uint16_t type, uint16_t flags, uint32_t *seq)
 {
 	struct nftnl_table *t;
@@ -125,7 +128,7 @@ static int lb_nft_table_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_bat
 	if (!t)
 		return -ENOMEM;
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
-	nftnl_table_set_str(t, NFTNL_TABLE_NAME, spec->table);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	if (type == NFT_MSG_NEWTABLE)
 		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, 0);
 	nlh = lb_nft_msg(batch, type, flags, seq);
@@ -415,9 +418,13 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	 * it, all in the same transaction as the new one, so no packet ever
 	 * sees a half-built ruleset and no other table is touched.
 	 */
-	if ((ret = lb_nft_table_msg(spec, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	    (ret = lb_nft_table_msg(spec, batch, NFT_MSG_DELTABLE, 0, seq)) ||
-	    (ret = lb_nft_table_msg(spec, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	if (spec->retire && strcmp(spec->retire, spec->table) &&
+	    ((ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	     (ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
+		return ret;
+	if ((ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
+	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
 	    (ret = lb_nft_set_msg(spec, &lb_nft_v4, batch, seq)) ||
 	    (ret = lb_nft_set_msg(spec, &lb_nft_v6, batch, seq)))
 		return ret;

@@ -267,6 +267,33 @@ START_TEST(test_user_group)
 }
 END_TEST
 
+/* Without "group" the workers take the user's primary group, whatever it is called here. */
+START_TEST(test_default_group)
+{
+	static const char *const users[] = { "root", "nobody", "daemon" };
+
+	for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
+		struct passwd *pw = getpwnam(users[i]);
+		struct group *gr;
+		struct lb_config *cfg;
+		char text[256];
+
+		if (!pw)
+			continue;
+		gr = getgrgid(pw->pw_gid);
+		ck_assert_ptr_nonnull(gr);
+		snprintf(text, sizeof(text), "{'user': '%s', 'services': [{'name': 'web',"
+			 " 'vips': ['198.18.100.1:80'], 'backends': [{'address': '198.18.2.2:80'}]}]}",
+			 users[i]);
+		cfg = parse_ok(text);
+		ck_assert_str_eq(cfg->user, users[i]);
+		ck_assert_str_eq(cfg->group, gr->gr_name);
+		ck_assert_uint_eq(cfg->gid, pw->pw_gid);
+		lb_config_free(cfg);
+	}
+}
+END_TEST
+
 static const struct {
 	const char *name;
 	unsigned int level;
@@ -1122,6 +1149,7 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));
 	tcase_add_test(tc, test_control_group);
 	tcase_add_test(tc, test_user_group);
+	tcase_add_test(tc, test_default_group);
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_test(tc, test_maglev);

@@ -124,6 +124,43 @@ START_TEST(test_message_order)
 }
 END_TEST
 
+/* A renamed table: the old one is deleted in the same batch, before the new one is built. */
+START_TEST(test_retire)
+{
+	static const char *const want[] = { "old", "old", "lb", "lb", "lb" };
+	static const uint16_t types[] = {
+		NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE,
+	};
+	struct lb_nft_spec s = spec;
+	struct mnl_nlmsg_batch *b;
+	uint32_t seq = SEQ0;
+	int plain;
+
+	plain = n_msgs;
+	s.retire = "old";
+	build(&s);
+	ck_assert_int_eq(n_msgs, plain + 2);
+	for (int i = 0; i < 5; i++) {
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		ck_assert_uint_eq(msg_type(i), types[i]);
+		ck_assert_int_ge(nftnl_table_nlmsg_parse(msgs[i], t), 0);
+		ck_assert_str_eq(nftnl_table_get_str(t, NFTNL_TABLE_NAME), want[i]);
+		nftnl_table_free(t);
+	}
+	ck_assert(msgs[0]->nlmsg_flags & NLM_F_CREATE);
+	/* Retiring the table being built is no retirement. */
+	s.retire = "lb";
+	build(&s);
+	ck_assert_int_eq(n_msgs, plain);
+	s.retire = "";
+	b = mnl_nlmsg_batch_start(buf, BATCH_LIMIT);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(lb_nft_ruleset_build(&s, b, &seq), -EINVAL);
+	mnl_nlmsg_batch_stop(b);
+}
+END_TEST
+
 START_TEST(test_tables)
 {
 	int i;
@@ -475,6 +512,7 @@ static Suite *ruleset_suite(void)
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_message_order);
 	tcase_add_test(tc, test_tables);
+	tcase_add_test(tc, test_retire);
 	tcase_add_test(tc, test_sets);
 	tcase_add_test(tc, test_elements);
 	tcase_add_test(tc, test_chain);

@@ -261,9 +261,16 @@ lab_log "ok: lbctl exit status 1 for lb's errors, 2 for usage and no lb"
 
 # ---- a reload: the file's weights come back, admin states stay ----
 
+web_total() { ctl -j services | jq -e '.data[] | select(.name == "web") | .total'; }
+total_before=$(web_total) || ctl_fail "lbctl -j services"
+((total_before > 0)) || lab_fail "service web counted no connection before the reload"
 ctl drain web 198.18.2.2:80 >/dev/null || ctl_fail "lbctl drain web 198.18.2.2:80"
 ctl weight web 198.18.2.3:80 7 >/dev/null || ctl_fail "lbctl weight web 198.18.2.3:80 7"
 ctl reload >"$LAB_DIR/reload.out" || ctl_fail "lbctl reload"
+total_after=$(web_total) || ctl_fail "lbctl -j services"
+((total_after >= total_before)) ||
+	lab_fail "service web's total went from $total_before to $total_after over a reload"
+lab_log "ok: service counters carry over a reload ($total_before -> $total_after)"
 grep -q '^reloaded: ' "$LAB_DIR/reload.out" || lab_fail "reload said: $(cat "$LAB_DIR/reload.out")"
 ctl status | grep -q '^config: .*(generation 2)' || lab_fail "status does not show generation 2"
 ctl backends web >"$LAB_DIR/after-reload.out" || ctl_fail "lbctl backends web"

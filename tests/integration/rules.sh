@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # lb installs its nftables table, policy rules and routes while running and
 # removes all of them on SIGTERM and SIGINT; lb -t prints the ruleset for a
-# good config and names the JSON path of an error in a bad one.
+# good config and names the JSON path of an error in a bad one; a reload
+# that renames the table swaps it in one transaction.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=rules
 . "$LB_SRCDIR/tests/lab.sh"
@@ -98,4 +99,37 @@ for sig in TERM INT; do
 	lab_log "ok: lb exits 0 on SIG$sig"
 	check_removed "after SIG$sig"
 done
+
+# --- a renamed intercept.table is swapped in one transaction ---
+# nft monitor ends each transaction with a "# new generation" line: the old
+# table's deletion and the new one's creation must come in the same one, so
+# no packet meets both tables or neither.
+lab_nginx_start
+lab_lb_start "$cfg"
+mon=$LAB_DIR/monitor.txt
+lab_bg "$LAB_GW" "$mon" nft monitor
+mon_pid=$LAB_BG_PID
+sleep 0.5
+renamed=$LAB_DIR/renamed.json
+sed 's/"table": "lb"/"table": "lb2"/' "$cfg" >"$renamed"
+grep -q '"table": "lb2"' "$renamed" || lab_fail "could not build the renamed config"
+cp "$renamed" "$cfg"
+kill -HUP "$LAB_LB_PID"
+lab_wait_grep "$LAB_LB_LOG" 'reload: generation 2' 5 >/dev/null ||
+	{ lab_lb_log; lab_fail "the reload to table lb2 did not complete"; }
+sleep 0.3
+kill "$mon_pid"
+awk '/^# new generation/ { if (del && add) ok = 1; del = add = 0; next }
+	/^delete table inet lb$/ { del = 1 } /^add table inet lb2$/ { add = 1 }
+	END { exit !ok }' "$mon" ||
+	{ sed 's/^/  monitor| /' "$mon" >&2; lab_fail "table lb was not replaced by lb2 in one transaction"; }
+lab_log "ok: the table rename is one transaction: $(grep -c '^# new generation' "$mon") generation(s) seen"
+tables=$(in_gw nft list tables)
+expect "table inet lb2 is in place" 'inet lb2$' "$tables"
+reject "table inet lb is gone" 'inet lb$' "$tables"
+lab_curl "${LAB_CLI_IP4[0]}" "http://$LAB_VIP4/" >/dev/null ||
+	{ lab_lb_log; lab_fail "no answer through table lb2"; }
+lab_log "ok: requests are intercepted through table lb2"
+lab_lb_stop TERM || lab_fail "lb did not stop after the rename"
+reject "after the rename and SIGTERM: table inet lb2 removed" 'inet lb2' "$(in_gw nft list tables)"
 lab_log "PASS"
