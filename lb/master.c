@@ -67,6 +67,7 @@ struct gen {
 	struct slot *slots;
 	unsigned int n_slots;
 	bool retiring;			/* told to drain; never restarted */
+	uint64_t kill_at;		/* told to drain: SIGKILL what still runs then (0: none) */
 	struct gen *next;		/* older generations, still draining */
 };
 
@@ -427,27 +428,52 @@ static void kill_gen(struct gen *g, int sig)
 	}
 }
 
-/* Drain deadline passed: whatever still runs is killed. */
-static void stop_expired(struct lb_timer *t)
+/* The stop timer fires at the earliest kill deadline of any generation. */
+static void arm_stop_timer(void)
 {
-	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next) {
-		if (!m.stopping && !g->retiring)
-			continue;
-		for (unsigned int i = 0; i < g->n_slots; i++)
-			if (g->slots[i].pid > 0) {
-				lb_warn("worker %u (pid %d) still running after drain: killing it",
-					g->slots[i].id, (int)g->slots[i].pid);
-				kill(g->slots[i].pid, SIGKILL);
-			}
-	}
+	uint64_t next = 0;
+
+	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+		if (g->kill_at && (!next || g->kill_at < next))
+			next = g->kill_at;
+	if (next)
+		lb_loop_timer_set(m.loop, &m.stop_timer, next);
+	else
+		lb_loop_timer_cancel(m.loop, &m.stop_timer);
 }
 
-static void arm_stop_timer(unsigned int drain_ms)
+/*
+ * Gives g drain_ms (plus a grace for the workers' own drain timers) to
+ * exit; a generation already given an earlier deadline keeps it, so later
+ * reloads never extend it.
+ */
+static void gen_set_deadline(struct gen *g, unsigned int drain_ms)
 {
 	uint64_t deadline = lb_loop_now(m.loop) + drain_ms + STOP_GRACE_MS;
 
-	if (!m.stop_timer.slot || m.stop_timer.deadline < deadline)
-		lb_loop_timer_set(m.loop, &m.stop_timer, deadline);
+	if (!g->kill_at || deadline < g->kill_at)
+		g->kill_at = deadline;
+	arm_stop_timer();
+}
+
+/* A drain deadline passed: whatever of that generation still runs is killed. */
+static void stop_expired(struct lb_timer *t)
+{
+	uint64_t now = lb_loop_now(m.loop);
+
+	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next) {
+		if (!g->kill_at || g->kill_at > now)
+			continue;
+		g->kill_at = 0;
+		for (unsigned int i = 0; i < g->n_slots; i++)
+			if (g->slots[i].pid > 0) {
+				lb_warn("worker %u (pid %d) of generation %u still running after its "
+					"drain: killing it", g->slots[i].id, (int)g->slots[i].pid,
+					g->shm->generation);
+				kill(g->slots[i].pid, SIGKILL);
+			}
+	}
+	arm_stop_timer();
 }
 
 static void begin_stop(int signo)
@@ -464,9 +490,10 @@ static void begin_stop(int signo)
 	lsocks_free(m.lsocks, m.n_lsocks);
 	m.lsocks = NULL;
 	m.n_lsocks = 0;
-	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next) {
 		kill_gen(g, SIGTERM);
-	arm_stop_timer(drain_ms);
+		gen_set_deadline(g, drain_ms);
+	}
 	if (all_exited())
 		lb_loop_stop(m.loop);
 }
@@ -690,7 +717,7 @@ static int reload(char *msg, size_t len)
 		lb_err("reload: generation %u is short of workers; the master retries", shm->generation);
 	/* Old workers stop accepting at once; the new ones take over their queues. */
 	kill_gen(old, SIGTERM);
-	arm_stop_timer(old->cfg->drain_timeout_ms);
+	gen_set_deadline(old, old->cfg->drain_timeout_ms);
 	m.ctl_state.cfg = cfg;
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
