@@ -537,6 +537,7 @@ static bool resolve_id(struct lb_config_ctx *c, bool group, const char *name, co
 		free(c->cfg->user);
 		c->cfg->user = copy;
 		c->cfg->uid = pw->pw_uid;
+		c->user_gid = pw->pw_gid;
 	}
 	return true;
 }
@@ -570,20 +571,16 @@ static void default_user(struct lb_config_ctx *c, json_t *root)
 static void default_group(struct lb_config_ctx *c, json_t *root)
 {
 	struct lb_config *cfg = c->cfg;
-	struct passwd *pw;
 	struct group *gr;
 	char *name;
 
+	/* No user: its error is already reported and the config fails. */
 	if (json_object_get(root, "group") || !cfg->user)
 		return;
-	errno = 0;
-	pw = getpwnam(cfg->user);
-	if (!pw)
-		return;		/* resolved a moment ago: a lookup error, reported as such */
-	gr = getgrgid(pw->pw_gid);
+	gr = getgrgid(c->user_gid);
 	if (gr)
 		name = strdup(gr->gr_name);
-	else if (asprintf(&name, "%u", (unsigned int)pw->pw_gid) == -1)
+	else if (asprintf(&name, "%u", (unsigned int)c->user_gid) == -1)
 		name = NULL;
 	if (!name) {
 		lb_config_oom(c);
@@ -591,7 +588,7 @@ static void default_group(struct lb_config_ctx *c, json_t *root)
 	}
 	free(cfg->group);
 	cfg->group = name;
-	cfg->gid = pw->pw_gid;
+	cfg->gid = c->user_gid;
 }
 
 /*

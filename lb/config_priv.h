@@ -35,6 +35,7 @@ struct lb_config_ctx {
 	struct lb_config_sbuf path;
 	struct lb_config_sbuf errors;
 	unsigned int n_errors;
+	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
 /* Path: each push returns the length to hand back to lb_config_path_pop(). */

@@ -90,15 +90,13 @@ void lb_relay_release(struct lb_pipe_pool *pool, struct lb_half *h)
 }
 
 /*
- * No pipe to be had: peek, send what dst takes, then consume exactly that
- * much, so nothing is held here between calls. Returns >0 moved, 0 when a
- * side would block or src is at EOF (h->eof set), or -errno.
+ * Reads from src for h. Returns >0 bytes read; 0 when src is at EOF
+ * (h->eof set) or drained (h->src_ready cleared); or -errno.
  */
-static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+static ssize_t src_recv(struct lb_half *h, int src, void *buf, size_t len, int flags)
 {
-	ssize_t n, m;
+	ssize_t n = recv(src, buf, len, flags | MSG_DONTWAIT);
 
-	n = recv(src, pool->bounce, pool->bounce_len, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0) {
 		h->eof = true;
 		return 0;
@@ -110,6 +108,21 @@ static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int sr
 		}
 		return -errno;
 	}
+	return n;
+}
+
+/*
+ * No pipe to be had: peek, send what dst takes, then consume exactly that
+ * much, so nothing is held here between calls. Returns >0 moved, 0 when a
+ * side would block or src is at EOF (h->eof set), or -errno.
+ */
+static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+{
+	ssize_t n, m;
+
+	n = src_recv(h, src, pool->bounce, pool->bounce_len, MSG_PEEK);
+	if (n <= 0)
+		return n;
 	m = send(dst, pool->bounce, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (m == -1) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -143,18 +156,9 @@ static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src,
 {
 	ssize_t n, m;
 
-	n = recv(src, pool->bounce, COPY_LEN, MSG_DONTWAIT);
-	if (n == 0) {
-		h->eof = true;
-		return 0;
-	}
-	if (n == -1) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			h->src_ready = false;
-			return 0;
-		}
-		return -errno;
-	}
+	n = src_recv(h, src, pool->bounce, COPY_LEN, 0);
+	if (n <= 0)
+		return n;
 	h->in += n;
 	if (n == COPY_LEN)
 		h->splicing = true;

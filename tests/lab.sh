@@ -92,6 +92,16 @@ lab_need_lb() {
 	[[ -x $LB_BIN ]] || lab_skip "lb binary not found: $LB_BIN"
 }
 
+# lab_need_peer: the test peer (tests/tools/peer, built by make check) as
+# $PEER unless PEER is set, or skip.
+lab_need_peer() {
+	PEER=${PEER:-${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/peer}
+	[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+}
+
+# lab_now_ms: the wall clock in milliseconds, for timing what a test waits on.
+lab_now_ms() { date +%s%3N; }
+
 in_cli() { ip netns exec "$LAB_CLI" "$@"; }
 in_gw() { ip netns exec "$LAB_GW" "$@"; }
 in_be() { ip netns exec "$LAB_BE" "$@"; }

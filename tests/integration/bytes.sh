@@ -7,13 +7,11 @@
 # directions in flight at once can outnumber the workers' pipe pools (128
 # pipes each), so the copying fallback may carry some of them too.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=bytes
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 
 cfg=$(lab_config '{

@@ -16,13 +16,11 @@
 # at start, resident only once used), and the pipe pool's kept idle pipes.
 # Against a fresh worker those would look like growth.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=churn
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root jq socat
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 N=${CHURN_N:-100000}
 WARM=${CHURN_WARM:-5000}
 lab_up

@@ -17,11 +17,10 @@ LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=control
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 LBCTL=${LBCTL:-$LB_BUILDDIR/lb/lbctl}
 lab_skip_unless_root socat timeout stat
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 [[ -x $LBCTL ]] || lab_skip "lbctl not built: $LBCTL"
 lab_up
 lab_nginx_start

@@ -22,9 +22,8 @@ master=$LAB_LB_PID
 stuck=$(pgrep -P "$master")
 [[ $stuck =~ ^[0-9]+$ ]] || lab_fail "want one worker, found: $stuck"
 
-ms_now() { date +%s%3N; }
 kill -STOP "$stuck"
-t0=$(ms_now)
+t0=$(lab_now_ms)
 kill -HUP "$master"
 lab_wait_grep "$LAB_LB_LOG" 'reload: generation 2' 5 >/dev/null ||
 	{ lab_lb_log; lab_fail "first reload did not complete"; }
@@ -38,12 +37,12 @@ for ((i = 0; i < 14; i++)); do
 	sleep 0.5
 	kill -HUP "$master"
 	if [[ -z $killed_ms ]] && ! kill -0 "$stuck" 2>/dev/null; then
-		killed_ms=$(($(ms_now) - t0))
+		killed_ms=$(($(lab_now_ms) - t0))
 	fi
 done
 [[ -n $killed_ms ]] || {
 	lab_lb_log
-	lab_fail "stopped worker $stuck still alive $(($(ms_now) - t0)) ms after its generation was retired (deadline $deadline ms)"
+	lab_fail "stopped worker $stuck still alive $(($(lab_now_ms) - t0)) ms after its generation was retired (deadline $deadline ms)"
 }
 ((killed_ms <= deadline + 1000)) ||
 	lab_fail "stopped worker killed after $killed_ms ms, want about $deadline ms"

@@ -19,13 +19,11 @@
 # ENFILE (fs.file-max) is host-wide and ENOMEM cannot be provoked safely;
 # both take the same paths in lb (see docs/reliability.md).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=emfile
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root prlimit setpriv jq socat
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 NOFILE=512
 lab_up
 

@@ -26,13 +26,11 @@
 # process, nft table, rule, route or listener behind.
 # Run parts alone with: faults.sh [storm] [master] [backend] [mute] [stuck] [vanish]
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=faults
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root wrk ss pgrep jq socat
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 parts=${*:-storm master backend mute stuck vanish}
 want() { [[ " $parts " == *" $1 "* ]]; }
 

@@ -11,13 +11,11 @@
 # response (peer: "EOF before status byte", socat: empty answer), or reset the
 # client's late upload, so each check fails then.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=halfclose
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root socat timeout
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 
 svc() { # NAME PORT: a service with one v4 and one v6 backend on PORT

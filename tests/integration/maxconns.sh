@@ -10,13 +10,11 @@
 #  - while that one is held, a third is reset after about queue_timeout_ms
 #    (1.2..3 s), and lb logs and counts it as a queue timeout.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=maxconns
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root ss
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 
 BE=${LAB_BE_IP4[0]}
@@ -45,7 +43,6 @@ cat >"$cfg" <<JSON
 JSON
 lab_lb_start "$cfg"
 
-ms_now() { echo $(($(date +%s%N) / 1000000)); }
 be_conns() { in_be ss -Htn state established "sport = :$PORT" | wc -l; }
 
 # hold SRC LOG: one connection from SRC that sends one byte and waits for
@@ -63,7 +60,7 @@ lab_wait_grep "$LAB_DIR/h1.log" ' 1 answered' 3 >/dev/null ||
 lab_log "ok: first connection echoed"
 
 lab_log "checking: a second connection waits, unanswered and not reset, while the first is held"
-t0=$(ms_now)
+t0=$(lab_now_ms)
 hold "${LAB_CLI_IP4[1]}" "$LAB_DIR/h2.log"
 H2=$HPID
 lab_wait_grep "$LAB_DIR/h2.log" ' 1 connected' 1 >/dev/null ||
@@ -77,21 +74,21 @@ n=$(be_conns)
 lab_log "ok: after 0.7 s the second is waiting ($st); the backend has 1 connection"
 
 lab_log "checking: the second is served promptly once the first closes"
-t1=$(ms_now)
+t1=$(lab_now_ms)
 lab_stop "$H1"
 lab_wait_grep "$LAB_DIR/h2.log" ' 1 answered' 0.5 >/dev/null ||
 	{ cat "$LAB_DIR/h2.log" >&2; lab_lb_log; lab_fail "second connection not served within 0.5 s of the first closing"; }
-t2=$(ms_now)
+t2=$(lab_now_ms)
 grep -q ' [1-9][0-9]* reset' "$LAB_DIR/h2.log" && lab_fail "second connection was reset: $(cat "$LAB_DIR/h2.log")"
 ((t2 - t0 < QUEUE_MS)) || lab_fail "second connection served $((t2 - t0)) ms after it came, past queue_timeout_ms $QUEUE_MS"
 lab_log "ok: second served $((t2 - t1)) ms after the first closed ($((t2 - t0)) ms after it came)"
 
 lab_log "checking: with the second held, a third is reset after about queue_timeout_ms ($QUEUE_MS ms)"
-t0=$(ms_now)
+t0=$(lab_now_ms)
 hold "${LAB_CLI_IP4[2]}" "$LAB_DIR/h3.log"
 line=$(lab_wait_grep "$LAB_DIR/h3.log" ' 1 (reset|eof|failed)|1 answered' 4) ||
 	{ cat "$LAB_DIR/h3.log" >&2; lab_lb_log; lab_fail "third connection neither served nor ended within 4 s"; }
-ms=$(($(ms_now) - t0))
+ms=$(($(lab_now_ms) - t0))
 [[ $line == *' 0 answered, 0 eof, 1 reset, 0 failed' ]] ||
 	{ lab_lb_log; lab_fail "third connection: '$line' after $ms ms, want reset"; }
 ((ms >= 1200 && ms <= 3000)) ||

@@ -13,13 +13,11 @@
 #    are down, no connect is tried, and "no usable backend" is logged at
 #    most once a second.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=passive
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 
 PORT=9400
@@ -51,7 +49,6 @@ cat >"$cfg" <<JSON
 JSON
 lab_lb_start "$cfg"
 
-ms_now() { echo $(($(date +%s%N) / 1000000)); }
 fails_of() { grep -c "service p: connect to $1:$PORT failed" "$LAB_LB_LOG"; }
 down_re() { echo "service p backend $1:$PORT: health up -> down \\(passive: 3 consecutive connect failures"; }
 
@@ -87,12 +84,12 @@ lab_log "ok: 20 requests answered by $A, no further connect to $B"
 
 # --- B listens again: the probe brings it back ---
 lab_log "checking: once $B listens, the tcp probe brings it up within $UP_WITHIN s"
-t0=$(ms_now)
+t0=$(lab_now_ms)
 lab_nginx_one "$B" $PORT
 PID_B=$LAB_NGINX_PID
 line=$(lab_wait_grep "$LAB_LB_LOG" "service p backend $B:$PORT: health down -> up \\(2 consecutive successful checks" $UP_WITHIN) ||
 	{ lab_lb_log; lab_fail "$B not marked up within $UP_WITHIN s of listening again"; }
-lab_log "ok: $B up after $(($(ms_now) - t0)) ms: ${line#*: }"
+lab_log "ok: $B up after $(($(lab_now_ms) - t0)) ms: ${line#*: }"
 declare -A count=()
 for ((i = 1; i <= 10; i++)); do
 	be=$(ask "request $i, $B back")
@@ -106,16 +103,20 @@ lab_log "ok: $B back: ${count[$A]} to $A, ${count[$B]} to $B"
 lab_log "checking: with $A and $B refusing, clients are reset promptly"
 lab_nginx_stop "$PID_A" "$A" $PORT
 lab_nginx_stop "$PID_B" "$B" $PORT
-# try: one request that must fail fast; prints "RC MS".
+# try: one request that must fail fast; prints "RC MS CONNECT_MS", the
+# last from curl's own connect time. What lb answers for starts once the
+# handshake is done (the kernel completes it); a SYN the lab lost costs a
+# 1 s retransmit before that.
 try() {
-	local t rc
-	t=$(ms_now)
-	in_cli curl -gsS --max-time 5 --interface "$CLI" "$URL" >/dev/null 2>"$LAB_DIR/curl.err"
+	local t rc c
+	t=$(lab_now_ms)
+	c=$(in_cli curl -gsS --max-time 5 --interface "$CLI" -w '%{time_connect}' -o /dev/null \
+		"$URL" 2>"$LAB_DIR/curl.err")
 	rc=$?
-	echo "$rc $(($(ms_now) - t))"
+	echo "$rc $(($(lab_now_ms) - t)) $(awk -v s="${c:-0}" 'BEGIN { printf "%d", s * 1000 }')"
 }
 for ((i = 1; i <= 6; i++)); do
-	read -r rc ms <<<"$(try)"
+	read -r rc ms _ <<<"$(try)"
 	((rc != 0)) || lab_fail "request $i succeeded with no backend listening"
 	((ms < 1000)) || { lab_lb_log; lab_fail "request $i took $ms ms to fail (curl exit $rc)"; }
 	grep -Eq "$(down_re "$A")" "$LAB_LB_LOG" && break
@@ -125,23 +126,12 @@ lab_wait_grep "$LAB_LB_LOG" "$(down_re "$B")" 0.5 >/dev/null ||
 	{ lab_lb_log; lab_fail "$B not marked down again after 3 more refused connects"; }
 lab_log "ok: both marked down after $i requests, each failed in under 1 s"
 
-# try_timed: like try, plus curl's own connect time: "RC MS CONNECT_MS".
-# What lb answers for starts once the handshake is done (the kernel
-# completes it); a SYN the lab lost costs a 1 s retransmit before that.
-try_timed() {
-	local t rc c
-	t=$(ms_now)
-	c=$(in_cli curl -gsS --max-time 5 --interface "$CLI" -w '%{time_connect}' -o /dev/null \
-		"$URL" 2>"$LAB_DIR/curl.err")
-	rc=$?
-	echo "$rc $(($(ms_now) - t)) $(awk -v s="${c:-0}" 'BEGIN { printf "%d", s * 1000 }')"
-}
 mark=$(wc -l <"$LAB_LB_LOG")
 fails_before=$(($(fails_of "$A") + $(fails_of "$B")))
 slow=0 syn_retries=0 codes=
-t_start=$(ms_now)
+t_start=$(lab_now_ms)
 for ((i = 1; i <= 25; i++)); do
-	read -r rc ms cms <<<"$(try_timed)"
+	read -r rc ms cms <<<"$(try)"
 	((rc != 0)) || lab_fail "request $i succeeded with no backend usable"
 	((rc != 28)) || lab_fail "request $i timed out instead of being reset"
 	((ms - cms < 1000)) || slow=$((slow + 1))
@@ -150,7 +140,7 @@ for ((i = 1; i <= 25; i++)); do
 	cat "$LAB_DIR/curl.err" >>"$LAB_DIR/curl.all"
 	sleep 0.1
 done
-elapsed=$(($(ms_now) - t_start))
+elapsed=$(($(lab_now_ms) - t_start))
 ((slow == 0)) || { lab_lb_log; lab_fail "$slow of 25 requests with no usable backend took 1 s or more to be reset after connecting"; }
 ((syn_retries <= 2)) || { lab_lb_log; lab_fail "$syn_retries of 25 connects needed a SYN retransmit"; }
 # 56 receive failure, 55 send failure, 52 empty reply: reset or closed
@@ -164,16 +154,16 @@ sed -E 's/after [0-9]+ ms/after N ms/' "$LAB_DIR/curl.all" | sort | uniq -c | se
 # reset (ECONNRESET) counts as "reset", a refusal as "failed".
 for ((i = 1; i <= 3; i++)); do
 	log=$LAB_DIR/hold-nb$i.log
-	t=$(ms_now)
+	t=$(lab_now_ms)
 	lab_bg "$LAB_CLI" "$log" "$PEER" hold -b "$CLI" -n 1 "$LAB_VIP4:80"
 	lab_wait_grep "$log" ' 1 (reset|eof|failed)' 1 >/dev/null ||
 		{ cat "$log" >&2; lab_fail "held connection $i with no usable backend not ended within 1 s"; }
-	ms=$(($(ms_now) - t))
+	ms=$(($(lab_now_ms) - t))
 	grep -q ' 1 reset' "$log" || { cat "$log" >&2; lab_fail "held connection $i was not reset: $(tail -n1 "$log")"; }
 	lab_stop "$LAB_BG_PID"
 done
 lab_log "ok: 3 held connections with no usable backend were reset (ECONNRESET), the last after $ms ms"
-elapsed=$(($(ms_now) - t_start))
+elapsed=$(($(lab_now_ms) - t_start))
 fails_after=$(($(fails_of "$A") + $(fails_of "$B")))
 ((fails_after == fails_before)) ||
 	lab_fail "$((fails_after - fails_before)) connects to down backends while nothing was usable"

@@ -14,9 +14,8 @@ LAB_NAME=reload
 lab_skip_unless_root wrk
 lab_need_lb
 LBCTL=${LB_BUILDDIR:-$LB_SRCDIR}/lb/lbctl
-PEER=${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/peer
 [[ -x $LBCTL ]] || lab_skip "lbctl not built: $LBCTL"
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 lab_nginx_start
 lab_bg "$LAB_BE" "$LAB_DIR/peer.log" "$PEER" serve 198.18.2.2:9000

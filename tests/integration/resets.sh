@@ -10,13 +10,11 @@
 #    reset, not a FIN.
 # IPv4 and IPv6.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=resets
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root ss
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 
 svc() { # NAME PORT: one v4 and one v6 backend on PORT

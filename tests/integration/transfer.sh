@@ -6,13 +6,11 @@
 # on both ends; the backend answers only after the client's FIN reached it,
 # so half-close is exercised too.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
 LAB_NAME=transfer
 . "$LB_SRCDIR/tests/lab.sh"
-PEER=${PEER:-$LB_BUILDDIR/tests/tools/peer}
 lab_skip_unless_root
 lab_need_lb
-[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
+lab_need_peer
 lab_up
 
 cfg=$(lab_config '{
