@@ -4,11 +4,6 @@
 #include <string.h>
 
 #include "lb/balance.h"
-#include "lb/shm.h"
-
-#ifndef LB_MAGLEV_EMPTY
-#define LB_MAGLEV_EMPTY 0xffffu
-#endif
 
 /* Linear probes in maglev_pick before falling back to a scan of the candidates. */
 #define MAGLEV_PROBES 64

@@ -17,6 +17,9 @@
  * Each picker returns an index into the candidates, or -1 when every
  * weight is 0.
  */
+/* A Maglev table entry that names no backend. */
+#define LB_MAGLEV_EMPTY 0xffffu
+
 struct lb_pick {
 	uint32_t weight;
 	int64_t active;			/* connections over all workers */

@@ -133,8 +133,12 @@ static void set_health(struct hc_backend *b, enum lb_health_state health, const 
 	struct lb_health *h = b->h;
 
 	if (lb_shm_set_health(h->shm, h->cfg, b->svc, b->idx, health, reason))
-		/* Maglev clients must leave (or return to) it now, not at the next refresh. */
-		lb_shm_maglev_refresh(h->shm, h->cfg);
+		/*
+		 * Maglev clients should leave (or return to) it now, not at the
+		 * master's next tick; a burst of changes still costs one rebuild
+		 * per LB_SHM_MAGLEV_MIN_MS, the tick takes the rest.
+		 */
+		lb_shm_maglev_refresh(h->shm, h->cfg, lb_loop_now(h->loop), LB_SHM_MAGLEV_MIN_MS);
 	b->seen_down = health == LB_HEALTH_DOWN;
 	b->successes = b->failures = 0;
 }

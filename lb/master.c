@@ -37,6 +37,9 @@
 #include "lb/worker.h"
 
 #define RESPAWN_MIN_LIFE_MS 1000
+/* A slot that cannot start is retried after 0.5 s, doubling up to 5 s. */
+#define SPAWN_BACKOFF_MIN_MS 500
+#define SPAWN_BACKOFF_MAX_MS 5000
 #define STOP_GRACE_MS 2000
 /* How soon a state change reaches the Maglev tables. */
 #define MAGLEV_REFRESH_MS 100
@@ -55,8 +58,16 @@ struct slot {
 	int shm_slot;			/* its lb_shm_worker, -1 before the first start */
 	pid_t pid;
 	int fd;				/* master's end of the worker's socketpair */
+	uint32_t *ledger;		/* the backend claims its worker holds (lb_shm_ledger_map) */
 	uint64_t started;
 	unsigned int restarts;
+	unsigned int backoff_ms;	/* next retry delay after a failed start; 0: none failed */
+	/*
+	 * Of a retiring generation: still accepting, because the slot that
+	 * replaces it at the same position has not started yet.
+	 */
+	bool kept;
+	uint64_t kill_at;		/* told to drain: SIGKILL it then if still running (0: none) */
 	struct lb_timer respawn;
 };
 
@@ -67,7 +78,6 @@ struct gen {
 	struct slot *slots;
 	unsigned int n_slots;
 	bool retiring;			/* told to drain; never restarted */
-	uint64_t kill_at;		/* told to drain: SIGKILL what still runs then (0: none) */
 	struct gen *next;		/* older generations, still draining */
 };
 
@@ -144,6 +154,43 @@ static void lsocks_giveback(struct lsock *ls, unsigned int n, uint16_t port)
 }
 
 /*
+ * Opens family f's listener for worker position i into l (nothing when cfg
+ * has no VIP of that family). With probe, first makes sure no other group
+ * listens on the port. Returns 0 or -errno (logged).
+ */
+static int lsock_open(const struct lb_config *cfg, unsigned int i, struct lsock *l, size_t f,
+		      bool probe)
+{
+	union lb_sockaddr a = { 0 };
+	char buf[LB_ADDR_STRLEN];
+	const char *what = "bind";
+	int fd = 0;
+
+	if (!lb_config_has_family(cfg, families[f]) || l->fd[f] >= 0)
+		return 0;
+	if (families[f] == AF_INET) {
+		a.in.sin_family = AF_INET;
+		a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	} else {
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_addr = in6addr_loopback;
+	}
+	lb_addr_set_port(&a, cfg->intercept.port);
+	if (probe)
+		fd = lb_listener_probe(&a);
+	if (fd == 0)
+		fd = lb_listener_open(&a, &what);
+	if (fd < 0) {
+		lb_err("listener %s for worker %u: %s: %s%s", lb_addr_format(&a, buf, sizeof(buf)), i,
+		       what, strerror(-fd), fd == -EADDRINUSE ? " (another program, or another lb, "
+		       "listens on intercept.port)" : "");
+		return fd;
+	}
+	l->fd[f] = fd;
+	return 0;
+}
+
+/*
  * Listening sockets for n workers of cfg. With the same port, existing
  * sockets are reused, position by position, so their queues carry over;
  * new ones join the same SO_REUSEPORT group. Returns an owned array or NULL
@@ -163,38 +210,14 @@ static struct lsock *lsocks_plan(const struct lb_config *cfg, unsigned int n)
 		ls[i].fd[0] = ls[i].fd[1] = -1;
 	for (unsigned int i = 0; i < n; i++) {
 		for (size_t f = 0; f < 2; f++) {
-			union lb_sockaddr a = { 0 };
-			char buf[LB_ADDR_STRLEN];
-			const char *what = "bind";
-			int fd;
-
-			if (!lb_config_has_family(cfg, families[f]))
-				continue;
 			if (same_port && i < m.n_lsocks && m.lsocks[i].fd[f] >= 0) {
 				ls[i].fd[f] = m.lsocks[i].fd[f];
 				m.lsocks[i].fd[f] = -1;
 				continue;
 			}
-			if (families[f] == AF_INET) {
-				a.in.sin_family = AF_INET;
-				a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-			} else {
-				a.in6.sin6_family = AF_INET6;
-				a.in6.sin6_addr = in6addr_loopback;
-			}
-			lb_addr_set_port(&a, cfg->intercept.port);
 			/* Only a group of our own may exist on our port. */
-			fd = same_port ? 0 : (i == 0 ? lb_listener_probe(&a) : 0);
-			if (fd == 0)
-				fd = lb_listener_open(&a, &what);
-			if (fd < 0) {
-				lb_err("listener %s for worker %u: %s: %s%s",
-				       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),
-				       fd == -EADDRINUSE ? " (another program, or another lb, "
-				       "listens on intercept.port)" : "");
+			if (lsock_open(cfg, i, &ls[i], f, !same_port && i == 0) < 0)
 				goto fail;
-			}
-			ls[i].fd[f] = fd;
 		}
 	}
 	return ls;
@@ -237,6 +260,7 @@ static void worker_child(struct slot *s)
 		.master_fd = s->fd,
 		.capacity = m.cap.conns,
 		.pipes = m.cap.pipes,
+		.ledger = s->ledger,
 	};
 	int keep[LB_WORKER_MAX_LISTENERS + 1];
 	size_t n_keep = 0;
@@ -259,12 +283,26 @@ static void worker_child(struct slot *s)
 	_exit(lb_worker_run(&args));
 }
 
+/* Every generation: the current one, then the older, draining ones. */
+#define for_each_gen(g) for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+
 static int spawn(struct slot *s)
 {
 	struct lb_shm *shm = s->gen->shm;
 	int sp[2];
 	pid_t pid;
 
+	/* A slot whose start failed gave its listener up: it gets a new one. */
+	for (size_t f = 0; s->gen == m.cur && f < 2; f++) {
+		int rc = lsock_open(s->gen->cfg, s->id, &m.lsocks[s->id], f, false);
+
+		if (rc < 0)
+			return rc;
+	}
+	if (!s->ledger)
+		s->ledger = lb_shm_ledger_map(m.cap.conns);
+	if (!s->ledger)
+		return -ENOMEM;
 	if (s->shm_slot < 0)
 		s->shm_slot = lb_shm_worker_slot(shm);
 	if (s->shm_slot < 0)
@@ -290,12 +328,58 @@ static int spawn(struct slot *s)
 	s->fd = sp[0];
 	s->pid = pid;
 	s->started = lb_clock_ms();
+	s->backoff_ms = 0;
 	shm->workers[s->shm_slot].id = s->id;
 	atomic_store(&shm->workers[s->shm_slot].generation, shm->generation);
 	atomic_store(&shm->workers[s->shm_slot].restarts, s->restarts);
 	atomic_store(&shm->workers[s->shm_slot].pid, pid);
 	lb_info("worker %u of generation %u started: pid %d", s->id, shm->generation, (int)pid);
 	return 0;
+}
+
+/* Tells a worker to stop accepting and drain, with drain_ms (plus a grace) to do it. */
+static void slot_drain(struct slot *s, unsigned int drain_ms)
+{
+	s->kept = false;
+	lb_loop_timer_cancel(m.loop, &s->respawn);
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, SIGTERM);
+	if (!s->kill_at)
+		s->kill_at = lb_loop_now(m.loop) + drain_ms + STOP_GRACE_MS;
+}
+
+static void arm_stop_timer(void);
+
+/* Slot s of the current generation runs: older workers kept at its position may go. */
+static void release_kept(const struct slot *s)
+{
+	for_each_gen(g) {
+		if (g == m.cur || s->id >= g->n_slots || !g->slots[s->id].kept)
+			continue;
+		lb_info("worker %u of generation %u hands over to generation %u", s->id,
+			g->shm->generation, m.cur->shm->generation);
+		slot_drain(&g->slots[s->id], g->cfg->drain_timeout_ms);
+	}
+	arm_stop_timer();
+}
+
+/*
+ * A slot that could not start: it is retried with backoff, and meanwhile
+ * its listener must not collect connections nobody accepts. The master
+ * lets go of it; once no worker holds it either, the kernel moves its
+ * queue to the rest of the group (tcp_migrate_req).
+ */
+static void spawn_failed(struct slot *s, int err)
+{
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : SPAWN_BACKOFF_MIN_MS;
+	if (s->backoff_ms > SPAWN_BACKOFF_MAX_MS)
+		s->backoff_ms = SPAWN_BACKOFF_MAX_MS;
+	lb_err("worker %u of generation %u: cannot start: %s; retrying in %u ms", s->id,
+	       s->gen->shm->generation, strerror(-err), s->backoff_ms);
+	if (s->gen == m.cur && m.lsocks && s->id < m.n_lsocks)
+		lsock_close(&m.lsocks[s->id]);
+	lb_loop_timer_set(m.loop, &s->respawn, lb_loop_now(m.loop) + s->backoff_ms);
 }
 
 static void respawn_due(struct lb_timer *t)
@@ -307,9 +391,10 @@ static void respawn_due(struct lb_timer *t)
 		return;
 	rc = spawn(s);
 	if (rc < 0) {
-		lb_err("worker %u: fork failed: %s; retrying in 1 s", s->id, strerror(-rc));
-		lb_loop_timer_set(m.loop, &s->respawn, lb_loop_now(m.loop) + 1000);
+		spawn_failed(s, rc);
+		return;
 	}
+	release_kept(s);
 }
 
 static bool gen_exited(const struct gen *g)
@@ -322,9 +407,7 @@ static bool gen_exited(const struct gen *g)
 
 static bool all_exited(void)
 {
-	if (m.cur && !gen_exited(m.cur))
-		return false;
-	for (struct gen *g = m.old; g; g = g->next)
+	for_each_gen(g)
 		if (!gen_exited(g))
 			return false;
 	return true;
@@ -342,6 +425,7 @@ static void gen_free(struct gen *g)
 			close(s->fd);
 		if (s->shm_slot >= 0 && g->shm)
 			atomic_store(&g->shm->workers[s->shm_slot].pid, 0);
+		lb_shm_ledger_unmap(s->ledger, m.cap.conns);
 	}
 	free(g->slots);
 	lb_shm_destroy(g->shm);
@@ -372,7 +456,7 @@ static struct gen *gen_alloc(struct lb_config *cfg, struct lb_shm *shm, unsigned
 
 static struct slot *find_slot(pid_t pid)
 {
-	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
+	for_each_gen(g)
 		for (unsigned int i = 0; i < g->n_slots; i++)
 			if (g->slots[i].pid == pid)
 				return &g->slots[i];
@@ -387,6 +471,7 @@ static void reap(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct slot *s = find_slot(pid);
 		struct lb_shm_worker *sw;
+		unsigned int settled;
 		uint64_t lived;
 
 		if (!s)
@@ -395,9 +480,15 @@ static void reap(void)
 		close(s->fd);
 		s->fd = -1;
 		s->pid = 0;
+		s->kept = false;
+		s->kill_at = 0;
 		/* What it held is gone with it; nobody else will decrement these. */
 		atomic_store(&sw->state, LB_WORKER_STOPPED);
 		atomic_store(&sw->active, 0);
+		settled = lb_shm_ledger_settle(s->gen->shm->pool, s->ledger, m.cap.conns);
+		if (settled)
+			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",
+				s->id, (int)pid, settled);
 		if (m.stopping || s->gen->retiring) {
 			lb_info("worker %u of generation %u (pid %d) exited", s->id,
 				s->gen->shm->generation, (int)pid);
@@ -415,27 +506,23 @@ static void reap(void)
 		lb_loop_timer_set(m.loop, &s->respawn,
 				  lb_loop_now(m.loop) + (lived < RESPAWN_MIN_LIFE_MS ? 1000 : 0));
 	}
+	arm_stop_timer();
 	if (m.stopping && all_exited())
 		lb_loop_stop(m.loop);
 }
 
-static void kill_gen(struct gen *g, int sig)
-{
-	for (unsigned int i = 0; i < g->n_slots; i++) {
-		lb_loop_timer_cancel(m.loop, &g->slots[i].respawn);
-		if (g->slots[i].pid > 0)
-			kill(g->slots[i].pid, sig);
-	}
-}
-
-/* The stop timer fires at the earliest kill deadline of any generation. */
+/* The stop timer fires at the earliest kill deadline of any worker. */
 static void arm_stop_timer(void)
 {
 	uint64_t next = 0;
 
-	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
-		if (g->kill_at && (!next || g->kill_at < next))
-			next = g->kill_at;
+	for_each_gen(g)
+		for (unsigned int i = 0; i < g->n_slots; i++) {
+			uint64_t at = g->slots[i].kill_at;
+
+			if (at && (!next || at < next))
+				next = at;
+		}
 	if (next)
 		lb_loop_timer_set(m.loop, &m.stop_timer, next);
 	else
@@ -443,36 +530,36 @@ static void arm_stop_timer(void)
 }
 
 /*
- * Gives g drain_ms (plus a grace for the workers' own drain timers) to
- * exit; a generation already given an earlier deadline keeps it, so later
- * reloads never extend it.
+ * Tells g's workers to drain, but for those kept accepting until their
+ * successor starts. A worker already given an earlier deadline keeps it,
+ * so later reloads never extend it.
  */
-static void gen_set_deadline(struct gen *g, unsigned int drain_ms)
+static void gen_drain(struct gen *g, unsigned int drain_ms)
 {
-	uint64_t deadline = lb_loop_now(m.loop) + drain_ms + STOP_GRACE_MS;
-
-	if (!g->kill_at || deadline < g->kill_at)
-		g->kill_at = deadline;
+	for (unsigned int i = 0; i < g->n_slots; i++)
+		if (!g->slots[i].kept)
+			slot_drain(&g->slots[i], drain_ms);
 	arm_stop_timer();
 }
 
-/* A drain deadline passed: whatever of that generation still runs is killed. */
+/* A drain deadline passed: the worker still running is killed. */
 static void stop_expired(struct lb_timer *t)
 {
 	uint64_t now = lb_loop_now(m.loop);
 
-	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next) {
-		if (!g->kill_at || g->kill_at > now)
-			continue;
-		g->kill_at = 0;
-		for (unsigned int i = 0; i < g->n_slots; i++)
-			if (g->slots[i].pid > 0) {
-				lb_warn("worker %u (pid %d) of generation %u still running after its "
-					"drain: killing it", g->slots[i].id, (int)g->slots[i].pid,
-					g->shm->generation);
-				kill(g->slots[i].pid, SIGKILL);
-			}
-	}
+	for_each_gen(g)
+		for (unsigned int i = 0; i < g->n_slots; i++) {
+			struct slot *s = &g->slots[i];
+
+			if (!s->kill_at || s->kill_at > now)
+				continue;
+			s->kill_at = 0;
+			if (s->pid <= 0)
+				continue;
+			lb_warn("worker %u (pid %d) of generation %u still running after its drain: "
+				"killing it", s->id, (int)s->pid, g->shm->generation);
+			kill(s->pid, SIGKILL);
+		}
 	arm_stop_timer();
 }
 
@@ -490,9 +577,10 @@ static void begin_stop(int signo)
 	lsocks_free(m.lsocks, m.n_lsocks);
 	m.lsocks = NULL;
 	m.n_lsocks = 0;
-	for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next) {
-		kill_gen(g, SIGTERM);
-		gen_set_deadline(g, drain_ms);
+	for_each_gen(g) {
+		for (unsigned int i = 0; i < g->n_slots; i++)
+			g->slots[i].kept = false;
+		gen_drain(g, drain_ms);
 	}
 	if (all_exited())
 		lb_loop_stop(m.loop);
@@ -500,8 +588,10 @@ static void begin_stop(int signo)
 
 static void tick(struct lb_timer *t)
 {
-	lb_shm_maglev_refresh(m.cur->shm, m.cur->cfg);
-	lb_loop_timer_set(m.loop, t, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
+	uint64_t now = lb_loop_now(m.loop);
+	uint64_t due = lb_shm_maglev_refresh(m.cur->shm, m.cur->cfg, now, LB_SHM_MAGLEV_MIN_MS);
+
+	lb_loop_timer_set(m.loop, t, now + (due && due < MAGLEV_REFRESH_MS ? due : MAGLEV_REFRESH_MS));
 }
 
 static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
@@ -579,17 +669,23 @@ static void remove_rules(void)
 	m.routes_installed = m.rules_installed = false;
 }
 
-static int start_gen(struct gen *g)
+/*
+ * Starts every slot of g; those that fail are retried with backoff
+ * (spawn_failed). Returns how many started.
+ */
+static unsigned int start_gen(struct gen *g)
 {
+	unsigned int started = 0;
+
 	for (unsigned int i = 0; i < g->n_slots; i++) {
 		int rc = spawn(&g->slots[i]);
 
-		if (rc < 0) {
-			lb_err("worker %u: cannot start: %s", i, strerror(-rc));
-			return rc;
-		}
+		if (rc < 0)
+			spawn_failed(&g->slots[i], rc);
+		else
+			started++;
 	}
-	return 0;
+	return started;
 }
 
 /* One line out of a multi-line config error report, for status and replies. */
@@ -643,7 +739,7 @@ static int reload(char *msg, size_t len)
 	struct lb_health *health;
 	struct gen *g = NULL, *old = m.cur;
 	char *errors = NULL, err[512];
-	unsigned int n;
+	unsigned int n, started;
 	int rc;
 
 	if (m.stopping) {
@@ -712,12 +808,28 @@ static int reload(char *msg, size_t len)
 	old->retiring = true;
 	old->next = m.old;
 	m.old = old;
-	rc = start_gen(g);
-	if (rc < 0)
-		lb_err("reload: generation %u is short of workers; the master retries", shm->generation);
-	/* Old workers stop accepting at once; the new ones take over their queues. */
-	kill_gen(old, SIGTERM);
-	gen_set_deadline(old, old->cfg->drain_timeout_ms);
+	started = start_gen(g);
+	/*
+	 * Old workers stop accepting at once and the new ones take over their
+	 * queues; but at a position whose new worker could not start, the old
+	 * one (on the same listener) keeps accepting until it does, so a
+	 * failed fork never leaves a shard unserved.
+	 */
+	for (unsigned int i = 0; i < old->n_slots; i++) {
+		struct slot *o = &old->slots[i];
+
+		lb_loop_timer_cancel(m.loop, &o->respawn);
+		o->kept = o->pid > 0 && i < g->n_slots && g->slots[i].pid <= 0 &&
+			  old->cfg->intercept.port == cfg->intercept.port;
+	}
+	for (struct gen *o = old->next; o; o = o->next)
+		for (unsigned int i = 0; i < o->n_slots; i++)
+			if (o->slots[i].kept && (i >= g->n_slots || g->slots[i].pid > 0))
+				slot_drain(&o->slots[i], o->cfg->drain_timeout_ms);
+	gen_drain(old, old->cfg->drain_timeout_ms);
+	if (started < n)
+		lb_err("reload: generation %u started %u of %u workers; the rest are retried, and "
+		       "older workers keep their positions meanwhile", shm->generation, started, n);
 	m.ctl_state.cfg = cfg;
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
@@ -968,9 +1080,10 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		goto out;
 	m.tick.cb = tick;
 	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
-	if (start_gen(m.cur) < 0)
+	if (start_gen(m.cur) == 0) {
+		lb_err("no worker could start");
 		begin_stop(SIGTERM);
-	else {
+	} else {
 		lb_info("ready: %u workers, %u connections each (open-file limit %lu), "
 			"intercepting on port %u, table inet %s", n, m.cap.conns, m.cap.nofile,
 			cfg->intercept.port, cfg->intercept.table);
@@ -979,8 +1092,10 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	rc = lb_loop_run(m.loop);
 	if (rc < 0) {
 		lb_err("event loop failed: %s", strerror(-rc));
-		for (struct gen *g = m.cur; g; g = g == m.cur ? m.old : g->next)
-			kill_gen(g, SIGKILL);
+		for_each_gen(g)
+			for (unsigned int i = 0; i < g->n_slots; i++)
+				if (g->slots[i].pid > 0)
+					kill(g->slots[i].pid, SIGKILL);
 	}
 	status = rc < 0 ? 1 : 0;
 out:

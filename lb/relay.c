@@ -49,7 +49,7 @@ void lb_pipe_pool_fini(struct lb_pipe_pool *pool)
 static struct lb_pipe *pool_get(struct lb_pipe_pool *pool)
 {
 	struct lb_pipe *p = pool->free;
-	int fds[2];
+	int fds[2], n;
 
 	if (p) {
 		pool->free = p->next;
@@ -67,6 +67,12 @@ static struct lb_pipe *pool_get(struct lb_pipe_pool *pool)
 		return NULL;
 	}
 	*p = (struct lb_pipe){ .rd = fds[0], .wr = fds[1] };
+	/*
+	 * Past the user's fs.pipe-user-pages-soft a new pipe holds only a
+	 * page or two, and workers may not raise that: size it here.
+	 */
+	n = fcntl(fds[0], F_GETPIPE_SZ);
+	p->size = n > 0 ? (size_t)n : 4096;
 	pool->n_out++;
 	return p;
 }
@@ -138,29 +144,47 @@ static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int sr
 	return m;
 }
 
-static bool pool_can_get(const struct lb_pipe_pool *pool)
+/*
+ * The pipe a copy would park its unsent tail in, made sure of before the
+ * read so that nothing is consumed that cannot be kept: the first free
+ * one, made now if need be. NULL when no pipe can be had (the pool is at
+ * max, or pipe2 fails: EMFILE, ENFILE); then the caller bounces instead.
+ */
+static const struct lb_pipe *pool_reserve(struct lb_pipe_pool *pool)
 {
-	return pool->free || pool->n_out + pool->n_free < pool->max;
+	struct lb_pipe *p;
+
+	if (pool->free)
+		return pool->free;
+	p = pool_get(pool);
+	if (!p)
+		return NULL;
+	pool->n_out--;
+	p->next = NULL;
+	pool->free = p;
+	pool->n_free++;
+	return p;
 }
 
 /*
- * Copies one read's worth (at most COPY_LEN) from src to a ready dst. What
- * dst does not take is parked in a pipe (the caller made sure one can be
- * had) and leaves through the splice path. A read shorter than asked for drained src,
- * so under edge triggering src is not ready until the next event, unless an
- * EOF or error is already flagged (src_hup): then reading continues to see
- * it. Returns >0 bytes read, 0 when src would block or is at EOF (h->eof), or
- * -errno.
+ * Copies one read's worth (at most len, which the first free pipe can hold
+ * whole) from src to a ready dst. What dst does not take is parked in that
+ * pipe and leaves through the splice path. A read shorter than asked for
+ * drained src, so under edge triggering src is not ready until the next
+ * event, unless an EOF or error is already flagged (src_hup): then reading
+ * continues to see it. Returns >0 bytes read, 0 when src would block or is
+ * at EOF (h->eof), or -errno.
  */
-static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst,
+			  size_t len)
 {
 	ssize_t n, m;
 
-	n = src_recv(h, src, pool->bounce, COPY_LEN, 0);
+	n = src_recv(h, src, pool->bounce, len, 0);
 	if (n <= 0)
 		return n;
 	h->in += n;
-	if (n == COPY_LEN)
+	if ((size_t)n == len)
 		h->splicing = true;
 	else if (!h->src_hup)
 		h->src_ready = false;
@@ -175,9 +199,8 @@ static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src,
 		ssize_t w;
 
 		h->dst_ready = false;
+		/* The reserved pipe: empty, and at least len long. */
 		h->pipe = pool_get(pool);
-		if (!h->pipe)
-			return -ENOBUFS;
 		w = write(h->pipe->wr, pool->bounce + m, n - m);
 		if (w != n - m)
 			return w == -1 ? -errno : -EIO;
@@ -188,6 +211,7 @@ static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src,
 
 int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
 {
+	const struct lb_pipe *spare;
 	ssize_t n;
 
 	for (;;) {
@@ -222,8 +246,9 @@ int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst
 			lb_relay_release(pool, h);
 			return 0;
 		}
-		if (!h->splicing && !h->pipe && h->dst_ready && pool_can_get(pool)) {
-			n = relay_copy(pool, h, src, dst);
+		if (!h->splicing && !h->pipe && h->dst_ready && (spare = pool_reserve(pool))) {
+			n = relay_copy(pool, h, src, dst,
+				       spare->size < COPY_LEN ? spare->size : COPY_LEN);
 			if (n < 0)
 				return n;
 			continue;
@@ -254,7 +279,7 @@ int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst
 			}
 			return -errno;
 		}
-		if (n < COPY_LEN)
+		if ((size_t)n < COPY_LEN && (size_t)n < h->pipe->size)
 			h->splicing = false;
 		h->pipe->len = n;
 		h->in += n;

@@ -10,6 +10,7 @@
 struct lb_pipe {
 	int rd, wr;
 	size_t len;			/* bytes sitting in the pipe */
+	size_t size;			/* what it holds at most (F_GETPIPE_SZ) */
 	struct lb_pipe *next;
 };
 

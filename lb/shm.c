@@ -239,7 +239,7 @@ static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *pre
 		ss->maglev_epoch = ~0u;
 	}
 	pool->users++;
-	lb_shm_maglev_refresh(shm, cfg);
+	lb_shm_maglev_refresh(shm, cfg, 0, 0);
 	return shm;
 fail:
 	while (assigned)
@@ -384,6 +384,7 @@ static void maglev_rebuild(struct lb_shm *shm, const struct lb_config *cfg, size
 	struct lb_shm_service *ss = &shm->services[i];
 	const struct lb_service_conf *svc = &cfg->services[i];
 	uint32_t gen = atomic_load_explicit(&ss->maglev_gen, memory_order_relaxed);
+	_Atomic uint32_t *seq = &ss->maglev_seq[(gen + 1) & 1];
 	uint64_t *keys = calloc(svc->n_backends, sizeof(*keys));
 	uint32_t *weights = calloc(svc->n_backends, sizeof(*weights));
 
@@ -391,6 +392,9 @@ static void maglev_rebuild(struct lb_shm *shm, const struct lb_config *cfg, size
 		lb_err("service %s: no memory to rebuild the maglev table", svc->name);
 		goto cleanup;
 	}
+	/* Odd while written: a reader still on this half from two builds ago retries. */
+	atomic_fetch_add_explicit(seq, 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
 	for (size_t f = 0; f < 2; f++) {
 		uint16_t *spare = ss->maglev[f][(gen + 1) & 1];
 
@@ -408,23 +412,35 @@ static void maglev_rebuild(struct lb_shm *shm, const struct lb_config *cfg, size
 			lb_err("service %s: cannot build the maglev table (size %u); clients are "
 			       "spread by a fallback scan", svc->name, ss->maglev_size);
 	}
+	atomic_fetch_add_explicit(seq, 1, memory_order_release);
 	atomic_store_explicit(&ss->maglev_gen, gen + 1, memory_order_release);
 cleanup:
 	free(keys);
 	free(weights);
 }
 
-void lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg)
+uint64_t lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg, uint64_t now_ms,
+			       unsigned int min_interval_ms)
 {
+	uint64_t due = 0;
+
 	for (size_t i = 0; i < shm->n_services; i++) {
 		struct lb_shm_service *ss = &shm->services[i];
 		uint32_t epoch = atomic_load_explicit(&ss->epoch, memory_order_acquire);
+		uint64_t next = ss->maglev_built_ms + min_interval_ms;
 
 		if (!ss->maglev_size || epoch == ss->maglev_epoch)
 			continue;
+		if (ss->maglev_built_ms && now_ms < next) {
+			if (!due || next - now_ms < due)
+				due = next - now_ms;
+			continue;
+		}
 		ss->maglev_epoch = epoch;
+		ss->maglev_built_ms = now_ms;
 		maglev_rebuild(shm, cfg, i);
 	}
+	return due;
 }
 
 const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family)
@@ -432,4 +448,60 @@ const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family
 	uint32_t gen = atomic_load_explicit(&svc->maglev_gen, memory_order_acquire);
 
 	return svc->maglev[family_slot(family)][gen & 1];
+}
+
+/* Attempts before giving up on a table that keeps being rewritten. */
+#define MAGLEV_READ_TRIES 4
+
+int lb_shm_maglev_pick(const struct lb_shm_service *svc, int family, uint64_t hash,
+		       const struct lb_pick *c, size_t n)
+{
+	for (int t = 0; t < MAGLEV_READ_TRIES; t++) {
+		uint32_t gen = atomic_load_explicit(&svc->maglev_gen, memory_order_acquire);
+		const _Atomic uint32_t *seq = &svc->maglev_seq[gen & 1];
+		const uint16_t *table = svc->maglev[family_slot(family)][gen & 1];
+		uint32_t before = atomic_load_explicit(seq, memory_order_acquire);
+		int idx;
+
+		if (!table)
+			return -EAGAIN;
+		if (before & 1)
+			continue;
+		idx = lb_balance_maglev_pick(table, svc->maglev_size, hash, c, n);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(seq, memory_order_relaxed) == before)
+			return idx;
+	}
+	return -EAGAIN;
+}
+
+uint32_t *lb_shm_ledger_map(unsigned int capacity)
+{
+	return map_shared((size_t)(capacity ? capacity : 1) * sizeof(uint32_t));
+}
+
+void lb_shm_ledger_unmap(uint32_t *ledger, unsigned int capacity)
+{
+	if (ledger)
+		munmap(ledger, (size_t)(capacity ? capacity : 1) * sizeof(uint32_t));
+}
+
+unsigned int lb_shm_ledger_settle(struct lb_shm_pool *pool, uint32_t *ledger,
+				  unsigned int capacity)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; ledger && i < capacity; i++) {
+		uint32_t held = ledger[i];
+
+		if (!held)
+			continue;
+		ledger[i] = 0;
+		if (held <= pool->n_backend_slots) {
+			atomic_fetch_sub_explicit(&pool->backends[held - 1].active, 1,
+						  memory_order_relaxed);
+			n++;
+		}
+	}
+	return n;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "lb/addr.h"
+#include "lb/balance.h"
 #include "lb/config.h"
 
 /*
@@ -19,7 +20,6 @@
  */
 #define LB_SHM_MAGIC 0x4c425348u	/* "LBSH" */
 #define LB_SHM_VERSION 1
-#define LB_MAGLEV_EMPTY 0xffffu
 
 enum lb_admin {
 	LB_ADMIN_UP,
@@ -82,11 +82,16 @@ struct lb_shm_service {
 	 * fills the spare one, then publishes it by bumping maglev_gen, so a
 	 * worker never sees a half-built table. Index [family][gen & 1];
 	 * NULL when the service is not maglev or has no backend of that family.
+	 * A reader slow enough to span two rebuilds would see its half
+	 * rewritten: each half has a sequence count, odd while it is written,
+	 * that the reader checks after its lookup (lb_shm_maglev_pick).
 	 */
 	uint32_t maglev_size;
 	uint16_t *maglev[2][2];
 	_Atomic uint32_t maglev_gen;
+	_Atomic uint32_t maglev_seq[2];
 	uint32_t maglev_epoch;		/* epoch the current tables were built for (master) */
+	uint64_t maglev_built_ms;	/* when they were built (master) */
 };
 
 struct lb_shm_worker {
@@ -182,12 +187,40 @@ bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 
 /*
  * Master only: rebuilds the Maglev tables of every maglev service whose
- * epoch moved since its tables were built. Cheap when nothing changed.
+ * epoch moved since its tables were built, but a service's tables at most
+ * once per min_interval_ms (now_ms on the caller's monotonic clock), so a
+ * burst of state changes costs one rebuild. Cheap when nothing changed.
+ * Returns the ms until a service held back by min_interval_ms is due, or 0
+ * when none is.
  */
-void lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg);
+#define LB_SHM_MAGLEV_MIN_MS 100
+uint64_t lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg, uint64_t now_ms,
+			       unsigned int min_interval_ms);
 
 /* The published Maglev table of service for family, or NULL. */
 const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family);
+
+/*
+ * lb_balance_maglev_pick() on the published table of svc for family, read
+ * consistently. Returns the candidate index, -1 when none has weight, or
+ * -EAGAIN when there is no table or it was rewritten under every attempt
+ * (the caller picks another way).
+ */
+int lb_shm_maglev_pick(const struct lb_shm_service *svc, int family, uint64_t hash,
+		       const struct lb_pick *c, size_t n);
+
+/*
+ * A worker's ledger: one entry per connection slot naming the backend slot
+ * (+1) whose active count that connection holds, 0 for none. The master
+ * maps one before forking a worker; when the worker dies,
+ * lb_shm_ledger_settle gives back what it still held and clears it, so
+ * the counts never keep connections that are gone.
+ */
+uint32_t *lb_shm_ledger_map(unsigned int capacity);
+void lb_shm_ledger_unmap(uint32_t *ledger, unsigned int capacity);
+/* Returns the number of claims given back. */
+unsigned int lb_shm_ledger_settle(struct lb_shm_pool *pool, uint32_t *ledger,
+				  unsigned int capacity);
 
 const char *lb_admin_name(enum lb_admin admin);
 const char *lb_health_name(enum lb_health_state health);

@@ -19,7 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lb/balance.h"
+#include "lb/backend.h"
 #include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
@@ -49,7 +49,7 @@ struct conn {
 	struct lb_half up;		/* client -> server */
 	struct lb_half down;		/* server -> client */
 	const struct lb_service_conf *svc;
-	struct lb_shm_backend *backend;	/* counted in its active while set */
+	struct lb_shm_backend *backend;	/* claimed (counted in its active) while set */
 	unsigned int backend_idx;	/* its index in svc->backends */
 	union lb_sockaddr client;
 	union lb_sockaddr vip;
@@ -62,12 +62,6 @@ struct conn {
 	unsigned int attempts, max_attempts;
 	enum conn_state state;
 	struct conn *next;		/* free list, or the list freed after a batch */
-};
-
-/* Per service scheduling state of this worker. */
-struct sched {
-	int64_t *swrr;			/* n_backends current weights */
-	unsigned int rr;
 };
 
 struct worker {
@@ -84,9 +78,8 @@ struct worker {
 	unsigned int n_active;
 	struct lb_shm *shm;
 	struct lb_shm_worker *self;
-	struct sched *sched;		/* one per service */
-	struct lb_pick *picks;		/* scratch: one per backend of the largest service */
-	uint64_t rng;
+	struct lb_backend_picker *picker;
+	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
 	struct lb_pipe_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
@@ -151,7 +144,7 @@ static void backend_put(struct conn *c)
 	if (!c->backend)
 		return;
 	count_bytes(c);
-	atomic_fetch_sub_explicit(&c->backend->active, 1, memory_order_relaxed);
+	lb_backend_put(w.shm, &w.ledger[c - w.slab]);
 	c->backend = NULL;
 }
 
@@ -263,83 +256,17 @@ static void conn_timer_set(struct conn *c, uint64_t deadline)
 	lb_loop_timer_set(w.loop, &c->timer, deadline);
 }
 
-enum pick_result {
-	PICK_OK,
-	PICK_FULL,			/* usable backends exist, all at max_conns */
-	PICK_NONE,			/* no usable backend of the client's family */
-};
-
-/*
- * Chooses a backend with the service's scheduler and counts the connection
- * in its active counter. max_conns is claimed with an atomic increment, so
- * workers racing for the last slot cannot both get it.
- */
-static enum pick_result pick_backend(struct conn *c)
+/* Claims a backend for c with the service's scheduler (lb/backend.c). */
+static enum lb_backend_result pick_backend(struct conn *c)
 {
-	const struct lb_service_conf *svc = c->svc;
-	size_t si = service_index(c), n = svc->n_backends;
-	struct lb_shm_service *ss = &w.shm->services[si];
-	int family = c->client.sa.sa_family;
-	bool full = false;
+	uint32_t *held = &w.ledger[c - w.slab];
+	enum lb_backend_result r;
 
-	for (;;) {
-		bool any = false;
-		int idx = -1;
-
-		for (size_t j = 0; j < n; j++) {
-			struct lb_shm_backend *b = lb_shm_backend(w.shm, si, j);
-			int64_t active = atomic_load_explicit(&b->active, memory_order_relaxed);
-			uint32_t weight = 0;
-
-			if (b->addr.sa.sa_family == family && lb_shm_backend_usable(b) &&
-			    !(j < 64 && (c->tried >> j) & 1)) {
-				if (b->max_conns && active >= (int64_t)b->max_conns)
-					full = true;
-				else
-					weight = atomic_load_explicit(&b->weight, memory_order_relaxed);
-			}
-			w.picks[j] = (struct lb_pick){ .weight = weight, .active = active };
-			any |= weight > 0;
-		}
-		if (!any)
-			return full ? PICK_FULL : PICK_NONE;
-		switch (svc->sched) {
-		case LB_SCHED_ROUNDROBIN:
-			idx = lb_balance_swrr(w.picks, n, w.sched[si].swrr);
-			break;
-		case LB_SCHED_LEASTCONN:
-			idx = lb_balance_leastconn(w.picks, n, &w.sched[si].rr);
-			break;
-		case LB_SCHED_RANDOM2:
-			idx = lb_balance_random2(w.picks, n, &w.rng);
-			break;
-		case LB_SCHED_MAGLEV: {
-			const uint16_t *table = lb_shm_maglev_table(ss, family);
-			uint64_t hash = lb_balance_hash_client(&c->client, svc->hash_port);
-
-			idx = table ? lb_balance_maglev_pick(table, ss->maglev_size, hash, w.picks, n)
-				    : lb_balance_swrr(w.picks, n, w.sched[si].swrr);
-			break;
-		}
-		}
-		if (idx < 0)
-			return PICK_NONE;
-		struct lb_shm_backend *b = lb_shm_backend(w.shm, si, idx);
-		int64_t before = atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
-
-		if (b->max_conns && before >= (int64_t)b->max_conns) {
-			/* Lost the race for its last slot: look again without it. */
-			atomic_fetch_sub_explicit(&b->active, 1, memory_order_relaxed);
-			full = true;
-			if (idx < 64)
-				c->tried |= 1ull << idx;
-			continue;
-		}
-		atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
-		c->backend = b;
-		c->backend_idx = idx;
-		return PICK_OK;
-	}
+	r = lb_backend_pick(w.picker, service_index(c), &c->client, c->tried, held,
+			    &c->backend_idx);
+	if (r == LB_BACKEND_OK)
+		c->backend = lb_backend_held(w.shm, *held);
+	return r;
 }
 
 /* Logs at most once a second per service, over all workers. */
@@ -363,24 +290,11 @@ static void log_no_backend(struct conn *c, const char *what)
 /* Passive health: fall consecutive connect failures take a backend down. */
 static void connect_failed(struct conn *c, int err)
 {
-	struct lb_shm_backend *b = c->backend;
-	char buf[LB_ADDR_STRLEN], reason[128];
-	uint32_t fails;
-
-	if (!b)
+	if (!c->backend)
 		return;
 	if (c->backend_idx < 64)
 		c->tried |= 1ull << c->backend_idx;
-	atomic_fetch_add_explicit(&b->connect_failures, 1, memory_order_relaxed);
-	fails = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
-	lb_debug("service %s: connect to %s failed: %s", c->svc->name,
-		 lb_addr_format(&b->addr, buf, sizeof(buf)), strerror(err));
-	if (fails == c->svc->health.fall) {
-		snprintf(reason, sizeof(reason), "passive: %u consecutive connect failures, last: %s",
-			 fails, strerror(err));
-		lb_shm_set_health(w.shm, w.cfg, service_index(c), c->backend_idx, LB_HEALTH_DOWN,
-				  reason);
-	}
+	lb_backend_connect_failed(w.picker, service_index(c), c->backend_idx, err);
 	backend_put(c);
 }
 
@@ -425,10 +339,10 @@ static void conn_connect(struct conn *c)
 	bool local;
 
 	while (c->attempts < c->max_attempts) {
-		enum pick_result r = pick_backend(c);
+		enum lb_backend_result r = pick_backend(c);
 		int fd;
 
-		if (r == PICK_FULL) {
+		if (r == LB_BACKEND_FULL) {
 			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= c->queued_until) {
 				atomic_fetch_add_explicit(&ss->queue_timeouts, 1, memory_order_relaxed);
 				log_no_backend(c, "every backend at max_conns for queue_timeout_ms");
@@ -439,7 +353,7 @@ static void conn_connect(struct conn *c)
 			conn_queue(c);
 			return;
 		}
-		if (r == PICK_NONE)
+		if (r == LB_BACKEND_NONE)
 			break;
 		c->attempts++;
 		fd = upstream_open(c, &c->backend->addr, &local);
@@ -490,10 +404,7 @@ static uint64_t idle_deadline(const struct conn *c)
 
 static void conn_established(struct conn *c)
 {
-	struct lb_shm_backend *b = c->backend;
-
-	if (atomic_load_explicit(&b->consecutive_failures, memory_order_relaxed))
-		atomic_store_explicit(&b->consecutive_failures, 0, memory_order_relaxed);
+	lb_backend_connected(c->backend);
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
 	c->down.src_ready = true;
@@ -826,33 +737,18 @@ static int worker_setup(const struct lb_worker_args *args)
 
 	w.shm = args->shm;
 	w.self = &w.shm->workers[args->slot];
-	w.rng = (uint64_t)getpid() << 32 | (lb_clock_ms() & 0xffffffffu) | 1;
+	w.ledger = args->ledger;
 	/* One timer per connection plus the worker's own: arming never allocates. */
 	rc = lb_loop_timer_reserve(w.loop, args->capacity + 8);
 	if (rc < 0)
 		return rc;
 	w.slab = calloc(args->capacity, sizeof(*w.slab));
-	w.sched = calloc(w.cfg->n_services, sizeof(*w.sched));
-	if (!w.slab || !w.sched)
+	w.picker = lb_backend_picker_alloc(w.cfg, w.shm, args->id,
+					   (uint64_t)getpid() << 32 | (lb_clock_ms() & 0xffffffffu));
+	if (!w.slab || !w.picker)
 		return -ENOMEM;
 	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
 	w.fresh = 0;
-	for (size_t i = 0, max = 0; i < w.cfg->n_services; i++) {
-		size_t n = w.cfg->services[i].n_backends;
-
-		w.sched[i].swrr = calloc(n, sizeof(*w.sched[i].swrr));
-		if (!w.sched[i].swrr)
-			return -ENOMEM;
-		/* Start each worker's rotation elsewhere so shards interleave. */
-		w.sched[i].rr = args->id;
-		if (n > max) {
-			max = n;
-			free(w.picks);
-			w.picks = calloc(n, sizeof(*w.picks));
-			if (!w.picks)
-				return -ENOMEM;
-		}
-	}
 	rc = lb_pipe_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;

@@ -20,6 +20,7 @@ struct lb_worker_args {
 	int master_fd;			/* EOF here means the master is gone */
 	unsigned int capacity;		/* connections this worker may hold */
 	unsigned int pipes;		/* pipes it may have in flight */
+	uint32_t *ledger;		/* capacity entries, shared with the master (lb_shm_ledger_map) */
 };
 
 /*

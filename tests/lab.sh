@@ -45,6 +45,9 @@ LAB_PIDS=()
 LAB_LB_PID=
 LAB_LB_LOG=
 LAB_DOWN_DONE=
+# Commands lab_down evals once our processes are gone (for what a test
+# made outside the namespaces, such as a cgroup).
+LAB_ON_DOWN=()
 
 lab_log() {
 	printf '%s: %s\n' "${LAB_NAME:-${0##*/}}" "$*" >&2
@@ -269,20 +272,32 @@ lab_nginx_start() {
 	lab_log "nginx up in $LAB_BE"
 }
 
+# lab_config_with TOP SERVICES: write an lb config with the lab's control
+# socket (in the lab dir) and intercept blocks, the top-level members TOP
+# (e.g. '"workers": 1', may be empty) and the members SERVICES of the
+# services array; print its path.
+lab_config_with() {
+	local f
+	f=$(mktemp "$LAB_DIR/lb.XXXXXX.json")
+	cat >"$f" <<EOF
+{
+	${1:+$1,}
+	"control": {"path": "$LAB_DIR/lb.sock"},
+	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
+	"services": [
+		$2
+	]
+}
+EOF
+	printf '%s\n' "$f"
+}
+
 # lab_config [EXTRA_SERVICES_JSON]: write an lb config (the lab.json
 # example, with the control socket in the lab dir) and print its path.
 # EXTRA_SERVICES_JSON, if given, is appended to the services array, e.g.
 # '{"name": "x", ...}'.
 lab_config() {
-	local extra=${1:-} f
-	f=$(mktemp "$LAB_DIR/lb.XXXXXX.json")
-	cat >"$f" <<EOF
-{
-	"workers": 2,
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		{
+	lab_config_with '"workers": 2' '{
 			"name": "web",
 			"vips": ["198.18.100.1:80", "[2001:db8:100::1]:80"],
 			"backends": [
@@ -292,12 +307,8 @@ lab_config() {
 				{"address": "[2001:db8:2::3]:80"}
 			],
 			"connect_timeout_ms": 3000
-		}${extra:+,
-		$extra}
-	]
-}
-EOF
-	printf '%s\n' "$f"
+		}'"${1:+,
+		$1}"
 }
 
 # lab_lb_start CONFIG [ARGS...]: run $LB_BIN -c CONFIG in the gateway
@@ -394,6 +405,9 @@ lab_down() {
 		ip netns del "$ns" 2>/dev/null
 	done
 	LAB_NS=()
+	for p in "${LAB_ON_DOWN[@]}"; do
+		eval "$p"
+	done
 	if [[ -n $LAB_DIR && -d $LAB_DIR && -z ${LAB_KEEP:-} ]]; then
 		rm -rf "$LAB_DIR"
 	fi
@@ -588,4 +602,44 @@ lab_cli_addrs_add() {
 			ip -n "$LAB_CLI" addr add "$a/24" dev c0 || lab_fail "add $a to c0"
 		fi
 	done
+}
+
+# lab_load_start URL [SRCIP]: a loop of one-request connections (curl,
+# 1 s timeout each) from the client namespace to URL, logging
+# "MS ok|fail" per request to LAB_LOAD_LOG; LAB_LOAD_PID is the loop.
+# lab_load_stop ends it; lab_load_report prints
+# "N ok, F failed, longest outage O ms" (O: from the first failure of a run
+# of failures to the next success) and returns 1 when any request failed.
+lab_load_start() {
+	local url=$1 src=${2:-${LAB_CLI_IP4[0]}}
+	LAB_LOAD_LOG=$(mktemp "$LAB_DIR/load.XXXXXX.log")
+	lab_bg "$LAB_CLI" "$LAB_LOAD_LOG" bash -c '
+		trap "exit 0" TERM
+		while :; do
+			t=$(date +%s%3N)
+			if curl -gsS -o /dev/null --fail --max-time 1 --interface "$1" "$2" 2>/dev/null; then
+				echo "$t ok"
+			else
+				echo "$t fail"
+			fi
+		done' load "$src" "$url"
+	LAB_LOAD_PID=$LAB_BG_PID
+}
+
+lab_load_stop() {
+	[[ -n ${LAB_LOAD_PID:-} ]] && lab_stop "$LAB_LOAD_PID"
+	LAB_LOAD_PID=
+}
+
+# lab_load_report [FROM_MS]: counts of LAB_LOAD_LOG (lines at or after FROM_MS).
+lab_load_report() {
+	awk -v from="${1:-0}" '$1 >= from {
+		if ($2 == "ok") { ok++; if (start) { d = $1 - start; if (d > worst) worst = d; start = 0 } }
+		else { bad++; if (!start) start = $1 }
+		last = $1
+	} END {
+		if (start) { d = last - start; if (d > worst) worst = d }
+		printf "%d ok, %d failed, longest outage %d ms\n", ok, bad, worst
+		exit bad > 0
+	}' "$LAB_LOAD_LOG"
 }

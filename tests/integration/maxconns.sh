@@ -8,11 +8,15 @@
 #  - once the first closes, the second is served promptly (within 0.5 s,
 #    before its queue timeout);
 #  - while that one is held, a third is reset after about queue_timeout_ms
-#    (1.2..3 s), and lb logs and counts it as a queue timeout.
+#    (1.2..3 s), and lb logs and counts it as a queue timeout;
+#  - 4 workers, max_conns 2, 80 clients at once, each echoed then closed:
+#    all are served, none is reset as "no backend" (a worker that loses the
+#    race for a freed slot to another must keep waiting, issue 13 item 4),
+#    and the backend never holds more than 2 connections.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=maxconns
 . "$LB_SRCDIR/tests/lab.sh"
-lab_skip_unless_root ss
+lab_skip_unless_root ss jq
 lab_need_lb
 lab_need_peer
 lab_up
@@ -25,22 +29,12 @@ VIP=$LAB_VIP4:$PORT
 lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v "$BE:$PORT"
 lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
 
-cfg=$LAB_DIR/maxconns.json
-cat >"$cfg" <<JSON
-{
-	"workers": 2,
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		{
-			"name": "one",
-			"vips": ["$VIP"],
-			"backends": [{"address": "$BE:$PORT", "max_conns": 1}],
-			"queue_timeout_ms": $QUEUE_MS
-		}
-	]
-}
-JSON
+cfg=$(lab_config_with '"workers": 2' '{
+	"name": "one",
+	"vips": ["'"$VIP"'"],
+	"backends": [{"address": "'"$BE:$PORT"'", "max_conns": 1}],
+	"queue_timeout_ms": '"$QUEUE_MS"'
+}')
 lab_lb_start "$cfg"
 
 be_conns() { in_be ss -Htn state established "sport = :$PORT" | wc -l; }
@@ -102,5 +96,28 @@ st=$(tail -n1 "$LAB_DIR/h2.log")
 lab_log "ok: the second connection is still held"
 
 lab_stop "$H2"
+lab_lb_stop || lab_fail "lb exited with status $?"
+
+lab_log "checking: 80 clients queued on max_conns 2 over 4 workers are all served"
+sed -i -e 's/"workers": 2/"workers": 4/' -e 's/"max_conns": 1/"max_conns": 2/' \
+	-e "s/\"queue_timeout_ms\": $QUEUE_MS/\"queue_timeout_ms\": 20000/" "$cfg"
+lab_lb_start "$cfg"
+peak=0
+lab_bg "$LAB_CLI" "$LAB_DIR/churn.log" "$PEER" churn -b "${LAB_CLI_IP4[3]}" -n 80 -p 80 -e -t 30 "$VIP"
+CH=$LAB_BG_PID
+while kill -0 "$CH" 2>/dev/null; do
+	n=$(be_conns)
+	((n > peak)) && peak=$n
+	sleep 0.05
+done
+wait "$CH"
+rc=$?
+line=$(grep 'churn:' "$LAB_DIR/churn.log" | tail -n1)
+((rc == 0)) && [[ $line == *' 80 echoed, 0 failed'* ]] ||
+	{ cat "$LAB_DIR/churn.log" >&2; lab_lb_log; lab_fail "queued clients: $line"; }
+((peak <= 2)) || lab_fail "the backend held $peak connections at once, max_conns is 2"
+nb=$(lab_ctl_call '{"cmd": "stats"}' | jq '.data.totals.no_backend')
+[[ $nb == 0 ]] || { lab_lb_log; lab_fail "no_backend is $nb for a healthy backend"; }
+lab_log "ok: $line; the backend held at most $peak at once; no_backend $nb"
 lab_lb_stop || lab_fail "lb exited with status $?"
 lab_log "PASS"
