@@ -299,41 +299,46 @@ static void table_clear(uint16_t *table, uint32_t m)
 		table[i] = LB_MAGLEV_EMPTY;
 }
 
+struct lb_maglev_builder {
+	uint16_t *table;
+	uint32_t m, filled;
+	size_t len;
+	struct maglev_slot heap[];
+};
+
 /*
  * On error the table is left all LB_MAGLEV_EMPTY (when there is one), so
  * lookups fall back to lb_balance_maglev_pick's scan rather than use
  * entries of an older table.
  */
-int lb_balance_maglev_build(const uint64_t *keys, const uint32_t *weights, size_t n,
-			    uint16_t *table, uint32_t m)
+int lb_balance_maglev_start(const uint64_t *keys, const uint32_t *weights, size_t n,
+			    uint16_t *table, uint32_t m, struct lb_maglev_builder **out)
 {
-	struct maglev_slot *heap = NULL;
+	struct lb_maglev_builder *b;
 	size_t len = 0;
-	int ret = 0;
 
+	*out = NULL;
 	if (!table)
 		return -EINVAL;
 	table_clear(table, m);
 	if (!lb_balance_is_prime(m) || n > LB_MAGLEV_EMPTY || m < n ||
-	    (n && (!keys || !weights))) {
-		ret = -EINVAL;
-		goto cleanup;
-	}
+	    (n && (!keys || !weights)))
+		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		len += weights[i] > 0;
+	b = malloc(sizeof(*b) + len * sizeof(b->heap[0]));
+	if (!b)
+		return -ENOMEM;
+	*b = (struct lb_maglev_builder){ .table = table, .m = m, .len = len };
+	/* With no backend of weight the table stays empty: nothing to fill. */
 	if (!len)
-		goto cleanup;
-	heap = malloc(len * sizeof(*heap));
-	if (!heap) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
+		b->filled = m;
 	len = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!weights[i])
 			continue;
 		/* m is prime, so any skip in [1, m) walks every entry once. */
-		heap[len++] = (struct maglev_slot){
+		b->heap[len++] = (struct maglev_slot){
 			.pos = (uint32_t)(fmix64(keys[i] + 0x9e3779b97f4a7c15ull) % m),
 			.skip = (uint32_t)(fmix64(keys[i] + 0xc2b2ae3d27d4eb4full) % (m - 1) + 1),
 			.weight = weights[i],
@@ -342,20 +347,54 @@ int lb_balance_maglev_build(const uint64_t *keys, const uint32_t *weights, size_
 	}
 	/* Every claims is 0, so the order is by weight, then index. */
 	for (size_t i = len / 2; i-- > 0;)
-		heap_sift_down(heap, len, i);
-	for (uint32_t filled = 0; filled < m; filled++) {
-		struct maglev_slot *s = &heap[0];
+		heap_sift_down(b->heap, len, i);
+	*out = b;
+	return 0;
+}
 
-		while (table[s->pos] != LB_MAGLEV_EMPTY)
+bool lb_balance_maglev_step(struct lb_maglev_builder *b, uint64_t *budget)
+{
+	uint16_t *table = b->table;
+	uint64_t work = 0;
+	uint32_t m = b->m;
+
+	while (b->filled < m && work < *budget) {
+		struct maglev_slot *s = &b->heap[0];
+
+		while (table[s->pos] != LB_MAGLEV_EMPTY) {
 			s->pos = permutation_next(s, m);
+			work++;
+		}
 		table[s->pos] = s->index;
 		s->pos = permutation_next(s, m);
 		s->claims++;
-		heap_sift_down(heap, len, 0);
+		heap_sift_down(b->heap, b->len, 0);
+		b->filled++;
+		work += LB_MAGLEV_FILL_COST;
 	}
-cleanup:
-	free(heap);
-	return ret;
+	*budget -= work < *budget ? work : *budget;
+	return b->filled < m;
+}
+
+void lb_balance_maglev_free(struct lb_maglev_builder *b)
+{
+	free(b);
+}
+
+int lb_balance_maglev_build(const uint64_t *keys, const uint32_t *weights, size_t n,
+			    uint16_t *table, uint32_t m)
+{
+	struct lb_maglev_builder *b;
+	int ret = lb_balance_maglev_start(keys, weights, n, table, m, &b);
+	uint64_t budget;
+
+	if (ret < 0)
+		return ret;
+	budget = UINT64_MAX;
+
+	lb_balance_maglev_step(b, &budget);
+	lb_balance_maglev_free(b);
+	return 0;
 }
 
 /*

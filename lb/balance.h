@@ -66,6 +66,22 @@ int lb_balance_maglev_build(const uint64_t *keys, const uint32_t *weights, size_
 			    uint16_t *table, uint32_t m);
 
 /*
+ * The same build in steps, so a large table need not hold up an event
+ * loop: start checks the arguments and clears the table (as build does,
+ * returning 0 or -errno, with *out set on success); each step fills
+ * entries until about *budget units of work are done (a probe is one, a
+ * filled entry LB_MAGLEV_FILL_COST), takes what it did off *budget, and
+ * returns true while entries are left. The table is complete once a step
+ * returns false. Free with lb_balance_maglev_free (NULL is fine).
+ */
+#define LB_MAGLEV_FILL_COST 8
+struct lb_maglev_builder;
+int lb_balance_maglev_start(const uint64_t *keys, const uint32_t *weights, size_t n,
+			    uint16_t *table, uint32_t m, struct lb_maglev_builder **out);
+bool lb_balance_maglev_step(struct lb_maglev_builder *b, uint64_t *budget);
+void lb_balance_maglev_free(struct lb_maglev_builder *b);
+
+/*
  * Maglev lookup: table[hash % m]; when that candidate has weight 0 now
  * (went down or full since the table was built), the next entries are
  * probed so the client still lands deterministically. -1 if none.

@@ -634,6 +634,14 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			parse_intercept(c, v);
 		} else if (!strcmp(key, "drain_timeout_ms")) {
 			lb_config_get_timeout(c, v, &cfg->drain_timeout_ms);
+		} else if (!strcmp(key, "watchdog_ms")) {
+			/* 0 turns it off; below half a second a busy batch could look hung. */
+			if (!lb_config_get_int(c, v, 0, 3600000, &n))
+				;
+			else if (n && n < 500)
+				lb_config_err(c, "%lld is below 500 (0 turns the watchdog off)", n);
+			else
+				cfg->watchdog_ms = n;
 		} else if (!strcmp(key, "log_level")) {
 			parse_log_level(c, v);
 		} else if (!strcmp(key, "log_syslog")) {
@@ -672,6 +680,7 @@ static struct lb_config *config_alloc(void)
 	cfg->intercept.route_table = 100;
 	cfg->intercept.rule_priority = 100;
 	cfg->drain_timeout_ms = 10000;
+	cfg->watchdog_ms = 3000;
 	cfg->log_level = LB_LOG_INFO;
 	if (!cfg->control_path || !cfg->intercept.table) {
 		lb_config_free(cfg);

@@ -70,6 +70,7 @@ struct lb_config {
 		uint32_t rule_priority;	/* ip rule preference */
 	} intercept;
 	unsigned int drain_timeout_ms;
+	unsigned int watchdog_ms;	/* a worker silent this long is replaced; 0: never */
 	unsigned int log_level;		/* enum lb_log_level (lb/log.h), LB_LOG_INFO */
 	bool log_syslog;		/* log to syslog (daemon) instead of stderr */
 	bool access_log;		/* one line per proxied connection when it ends */

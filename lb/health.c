@@ -132,13 +132,8 @@ static void set_health(struct hc_backend *b, enum lb_health_state health, const 
 {
 	struct lb_health *h = b->h;
 
-	if (lb_shm_set_health(h->shm, h->cfg, b->svc, b->idx, health, reason))
-		/*
-		 * Maglev clients should leave (or return to) it now, not at the
-		 * master's next tick; a burst of changes still costs one rebuild
-		 * per LB_SHM_MAGLEV_MIN_MS, the tick takes the rest.
-		 */
-		lb_shm_maglev_refresh(h->shm, h->cfg, lb_loop_now(h->loop), LB_SHM_MAGLEV_MIN_MS);
+	/* The master's tick rebuilds Maglev tables: a burst of changes costs one rebuild. */
+	lb_shm_set_health(h->shm, h->cfg, b->svc, b->idx, health, reason);
 	b->seen_down = health == LB_HEALTH_DOWN;
 	b->successes = b->failures = 0;
 }

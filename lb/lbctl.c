@@ -313,8 +313,8 @@ static json_t *req_weight(char **argv)
 static void print_status(json_t *d, char **argv)
 {
 	static const char *const head[] = { ">ID", ">PID", ">GEN", "STATE", ">ACTIVE",
-					    ">ACCEPTED", ">RESTARTS" };
-	struct table t = { .ncols = 7, .head = head };
+					    ">ACCEPTED", ">RESTARTS", ">HEARTBEAT" };
+	struct table t = { .ncols = 8, .head = head };
 	json_t *reload = json_object_get(d, "last_reload"), *w;
 	char up[32], when[64];
 	size_t i;
@@ -342,6 +342,10 @@ static void print_status(json_t *d, char **argv)
 		cell(&t, "%lld", num(w, "active"));
 		cell(&t, "%lld", num(w, "accepted"));
 		cell(&t, "%lld", num(w, "restarts"));
+		if (json_is_integer(json_object_get(w, "heartbeat_age_ms")))
+			cell(&t, "%lldms", num(w, "heartbeat_age_ms"));
+		else
+			cell(&t, "-");
 	}
 	printf("\n");
 	table_print(&t);

@@ -41,8 +41,8 @@
 #define SPAWN_BACKOFF_MIN_MS 500
 #define SPAWN_BACKOFF_MAX_MS 5000
 #define STOP_GRACE_MS 2000
-/* How soon a state change reaches the Maglev tables. */
-#define MAGLEV_REFRESH_MS 100
+/* How often the master looks for state changes to build into Maglev tables, and for hung workers. */
+#define TICK_MS 50
 #define MIGRATE_REQ "/proc/sys/net/ipv4/tcp_migrate_req"
 
 /* One listening socket per family for one worker position. */
@@ -67,6 +67,7 @@ struct slot {
 	 * replaces it at the same position has not started yet.
 	 */
 	bool kept;
+	bool hung;			/* the watchdog killed it; not reaped yet */
 	uint64_t kill_at;		/* told to drain: SIGKILL it then if still running (0: none) */
 	struct lb_timer respawn;
 };
@@ -481,6 +482,7 @@ static void reap(void)
 		s->fd = -1;
 		s->pid = 0;
 		s->kept = false;
+		s->hung = false;
 		s->kill_at = 0;
 		/* What it held is gone with it; nobody else will decrement these. */
 		atomic_store(&sw->state, LB_WORKER_STOPPED);
@@ -586,12 +588,47 @@ static void begin_stop(int signo)
 		lb_loop_stop(m.loop);
 }
 
+/*
+ * A worker whose loop has not stamped its heartbeat for watchdog_ms is
+ * stopped or stuck: its listener collects connections nobody accepts and
+ * its connections stall. It is killed; reaping restarts it (unless its
+ * generation is retiring), and the replacement takes over its queue.
+ */
+static void watchdog(void)
+{
+	uint64_t now = lb_clock_ms();
+
+	for_each_gen(g) {
+		unsigned int limit = g->cfg->watchdog_ms;
+
+		for (unsigned int i = 0; limit && i < g->n_slots; i++) {
+			struct slot *s = &g->slots[i];
+			uint64_t beat, last;
+
+			if (s->pid <= 0 || s->hung)
+				continue;
+			beat = atomic_load(&g->shm->workers[s->shm_slot].heartbeat_ms);
+			last = beat > s->started ? beat : s->started;
+			if (now < last + limit)
+				continue;
+			lb_warn("worker %u (pid %d) of generation %u made no progress for %llu ms "
+				"(watchdog_ms %u): killing it", s->id, (int)s->pid, g->shm->generation,
+				(unsigned long long)(now - last), limit);
+			s->hung = true;
+			kill(s->pid, SIGKILL);
+		}
+	}
+}
+
 static void tick(struct lb_timer *t)
 {
 	uint64_t now = lb_loop_now(m.loop);
-	uint64_t due = lb_shm_maglev_refresh(m.cur->shm, m.cur->cfg, now, LB_SHM_MAGLEV_MIN_MS);
+	uint64_t due = lb_shm_maglev_refresh(m.cur->shm, m.cur->cfg, now, LB_SHM_MAGLEV_MIN_MS,
+					     LB_SHM_MAGLEV_BUDGET);
 
-	lb_loop_timer_set(m.loop, t, now + (due && due < MAGLEV_REFRESH_MS ? due : MAGLEV_REFRESH_MS));
+	watchdog();
+	/* A build under way goes on at the next turn of the loop, after what else is ready. */
+	lb_loop_timer_set(m.loop, t, now + (due && due < TICK_MS ? due : TICK_MS));
 }
 
 static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
@@ -1079,7 +1116,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	if (lb_priv_drop_master() < 0)
 		goto out;
 	m.tick.cb = tick;
-	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + MAGLEV_REFRESH_MS);
+	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + TICK_MS);
 	if (start_gen(m.cur) == 0) {
 		lb_err("no worker could start");
 		begin_stop(SIGTERM);

@@ -9,6 +9,9 @@
 #include "lb/log.h"
 #include "lb/shm.h"
 
+struct lb_shm_build;
+static void build_free(struct lb_shm_build *bd);
+
 static size_t align_up(size_t n)
 {
 	return (n + 63) & ~(size_t)63;
@@ -239,7 +242,7 @@ static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *pre
 		ss->maglev_epoch = ~0u;
 	}
 	pool->users++;
-	lb_shm_maglev_refresh(shm, cfg, 0, 0);
+	lb_shm_maglev_refresh(shm, cfg, 0, 0, UINT64_MAX);
 	return shm;
 fail:
 	while (assigned)
@@ -278,6 +281,7 @@ void lb_shm_destroy(struct lb_shm *shm)
 	if (!shm)
 		return;
 	pool = shm->pool;
+	build_free(shm->build);
 	for (size_t i = 0; i < shm->n_services; i++)
 		for (size_t j = 0; j < shm->services[i].n_backends; j++)
 			pool->backends[shm->services[i].slots[j]].refs--;
@@ -374,56 +378,134 @@ bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 }
 
 /*
- * Only usable backends enter the table, so a change of state remaps just
- * the clients of the backends that changed; the spare buffer is filled
- * while workers keep reading the published one.
+ * The master's Maglev build in progress: one service at a time, its IPv4
+ * then its IPv6 half, in steps (lb_balance_maglev_step) so that a large
+ * table never holds up the master's loop for long.
  */
-static void maglev_rebuild(struct lb_shm *shm, const struct lb_config *cfg, size_t i)
+struct lb_shm_build {
+	bool active;
+	size_t service;
+	size_t family;			/* the half being filled: 0 IPv4, 1 IPv6 */
+	uint32_t epoch;			/* the service's epoch when the build began */
+	struct lb_maglev_builder *b;	/* NULL between families */
+	uint64_t *keys;			/* scratch, n_backends of the largest service */
+	uint32_t *weights;
+};
+
+static void build_free(struct lb_shm_build *bd)
+{
+	if (!bd)
+		return;
+	lb_balance_maglev_free(bd->b);
+	free(bd->keys);
+	free(bd->weights);
+	free(bd);
+}
+
+static struct lb_shm_build *build_alloc(const struct lb_config *cfg)
+{
+	struct lb_shm_build *bd = calloc(1, sizeof(*bd));
+	size_t max = 1;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (cfg->services[i].n_backends > max)
+			max = cfg->services[i].n_backends;
+	if (bd) {
+		bd->keys = calloc(max, sizeof(*bd->keys));
+		bd->weights = calloc(max, sizeof(*bd->weights));
+	}
+	if (!bd || !bd->keys || !bd->weights) {
+		build_free(bd);
+		return NULL;
+	}
+	return bd;
+}
+
+/*
+ * Only usable backends enter the table, so a change of state remaps just
+ * the clients of the backends that changed; the spare half is filled
+ * while workers keep reading the published one. Its sequence count is odd
+ * from here to the publication: a reader still on that half from two
+ * builds ago retries.
+ */
+static void build_begin(struct lb_shm *shm, struct lb_shm_build *bd, size_t i)
+{
+	struct lb_shm_service *ss = &shm->services[i];
+	uint32_t gen = atomic_load_explicit(&ss->maglev_gen, memory_order_relaxed);
+
+	bd->active = true;
+	bd->service = i;
+	bd->family = 0;
+	bd->epoch = atomic_load_explicit(&ss->epoch, memory_order_acquire);
+	atomic_fetch_add_explicit(&ss->maglev_seq[(gen + 1) & 1], 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+/* Starts filling the current family's spare half; false when it has none. */
+static bool build_family(struct lb_shm *shm, const struct lb_config *cfg, struct lb_shm_build *bd)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
-	struct lb_shm_service *ss = &shm->services[i];
-	const struct lb_service_conf *svc = &cfg->services[i];
+	struct lb_shm_service *ss = &shm->services[bd->service];
+	const struct lb_service_conf *svc = &cfg->services[bd->service];
 	uint32_t gen = atomic_load_explicit(&ss->maglev_gen, memory_order_relaxed);
-	_Atomic uint32_t *seq = &ss->maglev_seq[(gen + 1) & 1];
-	uint64_t *keys = calloc(svc->n_backends, sizeof(*keys));
-	uint32_t *weights = calloc(svc->n_backends, sizeof(*weights));
+	uint16_t *spare = ss->maglev[bd->family][(gen + 1) & 1];
+	int rc;
 
-	if (!keys || !weights) {
-		lb_err("service %s: no memory to rebuild the maglev table", svc->name);
-		goto cleanup;
+	if (!spare)
+		return false;
+	for (size_t j = 0; j < svc->n_backends; j++) {
+		const struct lb_shm_backend *b = lb_shm_backend(shm, bd->service, j);
+
+		bd->keys[j] = b->key;
+		bd->weights[j] = b->addr.sa.sa_family == families[bd->family] &&
+				 lb_shm_backend_usable(b) ? atomic_load(&b->weight) : 0;
 	}
-	/* Odd while written: a reader still on this half from two builds ago retries. */
-	atomic_fetch_add_explicit(seq, 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	for (size_t f = 0; f < 2; f++) {
-		uint16_t *spare = ss->maglev[f][(gen + 1) & 1];
+	rc = lb_balance_maglev_start(bd->keys, bd->weights, svc->n_backends, spare, ss->maglev_size,
+				     &bd->b);
+	if (rc < 0)
+		lb_err("service %s: cannot build the maglev table (size %u): %s; clients are spread "
+		       "by a fallback scan", svc->name, ss->maglev_size, strerror(-rc));
+	return rc == 0;
+}
 
-		if (!spare)
+/* Goes on with the build in progress; returns true once it is published. */
+static bool build_step(struct lb_shm *shm, const struct lb_config *cfg, struct lb_shm_build *bd,
+		       uint64_t *budget)
+{
+	struct lb_shm_service *ss = &shm->services[bd->service];
+	uint32_t gen;
+
+	for (; bd->family < 2; bd->family++) {
+		if (!bd->b && !build_family(shm, cfg, bd))
 			continue;
-		for (size_t j = 0; j < svc->n_backends; j++) {
-			const struct lb_shm_backend *b = lb_shm_backend(shm, i, j);
-
-			keys[j] = b->key;
-			weights[j] = b->addr.sa.sa_family == families[f] &&
-				     lb_shm_backend_usable(b) ? atomic_load(&b->weight) : 0;
-		}
-		if (lb_balance_maglev_build(keys, weights, svc->n_backends, spare,
-					    ss->maglev_size) < 0)
-			lb_err("service %s: cannot build the maglev table (size %u); clients are "
-			       "spread by a fallback scan", svc->name, ss->maglev_size);
+		if (lb_balance_maglev_step(bd->b, budget))
+			return false;
+		lb_balance_maglev_free(bd->b);
+		bd->b = NULL;
 	}
-	atomic_fetch_add_explicit(seq, 1, memory_order_release);
+	gen = atomic_load_explicit(&ss->maglev_gen, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ss->maglev_seq[(gen + 1) & 1], 1, memory_order_release);
 	atomic_store_explicit(&ss->maglev_gen, gen + 1, memory_order_release);
-cleanup:
-	free(keys);
-	free(weights);
+	ss->maglev_epoch = bd->epoch;
+	bd->active = false;
+	return true;
 }
 
 uint64_t lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg, uint64_t now_ms,
-			       unsigned int min_interval_ms)
+			       unsigned int min_interval_ms, uint64_t budget)
 {
+	struct lb_shm_build *bd = shm->build;
 	uint64_t due = 0;
 
+	if (!bd) {
+		bd = shm->build = build_alloc(cfg);
+		if (!bd) {
+			lb_err("no memory to rebuild maglev tables");
+			return min_interval_ms ? min_interval_ms : 1;
+		}
+	}
+	if (bd->active && !build_step(shm, cfg, bd, &budget))
+		return 1;
 	for (size_t i = 0; i < shm->n_services; i++) {
 		struct lb_shm_service *ss = &shm->services[i];
 		uint32_t epoch = atomic_load_explicit(&ss->epoch, memory_order_acquire);
@@ -436,9 +518,12 @@ uint64_t lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg, 
 				due = next - now_ms;
 			continue;
 		}
-		ss->maglev_epoch = epoch;
+		if (!budget)
+			return 1;
 		ss->maglev_built_ms = now_ms;
-		maglev_rebuild(shm, cfg, i);
+		build_begin(shm, bd, i);
+		if (!build_step(shm, cfg, bd, &budget))
+			return 1;
 	}
 	return due;
 }

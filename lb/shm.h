@@ -19,7 +19,7 @@
  * checks) writes states. The layout is versioned (magic + version).
  */
 #define LB_SHM_MAGIC 0x4c425348u	/* "LBSH" */
-#define LB_SHM_VERSION 1
+#define LB_SHM_VERSION 2
 
 enum lb_admin {
 	LB_ADMIN_UP,
@@ -102,6 +102,8 @@ struct lb_shm_worker {
 	_Atomic int64_t active;
 	_Atomic uint64_t accepted;
 	_Atomic uint32_t restarts;
+	/* The worker's loop stamps this (lb_clock_ms) a few times a second: the watchdog reads it. */
+	_Atomic uint64_t heartbeat_ms;
 };
 
 /*
@@ -129,6 +131,7 @@ struct lb_shm {
 	struct lb_shm_service *services;
 	struct lb_shm_backend *backends;	/* = pool->backends, indexed by slots */
 	struct lb_shm_pool *pool;
+	struct lb_shm_build *build;	/* master only: the Maglev build under way */
 };
 
 /*
@@ -189,13 +192,15 @@ bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t s
  * Master only: rebuilds the Maglev tables of every maglev service whose
  * epoch moved since its tables were built, but a service's tables at most
  * once per min_interval_ms (now_ms on the caller's monotonic clock), so a
- * burst of state changes costs one rebuild. Cheap when nothing changed.
- * Returns the ms until a service held back by min_interval_ms is due, or 0
- * when none is.
+ * burst of state changes costs one rebuild; and in steps of about budget
+ * units of work (lb_balance_maglev_step), so a large table never holds the
+ * caller up for long. Returns 0 when nothing is left to do, else the ms
+ * after which to call again (1: a build is under way, call again soon).
  */
 #define LB_SHM_MAGLEV_MIN_MS 100
+#define LB_SHM_MAGLEV_BUDGET 100000
 uint64_t lb_shm_maglev_refresh(struct lb_shm *shm, const struct lb_config *cfg, uint64_t now_ms,
-			       unsigned int min_interval_ms);
+			       unsigned int min_interval_ms, uint64_t budget);
 
 /* The published Maglev table of service for family, or NULL. */
 const uint16_t *lb_shm_maglev_table(const struct lb_shm_service *svc, int family);

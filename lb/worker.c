@@ -34,6 +34,8 @@
 #define ACCEPT_RETRY_MS 100
 
 #define QUEUE_RETRY_MS 20
+/* How often the loop tells the master's watchdog it is alive. */
+#define HEARTBEAT_MS 250
 #define NO_BACKEND_LOG_MS 1000
 
 enum conn_state {
@@ -83,6 +85,7 @@ struct worker {
 	struct lb_pipe_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
+	struct lb_timer beat;
 	uint64_t last_accept_log;
 };
 
@@ -645,6 +648,12 @@ static void stop_accepting(void)
 	lb_loop_timer_cancel(w.loop, &w.retry_timer);
 }
 
+static void heartbeat(struct lb_timer *t)
+{
+	atomic_store_explicit(&w.self->heartbeat_ms, lb_clock_ms(), memory_order_relaxed);
+	lb_loop_timer_set(w.loop, t, lb_loop_now(w.loop) + HEARTBEAT_MS);
+}
+
 static void drain_expired(struct lb_timer *t)
 {
 	lb_info("drain timeout: closing %u connections", w.n_active);
@@ -734,6 +743,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	lb_loop_set_after(w.loop, after_batch, NULL);
 	w.retry_timer.cb = accept_retry;
 	w.drain_timer.cb = drain_expired;
+	w.beat.cb = heartbeat;
 
 	w.shm = args->shm;
 	w.self = &w.shm->workers[args->slot];
@@ -787,6 +797,7 @@ int lb_worker_run(const struct lb_worker_args *args)
 		return 1;
 	}
 	atomic_store(&w.self->state, LB_WORKER_RUNNING);
+	heartbeat(&w.beat);
 	lb_info("started: capacity %u connections, %u pipes", args->capacity, args->pipes);
 	/* Connections may have queued while no worker was accepting. */
 	accept_all();

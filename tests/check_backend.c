@@ -292,20 +292,52 @@ START_TEST(test_maglev_refresh_coalesces)
 {
 	struct lb_shm_service *ss = &shm->services[SVC_MG];
 	uint32_t gen = atomic_load(&ss->maglev_gen);
+	const uint64_t all = UINT64_MAX;
 
 	lb_shm_set_weight(shm, cfg, SVC_MG, 0, 3, "test");
-	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1000, 100), 0);
+	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1000, 100, all), 0);
 	ck_assert_uint_eq(atomic_load(&ss->maglev_gen), gen + 1);
 	for (unsigned int w = 4; w < 50; w++)
 		lb_shm_set_weight(shm, cfg, SVC_MG, 0, w, "test");
-	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1030, 100), 70);
-	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1090, 100), 10);
+	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1030, 100, all), 70);
+	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1090, 100, all), 10);
 	ck_assert_uint_eq(atomic_load(&ss->maglev_gen), gen + 1);
-	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1100, 100), 0);
+	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1100, 100, all), 0);
 	ck_assert_uint_eq(atomic_load(&ss->maglev_gen), gen + 2);
 	/* Nothing changed since: nothing to do, nothing due. */
-	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1300, 100), 0);
+	ck_assert_uint_eq(lb_shm_maglev_refresh(shm, cfg, 1300, 100, all), 0);
 	ck_assert_uint_eq(atomic_load(&ss->maglev_gen), gen + 2);
+}
+END_TEST
+
+/*
+ * A build in small steps: the published table stays the old one (and its
+ * half readable) until the last step, and the result is the one-shot
+ * build's.
+ */
+START_TEST(test_maglev_refresh_steps)
+{
+	struct lb_shm_service *ss = &shm->services[SVC_MG];
+	uint32_t gen = atomic_load(&ss->maglev_gen), m = ss->maglev_size;
+	uint64_t keys[2] = { lb_shm_backend(shm, SVC_MG, 0)->key, lb_shm_backend(shm, SVC_MG, 1)->key };
+	uint32_t weights[2] = { 1, 7 };
+	uint16_t *want = calloc(m, sizeof(*want));
+	struct lb_pick picks[2] = { { .weight = 1 }, { .weight = 1 } };
+	int steps = 0;
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_int_eq(lb_balance_maglev_build(keys, weights, 2, want, m), 0);
+	lb_shm_set_weight(shm, cfg, SVC_MG, 1, 7, "test");
+	while (lb_shm_maglev_refresh(shm, cfg, 5000 + steps, 0, 1000) == 1) {
+		steps++;
+		ck_assert_uint_eq(atomic_load(&ss->maglev_gen), gen);
+		ck_assert_int_ge(lb_shm_maglev_pick(ss, AF_INET, 12345, picks, 2), 0);
+		ck_assert_int_lt(steps, 100000);
+	}
+	ck_assert_int_gt(steps, 10);
+	ck_assert_uint_eq(atomic_load(&ss->maglev_gen), gen + 1);
+	ck_assert_mem_eq(lb_shm_maglev_table(ss, AF_INET), want, m * sizeof(*want));
+	free(want);
 }
 END_TEST
 
@@ -323,6 +355,7 @@ static Suite *backend_suite(void)
 	tcase_add_test(tc, test_passive_health);
 	tcase_add_test(tc, test_maglev_consistent_read);
 	tcase_add_test(tc, test_maglev_refresh_coalesces);
+	tcase_add_test(tc, test_maglev_refresh_steps);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -446,7 +446,7 @@ START_TEST(test_set_weight)
 	d = ask_ok("{'cmd': 'set-weight', 'service': 'db', 'backend': '198.18.2.2:5432', "
 		   "'weight': 0}", &r);
 	json_decref(r);
-	lb_shm_maglev_refresh(shm, cfg, 0, 0);
+	lb_shm_maglev_refresh(shm, cfg, 0, 0, UINT64_MAX);
 	ck_assert_uint_eq(lb_shm_maglev_table(&shm->services[1], AF_INET)[0], LB_MAGLEV_EMPTY);
 }
 END_TEST

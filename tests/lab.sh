@@ -605,11 +605,12 @@ lab_cli_addrs_add() {
 }
 
 # lab_load_start URL [SRCIP]: a loop of one-request connections (curl,
-# 1 s timeout each) from the client namespace to URL, logging
-# "MS ok|fail" per request to LAB_LOAD_LOG; LAB_LOAD_PID is the loop.
-# lab_load_stop ends it; lab_load_report prints
-# "N ok, F failed, longest outage O ms" (O: from the first failure of a run
-# of failures to the next success) and returns 1 when any request failed.
+# LAB_LOAD_TIMEOUT s timeout each, 1) from the client namespace to URL,
+# logging "START_MS ok|fail DURATION_MS" per request to LAB_LOAD_LOG;
+# LAB_LOAD_PID is the loop. lab_load_stop ends it; lab_load_report prints
+# "N ok, F failed, longest outage O ms, slowest S ms" (O: from the first
+# failure of a run of failures to the next success) and returns 1 when any
+# request failed.
 lab_load_start() {
 	local url=$1 src=${2:-${LAB_CLI_IP4[0]}}
 	LAB_LOAD_LOG=$(mktemp "$LAB_DIR/load.XXXXXX.log")
@@ -617,12 +618,13 @@ lab_load_start() {
 		trap "exit 0" TERM
 		while :; do
 			t=$(date +%s%3N)
-			if curl -gsS -o /dev/null --fail --max-time 1 --interface "$1" "$2" 2>/dev/null; then
-				echo "$t ok"
+			if curl -gsS -o /dev/null --fail --max-time "$3" --interface "$1" "$2" 2>/dev/null; then
+				r=ok
 			else
-				echo "$t fail"
+				r=fail
 			fi
-		done' load "$src" "$url"
+			echo "$t $r $(($(date +%s%3N) - t))"
+		done' load "$src" "$url" "${LAB_LOAD_TIMEOUT:-1}"
 	LAB_LOAD_PID=$LAB_BG_PID
 }
 
@@ -633,13 +635,14 @@ lab_load_stop() {
 
 # lab_load_report [FROM_MS]: counts of LAB_LOAD_LOG (lines at or after FROM_MS).
 lab_load_report() {
-	awk -v from="${1:-0}" '$1 >= from {
+	awk -v from="${1:-0}" '$1 >= from && NF == 3 {
 		if ($2 == "ok") { ok++; if (start) { d = $1 - start; if (d > worst) worst = d; start = 0 } }
 		else { bad++; if (!start) start = $1 }
+		if ($3 > slow) slow = $3
 		last = $1
 	} END {
 		if (start) { d = last - start; if (d > worst) worst = d }
-		printf "%d ok, %d failed, longest outage %d ms\n", ok, bad, worst
+		printf "%d ok, %d failed, longest outage %d ms, slowest %d ms\n", ok, bad, worst, slow
 		exit bad > 0
 	}' "$LAB_LOAD_LOG"
 }
