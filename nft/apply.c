@@ -27,7 +27,7 @@
 /* Upper bounds used to size a first batch; build reports -EMSGSIZE if they
  * are ever too small and the batch is retried twice as large. */
 #define LB_NFT_MSG_MAX		1024
-#define LB_NFT_FIXED_MSGS	16
+#define LB_NFT_FIXED_MSGS	24
 
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
@@ -128,7 +128,8 @@ static const struct nlmsghdr *lb_nft_batch_find(const struct lb_nft_batch *nb, u
 	return NULL;
 }
 
-/* "198.18.100.1:80" / "[2001:db8::1]:80" from a vips4/vips6 set key. */
+/* "198.18.100.1:80" / "[2001:db8::1]:80" from a vips4/vips6 set key, "ICMP
+ * type 3" from one of the anonymous sets of ICMP error types. */
 static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN];
@@ -138,6 +139,8 @@ static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_
 		memcpy(&port, key + len - 4, sizeof(port));
 		inet_ntop(len == 8 ? AF_INET : AF_INET6, key, ip, sizeof(ip));
 		snprintf(buf, size, len == 8 ? "%s:%u" : "[%s]:%u", ip, ntohs(port));
+	} else if (len == 1) {
+		snprintf(buf, size, "ICMP type %u", key[0]);
 	} else {
 		snprintf(buf, size, "of %u bytes", len);
 	}
@@ -179,6 +182,7 @@ static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, 
 	const char *kind = "?";
 	struct nftnl_expr *e;
 	struct nftnl_rule *r;
+	int icmp = 0;
 
 	r = nftnl_rule_alloc();
 	if (r && nftnl_rule_nlmsg_parse(nlh, r) >= 0)
@@ -194,8 +198,11 @@ static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, 
 				       "(load modules nft_tproxy and nf_tproxy_ipv6)"
 				     : "kernel lacks tproxy support (load module nft_tproxy)";
 		} else if (strcmp(name, "socket") == 0) {
-			kind = "socket transparent";
+			kind = icmp ? "ICMP errors, socket transparent" : "socket transparent";
 			*module = "kernel lacks socket matching (load module nft_socket)";
+		} else if (strcmp(name, "lookup") == 0) {
+			/* Only the ICMP rules look up an anonymous set (their types). */
+			icmp = strncmp(nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET), "__set", 5) == 0;
 		}
 	}
 	snprintf(what, size, "creating rule %d (%s) in table inet %s", rule_no, kind, table);

@@ -8,7 +8,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <string.h>
 
@@ -31,11 +33,31 @@
 #define LB_NFT_TYPE_IPADDR	7
 #define LB_NFT_TYPE_IP6ADDR	8
 #define LB_NFT_TYPE_SERVICE	13
+#define LB_NFT_TYPE_ICMP	14
+#define LB_NFT_TYPE_ICMP6	29
 
 /* Each concatenated field is padded to a 32-bit register. */
 #define LB_NFT_KEY4_LEN	(4 + 4)
 #define LB_NFT_KEY6_LEN	(16 + 4)
 #define LB_NFT_KEY_MAX	LB_NFT_KEY6_LEN
+
+/* nft's name for an anonymous set; the kernel fills in the number. */
+#define LB_NFT_ANON_SET	"__set%d"
+
+/*
+ * ICMP error types whose quoted packet can be one of lb's: what a router
+ * sends about a packet it could not deliver (unreachable, frag needed or
+ * packet too big, TTL exceeded, bad header). Not redirects (routing advice
+ * for the gateway, not its sockets), not source quench (obsolete, ignored by
+ * the kernel) and no informational type, so an echo request to a VIP never
+ * reaches lb.
+ */
+static const uint8_t lb_nft_icmp4_errors[] = {
+	ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB,
+};
+static const uint8_t lb_nft_icmp6_errors[] = {
+	ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB,
+};
 
 struct lb_nft_family {
 	const char *set;	/* also the nft name used in the lookup */
@@ -45,6 +67,11 @@ struct lb_nft_family {
 	uint8_t nfproto;
 	uint32_t daddr_off;	/* offset of the destination in the IP header */
 	uint32_t addr_len;
+	uint8_t icmp_proto;	/* IPPROTO_ICMP or IPPROTO_ICMPV6 */
+	uint32_t icmp_set_id;	/* the anonymous set of icmp_errors */
+	uint32_t icmp_type;	/* nft datatype of its key */
+	const uint8_t *icmp_errors;
+	uint32_t n_icmp_errors;
 };
 
 static const struct lb_nft_family lb_nft_v4 = {
@@ -52,6 +79,8 @@ static const struct lb_nft_family lb_nft_v4 = {
 	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
 	.daddr_off = 16, .addr_len = 4,
+	.icmp_proto = IPPROTO_ICMP, .icmp_set_id = 3, .icmp_type = LB_NFT_TYPE_ICMP,
+	.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
 };
 
 static const struct lb_nft_family lb_nft_v6 = {
@@ -59,6 +88,8 @@ static const struct lb_nft_family lb_nft_v6 = {
 	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
 	.daddr_off = 24, .addr_len = 16,
+	.icmp_proto = IPPROTO_ICMPV6, .icmp_set_id = 4, .icmp_type = LB_NFT_TYPE_ICMP6,
+	.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
 };
 
 static int lb_nft_spec_check(const struct lb_nft_spec *spec)
@@ -137,8 +168,8 @@ static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
 	return lb_nft_msg_end(batch);
 }
 
-static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec,
-					  const struct lb_nft_family *fam)
+static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name,
+					  uint32_t id)
 {
 	struct nftnl_set *s;
 
@@ -147,8 +178,8 @@ static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec,
 		return NULL;
 	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
 	nftnl_set_set_str(s, NFTNL_SET_TABLE, spec->table);
-	nftnl_set_set_str(s, NFTNL_SET_NAME, fam->set);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, fam->set_id);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
 	return s;
 }
 
@@ -158,7 +189,7 @@ static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_fa
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 
-	s = lb_nft_set_alloc(spec, fam);
+	s = lb_nft_set_alloc(spec, fam->set, fam->set_id);
 	if (!s)
 		return -ENOMEM;
 	/* A plain hash set, as nft declares one: no NFT_SET_CONSTANT, since
@@ -173,17 +204,15 @@ static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_fa
 }
 
 /* One message per element, so a rejected element can be named. */
-static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
-			   struct mnl_nlmsg_batch *batch, uint32_t *seq)
+static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
+			   const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
+			   uint32_t *seq)
 {
-	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? &lb_nft_v4 : &lb_nft_v6;
-	uint8_t key[LB_NFT_KEY_MAX];
 	struct nftnl_set_elem *e;
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
-	uint32_t len;
 
-	s = lb_nft_set_alloc(spec, fam);
+	s = lb_nft_set_alloc(spec, set, set_id);
 	if (!s)
 		return -ENOMEM;
 	e = nftnl_set_elem_alloc();
@@ -191,13 +220,53 @@ static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const struct sockaddr
 		nftnl_set_free(s);
 		return -ENOMEM;
 	}
-	len = lb_nft_vip_key(vip, key);
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
 	nftnl_set_elem_add(s, e);		/* s owns e now */
 	nlh = lb_nft_msg(batch, NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	return lb_nft_msg_end(batch);
+}
+
+static int lb_nft_vip_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
+			  struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? &lb_nft_v4 : &lb_nft_v6;
+	uint8_t key[LB_NFT_KEY_MAX];
+	uint32_t len;
+
+	len = lb_nft_vip_key(vip, key);
+	return lb_nft_elem_msg(spec, fam->set, fam->set_id, key, len, batch, seq);
+}
+
+/*
+ * The set of fam's ICMP error types, as nft declares "icmp type { ... }":
+ * anonymous (bound to the one rule that looks it up, deleted with it) and
+ * constant, then its elements.
+ */
+static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+				struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	struct nftnl_set *s;
+	struct nlmsghdr *nlh;
+	uint32_t i;
+	int ret;
+
+	s = lb_nft_set_alloc(spec, LB_NFT_ANON_SET, fam->icmp_set_id);
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam->icmp_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 1);
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, fam->n_icmp_errors);
+	nlh = lb_nft_msg(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
+	nftnl_set_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	ret = lb_nft_msg_end(batch);
+	for (i = 0; ret == 0 && i < fam->n_icmp_errors; i++)
+		ret = lb_nft_elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
+				      &fam->icmp_errors[i], 1, batch, seq);
+	return ret;
 }
 
 static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
@@ -280,6 +349,20 @@ static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uin
 	return 0;
 }
 
+/* "SREG @set": the set by name and by its id in this batch. */
+static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "lookup");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
+	return 0;
+}
+
 /* "meta mark set MARK accept": the mark routes the packet to lo. */
 static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
@@ -302,17 +385,17 @@ static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 	return 0;
 }
 
-/* Rule 1: packets of connections lb already owns (transparent sockets) are
- * marked so that replies and later segments reach them through lo. */
-static int lb_nft_rule_socket(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+/*
+ * "socket transparent 1 meta mark set MARK accept": the packet belongs to
+ * one of lb's transparent sockets (for an ICMP error, the kernel looks up
+ * the socket that sent the packet the error quotes), so the mark routes it
+ * to lo and the kernel delivers it to that socket.
+ */
+static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
 	struct nftnl_expr *e;
 	uint8_t one = 1;
-	int ret;
 
-	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
-	if (ret)
-		return ret;
 	e = lb_nft_expr_add(r, "socket");
 	if (!e)
 		return -ENOMEM;
@@ -325,6 +408,51 @@ static int lb_nft_rule_socket(const struct lb_nft_spec *spec, struct nftnl_rule 
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
 	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
 	return lb_nft_mark_accept(r, spec->mark);
+}
+
+/* Rule 1: packets of connections lb already owns (transparent sockets) are
+ * marked so that replies and later segments reach them through lo. */
+static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			      struct nftnl_rule *r)
+{
+	int ret;
+
+	(void)fam;
+	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	if (ret)
+		return ret;
+	return lb_nft_socket_mark(spec, r);
+}
+
+/*
+ * Rules 4 and 5: ICMP errors about lb's own packets. A router that cannot
+ * pass one of them (MTU, no route, filter) addresses its error to the
+ * packet's source: the VIP for lb's client-side sockets, the client's
+ * address for its upstream ones. Neither is local, so without this the
+ * gateway forwards the error and lb never learns the path MTU (transfers
+ * stall) nor that a backend is unreachable (connects wait for their
+ * timeout). The socket lookup is by the quoted packet's addresses and ports
+ * with the quoted source as the local end, so only an error about a packet
+ * one of lb's sockets sent can match. These rules are kept apart from rule
+ * 1 on purpose: once UDP is intercepted, rule 1 must not match datagrams
+ * addressed to a VIP (an unconnected socket bound to VIP:port would claim
+ * every client's datagram), but errors about lb's client-side sockets are
+ * addressed to the VIP and must still match here. For a quoted UDP datagram
+ * the lookup finds the socket bound to its source, VIP:port or the client's
+ * address, which is the one that sent it; a client's datagram never
+ * matches, since ICMP errors are all these rules take.
+ */
+static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			    struct nftnl_rule *r)
+{
+	int ret;
+
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
+		return ret;
+	return lb_nft_socket_mark(spec, r);
 }
 
 /*
@@ -346,15 +474,9 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
 				  fam->addr_len, NFT_REG32_00)) ||
 	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
-				  offsetof(struct tcphdr, th_dport), 2, port_reg)))
+				  offsetof(struct tcphdr, th_dport), 2, port_reg)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
 		return ret;
-
-	e = lb_nft_expr_add(r, "lookup");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00);
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, fam->set);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, fam->set_id);
 
 	if (fam->nfproto == NFPROTO_IPV4) {
 		struct in_addr lo4 = { .s_addr = htonl(INADDR_LOOPBACK) };
@@ -375,9 +497,12 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	return lb_nft_mark_accept(r, spec->mark);
 }
 
-/* which: 1 socket rule, 2 tproxy ipv4, 3 tproxy ipv6. */
-static int lb_nft_rule_msg(const struct lb_nft_spec *spec, int which,
-			   struct mnl_nlmsg_batch *batch, uint32_t *seq)
+/* Appends one rule, its expressions from fill (for fam, where it has one). */
+static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
+			   int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
+				       struct nftnl_rule *),
+			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
+			   uint32_t *seq)
 {
 	struct nftnl_rule *r;
 	struct nlmsghdr *nlh;
@@ -389,10 +514,7 @@ static int lb_nft_rule_msg(const struct lb_nft_spec *spec, int which,
 	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
 	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
 	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LB_NFT_CHAIN);
-	if (which == 1)
-		ret = lb_nft_rule_socket(spec, r);
-	else
-		ret = lb_nft_rule_tproxy(spec, which == 2 ? &lb_nft_v4 : &lb_nft_v6, r);
+	ret = fill(spec, fam, r);
 	if (ret)
 		goto cleanup;
 	nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
@@ -429,14 +551,19 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	    (ret = lb_nft_set_msg(spec, &lb_nft_v6, batch, seq)))
 		return ret;
 	for (i = 0; i < spec->n_vips; i++) {
-		ret = lb_nft_elem_msg(spec, &spec->vips[i], batch, seq);
+		ret = lb_nft_vip_msg(spec, &spec->vips[i], batch, seq);
 		if (ret)
 			return ret;
 	}
+	/* An anonymous set must come before the rule that binds it. */
 	if ((ret = lb_nft_chain_msg(spec, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, 1, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, 2, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, 3, batch, seq)))
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v4, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v6, batch, seq)) ||
+	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v4, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v4, batch, seq)) ||
+	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v6, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v6, batch, seq)))
 		return ret;
 	return 0;
 }
@@ -499,8 +626,9 @@ static void lb_nft_print_set(const struct lb_nft_spec *spec, int family, FILE *o
 /*
  * The text is what `nft list table inet NAME` shows for what
  * lb_nft_ruleset_build() installs, so an operator can diff the two: nft
- * drops the "meta nfproto" and "meta l4proto tcp" matches that "ip daddr"
- * and "tcp dport" imply. Element order may differ (the kernel lists a hash).
+ * drops the "meta nfproto" and "meta l4proto" matches that "ip daddr",
+ * "tcp dport" and "icmp type" imply. Element order may differ (the kernel
+ * lists a hash).
  */
 int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 {
@@ -520,8 +648,13 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 		" meta mark set 0x%08x accept\n"
 		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:%u"
 		" meta mark set 0x%08x accept\n"
+		"\t\ticmp type { destination-unreachable, time-exceeded, parameter-problem }"
+		" socket transparent 1 meta mark set 0x%08x accept\n"
+		"\t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded,"
+		" parameter-problem } socket transparent 1 meta mark set 0x%08x accept\n"
 		"\t}\n}\n",
-		LB_NFT_CHAIN, spec->mark, spec->port, spec->mark, spec->port, spec->mark);
+		LB_NFT_CHAIN, spec->mark, spec->port, spec->mark, spec->port, spec->mark,
+		spec->mark, spec->mark);
 	if (fflush(out) == EOF || ferror(out))
 		return -EIO;
 	return 0;

@@ -104,6 +104,11 @@ START_TEST(test_message_order)
 		NFT_MSG_NEWSET, NFT_MSG_NEWSET,
 		NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
 		NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE,
+		/* Each anonymous set comes before the rule that binds it. */
+		NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
+		NFT_MSG_NEWRULE,
+		NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
+		NFT_MSG_NEWSETELEM, NFT_MSG_NEWRULE,
 	};
 	size_t i;
 
@@ -238,6 +243,46 @@ START_TEST(test_elements)
 }
 END_TEST
 
+/* nft's anonymous set of ICMP types: constant, bound to its rule. */
+static void check_icmp_set(const struct nlmsghdr *nlh, uint32_t type, uint32_t id, uint32_t size)
+{
+	struct nftnl_set *s = nftnl_set_alloc();
+
+	ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh, s), 0);
+	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_TABLE), "lb");
+	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_NAME), "__set%d");
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_FAMILY), NFPROTO_INET);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_FLAGS),
+			  NFT_SET_ANONYMOUS | NFT_SET_CONSTANT);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_KEY_TYPE), type);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_KEY_LEN), 1);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_ID), id);
+	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_DESC_SIZE), size);
+	nftnl_set_free(s);
+}
+
+/* The elements of an anonymous set, one message each: the types in want. */
+static void check_icmp_elems(int first, uint32_t id, const uint8_t *want, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		check_elem(msgs[first + i], "__set%d", id, &want[i], 1);
+}
+
+/* Errors only: no echo, no redirect, no source quench. */
+static const uint8_t icmp4_errors[] = { 3, 11, 12 };	/* unreachable, time exceeded, param */
+static const uint8_t icmp6_errors[] = { 1, 2, 3, 4 };	/* + packet too big */
+
+START_TEST(test_icmp_sets)
+{
+	check_icmp_set(msgs[12], 14, 3, 3);	/* nft's icmp_type */
+	check_icmp_elems(13, 3, icmp4_errors, 3);
+	check_icmp_set(msgs[17], 29, 4, 4);	/* icmpv6_type */
+	check_icmp_elems(18, 4, icmp6_errors, 4);
+}
+END_TEST
+
 START_TEST(test_chain)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
@@ -335,8 +380,12 @@ static const uint8_t lo6[16] = { [15] = 1 };
 	{ "payload", { { NFTNL_EXPR_PAYLOAD_BASE, base }, { NFTNL_EXPR_PAYLOAD_OFFSET, off }, \
 		       { NFTNL_EXPR_PAYLOAD_LEN, len }, { NFTNL_EXPR_PAYLOAD_DREG, reg } }, \
 	  4, 0, NULL, 0, NULL }
-#define LOOKUP(set, id) { "lookup", { { NFTNL_EXPR_LOOKUP_SREG, NFT_REG32_00 }, \
-				      { NFTNL_EXPR_LOOKUP_SET_ID, id } }, 2, 0, NULL, 0, set }
+#define LOOKUP_REG(reg, set, id) { "lookup", { { NFTNL_EXPR_LOOKUP_SREG, reg }, \
+					       { NFTNL_EXPR_LOOKUP_SET_ID, id } }, 2, 0, NULL, 0, set }
+#define LOOKUP(set, id)	LOOKUP_REG(NFT_REG32_00, set, id)
+#define SOCKET_TRANSPARENT \
+	{ "socket", { { NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT }, \
+		      { NFTNL_EXPR_SOCKET_DREG, NFT_REG_1 } }, 2, 0, NULL, 0, NULL }
 #define TPROXY(fam)	{ "tproxy", { { NFTNL_EXPR_TPROXY_FAMILY, fam }, \
 				      { NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1 }, \
 				      { NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2 } }, \
@@ -346,13 +395,41 @@ START_TEST(test_rule_socket)
 {
 	const struct want_expr want[] = {
 		META_LOAD(NFT_META_L4PROTO), CMP_EQ(&tcp),
-		{ "socket", { { NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT },
-			      { NFTNL_EXPR_SOCKET_DREG, NFT_REG_1 } }, 2, 0, NULL, 0, NULL },
-		CMP_EQ(&one),
+		SOCKET_TRANSPARENT, CMP_EQ(&one),
 		MARK_ACCEPT,
 	};
 
 	check_rule(msgs[9], want, sizeof(want) / sizeof(want[0]));
+}
+END_TEST
+
+/*
+ * "icmp type { ... } socket transparent 1": the type is all the rule looks
+ * at besides the socket of the quoted packet. No VIP set and no port: an
+ * error about lb's client-side socket is addressed to the VIP and must match
+ * even when rule 1 learns to skip VIPs for UDP.
+ */
+static void check_rule_icmp(int i, const uint8_t *nfproto, const uint8_t *l4proto,
+			    uint32_t set_id)
+{
+	const struct want_expr want[] = {
+		META_LOAD(NFT_META_NFPROTO), CMP_EQ(nfproto),
+		META_LOAD(NFT_META_L4PROTO), CMP_EQ(l4proto),
+		PAYLOAD(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1),
+		LOOKUP_REG(NFT_REG_1, "__set%d", set_id),
+		SOCKET_TRANSPARENT, CMP_EQ(&one),
+		MARK_ACCEPT,
+	};
+
+	check_rule(msgs[i], want, sizeof(want) / sizeof(want[0]));
+}
+
+START_TEST(test_rule_icmp)
+{
+	static const uint8_t icmp = IPPROTO_ICMP, icmp6 = IPPROTO_ICMPV6;
+
+	check_rule_icmp(16, &v4, &icmp, 3);
+	check_rule_icmp(22, &v6, &icmp6, 4);
 }
 END_TEST
 
@@ -400,13 +477,16 @@ START_TEST(test_empty_vips)
 	empty.vips = NULL;
 	empty.n_vips = 0;
 	build(&empty);
-	ck_assert_int_eq(n_msgs, 9);
+	ck_assert_int_eq(n_msgs, 20);
 	for (i = 0; i < n_msgs; i++) {
-		ck_assert_uint_ne(msg_type(i), NFT_MSG_NEWSETELEM);
+		/* Elements only for the ICMP types, which follow their set. */
+		if (msg_type(i) == NFT_MSG_NEWSETELEM)
+			ck_assert_int_ge(i, 10);
 		sets += msg_type(i) == NFT_MSG_NEWSET;
 	}
-	/* Rules 2 and 3 look the sets up: both must exist even when empty. */
-	ck_assert_int_eq(sets, 2);
+	/* The tproxy rules look vips4 and vips6 up: they must exist even when
+	 * empty; the ICMP rules still deliver errors for held connections. */
+	ck_assert_int_eq(sets, 4);
 }
 END_TEST
 
@@ -478,6 +558,11 @@ START_TEST(test_print)
 		" meta mark set 0x000001eb accept\n",
 		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:8080"
 		" meta mark set 0x000001eb accept\n",
+		"\t\ticmp type { destination-unreachable, time-exceeded, parameter-problem }"
+		" socket transparent 1 meta mark set 0x000001eb accept\n",
+		"\t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded,"
+		" parameter-problem } socket transparent 1 meta mark set 0x000001eb accept\n"
+		"\t}\n}\n",
 	};
 	char *text = print_spec(&spec);
 	size_t i;
@@ -519,6 +604,8 @@ static Suite *ruleset_suite(void)
 	tcase_add_test(tc, test_rule_socket);
 	tcase_add_test(tc, test_rule_tproxy4);
 	tcase_add_test(tc, test_rule_tproxy6);
+	tcase_add_test(tc, test_icmp_sets);
+	tcase_add_test(tc, test_rule_icmp);
 	tcase_add_test(tc, test_empty_vips);
 	tcase_add_test(tc, test_invalid_spec);
 	tcase_add_test(tc, test_batch_full);

@@ -119,13 +119,19 @@ lab_ns_add() {
 		net.ipv6.conf.all.accept_dad=0
 }
 
-# lab_up: create and wire the three namespaces. Installs lab_down as trap.
-lab_up() {
+# lab_begin: install lab_down as trap and make LAB_DIR. lab_up starts with
+# it; a test that wires its own namespaces (lab_ns_add) calls it first.
+lab_begin() {
 	trap lab_down EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/$LAB_ID.XXXXXX") || lab_fail "mktemp"
 	chmod 755 "$LAB_DIR"
+}
+
+# lab_up: create and wire the three namespaces. Installs lab_down as trap.
+lab_up() {
+	lab_begin
 
 	lab_ns_add "$LAB_CLI"
 	lab_ns_add "$LAB_GW"

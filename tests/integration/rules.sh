@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # lb installs its nftables table, policy rules and routes while running and
 # removes all of them on SIGTERM and SIGINT; lb -t prints the ruleset for a
-# good config and names the JSON path of an error in a bad one; a reload
-# that renames the table swaps it in one transaction.
+# good config, exactly as nft lists the installed one, and names the JSON
+# path of an error in a bad one; a reload that renames the table swaps it in
+# one transaction.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=rules
 . "$LB_SRCDIR/tests/lab.sh"
@@ -44,6 +45,8 @@ expect "lb -t prints the vips6 element" '2001:db8:100::1 \. 80' "$out"
 expect "lb -t prints the v4 tproxy rule" 'tproxy ip to 127\.0\.0\.1:50080' "$out"
 expect "lb -t prints the v6 tproxy rule" 'tproxy ip6 to \[::1\]:50080' "$out"
 expect "lb -t prints the socket rule" 'socket transparent 1' "$out"
+expect "lb -t prints the ICMP rule" '^	+icmp type \{ destination-unreachable, time-exceeded, parameter-problem \} socket transparent 1' "$out"
+expect "lb -t prints the ICMPv6 rule" '^	+icmpv6 type \{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem \} socket transparent 1' "$out"
 expect "lb -t prints the policy rule" 'fwmark 0x1 lookup 100' "$out"
 reject "lb -t changed nothing in the gateway" 'inet lb' "$(in_gw nft list tables)"
 
@@ -74,6 +77,14 @@ check_installed() {
 	expect "socket rule marks lb's own connections" 'meta l4proto tcp socket transparent 1 meta mark set 0x0*1 accept' "$t"
 	expect "v4 tproxy rule" 'ip daddr \. tcp dport @vips4 tproxy ip to 127\.0\.0\.1:50080 meta mark set 0x0*1 accept' "$t"
 	expect "v6 tproxy rule" 'ip6 daddr \. tcp dport @vips6 tproxy ip6 to \[::1\]:50080 meta mark set 0x0*1 accept' "$t"
+	expect "ICMP errors about lb's sockets are marked" 'icmp type \{ destination-unreachable, time-exceeded, parameter-problem \} socket transparent 1 meta mark set 0x0*1 accept' "$t"
+	expect "ICMPv6 errors about lb's sockets are marked" 'icmpv6 type \{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem \} socket transparent 1 meta mark set 0x0*1 accept' "$t"
+	# lb -t prints what nft lists (one element per set here, so the order
+	# of elements, a hash's, cannot differ).
+	diff <(grep -v '^$' <<<"$t") \
+		<(in_gw "$LB_BIN" -t -c "$cfg" 2>/dev/null | sed -n '/^table/,/^}/p' | grep -v '^$') >&2 ||
+		lab_fail "lb -t and nft list table inet lb differ"
+	lab_log "ok: lb -t prints the ruleset as nft lists it"
 	expect "ip rule fwmark 0x1 lookup 100" 'fwmark 0x1 lookup 100' "$(in_gw ip rule show)"
 	expect "ip -6 rule fwmark 0x1 lookup 100" 'fwmark 0x1 lookup 100' "$(in_gw ip -6 rule show)"
 	expect "table 100 has local default dev lo" '^local default dev lo' "$(in_gw ip route show table 100)"
