@@ -11,6 +11,7 @@
 #include "lb/config.h"
 #include "lb/loop.h"
 #include "lb/master.h"
+#include "lb/rules.h"
 #include "lb/shm.h"
 
 /*
@@ -39,6 +40,7 @@ struct lb_ctl_state {
 	unsigned int generation;	/* config generation: 1 at start, +1 per reload */
 	const struct lb_capacity *cap;	/* per-worker capacity; NULL: "limits" unavailable */
 	unsigned int workers;		/* of the current generation */
+	const struct lb_rules_state *rules;	/* NULL: "rules" unknown */
 	/* Last reload, recorded by lb_ctl_state_reloaded(); reload_time 0: none yet. */
 	time_t reload_time;
 	bool reload_ok;

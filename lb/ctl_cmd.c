@@ -272,6 +272,30 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 			 "heartbeat_age_ms", beat ? ju64(now > beat ? now - beat : 0) : json_null());
 }
 
+/* Whether lb's table, rules and routes are in place, and what the watch restored. */
+static json_t *rules_json(const struct lb_rules_state *rs)
+{
+	json_t *missing = json_null(), *last = json_null();
+
+	if (!rs)
+		return json_null();
+	if (rs->missing)
+		missing = json_pack("{s:I, s:o}", "since", (json_int_t)rs->missing_since,
+				    "what", jstr(rs->missing_what));
+	if (rs->last_time)
+		last = json_pack("{s:I, s:s, s:i, s:o}", "time", (json_int_t)rs->last_time,
+				 "by", rs->last_by ? rs->last_by : "watch",
+				 "after_ms", (int)rs->last_ms, "what", jstr(rs->last_what));
+	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:o, s:o}",
+			 "state", rs->missing ? "missing" : rs->watching ? "intact" : "unwatched",
+			 "watching", rs->watching,
+			 "missing", missing,
+			 "restores", ju64(rs->restores),
+			 "last_restore", last,
+			 "failures", ju64(rs->failures),
+			 "last_error", rs->last_error[0] ? jstr(rs->last_error) : json_null());
+}
+
 static json_t *cmd_status(struct req *r)
 {
 	const struct lb_ctl_state *st = r->st;
@@ -285,7 +309,7 @@ static json_t *cmd_status(struct req *r)
 	for (unsigned int i = 0; st->shm && workers && i < st->shm->n_workers; i++)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
-	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o}",
 			 "pid", (int)getpid(),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
@@ -293,6 +317,7 @@ static json_t *cmd_status(struct req *r)
 			 "config", st->config_path ? jstr(st->config_path) : json_null(),
 			 "generation", (int)st->generation,
 			 "last_reload", reload,
+			 "rules", rules_json(st->rules),
 			 "workers", workers);
 }
 

@@ -255,6 +255,25 @@ static void metrics_workers(struct sb *b, const struct lb_shm *shm)
 	}
 }
 
+static void metrics_rules(struct sb *b, const struct lb_rules_state *rs)
+{
+	family(b, "lb_rules_intact", "gauge",
+	       "1 while lb's nft table, policy rules and routes are all in place as far as lb "
+	       "knows; 0 while something is missing.");
+	sb_printf(b, "lb_rules_intact %d\n", !rs->missing);
+	family(b, "lb_rules_watching", "gauge",
+	       "1 when lb hears from the kernel about changes to its rules.");
+	sb_printf(b, "lb_rules_watching %d\n", rs->watching);
+	family(b, "lb_rules_restores_total", "counter",
+	       "Times lb put back rules, routes or its table that someone else removed.");
+	sb_printf(b, "lb_rules_restores_total %" PRIu64 "\n", rs->restores);
+	family(b, "lb_rules_restore_failures_total", "counter", "Restore attempts that failed.");
+	sb_printf(b, "lb_rules_restore_failures_total %" PRIu64 "\n", rs->failures);
+	family(b, "lb_rules_last_restore_timestamp_seconds", "gauge",
+	       "When lb last restored its rules, in seconds since the epoch; 0: never.");
+	sb_printf(b, "lb_rules_last_restore_timestamp_seconds %lld\n", (long long)rs->last_time);
+}
+
 char *lb_ctl_metrics(const struct lb_ctl_state *st)
 {
 	struct sb b = { 0 };
@@ -275,6 +294,8 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 	family(&b, "lb_config_last_reload_timestamp_seconds", "gauge",
 	       "When the last reload was tried, in seconds since the epoch; 0: never.");
 	sb_printf(&b, "lb_config_last_reload_timestamp_seconds %lld\n", (long long)st->reload_time);
+	if (st->rules)
+		metrics_rules(&b, st->rules);
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);

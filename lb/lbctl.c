@@ -310,6 +310,43 @@ static json_t *req_weight(char **argv)
 			 "backend", argv[1], "weight", (int)w);
 }
 
+/* "rules:" line(s) of status: in place or not, and what the watch restored. */
+static void print_rules(json_t *rules)
+{
+	json_t *missing = json_object_get(rules, "missing");
+	json_t *last = json_object_get(rules, "last_restore");
+	const char *state = str(rules, "state");
+	char when[64];
+
+	if (!json_is_object(rules))
+		return;
+	if (json_is_object(missing)) {
+		char *what = clean(str(missing, "what"));
+
+		timestamp(when, sizeof(when), num(missing, "since"));
+		printf("rules:       MISSING since %s: %s\n", when, what);
+		free(what);
+	} else {
+		printf("rules:       %s\n", strcmp(state, "unwatched") ? state
+			: "not watched (lb would not notice if they were removed)");
+	}
+	if (json_is_object(last)) {
+		char *what = clean(str(last, "what"));
+
+		timestamp(when, sizeof(when), num(last, "time"));
+		printf("             restored %lld time%s, last %s by %s after %lld ms: %s\n",
+		       num(rules, "restores"), num(rules, "restores") == 1 ? "" : "s", when,
+		       str(last, "by"), num(last, "after_ms"), what);
+		free(what);
+	}
+	if (json_is_string(json_object_get(rules, "last_error"))) {
+		char *err = clean(str(rules, "last_error"));
+
+		printf("             %lld failed restores, last: %s\n", num(rules, "failures"), err);
+		free(err);
+	}
+}
+
 static void print_status(json_t *d, char **argv)
 {
 	static const char *const head[] = { ">ID", ">PID", ">GEN", "STATE", ">ACTIVE",
@@ -334,6 +371,7 @@ static void print_status(json_t *d, char **argv)
 	} else {
 		printf("last reload: none\n");
 	}
+	print_rules(json_object_get(d, "rules"));
 	json_array_foreach(json_object_get(d, "workers"), i, w) {
 		cell(&t, "%lld", num(w, "id"));
 		cell(&t, "%lld", num(w, "pid"));

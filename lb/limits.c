@@ -11,12 +11,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lb/limits.h"
 
 #define FDS_PER_CONN 2
 #define SMALL_WORKER 1000		/* fewer connections per worker than this: warn */
+/* fds a worker needs besides two per connection: listeners, epoll, signalfd, stdio... */
+#define WORKER_FD_RESERVE 64
+#define WORKER_PIPES 128
 
 static const char *const bound_names[] = {
 	[LB_LIMITS_BOUND_NOFILE] = "open-file limit",
@@ -352,4 +356,21 @@ void lb_limits_print(const struct lb_limits *l, FILE *out)
 		l->bound_conns);
 	for (size_t i = 0; i < l->n_warnings; i++)
 		fprintf(out, "# warning: %s\n", l->warnings[i]);
+}
+
+void lb_capacity_compute(struct lb_capacity *cap)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		rl.rlim_cur = 1024;
+	cap->nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
+	cap->pipes = WORKER_PIPES;
+	if (cap->nofile < 2 * cap->pipes + WORKER_FD_RESERVE + 64)
+		cap->pipes = cap->nofile / 8;
+	cap->conns = (cap->nofile - 2 * cap->pipes - WORKER_FD_RESERVE) / 2;
 }

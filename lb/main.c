@@ -7,6 +7,7 @@
 #include "lb/config.h"
 #include "lb/limits.h"
 #include "lb/master.h"
+#include "lb/rules.h"
 
 #define DEFAULT_CONFIG LB_SYSCONFDIR "/lb/lb.json"
 
@@ -43,35 +44,22 @@ static void print_errors(const char *path, const char *errors)
 /* lb -t: what would be installed, in the syntax operators already read. */
 static int test_config(const char *path, const struct lb_config *cfg)
 {
-	struct lb_rules rules;
 	struct lb_capacity cap;
 	struct lb_limits limits;
 
-	if (lb_rules_init(&rules, cfg) < 0) {
+	if (lb_rules_print(cfg, stdout) < 0) {
 		fprintf(stderr, "lb: out of memory\n");
 		return 1;
 	}
-	lb_nft_ruleset_print(&rules.nft, stdout);
-	printf("\n# policy routing\n");
-	if (rules.route.ipv4)
-		printf("ip rule add fwmark 0x%x lookup %u pref %u\n"
-		       "ip route add local default dev lo table %u\n",
-		       rules.route.mark, rules.route.table, rules.route.priority, rules.route.table);
-	if (rules.route.ipv6)
-		printf("ip -6 rule add fwmark 0x%x lookup %u pref %u\n"
-		       "ip -6 route add local default dev lo table %u\n",
-		       rules.route.mark, rules.route.table, rules.route.priority, rules.route.table);
 	lb_capacity_compute(&cap);
 	printf("\n");
 	if (lb_limits_collect(&limits, cfg, 0, &cap, NULL) < 0) {
 		lb_limits_fini(&limits);
-		lb_rules_fini(&rules);
 		fprintf(stderr, "lb: out of memory\n");
 		return 1;
 	}
 	lb_limits_print(&limits, stdout);
 	lb_limits_fini(&limits);
-	lb_rules_fini(&rules);
 	fprintf(stderr, "lb: %s: configuration ok\n", path);
 	return 0;
 }

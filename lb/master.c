@@ -33,6 +33,7 @@
 #include "lb/notify.h"
 #include "lb/preflight.h"
 #include "lb/priv.h"
+#include "lb/rules.h"
 #include "lb/shm.h"
 #include "lb/worker.h"
 
@@ -91,14 +92,13 @@ struct master {
 	unsigned int n_lsocks;
 	uint16_t lport;
 	struct lb_capacity cap;
-	struct lb_rules rules;
+	struct lb_rules *rules;
 	struct lb_health *health;
 	struct lb_health **dead_health;	/* retired in callbacks, stopped after the batch */
 	size_t n_dead_health;
 	struct lb_ctl *ctl;
 	struct lb_ctl_state ctl_state;
 	struct lb_timer tick;
-	bool rules_installed, routes_installed;
 	bool stopping;
 	struct lb_timer stop_timer;
 	int migrate_req_saved;		/* tcp_migrate_req before lb set it; -1: untouched */
@@ -631,81 +631,6 @@ static void tick(struct lb_timer *t)
 	lb_loop_timer_set(m.loop, t, now + (due && due < TICK_MS ? due : TICK_MS));
 }
 
-static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
-{
-	return a->mark == b->mark && a->table == b->table && a->priority == b->priority &&
-	       a->ipv4 == b->ipv4 && a->ipv6 == b->ipv6;
-}
-
-/*
- * Puts rules in force for cfg. Routes first, so marked packets always have
- * a way in; the nft table is replaced in one transaction; routes the new
- * spec no longer has go last. On failure the old state is left as it was.
- */
-static int install_rules(const struct lb_config *cfg, char *err, size_t errlen)
-{
-	struct lb_rules next;
-	bool routes_changed;
-	int rc;
-
-	rc = lb_rules_init(&next, cfg);
-	if (rc < 0) {
-		snprintf(err, errlen, "out of memory");
-		return rc;
-	}
-	routes_changed = !m.routes_installed || !route_spec_equal(&next.route, &m.rules.route);
-	if (routes_changed) {
-		rc = lb_nft_route_apply(&next.route, err, errlen);
-		if (rc < 0)
-			goto fail;
-	}
-	/* A renamed intercept.table: the old one goes in the same transaction. */
-	if (m.rules_installed && strcmp(next.nft.table, m.rules.nft.table))
-		next.nft.retire = m.rules.nft.table;
-	rc = lb_nft_apply(&next.nft, err, errlen);
-	next.nft.retire = NULL;
-	if (rc < 0) {
-		if (routes_changed && m.routes_installed) {
-			char ignored[256];
-
-			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
-			lb_nft_route_apply(&m.rules.route, ignored, sizeof(ignored));
-		}
-		goto fail;
-	}
-	if (routes_changed && m.routes_installed) {
-		struct lb_nft_route_spec gone = m.rules.route;
-		char ignored[256];
-
-		/* Remove only what the new spec does not also hold. */
-		if (gone.mark == next.route.mark && gone.table == next.route.table &&
-		    gone.priority == next.route.priority) {
-			gone.ipv4 = gone.ipv4 && !next.route.ipv4;
-			gone.ipv6 = gone.ipv6 && !next.route.ipv6;
-		}
-		if (gone.ipv4 || gone.ipv6)
-			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
-	}
-	lb_rules_fini(&m.rules);
-	m.rules = next;
-	m.rules_installed = m.routes_installed = true;
-	return 0;
-fail:
-	lb_rules_fini(&next);
-	return rc;
-}
-
-static void remove_rules(void)
-{
-	char err[512];
-
-	if (m.routes_installed && lb_nft_route_remove(&m.rules.route, err, sizeof(err)) < 0)
-		lb_err("%s", err);
-	if (m.rules_installed && lb_nft_remove(m.rules.nft.table, err, sizeof(err)) < 0)
-		lb_err("%s", err);
-	m.routes_installed = m.rules_installed = false;
-}
-
 /*
  * Starts every slot of g; those that fail are retried with backoff
  * (spawn_failed). Returns how many started.
@@ -820,7 +745,7 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "shared memory: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = install_rules(cfg, err, sizeof(err));
+	rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
 	if (rc < 0) {
 		lb_err("reload: %s", err);
 		snprintf(msg, len, "%s", err);
@@ -1104,7 +1029,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	open_ctl();
 	if (!m.ctl)
 		goto out;
-	if (install_rules(cfg, err, sizeof(err)) < 0) {
+	m.rules = lb_rules_alloc();
+	if (!m.rules) {
+		lb_err("out of memory");
+		goto out;
+	}
+	/* Watching first: a removal between the install and the watch would go unnoticed. */
+	lb_rules_watch(m.rules, m.loop);
+	m.ctl_state.rules = lb_rules_state(m.rules);
+	if (lb_rules_install(m.rules, cfg, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
 		goto out;
 	}
@@ -1140,12 +1073,12 @@ out:
 	lb_health_stop(m.health);
 	lb_ctl_close(m.ctl);
 	lsocks_free(m.lsocks, m.n_lsocks);
-	remove_rules();
+	lb_rules_remove(m.rules);
 	if (m.migrate_req_saved >= 0)
 		sysctl_write(MIGRATE_REQ, m.migrate_req_saved);
 	if (status == 0)
 		lb_info("stopped; rules and routes removed");
-	lb_rules_fini(&m.rules);
+	lb_rules_free(m.rules);
 	while (m.old) {
 		struct gen *g = m.old;
 

@@ -3,18 +3,6 @@
 #define LB_MASTER_H
 
 #include "lb/config.h"
-#include "nft/nft.h"
-
-/* The nft and routing specs lb installs for cfg. */
-struct lb_rules {
-	struct lb_nft_spec nft;
-	struct lb_nft_route_spec route;
-	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
-};
-
-/* Fills r from cfg; returns 0 or -ENOMEM. Free with lb_rules_fini(). */
-int lb_rules_init(struct lb_rules *r, const struct lb_config *cfg);
-void lb_rules_fini(struct lb_rules *r);
 
 /* Per-worker limits derived from RLIMIT_NOFILE. */
 struct lb_capacity {

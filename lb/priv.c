@@ -29,7 +29,7 @@
 #endif
 
 static const unsigned int master_caps[] = {
-	CAP_NET_ADMIN,		/* nftables and rtnetlink on reload and exit */
+	CAP_NET_ADMIN,		/* nftables and rtnetlink on reload, restore and exit */
 	CAP_NET_RAW,		/* the workers' one capability: they inherit it from here */
 	CAP_SETUID,		/* workers change to the configured user ... */
 	CAP_SETGID,		/* ... and group, dropping supplementary groups */

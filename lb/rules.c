@@ -1,37 +1,90 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * lb's rules in the kernel. An install always re-asserts everything,
+ * because anyone may have removed part of it since the last one. Between
+ * installs the watch hears from the kernel when someone else removes a
+ * piece (lb's own changes carry its own netlink ports and are not
+ * reported), waits DEBOUNCE_MS so that one burst (nft flush ruleset, ip
+ * route flush) costs one restore, and puts back what went. A restore that
+ * fails, or a peer that removes the rules again at once every time, is met
+ * with a growing delay: never a loop.
+ */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
-#include "lb/master.h"
+#include "lb/log.h"
+#include "lb/rules.h"
+#include "nft/nft.h"
+#include "nft/watch.h"
 
-/* fds a worker needs besides two per connection: listeners, epoll, signalfd, stdio... */
-#define WORKER_FD_RESERVE 64
-#define WORKER_PIPES 128
+#define DEBOUNCE_MS	150
+/* Removed again this soon after a restore: someone may be undoing lb on purpose. */
+#define QUICK_MS	1000
+/* Quick removals in a row that are still restored after DEBOUNCE_MS. */
+#define QUICK_FREE	3
+#define BACKOFF_MIN_MS	1000
+#define BACKOFF_MAX_MS	30000
 
-int lb_rules_init(struct lb_rules *r, const struct lb_config *cfg)
+#define GONE_ROUTING (LB_NFT_GONE_RULE4 | LB_NFT_GONE_RULE6 | LB_NFT_GONE_ROUTE4 | \
+		      LB_NFT_GONE_ROUTE6 | LB_NFT_GONE_UNKNOWN)
+#define GONE_NFT (LB_NFT_GONE_TABLE | LB_NFT_GONE_UNKNOWN)
+
+/* The nft and routing specs lb installs for one config. */
+struct spec {
+	struct lb_nft_spec nft;
+	struct lb_nft_route_spec route;
+	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
+};
+
+struct watch_src {
+	struct lb_event ev;
+	struct lb_rules *r;
+	enum lb_nft_watch_src src;
+};
+
+struct lb_rules {
+	struct spec cur;
+	bool nft_installed, routes_installed;
+	struct lb_loop *loop;
+	struct lb_nft_watch *watch;
+	struct lb_nft_watch_spec watched;	/* what cur installed, while it is in force */
+	struct watch_src srcs[LB_NFT_WATCH_NSRC];
+	struct lb_timer timer;		/* the next restore */
+	unsigned int gone;		/* LB_NFT_GONE_* seen and not restored yet */
+	uint64_t gone_ms;		/* loop clock when the first of them went */
+	unsigned int changes;		/* changes coalesced into the next restore */
+	uint64_t restored_ms;		/* loop clock of the last restore; 0: none */
+	unsigned int streak;		/* restores each undone within QUICK_MS */
+	unsigned int fails;		/* failed restores in a row */
+	struct lb_rules_state st;
+};
+
+static int spec_init(struct spec *s, const struct lb_config *cfg)
 {
 	size_t n = 0;
 
-	memset(r, 0, sizeof(*r));
+	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n += cfg->services[i].n_vips;
-	r->vips = calloc(n ? n : 1, sizeof(*r->vips));
-	if (!r->vips)
+	s->vips = calloc(n ? n : 1, sizeof(*s->vips));
+	if (!s->vips)
 		return -ENOMEM;
 	n = 0;
 	for (size_t i = 0; i < cfg->n_services; i++)
 		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
-			memcpy(&r->vips[n++], &cfg->services[i].vips[j], sizeof(union lb_sockaddr));
-	r->nft = (struct lb_nft_spec){
+			memcpy(&s->vips[n++], &cfg->services[i].vips[j], sizeof(union lb_sockaddr));
+	s->nft = (struct lb_nft_spec){
 		.table = cfg->intercept.table,
 		.mark = cfg->intercept.mark,
 		.port = cfg->intercept.port,
-		.vips = r->vips,
+		.vips = s->vips,
 		.n_vips = n,
 	};
-	r->route = (struct lb_nft_route_spec){
+	s->route = (struct lb_nft_route_spec){
 		.mark = cfg->intercept.mark,
 		.table = cfg->intercept.route_table,
 		.priority = cfg->intercept.rule_priority,
@@ -41,25 +94,357 @@ int lb_rules_init(struct lb_rules *r, const struct lb_config *cfg)
 	return 0;
 }
 
-void lb_rules_fini(struct lb_rules *r)
+static void spec_fini(struct spec *s)
 {
-	free(r->vips);
-	r->vips = NULL;
+	free(s->vips);
+	s->vips = NULL;
 }
 
-void lb_capacity_compute(struct lb_capacity *cap)
+static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
 {
-	struct rlimit rl;
+	return a->mark == b->mark && a->table == b->table && a->priority == b->priority &&
+	       a->ipv4 == b->ipv4 && a->ipv6 == b->ipv6;
+}
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+struct lb_rules *lb_rules_alloc(void)
+{
+	return calloc(1, sizeof(struct lb_rules));
+}
+
+const struct lb_rules_state *lb_rules_state(const struct lb_rules *r)
+{
+	return &r->st;
+}
+
+/* "table inet lb, ipv4 rule, ipv6 route": the pieces in gone. */
+static void gone_names(const struct lb_rules *r, unsigned int gone, char *buf, size_t len)
+{
+	static const struct {
+		unsigned int bit;
+		const char *name;
+	} parts[] = {
+		{ LB_NFT_GONE_RULE4, "ipv4 fwmark rule" }, { LB_NFT_GONE_ROUTE4, "ipv4 route" },
+		{ LB_NFT_GONE_RULE6, "ipv6 fwmark rule" }, { LB_NFT_GONE_ROUTE6, "ipv6 route" },
+	};
+	size_t n;
+
+	if (gone & LB_NFT_GONE_UNKNOWN) {
+		snprintf(buf, len, "table inet %s, policy rules and routes", r->cur.nft.table);
+		return;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
-		rl.rlim_cur = 1024;
-	cap->nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
-	cap->pipes = WORKER_PIPES;
-	if (cap->nofile < 2 * cap->pipes + WORKER_FD_RESERVE + 64)
-		cap->pipes = cap->nofile / 8;
-	cap->conns = (cap->nofile - 2 * cap->pipes - WORKER_FD_RESERVE) / 2;
+	n = (size_t)snprintf(buf, len, "%s%s", gone & LB_NFT_GONE_TABLE ? "table inet " : "",
+			     gone & LB_NFT_GONE_TABLE ? r->cur.nft.table : "");
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && n < len; i++)
+		if (gone & parts[i].bit)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? ", " : "", parts[i].name);
+}
+
+/*
+ * " by pid 4242 (nft)": who made the change, as far as the kernel says.
+ * Routing notifications name only a netlink port, which a tool's first
+ * socket gets from its pid: the process is named only if it still runs.
+ */
+static void blame(const struct lb_nft_watch_event *ev, char *buf, size_t len)
+{
+	char path[32], comm[32] = "";
+	int32_t port = (int32_t)ev->portid;
+	ssize_t n = 0;
+	int fd;
+
+	if (ev->gone & LB_NFT_GONE_UNKNOWN) {
+		buf[0] = '\0';
+		return;
+	}
+	if (ev->pid) {
+		snprintf(buf, len, " by pid %u (%s)", ev->pid, ev->comm[0] ? ev->comm : "?");
+		return;
+	}
+	if (!ev->portid) {
+		snprintf(buf, len, " by the kernel");
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)port);
+	fd = port > 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+	}
+	if (n > 0) {
+		comm[n] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+		snprintf(buf, len, " by netlink port %u (likely pid %d, %s)", ev->portid, (int)port,
+			 comm);
+	} else {
+		snprintf(buf, len, " by netlink port %u", ev->portid);
+	}
+}
+
+/* BACKOFF_MIN_MS doubled step times, up to BACKOFF_MAX_MS. */
+static unsigned int backoff_ms(unsigned int step)
+{
+	unsigned int ms = BACKOFF_MIN_MS;
+
+	while (step-- && ms < BACKOFF_MAX_MS)
+		ms *= 2;
+	return ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS;
+}
+
+/* Something is put back (by the watch or an install): record it, start over. */
+static void restored(struct lb_rules *r, const char *by)
+{
+	uint64_t now = lb_loop_now(r->loop);
+	char names[160];
+
+	gone_names(r, r->gone, names, sizeof(names));
+	r->st.restores++;
+	r->st.last_time = time(NULL);
+	r->st.last_ms = (unsigned int)(now - r->gone_ms);
+	r->st.last_by = by;
+	memcpy(r->st.last_what, r->st.missing_what, sizeof(r->st.last_what));
+	lb_warn("rules: restored %s by %s, %u ms after: %s%s", names, by, r->st.last_ms,
+		r->st.missing_what, r->changes > 1 ? " (and more changes)" : "");
+	r->gone = 0;
+	r->changes = 0;
+	r->fails = 0;
+	r->restored_ms = now;
+	r->st.missing = false;
+	r->st.missing_since = 0;
+	r->st.missing_what[0] = '\0';
+	lb_loop_timer_cancel(r->loop, &r->timer);
+}
+
+static void on_gone(void *arg, const struct lb_nft_watch_event *ev)
+{
+	struct lb_rules *r = arg;
+	uint64_t now = lb_loop_now(r->loop);
+	unsigned int delay = DEBOUNCE_MS;
+	char who[96];
+
+	blame(ev, who, sizeof(who));
+	r->changes++;
+	if (r->gone) {
+		/* Same incident: the restore already planned covers it. */
+		r->gone |= ev->gone;
+		lb_debug("rules: also %s%s", ev->what, who);
+		return;
+	}
+	r->gone = ev->gone;
+	r->gone_ms = now;
+	r->st.missing = true;
+	r->st.missing_since = time(NULL);
+	snprintf(r->st.missing_what, sizeof(r->st.missing_what), "%s%s%s", ev->what,
+		 ev->objects > 1 ? " (with what was in it)" : "", who);
+	r->streak = r->restored_ms && now - r->restored_ms < QUICK_MS ? r->streak + 1 : 0;
+	if (r->streak >= QUICK_FREE) {
+		delay = backoff_ms(r->streak - QUICK_FREE);
+		lb_warn("rules: %s, %u times in a row right after lb restored them: restoring "
+			"in %u ms", r->st.missing_what, r->streak + 1, delay);
+	} else {
+		lb_warn("rules: %s: restoring", r->st.missing_what);
+	}
+	lb_loop_timer_set(r->loop, &r->timer, now + delay);
+}
+
+/* Reads what the kernel queued on one source. */
+static void watch_event(struct lb_event *ev, uint32_t events)
+{
+	struct watch_src *ws = lb_container_of(ev, struct watch_src, ev);
+	struct lb_rules *r = ws->r;
+	int rc = lb_nft_watch_read(r->watch, ws->src, &r->watched, on_gone, r);
+
+	if (rc < 0) {
+		/* Level-triggered: a socket that keeps failing would spin the loop. */
+		lb_err("rules: reading kernel notifications: %s; lb no longer notices when its "
+		       "rules are removed", strerror(-rc));
+		lb_loop_del(r->loop, ev);
+		r->st.watching = false;
+	}
+}
+
+/* Handles what is queued now, so an install that follows accounts for it. */
+static void watch_drain(struct lb_rules *r)
+{
+	for (size_t i = 0; r->st.watching && i < LB_NFT_WATCH_NSRC; i++)
+		watch_event(&r->srcs[i].ev, EPOLLIN);
+}
+
+static void restore(struct lb_timer *t)
+{
+	struct lb_rules *r = lb_container_of(t, struct lb_rules, timer);
+	char err[512] = "", err_nft[512], names[160];
+	unsigned int delay;
+	int rc = 0, rc_nft = 0;
+
+	if (!r->gone)
+		return;
+	watch_drain(r);
+	/* Routes first, as at install; the table even when they failed, as it
+	 * does not depend on them and is then in place for the retry. Both
+	 * calls are idempotent. */
+	if (r->routes_installed && (r->gone & GONE_ROUTING))
+		rc = lb_nft_route_apply(&r->cur.route, err, sizeof(err));
+	if (r->nft_installed && (r->gone & GONE_NFT))
+		rc_nft = lb_nft_apply(&r->cur.nft, err_nft, sizeof(err_nft));
+	if (rc == 0 && rc_nft < 0) {
+		rc = rc_nft;
+		memcpy(err, err_nft, sizeof(err));
+	}
+	if (rc == 0) {
+		restored(r, "watch");
+		return;
+	}
+	delay = backoff_ms(r->fails++);
+	r->st.failures++;
+	snprintf(r->st.last_error, sizeof(r->st.last_error), "%s", err);
+	gone_names(r, r->gone, names, sizeof(names));
+	lb_err("rules: cannot restore %s: %s; retrying in %u ms", names, err, delay);
+	lb_loop_timer_set(r->loop, &r->timer, lb_loop_now(r->loop) + delay);
+}
+
+int lb_rules_watch(struct lb_rules *r, struct lb_loop *loop)
+{
+	char err[256];
+	int rc;
+
+	r->loop = loop;
+	r->timer.cb = restore;
+	r->watch = lb_nft_watch_alloc();
+	if (!r->watch) {
+		lb_warn("rules: cannot watch for removals: out of memory");
+		return -ENOMEM;
+	}
+	rc = lb_nft_watch_open(r->watch, err, sizeof(err));
+	for (size_t i = 0; rc == 0 && i < LB_NFT_WATCH_NSRC; i++) {
+		r->srcs[i] = (struct watch_src){
+			.ev = { .fd = lb_nft_watch_fd(r->watch, i), .cb = watch_event },
+			.r = r,
+			.src = i,
+		};
+		rc = lb_loop_add(loop, &r->srcs[i].ev, EPOLLIN);
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "watch: epoll: %s", strerror(-rc));
+			for (size_t j = 0; j < i; j++)
+				lb_loop_del(loop, &r->srcs[j].ev);
+		}
+	}
+	if (rc < 0) {
+		lb_warn("rules: %s; lb will not notice when its rules are removed", err);
+		lb_nft_watch_free(r->watch);
+		r->watch = NULL;
+		return rc;
+	}
+	r->st.watching = true;
+	lb_info("rules: watching nftables and policy routing for removals of lb's rules");
+	return 0;
+}
+
+void lb_rules_free(struct lb_rules *r)
+{
+	if (!r)
+		return;
+	if (r->loop)
+		lb_loop_timer_cancel(r->loop, &r->timer);
+	/* Closing the sockets takes them out of the loop's epoll set. */
+	lb_nft_watch_free(r->watch);
+	spec_fini(&r->cur);
+	free(r);
+}
+
+int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)
+{
+	struct spec next;
+	bool routes_changed;
+	int rc;
+
+	rc = spec_init(&next, cfg);
+	if (rc < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	/* Removals already queued are what this install puts back. */
+	watch_drain(r);
+	routes_changed = !r->routes_installed || !route_spec_equal(&next.route, &r->cur.route);
+	/* Unchanged too: someone may have removed them since. */
+	rc = lb_nft_route_apply(&next.route, err, errlen);
+	if (rc < 0)
+		goto fail;
+	/* A renamed intercept.table: the old one goes in the same transaction. */
+	if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
+		next.nft.retire = r->cur.nft.table;
+	rc = lb_nft_apply(&next.nft, err, errlen);
+	next.nft.retire = NULL;
+	if (rc < 0) {
+		if (routes_changed && r->routes_installed) {
+			char ignored[256];
+
+			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
+			lb_nft_route_apply(&r->cur.route, ignored, sizeof(ignored));
+		}
+		goto fail;
+	}
+	if (routes_changed && r->routes_installed) {
+		struct lb_nft_route_spec gone = r->cur.route;
+		char ignored[256];
+
+		/* Remove only what the new spec does not also hold. */
+		if (gone.mark == next.route.mark && gone.table == next.route.table &&
+		    gone.priority == next.route.priority) {
+			gone.ipv4 = gone.ipv4 && !next.route.ipv4;
+			gone.ipv6 = gone.ipv6 && !next.route.ipv6;
+		}
+		if (gone.ipv4 || gone.ipv6)
+			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
+	}
+	spec_fini(&r->cur);
+	r->cur = next;
+	r->nft_installed = r->routes_installed = true;
+	r->watched = (struct lb_nft_watch_spec){ .table = r->cur.nft.table, .route = r->cur.route };
+	if (r->gone)
+		restored(r, "reload");
+	return 0;
+fail:
+	spec_fini(&next);
+	return rc;
+}
+
+void lb_rules_remove(struct lb_rules *r)
+{
+	char err[512];
+
+	if (!r)
+		return;
+	/* From here on removals are lb's own wish. */
+	memset(&r->watched, 0, sizeof(r->watched));
+	r->gone = 0;
+	if (r->loop)
+		lb_loop_timer_cancel(r->loop, &r->timer);
+	if (r->routes_installed && lb_nft_route_remove(&r->cur.route, err, sizeof(err)) < 0)
+		lb_err("%s", err);
+	if (r->nft_installed && lb_nft_remove(r->cur.nft.table, err, sizeof(err)) < 0)
+		lb_err("%s", err);
+	r->routes_installed = r->nft_installed = false;
+}
+
+int lb_rules_print(const struct lb_config *cfg, FILE *out)
+{
+	const struct lb_nft_route_spec *rs;
+	struct spec s;
+	int rc;
+
+	rc = spec_init(&s, cfg);
+	if (rc < 0)
+		return rc;
+	rs = &s.route;
+	lb_nft_ruleset_print(&s.nft, out);
+	fprintf(out, "\n# policy routing\n");
+	if (rs->ipv4)
+		fprintf(out, "ip rule add fwmark 0x%x lookup %u pref %u\n"
+			"ip route add local default dev lo table %u\n",
+			rs->mark, rs->table, rs->priority, rs->table);
+	if (rs->ipv6)
+		fprintf(out, "ip -6 rule add fwmark 0x%x lookup %u pref %u\n"
+			"ip -6 route add local default dev lo table %u\n",
+			rs->mark, rs->table, rs->priority, rs->table);
+	spec_fini(&s);
+	return 0;
 }

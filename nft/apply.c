@@ -4,6 +4,7 @@
  * the kernel's answer into one line naming the object it rejected.
  */
 #include "nft/nft.h"
+#include "nft/watch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -348,6 +349,8 @@ static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *e
 		goto cleanup;
 	}
 	portid = mnl_socket_get_portid(nl);
+	/* What this transaction changes is lb's doing: the watch must not restore it. */
+	lb_nft_watch_own(NETLINK_NETFILTER, portid);
 	fd = mnl_socket_get_fd(nl);
 	/* Acks without a copy of each request, and with the kernel's text. */
 	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));

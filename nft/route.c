@@ -8,6 +8,7 @@
  * for each family, spoken over rtnetlink.
  */
 #include "nft/nft.h"
+#include "nft/watch.h"
 
 #include <errno.h>
 #include <net/if.h>
@@ -55,6 +56,7 @@ static int lb_nft_rtnl_open(struct lb_nft_rtnl *r, char *err, size_t errlen)
 	setsockopt(mnl_socket_get_fd(r->nl), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	setsockopt(mnl_socket_get_fd(r->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	r->portid = mnl_socket_get_portid(r->nl);
+	lb_nft_watch_own(NETLINK_ROUTE, r->portid);
 	r->seq = (uint32_t)time(NULL);
 	return 0;
 }
