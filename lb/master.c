@@ -1005,7 +1005,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	n = worker_count(cfg);
 	warn_limits(cfg, n);
 	m.loop = lb_loop_alloc();
-	shm = lb_shm_create(cfg, n);
+	shm = lb_shm_create(cfg, n, n * m.cap.conns);
 	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
 	if (!m.cur) {
 		lb_err("out of memory");
