@@ -79,11 +79,16 @@ struct lb_config {
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
 	gid_t gid;
+	/*
+	 * Settings that load but look wrong (every weight 0...): owned,
+	 * one "json.path: problem" line each ending in '\n'; NULL when none.
+	 */
+	char *warnings;
 };
 
 /*
  * Parses and validates a JSON config. On success returns an owned config
- * and sets *errors to NULL. On failure returns NULL and sets *errors to an
+ * (with cfg->warnings) and sets *errors to NULL. On failure returns NULL and sets *errors to an
  * owned string holding one "json.path: problem" line per error found, each
  * ending in '\n' (caller frees).
  */

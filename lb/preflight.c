@@ -2,7 +2,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -121,6 +125,160 @@ static void check_rp_filter(const struct lb_config *cfg)
 	closedir(d);
 }
 
+static int report_add(char ***lines, size_t *n, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static int report_add(char ***lines, size_t *n, const char *fmt, va_list ap)
+{
+	char **l = realloc(*lines, (*n + 1) * sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	*lines = l;
+	if (vasprintf(&l[*n], fmt, ap) < 0)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int report(struct lb_preflight_report *r, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int report(struct lb_preflight_report *r, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = error ? report_add(&r->errors, &r->n_errors, fmt, ap)
+		   : report_add(&r->warnings, &r->n_warnings, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void lb_preflight_report_fini(struct lb_preflight_report *r)
+{
+	for (size_t i = 0; i < r->n_errors; i++)
+		free(r->errors[i]);
+	for (size_t i = 0; i < r->n_warnings; i++)
+		free(r->warnings[i]);
+	free(r->errors);
+	free(r->warnings);
+	*r = (struct lb_preflight_report){ 0 };
+}
+
+/*
+ * True when a is the broadcast address of ifa's IPv4 network. Without one
+ * (no IFA_BROADCAST), getifaddrs() may leave the local address there.
+ */
+static bool is_broadcast(const struct ifaddrs *ifa, const union lb_sockaddr *a)
+{
+	return a->sa.sa_family == AF_INET && (ifa->ifa_flags & IFF_BROADCAST) &&
+	       lb_addr_same_ip(a, ifa->ifa_broadaddr) && !lb_addr_same_ip(a, ifa->ifa_addr);
+}
+
+/*
+ * A backend on this gateway's own address gets connects from the client's
+ * address, and answers them straight to the client: they never complete.
+ * A broadcast address is no TCP peer at all.
+ */
+static int check_own_addresses(struct lb_preflight_report *r, const struct lb_config *cfg,
+			       const struct ifaddrs *ifs)
+{
+	char text[LB_ADDR_STRLEN];
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->n_services && rc == 0; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		for (size_t j = 0; j < svc->n_backends && rc == 0; j++) {
+			const union lb_sockaddr *a = &svc->backends[j].addr;
+
+			for (const struct ifaddrs *ifa = ifs; ifa && rc == 0; ifa = ifa->ifa_next) {
+				bool bcast = is_broadcast(ifa, a);
+
+				if (!lb_addr_same_ip(a, ifa->ifa_addr) && !bcast)
+					continue;
+				lb_addr_format(a, text, sizeof(text));
+				rc = report(r, true, bcast ?
+					    "services[%zu].backends[%zu].address: %s is the broadcast "
+					    "address of interface %s's network: TCP cannot connect to it" :
+					    "services[%zu].backends[%zu].address: %s is an address of "
+					    "this gateway (interface %s): lb connects from the client's "
+					    "address, so the answers go straight to the client and the "
+					    "connect never completes", i, j, text, ifa->ifa_name);
+				break;
+			}
+		}
+		for (size_t j = 0; j < svc->n_vips && rc == 0; j++) {
+			const union lb_sockaddr *a = &svc->vips[j];
+
+			for (const struct ifaddrs *ifa = ifs; ifa && rc == 0; ifa = ifa->ifa_next) {
+				if (!is_broadcast(ifa, a))
+					continue;
+				rc = report(r, true, "services[%zu].vips[%zu]: %s is the broadcast "
+					    "address of interface %s's network: TCP cannot connect to it",
+					    i, j, lb_addr_format(a, text, sizeof(text)), ifa->ifa_name);
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
+int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
+			    const struct ifaddrs *ifs)
+{
+	*r = (struct lb_preflight_report){ 0 };
+	return check_own_addresses(r, cfg, ifs);
+}
+
+int lb_preflight_config(struct lb_preflight_report *r, const struct lb_config *cfg)
+{
+	struct ifaddrs *ifs = NULL;
+	int rc;
+
+	/* Without the list nothing can be compared: the other checks still run. */
+	if (getifaddrs(&ifs) == -1)
+		ifs = NULL;
+	rc = lb_preflight_check_host(r, cfg, ifs);
+	if (ifs)
+		freeifaddrs(ifs);
+	return rc;
+}
+
+int lb_preflight_config_log(const struct lb_config *cfg, const char *prefix, char *msg,
+			    size_t len)
+{
+	struct lb_preflight_report r;
+	const char *p = cfg->warnings;
+	int rc;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		lb_warn("%sconfig: %.*s", prefix, n, p);
+		p += n + (nl ? 1 : 0);
+	}
+	rc = lb_preflight_config(&r, cfg);
+	if (rc < 0) {
+		lb_err("%shost checks: %s", prefix, strerror(-rc));
+		lb_preflight_report_fini(&r);
+		return 0;
+	}
+	for (size_t i = 0; i < r.n_warnings; i++)
+		lb_warn("%s%s", prefix, r.warnings[i]);
+	for (size_t i = 0; i < r.n_errors; i++)
+		lb_err("%s%s", prefix, r.errors[i]);
+	rc = r.n_errors ? -EINVAL : 0;
+	if (r.n_errors && msg)
+		snprintf(msg, len, "%s%s", r.errors[0],
+			 r.n_errors > 1 ? " (and more, see the log)" : "");
+	lb_preflight_report_fini(&r);
+	return rc;
+}
+
 int lb_preflight(const struct lb_config *cfg)
 {
 	int rc = check_caps();
@@ -129,5 +287,5 @@ int lb_preflight(const struct lb_config *cfg)
 		return rc;
 	check_forwarding(cfg);
 	check_rp_filter(cfg);
-	return 0;
+	return lb_preflight_config_log(cfg, "", NULL, 0);
 }
