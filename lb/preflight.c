@@ -167,6 +167,22 @@ void lb_preflight_report_fini(struct lb_preflight_report *r)
 	*r = (struct lb_preflight_report){ 0 };
 }
 
+/* True when IPv6 address a is inside the prefix of interface address ifa. */
+static bool on_link6(const struct ifaddrs *ifa, const union lb_sockaddr *a)
+{
+	const uint8_t *x, *y = a->in6.sin6_addr.s6_addr, *m;
+
+	if (a->sa.sa_family != AF_INET6 || !ifa->ifa_addr || !ifa->ifa_netmask ||
+	    ifa->ifa_addr->sa_family != AF_INET6)
+		return false;
+	x = ((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr.s6_addr;
+	m = ((const struct sockaddr_in6 *)ifa->ifa_netmask)->sin6_addr.s6_addr;
+	for (size_t i = 0; i < 16; i++)
+		if ((x[i] & m[i]) != (y[i] & m[i]))
+			return false;
+	return true;
+}
+
 /*
  * True when a is the broadcast address of ifa's IPv4 network. Without one
  * (no IFA_BROADCAST), getifaddrs() may leave the local address there.
@@ -226,11 +242,98 @@ static int check_own_addresses(struct lb_preflight_report *r, const struct lb_co
 	return rc;
 }
 
-int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
-			    const struct ifaddrs *ifs)
+static bool global6(const struct ifaddrs *ifa)
 {
+	const struct in6_addr *a;
+
+	if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != AF_INET6 || (ifa->ifa_flags & IFF_LOOPBACK))
+		return false;
+	a = &((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
+	return !IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_MULTICAST(a);
+}
+
+static long sysctl_or(const char *procroot, const char *name, long dflt)
+{
+	char path[320];
+	long v;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot, name) >= sizeof(path) ||
+	    read_long(path, &v) < 0)
+		return dflt;
+	return v;
+}
+
+/*
+ * With keep_addr_on_down <= 0 (the default), a link that goes down loses
+ * its IPv6 addresses, and with them the routes through it; nothing puts
+ * them back when the link returns. On a gateway that cuts IPv6 VIPs off
+ * after the shortest flap: the clients' gateway address or the path to the
+ * backends is gone. "all" overrides the interface when it is not 0.
+ */
+static int check_keep_addr(struct lb_preflight_report *r, const struct lb_config *cfg,
+			   const struct ifaddrs *ifs, const char *procroot)
+{
+	long all = sysctl_or(procroot, "net/ipv6/conf/all/keep_addr_on_down", 0);
+	char name[IF_NAMESIZE + 48], via[LB_ADDR_STRLEN + 64], text[LB_ADDR_STRLEN];
+
+	if (!lb_config_has_family(cfg, AF_INET6) || all > 0)
+		return 0;
+	for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
+		const struct ifaddrs *prev;
+		long dev;
+
+		if (!global6(ifa))
+			continue;
+		/* One line per interface: skip it if an earlier address named it. */
+		for (prev = ifs; prev != ifa; prev = prev->ifa_next)
+			if (global6(prev) && !strcmp(prev->ifa_name, ifa->ifa_name))
+				break;
+		if (prev != ifa)
+			continue;
+		snprintf(name, sizeof(name), "net/ipv6/conf/%s/keep_addr_on_down", ifa->ifa_name);
+		dev = sysctl_or(procroot, name, 0);
+		if (all == 0 && dev > 0)
+			continue;
+		via[0] = '\0';
+		for (size_t i = 0; i < cfg->n_services && !via[0]; i++) {
+			const struct lb_service_conf *svc = &cfg->services[i];
+
+			for (size_t j = 0; j < svc->n_backends && !via[0]; j++) {
+				for (prev = ifs; prev; prev = prev->ifa_next) {
+					if (strcmp(prev->ifa_name, ifa->ifa_name) ||
+					    !on_link6(prev, &svc->backends[j].addr))
+						continue;
+					snprintf(via, sizeof(via), " (it reaches backend %s, "
+						 "services[%zu].backends[%zu])",
+						 lb_addr_format(&svc->backends[j].addr, text,
+								sizeof(text)), i, j);
+					break;
+				}
+			}
+		}
+		if (report(r, false, "interface %s: net.ipv6.conf.%s.keep_addr_on_down is %ld: its "
+			   "IPv6 addresses are removed when the link goes down and not restored when "
+			   "it comes back, which cuts IPv6 VIPs off after a link flap%s; fix: "
+			   "sysctl -w net.ipv6.conf.%s.keep_addr_on_down=1", ifa->ifa_name,
+			   all ? "all" : ifa->ifa_name, all ? all : dev, via,
+			   all ? "all" : ifa->ifa_name) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
+			    const struct ifaddrs *ifs, const char *procroot)
+{
+	int rc;
+
 	*r = (struct lb_preflight_report){ 0 };
-	return check_own_addresses(r, cfg, ifs);
+	if (!procroot)
+		procroot = "/proc/sys";
+	rc = check_own_addresses(r, cfg, ifs);
+	if (rc == 0)
+		rc = check_keep_addr(r, cfg, ifs, procroot);
+	return rc;
 }
 
 int lb_preflight_config(struct lb_preflight_report *r, const struct lb_config *cfg)
@@ -241,7 +344,7 @@ int lb_preflight_config(struct lb_preflight_report *r, const struct lb_config *c
 	/* Without the list nothing can be compared: the other checks still run. */
 	if (getifaddrs(&ifs) == -1)
 		ifs = NULL;
-	rc = lb_preflight_check_host(r, cfg, ifs);
+	rc = lb_preflight_check_host(r, cfg, ifs, NULL);
 	if (ifs)
 		freeifaddrs(ifs);
 	return rc;

@@ -23,6 +23,7 @@
 #include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
+#include "lb/reach.h"
 #include "lb/relay.h"
 #include "lb/worker.h"
 
@@ -35,6 +36,7 @@
 
 #define QUEUE_RETRY_MS 20
 #define NO_BACKEND_LOG_MS 1000
+#define PATH_LOG_MS 1000
 
 enum conn_state {
 	CONN_FREE,
@@ -58,6 +60,7 @@ struct conn {
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
 	uint64_t queued_until;
+	uint64_t attempt_started;	/* when the current connect began */
 	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
 	enum conn_state state;
@@ -68,6 +71,7 @@ struct conn {
 struct sched {
 	int64_t *swrr;			/* n_backends current weights */
 	unsigned int rr;
+	uint64_t *path_down;		/* per backend: when the gateway's path to it last failed */
 };
 
 struct worker {
@@ -91,6 +95,7 @@ struct worker {
 	bool draining;
 	struct lb_timer drain_timer;
 	uint64_t last_accept_log;
+	uint64_t last_path_log;
 };
 
 static struct worker w;
@@ -360,17 +365,54 @@ static void log_no_backend(struct conn *c, const char *what)
 		(unsigned long long)atomic_load(&ss->queue_timeouts));
 }
 
-/* Passive health: fall consecutive connect failures take a backend down. */
-static void connect_failed(struct conn *c, int err)
+/*
+ * Whether a failed connect is the gateway's own failure (no route, its
+ * link down) rather than the backend's. Remembered per backend, so that a
+ * connect under way while the path failed, and ending only after it came
+ * back (a timeout), is not blamed on the backend either.
+ */
+static bool path_failed(struct conn *c, int err, bool sync)
+{
+	uint64_t *seen = &w.sched[service_index(c)].path_down[c->backend_idx];
+	bool local;
+
+	if (!sync && *seen && *seen >= c->attempt_started &&
+	    (err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH))
+		local = true;
+	else
+		local = lb_reach_local(&c->backend->addr, err, sync);
+	if (local)
+		*seen = lb_loop_now(w.loop);
+	return local;
+}
+
+/*
+ * Passive health: fall consecutive connect failures take a backend down.
+ * A failure of the gateway's own path says nothing about the backend: it
+ * neither counts nor clears the count, and it is logged once a second.
+ * Returns true for such a failure.
+ */
+static bool connect_failed(struct conn *c, int err, bool sync)
 {
 	struct lb_shm_backend *b = c->backend;
 	char buf[LB_ADDR_STRLEN], reason[128];
+	uint64_t now = lb_loop_now(w.loop);
 	uint32_t fails;
 
 	if (!b)
-		return;
+		return false;
 	if (c->backend_idx < 64)
 		c->tried |= 1ull << c->backend_idx;
+	if (path_failed(c, err, sync)) {
+		if (now - w.last_path_log >= PATH_LOG_MS) {
+			w.last_path_log = now;
+			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
+				"against the backend", c->svc->name,
+				lb_addr_format(&b->addr, buf, sizeof(buf)), strerror(err));
+		}
+		backend_put(c);
+		return true;
+	}
 	atomic_fetch_add_explicit(&b->connect_failures, 1, memory_order_relaxed);
 	fails = atomic_fetch_add(&b->consecutive_failures, 1) + 1;
 	lb_debug("service %s: connect to %s failed: %s", c->svc->name,
@@ -382,6 +424,7 @@ static void connect_failed(struct conn *c, int err)
 				  reason);
 	}
 	backend_put(c);
+	return false;
 }
 
 static void conn_queue(struct conn *c)
@@ -442,13 +485,20 @@ static void conn_connect(struct conn *c)
 		if (r == PICK_NONE)
 			break;
 		c->attempts++;
+		c->attempt_started = lb_loop_now(w.loop);
 		fd = upstream_open(c, &c->backend->addr, &local);
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
 		}
+		/*
+		 * No route from here: skipped at no cost, so it does not use up a
+		 * retry (with retries 0 it would cost the client its only one).
+		 * The tried mask, which ends the loop, covers the first 64 only.
+		 */
 		if (fd < 0) {
-			connect_failed(c, -fd);
+			if (connect_failed(c, -fd, true) && c->backend_idx < 64)
+				c->attempts--;
 			continue;
 		}
 		c->srv.fd = fd;
@@ -476,7 +526,7 @@ static void conn_retry(struct conn *c, int err)
 {
 	close(c->srv.fd);
 	c->srv.fd = -1;
-	connect_failed(c, err);
+	connect_failed(c, err, false);
 	conn_connect(c);
 }
 
@@ -841,7 +891,8 @@ static int worker_setup(const struct lb_worker_args *args)
 		size_t n = w.cfg->services[i].n_backends;
 
 		w.sched[i].swrr = calloc(n, sizeof(*w.sched[i].swrr));
-		if (!w.sched[i].swrr)
+		w.sched[i].path_down = calloc(n, sizeof(*w.sched[i].path_down));
+		if (!w.sched[i].swrr || !w.sched[i].path_down)
 			return -ENOMEM;
 		/* Start each worker's rotation elsewhere so shards interleave. */
 		w.sched[i].rr = args->id;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The host checks of a config (lb_preflight_check_host) against a made-up
- * host: interfaces as getifaddrs() would list them. No root, no kernel.
+ * host: interfaces as getifaddrs() would list them and a sysctl tree in a
+ * temporary directory. No root, no kernel.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lb/config.h"
 #include "lb/preflight.h"
@@ -23,6 +26,7 @@ struct fake_if {
 
 static struct fake_if fakes[8];
 static size_t n_fakes;
+static char procroot[64];
 
 static void ip_into(union lb_sockaddr *a, const char *ip)
 {
@@ -76,6 +80,41 @@ static void fake_gateway(void)
 	fake_add("g1", "fe80::1", "ffff:ffff:ffff:ffff::", NULL, up);
 }
 
+static void sysctl_set(const char *name, const char *value)
+{
+	char path[256], *p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", procroot, name);
+	for (p = path + strlen(procroot) + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		mkdir(path, 0700);
+		*p = '/';
+	}
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s\n", value);
+	fclose(f);
+}
+
+static void setup(void)
+{
+	snprintf(procroot, sizeof(procroot), "/tmp/check_preflight.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(procroot));
+	sysctl_set("net/ipv6/conf/all/keep_addr_on_down", "0");
+	sysctl_set("net/ipv6/conf/g0/keep_addr_on_down", "1");
+	sysctl_set("net/ipv6/conf/g1/keep_addr_on_down", "1");
+	fake_gateway();
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", procroot);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
 static struct lb_config *parse(const char *text)
 {
 	char *json = strdup(text), *errors = NULL, *p;
@@ -99,7 +138,7 @@ static void check(const char *text, const char *errors, const char *warnings)
 	struct lb_preflight_report r;
 	char got_e[4096] = "", got_w[4096] = "";
 
-	ck_assert_int_eq(lb_preflight_check_host(&r, cfg, &fakes[0].ifa), 0);
+	ck_assert_int_eq(lb_preflight_check_host(&r, cfg, &fakes[0].ifa, procroot), 0);
 	for (size_t i = 0; i < r.n_errors; i++)
 		snprintf(got_e + strlen(got_e), sizeof(got_e) - strlen(got_e), "%s\n", r.errors[i]);
 	for (size_t i = 0; i < r.n_warnings; i++)
@@ -145,15 +184,60 @@ START_TEST(test_broadcast)
 }
 END_TEST
 
+static const char *const keep_g1 =
+	"interface g1: net.ipv6.conf.g1.keep_addr_on_down is 0: its IPv6 addresses are removed "
+	"when the link goes down and not restored when it comes back, which cuts IPv6 VIPs off "
+	"after a link flap (it reaches backend [2001:db8:2::2]:80, services[0].backends[0]); fix: "
+	"sysctl -w net.ipv6.conf.g1.keep_addr_on_down=1\n";
+
+START_TEST(test_keep_addr)
+{
+	sysctl_set("net/ipv6/conf/g1/keep_addr_on_down", "0");
+	check(V6("{'address':'[2001:db8:2::2]:80'}"), "", keep_g1);
+	/* Below 0 is off too. */
+	sysctl_set("net/ipv6/conf/g0/keep_addr_on_down", "-1");
+	check(V6("{'address':'[2001:db8:2::2]:80'}"), "",
+	      "interface g0: net.ipv6.conf.g0.keep_addr_on_down is -1: its IPv6 addresses are "
+	      "removed when the link goes down and not restored when it comes back, which cuts "
+	      "IPv6 VIPs off after a link flap; fix: sysctl -w net.ipv6.conf.g0.keep_addr_on_down=1\n"
+	      "interface g1: net.ipv6.conf.g1.keep_addr_on_down is 0: its IPv6 addresses are removed "
+	      "when the link goes down and not restored when it comes back, which cuts IPv6 VIPs off "
+	      "after a link flap (it reaches backend [2001:db8:2::2]:80, services[0].backends[0]); "
+	      "fix: sysctl -w net.ipv6.conf.g1.keep_addr_on_down=1\n");
+	/* Without IPv6 VIPs there is nothing to cut off. */
+	check(V4("{'address':'198.18.2.2:80'}"), "", "");
+	/* "all" above 0 keeps them everywhere. */
+	sysctl_set("net/ipv6/conf/all/keep_addr_on_down", "1");
+	check(V6("{'address':'[2001:db8:2::2]:80'}"), "", "");
+}
+END_TEST
+
+START_TEST(test_keep_addr_all_overrides)
+{
+	/* "all" below 0 overrides every interface: the fix is on "all". */
+	sysctl_set("net/ipv6/conf/all/keep_addr_on_down", "-1");
+	check(V6("{'address':'[2001:db8:2::3]:80'}"), "",
+	      "interface g0: net.ipv6.conf.all.keep_addr_on_down is -1: its IPv6 addresses are "
+	      "removed when the link goes down and not restored when it comes back, which cuts "
+	      "IPv6 VIPs off after a link flap; fix: sysctl -w net.ipv6.conf.all.keep_addr_on_down=1\n"
+	      "interface g1: net.ipv6.conf.all.keep_addr_on_down is -1: its IPv6 addresses are "
+	      "removed when the link goes down and not restored when it comes back, which cuts "
+	      "IPv6 VIPs off after a link flap (it reaches backend [2001:db8:2::3]:80, "
+	      "services[0].backends[0]); fix: sysctl -w net.ipv6.conf.all.keep_addr_on_down=1\n");
+}
+END_TEST
+
 static Suite *preflight_suite(void)
 {
 	Suite *s = suite_create("preflight");
 	TCase *tc = tcase_create("host");
 
-	tcase_add_checked_fixture(tc, fake_gateway, NULL);
+	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_clean);
 	tcase_add_test(tc, test_own_address);
 	tcase_add_test(tc, test_broadcast);
+	tcase_add_test(tc, test_keep_addr);
+	tcase_add_test(tc, test_keep_addr_all_overrides);
 	suite_add_tcase(s, tc);
 	return s;
 }
