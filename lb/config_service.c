@@ -20,6 +20,8 @@
 #define HEALTH_COUNT_MAX	100
 #define HTTP_PATH_MAX		1024
 #define HTTP_HOST_MAX		255
+#define SOCKET_BUFFER_MIN	4096
+#define SOCKET_BUFFER_MAX	(64 << 20)
 
 static const char *const sched_names[] = {
 	[LB_SCHED_ROUNDROBIN] = "roundrobin",
@@ -547,6 +549,9 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "retries")) {
 			if (lb_config_get_int(c, v, 0, 16, &n))
 				svc->retries = n;
+		} else if (!strcmp(key, "socket_buffer_bytes")) {
+			if (lb_config_get_int(c, v, SOCKET_BUFFER_MIN, SOCKET_BUFFER_MAX, &n))
+				svc->socket_buffer_bytes = n;
 		} else if (!strcmp(key, "health")) {
 			parse_health(c, &svc->health, v);
 		} else {

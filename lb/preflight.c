@@ -322,6 +322,36 @@ static int check_keep_addr(struct lb_preflight_report *r, const struct lb_config
 	return 0;
 }
 
+/*
+ * Workers set socket_buffer_bytes without privilege (no SO_SNDBUFFORCE),
+ * so the kernel clamps it to net.core.wmem_max and rmem_max: a cap above
+ * those is no cap at the value asked for.
+ */
+static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_config *cfg,
+			     const char *procroot)
+{
+	static const char *const names[] = { "rmem_max", "wmem_max" };
+	char path[32];
+
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		unsigned int want = cfg->services[i].socket_buffer_bytes;
+
+		for (size_t k = 0; want && k < 2; k++) {
+			long max;
+
+			snprintf(path, sizeof(path), "net/core/%s", names[k]);
+			max = sysctl_or(procroot, path, -1);
+			if (max < 0 || want <= (unsigned long)max)
+				continue;
+			if (report(r, false, "services[%zu].socket_buffer_bytes: %u is above "
+				   "net.core.%s %ld, to which the kernel lowers it; fix: sysctl -w "
+				   "net.core.%s=%u", i, want, names[k], max, names[k], want) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
 			    const struct ifaddrs *ifs, const char *procroot)
 {
@@ -333,6 +363,8 @@ int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_confi
 	rc = check_own_addresses(r, cfg, ifs);
 	if (rc == 0)
 		rc = check_keep_addr(r, cfg, ifs, procroot);
+	if (rc == 0)
+		rc = check_buffer_caps(r, cfg, procroot);
 	return rc;
 }
 

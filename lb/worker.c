@@ -206,6 +206,18 @@ static void conn_end(struct conn *c, bool reset)
 	conn_release(c);
 }
 
+/* Ends a connection lb gives up on (idle, drain timeout): see lb_sock_close_abandoned(). */
+static void conn_abandon(struct conn *c, const char *reason)
+{
+	count_bytes(c);
+	c->end_reason = reason;
+	if (w.cfg->access_log)
+		access_log(c, false);
+	lb_sock_close_abandoned(c->cli.fd, lb_relay_pending(&c->down));
+	lb_sock_close_abandoned(c->srv.fd, lb_relay_pending(&c->up));
+	conn_release(c);
+}
+
 /*
  * Opens the upstream socket from the client's own address. Keeping the
  * client's port makes the backend's view exact; when that port is taken
@@ -230,6 +242,8 @@ again:
 	rc = lb_sock_set_transparent(fd, family);
 	if (rc < 0)
 		goto fail;
+	/* Before connect: the window scale offered in the SYN follows the buffer. */
+	lb_sock_set_buffers(fd, c->svc->socket_buffer_bytes);
 	if (!keep_port) {
 		lb_addr_set_port(&src, 0);
 		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
@@ -573,9 +587,7 @@ static void conn_timeout(struct lb_timer *t)
 		conn_timer_set(c, deadline);
 		return;
 	}
-	count_bytes(c);
-	c->end_reason = "idle";
-	conn_end(c, false);
+	conn_abandon(c, "idle");
 }
 
 static void conn_pump(struct conn *c)
@@ -708,6 +720,7 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->max_attempts = svc->retries + 1;
 	c->state = CONN_CONNECTING;
 	/* TCP_NODELAY comes from the listener: accepted sockets inherit it. */
+	lb_sock_set_buffers(fd, svc->socket_buffer_bytes);
 	if (lb_loop_add(w.loop, &c->cli, SOCK_EVENTS) < 0) {
 		conn_end(c, true);
 		return;
@@ -792,9 +805,7 @@ static void drain_expired(struct lb_timer *t)
 
 		if (c->state == CONN_FREE)
 			continue;
-		count_bytes(c);
-		c->end_reason = "drain";
-		conn_end(c, false);
+		conn_abandon(c, "drain");
 	}
 	lb_loop_stop(w.loop);
 }

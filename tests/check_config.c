@@ -146,6 +146,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->client_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
+	ck_assert_uint_eq(s->socket_buffer_bytes, 0);
 	ck_assert_ptr_null(cfg->warnings);
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
@@ -424,6 +425,13 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(s->backends[2].weight, 5);
 	ck_assert_uint_eq(cfg->services[1].queue_timeout_ms, 86400000);
 	lb_config_free(cfg);
+
+	cfg = parse_ok(SVC("'socket_buffer_bytes':4096"));
+	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 4096);
+	lb_config_free(cfg);
+	cfg = parse_ok(SVC("'socket_buffer_bytes':67108864"));
+	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 67108864);
+	lb_config_free(cfg);
 }
 END_TEST
 
@@ -674,6 +682,14 @@ static const struct {
 	{ SVC("'queue_timeout_ms':86400001"),
 	  "services[0].queue_timeout_ms: 86400001 out of range (1..86400000)\n" },
 	{ SVC("'queue_timeout_ms':1e3"), "services[0].queue_timeout_ms: expected an integer\n" },
+	{ SVC("'socket_buffer_bytes':4095"),
+	  "services[0].socket_buffer_bytes: 4095 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':67108865"),
+	  "services[0].socket_buffer_bytes: 67108865 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':0"),
+	  "services[0].socket_buffer_bytes: 0 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':'64k'"),
+	  "services[0].socket_buffer_bytes: expected an integer\n" },
 
 	/* scheduler options */
 	{ SVC("'hash':'port'"),

@@ -227,6 +227,25 @@ START_TEST(test_keep_addr_all_overrides)
 }
 END_TEST
 
+#define CAPPED(n) "{'services':[{'name':'web','vips':['198.18.100.1:80']," \
+	"'backends':[{'address':'198.18.2.2:80'}],'socket_buffer_bytes':" #n "}]}"
+
+START_TEST(test_buffer_caps)
+{
+	sysctl_set("net/core/rmem_max", "212992");
+	sysctl_set("net/core/wmem_max", "4194304");
+	check(CAPPED(212992), "", "");
+	check(CAPPED(1048576), "", "services[0].socket_buffer_bytes: 1048576 is above "
+	      "net.core.rmem_max 212992, to which the kernel lowers it; fix: sysctl -w "
+	      "net.core.rmem_max=1048576\n");
+	check(CAPPED(8388608), "", "services[0].socket_buffer_bytes: 8388608 is above "
+	      "net.core.rmem_max 212992, to which the kernel lowers it; fix: sysctl -w "
+	      "net.core.rmem_max=8388608\n"
+	      "services[0].socket_buffer_bytes: 8388608 is above net.core.wmem_max 4194304, to "
+	      "which the kernel lowers it; fix: sysctl -w net.core.wmem_max=8388608\n");
+}
+END_TEST
+
 static Suite *preflight_suite(void)
 {
 	Suite *s = suite_create("preflight");
@@ -238,6 +257,7 @@ static Suite *preflight_suite(void)
 	tcase_add_test(tc, test_broadcast);
 	tcase_add_test(tc, test_keep_addr);
 	tcase_add_test(tc, test_keep_addr_all_overrides);
+	tcase_add_test(tc, test_buffer_caps);
 	suite_add_tcase(s, tc);
 	return s;
 }

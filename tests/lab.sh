@@ -492,9 +492,9 @@ lab_mem_kib() {
 }
 
 # lab_sockstat NS [FIELD]: the TCP line of NS's /proc/net/sockstat
-# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse,
-# orphan, tw and alloc count NS's sockets; mem (pages of socket buffers) is
-# the host's total.
+# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse and tw
+# count NS's sockets; orphan, alloc and mem (pages of socket buffers) are
+# the host's totals (the kernel keeps those counters for all namespaces).
 lab_sockstat() {
 	local line
 	line=$(ip netns exec "$1" awk '$1 == "TCP:" { $1 = ""; sub(/^ /, ""); print }' /proc/net/sockstat)
