@@ -728,6 +728,12 @@ static int reload(char *msg, size_t len)
 		lb_config_free(cfg);
 		return -EPERM;
 	}
+	/* Warnings are logged and the config applies; errors keep the running one. */
+	if (lb_preflight_config_log(cfg, "reload: ", err, sizeof(err)) < 0) {
+		snprintf(msg, len, "%s: %s", m.config_path, err);
+		lb_config_free(cfg);
+		return -EINVAL;
+	}
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
