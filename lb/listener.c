@@ -104,3 +104,60 @@ fail:
 	close(fd);
 	return rc;
 }
+
+int lb_listener_probe_udp(const union lb_sockaddr *addr)
+{
+	int fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	int one = 1, rc = 0;
+
+	if (fd == -1)
+		return -errno;
+	if (addr->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what)
+{
+	int family = addr->sa.sa_family;
+	int one = 1;
+	int fd, rc;
+
+	*what = "socket";
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd == -1)
+		return -errno;
+	*what = "setsockopt(SO_REUSEPORT)";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	*what = family == AF_INET6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+	rc = lb_sock_set_transparent(fd, family);
+	if (rc < 0) {
+		errno = -rc;
+		goto fail;
+	}
+	/* Each datagram's original destination, the VIP, comes with it. */
+	if (family == AF_INET6) {
+		*what = "setsockopt(IPV6_V6ONLY)";
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+			goto fail;
+		*what = "setsockopt(IPV6_RECVORIGDSTADDR)";
+		if (setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one)) == -1)
+			goto fail;
+	} else {
+		*what = "setsockopt(IP_RECVORIGDSTADDR)";
+		if (setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one)) == -1)
+			goto fail;
+	}
+	*what = "bind";
+	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
+		goto fail;
+	return fd;
+fail:
+	rc = -errno;
+	close(fd);
+	return rc;
+}

@@ -22,6 +22,16 @@ int lb_listener_open(const union lb_sockaddr *addr, const char **what);
  */
 int lb_listener_probe(const union lb_sockaddr *addr);
 
+/*
+ * The UDP listener of a worker: like lb_listener_open, a datagram socket
+ * that also asks for each datagram's original destination
+ * (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR), which is the VIP.
+ */
+int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what);
+
+/* lb_listener_probe for the UDP port. */
+int lb_listener_probe_udp(const union lb_sockaddr *addr);
+
 /* Makes fd transparent for its family (IP_TRANSPARENT / IPV6_TRANSPARENT). */
 int lb_sock_set_transparent(int fd, int family);
 
