@@ -92,6 +92,7 @@ struct worker {
 	bool draining;
 	struct lb_timer drain_timer;
 	struct lb_timer beat;
+	unsigned int accepts_since_beat;
 	uint64_t last_accept_log;
 	uint64_t last_path_log;
 };
@@ -679,6 +680,15 @@ static void accept_all(void)
 			fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd >= 0) {
 				conn_start(fd, &peer);
+				/*
+				 * A burst (every client reconnecting at once) keeps this
+				 * loop going for seconds: that is progress, not a hang.
+				 */
+				if (++w.accepts_since_beat == 256) {
+					w.accepts_since_beat = 0;
+					atomic_store_explicit(&w.self->heartbeat_ms, lb_clock_ms(),
+							      memory_order_relaxed);
+				}
 				continue;
 			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
