@@ -17,6 +17,12 @@ enum lb_sched {
 	LB_SCHED_RANDOM2,		/* power of two random choices */
 };
 
+/* What a service carries: either or both. */
+enum lb_proto {
+	LB_PROTO_TCP = 1 << 0,
+	LB_PROTO_UDP = 1 << 1,
+};
+
 enum lb_check_type {
 	LB_CHECK_NONE,			/* no "health" block: passive checks only */
 	LB_CHECK_TCP,
@@ -45,6 +51,9 @@ struct lb_service_conf {
 	char *name;
 	union lb_sockaddr *vips;
 	size_t n_vips;
+	unsigned int protocols;		/* enum lb_proto bits: LB_PROTO_TCP by default */
+	unsigned int udp_idle_timeout_ms;	/* a flow with no datagram either way ends */
+	unsigned int udp_responses;	/* a flow ends after this many replies; 0: never */
 	enum lb_sched sched;
 	struct lb_backend_conf *backends;
 	size_t n_backends;
@@ -53,6 +62,7 @@ struct lb_service_conf {
 	unsigned int server_idle_timeout_ms;	/* likewise on the backend side */
 	unsigned int queue_timeout_ms;	/* wait for a free slot when all are at max_conns */
 	unsigned int retries;		/* further backends tried after a failed connect */
+	unsigned int socket_buffer_bytes;	/* SO_SNDBUF/SO_RCVBUF of both sockets; 0: autotuned */
 	int hash_port;			/* maglev: hash address and port, not address alone */
 	unsigned int maglev_size;	/* maglev: prime lookup table size */
 	struct lb_health_conf health;
@@ -90,11 +100,16 @@ struct lb_config {
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
 	gid_t gid;
+	/*
+	 * Settings that load but look wrong (every weight 0...): owned,
+	 * one "json.path: problem" line each ending in '\n'; NULL when none.
+	 */
+	char *warnings;
 };
 
 /*
  * Parses and validates a JSON config. On success returns an owned config
- * and sets *errors to NULL. On failure returns NULL and sets *errors to an
+ * (with cfg->warnings) and sets *errors to NULL. On failure returns NULL and sets *errors to an
  * owned string holding one "json.path: problem" line per error found, each
  * ending in '\n' (caller frees).
  */
@@ -106,9 +121,17 @@ struct lb_config *lb_config_load(const char *path, char **errors);
 
 void lb_config_free(struct lb_config *cfg);
 
-/* Service whose VIP equals addr (address and port), or NULL. */
+/* The TCP service whose VIP equals addr (address and port), or NULL. */
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
 						     const union lb_sockaddr *addr);
+
+/* The service carrying proto whose VIP equals addr, or NULL. */
+const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
+							   const union lb_sockaddr *addr,
+							   enum lb_proto proto);
+
+/* True when a service carrying proto has a VIP of that family. */
+bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
 int lb_config_has_family(const struct lb_config *cfg, int family);

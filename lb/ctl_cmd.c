@@ -402,6 +402,29 @@ static json_t *latency_json(const struct lb_hist *h, enum lb_hist_kind kind)
 			 "p99", p99 < 0 ? json_null() : json_real(p99 / 1000.0));
 }
 
+/* A UDP service's flow counters, or NULL for a TCP-only one. */
+static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
+{
+	if (!(svc->protocols & LB_PROTO_UDP))
+		return NULL;
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+			 "flows", jint(atomic_load(&ss->udp_flows)),
+			 "flows_total", ju64(ld(&ss->udp_flows_total)),
+			 "datagrams_in", ju64(ld(&ss->udp_datagrams_in)),
+			 "datagrams_out", ju64(ld(&ss->udp_datagrams_out)),
+			 "bytes_in", ju64(ld(&ss->udp_bytes_in)),
+			 "bytes_out", ju64(ld(&ss->udp_bytes_out)),
+			 "dropped",
+			 "no_backend", ju64(ld(&ss->udp_drop_no_backend)),
+			 "flows_full", ju64(ld(&ss->udp_drop_full)),
+			 "send_error", ju64(ld(&ss->udp_drop_send)));
+}
+
+static const char *proto_name(unsigned int protocols)
+{
+	return protocols == LB_PROTO_UDP ? "udp" : protocols & LB_PROTO_UDP ? "tcp+udp" : "tcp";
+}
+
 static json_t *cmd_services(struct req *r)
 {
 	const struct lb_config *cfg = r->st->cfg;
@@ -422,9 +445,10 @@ static json_t *cmd_services(struct req *r)
 									      sizeof(buf))));
 		service_totals(shm, i, &t);
 		if (json_array_append_new(list, with_counters(json_pack(
-			"{s:o, s:o, s:s, s:i, s:i, s:o, s:o}", "name", jstr(svc->name), "vips", vips,
+			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*, s:o, s:o}", "name", jstr(svc->name),
+			"vips", vips, "protocol", proto_name(svc->protocols),
 			"scheduler", sched_name(svc->sched), "backends", (int)t.backends,
-			"usable", (int)t.usable,
+			"usable", (int)t.usable, "udp", udp_json(svc, &shm->services[i]),
 			"duration_ms", latency_json(&shm->services[i].duration, LB_HIST_DURATION),
 			"queue_ms", latency_json(&shm->services[i].queue, LB_HIST_QUEUE)), &t)) < 0) {
 			json_decref(list);
@@ -466,6 +490,10 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	json_object_set_new(o, "total", ju64(ld(&b->total)));
 	json_object_set_new(o, "bytes_in", ju64(ld(&b->bytes_in)));
 	json_object_set_new(o, "bytes_out", ju64(ld(&b->bytes_out)));
+	if (svc->protocols & LB_PROTO_UDP) {
+		json_object_set_new(o, "datagrams_in", ju64(ld(&b->datagrams_in)));
+		json_object_set_new(o, "datagrams_out", ju64(ld(&b->datagrams_out)));
+	}
 	json_object_set_new(o, "connect_failures", ju64(ld(&b->connect_failures)));
 	json_object_set_new(o, "consecutive_failures",
 			    json_integer(atomic_load(&b->consecutive_failures)));
