@@ -7,8 +7,9 @@
  * memory (oversized headers get 431) and their number; what it lacks is a
  * deadline for a whole request, so a client trickling header bytes would
  * hold its slot forever (slowloris). This file adds one: a connection that
- * has not completed a request within timeout_s of connecting, or of its
- * previous response, is shut down.
+ * has not completed a request within http.timeout_ms of connecting, or of
+ * its previous response, is shut down, whatever it sent meanwhile
+ * (libmicrohttpd's own timeout restarts with every byte received).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -151,13 +152,15 @@ int lb_http_apply(struct lb_http *h, char *err, size_t errlen)
 	return 0;
 }
 
-bool lb_http_reaped(struct lb_http *h, pid_t pid, int status)
+bool lb_http_reaped(struct lb_http *h, pid_t pid, int status, bool restart)
 {
 	uint64_t lived;
 
 	if (!h || pid != h->pid)
 		return false;
 	h->pid = 0;
+	if (!restart)
+		return true;
 	lived = lb_clock_ms() - h->started;
 	if (WIFSIGNALED(status))
 		lb_warn("http: process %d killed by signal %d; restarting", (int)pid, WTERMSIG(status));
@@ -273,7 +276,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **req_ctx,
 }
 
 /*
- * Shuts down connections that spent more than timeout_s without completing
+ * Shuts down connections that spent more than http.timeout_ms without completing
  * a request. libmicrohttpd then sees end of file and closes them itself.
  */
 static void sweep(void)

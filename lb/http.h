@@ -38,8 +38,11 @@ struct lb_http *lb_http_alloc(struct lb_loop *loop, const struct lb_ctl_state *s
  */
 int lb_http_apply(struct lb_http *h, char *err, size_t errlen);
 
-/* For the master's SIGCHLD handling: true when pid was the HTTP process (then restarted). */
-bool lb_http_reaped(struct lb_http *h, pid_t pid, int status);
+/*
+ * For the master's SIGCHLD handling: true when pid was the HTTP process,
+ * which is then started again (unless restart is false: lb is stopping).
+ */
+bool lb_http_reaped(struct lb_http *h, pid_t pid, int status, bool restart);
 
 /* The process's pid, 0 when none runs. */
 pid_t lb_http_pid(const struct lb_http *h);

@@ -486,8 +486,7 @@ static void reap(void)
 		uint64_t lived;
 
 		if (!s) {
-			if (!m.stopping)
-				lb_http_reaped(m.http, pid, status);
+			lb_http_reaped(m.http, pid, status, !m.stopping);
 			continue;
 		}
 		sw = &s->gen->shm->workers[s->shm_slot];
