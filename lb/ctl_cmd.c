@@ -261,12 +261,13 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 	uint64_t beat = ld(&w->heartbeat_ms), now = lb_clock_ms();
 
 	/* How long since its loop last ran: the watchdog replaces it past watchdog_ms. */
-	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:i, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:i, s:o}",
 			 "id", (int)w->id,
 			 "pid", (int)atomic_load(&w->pid),
 			 "generation", (int)atomic_load(&w->generation),
 			 "state", lb_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
+			 "udp_flows", jint(atomic_load(&w->udp_flows)),
 			 "accepted", ju64(ld(&w->accepted)),
 			 "restarts", (int)atomic_load(&w->restarts),
 			 "heartbeat_age_ms", beat ? ju64(now > beat ? now - beat : 0) : json_null());

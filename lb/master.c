@@ -499,6 +499,7 @@ static void reap(void)
 		/* What it held is gone with it; nobody else will decrement these. */
 		atomic_store(&sw->state, LB_WORKER_STOPPED);
 		atomic_store(&sw->active, 0);
+		atomic_store(&sw->udp_flows, 0);
 		settled = lb_shm_ledger_settle(s->gen->shm->pool, s->ledger, m.cap.conns);
 		if (settled)
 			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",

@@ -893,6 +893,7 @@ static int worker_setup(const struct lb_worker_args *args)
 			.ledger = args->ledger + args->capacity,
 			.capacity = args->flows,
 			.owner = (uint16_t)args->slot,
+			.gauge = &w.self->udp_flows,
 			.listen_fds = args->udp_fds,
 			.n_listen = args->n_udp,
 		};
