@@ -162,6 +162,43 @@ static void backend_labels(struct sb *b, const char *service, const struct lb_sh
 	sb_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
 }
 
+/* "0.00025": a bound in µs as seconds, without trailing zeros. */
+static void sb_seconds(struct sb *b, uint64_t us)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 ".%06" PRIu64, us / 1000000, us % 1000000);
+
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	sb_printf(b, "%s", buf);
+}
+
+/*
+ * One histogram's series: cumulative _bucket{le} lines, _sum in seconds and
+ * _count. labels is what goes inside the braces before le.
+ */
+static void histogram(struct sb *b, const char *name, const char *labels,
+		      const struct lb_hist *h, enum lb_hist_kind kind)
+{
+	const uint64_t *bounds = lb_hist_bounds(kind);
+	struct lb_hist_snap s;
+	uint64_t cum = 0;
+
+	lb_hist_read(h, &s);
+	for (unsigned int i = 0; i < LB_HIST_BUCKETS; i++) {
+		cum += s.bucket[i];
+		sb_printf(b, "%s_bucket{%s,le=\"", name, labels);
+		sb_seconds(b, bounds[i]);
+		sb_printf(b, "\"} %" PRIu64 "\n", cum);
+	}
+	sb_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, s.count);
+	sb_printf(b, "%s_sum{%s} %" PRIu64 ".%06" PRIu64 "\n", name, labels, s.sum_us / 1000000,
+		  s.sum_us % 1000000);
+	sb_printf(b, "%s_count{%s} %" PRIu64 "\n", name, labels, s.count);
+}
+
 static void metrics_backends(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
 {
 	static const uint32_t admins[] = { LB_ADMIN_UP, LB_ADMIN_DRAIN, LB_ADMIN_DISABLED };
@@ -192,6 +229,20 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 				sb_printf(b, ",state=\"%s\"} %d\n", lb_admin_name(admins[k]),
 					  admin == admins[k]);
 			}
+		}
+	family(b, "lb_backend_connect_seconds", "histogram",
+	       "Time from connect() to an established connection to the backend.");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			struct sb l = { 0 };
+
+			backend_labels(&l, cfg->services[i].name, be);
+			if (!l.oom && l.p)
+				histogram(b, "lb_backend_connect_seconds", l.p, &be->connect,
+					  LB_HIST_CONNECT);
+			b->oom |= l.oom;
+			free(l.p);
 		}
 }
 
@@ -226,6 +277,23 @@ static void metrics_services(struct sb *b, const struct lb_config *cfg, const st
 			sb_printf(b, "%s{", fams[f].name);
 			sb_label(b, "service", cfg->services[i].name);
 			sb_printf(b, "} %" PRIu64 "\n", v[f]);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "lb_service_queue_seconds" : "lb_service_connection_duration_seconds";
+
+		family(b, name, "histogram", k ? "Time clients waited for a free slot (max_conns)."
+					       : "Client connections from accept to close.");
+		for (size_t i = 0; i < n_svc; i++) {
+			const struct lb_shm_service *ss = &shm->services[i];
+			struct sb l = { 0 };
+
+			sb_label(&l, "service", cfg->services[i].name);
+			if (!l.oom && l.p)
+				histogram(b, name, l.p, k ? &ss->queue : &ss->duration,
+					  k ? LB_HIST_QUEUE : LB_HIST_DURATION);
+			b->oom |= l.oom;
+			free(l.p);
 		}
 	}
 }

@@ -7,7 +7,6 @@
  * the old one drain. Signals arrive through a signalfd and are acted on in
  * the loop; objects a callback retires are freed after the batch.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -25,6 +24,7 @@
 
 #include "lb/ctl.h"
 #include "lb/health.h"
+#include "lb/http.h"
 #include "lb/limits.h"
 #include "lb/listener.h"
 #include "lb/log.h"
@@ -102,6 +102,7 @@ struct master {
 	size_t n_dead_health;
 	struct lb_ctl *ctl;
 	struct lb_ctl_state ctl_state;
+	struct lb_http *http;		/* the HTTP listener's process, off unless configured */
 	struct lb_timer tick;
 	bool stopping;
 	struct lb_timer stop_timer;
@@ -252,28 +253,6 @@ fail:
 	return NULL;
 }
 
-/* Closes every inherited fd but keep[]: a worker must not hold the master's sockets. */
-static void close_other_fds(const int *keep, size_t n_keep)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int dfd;
-
-	if (!d)
-		return;
-	dfd = dirfd(d);
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
-
-		for (size_t i = 0; !kept && i < n_keep; i++)
-			kept = keep[i] == fd;
-		if (!kept)
-			close(fd);
-	}
-	closedir(d);
-}
-
 static void worker_child(struct slot *s)
 {
 	struct gen *g = s->gen;
@@ -309,7 +288,7 @@ static void worker_child(struct slot *s)
 			args.listen_fds[args.n_listen++] = fd;
 	}
 	keep[n_keep++] = s->fd;
-	close_other_fds(keep, n_keep);
+	lb_priv_close_fds(keep, n_keep);
 	if (lb_priv_drop_worker(g->cfg) < 0)
 		_exit(1);
 	_exit(lb_worker_run(&args));
@@ -506,8 +485,10 @@ static void reap(void)
 		unsigned int settled;
 		uint64_t lived;
 
-		if (!s)
+		if (!s) {
+			lb_http_reaped(m.http, pid, status, !m.stopping);
 			continue;
+		}
 		sw = &s->gen->shm->workers[s->shm_slot];
 		close(s->fd);
 		s->fd = -1;
@@ -836,6 +817,8 @@ static int reload(char *msg, size_t len)
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
 	m.ctl_state.workers = n;
+	if (lb_http_apply(m.http, err, sizeof(err)) < 0)
+		lb_err("reload: %s; the http listener is off until the next reload", err);
 	snprintf(msg, len, "generation %u: %zu services, %u workers", shm->generation,
 		 cfg->n_services, n);
 	lb_info("reload: %s", msg);
@@ -1070,8 +1053,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	if (!m.ctl)
 		goto out;
 	m.rules = lb_rules_alloc();
-	if (!m.rules) {
+	m.http = lb_http_alloc(m.loop, &m.ctl_state);
+	if (!m.rules || !m.http) {
 		lb_err("out of memory");
+		goto out;
+	}
+	m.ctl_state.pid = getpid();
+	/* Before dropping privileges: a port below 1024 needs them. */
+	if (lb_http_apply(m.http, err, sizeof(err)) < 0) {
+		lb_err("%s", err);
 		goto out;
 	}
 	/* Watching first: a removal between the install and the watch would go unnoticed. */
@@ -1111,6 +1101,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 out:
 	stop_retired_health();
 	lb_health_stop(m.health);
+	lb_http_free(m.http);
 	lb_ctl_close(m.ctl);
 	lsocks_free(m.lsocks, m.n_lsocks);
 	lb_rules_remove(m.rules);

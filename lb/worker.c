@@ -63,6 +63,8 @@ struct conn {
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
 	uint64_t queued_until;
+	uint64_t queued_at;		/* loop ms when it started waiting for max_conns; 0: never */
+	uint64_t connect_us;		/* when the current connect() began (lb_hist_now_us) */
 	uint64_t attempt_started;	/* when the current connect began */
 	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
@@ -150,6 +152,13 @@ static void count_bytes(struct conn *c)
 	}
 }
 
+/* A client that waited for max_conns leaves the queue: with a backend, or reset. */
+static void observe_queue(struct conn *c)
+{
+	lb_hist_observe(&w.shm->services[service_index(c)].queue, LB_HIST_QUEUE,
+			(lb_loop_now(w.loop) - c->queued_at) * 1000);
+}
+
 static void backend_put(struct conn *c)
 {
 	if (!c->backend)
@@ -161,6 +170,12 @@ static void backend_put(struct conn *c)
 
 static void conn_release(struct conn *c)
 {
+	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+
+	if (c->state == CONN_QUEUED)
+		observe_queue(c);
+	lb_hist_observe(&ss->duration, LB_HIST_DURATION,
+			(lb_loop_now(w.loop) - c->started) * 1000);
 	backend_put(c);
 	lb_loop_timer_cancel(w.loop, &c->timer);
 	lb_relay_release(&w.pipes, &c->up);
@@ -371,6 +386,7 @@ static void conn_queue(struct conn *c)
 	if (c->state != CONN_QUEUED) {
 		c->state = CONN_QUEUED;
 		c->queued_until = now + c->svc->queue_timeout_ms;
+		c->queued_at = now;
 		atomic_fetch_add_explicit(&w.shm->services[service_index(c)].queued, 1,
 					  memory_order_relaxed);
 	}
@@ -422,6 +438,7 @@ static void conn_connect(struct conn *c)
 		if (r == LB_BACKEND_NONE)
 			break;
 		c->attempts++;
+		c->connect_us = lb_hist_now_us();
 		c->attempt_started = lb_loop_now(w.loop);
 		fd = upstream_open(c, &c->backend->addr, &local);
 		if (fd < 0 && local) {
@@ -445,6 +462,8 @@ static void conn_connect(struct conn *c)
 			backend_put(c);
 			continue;
 		}
+		if (c->state == CONN_QUEUED)
+			observe_queue(c);
 		c->state = CONN_CONNECTING;
 		conn_timer_set(c, lb_loop_now(w.loop) + c->svc->connect_timeout_ms);
 		return;
@@ -477,6 +496,7 @@ static uint64_t idle_deadline(const struct conn *c)
 
 static void conn_established(struct conn *c)
 {
+	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT, lb_hist_now_us() - c->connect_us);
 	lb_backend_connected(c->backend);
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
