@@ -7,7 +7,6 @@
 #include <jansson.h>
 
 #include "lb/config.h"
-#include "lb/master.h"
 
 /*
  * The capacity report `lb -t` and the control socket's "limits" command
@@ -15,6 +14,16 @@
  * bound them, which binds first, and what a non-transparent proxy would hit
  * that lb does not. Pure apart from reading a /proc/sys tree (docs/capacity.md).
  */
+
+/* Per-worker limits derived from RLIMIT_NOFILE. */
+struct lb_capacity {
+	unsigned long nofile;		/* soft limit after raising it to the hard one */
+	unsigned int conns;		/* connections one worker may hold */
+	unsigned int pipes;		/* pipes one worker may have in flight */
+};
+
+/* Raises the soft open-file limit to the hard one and derives capacity. */
+void lb_capacity_compute(struct lb_capacity *cap);
 
 /* A sysctl value that could not be read is LB_LIMITS_UNKNOWN. */
 #define LB_LIMITS_UNKNOWN (-1LL)
