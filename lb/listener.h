@@ -2,7 +2,14 @@
 #ifndef LB_LISTENER_H
 #define LB_LISTENER_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "lb/addr.h"
+#include "lb/config.h"
+
+/* A worker listens on one socket per family: AF_INET, then AF_INET6. */
+#define LB_LISTENER_FAMILIES 2
 
 /*
  * Opens a non-blocking TCP listener on addr with IP_TRANSPARENT (so TPROXY
@@ -21,6 +28,56 @@ int lb_listener_open(const union lb_sockaddr *addr, const char **what);
 int lb_listener_probe(const union lb_sockaddr *addr);
 
 /* Makes fd transparent for its family (IP_TRANSPARENT / IPV6_TRANSPARENT). */
-int lb_sock_set_transparent(int fd, int family);
+int lb_listener_transparent(int fd, int family);
+
+/*
+ * The listening sockets of one generation of workers, on 127.0.0.1 and
+ * ::1 at the intercept port: for each worker position, one per family the
+ * config has VIPs of. The master keeps them for the generation's life, so
+ * a worker that dies leaves its queue to its replacement. {0} is empty.
+ */
+struct lb_listener_set {
+	struct lb_listener_pos {
+		int fd[LB_LISTENER_FAMILIES];	/* -1 when closed or unused */
+	} *pos;
+	unsigned int n;
+	uint16_t port;
+	bool family[LB_LISTENER_FAMILIES];	/* the config has VIPs of this family */
+};
+
+/*
+ * Plans the sockets for n workers of cfg into *out. On the port of old
+ * (NULL or {0}: none), the sockets of old are taken over position by
+ * position, so their queues carry over, and the missing ones join the same
+ * SO_REUSEPORT group. On a new port it first makes sure nobody else listens
+ * there. Sockets of old the plan did not take stay there for the caller
+ * to close. Returns 0, or -errno (logged) with old as it was and *out {0}.
+ */
+int lb_listener_set_plan(struct lb_listener_set *out, const struct lb_config *cfg, unsigned int n,
+			 struct lb_listener_set *old);
+
+/*
+ * Undoes lb_listener_set_plan(): the sockets plan took from old go back
+ * there, those it opened are closed. Leaves *plan {0}.
+ */
+void lb_listener_set_giveback(struct lb_listener_set *plan, struct lb_listener_set *old);
+
+/* Closes every socket and leaves *s {0}. */
+void lb_listener_set_free(struct lb_listener_set *s);
+
+/*
+ * Opens what position i lacks (after lb_listener_set_close()). Returns 0
+ * or -errno (logged).
+ */
+int lb_listener_set_open(struct lb_listener_set *s, unsigned int i);
+
+/*
+ * Closes position i's sockets: once no worker holds them either, the
+ * kernel moves their queues to the rest of the group (tcp_migrate_req).
+ */
+void lb_listener_set_close(struct lb_listener_set *s, unsigned int i);
+
+/* Writes position i's open sockets to fds (LB_LISTENER_FAMILIES at most); returns how many. */
+size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, int *fds);
 
 #endif

@@ -46,11 +46,6 @@
 #define TICK_MS 50
 #define MIGRATE_REQ "/proc/sys/net/ipv4/tcp_migrate_req"
 
-/* One listening socket per family for one worker position. */
-struct lsock {
-	int fd[2];			/* AF_INET, AF_INET6; -1 when unused */
-};
-
 struct gen;
 
 struct slot {
@@ -88,9 +83,7 @@ struct master {
 	struct lb_loop *loop;
 	struct lb_event sig;
 	struct gen *cur, *old;
-	struct lsock *lsocks;		/* one per worker of the current generation */
-	unsigned int n_lsocks;
-	uint16_t lport;
+	struct lb_listener_set ls;	/* one position per worker of the current generation */
 	struct lb_capacity cap;
 	struct lb_rules *rules;
 	struct lb_health *health;
@@ -106,8 +99,6 @@ struct master {
 
 static struct master m = { .migrate_req_saved = -1 };
 
-static const int families[2] = { AF_INET, AF_INET6 };
-
 static unsigned int worker_count(const struct lb_config *cfg)
 {
 	long ncpu;
@@ -116,115 +107,6 @@ static unsigned int worker_count(const struct lb_config *cfg)
 		return cfg->workers;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	return ncpu > 0 ? (unsigned int)ncpu : 1;
-}
-
-static void lsock_close(struct lsock *l)
-{
-	for (size_t f = 0; f < 2; f++)
-		if (l->fd[f] >= 0) {
-			close(l->fd[f]);
-			l->fd[f] = -1;
-		}
-}
-
-static void lsocks_free(struct lsock *ls, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		lsock_close(&ls[i]);
-	free(ls);
-}
-
-/*
- * Undoes lsocks_plan(): sockets it took from the running set go back
- * there, those it opened are closed.
- */
-static void lsocks_giveback(struct lsock *ls, unsigned int n, uint16_t port)
-{
-	for (unsigned int i = 0; i < n; i++)
-		for (size_t f = 0; f < 2; f++) {
-			if (ls[i].fd[f] < 0)
-				continue;
-			if (m.lsocks && m.lport == port && i < m.n_lsocks &&
-			    m.lsocks[i].fd[f] == -1 && lb_config_has_family(m.cur->cfg, families[f]))
-				m.lsocks[i].fd[f] = ls[i].fd[f];
-			else
-				close(ls[i].fd[f]);
-			ls[i].fd[f] = -1;
-		}
-	free(ls);
-}
-
-/*
- * Opens family f's listener for worker position i into l (nothing when cfg
- * has no VIP of that family). With probe, first makes sure no other group
- * listens on the port. Returns 0 or -errno (logged).
- */
-static int lsock_open(const struct lb_config *cfg, unsigned int i, struct lsock *l, size_t f,
-		      bool probe)
-{
-	union lb_sockaddr a = { 0 };
-	char buf[LB_ADDR_STRLEN];
-	const char *what = "bind";
-	int fd = 0;
-
-	if (!lb_config_has_family(cfg, families[f]) || l->fd[f] >= 0)
-		return 0;
-	if (families[f] == AF_INET) {
-		a.in.sin_family = AF_INET;
-		a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	} else {
-		a.in6.sin6_family = AF_INET6;
-		a.in6.sin6_addr = in6addr_loopback;
-	}
-	lb_addr_set_port(&a, cfg->intercept.port);
-	if (probe)
-		fd = lb_listener_probe(&a);
-	if (fd == 0)
-		fd = lb_listener_open(&a, &what);
-	if (fd < 0) {
-		lb_err("listener %s for worker %u: %s: %s%s", lb_addr_format(&a, buf, sizeof(buf)), i,
-		       what, strerror(-fd), fd == -EADDRINUSE ? " (another program, or another lb, "
-		       "listens on intercept.port)" : "");
-		return fd;
-	}
-	l->fd[f] = fd;
-	return 0;
-}
-
-/*
- * Listening sockets for n workers of cfg. With the same port, existing
- * sockets are reused, position by position, so their queues carry over;
- * new ones join the same SO_REUSEPORT group. Returns an owned array or NULL
- * (logged). Sockets of the old set that the new one did not take stay in
- * it for the caller to close.
- */
-static struct lsock *lsocks_plan(const struct lb_config *cfg, unsigned int n)
-{
-	bool same_port = m.lsocks && m.lport == cfg->intercept.port;
-	struct lsock *ls = calloc(n, sizeof(*ls));
-
-	if (!ls) {
-		lb_err("listeners: out of memory");
-		return NULL;
-	}
-	for (unsigned int i = 0; i < n; i++)
-		ls[i].fd[0] = ls[i].fd[1] = -1;
-	for (unsigned int i = 0; i < n; i++) {
-		for (size_t f = 0; f < 2; f++) {
-			if (same_port && i < m.n_lsocks && m.lsocks[i].fd[f] >= 0) {
-				ls[i].fd[f] = m.lsocks[i].fd[f];
-				m.lsocks[i].fd[f] = -1;
-				continue;
-			}
-			/* Only a group of our own may exist on our port. */
-			if (lsock_open(cfg, i, &ls[i], f, !same_port && i == 0) < 0)
-				goto fail;
-		}
-	}
-	return ls;
-fail:
-	lsocks_giveback(ls, n, cfg->intercept.port);
-	return NULL;
 }
 
 /* Closes every inherited fd but keep[]: a worker must not hold the master's sockets. */
@@ -249,6 +131,8 @@ static void close_other_fds(const int *keep, size_t n_keep)
 	closedir(d);
 }
 
+_Static_assert(LB_WORKER_MAX_LISTENERS >= LB_LISTENER_FAMILIES, "a worker gets one listener per family");
+
 static void worker_child(struct slot *s)
 {
 	struct gen *g = s->gen;
@@ -264,7 +148,7 @@ static void worker_child(struct slot *s)
 		.ledger = s->ledger,
 	};
 	int keep[LB_WORKER_MAX_LISTENERS + 1];
-	size_t n_keep = 0;
+	size_t n_keep;
 	char tag[32];
 
 	/* Die with the master even if it is killed outright. */
@@ -272,9 +156,7 @@ static void worker_child(struct slot *s)
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
 	lb_log_init(g->cfg->log_level, tag);
 	lb_log_use_syslog(g->cfg->log_syslog);
-	for (size_t f = 0; f < 2; f++)
-		if (m.lsocks[s->id].fd[f] >= 0)
-			args.listen_fds[args.n_listen++] = m.lsocks[s->id].fd[f];
+	args.n_listen = lb_listener_set_fds(&m.ls, s->id, args.listen_fds);
 	memcpy(keep, args.listen_fds, args.n_listen * sizeof(int));
 	n_keep = args.n_listen;
 	keep[n_keep++] = s->fd;
@@ -294,8 +176,8 @@ static int spawn(struct slot *s)
 	pid_t pid;
 
 	/* A slot whose start failed gave its listener up: it gets a new one. */
-	for (size_t f = 0; s->gen == m.cur && f < 2; f++) {
-		int rc = lsock_open(s->gen->cfg, s->id, &m.lsocks[s->id], f, false);
+	if (s->gen == m.cur) {
+		int rc = lb_listener_set_open(&m.ls, s->id);
 
 		if (rc < 0)
 			return rc;
@@ -378,8 +260,8 @@ static void spawn_failed(struct slot *s, int err)
 		s->backoff_ms = SPAWN_BACKOFF_MAX_MS;
 	lb_err("worker %u of generation %u: cannot start: %s; retrying in %u ms", s->id,
 	       s->gen->shm->generation, strerror(-err), s->backoff_ms);
-	if (s->gen == m.cur && m.lsocks && s->id < m.n_lsocks)
-		lsock_close(&m.lsocks[s->id]);
+	if (s->gen == m.cur)
+		lb_listener_set_close(&m.ls, s->id);
 	lb_loop_timer_set(m.loop, &s->respawn, lb_loop_now(m.loop) + s->backoff_ms);
 }
 
@@ -576,9 +458,7 @@ static void begin_stop(int signo)
 	lb_info("%s: stopping", strsignal(signo));
 	lb_notify("STOPPING=1");
 	/* No new connection may queue on a socket nobody will accept from. */
-	lsocks_free(m.lsocks, m.n_lsocks);
-	m.lsocks = NULL;
-	m.n_lsocks = 0;
+	lb_listener_set_free(&m.ls);
 	for_each_gen(g) {
 		for (unsigned int i = 0; i < g->n_slots; i++)
 			g->slots[i].kept = false;
@@ -697,7 +577,7 @@ static int reload(char *msg, size_t len)
 {
 	struct lb_config *cfg;
 	struct lb_shm *shm = NULL;
-	struct lsock *ls = NULL;
+	struct lb_listener_set ls = { 0 };
 	struct lb_health *health;
 	struct gen *g = NULL, *old = m.cur;
 	char *errors = NULL, err[512];
@@ -732,8 +612,7 @@ static int reload(char *msg, size_t len)
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
 	n = worker_count(cfg);
-	ls = lsocks_plan(cfg, n);
-	if (!ls) {
+	if (lb_listener_set_plan(&ls, cfg, n, &m.ls) < 0) {
 		snprintf(msg, len, "cannot open the listening sockets (see the log)");
 		rc = -EIO;
 		goto fail;
@@ -762,10 +641,8 @@ static int reload(char *msg, size_t len)
 	/* The old checker works on the old generation's state: it goes with it. */
 	retire_health(m.health);
 	m.health = health;
-	lsocks_free(m.lsocks, m.n_lsocks);	/* only those the new set did not take */
-	m.lsocks = ls;
-	m.n_lsocks = n;
-	m.lport = cfg->intercept.port;
+	lb_listener_set_free(&m.ls);	/* only those the new set did not take */
+	m.ls = ls;
 	m.cur = g;
 	old->retiring = true;
 	old->next = m.old;
@@ -801,8 +678,7 @@ static int reload(char *msg, size_t len)
 	lb_info("reload: %s", msg);
 	return 0;
 fail:
-	if (ls)
-		lsocks_giveback(ls, n, cfg->intercept.port);
+	lb_listener_set_giveback(&ls, &m.ls);
 	if (g) {
 		g->cfg = NULL;
 		g->shm = NULL;
@@ -1020,11 +896,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		lb_err("signals: %s", strerror(-rc));
 		goto out;
 	}
-	m.lsocks = lsocks_plan(cfg, n);
-	if (!m.lsocks)
+	if (lb_listener_set_plan(&m.ls, cfg, n, NULL) < 0)
 		goto out;
-	m.n_lsocks = n;
-	m.lport = cfg->intercept.port;
 	enable_migrate_req();
 	open_ctl();
 	if (!m.ctl)
@@ -1072,7 +945,7 @@ out:
 	stop_retired_health();
 	lb_health_stop(m.health);
 	lb_ctl_close(m.ctl);
-	lsocks_free(m.lsocks, m.n_lsocks);
+	lb_listener_set_free(&m.ls);
 	lb_rules_remove(m.rules);
 	if (m.migrate_req_saved >= 0)
 		sysctl_write(MIGRATE_REQ, m.migrate_req_saved);

@@ -218,7 +218,7 @@ again:
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd == -1)
 		return -errno;
-	rc = lb_sock_set_transparent(fd, family);
+	rc = lb_listener_transparent(fd, family);
 	if (rc < 0)
 		goto fail;
 	if (!keep_port) {
