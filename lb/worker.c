@@ -82,7 +82,7 @@ struct worker {
 	struct lb_shm_worker *self;
 	struct lb_backend_picker *picker;
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
-	struct lb_pipe_pool pipes;
+	struct lb_relay_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
 	struct lb_timer beat;
@@ -759,7 +759,7 @@ static int worker_setup(const struct lb_worker_args *args)
 		return -ENOMEM;
 	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
 	w.fresh = 0;
-	rc = lb_pipe_pool_init(&w.pipes, args->pipes, args->pipes / 4);
+	rc = lb_relay_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;
 
