@@ -265,7 +265,7 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 			 "id", (int)w->id,
 			 "pid", (int)atomic_load(&w->pid),
 			 "generation", (int)atomic_load(&w->generation),
-			 "state", lb_worker_state_name(atomic_load(&w->state)),
+			 "state", lb_shm_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
 			 "accepted", ju64(ld(&w->accepted)),
 			 "restarts", (int)atomic_load(&w->restarts),
@@ -438,8 +438,8 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	o = json_pack("{s:o, s:s, s:s, s:s, s:b, s:i, s:i, s:I}",
 		      "service", jstr(svc->name),
 		      "address", lb_addr_format(&b->addr, buf, sizeof(buf)),
-		      "admin", lb_admin_name(atomic_load(&b->admin)),
-		      "health", lb_health_name(atomic_load(&b->health)),
+		      "admin", lb_shm_admin_name(atomic_load(&b->admin)),
+		      "health", lb_shm_health_name(atomic_load(&b->health)),
 		      "usable", lb_shm_backend_usable(b),
 		      "weight", (int)atomic_load(&b->weight),
 		      "config_weight", j < svc->n_backends ? (int)svc->backends[j].weight : 0,
@@ -580,21 +580,21 @@ static json_t *cmd_set_state(struct req *r)
 
 	if (!arg_target(r, &svc, &be) || !arg_string(r, "state", true, &text))
 		return NULL;
-	if (lb_admin_parse(text, &admin) < 0) {
+	if (lb_shm_admin_parse(text, &admin) < 0) {
 		fail(r, "bad_argument", "state", "state %s is not one of up, drain, disabled",
 		     quote(text, q, sizeof(q)));
 		return NULL;
 	}
 	b = lb_shm_backend(r->st->shm, svc, be);
-	old = lb_admin_name(atomic_load(&b->admin));
+	old = lb_shm_admin_name(atomic_load(&b->admin));
 	snprintf(reason, sizeof(reason), "control, %s", r->who);
 	changed = lb_shm_set_admin(r->st->shm, cfg, svc, be, admin, reason);
 	lb_addr_format(&b->addr, buf, sizeof(buf));
 	if (!changed)
 		lb_info("control: %s: set-state %s %s %s: already so", r->who,
-			cfg->services[svc].name, buf, lb_admin_name(admin));
+			cfg->services[svc].name, buf, lb_shm_admin_name(admin));
 	return json_pack("{s:o, s:s, s:s, s:s, s:b}", "service", jstr(cfg->services[svc].name),
-			 "backend", buf, "state", lb_admin_name(admin), "previous", old,
+			 "backend", buf, "state", lb_shm_admin_name(admin), "previous", old,
 			 "changed", changed);
 }
 

@@ -181,7 +181,7 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 			for (size_t k = 0; k < sizeof(admins) / sizeof(admins[0]); k++) {
 				sb_printf(b, "lb_backend_admin_state{");
 				backend_labels(b, cfg->services[i].name, be);
-				sb_printf(b, ",state=\"%s\"} %d\n", lb_admin_name(admins[k]),
+				sb_printf(b, ",state=\"%s\"} %d\n", lb_shm_admin_name(admins[k]),
 					  admin == admins[k]);
 			}
 		}

@@ -34,22 +34,22 @@ static const char *const worker_state_names[] = {
 	[LB_WORKER_DRAINING] = "draining",
 };
 
-const char *lb_admin_name(enum lb_admin admin)
+const char *lb_shm_admin_name(enum lb_admin admin)
 {
 	return admin <= LB_ADMIN_DISABLED ? admin_names[admin] : "unknown";
 }
 
-const char *lb_health_name(enum lb_health_state health)
+const char *lb_shm_health_name(enum lb_health_state health)
 {
 	return health <= LB_HEALTH_DOWN ? health_names[health] : "unknown";
 }
 
-const char *lb_worker_state_name(enum lb_worker_state state)
+const char *lb_shm_worker_state_name(enum lb_worker_state state)
 {
 	return state <= LB_WORKER_DRAINING ? worker_state_names[state] : "unknown";
 }
 
-int lb_admin_parse(const char *text, enum lb_admin *out)
+int lb_shm_admin_parse(const char *text, enum lb_admin *out)
 {
 	for (int i = LB_ADMIN_UP; i <= LB_ADMIN_DISABLED; i++)
 		if (!strcmp(text, admin_names[i])) {
@@ -341,7 +341,7 @@ bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t se
 
 	if (old == admin)
 		return false;
-	log_change(cfg, b, "admin", lb_admin_name(old), lb_admin_name(admin), reason);
+	log_change(cfg, b, "admin", lb_shm_admin_name(old), lb_shm_admin_name(admin), reason);
 	bump_epoch(shm, service);
 	return true;
 }
@@ -356,7 +356,7 @@ bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 		return false;
 	if (health == LB_HEALTH_UP)
 		atomic_store(&b->consecutive_failures, 0);
-	log_change(cfg, b, "health", lb_health_name(old), lb_health_name(health), reason);
+	log_change(cfg, b, "health", lb_shm_health_name(old), lb_shm_health_name(health), reason);
 	bump_epoch(shm, service);
 	return true;
 }
