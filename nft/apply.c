@@ -3,6 +3,7 @@
  * Sends lb's ruleset to the kernel in one nf_tables transaction and turns
  * the kernel's answer into one line naming the object it rejected.
  */
+#include "nft/netlink.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -32,10 +32,6 @@
 
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
-
-/* The kernel answers while we are still in sendmsg(); this only bounds a
- * kernel that never does. */
-#define LB_NFT_RECV_TIMEOUT_S	10
 
 #define LB_NFT_MSG_TYPE(t)	((NFNL_SUBSYS_NFTABLES << 8) | (t))
 
@@ -282,43 +278,6 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 		 extack ? extack : "", extack ? ": " : "", strerror(-ret));
 }
 
-/* Extended-ack text the kernel attached to an error, if any. */
-static const char *lb_nft_extack(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	size_t off = sizeof(*e), total = mnl_nlmsg_get_payload_len(nlh);
-	const struct nlattr *a;
-	const char *end;
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NULL;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if (off >= total)
-		return NULL;
-	end = (const char *)e + total;
-	for (a = (const void *)((const char *)e + off);
-	     mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a)) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-			return mnl_attr_get_str(a);
-	}
-	return NULL;
-}
-
-static void lb_nft_sockbuf(int fd, int force, int opt, size_t want)
-{
-	int cur = 0, val = (int)want;
-	socklen_t len = sizeof(cur);
-
-	if (getsockopt(fd, SOL_SOCKET, opt, &cur, &len) == 0 && (size_t)cur >= want)
-		return;
-	/* The FORCE variant passes rmem_max/wmem_max with CAP_NET_ADMIN,
-	 * which lb has whenever the batch can succeed at all. */
-	if (setsockopt(fd, SOL_SOCKET, force, &val, sizeof(val)) == -1)
-		setsockopt(fd, SOL_SOCKET, opt, &val, sizeof(val));
-}
-
 /*
  * Sends nb and waits for one answer per message asking for an ack, or for
  * an error on the batch itself. Returns 0 or the first error as -errno,
@@ -328,37 +287,23 @@ static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *e
 		       size_t errlen)
 {
 	char rbuf[MNL_SOCKET_BUFFER_SIZE];
-	struct timeval tv = { .tv_sec = LB_NFT_RECV_TIMEOUT_S };
 	size_t size = mnl_nlmsg_batch_size(nb->b);
 	struct mnl_socket *nl;
 	uint32_t acked = 0;
 	unsigned int portid;
-	int fd, one = 1, ret;
+	int fd, ret;
 
-	nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (!nl) {
-		ret = -errno;
-		snprintf(err, errlen, "nft: opening netfilter netlink socket: %s%s",
-			 ret == -EPROTONOSUPPORT ? "kernel lacks nfnetlink: " : "",
-			 strerror(-ret));
+	ret = lb_nft_netlink_request(&nl, NETLINK_NETFILTER, "nft", "netfilter netlink socket", err,
+				     errlen);
+	if (ret)
 		return ret;
-	}
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "nft: binding netlink socket: %s", strerror(-ret));
-		goto cleanup;
-	}
 	portid = mnl_socket_get_portid(nl);
 	/* What this transaction changes is lb's doing: the watch must not restore it. */
 	lb_nft_watch_own(NETLINK_NETFILTER, portid);
 	fd = mnl_socket_get_fd(nl);
-	/* Acks without a copy of each request, and with the kernel's text. */
-	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/* The whole transaction must travel in one sendmsg(). */
-	lb_nft_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, size + 4096);
-	lb_nft_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (size_t)nb->n_acked * LB_NFT_ACK_COST);
+	lb_nft_netlink_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, size + 4096);
+	lb_nft_netlink_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (size_t)nb->n_acked * LB_NFT_ACK_COST);
 
 	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), size) == -1) {
 		ret = -errno;
@@ -391,7 +336,7 @@ static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *e
 			e = mnl_nlmsg_get_payload(nlh);
 			if (e->error) {
 				ret = e->error;
-				lb_nft_explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_extack(nlh),
+				lb_nft_explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_netlink_extack(nlh),
 					       err, errlen);
 				goto cleanup;
 			}

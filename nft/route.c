@@ -7,6 +7,7 @@
  *   ip route replace local default dev lo table TABLE
  * for each family, spoken over rtnetlink.
  */
+#include "nft/netlink.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
@@ -14,7 +15,6 @@
 #include <net/if.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
 
 #include <linux/fib_rules.h>
 #include <linux/netlink.h>
@@ -25,8 +25,6 @@
 /* Bounds the loop that deletes duplicates an older run may have left. */
 #define LB_NFT_RULE_DUPS_MAX	64
 
-#define LB_NFT_RECV_TIMEOUT_S	10
-
 struct lb_nft_rtnl {
 	struct mnl_socket *nl;
 	unsigned int portid;
@@ -35,26 +33,11 @@ struct lb_nft_rtnl {
 
 static int lb_nft_rtnl_open(struct lb_nft_rtnl *r, char *err, size_t errlen)
 {
-	struct timeval tv = { .tv_sec = LB_NFT_RECV_TIMEOUT_S };
-	int one = 1, ret;
+	int ret = lb_nft_netlink_request(&r->nl, NETLINK_ROUTE, "route", "rtnetlink socket", err,
+					 errlen);
 
-	r->nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!r->nl) {
-		ret = -errno;
-		snprintf(err, errlen, "route: opening rtnetlink socket: %s", strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	if (mnl_socket_bind(r->nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "route: binding rtnetlink socket: %s", strerror(-ret));
-		mnl_socket_close(r->nl);
-		r->nl = NULL;
-		return ret;
-	}
-	/* Short acks that still carry the kernel's explanation. */
-	setsockopt(mnl_socket_get_fd(r->nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	setsockopt(mnl_socket_get_fd(r->nl), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(mnl_socket_get_fd(r->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	r->portid = mnl_socket_get_portid(r->nl);
 	lb_nft_watch_own(NETLINK_ROUTE, r->portid);
 	r->seq = (uint32_t)time(NULL);
@@ -66,31 +49,6 @@ static void lb_nft_rtnl_close(struct lb_nft_rtnl *r)
 	if (r->nl)
 		mnl_socket_close(r->nl);
 	r->nl = NULL;
-}
-
-/* Copies the kernel's extended-ack text, if any, into why. */
-static void lb_nft_rtnl_extack(const struct nlmsghdr *nlh, char *why, size_t whylen)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	size_t off = sizeof(*e), total = mnl_nlmsg_get_payload_len(nlh);
-	const struct nlattr *a;
-	const char *end;
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if (off >= total)
-		return;
-	end = (const char *)e + total;
-	for (a = (const void *)((const char *)e + off);
-	     mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a)) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0) {
-			snprintf(why, whylen, "%s", mnl_attr_get_str(a));
-			return;
-		}
-	}
 }
 
 /*
@@ -126,8 +84,12 @@ static int lb_nft_rtnl_talk(struct lb_nft_rtnl *r, struct nlmsghdr *nlh, char *w
 			    h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
 				continue;
 			e = mnl_nlmsg_get_payload(h);
-			if (e->error)
-				lb_nft_rtnl_extack(h, why, whylen);
+			if (e->error) {
+				const char *text = lb_nft_netlink_extack(h);
+
+				if (text)
+					snprintf(why, whylen, "%s", text);
+			}
 			return e->error;
 		}
 	}

@@ -8,6 +8,7 @@
  * with an NFT_MSG_NEWGEN naming the committing process; routing changes
  * name only the port, which for most tools (ip, nft) is their pid.
  */
+#include "nft/netlink.h"
 #include "nft/watch.h"
 
 #include <arpa/inet.h>
@@ -88,22 +89,15 @@ static int lb_nft_watch_open_src(struct lb_nft_watch *w, enum lb_nft_watch_src s
 				 const unsigned int *groups, size_t n_groups, const char *what,
 				 char *err, size_t errlen)
 {
-	int size = LB_NFT_WATCH_RCVBUF, fd, ret;
 	struct mnl_socket *nl;
+	char sock[96];
+	int ret;
 
-	nl = mnl_socket_open2(proto, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!nl) {
-		ret = -errno;
-		snprintf(err, errlen, "watch: opening a netlink socket for %s: %s", what,
-			 strerror(-ret));
+	snprintf(sock, sizeof(sock), "a netlink socket for %s", what);
+	ret = lb_nft_netlink_open(&nl, proto, SOCK_NONBLOCK | SOCK_CLOEXEC, "watch", sock, err,
+				  errlen);
+	if (ret)
 		return ret;
-	}
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "watch: binding the netlink socket for %s: %s", what,
-			 strerror(-ret));
-		goto fail;
-	}
 	for (size_t i = 0; i < n_groups; i++) {
 		unsigned int group = groups[i];
 
@@ -115,10 +109,7 @@ static int lb_nft_watch_open_src(struct lb_nft_watch *w, enum lb_nft_watch_src s
 			goto fail;
 		}
 	}
-	fd = mnl_socket_get_fd(nl);
-	/* FORCE passes rmem_max with CAP_NET_ADMIN; without it, what rmem_max allows. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == -1)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	lb_nft_netlink_sockbuf(mnl_socket_get_fd(nl), SO_RCVBUFFORCE, SO_RCVBUF, LB_NFT_WATCH_RCVBUF);
 	w->nl[src] = nl;
 	return 0;
 fail:
