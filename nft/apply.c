@@ -35,7 +35,7 @@
 
 #define LB_NFT_MSG_TYPE(t)	((NFNL_SUBSYS_NFTABLES << 8) | (t))
 
-struct lb_nft_batch {
+struct batch {
 	char *buf;
 	struct mnl_nlmsg_batch *b;
 	uint32_t first_seq;	/* of the batch-begin message */
@@ -43,7 +43,7 @@ struct lb_nft_batch {
 	char job[NFT_TABLE_MAXNAMELEN + 48];	/* what the batch does, for messages */
 };
 
-static void lb_nft_batch_free(struct lb_nft_batch *nb)
+static void batch_free(struct batch *nb)
 {
 	if (nb->b)
 		mnl_nlmsg_batch_stop(nb->b);
@@ -56,8 +56,7 @@ static void lb_nft_batch_free(struct lb_nft_batch *nb)
  * Builds begin + (ruleset, or a lone DELTABLE when spec is NULL) + end into
  * nb. Returns 0 or -errno.
  */
-static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *spec,
-			     const char *table)
+static int batch_make(struct batch *nb, const struct lb_nft_spec *spec, const char *table)
 {
 	size_t limit = (LB_NFT_FIXED_MSGS + (spec ? spec->n_vips : 0)) * LB_NFT_MSG_MAX;
 	uint32_t seq;
@@ -100,17 +99,16 @@ static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *
 		}
 		if (ret != -EMSGSIZE)
 			break;
-		lb_nft_batch_free(nb);
+		batch_free(nb);
 		limit *= 2;
 	}
 cleanup:
 	if (ret)
-		lb_nft_batch_free(nb);
+		batch_free(nb);
 	return ret;
 }
 
-static const struct nlmsghdr *lb_nft_batch_find(const struct lb_nft_batch *nb, uint32_t seq,
-						int *rule_no)
+static const struct nlmsghdr *batch_find(const struct batch *nb, uint32_t seq, int *rule_no)
 {
 	const struct nlmsghdr *nlh = mnl_nlmsg_batch_head(nb->b);
 	int len = (int)mnl_nlmsg_batch_size(nb->b);
@@ -127,7 +125,7 @@ static const struct nlmsghdr *lb_nft_batch_find(const struct lb_nft_batch *nb, u
 
 /* "198.18.100.1:80" / "[2001:db8::1]:80" from a vips4/vips6 set key, "ICMP
  * type 3" from one of the anonymous sets of ICMP error types. */
-static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
+static void key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN];
 	uint16_t port;
@@ -143,8 +141,7 @@ static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_
 	}
 }
 
-static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
-				 char *what, size_t size)
+static void describe_elem(const struct nlmsghdr *nlh, const char *table, char *what, size_t size)
 {
 	char key_text[INET6_ADDRSTRLEN + 16] = "?";
 	struct nftnl_set_elems_iter *it = NULL;
@@ -162,7 +159,7 @@ static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
 		e = it ? nftnl_set_elems_iter_next(it) : NULL;
 		key = e ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len) : NULL;
 		if (key)
-			lb_nft_key_format(key, len, key_text, sizeof(key_text));
+			key_format(key, len, key_text, sizeof(key_text));
 	}
 	snprintf(what, size, "creating element %s of set %s in table inet %s",
 		 key_text, set_name, table);
@@ -172,8 +169,8 @@ static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
 }
 
 /* Names a rule by what it needs from the kernel; *module is the one to load. */
-static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, int rule_no,
-				 char *what, size_t size, const char **module)
+static void describe_rule(const struct nlmsghdr *nlh, const char *table, int rule_no,
+			  char *what, size_t size, const char **module)
 {
 	struct nftnl_expr_iter *it = NULL;
 	const char *kind = "?";
@@ -211,8 +208,8 @@ static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, 
 /*
  * Writes "nft: WHAT: [HINT: ]strerror" for error -ret on message seq.
  */
-static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uint32_t seq,
-			   int ret, const char *extack, char *err, size_t errlen)
+static void explain(const struct batch *nb, const char *table, uint32_t seq,
+		    int ret, const char *extack, char *err, size_t errlen)
 {
 	const char *hint = NULL, *module = NULL;
 	const struct nlmsghdr *nlh;
@@ -220,7 +217,7 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 	uint16_t type = 0;
 	int rule_no;
 
-	nlh = lb_nft_batch_find(nb, seq, &rule_no);
+	nlh = batch_find(nb, seq, &rule_no);
 	if (nlh)
 		type = nlh->nlmsg_type;
 	switch (type) {
@@ -254,13 +251,13 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 		break;
 	}
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSETELEM):
-		lb_nft_describe_elem(nlh, table, what, sizeof(what));
+		describe_elem(nlh, table, what, sizeof(what));
 		break;
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN):
 		snprintf(what, sizeof(what), "creating chain prerouting in table inet %s", table);
 		break;
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
-		lb_nft_describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
+		describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
 		/* Unknown expression: ENOENT after the module request failed;
 		 * EOPNOTSUPP when the expression lacks this family or hook. */
 		if (ret == -ENOENT || ret == -EOPNOTSUPP)
@@ -283,8 +280,7 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
  * an error on the batch itself. Returns 0 or the first error as -errno,
  * explained in err.
  */
-static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *err,
-		       size_t errlen)
+static int talk(const struct batch *nb, const char *table, char *err, size_t errlen)
 {
 	char rbuf[MNL_SOCKET_BUFFER_SIZE];
 	size_t size = mnl_nlmsg_batch_size(nb->b);
@@ -336,8 +332,8 @@ static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *e
 			e = mnl_nlmsg_get_payload(nlh);
 			if (e->error) {
 				ret = e->error;
-				lb_nft_explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_netlink_extack(nlh),
-					       err, errlen);
+				explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_netlink_extack(nlh),
+					err, errlen);
 				goto cleanup;
 			}
 			acked++;
@@ -350,10 +346,10 @@ cleanup:
 
 int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 {
-	struct lb_nft_batch nb = { 0 };
+	struct batch nb = { 0 };
 	int ret;
 
-	ret = lb_nft_batch_make(&nb, spec, NULL);
+	ret = batch_make(&nb, spec, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -361,28 +357,28 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 		return ret;
 	}
 	snprintf(nb.job, sizeof(nb.job), "applying ruleset to table inet %s", spec->table);
-	ret = lb_nft_talk(&nb, spec->table, err, errlen);
-	lb_nft_batch_free(&nb);
+	ret = talk(&nb, spec->table, err, errlen);
+	batch_free(&nb);
 	return ret;
 }
 
 int lb_nft_remove(const char *table, char *err, size_t errlen)
 {
-	struct lb_nft_batch nb = { 0 };
+	struct batch nb = { 0 };
 	int ret;
 
 	if (!table || !*table || strlen(table) >= NFT_TABLE_MAXNAMELEN) {
 		snprintf(err, errlen, "nft: deleting table: invalid table name");
 		return -EINVAL;
 	}
-	ret = lb_nft_batch_make(&nb, NULL, table);
+	ret = batch_make(&nb, NULL, table);
 	if (ret) {
 		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
 		return ret;
 	}
 	snprintf(nb.job, sizeof(nb.job), "deleting table inet %s", table);
-	ret = lb_nft_talk(&nb, table, err, errlen);
-	lb_nft_batch_free(&nb);
+	ret = talk(&nb, table, err, errlen);
+	batch_free(&nb);
 	if (ret == -ENOENT) {
 		ret = 0;
 		if (errlen)

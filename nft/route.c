@@ -25,13 +25,13 @@
 /* Bounds the loop that deletes duplicates an older run may have left. */
 #define LB_NFT_RULE_DUPS_MAX	64
 
-struct lb_nft_rtnl {
+struct rtnl {
 	struct mnl_socket *nl;
 	unsigned int portid;
 	uint32_t seq;
 };
 
-static int lb_nft_rtnl_open(struct lb_nft_rtnl *r, char *err, size_t errlen)
+static int rtnl_open(struct rtnl *r, char *err, size_t errlen)
 {
 	int ret = lb_nft_netlink_request(&r->nl, NETLINK_ROUTE, "route", "rtnetlink socket", err,
 					 errlen);
@@ -44,7 +44,7 @@ static int lb_nft_rtnl_open(struct lb_nft_rtnl *r, char *err, size_t errlen)
 	return 0;
 }
 
-static void lb_nft_rtnl_close(struct lb_nft_rtnl *r)
+static void rtnl_close(struct rtnl *r)
 {
 	if (r->nl)
 		mnl_socket_close(r->nl);
@@ -55,8 +55,7 @@ static void lb_nft_rtnl_close(struct lb_nft_rtnl *r)
  * Sends one request and waits for its ack. Returns 0 or the kernel's
  * -errno, with its extended-ack text (or "") in why.
  */
-static int lb_nft_rtnl_talk(struct lb_nft_rtnl *r, struct nlmsghdr *nlh, char *why,
-			    size_t whylen)
+static int rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, char *why, size_t whylen)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	uint32_t seq = r->seq++;
@@ -95,14 +94,14 @@ static int lb_nft_rtnl_talk(struct lb_nft_rtnl *r, struct nlmsghdr *nlh, char *w
 	}
 }
 
-static const char *lb_nft_family_name(int family)
+static const char *family_name(int family)
 {
 	return family == AF_INET ? "ipv4" : "ipv6";
 }
 
 /* Writes "route: WHAT (FAMILY): [HINT: ][KERNEL TEXT: ]strerror". */
-static void lb_nft_route_explain(const char *what, int family, int ret, const char *why,
-				 char *err, size_t errlen)
+static void explain(const char *what, int family, int ret, const char *why,
+		    char *err, size_t errlen)
 {
 	const char *hint = NULL;
 
@@ -123,13 +122,13 @@ static void lb_nft_route_explain(const char *what, int family, int ret, const ch
 			hint = "IPv6 is disabled (net.ipv6.conf.lo.disable_ipv6)";
 		break;
 	}
-	snprintf(err, errlen, "route: %s (%s): %s%s%s%s%s", what, lb_nft_family_name(family),
+	snprintf(err, errlen, "route: %s (%s): %s%s%s%s%s", what, family_name(family),
 		 hint ? hint : "", hint ? ": " : "", why[0] ? why : "", why[0] ? ": " : "",
 		 strerror(-ret));
 }
 
-static struct nlmsghdr *lb_nft_rule_msg(char *buf, uint16_t type, uint16_t flags, int family,
-					const struct lb_nft_route_spec *spec)
+static struct nlmsghdr *rule_msg(char *buf, uint16_t type, uint16_t flags, int family,
+				 const struct lb_nft_route_spec *spec)
 {
 	struct fib_rule_hdr *frh;
 	struct nlmsghdr *nlh;
@@ -148,8 +147,8 @@ static struct nlmsghdr *lb_nft_rule_msg(char *buf, uint16_t type, uint16_t flags
 	return nlh;
 }
 
-static struct nlmsghdr *lb_nft_route_msg(char *buf, uint16_t type, uint16_t flags, int family,
-					 const struct lb_nft_route_spec *spec, uint32_t lo)
+static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int family,
+				  const struct lb_nft_route_spec *spec, uint32_t lo)
 {
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
@@ -174,8 +173,8 @@ static struct nlmsghdr *lb_nft_route_msg(char *buf, uint16_t type, uint16_t flag
 	return nlh;
 }
 
-static int lb_nft_route_family(struct lb_nft_rtnl *r, const struct lb_nft_route_spec *spec,
-			       int family, int add, char *err, size_t errlen)
+static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
+			int family, int add, char *err, size_t errlen)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[256], what[128], rule[96], route[64];
 	struct nlmsghdr *nlh;
@@ -188,27 +187,25 @@ static int lb_nft_route_family(struct lb_nft_rtnl *r, const struct lb_nft_route_
 	if (lo == 0) {
 		ret = -errno;
 		snprintf(err, errlen, "route: %s %s (%s): no loopback device: %s",
-			 add ? "adding" : "removing", route, lb_nft_family_name(family),
-			 strerror(-ret));
+			 add ? "adding" : "removing", route, family_name(family), strerror(-ret));
 		return ret;
 	}
 
 	if (add) {
 		/* EXCL makes an identical existing rule an EEXIST instead of a
 		 * duplicate, without the gap a delete-then-add would open. */
-		nlh = lb_nft_rule_msg(buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, spec);
-		ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+		nlh = rule_msg(buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, spec);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
 		if (ret && ret != -EEXIST) {
 			snprintf(what, sizeof(what), "adding %s", rule);
-			lb_nft_route_explain(what, family, ret, why, err, errlen);
+			explain(what, family, ret, why, err, errlen);
 			return ret;
 		}
-		nlh = lb_nft_route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family,
-				       spec, lo);
-		ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+		nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, spec, lo);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
 		if (ret) {
 			snprintf(what, sizeof(what), "adding %s", route);
-			lb_nft_route_explain(what, family, ret, why, err, errlen);
+			explain(what, family, ret, why, err, errlen);
 			return ret;
 		}
 		return 0;
@@ -216,30 +213,29 @@ static int lb_nft_route_family(struct lb_nft_rtnl *r, const struct lb_nft_route_
 
 	/* Rule first, so no marked packet is looked up in an empty table. */
 	for (i = 0; i < LB_NFT_RULE_DUPS_MAX; i++) {
-		nlh = lb_nft_rule_msg(buf, RTM_DELRULE, 0, family, spec);
-		ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+		nlh = rule_msg(buf, RTM_DELRULE, 0, family, spec);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
 		if (ret == -ENOENT || ret == -ESRCH)
 			break;
 		if (ret) {
 			snprintf(what, sizeof(what), "removing %s", rule);
-			lb_nft_route_explain(what, family, ret, why, err, errlen);
+			explain(what, family, ret, why, err, errlen);
 			return ret;
 		}
 	}
-	nlh = lb_nft_route_msg(buf, RTM_DELROUTE, 0, family, spec, lo);
-	ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+	nlh = route_msg(buf, RTM_DELROUTE, 0, family, spec, lo);
+	ret = rtnl_talk(r, nlh, why, sizeof(why));
 	if (ret && ret != -ENOENT && ret != -ESRCH) {
 		snprintf(what, sizeof(what), "removing %s", route);
-		lb_nft_route_explain(what, family, ret, why, err, errlen);
+		explain(what, family, ret, why, err, errlen);
 		return ret;
 	}
 	return 0;
 }
 
-static int lb_nft_route_run(const struct lb_nft_route_spec *spec, int add, char *err,
-			    size_t errlen)
+static int route_run(const struct lb_nft_route_spec *spec, int add, char *err, size_t errlen)
 {
-	struct lb_nft_rtnl r = { 0 };
+	struct rtnl r = { 0 };
 	int ret;
 
 	if (!spec || spec->table == 0 || spec->table == RT_TABLE_UNSPEC ||
@@ -251,33 +247,33 @@ static int lb_nft_route_run(const struct lb_nft_route_spec *spec, int add, char 
 			 spec ? spec->table : 0);
 		return -EINVAL;
 	}
-	ret = lb_nft_rtnl_open(&r, err, errlen);
+	ret = rtnl_open(&r, err, errlen);
 	if (ret)
 		return ret;
 	if (spec->ipv4) {
-		ret = lb_nft_route_family(&r, spec, AF_INET, add, err, errlen);
+		ret = route_family(&r, spec, AF_INET, add, err, errlen);
 		/* Removal goes on to IPv6 anyway: leave as little behind as we can. */
 		if (ret && add)
 			goto cleanup;
 	}
 	if (spec->ipv6) {
-		int ret6 = lb_nft_route_family(&r, spec, AF_INET6, add,
-					       ret ? NULL : err, ret ? 0 : errlen);
+		int ret6 = route_family(&r, spec, AF_INET6, add,
+					ret ? NULL : err, ret ? 0 : errlen);
 
 		if (!ret)
 			ret = ret6;
 	}
 cleanup:
-	lb_nft_rtnl_close(&r);
+	rtnl_close(&r);
 	return ret;
 }
 
 int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
-	return lb_nft_route_run(spec, 1, err, errlen);
+	return route_run(spec, 1, err, errlen);
 }
 
 int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
-	return lb_nft_route_run(spec, 0, err, errlen);
+	return route_run(spec, 0, err, errlen);
 }

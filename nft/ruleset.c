@@ -52,14 +52,14 @@
  * the kernel) and no informational type, so an echo request to a VIP never
  * reaches lb.
  */
-static const uint8_t lb_nft_icmp4_errors[] = {
+static const uint8_t icmp4_errors[] = {
 	ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB,
 };
-static const uint8_t lb_nft_icmp6_errors[] = {
+static const uint8_t icmp6_errors[] = {
 	ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB,
 };
 
-struct lb_nft_family {
+struct family_def {
 	const char *set;	/* also the nft name used in the lookup */
 	uint32_t set_id;	/* batch-local id, as nft numbers new sets */
 	uint32_t key_type;
@@ -74,25 +74,25 @@ struct lb_nft_family {
 	uint32_t n_icmp_errors;
 };
 
-static const struct lb_nft_family lb_nft_v4 = {
+static const struct family_def fam_v4 = {
 	.set = "vips4", .set_id = 1,
 	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
 	.daddr_off = 16, .addr_len = 4,
 	.icmp_proto = IPPROTO_ICMP, .icmp_set_id = 3, .icmp_type = LB_NFT_TYPE_ICMP,
-	.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
+	.icmp_errors = icmp4_errors, .n_icmp_errors = sizeof(icmp4_errors),
 };
 
-static const struct lb_nft_family lb_nft_v6 = {
+static const struct family_def fam_v6 = {
 	.set = "vips6", .set_id = 2,
 	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
 	.daddr_off = 24, .addr_len = 16,
 	.icmp_proto = IPPROTO_ICMPV6, .icmp_set_id = 4, .icmp_type = LB_NFT_TYPE_ICMP6,
-	.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
+	.icmp_errors = icmp6_errors, .n_icmp_errors = sizeof(icmp6_errors),
 };
 
-static int lb_nft_spec_check(const struct lb_nft_spec *spec)
+static int spec_check(const struct lb_nft_spec *spec)
 {
 	size_t i, len;
 
@@ -116,7 +116,7 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 }
 
 /* Fills key with "address . port" as the set stores it; returns its length. */
-static uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
+static uint32_t vip_key(const struct sockaddr_storage *ss, uint8_t *key)
 {
 	memset(key, 0, LB_NFT_KEY_MAX);
 	if (ss->ss_family == AF_INET) {
@@ -135,8 +135,8 @@ static uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
 
 /* Starts a message in the batch; every one asks for an ack so that apply.c
  * can tell which object the kernel rejected. */
-static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
-				   uint16_t flags, uint32_t *seq)
+static struct nlmsghdr *msg_begin(struct mnl_nlmsg_batch *batch, uint16_t type,
+				  uint16_t flags, uint32_t *seq)
 {
 	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), type, NFPROTO_INET,
 				     flags | NLM_F_ACK, (*seq)++);
@@ -144,13 +144,13 @@ static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
 
 /* mnl_nlmsg_batch_next() fails once the batch passed its limit; the caller
  * sized it and may retry with a larger one. */
-static int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
+static int msg_end(struct mnl_nlmsg_batch *batch)
 {
 	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
 }
 
-static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
-			    uint16_t type, uint16_t flags, uint32_t *seq)
+static int table_msg(const char *name, struct mnl_nlmsg_batch *batch,
+		     uint16_t type, uint16_t flags, uint32_t *seq)
 {
 	struct nftnl_table *t;
 	struct nlmsghdr *nlh;
@@ -162,14 +162,13 @@ static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, name);
 	if (type == NFT_MSG_NEWTABLE)
 		nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, 0);
-	nlh = lb_nft_msg(batch, type, flags, seq);
+	nlh = msg_begin(batch, type, flags, seq);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
-	return lb_nft_msg_end(batch);
+	return msg_end(batch);
 }
 
-static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name,
-					  uint32_t id)
+static struct nftnl_set *set_alloc(const struct lb_nft_spec *spec, const char *name, uint32_t id)
 {
 	struct nftnl_set *s;
 
@@ -183,13 +182,13 @@ static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const 
 	return s;
 }
 
-static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			  struct mnl_nlmsg_batch *batch, uint32_t *seq)
+static int set_msg(const struct lb_nft_spec *spec, const struct family_def *fam,
+		   struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 
-	s = lb_nft_set_alloc(spec, fam->set, fam->set_id);
+	s = set_alloc(spec, fam->set, fam->set_id);
 	if (!s)
 		return -ENOMEM;
 	/* A plain hash set, as nft declares one: no NFT_SET_CONSTANT, since
@@ -197,22 +196,21 @@ static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_fa
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam->key_type);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam->key_len);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
+	nlh = msg_begin(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	return lb_nft_msg_end(batch);
+	return msg_end(batch);
 }
 
 /* One message per element, so a rejected element can be named. */
-static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
-			   const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
-			   uint32_t *seq)
+static int elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
+		    const void *key, uint32_t len, struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_set_elem *e;
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 
-	s = lb_nft_set_alloc(spec, set, set_id);
+	s = set_alloc(spec, set, set_id);
 	if (!s)
 		return -ENOMEM;
 	e = nftnl_set_elem_alloc();
@@ -222,21 +220,21 @@ static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint
 	}
 	nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, key, len);
 	nftnl_set_elem_add(s, e);		/* s owns e now */
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq);
+	nlh = msg_begin(batch, NFT_MSG_NEWSETELEM, NLM_F_CREATE, seq);
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	return lb_nft_msg_end(batch);
+	return msg_end(batch);
 }
 
-static int lb_nft_vip_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
-			  struct mnl_nlmsg_batch *batch, uint32_t *seq)
+static int vip_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
+		   struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
-	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? &lb_nft_v4 : &lb_nft_v6;
+	const struct family_def *fam = vip->ss_family == AF_INET ? &fam_v4 : &fam_v6;
 	uint8_t key[LB_NFT_KEY_MAX];
 	uint32_t len;
 
-	len = lb_nft_vip_key(vip, key);
-	return lb_nft_elem_msg(spec, fam->set, fam->set_id, key, len, batch, seq);
+	len = vip_key(vip, key);
+	return elem_msg(spec, fam->set, fam->set_id, key, len, batch, seq);
 }
 
 /*
@@ -244,33 +242,32 @@ static int lb_nft_vip_msg(const struct lb_nft_spec *spec, const struct sockaddr_
  * anonymous (bound to the one rule that looks it up, deleted with it) and
  * constant, then its elements.
  */
-static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-				struct mnl_nlmsg_batch *batch, uint32_t *seq)
+static int icmp_set_msgs(const struct lb_nft_spec *spec, const struct family_def *fam,
+			 struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
 	uint32_t i;
 	int ret;
 
-	s = lb_nft_set_alloc(spec, LB_NFT_ANON_SET, fam->icmp_set_id);
+	s = set_alloc(spec, LB_NFT_ANON_SET, fam->icmp_set_id);
 	if (!s)
 		return -ENOMEM;
 	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam->icmp_type);
 	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 1);
 	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, fam->n_icmp_errors);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
+	nlh = msg_begin(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
 	nftnl_set_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
-	ret = lb_nft_msg_end(batch);
+	ret = msg_end(batch);
 	for (i = 0; ret == 0 && i < fam->n_icmp_errors; i++)
-		ret = lb_nft_elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
-				      &fam->icmp_errors[i], 1, batch, seq);
+		ret = elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
+			       &fam->icmp_errors[i], 1, batch, seq);
 	return ret;
 }
 
-static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-			    uint32_t *seq)
+static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_chain *c;
 	struct nlmsghdr *nlh;
@@ -285,17 +282,17 @@ static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_bat
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
+	nlh = msg_begin(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
-	return lb_nft_msg_end(batch);
+	return msg_end(batch);
 }
 
 /*
  * Expression helpers: each appends one expression to r and returns 0 or
  * -ENOMEM. The rule owns what was appended, so callers only free the rule.
  */
-static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
+static struct nftnl_expr *expr_add(struct nftnl_rule *r, const char *name)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc(name);
 
@@ -304,16 +301,16 @@ static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name
 	return e;
 }
 
-static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
+static int expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "meta");
+	e = expr_add(r, "meta");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "cmp");
+	e = expr_add(r, "cmp");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
@@ -322,12 +319,12 @@ static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 	return 0;
 }
 
-static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-			  uint32_t dreg)
+static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+			uint32_t dreg)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "payload");
+	e = expr_add(r, "payload");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
@@ -337,11 +334,11 @@ static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uin
 	return 0;
 }
 
-static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+static int expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "immediate");
+	e = expr_add(r, "immediate");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
@@ -350,11 +347,11 @@ static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uin
 }
 
 /* "SREG @set": the set by name and by its id in this batch. */
-static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+static int expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "lookup");
+	e = expr_add(r, "lookup");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
@@ -364,20 +361,20 @@ static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, u
 }
 
 /* "meta mark set MARK accept": the mark routes the packet to lo. */
-static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
+static int mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
 	struct nftnl_expr *e;
 	int ret;
 
-	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
+	ret = expr_imm(r, NFT_REG_1, &mark, sizeof(mark));
 	if (ret)
 		return ret;
-	e = lb_nft_expr_add(r, "meta");
+	e = expr_add(r, "meta");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "immediate");
+	e = expr_add(r, "immediate");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
@@ -391,37 +388,37 @@ static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
  * the socket that sent the packet the error quotes), so the mark routes it
  * to lo and the kernel delivers it to that socket.
  */
-static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+static int socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
 	struct nftnl_expr *e;
 	uint8_t one = 1;
 
-	e = lb_nft_expr_add(r, "socket");
+	e = expr_add(r, "socket");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "cmp");
+	e = expr_add(r, "cmp");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
 	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
-	return lb_nft_mark_accept(r, spec->mark);
+	return mark_accept(r, spec->mark);
 }
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
  * marked so that replies and later segments reach them through lo. */
-static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+static int rule_socket(const struct lb_nft_spec *spec, const struct family_def *fam,
+		       struct nftnl_rule *r)
 {
 	int ret;
 
 	(void)fam;
-	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	ret = expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
 	if (ret)
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /*
@@ -442,17 +439,17 @@ static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nf
  * address, which is the one that sent it; a client's datagram never
  * matches, since ICMP errors are all these rules take.
  */
-static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			    struct nftnl_rule *r)
+static int rule_icmp(const struct lb_nft_spec *spec, const struct family_def *fam,
+		     struct nftnl_rule *r)
 {
 	int ret;
 
-	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
-	    (ret = lb_nft_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
+	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
+	    (ret = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
+	    (ret = expr_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /*
@@ -460,8 +457,8 @@ static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_
  * The concatenation is laid out as nft does, one 32-bit register per 4
  * bytes: daddr from NFT_REG32_00, dport in the register after it.
  */
-static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+static int rule_tproxy(const struct lb_nft_spec *spec, const struct family_def *fam,
+		       struct nftnl_rule *r)
 {
 	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
 	uint16_t port = htons(spec->port);
@@ -469,13 +466,13 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	uint8_t addr[16];
 	int ret;
 
-	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
-				  fam->addr_len, NFT_REG32_00)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
-				  offsetof(struct tcphdr, th_dport), 2, port_reg)) ||
-	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
+	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
+	    (ret = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+				fam->addr_len, NFT_REG32_00)) ||
+	    (ret = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
+				offsetof(struct tcphdr, th_dport), 2, port_reg)) ||
+	    (ret = expr_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
 		return ret;
 
 	if (fam->nfproto == NFPROTO_IPV4) {
@@ -485,23 +482,23 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	} else {
 		memcpy(addr, &in6addr_loopback, sizeof(in6addr_loopback));
 	}
-	if ((ret = lb_nft_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
-	    (ret = lb_nft_imm(r, NFT_REG_2, &port, sizeof(port))))
+	if ((ret = expr_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
+	    (ret = expr_imm(r, NFT_REG_2, &port, sizeof(port))))
 		return ret;
-	e = lb_nft_expr_add(r, "tproxy");
+	e = expr_add(r, "tproxy");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, fam->nfproto);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
-	return lb_nft_mark_accept(r, spec->mark);
+	return mark_accept(r, spec->mark);
 }
 
 /* Appends one rule, its expressions from fill (for fam, where it has one). */
-static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
-			   int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
-				       struct nftnl_rule *),
-			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
+static int rule_msg(const struct lb_nft_spec *spec,
+		    int (*fill)(const struct lb_nft_spec *, const struct family_def *,
+				struct nftnl_rule *),
+			   const struct family_def *fam, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq)
 {
 	struct nftnl_rule *r;
@@ -517,9 +514,9 @@ static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
 	ret = fill(spec, fam, r);
 	if (ret)
 		goto cleanup;
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
+	nlh = msg_begin(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
 	nftnl_rule_nlmsg_build_payload(nlh, r);
-	ret = lb_nft_msg_end(batch);
+	ret = msg_end(batch);
 cleanup:
 	nftnl_rule_free(r);
 	return ret;
@@ -531,7 +528,7 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	size_t i;
 	int ret;
 
-	ret = lb_nft_spec_check(spec);
+	ret = spec_check(spec);
 	if (ret)
 		return ret;
 	/*
@@ -541,45 +538,45 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	 * sees a half-built ruleset and no other table is touched.
 	 */
 	if (spec->retire && strcmp(spec->retire, spec->table) &&
-	    ((ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	     (ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
+	    ((ret = table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	     (ret = table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
 		return ret;
-	if ((ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
-	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	    (ret = lb_nft_set_msg(spec, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_set_msg(spec, &lb_nft_v6, batch, seq)))
+	if ((ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
+	    (ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = set_msg(spec, &fam_v4, batch, seq)) ||
+	    (ret = set_msg(spec, &fam_v6, batch, seq)))
 		return ret;
 	for (i = 0; i < spec->n_vips; i++) {
-		ret = lb_nft_vip_msg(spec, &spec->vips[i], batch, seq);
+		ret = vip_msg(spec, &spec->vips[i], batch, seq);
 		if (ret)
 			return ret;
 	}
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = lb_nft_chain_msg(spec, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v6, batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v6, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v6, batch, seq)))
+	if ((ret = chain_msg(spec, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_tproxy, &fam_v4, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_tproxy, &fam_v6, batch, seq)) ||
+	    (ret = icmp_set_msgs(spec, &fam_v4, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_icmp, &fam_v4, batch, seq)) ||
+	    (ret = icmp_set_msgs(spec, &fam_v6, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_icmp, &fam_v6, batch, seq)))
 		return ret;
 	return 0;
 }
 
 /* True when an earlier VIP has the same key: the set holds it once. */
-static int lb_nft_vip_dup(const struct lb_nft_spec *spec, size_t i)
+static int vip_dup(const struct lb_nft_spec *spec, size_t i)
 {
 	uint8_t a[LB_NFT_KEY_MAX], b[LB_NFT_KEY_MAX];
 	uint32_t alen, blen;
 	size_t j;
 
-	alen = lb_nft_vip_key(&spec->vips[i], a);
+	alen = vip_key(&spec->vips[i], a);
 	for (j = 0; j < i; j++) {
 		if (spec->vips[j].ss_family != spec->vips[i].ss_family)
 			continue;
-		blen = lb_nft_vip_key(&spec->vips[j], b);
+		blen = vip_key(&spec->vips[j], b);
 		if (alen == blen && memcmp(a, b, alen) == 0)
 			return 1;
 	}
@@ -587,7 +584,7 @@ static int lb_nft_vip_dup(const struct lb_nft_spec *spec, size_t i)
 }
 
 /* Prints a set as nft lists one with a concatenated key: one element a line. */
-static void lb_nft_print_set(const struct lb_nft_spec *spec, int family, FILE *out)
+static void print_set(const struct lb_nft_spec *spec, int family, FILE *out)
 {
 	const char *sep = "\t\telements = { ";
 	char ip[INET6_ADDRSTRLEN];
@@ -601,7 +598,7 @@ static void lb_nft_print_set(const struct lb_nft_spec *spec, int family, FILE *o
 		const struct sockaddr_storage *ss = &spec->vips[i];
 		uint16_t port;
 
-		if (ss->ss_family != family || lb_nft_vip_dup(spec, i))
+		if (ss->ss_family != family || vip_dup(spec, i))
 			continue;
 		if (family == AF_INET) {
 			const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -634,13 +631,13 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 {
 	int ret;
 
-	ret = lb_nft_spec_check(spec);
+	ret = spec_check(spec);
 	if (ret)
 		return ret;
 	fprintf(out, "table inet %s {\n", spec->table);
-	lb_nft_print_set(spec, AF_INET, out);
+	print_set(spec, AF_INET, out);
 	fputs("\n", out);
-	lb_nft_print_set(spec, AF_INET6, out);
+	print_set(spec, AF_INET6, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n"
