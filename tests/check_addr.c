@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lb/addr.h"
+#include "tests/unit.h"
 
 /* Parses text, expecting success, and checks it formats back unchanged. */
 static void round_trip(const char *text, int family, uint16_t port)
@@ -213,11 +214,5 @@ static Suite *addr_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(addr_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(addr_suite());
 }

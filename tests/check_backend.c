@@ -19,6 +19,7 @@
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/shm.h"
+#include "tests/unit.h"
 
 static const char config_json[] =
 	"{\"services\": ["
@@ -362,11 +363,5 @@ static Suite *backend_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(backend_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(backend_suite());
 }

@@ -12,6 +12,7 @@
 #include "lb/addr.h"
 #include "lb/balance.h"
 #include "lb/shm.h"
+#include "tests/unit.h"
 
 #define PICKS 100000
 #define CLIENTS 100000
@@ -850,15 +851,8 @@ static Suite *balance_suite(void)
 
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
-
 	if (argc == 2 && !strcmp(argv[1], "--maglev-dump"))
 		return maglev_dump();
 	verbose = getenv("CHECK_BALANCE_VERBOSE") != NULL;
-	sr = srunner_create(balance_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(balance_suite());
 }

@@ -10,6 +10,7 @@
 
 #include "lb/config.h"
 #include "lb/limits.h"
+#include "tests/unit.h"
 
 static char root[64];
 
@@ -355,11 +356,5 @@ static Suite *limits_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(limits_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(limits_suite());
 }

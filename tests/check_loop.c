@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lb/loop.h"
+#include "tests/unit.h"
 
 #define N_TIMERS 2000
 
@@ -188,11 +189,5 @@ static Suite *loop_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(loop_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(loop_suite());
 }

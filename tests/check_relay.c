@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lb/relay.h"
+#include "tests/unit.h"
 
 /* The byte at offset i of the stream the writer sends. */
 static unsigned char pattern(uint64_t i)
@@ -316,11 +317,5 @@ static Suite *relay_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(relay_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(relay_suite());
 }

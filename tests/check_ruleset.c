@@ -22,6 +22,7 @@
 #include <libnftnl/table.h>
 
 #include "nft/nft.h"
+#include "tests/unit.h"
 
 #define MARK	0x1eb
 #define PORT	8080
@@ -617,11 +618,5 @@ static Suite *ruleset_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ruleset_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_run(ruleset_suite());
 }

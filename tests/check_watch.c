@@ -20,6 +20,7 @@
 #include <libmnl/libmnl.h>
 
 #include "nft/watch.h"
+#include "tests/unit.h"
 
 #define MAX_EVENTS 8
 
@@ -362,11 +363,5 @@ static Suite *watch_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(watch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return lb_test_run(watch_suite());
 }
