@@ -196,23 +196,13 @@ START_TEST(test_unmap)
 }
 END_TEST
 
-static Suite *addr_suite(void)
-{
-	Suite *s = suite_create("addr");
-	TCase *tc = tcase_create("addr");
-
-	tcase_add_test(tc, test_parse_valid);
-	tcase_add_test(tc, test_parse_canonical);
-	tcase_add_loop_test(tc, test_parse_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
-	tcase_add_test(tc, test_format_ip);
-	tcase_add_test(tc, test_port);
-	tcase_add_test(tc, test_equal);
-	tcase_add_test(tc, test_unmap);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(addr_suite());
+	Suite *s = suite_create("addr");
+	TCase *tc = lb_test_case(s, "addr", NULL, NULL,
+				 LB_TESTS(test_parse_valid, test_parse_canonical, test_format_ip,
+					  test_port, test_equal, test_unmap));
+
+	tcase_add_loop_test(tc, test_parse_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
+	return lb_test_run(s);
 }

@@ -499,28 +499,15 @@ START_TEST(test_socket_concurrency)
 }
 END_TEST
 
-static Suite *ctl_suite(void)
-{
-	Suite *s = suite_create("ctl");
-	TCase *ts = tcase_create("split");
-	TCase *tk = tcase_create("socket");
-
-	tcase_add_checked_fixture(ts, ctl_fixture_setup, ctl_fixture_teardown);
-	tcase_add_test(ts, test_split_pipelined);
-	tcase_add_test(ts, test_split_bytewise);
-	tcase_add_test(ts, test_split_too_long);
-	tcase_add_test(ts, test_pipeline_replies);
-	suite_add_tcase(s, ts);
-	tcase_add_checked_fixture(tk, sock_setup, sock_teardown);
-	tcase_set_timeout(tk, 30);
-	tcase_add_test(tk, test_socket_basics);
-	tcase_add_test(tk, test_socket_stale_and_not_socket);
-	tcase_add_test(tk, test_socket_concurrency);
-	suite_add_tcase(s, tk);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(ctl_suite());
+	Suite *s = suite_create("ctl");
+
+	lb_test_case(s, "split", ctl_fixture_setup, ctl_fixture_teardown,
+		     LB_TESTS(test_split_pipelined, test_split_bytewise, test_split_too_long,
+			      test_pipeline_replies));
+	tcase_set_timeout(lb_test_case(s, "socket", sock_setup, sock_teardown,
+				       LB_TESTS(test_socket_basics, test_socket_stale_and_not_socket,
+						test_socket_concurrency)), 30);
+	return lb_test_run(s);
 }

@@ -377,25 +377,10 @@ START_TEST(test_reload)
 }
 END_TEST
 
-static Suite *ctl_cmd_suite(void)
-{
-	Suite *s = suite_create("ctl_cmd");
-	TCase *tc = tcase_create("protocol");
-
-	tcase_add_checked_fixture(tc, ctl_fixture_setup, ctl_fixture_teardown);
-	tcase_add_test(tc, test_errors);
-	tcase_add_test(tc, test_no_shm);
-	tcase_add_test(tc, test_version_help);
-	tcase_add_test(tc, test_status);
-	tcase_add_test(tc, test_services_backends_stats);
-	tcase_add_test(tc, test_set_state);
-	tcase_add_test(tc, test_set_weight);
-	tcase_add_test(tc, test_reload);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(ctl_cmd_suite());
+	return lb_test_main("ctl_cmd", ctl_fixture_setup, ctl_fixture_teardown, 0,
+			    LB_TESTS(test_errors, test_no_shm, test_version_help, test_status,
+				     test_services_backends_stats, test_set_state, test_set_weight,
+				     test_reload));
 }

@@ -366,20 +366,8 @@ START_TEST(test_metrics_escaping)
 }
 END_TEST
 
-static Suite *ctl_metrics_suite(void)
-{
-	Suite *s = suite_create("ctl_metrics");
-	TCase *tm = tcase_create("metrics");
-
-	tcase_add_checked_fixture(tm, ctl_fixture_setup, ctl_fixture_teardown);
-	tcase_add_test(tm, test_checker_rejects);
-	tcase_add_test(tm, test_metrics);
-	tcase_add_test(tm, test_metrics_escaping);
-	suite_add_tcase(s, tm);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(ctl_metrics_suite());
+	return lb_test_main("ctl_metrics", ctl_fixture_setup, ctl_fixture_teardown, 0,
+			    LB_TESTS(test_checker_rejects, test_metrics, test_metrics_escaping));
 }

@@ -333,28 +333,11 @@ START_TEST(test_print)
 }
 END_TEST
 
-static Suite *limits_suite(void)
-{
-	Suite *s = suite_create("limits");
-	TCase *tc = tcase_create("limits");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_tuned_no_warnings);
-	tcase_add_test(tc, test_file_max_binds);
-	tcase_add_test(tc, test_max_conns_above_capacity);
-	tcase_add_test(tc, test_max_conns_binds);
-	tcase_add_test(tc, test_one_unlimited_backend);
-	tcase_add_test(tc, test_small_worker);
-	tcase_add_test(tc, test_tcp_mem_small);
-	tcase_add_test(tc, test_unreadable_tree);
-	tcase_add_test(tc, test_json);
-	tcase_add_test(tc, test_print);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(limits_suite());
+	return lb_test_main("limits", setup, teardown, 0,
+			    LB_TESTS(test_defaults, test_tuned_no_warnings, test_file_max_binds,
+				     test_max_conns_above_capacity, test_max_conns_binds,
+				     test_one_unlimited_backend, test_small_worker,
+				     test_tcp_mem_small, test_unreadable_tree, test_json, test_print));
 }

@@ -237,22 +237,9 @@ START_TEST(test_close_position)
 }
 END_TEST
 
-static Suite *listener_suite(void)
-{
-	Suite *s = suite_create("listener");
-	TCase *tc = tcase_create("set");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_plan_takes_over);
-	tcase_add_test(tc, test_plan_fails_gives_back);
-	tcase_add_test(tc, test_plan_probes_new_port);
-	tcase_add_test(tc, test_giveback);
-	tcase_add_test(tc, test_close_position);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(listener_suite());
+	return lb_test_main("listener", setup, teardown, 0,
+			    LB_TESTS(test_plan_takes_over, test_plan_fails_gives_back,
+				     test_plan_probes_new_port, test_giveback, test_close_position));
 }

@@ -175,19 +175,8 @@ START_TEST(test_fd_events)
 }
 END_TEST
 
-static Suite *loop_suite(void)
-{
-	Suite *s = suite_create("loop");
-	TCase *tc = tcase_create("loop");
-
-	tcase_add_test(tc, test_timer_heap_random);
-	tcase_add_test(tc, test_timer_future);
-	tcase_add_test(tc, test_fd_events);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(loop_suite());
+	return lb_test_main("loop", NULL, NULL, 0,
+			    LB_TESTS(test_timer_heap_random, test_timer_future, test_fd_events));
 }

@@ -147,19 +147,8 @@ START_TEST(test_request)
 }
 END_TEST
 
-static Suite *netlink_suite(void)
-{
-	Suite *s = suite_create("netlink");
-	TCase *tc = tcase_create("netlink");
-
-	tcase_add_test(tc, test_extack);
-	tcase_add_test(tc, test_open);
-	tcase_add_test(tc, test_request);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(netlink_suite());
+	return lb_test_main("netlink", NULL, NULL, 0,
+			    LB_TESTS(test_extack, test_open, test_request));
 }

@@ -300,22 +300,10 @@ START_TEST(test_small_pipes_slow_reader)
 }
 END_TEST
 
-static Suite *relay_suite(void)
-{
-	Suite *s = suite_create("relay");
-	TCase *tc = tcase_create("loopback");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_copy_then_splice);
-	tcase_add_test(tc, test_small_reads_copied);
-	tcase_add_test(tc, test_no_pipe_bounces);
-	tcase_add_test(tc, test_emfile_slow_reader);
-	tcase_add_test(tc, test_small_pipes_slow_reader);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(relay_suite());
+	return lb_test_main("relay", NULL, NULL, 60,
+			    LB_TESTS(test_copy_then_splice, test_small_reads_copied,
+				     test_no_pipe_bounces, test_emfile_slow_reader,
+				     test_small_pipes_slow_reader));
 }

@@ -590,33 +590,12 @@ START_TEST(test_print_empty)
 }
 END_TEST
 
-static Suite *ruleset_suite(void)
-{
-	Suite *s = suite_create("ruleset");
-	TCase *tc = tcase_create("build");
-
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, test_message_order);
-	tcase_add_test(tc, test_tables);
-	tcase_add_test(tc, test_retire);
-	tcase_add_test(tc, test_sets);
-	tcase_add_test(tc, test_elements);
-	tcase_add_test(tc, test_chain);
-	tcase_add_test(tc, test_rule_socket);
-	tcase_add_test(tc, test_rule_tproxy4);
-	tcase_add_test(tc, test_rule_tproxy6);
-	tcase_add_test(tc, test_icmp_sets);
-	tcase_add_test(tc, test_rule_icmp);
-	tcase_add_test(tc, test_empty_vips);
-	tcase_add_test(tc, test_invalid_spec);
-	tcase_add_test(tc, test_batch_full);
-	tcase_add_test(tc, test_print);
-	tcase_add_test(tc, test_print_empty);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	return lb_test_run(ruleset_suite());
+	return lb_test_main("ruleset", setup, NULL, 0,
+			    LB_TESTS(test_message_order, test_tables, test_retire, test_sets,
+				     test_elements, test_chain, test_rule_socket, test_rule_tproxy4,
+				     test_rule_tproxy6, test_icmp_sets, test_rule_icmp,
+				     test_empty_vips, test_invalid_spec, test_batch_full,
+				     test_print, test_print_empty));
 }
