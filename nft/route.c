@@ -127,20 +127,33 @@ static void explain(const char *what, int family, int ret, const char *why,
 		 strerror(-ret));
 }
 
+/* A request of type and flags in buf, with a zeroed family header of hdrlen in *hdr. */
+static struct nlmsghdr *msg_start(char *buf, uint16_t type, uint16_t flags, size_t hdrlen,
+				  void **hdr)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = flags;
+	*hdr = mnl_nlmsg_put_extra_header(nlh, hdrlen);
+	return nlh;
+}
+
+/* The 8-bit table fields only hold small ids; the attribute always holds the id. */
+static uint8_t short_table(uint32_t table)
+{
+	return table < 256 ? table : RT_TABLE_UNSPEC;
+}
+
 static struct nlmsghdr *rule_msg(char *buf, uint16_t type, uint16_t flags, int family,
 				 const struct lb_nft_route_spec *spec)
 {
 	struct fib_rule_hdr *frh;
-	struct nlmsghdr *nlh;
+	struct nlmsghdr *nlh = msg_start(buf, type, flags, sizeof(*frh), (void **)&frh);
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = flags;
-	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
 	frh->family = family;
 	frh->action = FR_ACT_TO_TBL;
-	/* The 8-bit field only holds small ids; FRA_TABLE always holds it. */
-	frh->table = spec->table < 256 ? spec->table : RT_TABLE_UNSPEC;
+	frh->table = short_table(spec->table);
 	mnl_attr_put_u32(nlh, FRA_FWMARK, spec->mark);
 	mnl_attr_put_u32(nlh, FRA_TABLE, spec->table);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, spec->priority);
@@ -150,16 +163,12 @@ static struct nlmsghdr *rule_msg(char *buf, uint16_t type, uint16_t flags, int f
 static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int family,
 				  const struct lb_nft_route_spec *spec, uint32_t lo)
 {
-	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
+	struct nlmsghdr *nlh = msg_start(buf, type, flags, sizeof(*rtm), (void **)&rtm);
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = flags;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = family;
 	rtm->rtm_dst_len = 0;
-	rtm->rtm_table = spec->table < 256 ? spec->table : RT_TABLE_UNSPEC;
+	rtm->rtm_table = short_table(spec->table);
 	rtm->rtm_type = RTN_LOCAL;
 	if (type == RTM_NEWROUTE) {
 		rtm->rtm_protocol = RTPROT_BOOT;
