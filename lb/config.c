@@ -134,12 +134,17 @@ void lb_config_oom(struct lb_config_ctx *c)
 	c->errors.oom = true;
 }
 
+static void line_start(struct lb_config_ctx *c, struct lb_config_sbuf *b)
+{
+	if (c->path.oom)
+		b->oom = true;
+	sb_printf(b, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
+}
+
 static void err_start(struct lb_config_ctx *c)
 {
 	c->n_errors++;
-	if (c->path.oom)
-		c->errors.oom = true;
-	sb_printf(&c->errors, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
+	line_start(c, &c->errors);
 }
 
 void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
@@ -151,6 +156,17 @@ void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
 	sb_vprintf(&c->errors, fmt, ap);
 	va_end(ap);
 	sb_printf(&c->errors, "\n");
+}
+
+void lb_config_warn(struct lb_config_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	line_start(c, &c->warnings);
+	va_start(ap, fmt);
+	sb_vprintf(&c->warnings, fmt, ap);
+	va_end(ap);
+	sb_printf(&c->warnings, "\n");
 }
 
 void lb_config_err_quoted(struct lb_config_ctx *c, const char *what, const char *text,
@@ -664,6 +680,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 	check_control_group(c);
 	if (!json_object_get(root, "services"))
 		lb_config_err_missing(c, "services");
+	else
+		lb_config_check_services(c);
 }
 
 static struct lb_config *config_alloc(void)
@@ -724,12 +742,16 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 		parse_root(&c, root);
 	json_decref(root);
 	free(c.path.s);
-	if (c.n_errors || c.errors.oom) {
+	if (c.n_errors || c.errors.oom || c.warnings.oom) {
 		lb_config_free(c.cfg);
+		free(c.warnings.s);
+		if (c.warnings.oom)
+			c.errors.oom = true;
 		*errors = take_errors(&c.errors);
 		return NULL;
 	}
 	free(c.errors.s);
+	c.cfg->warnings = c.warnings.s;
 	return c.cfg;
 }
 
@@ -821,6 +843,7 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg->intercept.table);
 	free(cfg->user);
 	free(cfg->group);
+	free(cfg->warnings);
 	free(cfg);
 }
 

@@ -52,6 +52,7 @@ struct lb_service_conf {
 	unsigned int server_idle_timeout_ms;	/* likewise on the backend side */
 	unsigned int queue_timeout_ms;	/* wait for a free slot when all are at max_conns */
 	unsigned int retries;		/* further backends tried after a failed connect */
+	unsigned int socket_buffer_bytes;	/* SO_SNDBUF/SO_RCVBUF of both sockets; 0: autotuned */
 	int hash_port;			/* maglev: hash address and port, not address alone */
 	unsigned int maglev_size;	/* maglev: prime lookup table size */
 	struct lb_health_conf health;
@@ -80,11 +81,16 @@ struct lb_config {
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
 	gid_t gid;
+	/*
+	 * Settings that load but look wrong (every weight 0...): owned,
+	 * one "json.path: problem" line each ending in '\n'; NULL when none.
+	 */
+	char *warnings;
 };
 
 /*
  * Parses and validates a JSON config. On success returns an owned config
- * and sets *errors to NULL. On failure returns NULL and sets *errors to an
+ * (with cfg->warnings) and sets *errors to NULL. On failure returns NULL and sets *errors to an
  * owned string holding one "json.path: problem" line per error found, each
  * ending in '\n' (caller frees).
  */

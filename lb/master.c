@@ -608,6 +608,12 @@ static int reload(char *msg, size_t len)
 		lb_config_free(cfg);
 		return -EPERM;
 	}
+	/* Warnings are logged and the config applies; errors keep the running one. */
+	if (lb_preflight_config_log(cfg, "reload: ", err, sizeof(err)) < 0) {
+		snprintf(msg, len, "%s: %s", m.config_path, err);
+		lb_config_free(cfg);
+		return -EINVAL;
+	}
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
@@ -881,7 +887,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	n = worker_count(cfg);
 	warn_limits(cfg, n);
 	m.loop = lb_loop_alloc();
-	shm = lb_shm_create(cfg, n);
+	shm = lb_shm_create(cfg, n, n * m.cap.conns);
 	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
 	if (!m.cur) {
 		lb_err("out of memory");

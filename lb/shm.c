@@ -82,16 +82,19 @@ static void *map_shared(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers)
+static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers,
+				       unsigned int n_flows)
 {
 	size_t nb = n_backends * 4 > POOL_MIN_BACKENDS ? n_backends * 4 : POOL_MIN_BACKENDS;
 	size_t nw = n_workers * 4 > POOL_MIN_WORKERS ? n_workers * 4 : POOL_MIN_WORKERS;
+	size_t nk = lb_keyset_size(n_flows);
 	size_t size = align_up(sizeof(struct lb_shm_pool));
 	struct lb_shm_pool *pool;
 	char *base;
 
 	size += align_up(nb * sizeof(struct lb_shm_backend));
 	size += align_up(nw * sizeof(struct lb_shm_worker));
+	size += align_up(nk);
 	base = map_shared(size);
 	if (!base)
 		return NULL;
@@ -104,6 +107,10 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	pool->backends = (struct lb_shm_backend *)(base + align_up(sizeof(*pool)));
 	pool->workers = (struct lb_shm_worker *)((char *)pool->backends +
 						 align_up(nb * sizeof(struct lb_shm_backend)));
+	/* Untouched pages of a mapping cost nothing: sized for every flow at once. */
+	pool->keyset = (struct lb_keyset *)((char *)pool->workers +
+					    align_up(nw * sizeof(struct lb_shm_worker)));
+	lb_keyset_init(pool->keyset, nk);
 	return pool;
 }
 
@@ -251,7 +258,8 @@ fail:
 	return NULL;
 }
 
-struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers)
+struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers,
+			     unsigned int n_flows)
 {
 	size_t n_backends = 0;
 	struct lb_shm_pool *pool;
@@ -259,7 +267,7 @@ struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers
 
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n_backends += cfg->services[i].n_backends;
-	pool = pool_create(n_backends, n_workers);
+	pool = pool_create(n_backends, n_workers, n_flows);
 	if (!pool)
 		return NULL;
 	shm = shm_map(pool, NULL, NULL, cfg);

@@ -10,6 +10,7 @@
 #include "lb/addr.h"
 #include "lb/balance.h"
 #include "lb/config.h"
+#include "lb/keyset.h"
 
 /*
  * State shared by the master and all workers: one MAP_SHARED anonymous
@@ -60,6 +61,7 @@ struct lb_shm_backend {
 	_Atomic int64_t active;
 	_Atomic uint64_t total;
 	_Atomic uint64_t bytes_in, bytes_out;
+	_Atomic uint64_t datagrams_in, datagrams_out;	/* UDP: from clients, to them */
 	_Atomic uint64_t connect_failures;
 	/* Last active check: only the master reads and writes these. */
 	uint64_t last_check_ms;		/* wall clock; 0: never checked */
@@ -77,6 +79,14 @@ struct lb_shm_service {
 	_Atomic uint64_t queued;	/* clients that waited for a slot (max_conns) */
 	_Atomic uint64_t queue_timeouts;	/* ... and were reset after queue_timeout_ms */
 	_Atomic uint64_t no_backend_log_ms;	/* rate limit for the log line, over all workers */
+	/* UDP: flows open now and ever, what they carried, datagrams dropped and why. */
+	_Atomic int64_t udp_flows;
+	_Atomic uint64_t udp_flows_total;
+	_Atomic uint64_t udp_datagrams_in, udp_datagrams_out;	/* from clients, to clients */
+	_Atomic uint64_t udp_bytes_in, udp_bytes_out;
+	_Atomic uint64_t udp_drop_no_backend;	/* no usable backend for a new flow */
+	_Atomic uint64_t udp_drop_full;		/* the worker's flow table was full */
+	_Atomic uint64_t udp_drop_send;		/* a send failed (buffer full, no socket) */
 	/*
 	 * Maglev lookup tables, one per family, double-buffered: the master
 	 * fills the spare one, then publishes it by bumping maglev_gen, so a
@@ -118,6 +128,7 @@ struct lb_shm_pool {
 	uint32_t users;			/* generations mapped on it (master only) */
 	struct lb_shm_backend *backends;
 	struct lb_shm_worker *workers;
+	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
 };
 
 /* One generation's view: its services, over the shared pool. */
@@ -137,9 +148,11 @@ struct lb_shm {
 /*
  * Maps the first generation for cfg, with a new pool: every backend up,
  * admin up, weight from the config; Maglev tables built. n_workers sizes
- * the pool's worker slots. Returns NULL with errno set.
+ * the pool's worker slots, n_flows its UDP keyset (the flows all workers
+ * may hold at once). Returns NULL with errno set.
  */
-struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers);
+struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers,
+			     unsigned int n_flows);
 
 /*
  * Maps the generation after prev for cfg on prev's pool. A backend with

@@ -23,6 +23,7 @@
 #include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
+#include "lb/reach.h"
 #include "lb/relay.h"
 #include "lb/worker.h"
 
@@ -37,6 +38,7 @@
 /* How often the loop tells the master's watchdog it is alive. */
 #define HEARTBEAT_MS 250
 #define NO_BACKEND_LOG_MS 1000
+#define PATH_LOG_MS 1000
 
 enum conn_state {
 	CONN_FREE,
@@ -60,6 +62,7 @@ struct conn {
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
 	uint64_t queued_until;
+	uint64_t attempt_started;	/* when the current connect began */
 	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
 	enum conn_state state;
@@ -82,11 +85,13 @@ struct worker {
 	struct lb_shm_worker *self;
 	struct lb_backend_picker *picker;
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
+	uint64_t **path_down;		/* per service, per backend: when the gateway's path to it last failed */
 	struct lb_relay_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
 	struct lb_timer beat;
 	uint64_t last_accept_log;
+	uint64_t last_path_log;
 };
 
 static struct worker w;
@@ -197,6 +202,18 @@ static void conn_end(struct conn *c, bool reset)
 	conn_release(c);
 }
 
+/* Ends a connection lb gives up on (idle, drain timeout): see lb_sock_close_abandoned(). */
+static void conn_abandon(struct conn *c, const char *reason)
+{
+	count_bytes(c);
+	c->end_reason = reason;
+	if (w.cfg->access_log)
+		access_log(c, false);
+	lb_sock_close_abandoned(c->cli.fd, lb_relay_pending(&c->down));
+	lb_sock_close_abandoned(c->srv.fd, lb_relay_pending(&c->up));
+	conn_release(c);
+}
+
 /*
  * Opens the upstream socket from the client's own address. Keeping the
  * client's port makes the backend's view exact; when that port is taken
@@ -221,6 +238,8 @@ again:
 	rc = lb_listener_transparent(fd, family);
 	if (rc < 0)
 		goto fail;
+	/* Before connect: the window scale offered in the SYN follows the buffer. */
+	lb_sock_set_buffers(fd, c->svc->socket_buffer_bytes);
 	if (!keep_port) {
 		lb_addr_set_port(&src, 0);
 		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
@@ -290,15 +309,56 @@ static void log_no_backend(struct conn *c, const char *what)
 		(unsigned long long)atomic_load(&ss->queue_timeouts));
 }
 
-/* Passive health: fall consecutive connect failures take a backend down. */
-static void connect_failed(struct conn *c, int err)
+/*
+ * Whether a failed connect is the gateway's own failure (no route, its
+ * link down) rather than the backend's. Remembered per backend, so that a
+ * connect under way while the path failed, and ending only after it came
+ * back (a timeout), is not blamed on the backend either.
+ */
+static bool path_failed(struct conn *c, int err, bool sync)
 {
-	if (!c->backend)
-		return;
+	uint64_t *seen = &w.path_down[service_index(c)][c->backend_idx];
+	bool local;
+
+	if (!sync && *seen && *seen >= c->attempt_started &&
+	    (err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH))
+		local = true;
+	else
+		local = lb_reach_local(&c->backend->addr, err, sync);
+	if (local)
+		*seen = lb_loop_now(w.loop);
+	return local;
+}
+
+/*
+ * Passive health: fall consecutive connect failures take a backend down.
+ * A failure of the gateway's own path says nothing about the backend: it
+ * neither counts nor clears the count, and it is logged once a second.
+ * Returns true for such a failure.
+ */
+static bool connect_failed(struct conn *c, int err, bool sync)
+{
+	struct lb_shm_backend *b = c->backend;
+	char buf[LB_ADDR_STRLEN];
+	uint64_t now = lb_loop_now(w.loop);
+
+	if (!b)
+		return false;
 	if (c->backend_idx < 64)
 		c->tried |= 1ull << c->backend_idx;
+	if (path_failed(c, err, sync)) {
+		if (now - w.last_path_log >= PATH_LOG_MS) {
+			w.last_path_log = now;
+			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
+				"against the backend", c->svc->name,
+				lb_addr_format(&b->addr, buf, sizeof(buf)), strerror(err));
+		}
+		backend_put(c);
+		return true;
+	}
 	lb_backend_connect_failed(w.picker, service_index(c), c->backend_idx, err);
 	backend_put(c);
+	return false;
 }
 
 static void conn_queue(struct conn *c)
@@ -359,13 +419,20 @@ static void conn_connect(struct conn *c)
 		if (r == LB_BACKEND_NONE)
 			break;
 		c->attempts++;
+		c->attempt_started = lb_loop_now(w.loop);
 		fd = upstream_open(c, &c->backend->addr, &local);
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
 		}
+		/*
+		 * No route from here: skipped at no cost, so it does not use up a
+		 * retry (with retries 0 it would cost the client its only one).
+		 * The tried mask, which ends the loop, covers the first 64 only.
+		 */
 		if (fd < 0) {
-			connect_failed(c, -fd);
+			if (connect_failed(c, -fd, true) && c->backend_idx < 64)
+				c->attempts--;
 			continue;
 		}
 		c->srv.fd = fd;
@@ -393,7 +460,7 @@ static void conn_retry(struct conn *c, int err)
 {
 	close(c->srv.fd);
 	c->srv.fd = -1;
-	connect_failed(c, err);
+	connect_failed(c, err, false);
 	conn_connect(c);
 }
 
@@ -437,9 +504,7 @@ static void conn_timeout(struct lb_timer *t)
 		conn_timer_set(c, deadline);
 		return;
 	}
-	count_bytes(c);
-	c->end_reason = "idle";
-	conn_end(c, false);
+	conn_abandon(c, "idle");
 }
 
 static void conn_pump(struct conn *c)
@@ -572,6 +637,7 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->max_attempts = svc->retries + 1;
 	c->state = CONN_CONNECTING;
 	/* TCP_NODELAY comes from the listener: accepted sockets inherit it. */
+	lb_sock_set_buffers(fd, svc->socket_buffer_bytes);
 	if (lb_loop_add(w.loop, &c->cli, SOCK_EVENTS) < 0) {
 		conn_end(c, true);
 		return;
@@ -662,9 +728,7 @@ static void drain_expired(struct lb_timer *t)
 
 		if (c->state == CONN_FREE)
 			continue;
-		count_bytes(c);
-		c->end_reason = "drain";
-		conn_end(c, false);
+		conn_abandon(c, "drain");
 	}
 	lb_loop_stop(w.loop);
 }
@@ -759,6 +823,14 @@ static int worker_setup(const struct lb_worker_args *args)
 		return -ENOMEM;
 	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
 	w.fresh = 0;
+	w.path_down = calloc(w.cfg->n_services, sizeof(*w.path_down));
+	if (!w.path_down)
+		return -ENOMEM;
+	for (size_t i = 0; i < w.cfg->n_services; i++) {
+		w.path_down[i] = calloc(w.cfg->services[i].n_backends + 1, sizeof(**w.path_down));
+		if (!w.path_down[i])
+			return -ENOMEM;
+	}
 	rc = lb_relay_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;

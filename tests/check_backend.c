@@ -46,7 +46,7 @@ static void setup(void)
 	cfg = lb_config_parse(config_json, &errors);
 	if (!cfg)
 		ck_abort_msg("config: %s", errors);
-	shm = lb_shm_create(cfg, 2);
+	shm = lb_shm_create(cfg, 2, 1000);
 	ck_assert_ptr_nonnull(shm);
 }
 

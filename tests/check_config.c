@@ -146,6 +146,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->client_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
+	ck_assert_uint_eq(s->socket_buffer_bytes, 0);
+	ck_assert_ptr_null(cfg->warnings);
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
 	ck_assert_str_eq(cfg->user, "nobody");
@@ -423,6 +425,13 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(s->backends[2].weight, 5);
 	ck_assert_uint_eq(cfg->services[1].queue_timeout_ms, 86400000);
 	lb_config_free(cfg);
+
+	cfg = parse_ok(SVC("'socket_buffer_bytes':4096"));
+	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 4096);
+	lb_config_free(cfg);
+	cfg = parse_ok(SVC("'socket_buffer_bytes':67108864"));
+	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 67108864);
+	lb_config_free(cfg);
 }
 END_TEST
 
@@ -673,6 +682,14 @@ static const struct {
 	{ SVC("'queue_timeout_ms':86400001"),
 	  "services[0].queue_timeout_ms: 86400001 out of range (1..86400000)\n" },
 	{ SVC("'queue_timeout_ms':1e3"), "services[0].queue_timeout_ms: expected an integer\n" },
+	{ SVC("'socket_buffer_bytes':4095"),
+	  "services[0].socket_buffer_bytes: 4095 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':67108865"),
+	  "services[0].socket_buffer_bytes: 67108865 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':0"),
+	  "services[0].socket_buffer_bytes: 0 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':'64k'"),
+	  "services[0].socket_buffer_bytes: expected an integer\n" },
 
 	/* scheduler options */
 	{ SVC("'hash':'port'"),
@@ -713,6 +730,31 @@ static const struct {
 	{ VIPS("'198.18.100.1:99999'"), "services[0].vips[0]: port 99999 out of range\n" },
 	{ VIPS("'2001:db8:100::1:80'"), "services[0].vips[0]: invalid address "
 	  "\"2001:db8:100::1:80\" (write IPv6 as \"[address]:port\")\n" },
+	/* VIPs no client can reach. */
+	{ VIPS("'0.0.0.0:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified address: a VIP "
+	  "must be an address clients connect to\n" },
+	{ "{'services':[{'name':'web','vips':['[::]:80'],'backends':[{'address':'[2001:db8:2::2]:80'}]}]}",
+	  "services[0].vips[0]: [::]:80 is the unspecified address: a VIP must be an address clients "
+	  "connect to\n" },
+	{ VIPS("'0.0.0.1:80'"), "services[0].vips[0]: 0.0.0.1:80 is in 0.0.0.0/8, which is never a "
+	  "destination\n" },
+	{ VIPS("'127.0.0.1:80'"), "services[0].vips[0]: 127.0.0.1:80 is a loopback address: packets "
+	  "to it never come from another host, so there is nothing to intercept\n" },
+	{ VIPS("'198.18.100.1:80','127.1.2.3:80'"), "services[0].vips[1]: 127.1.2.3:80 is a loopback "
+	  "address: packets to it never come from another host, so there is nothing to intercept\n" },
+	{ "{'services':[{'name':'web','vips':['[::1]:80'],'backends':[{'address':'[2001:db8:2::2]:80'}]}]}",
+	  "services[0].vips[0]: [::1]:80 is a loopback address: packets to it never come from another "
+	  "host, so there is nothing to intercept\n" },
+	{ VIPS("'224.0.0.1:80'"), "services[0].vips[0]: 224.0.0.1:80 is a broadcast or multicast "
+	  "address: TCP cannot connect to it\n" },
+	{ VIPS("'255.255.255.255:80'"), "services[0].vips[0]: 255.255.255.255:80 is a broadcast or "
+	  "multicast address: TCP cannot connect to it\n" },
+	{ "{'services':[{'name':'web','vips':['[ff05::1]:80'],'backends':[{'address':'[2001:db8:2::2]:80'}]}]}",
+	  "services[0].vips[0]: [ff05::1]:80 is a broadcast or multicast address: TCP cannot connect "
+	  "to it\n" },
+	/* Written as an IPv4-mapped IPv6 address it is still the IPv4 one. */
+	{ VIPS("'[::ffff:0.0.0.0]:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified "
+	  "address: a VIP must be an address clients connect to\n" },
 	{ VIPS("'198.18.100.1:80','198.18.100.1:80'"),
 	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
 	{ VIPS("'198.18.100.1:80','[::ffff:198.18.100.1]:80'"),
@@ -765,6 +807,52 @@ static const struct {
 	  "services[0].backends[0].max_conns: expected an integer\n" },
 	{ BACKENDS("{'address':'198.18.2.2:80','maxconn':10}"),
 	  "services[0].backends[0].maxconn: unknown key\n" },
+	/* Backends lb can never connect to. */
+	{ BACKENDS("{'address':'0.0.0.0:80'}"), "services[0].backends[0].address: 0.0.0.0:80 is not "
+	  "a host address: a connect to it reaches this gateway itself\n" },
+	{ BACKENDS("{'address':'0.1.2.3:80'}"), "services[0].backends[0].address: 0.1.2.3:80 is not "
+	  "a host address: a connect to it reaches this gateway itself\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[::]:80'}]}]}",
+	  "services[0].backends[0].address: [::]:80 is not a host address: a connect to it reaches "
+	  "this gateway itself\n" },
+	{ BACKENDS("{'address':'198.18.2.2:80'},{'address':'255.255.255.255:80'}"),
+	  "services[0].backends[1].address: 255.255.255.255:80 is a broadcast or multicast address: "
+	  "TCP cannot connect to it\n" },
+	{ BACKENDS("{'address':'239.1.2.3:80'}"), "services[0].backends[0].address: 239.1.2.3:80 is "
+	  "a broadcast or multicast address: TCP cannot connect to it\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[ff02::1]:80'}]}]}",
+	  "services[0].backends[0].address: [ff02::1]:80 is a broadcast or multicast address: TCP "
+	  "cannot connect to it\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[fe80::1]:80'}]}]}",
+	  "services[0].backends[0].address: [fe80::1]:80 is a link-local address: it needs an "
+	  "interface, which a backend address cannot name\n" },
+	{ BACKENDS("{'address':'127.0.0.1:8080'}"), "services[0].backends[0].address: "
+	  "127.0.0.1:8080 is a loopback address: lb connects from the client's address, and replies "
+	  "from loopback never leave this host\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[::1]:80'}]}]}",
+	  "services[0].backends[0].address: [::1]:80 is a loopback address: lb connects from the "
+	  "client's address, and replies from loopback never leave this host\n" },
+	/* lb's own intercept listener, whichever key comes first. */
+	{ BACKENDS("{'address':'127.0.0.1:50080'}"), "services[0].backends[0].address: "
+	  "127.0.0.1:50080 is lb's own intercept listener (intercept.port 50080): lb cannot be its "
+	  "own backend\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[::1]:9999'}]}],"
+	  "'intercept':{'port':9999}}",
+	  "services[0].backends[0].address: [::1]:9999 is lb's own intercept listener (intercept.port "
+	  "9999): lb cannot be its own backend\n" },
+	/* lb's own VIPs: of its own service, of a later one, of an earlier unnamed one. */
+	{ BACKENDS("{'address':'198.18.2.2:80'},{'address':'198.18.100.1:80'}"),
+	  "services[0].backends[1].address: 198.18.100.1:80 is a VIP of service \"web\" "
+	  "(services[0].vips[0]): lb cannot be its own backend\n" },
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.2:80','[2001:db8:100::2]:80'],"
+	  "'backends':[{'address':'198.18.2.3:80'},{'address':'[2001:db8:100::2]:80'}]}]}",
+	  "services[1].backends[1].address: [2001:db8:100::2]:80 is a VIP of service \"api\" "
+	  "(services[1].vips[1]): lb cannot be its own backend\n" },
+	{ "{'services':[{'name':'web','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.100.2:443'}]},"
+	  "{'vips':['198.18.100.2:443'],'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[1].name: missing required key\n"
+	  "services[0].backends[0].address: 198.18.100.2:443 is a VIP of services[1] "
+	  "(services[1].vips[0]): lb cannot be its own backend\n" },
 	/* A bad backend address is not reported again as a family mismatch. */
 	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'[2001:db8:2::x]:80'}]}]}",
@@ -948,6 +1036,55 @@ START_TEST(test_families_per_service)
 	ck_assert_uint_eq(cfg->n_services, 3);
 	ck_assert_uint_eq(cfg->services[2].n_backends, 2);
 	lb_config_free(cfg);
+}
+END_TEST
+
+/* Parses text, which must be valid, and compares its warnings (NULL: none). */
+static void parse_warns(const char *text, const char *expected)
+{
+	struct lb_config *cfg = parse_ok(text);
+
+	if (!expected)
+		ck_assert_ptr_null(cfg->warnings);
+	else
+		ck_assert_str_eq(cfg->warnings ? cfg->warnings : "(none)", expected);
+	lb_config_free(cfg);
+}
+
+START_TEST(test_warnings)
+{
+	/* Every weight 0: one warning for the service, none per VIP. */
+	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80','[2001:db8:100::1]:80'],"
+		    "'backends':[{'address':'198.18.2.2:80','weight':0},"
+		    "{'address':'[2001:db8:2::2]:80','weight':0}]}]}",
+		    "services[0].backends: every backend has weight 0: the service refuses every "
+		    "client until a weight is raised (lbctl weight)\n");
+	/* Every backend of one family at 0: that family's VIPs. */
+	parse_warns("{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.2:80',"
+		    "'[2001:db8:100::2]:80','[2001:db8:100::3]:80'],"
+		    "'backends':[{'address':'198.18.2.2:80'},{'address':'[2001:db8:2::2]:80','weight':0},"
+		    "{'address':'[2001:db8:2::3]:80','weight':0}]}]}",
+		    "services[1].vips[1]: every IPv6 backend has weight 0: clients of this VIP are "
+		    "refused until a weight is raised (lbctl weight)\n"
+		    "services[1].vips[2]: every IPv6 backend has weight 0: clients of this VIP are "
+		    "refused until a weight is raised (lbctl weight)\n");
+	/* One backend with weight 0 among others, or none: nothing to say. */
+	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
+		    "'backends':[{'address':'198.18.2.2:80','weight':0},{'address':'198.18.2.3:80'}]}]}",
+		    NULL);
+	parse_warns("{'services':[{" SVC_BODY "}]}", NULL);
+	/* A backend on a VIP's address but another port is someone else's host. */
+	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
+		    "'backends':[{'address':'198.18.100.1:8080'}]}]}", NULL);
+}
+END_TEST
+
+/* Warnings never make a config fail, and do not show among its errors. */
+START_TEST(test_warnings_with_errors)
+{
+	parse_fails("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
+		    "'backends':[{'address':'198.18.2.2:80','weight':0}],'retries':99}]}",
+		    "services[0].retries: 99 out of range (0..16)\n");
 }
 END_TEST
 
@@ -1159,6 +1296,8 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_families_per_service);
+	tcase_add_test(tc, test_warnings);
+	tcase_add_test(tc, test_warnings_with_errors);
 	tcase_add_test(tc, test_find_service);
 	tcase_add_test(tc, test_has_family);
 	tcase_add_test(tc, test_load_lab);

@@ -32,7 +32,7 @@ void ctl_fixture_setup(void)
 	cfg = lb_config_parse(config_json, &errors);
 	if (!cfg)
 		ck_abort_msg("config: %s", errors);
-	shm = lb_shm_create(cfg, 2);
+	shm = lb_shm_create(cfg, 2, 1000);
 	ck_assert_ptr_nonnull(shm);
 	memset(&st, 0, sizeof(st));
 	st.cfg = cfg;

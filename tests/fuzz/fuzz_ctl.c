@@ -47,7 +47,7 @@ static void init(void)
 		fprintf(stderr, "fuzz_ctl: config: %s", errors);
 		abort();
 	}
-	shm = lb_shm_create(cfg, 2);
+	shm = lb_shm_create(cfg, 2, 1000);
 	if (!shm)
 		abort();
 	st.cfg = cfg;

@@ -9,7 +9,7 @@
  *   peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer early ADDR:PORT [ADDR:PORT...]
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
- *   peer sink [-A] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
  *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS] ADDR:PORT
  *
@@ -45,7 +45,9 @@
  *
  * sink accepts and reads everything but never writes (a backend that never
  * answers); with -A it listens with backlog BACKLOG (default 1) and never
- * accepts, so its accept queue fills and later SYNs go unanswered.
+ * accepts, so its accept queue fills and later SYNs go unanswered. With -N
+ * it accepts but never reads (a stuck backend: its receive window closes),
+ * and closes a connection only when the peer ends it (FIN or reset).
  *
  * ping opens CONNS connections to an echo server and, on each, sends an
  * 8-byte sequence number every -i MS (default 50) and waits for it to come
@@ -131,7 +133,7 @@ static void usage(void)
 		"       peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer early ADDR:PORT [ADDR:PORT...]\n"
 		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n"
-		"       peer sink [-A] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
 		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS]"
 		" ADDR:PORT\n");
@@ -379,7 +381,7 @@ static void ep_set(int ep, int op, int fd, uint32_t events, void *ptr)
 
 enum kind { K_LISTEN, K_SERVE, K_ECHO, K_RST, K_EARLY, K_SINK };
 
-static bool srv_verbose, rst_at_once, sink_no_accept;
+static bool srv_verbose, rst_at_once, sink_no_accept, sink_no_read;
 static int listen_backlog = 4096;
 
 struct sconn {
@@ -507,7 +509,8 @@ static void do_accept(int ep, struct listener *l)
 		c->kind = l->child;
 		c->fd = fd;
 		c->peer = ss;
-		c->events = EPOLLIN;
+		/* sink -N: only the end of the connection, never its bytes. */
+		c->events = c->kind == K_SINK && sink_no_read ? EPOLLRDHUP : EPOLLIN;
 		if (c->kind == K_EARLY) {
 			/* Tiny, so it always fits the empty send buffer. */
 			if (send(fd, "early\n", 6, MSG_NOSIGNAL) != 6 || shutdown(fd, SHUT_WR) == -1) {
@@ -674,6 +677,15 @@ static void early_event(struct sconn *c)
 /* sink: read and drop everything, never answer. */
 static void sink_event(struct sconn *c)
 {
+	if (sink_no_read) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		sconn_log_end(c, err ? "error" : "eof", err);
+		sconn_close(c, !err);
+		return;
+	}
 	for (;;) {
 		ssize_t n = read(c->fd, c->buf, BUF_LEN);
 
@@ -733,13 +745,15 @@ static int run_server(int argc, char **argv, enum kind child)
 	int ep, opt;
 
 	optind = 1;
-	while ((opt = getopt(argc, argv, child == K_RST ? "iv" : child == K_SINK ? "Al:v" : "v")) != -1) {
+	while ((opt = getopt(argc, argv, child == K_RST ? "iv" : child == K_SINK ? "ANl:v" : "v")) != -1) {
 		if (opt == 'v') {
 			srv_verbose = true;
 		} else if (opt == 'i') {
 			rst_at_once = true;
 		} else if (opt == 'A') {
 			sink_no_accept = true;
+		} else if (opt == 'N') {
+			sink_no_read = true;
 		} else if (opt == 'l') {
 			listen_backlog = atoi(optarg);
 			if (listen_backlog < 0)
