@@ -1,53 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include <errno.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "lb/listener.h"
 #include "lb/log.h"
+#include "lb/sock.h"
 
 /* The kernel clamps this to net.core.somaxconn. */
 #define LISTEN_BACKLOG 65535
-
-int lb_listener_transparent(int fd, int family)
-{
-	int one = 1;
-	int rc;
-
-	if (family == AF_INET6)
-		rc = setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one));
-	else
-		rc = setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one));
-	return rc == -1 ? -errno : 0;
-}
-
-void lb_sock_set_buffers(int fd, unsigned int bytes)
-{
-	int n = bytes;
-
-	if (!n)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof(n));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &n, sizeof(n));
-}
-
-void lb_sock_close_abandoned(int fd, bool held)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-	int outq = 0;
-
-	if (fd < 0)
-		return;
-	if (held || (ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0))
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
 
 int lb_listener_probe(const union lb_sockaddr *addr)
 {
@@ -81,7 +46,7 @@ int lb_listener_open(const union lb_sockaddr *addr, const char **what)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
 		goto fail;
 	*what = family == AF_INET6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
-	rc = lb_listener_transparent(fd, family);
+	rc = lb_sock_transparent(fd, family);
 	if (rc < 0) {
 		errno = -rc;
 		goto fail;

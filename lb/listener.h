@@ -28,9 +28,6 @@ int lb_listener_open(const union lb_sockaddr *addr, const char **what);
  */
 int lb_listener_probe(const union lb_sockaddr *addr);
 
-/* Makes fd transparent for its family (IP_TRANSPARENT / IPV6_TRANSPARENT). */
-int lb_listener_transparent(int fd, int family);
-
 /*
  * The listening sockets of one generation of workers, on 127.0.0.1 and
  * ::1 at the intercept port: for each worker position, one per family the
@@ -80,23 +77,5 @@ void lb_listener_set_close(struct lb_listener_set *s, unsigned int i);
 
 /* Writes position i's open sockets to fds (LB_LISTENER_FAMILIES at most); returns how many. */
 size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, int *fds);
-
-/*
- * Caps fd's send and receive buffers at bytes (SO_SNDBUF, SO_RCVBUF; 0
- * leaves them to autotuning), so a peer that stops reading pins that much,
- * not what autotuning grew to. The kernel doubles the value for its own
- * bookkeeping and clamps it to net.core.wmem_max/rmem_max.
- */
-void lb_sock_set_buffers(int fd, unsigned int bytes);
-
-/*
- * Closes a socket of a connection lb gives up on (a timeout); fd -1 is
- * ignored. Bytes the peer has not acknowledged (SIOCOUTQ), or that lb still
- * holds for it (held), would keep the socket alive after close() as an
- * orphan that retries into a peer taking nothing, with its buffers, for
- * minutes: it is reset instead. With nothing outstanding the FIN goes out
- * as usual.
- */
-void lb_sock_close_abandoned(int fd, bool held);
 
 #endif

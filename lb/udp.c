@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "lb/keyset.h"
-#include "lb/listener.h"
 #include "lb/log.h"
+#include "lb/sock.h"
 #include "lb/udp.h"
 
 #define BATCH 32
@@ -229,7 +229,7 @@ static int flow_socket(const union lb_sockaddr *local, const union lb_sockaddr *
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (fd == -1)
 		return -errno;
-	rc = lb_listener_transparent(fd, family);
+	rc = lb_sock_transparent(fd, family);
 	/* Every flow's reply socket shares its VIP:port; the kernel tells them by peer. */
 	if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		rc = -errno;

@@ -20,16 +20,12 @@
 #include <unistd.h>
 
 #include "lb/backend.h"
-#include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/reach.h"
 #include "lb/relay.h"
+#include "lb/sock.h"
 #include "lb/worker.h"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 #define SOCK_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define ACCEPT_RETRY_MS 100
@@ -99,24 +95,6 @@ static struct worker w;
 static void conn_pump(struct conn *c);
 static void conn_connect(struct conn *c);
 static void accept_pause(bool retry_later);
-
-static void set_nodelay(int fd)
-{
-	int one = 1;
-
-	/* Pass bytes on as they come: the peers did their own coalescing. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static void close_rst(int fd)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	if (fd < 0)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
 
 static size_t service_index(const struct conn *c)
 {
@@ -192,8 +170,8 @@ static void conn_end(struct conn *c, bool reset)
 	if (w.cfg->access_log)
 		access_log(c, reset);
 	if (reset) {
-		close_rst(c->cli.fd);
-		close_rst(c->srv.fd);
+		lb_sock_close_rst(c->cli.fd);
+		lb_sock_close_rst(c->srv.fd);
 	} else {
 		close(c->cli.fd);
 		if (c->srv.fd >= 0)
@@ -212,64 +190,6 @@ static void conn_abandon(struct conn *c, const char *reason)
 	lb_sock_close_abandoned(c->cli.fd, lb_relay_pending(&c->down));
 	lb_sock_close_abandoned(c->srv.fd, lb_relay_pending(&c->up));
 	conn_release(c);
-}
-
-/*
- * Opens the upstream socket from the client's own address. Keeping the
- * client's port makes the backend's view exact; when that port is taken
- * here, bind the address alone and let connect() pick the port
- * (IP_BIND_ADDRESS_NO_PORT defers the choice to connect time, so bind does
- * not search the port space). Returns fd (connect in progress or done) or
- * -errno, with *local telling a shortage here (fds, memory, ports) from a
- * backend that refused: only the latter counts against the backend.
- */
-static int upstream_open(struct conn *c, const union lb_sockaddr *backend, bool *local)
-{
-	union lb_sockaddr src = c->client;
-	int family = backend->sa.sa_family;
-	bool keep_port = true;
-	int fd, rc, one = 1;
-
-	*local = true;
-again:
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (fd == -1)
-		return -errno;
-	rc = lb_listener_transparent(fd, family);
-	if (rc < 0)
-		goto fail;
-	/* Before connect: the window scale offered in the SYN follows the buffer. */
-	lb_sock_set_buffers(fd, c->svc->socket_buffer_bytes);
-	if (!keep_port) {
-		lb_addr_set_port(&src, 0);
-		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	}
-	if (bind(fd, &src.sa, lb_addr_len(&src)) == -1) {
-		rc = -errno;
-		/* EACCES: a port below 1024 needs a capability workers do not keep. */
-		if ((rc == -EADDRINUSE || rc == -EACCES) && keep_port) {
-			close(fd);
-			keep_port = false;
-			goto again;
-		}
-		goto fail;
-	}
-	set_nodelay(fd);
-	if (connect(fd, &backend->sa, lb_addr_len(backend)) == -1 && errno != EINPROGRESS) {
-		rc = -errno;
-		*local = rc == -EADDRNOTAVAIL || rc == -ENOBUFS || rc == -ENOMEM;
-		/* The exact 4-tuple may still be in TIME_WAIT here. */
-		if (rc == -EADDRNOTAVAIL && keep_port) {
-			close(fd);
-			keep_port = false;
-			goto again;
-		}
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return rc;
 }
 
 /* Cannot fail: the heap has room for every connection's timer (worker_setup). */
@@ -420,7 +340,8 @@ static void conn_connect(struct conn *c)
 			break;
 		c->attempts++;
 		c->attempt_started = lb_loop_now(w.loop);
-		fd = upstream_open(c, &c->backend->addr, &local);
+		fd = lb_sock_connect_from(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
+					  &local);
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
@@ -602,14 +523,14 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 
 	/* TPROXY keeps the original destination as the socket's local address. */
 	if (getsockname(fd, &local.sa, &len) == -1) {
-		close_rst(fd);
+		lb_sock_close_rst(fd);
 		return;
 	}
 	lb_addr_unmap(&local);
 	svc = lb_config_find_service(w.cfg, &local);
 	if (!svc) {
 		lb_debug("no service for %s", lb_addr_format(&local, buf, sizeof(buf)));
-		close_rst(fd);
+		lb_sock_close_rst(fd);
 		return;
 	}
 	if (w.free) {
