@@ -98,34 +98,20 @@ START_TEST(test_open)
 }
 END_TEST
 
-static int sndbuf(int fd)
-{
-	socklen_t len = sizeof(int);
-	int v = 0;
-
-	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
-	return v;
-}
-
 /* Request sockets ask for short acks with the kernel's text, and do not wait forever. */
 START_TEST(test_request)
 {
 	struct mnl_socket *nl;
 	struct timeval tv = { 0 };
-	socklen_t len;
+	socklen_t len = sizeof(tv);
 	char err[256];
 	int v, fd;
 
 	ck_assert_int_eq(lb_nft_netlink_request(&nl, NETLINK_ROUTE, "route", "rtnetlink socket",
 						err, sizeof(err)), 0);
 	fd = mnl_socket_get_fd(nl);
-	len = sizeof(v);
-	ck_assert_int_eq(getsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &v, &len), 0);
-	ck_assert_int_eq(v, 1);
-	len = sizeof(v);
-	ck_assert_int_eq(getsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &v, &len), 0);
-	ck_assert_int_eq(v, 1);
-	len = sizeof(tv);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK), 1);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK), 1);
 	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len), 0);
 	ck_assert_int_gt(tv.tv_sec, 0);
 	ck_assert(!(fcntl(fd, F_GETFL) & O_NONBLOCK));
@@ -134,15 +120,14 @@ START_TEST(test_request)
 	 * A buffer already large enough is left alone; a smaller one grows,
 	 * through SO_SNDBUF when SO_SNDBUFFORCE is not allowed (not root).
 	 */
-	len = sizeof(v);
-	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
+	v = lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF);
 	lb_nft_netlink_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, (size_t)v / 2);
-	ck_assert_int_eq(sndbuf(fd), v);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), v);
 	v = 4096;
 	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
-	ck_assert_int_lt(sndbuf(fd), 65536);
+	ck_assert_int_lt(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), 65536);
 	lb_nft_netlink_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, 65536);
-	ck_assert_int_ge(sndbuf(fd), 65536);
+	ck_assert_int_ge(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), 65536);
 	mnl_socket_close(nl);
 }
 END_TEST

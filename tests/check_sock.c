@@ -159,32 +159,20 @@ START_TEST(test_close_rst)
 }
 END_TEST
 
-static int sndbuf(int fd)
-{
-	socklen_t len = sizeof(int);
-	int v = 0;
-
-	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len), 0);
-	return v;
-}
-
 START_TEST(test_buffers)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), before, v = 0;
-	socklen_t len = sizeof(v);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), before;
 
 	ck_assert_int_ge(fd, 0);
-	before = sndbuf(fd);
+	before = lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF);
 	lb_sock_set_buffers(fd, 0);
-	ck_assert_int_eq(sndbuf(fd), before);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), before);
 	/* The kernel doubles what it is given, for its own bookkeeping. */
 	lb_sock_set_buffers(fd, 12288);
-	ck_assert_int_eq(sndbuf(fd), 24576);
-	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
-	ck_assert_int_eq(v, 24576);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), 24576);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_SOCKET, SO_RCVBUF), 24576);
 	lb_sock_nodelay(fd);
-	ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
-	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(lb_test_sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
 	close(fd);
 }
 END_TEST
@@ -222,7 +210,7 @@ START_TEST(test_connect_from)
 	b = accept(lfd, &seen.sa, &(socklen_t){ sizeof(seen.in) });
 	ck_assert_int_ge(b, 0);
 	ck_assert(lb_addr_equal(&seen, &client));
-	ck_assert_int_eq(sndbuf(fd), 24576);
+	ck_assert_int_eq(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), 24576);
 	close(b);
 
 	/* The client's port is now in use by fd: the next one comes from another port. */

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 /* The tests of one test case, in order: LB_TESTS(test_a, test_b). */
 #define LB_TESTS(...) ((const TTest *const[]){ __VA_ARGS__, NULL })
@@ -53,6 +54,16 @@ static inline int lb_test_main(const char *name, SFun setup, SFun teardown, unsi
 	if (timeout)
 		tcase_set_timeout(tc, timeout);
 	return lb_test_run(s);
+}
+
+/* The int value of socket option opt at level of fd, asserted readable. */
+static inline int lb_test_sockopt(int fd, int level, int opt)
+{
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	ck_assert_int_eq(getsockopt(fd, level, opt, &v, &len), 0);
+	return v;
 }
 
 #endif
