@@ -77,7 +77,7 @@ static struct lb_relay_pipe *pool_get(struct lb_relay_pool *pool)
 	return p;
 }
 
-void lb_relay_release(struct lb_relay_pool *pool, struct lb_half *h)
+void lb_relay_release(struct lb_relay_pool *pool, struct lb_relay_half *h)
 {
 	struct lb_relay_pipe *p = h->pipe;
 
@@ -99,7 +99,7 @@ void lb_relay_release(struct lb_relay_pool *pool, struct lb_half *h)
  * Reads from src for h. Returns >0 bytes read; 0 when src is at EOF
  * (h->eof set) or drained (h->src_ready cleared); or -errno.
  */
-static ssize_t src_recv(struct lb_half *h, int src, void *buf, size_t len, int flags)
+static ssize_t src_recv(struct lb_relay_half *h, int src, void *buf, size_t len, int flags)
 {
 	ssize_t n = recv(src, buf, len, flags | MSG_DONTWAIT);
 
@@ -122,7 +122,7 @@ static ssize_t src_recv(struct lb_half *h, int src, void *buf, size_t len, int f
  * much, so nothing is held here between calls. Returns >0 moved, 0 when a
  * side would block or src is at EOF (h->eof set), or -errno.
  */
-static ssize_t relay_bounce(struct lb_relay_pool *pool, struct lb_half *h, int src, int dst)
+static ssize_t relay_bounce(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst)
 {
 	ssize_t n, m;
 
@@ -175,7 +175,7 @@ static const struct lb_relay_pipe *pool_reserve(struct lb_relay_pool *pool)
  * continues to see it. Returns >0 bytes read, 0 when src would block or is
  * at EOF (h->eof), or -errno.
  */
-static ssize_t relay_copy(struct lb_relay_pool *pool, struct lb_half *h, int src, int dst,
+static ssize_t relay_copy(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst,
 			  size_t len)
 {
 	ssize_t n, m;
@@ -209,7 +209,7 @@ static ssize_t relay_copy(struct lb_relay_pool *pool, struct lb_half *h, int src
 	return n;
 }
 
-int lb_relay_move(struct lb_relay_pool *pool, struct lb_half *h, int src, int dst)
+int lb_relay_move(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst)
 {
 	const struct lb_relay_pipe *spare;
 	ssize_t n;

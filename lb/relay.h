@@ -28,7 +28,7 @@ struct lb_relay_pool {
 };
 
 /* One direction of a proxied connection. */
-struct lb_half {
+struct lb_relay_half {
 	struct lb_relay_pipe *pipe;
 	uint64_t in;			/* read from src so far */
 	uint64_t bytes;			/* written to dst so far */
@@ -53,13 +53,13 @@ void lb_relay_pool_fini(struct lb_relay_pool *pool);
  * Returns 0, or -errno from a socket (-ECONNRESET, -EPIPE, ...) after which
  * the connection must be torn down.
  */
-int lb_relay_move(struct lb_relay_pool *pool, struct lb_half *h, int src, int dst);
+int lb_relay_move(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst);
 
 /* Returns h's pipe, if any, to the pool (dropping data still in it). */
-void lb_relay_release(struct lb_relay_pool *pool, struct lb_half *h);
+void lb_relay_release(struct lb_relay_pool *pool, struct lb_relay_half *h);
 
 /* True when h has data waiting for dst. */
-static inline bool lb_relay_pending(const struct lb_half *h)
+static inline bool lb_relay_pending(const struct lb_relay_half *h)
 {
 	return h->pipe && h->pipe->len;
 }

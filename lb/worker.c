@@ -46,8 +46,8 @@ enum conn_state {
 struct conn {
 	struct lb_event cli, srv;
 	struct lb_timer timer;
-	struct lb_half up;		/* client -> server */
-	struct lb_half down;		/* server -> client */
+	struct lb_relay_half up;	/* client -> server */
+	struct lb_relay_half down;	/* server -> client */
 	const struct lb_service_conf *svc;
 	struct lb_shm_backend *backend;	/* claimed (counted in its active) while set */
 	unsigned int backend_idx;	/* its index in svc->backends */

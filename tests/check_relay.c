@@ -86,7 +86,7 @@ struct run {
 static void relay_run(struct lb_relay_pool *pool, struct run *r)
 {
 	int writer, src, dst, reader;
-	struct lb_half h = { .src_ready = true, .dst_ready = true };
+	struct lb_relay_half h = { .src_ready = true, .dst_ready = true };
 	unsigned char *wbuf = malloc(r->chunk), *rbuf = malloc(r->read_len);
 	uint64_t sent = 0;
 	bool shut = false;
