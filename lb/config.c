@@ -861,13 +861,11 @@ const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg
 	return NULL;
 }
 
-int lb_config_has_family(const struct lb_config *cfg, int family)
+bool lb_config_has_family(const struct lb_config *cfg, int family)
 {
-	size_t i, j;
-
-	for (i = 0; i < cfg->n_services; i++)
-		for (j = 0; j < cfg->services[i].n_vips; j++)
+	for (size_t i = 0; i < cfg->n_services; i++)
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
 			if (cfg->services[i].vips[j].sa.sa_family == family)
-				return 1;
-	return 0;
+				return true;
+	return false;
 }

@@ -107,6 +107,6 @@ const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg
 						     const union lb_sockaddr *addr);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
-int lb_config_has_family(const struct lb_config *cfg, int family);
+bool lb_config_has_family(const struct lb_config *cfg, int family);
 
 #endif

@@ -1126,15 +1126,15 @@ START_TEST(test_has_family)
 		"{'services': [{'name': 'web', 'vips': ['198.18.100.1:80'],"
 		" 'backends': [{'address': '198.18.2.2:80'}, {'address': '[2001:db8:2::2]:80'}]}]}");
 
-	ck_assert_int_eq(lb_config_has_family(cfg, AF_INET), 1);
+	ck_assert(lb_config_has_family(cfg, AF_INET));
 	/* Backends do not count: only VIPs need interception. */
-	ck_assert_int_eq(lb_config_has_family(cfg, AF_INET6), 0);
+	ck_assert(!lb_config_has_family(cfg, AF_INET6));
 	lb_config_free(cfg);
 
 	cfg = parse_ok("{'services': [{'name': 'web', 'vips': ['[2001:db8:100::1]:80'],"
 		       " 'backends': [{'address': '[2001:db8:2::2]:80'}]}]}");
-	ck_assert_int_eq(lb_config_has_family(cfg, AF_INET), 0);
-	ck_assert_int_eq(lb_config_has_family(cfg, AF_INET6), 1);
+	ck_assert(!lb_config_has_family(cfg, AF_INET));
+	ck_assert(lb_config_has_family(cfg, AF_INET6));
 	lb_config_free(cfg);
 }
 END_TEST
