@@ -23,92 +23,14 @@
 #define GROUP_MAX_LEN		32
 #define DEFAULT_USER		"nobody"
 #define CONFIG_MAX_BYTES	(16 << 20)
-#define QUOTE_MAX		64
-
-static void sb_vprintf(struct lb_config_sbuf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static void sb_vprintf(struct lb_config_sbuf *b, const char *fmt, va_list ap)
-{
-	va_list ap2;
-	size_t cap;
-	char *s;
-	int n;
-
-	if (b->oom)
-		return;
-	va_copy(ap2, ap);
-	n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap2);
-	va_end(ap2);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		s = realloc(b->s, cap);
-		if (!s) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-		vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	}
-	b->len += n;
-}
-
-static void sb_printf(struct lb_config_sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct lb_config_sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	sb_vprintf(b, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Appends user text so that an error stays one line: control bytes become
- * \xNN and, when quoting, '"' and '\' are escaped and the text is wrapped
- * in quotes and cut after QUOTE_MAX bytes.
- */
-static void sb_escape(struct lb_config_sbuf *b, const char *s, bool quoted)
-{
-	size_t n = strlen(s), cut = n, i;
-
-	if (quoted && cut > QUOTE_MAX) {
-		cut = QUOTE_MAX;
-		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-			cut--;
-	}
-	if (quoted)
-		sb_printf(b, "\"");
-	for (i = 0; i < cut; i++) {
-		unsigned char c = s[i];
-
-		if (quoted && (c == '"' || c == '\\'))
-			sb_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			sb_printf(b, "\\x%02x", c);
-		else
-			sb_printf(b, "%c", c);
-	}
-	if (quoted)
-		sb_printf(b, "%s\"", cut < n ? "..." : "");
-}
 
 size_t lb_config_path_key(struct lb_config_ctx *c, const char *key)
 {
 	size_t saved = c->path.len;
 
 	if (saved)
-		sb_printf(&c->path, ".");
-	sb_escape(&c->path, key, false);
+		lb_str_printf(&c->path, ".");
+	lb_str_escape(&c->path, key, 0);
 	return saved;
 }
 
@@ -116,17 +38,13 @@ size_t lb_config_path_index(struct lb_config_ctx *c, size_t i)
 {
 	size_t saved = c->path.len;
 
-	sb_printf(&c->path, "[%zu]", i);
+	lb_str_printf(&c->path, "[%zu]", i);
 	return saved;
 }
 
 void lb_config_path_pop(struct lb_config_ctx *c, size_t saved)
 {
-	if (c->path.oom)
-		return;
-	c->path.len = saved;
-	if (c->path.s)
-		c->path.s[saved] = '\0';
+	lb_str_truncate(&c->path, saved);
 }
 
 void lb_config_oom(struct lb_config_ctx *c)
@@ -134,11 +52,11 @@ void lb_config_oom(struct lb_config_ctx *c)
 	c->errors.oom = true;
 }
 
-static void line_start(struct lb_config_ctx *c, struct lb_config_sbuf *b)
+static void line_start(struct lb_config_ctx *c, struct lb_str *b)
 {
 	if (c->path.oom)
 		b->oom = true;
-	sb_printf(b, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
+	lb_str_printf(b, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
 }
 
 static void err_start(struct lb_config_ctx *c)
@@ -153,9 +71,9 @@ void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
 
 	err_start(c);
 	va_start(ap, fmt);
-	sb_vprintf(&c->errors, fmt, ap);
+	lb_str_vprintf(&c->errors, fmt, ap);
 	va_end(ap);
-	sb_printf(&c->errors, "\n");
+	lb_str_printf(&c->errors, "\n");
 }
 
 void lb_config_warn(struct lb_config_ctx *c, const char *fmt, ...)
@@ -164,18 +82,18 @@ void lb_config_warn(struct lb_config_ctx *c, const char *fmt, ...)
 
 	line_start(c, &c->warnings);
 	va_start(ap, fmt);
-	sb_vprintf(&c->warnings, fmt, ap);
+	lb_str_vprintf(&c->warnings, fmt, ap);
 	va_end(ap);
-	sb_printf(&c->warnings, "\n");
+	lb_str_printf(&c->warnings, "\n");
 }
 
 void lb_config_err_quoted(struct lb_config_ctx *c, const char *what, const char *text,
 			  const char *tail)
 {
 	err_start(c);
-	sb_printf(&c->errors, "%s ", what);
-	sb_escape(&c->errors, text, true);
-	sb_printf(&c->errors, "%s\n", tail);
+	lb_str_printf(&c->errors, "%s ", what);
+	lb_str_escape(&c->errors, text, LB_STR_QUOTE | LB_STR_CUT);
+	lb_str_printf(&c->errors, "%s\n", tail);
 }
 
 void lb_config_err_missing(struct lb_config_ctx *c, const char *key)
@@ -367,9 +285,9 @@ static void parse_group(struct lb_config_ctx *c, json_t *v)
 		if (errno == ENOMEM || errno == EIO || errno == EMFILE || errno == ENFILE ||
 		    errno == EINTR || errno == EAGAIN) {
 			err_start(c);
-			sb_printf(&c->errors, "cannot look up group ");
-			sb_escape(&c->errors, s, true);
-			sb_printf(&c->errors, ": %s\n", strerror(errno));
+			lb_str_printf(&c->errors, "cannot look up group ");
+			lb_str_escape(&c->errors, s, LB_STR_QUOTE | LB_STR_CUT);
+			lb_str_printf(&c->errors, ": %s\n", strerror(errno));
 		} else {
 			lb_config_err_quoted(c, "unknown group", s, "");
 		}
@@ -531,9 +449,9 @@ static bool resolve_id(struct lb_config_ctx *c, bool group, const char *name, co
 	if (!gr && !pw) {
 		if (lookup_error(errno)) {
 			err_start(c);
-			sb_printf(&c->errors, "cannot look up %s ", kind);
-			sb_escape(&c->errors, name, true);
-			sb_printf(&c->errors, ": %s\n", strerror(errno));
+			lb_str_printf(&c->errors, "cannot look up %s ", kind);
+			lb_str_escape(&c->errors, name, LB_STR_QUOTE | LB_STR_CUT);
+			lb_str_printf(&c->errors, ": %s\n", strerror(errno));
 		} else {
 			snprintf(what, sizeof(what), "unknown %s", kind);
 			lb_config_err_quoted(c, what, name, tail);
@@ -708,7 +626,7 @@ static struct lb_config *config_alloc(void)
 }
 
 /* Hands the collected errors to the caller, or a fallback when memory ran out. */
-static char *take_errors(struct lb_config_sbuf *b)
+static char *take_errors(struct lb_str *b)
 {
 	char *s;
 
@@ -729,9 +647,9 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 	/* Duplicate keys would otherwise silently keep the last value. */
 	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		sb_printf(&c.errors, "line %d, column %d: ", jerr.line, jerr.column);
-		sb_escape(&c.errors, jerr.text, false);
-		sb_printf(&c.errors, "\n");
+		lb_str_printf(&c.errors, "line %d, column %d: ", jerr.line, jerr.column);
+		lb_str_escape(&c.errors, jerr.text, 0);
+		lb_str_printf(&c.errors, "\n");
 		*errors = take_errors(&c.errors);
 		return NULL;
 	}
@@ -811,7 +729,7 @@ cleanup:
 
 struct lb_config *lb_config_load(const char *path, char **errors)
 {
-	struct lb_config_sbuf b = { 0 };
+	struct lb_str b = { 0 };
 	struct lb_config *cfg;
 	size_t len = 0;
 	char *buf = NULL;
@@ -819,8 +737,8 @@ struct lb_config *lb_config_load(const char *path, char **errors)
 
 	ret = read_file(path, &buf, &len);
 	if (ret) {
-		sb_escape(&b, path, false);
-		sb_printf(&b, ": %s\n", strerror(-ret));
+		lb_str_escape(&b, path, 0);
+		lb_str_printf(&b, ": %s\n", strerror(-ret));
 		*errors = take_errors(&b);
 		return NULL;
 	}

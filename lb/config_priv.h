@@ -14,16 +14,10 @@
 #include <jansson.h>
 
 #include "lb/config.h"
+#include "lb/str.h"
 
 #define LB_CONFIG_NAME_MAX	64
 #define LB_CONFIG_TIMEOUT_MAX	86400000
-
-/* Growable string; a failed allocation sets oom and later appends do nothing. */
-struct lb_config_sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
 
 /*
  * Parse state: the config being filled in, the JSON path of the value being
@@ -32,10 +26,10 @@ struct lb_config_sbuf {
 struct lb_config_ctx {
 	struct lb_config *cfg;
 	json_t *services;		/* for naming earlier services in messages */
-	struct lb_config_sbuf path;
-	struct lb_config_sbuf errors;
+	struct lb_str path;
+	struct lb_str errors;
 	unsigned int n_errors;
-	struct lb_config_sbuf warnings;	/* suspicious but workable: the config still loads */
+	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
