@@ -3,9 +3,11 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared between config.c (document, control, intercept) and
- * config_service.c (services, backends, health checks). Not part of the
- * API: only those two files include it.
+ * Shared by the config parser's three files: config_json.c (paths, error
+ * lines, value getters) below config.c (document, control, intercept) and
+ * config_service.c (services, backends, health checks), which both call
+ * down into it and never into each other but for the three entry points at
+ * the end. Not part of the API: only those files include it.
  */
 
 #include <stdbool.h>
