@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lb/limits.h"
+#include "lb/preflight.h"
 
 #define FDS_PER_CONN 2
 #define SMALL_WORKER 1000		/* fewer connections per worker than this: warn */
@@ -36,29 +37,18 @@ const char *lb_limits_bound_name(enum lb_limits_bound b)
 
 /*
  * Reads up to n integers from procroot/name into v; the ones it cannot
- * read stay LB_LIMITS_UNKNOWN. Returns how many it read.
+ * read, and a negative one and those after it, are LB_LIMITS_UNKNOWN.
+ * Returns how many it read.
  */
 static size_t read_sysctl(const char *procroot, const char *name, long long *v, size_t n)
 {
-	char path[4096];
-	size_t got = 0;
-	FILE *f;
+	size_t got = lb_preflight_sysctl(procroot, name, v, n);
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < got; i++)
+		if (v[i] < 0)
+			got = i;
+	for (size_t i = got; i < n; i++)
 		v[i] = LB_LIMITS_UNKNOWN;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot, name) >= sizeof(path))
-		return 0;
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (got < n && fscanf(f, "%lld", &v[got]) == 1) {
-		if (v[got] < 0) {
-			v[got] = LB_LIMITS_UNKNOWN;
-			break;
-		}
-		got++;
-	}
-	fclose(f);
 	return got;
 }
 

@@ -44,7 +44,6 @@
 #define STOP_GRACE_MS 2000
 /* How often the master looks for state changes to build into Maglev tables, and for hung workers. */
 #define TICK_MS 50
-#define MIGRATE_REQ "/proc/sys/net/ipv4/tcp_migrate_req"
 
 struct gen;
 
@@ -784,56 +783,6 @@ static int setup_signals(void)
 	return lb_loop_add(m.loop, &m.sig, EPOLLIN);
 }
 
-static int sysctl_read(const char *path)
-{
-	char buf[32];
-	int fd = open(path, O_RDONLY | O_CLOEXEC), v = -1;
-	ssize_t n;
-
-	if (fd == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		v = atoi(buf);
-	}
-	close(fd);
-	return v;
-}
-
-static void sysctl_write(const char *path, int v)
-{
-	char buf[16];
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int n = snprintf(buf, sizeof(buf), "%d\n", v);
-
-	if (fd == -1)
-		return;
-	if (write(fd, buf, n) != n)
-		lb_warn("cannot set %s: %s", path, strerror(errno));
-	close(fd);
-}
-
-/*
- * A listening socket closed on reload (fewer workers, another port) hands
- * its queued connections to the rest of its SO_REUSEPORT group only with
- * tcp_migrate_req; lb sets it in its namespace and restores it on exit.
- */
-static void enable_migrate_req(void)
-{
-	int v = sysctl_read(MIGRATE_REQ);
-
-	if (v < 0) {
-		lb_warn("%s is missing (kernel before 5.14): a reload that lowers the worker "
-			"count may reset connections still in an accept queue", MIGRATE_REQ);
-		return;
-	}
-	if (v == 1)
-		return;
-	m.migrate_req_saved = v;
-	sysctl_write(MIGRATE_REQ, 1);
-}
-
 static void open_ctl(void)
 {
 	char err[512];
@@ -904,7 +853,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	if (lb_listener_set_plan(&m.ls, cfg, n, NULL) < 0)
 		goto out;
-	enable_migrate_req();
+	m.migrate_req_saved = lb_preflight_migrate_req();
 	open_ctl();
 	if (!m.ctl)
 		goto out;
@@ -953,8 +902,7 @@ out:
 	lb_ctl_close(m.ctl);
 	lb_listener_set_free(&m.ls);
 	lb_rules_remove(m.rules);
-	if (m.migrate_req_saved >= 0)
-		sysctl_write(MIGRATE_REQ, m.migrate_req_saved);
+	lb_preflight_migrate_restore(m.migrate_req_saved);
 	if (status == 0)
 		lb_info("stopped; rules and routes removed");
 	lb_rules_free(m.rules);

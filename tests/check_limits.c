@@ -267,6 +267,16 @@ START_TEST(test_unreadable_tree)
 	ck_assert_uint_eq(l.ports, 0);
 	ck_assert_int_eq(l.port_lo, LB_LIMITS_UNKNOWN);
 	lb_limits_fini(&l);
+
+	/* So is a negative value, and what follows it. */
+	put("fs/file-max", "-5");
+	put("net/ipv4/tcp_mem", "287898\t-1\t575796");
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 17, &cap20k, root), 0);
+	ck_assert_int_eq(l.file_max, LB_LIMITS_UNKNOWN);
+	ck_assert_int_eq(l.tcp_mem[0], LB_LIMITS_UNKNOWN);
+	ck_assert_int_eq(l.tcp_mem[2], LB_LIMITS_UNKNOWN);
+	ck_assert_int_eq(l.somaxconn, 4096);
+	lb_limits_fini(&l);
 	lb_config_free(cfg);
 }
 END_TEST
