@@ -536,6 +536,29 @@ struct lb_config *lb_config_load(const char *path, char **errors)
 	return cfg;
 }
 
+struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len)
+{
+	char *errors = NULL;
+	struct lb_config *cfg = lb_config_load(path, &errors);
+	struct lb_str one;
+	const char *p;
+
+	if (cfg)
+		return cfg;
+	one = lb_str_fixed(msg, len);
+	lb_str_printf(&one, "%s: ", path);
+	for (p = errors ? errors : "invalid\n"; *p;) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		lb_err("%s%s: %.*s", prefix, path, n, p);
+		lb_str_printf(&one, "%s%.*s", p == errors ? "" : ";", n, p);
+		p += n + (nl ? 1 : 0);
+	}
+	free(errors);
+	return NULL;
+}
+
 void lb_config_free(struct lb_config *cfg)
 {
 	size_t i;

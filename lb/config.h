@@ -100,6 +100,13 @@ struct lb_config *lb_config_parse(const char *text, char **errors);
  * unreadable file yields "PATH: strerror" as the error. */
 struct lb_config *lb_config_load(const char *path, char **errors);
 
+/*
+ * lb_config_load() for a running lb: each error line is logged after
+ * prefix, and msg gets "PATH: " and all of them joined by ';', cut to len,
+ * for a one-line status or reply.
+ */
+struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len);
+
 void lb_config_free(struct lb_config *cfg);
 
 /* Service whose VIP equals addr (address and port), or NULL. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lb/limits.h"
+#include "lb/log.h"
 #include "lb/preflight.h"
 
 #define FDS_PER_CONN 2
@@ -182,6 +183,16 @@ static int collect_warnings(struct lb_limits *l)
 	return rc;
 }
 
+unsigned int lb_limits_workers(const struct lb_config *cfg)
+{
+	long ncpu;
+
+	if (cfg->workers)
+		return cfg->workers;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return ncpu > 0 ? (unsigned int)ncpu : 1;
+}
+
 int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsigned int workers,
 		      const struct lb_capacity *cap, const char *procroot)
 {
@@ -189,12 +200,7 @@ int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsign
 
 	memset(out, 0, sizeof(*out));
 	if (!workers)
-		workers = cfg->workers;
-	if (!workers) {
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-		workers = ncpu > 0 ? (unsigned int)ncpu : 1;
-	}
+		workers = lb_limits_workers(cfg);
 	out->workers = workers;
 	out->nofile = cap->nofile;
 	out->per_worker = cap->conns;
@@ -346,6 +352,21 @@ void lb_limits_print(const struct lb_limits *l, FILE *out)
 		l->bound_conns);
 	for (size_t i = 0; i < l->n_warnings; i++)
 		fprintf(out, "# warning: %s\n", l->warnings[i]);
+}
+
+void lb_limits_log(const struct lb_config *cfg, unsigned int workers,
+		   const struct lb_capacity *cap)
+{
+	struct lb_limits l;
+
+	if (lb_limits_collect(&l, cfg, workers, cap, NULL) == 0) {
+		for (size_t i = 0; i < l.n_warnings; i++)
+			lb_warn("limits: %s", l.warnings[i]);
+		lb_info("limits: %llu connections over %u workers (%u each, open-file limit %lu); "
+			"binding limit: %s, %llu", l.total, l.workers, l.per_worker, l.nofile,
+			lb_limits_bound_name(l.bound), l.bound_conns);
+	}
+	lb_limits_fini(&l);
 }
 
 void lb_capacity_compute(struct lb_capacity *cap)

@@ -73,9 +73,11 @@ struct lb_limits {
 	size_t n_warnings;
 };
 
+/* The workers cfg runs: cfg->workers, or one per online CPU when that is 0. */
+unsigned int lb_limits_workers(const struct lb_config *cfg);
+
 /*
- * Fills out for cfg run with workers workers (0: cfg->workers, or the CPUs
- * when that is 0 too, as the master does) with per-worker capacity cap,
+ * Fills out for cfg run with workers workers (0: lb_limits_workers(cfg)) with per-worker capacity cap,
  * reading sysctls below procroot (NULL: "/proc/sys"). Unreadable sysctls
  * are LB_LIMITS_UNKNOWN and produce no warning. Returns 0 or -ENOMEM;
  * release with lb_limits_fini() either way.
@@ -92,5 +94,12 @@ json_t *lb_limits_json(const struct lb_limits *l);
 
 /* The report as "# "-prefixed lines, so lb -t output stays a script. */
 void lb_limits_print(const struct lb_limits *l, FILE *out);
+
+/*
+ * At start: logs each warning (a host limit below what cfg asks for is
+ * worth a line) and the total lb may hold.
+ */
+void lb_limits_log(const struct lb_config *cfg, unsigned int workers,
+		   const struct lb_capacity *cap);
 
 #endif

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,7 +79,7 @@ struct gen {
 struct master {
 	const char *config_path;
 	struct lb_loop *loop;
-	struct lb_event sig;
+	struct lb_signals sig;
 	struct gen *cur, *old;
 	struct lb_listener_set ls;	/* one position per worker of the current generation */
 	struct lb_capacity cap;
@@ -97,16 +96,6 @@ struct master {
 };
 
 static struct master m = { .migrate_req_saved = -1 };
-
-static unsigned int worker_count(const struct lb_config *cfg)
-{
-	long ncpu;
-
-	if (cfg->workers)
-		return cfg->workers;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	return ncpu > 0 ? (unsigned int)ncpu : 1;
-}
 
 /* Closes every inherited fd but keep[]: a worker must not hold the master's sockets. */
 static void close_other_fds(const int *keep, size_t n_keep)
@@ -529,16 +518,6 @@ static unsigned int start_gen(struct gen *g)
 	return started;
 }
 
-/* One line out of a multi-line config error report, for status and replies. */
-static void first_errors(char *msg, size_t len, const char *errors)
-{
-	size_t n = 0;
-
-	for (const char *p = errors; *p && n + 1 < len; p++)
-		msg[n++] = *p == '\n' ? (p[1] ? ';' : '\0') : *p;
-	msg[n < len ? n : len - 1] = '\0';
-}
-
 /* Two reloads can run in one batch, so more than one checker may wait here. */
 static void retire_health(struct lb_health *h)
 {
@@ -579,7 +558,7 @@ static int reload(char *msg, size_t len)
 	struct lb_listener_set ls = { 0 };
 	struct lb_health *health;
 	struct gen *g = NULL, *old = m.cur;
-	char *errors = NULL, err[512];
+	char err[512];
 	unsigned int n, started;
 	int rc;
 
@@ -587,21 +566,9 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "lb is stopping");
 		return -ESHUTDOWN;
 	}
-	cfg = lb_config_load(m.config_path, &errors);
-	if (!cfg) {
-		for (const char *p = errors; p && *p;) {
-			const char *nl = strchr(p, '\n');
-			int l = nl ? (int)(nl - p) : (int)strlen(p);
-
-			lb_err("reload: %s: %.*s", m.config_path, l, p);
-			p += l + (nl ? 1 : 0);
-		}
-		snprintf(err, sizeof(err), "%s: ", m.config_path);
-		first_errors(err + strlen(err), sizeof(err) - strlen(err), errors ? errors : "invalid");
-		snprintf(msg, len, "%s", err);
-		free(errors);
+	cfg = lb_config_load_log(m.config_path, "reload: ", msg, len);
+	if (!cfg)
 		return -EINVAL;
-	}
 	if (lb_priv_check(cfg) < 0) {
 		snprintf(msg, len, "cannot run workers as %s:%s (see the log)", cfg->user, cfg->group);
 		lb_config_free(cfg);
@@ -616,7 +583,7 @@ static int reload(char *msg, size_t len)
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
-	n = worker_count(cfg);
+	n = lb_limits_workers(cfg);
 	if (lb_listener_set_plan(&ls, cfg, n, &m.ls) < 0) {
 		snprintf(msg, len, "cannot open the listening sockets (see the log)");
 		rc = -EIO;
@@ -723,25 +690,21 @@ static void sighup_reload(void)
 	lb_ctl_state_reloaded(&m.ctl_state, rc == 0, msg);
 }
 
-static void sig_event(struct lb_event *ev, uint32_t events)
+static void on_signal(int signo)
 {
-	struct signalfd_siginfo si;
-
-	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap();
-			break;
-		case SIGTERM:
-		case SIGINT:
-			begin_stop(si.ssi_signo);
-			break;
-		case SIGHUP:
-			/* Signals queued meanwhile coalesce into one more reload. */
-			if (!m.stopping)
-				sighup_reload();
-			break;
-		}
+	switch (signo) {
+	case SIGCHLD:
+		reap();
+		break;
+	case SIGTERM:
+	case SIGINT:
+		begin_stop(signo);
+		break;
+	case SIGHUP:
+		/* Signals queued meanwhile coalesce into one more reload. */
+		if (!m.stopping)
+			sighup_reload();
+		break;
 	}
 }
 
@@ -764,25 +727,6 @@ static void after_batch(void *arg)
 	}
 }
 
-static int setup_signals(void)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		return -errno;
-	signal(SIGPIPE, SIG_IGN);
-	m.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (m.sig.fd == -1)
-		return -errno;
-	m.sig.cb = sig_event;
-	return lb_loop_add(m.loop, &m.sig, EPOLLIN);
-}
-
 static void open_ctl(void)
 {
 	char err[512];
@@ -803,21 +747,6 @@ static void open_ctl(void)
 		lb_err("control socket: %s", err);
 }
 
-/* Host limits below what the config asks for are worth a line at start. */
-static void warn_limits(const struct lb_config *cfg, unsigned int n)
-{
-	struct lb_limits l;
-
-	if (lb_limits_collect(&l, cfg, n, &m.cap, NULL) == 0) {
-		for (size_t i = 0; i < l.n_warnings; i++)
-			lb_warn("limits: %s", l.warnings[i]);
-		lb_info("limits: %llu connections over %u workers (%u each, open-file limit %lu); "
-			"binding limit: %s, %llu", l.total, l.workers, l.per_worker, l.nofile,
-			lb_limits_bound_name(l.bound), l.bound_conns);
-	}
-	lb_limits_fini(&l);
-}
-
 int lb_master_run(const char *config_path, struct lb_config *cfg)
 {
 	struct lb_shm *shm;
@@ -833,8 +762,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		return 1;
 	}
 	lb_capacity_compute(&m.cap);
-	n = worker_count(cfg);
-	warn_limits(cfg, n);
+	n = lb_limits_workers(cfg);
+	lb_limits_log(cfg, n, &m.cap);
 	m.loop = lb_loop_alloc();
 	shm = lb_shm_create(cfg, n, n * m.cap.conns);
 	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
@@ -846,7 +775,9 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	lb_loop_set_after(m.loop, after_batch, NULL);
 	m.stop_timer.cb = stop_expired;
-	rc = setup_signals();
+	signal(SIGPIPE, SIG_IGN);
+	rc = lb_loop_add_signals(m.loop, &m.sig, (const int[]){ SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0 },
+				 on_signal);
 	if (rc < 0) {
 		lb_err("signals: %s", strerror(-rc));
 		goto out;
@@ -913,8 +844,8 @@ out:
 		gen_free(g);
 	}
 	gen_free(m.cur);
-	if (m.sig.fd > 0)
-		close(m.sig.fd);
+	if (m.sig.ev.fd > 0)
+		close(m.sig.ev.fd);
 	lb_loop_free(m.loop);
 	return status;
 }

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -73,7 +72,8 @@ struct worker {
 	size_t n_listen;
 	bool paused;			/* not accepting: at capacity or out of fds */
 	struct lb_timer retry_timer;
-	struct lb_event master, sig;
+	struct lb_event master;
+	struct lb_signals sig;
 	struct conn *slab, *free, *dead;
 	unsigned int fresh;		/* slab[fresh..capacity) never used yet */
 	unsigned int n_active;
@@ -654,26 +654,21 @@ static void drain_expired(struct lb_timer *t)
 	lb_loop_stop(w.loop);
 }
 
-static void sig_event(struct lb_event *ev, uint32_t events)
+static void on_signal(int signo)
 {
-	struct signalfd_siginfo si;
-
-	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo != SIGTERM || w.draining)
-			continue;
-		/*
-		 * Take what already queued: on a reload this socket may be closing
-		 * (another port, fewer workers) and its queue would be reset.
-		 */
-		accept_all();
-		w.draining = true;
-		atomic_store(&w.self->state, LB_WORKER_DRAINING);
-		stop_accepting();
-		lb_info("stopping: draining %u connections (at most %u ms)", w.n_active,
-			w.cfg->drain_timeout_ms);
-		lb_loop_timer_set(w.loop, &w.drain_timer,
-				  lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
-	}
+	if (signo != SIGTERM || w.draining)
+		return;
+	/*
+	 * Take what already queued: on a reload this socket may be closing
+	 * (another port, fewer workers) and its queue would be reset.
+	 */
+	accept_all();
+	w.draining = true;
+	atomic_store(&w.self->state, LB_WORKER_DRAINING);
+	stop_accepting();
+	lb_info("stopping: draining %u connections (at most %u ms)", w.n_active,
+		w.cfg->drain_timeout_ms);
+	lb_loop_timer_set(w.loop, &w.drain_timer, lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
 }
 
 static void master_event(struct lb_event *ev, uint32_t events)
@@ -717,7 +712,6 @@ static void after_batch(void *arg)
 
 static int worker_setup(const struct lb_worker_args *args)
 {
-	sigset_t mask;
 	int rc;
 
 	w.args = args;
@@ -756,13 +750,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	if (rc < 0)
 		return rc;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	w.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (w.sig.fd == -1)
-		return -errno;
-	w.sig.cb = sig_event;
-	rc = lb_loop_add(w.loop, &w.sig, EPOLLIN);
+	rc = lb_loop_add_signals(w.loop, &w.sig, (const int[]){ SIGTERM, 0 }, on_signal);
 	if (rc < 0)
 		return rc;
 	w.master = (struct lb_event){ .fd = args->master_fd, .cb = master_event };
