@@ -577,18 +577,40 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg);
 }
 
-const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
-						     const union lb_sockaddr *addr)
+const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
+							   const union lb_sockaddr *addr,
+							   enum lb_proto proto)
 {
 	union lb_sockaddr a = *addr;
 	size_t i, j;
 
 	lb_addr_unmap(&a);
-	for (i = 0; i < cfg->n_services; i++)
+	for (i = 0; i < cfg->n_services; i++) {
+		if (!(cfg->services[i].protocols & proto))
+			continue;
 		for (j = 0; j < cfg->services[i].n_vips; j++)
 			if (lb_addr_equal(&cfg->services[i].vips[j], &a))
 				return &cfg->services[i];
+	}
 	return NULL;
+}
+
+const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
+						     const union lb_sockaddr *addr)
+{
+	return lb_config_find_service_proto(cfg, addr, LB_PROTO_TCP);
+}
+
+bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family)
+{
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		if (!(cfg->services[i].protocols & proto))
+			continue;
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
+			if (cfg->services[i].vips[j].sa.sa_family == family)
+				return true;
+	}
+	return false;
 }
 
 bool lb_config_has_family(const struct lb_config *cfg, int family)

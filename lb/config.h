@@ -16,6 +16,12 @@ enum lb_sched {
 	LB_SCHED_RANDOM2,		/* power of two random choices */
 };
 
+/* What a service carries: either or both. */
+enum lb_proto {
+	LB_PROTO_TCP = 1 << 0,
+	LB_PROTO_UDP = 1 << 1,
+};
+
 enum lb_check_type {
 	LB_CHECK_NONE,			/* no "health" block: passive checks only */
 	LB_CHECK_TCP,
@@ -44,6 +50,9 @@ struct lb_service_conf {
 	char *name;
 	union lb_sockaddr *vips;
 	size_t n_vips;
+	unsigned int protocols;		/* enum lb_proto bits: LB_PROTO_TCP by default */
+	unsigned int udp_idle_timeout_ms;	/* a flow with no datagram either way ends */
+	unsigned int udp_responses;	/* a flow ends after this many replies; 0: never */
 	enum lb_sched sched;
 	struct lb_backend_conf *backends;
 	size_t n_backends;
@@ -109,9 +118,17 @@ struct lb_config *lb_config_load_log(const char *path, const char *prefix, char 
 
 void lb_config_free(struct lb_config *cfg);
 
-/* Service whose VIP equals addr (address and port), or NULL. */
+/* The TCP service whose VIP equals addr (address and port), or NULL. */
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
 						     const union lb_sockaddr *addr);
+
+/* The service carrying proto whose VIP equals addr, or NULL. */
+const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
+							   const union lb_sockaddr *addr,
+							   enum lb_proto proto);
+
+/* True when a service carrying proto has a VIP of that family. */
+bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
 bool lb_config_has_family(const struct lb_config *cfg, int family);

@@ -22,6 +22,20 @@
 #define HTTP_HOST_MAX		255
 #define SOCKET_BUFFER_MIN	4096
 #define SOCKET_BUFFER_MAX	(64 << 20)
+#define UDP_RESPONSES_MAX	1000000
+
+static const char *const proto_names[] = {
+	[LB_PROTO_TCP] = "tcp",
+	[LB_PROTO_UDP] = "udp",
+	[LB_PROTO_TCP | LB_PROTO_UDP] = "tcp+udp",
+};
+
+/* Keys that only mean something for one protocol, refused on a service without it. */
+static const char *const tcp_keys[] = {
+	"connect_timeout_ms", "idle_timeout_ms", "client_idle_timeout_ms", "server_idle_timeout_ms",
+	"queue_timeout_ms", "retries", "socket_buffer_bytes",
+};
+static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses" };
 
 static const char *const sched_names[] = {
 	[LB_SCHED_ROUNDROBIN] = "roundrobin",
@@ -154,12 +168,20 @@ static void parse_vip(struct lb_config_ctx *c, size_t si, size_t vi, json_t *v)
 	for (i = 0; i <= si; i++) {
 		const struct lb_service_conf *o = &c->cfg->services[i];
 		size_t n = i < si ? o->n_vips : vi;
+		unsigned int both = o->protocols & svc->protocols;
 
+		/* One VIP:port may carry TCP for one service and UDP for another. */
+		if (i < si && !both)
+			continue;
 		for (j = 0; j < n; j++) {
 			if (!lb_addr_equal(&o->vips[j], a))
 				continue;
 			describe_service(c, i, who, sizeof(who));
-			lb_config_err(c, "%s already used by %s", lb_addr_format(a, text, sizeof(text)), who);
+			/* Which protocol clashes, once there is more than TCP to tell apart. */
+			bool say = i < si && (o->protocols | svc->protocols) != LB_PROTO_TCP;
+
+			lb_config_err(c, "%s already used by %s%s%s", lb_addr_format(a, text, sizeof(text)),
+				      who, say ? " for " : "", say ? proto_names[both] : "");
 			memset(a, 0, sizeof(*a));
 			return;
 		}
@@ -482,6 +504,8 @@ static void service_defaults(struct lb_service_conf *svc)
 	struct lb_health_conf *h = &svc->health;
 
 	svc->sched = LB_SCHED_ROUNDROBIN;
+	svc->protocols = LB_PROTO_TCP;
+	svc->udp_idle_timeout_ms = 60000;
 	svc->connect_timeout_ms = 3000;
 	svc->client_idle_timeout_ms = 300000;
 	svc->server_idle_timeout_ms = 300000;
@@ -500,6 +524,34 @@ static void service_defaults(struct lb_service_conf *svc)
 	h->expect_max = 399;
 }
 
+static void parse_protocol(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	for (unsigned int p = 1; s && p < sizeof(proto_names) / sizeof(proto_names[0]); p++)
+		if (!strcmp(s, proto_names[p])) {
+			svc->protocols = p;
+			return;
+		}
+	lb_config_err(c, "expected \"tcp\", \"udp\" or \"tcp+udp\"");
+}
+
+/* Refuses the keys of keys[] in obj: they apply to a protocol the service does not carry. */
+static void refuse_keys(struct lb_config_ctx *c, json_t *obj, const char *const *keys, size_t n,
+			const char *proto, const struct lb_service_conf *svc)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t saved;
+
+		if (!json_object_get(obj, keys[i]))
+			continue;
+		saved = lb_config_path_key(c, keys[i]);
+		lb_config_err(c, "applies to %s; this service's protocol is \"%s\"", proto,
+			      proto_names[svc->protocols]);
+		lb_config_path_pop(c, saved);
+	}
+}
+
 static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 {
 	struct lb_service_conf *svc = &c->cfg->services[si];
@@ -513,9 +565,23 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	service_defaults(svc);
 	if (!lb_config_expect_object(c, obj))
 		return;
+	/* First: whether its VIPs may share an address with another service's depends on it. */
+	v = json_object_get(obj, "protocol");
+	if (v) {
+		saved = lb_config_path_key(c, "protocol");
+		parse_protocol(c, svc, v);
+		lb_config_path_pop(c, saved);
+	}
 	json_object_foreach(obj, key, v) {
 		saved = lb_config_path_key(c, key);
-		if (!strcmp(key, "name")) {
+		if (!strcmp(key, "protocol")) {
+			/* Parsed above. */
+		} else if (!strcmp(key, "udp_idle_timeout_ms")) {
+			lb_config_get_timeout(c, v, &svc->udp_idle_timeout_ms);
+		} else if (!strcmp(key, "udp_responses")) {
+			if (lb_config_get_int(c, v, 0, UDP_RESPONSES_MAX, &n))
+				svc->udp_responses = n;
+		} else if (!strcmp(key, "name")) {
 			svc->name = lb_config_get_name(c, v, "_.-",
 						       " (1..64 characters of A-Za-z0-9_.-)");
 			for (i = 0; svc->name && i < si; i++) {
@@ -559,6 +625,10 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		}
 		lb_config_path_pop(c, saved);
 	}
+	if (!(svc->protocols & LB_PROTO_TCP))
+		refuse_keys(c, obj, tcp_keys, sizeof(tcp_keys) / sizeof(tcp_keys[0]), "TCP", svc);
+	if (!(svc->protocols & LB_PROTO_UDP))
+		refuse_keys(c, obj, udp_keys, sizeof(udp_keys) / sizeof(udp_keys[0]), "UDP", svc);
 	/* idle_timeout_ms sets both sides; an explicit side wins, in any key order. */
 	if (idle && !json_object_get(obj, "client_idle_timeout_ms"))
 		svc->client_idle_timeout_ms = idle;

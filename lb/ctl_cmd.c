@@ -240,12 +240,13 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 	uint64_t beat = ld(&w->heartbeat_ms), now = lb_clock_ms();
 
 	/* How long since its loop last ran: the watchdog replaces it past watchdog_ms. */
-	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:i, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:i, s:o}",
 			 "id", (int)w->id,
 			 "pid", (int)atomic_load(&w->pid),
 			 "generation", (int)atomic_load(&w->generation),
 			 "state", lb_shm_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
+			 "udp_flows", jint(atomic_load(&w->udp_flows)),
 			 "accepted", ju64(ld(&w->accepted)),
 			 "restarts", (int)atomic_load(&w->restarts),
 			 "heartbeat_age_ms", beat ? ju64(now > beat ? now - beat : 0) : json_null());
@@ -367,6 +368,29 @@ static json_t *with_counters(json_t *o, const struct totals *t)
 	return o;
 }
 
+/* A UDP service's flow counters, or NULL for a TCP-only one. */
+static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
+{
+	if (!(svc->protocols & LB_PROTO_UDP))
+		return NULL;
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+			 "flows", jint(atomic_load(&ss->udp_flows)),
+			 "flows_total", ju64(ld(&ss->udp_flows_total)),
+			 "datagrams_in", ju64(ld(&ss->udp_datagrams_in)),
+			 "datagrams_out", ju64(ld(&ss->udp_datagrams_out)),
+			 "bytes_in", ju64(ld(&ss->udp_bytes_in)),
+			 "bytes_out", ju64(ld(&ss->udp_bytes_out)),
+			 "dropped",
+			 "no_backend", ju64(ld(&ss->udp_drop_no_backend)),
+			 "flows_full", ju64(ld(&ss->udp_drop_full)),
+			 "send_error", ju64(ld(&ss->udp_drop_send)));
+}
+
+static const char *proto_name(unsigned int protocols)
+{
+	return protocols == LB_PROTO_UDP ? "udp" : protocols & LB_PROTO_UDP ? "tcp+udp" : "tcp";
+}
+
 static json_t *cmd_services(struct req *r)
 {
 	const struct lb_config *cfg = r->st->cfg;
@@ -387,9 +411,10 @@ static json_t *cmd_services(struct req *r)
 									      sizeof(buf))));
 		service_totals(shm, i, &t);
 		if (json_array_append_new(list, with_counters(json_pack(
-			"{s:o, s:o, s:s, s:i, s:i}", "name", jstr(svc->name), "vips", vips,
+			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*}", "name", jstr(svc->name), "vips", vips,
+			"protocol", proto_name(svc->protocols),
 			"scheduler", sched_name(svc->sched), "backends", (int)t.backends,
-			"usable", (int)t.usable), &t)) < 0) {
+			"usable", (int)t.usable, "udp", udp_json(svc, &shm->services[i])), &t)) < 0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -429,6 +454,10 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	json_object_set_new(o, "total", ju64(ld(&b->total)));
 	json_object_set_new(o, "bytes_in", ju64(ld(&b->bytes_in)));
 	json_object_set_new(o, "bytes_out", ju64(ld(&b->bytes_out)));
+	if (svc->protocols & LB_PROTO_UDP) {
+		json_object_set_new(o, "datagrams_in", ju64(ld(&b->datagrams_in)));
+		json_object_set_new(o, "datagrams_out", ju64(ld(&b->datagrams_out)));
+	}
 	json_object_set_new(o, "connect_failures", ju64(ld(&b->connect_failures)));
 	json_object_set_new(o, "consecutive_failures",
 			    json_integer(atomic_load(&b->consecutive_failures)));

@@ -47,21 +47,25 @@ static void family(struct lb_str *b, const char *name, const char *type, const c
 }
 
 enum bfield {
-	B_ACTIVE, B_TOTAL, B_BYTES_IN, B_BYTES_OUT, B_FAILURES, B_UP, B_USABLE, B_WEIGHT,
-	B_MAX_CONNS,
+	B_ACTIVE, B_TOTAL, B_BYTES_IN, B_BYTES_OUT, B_DGRAMS_IN, B_DGRAMS_OUT, B_FAILURES, B_UP,
+	B_USABLE, B_WEIGHT, B_MAX_CONNS,
 };
 
 static const struct {
 	const char *name, *type, *help;
 } backend_families[] = {
 	[B_ACTIVE] = { "lb_backend_active_connections", "gauge",
-		       "Connections open to the backend, over all workers." },
+		       "Connections (and UDP flows) open to the backend, over all workers." },
 	[B_TOTAL] = { "lb_backend_connections_total", "counter",
 		      "Connections made to the backend." },
 	[B_BYTES_IN] = { "lb_backend_bytes_in_total", "counter",
 			 "Bytes received from clients and sent to the backend." },
 	[B_BYTES_OUT] = { "lb_backend_bytes_out_total", "counter",
 			  "Bytes received from the backend and sent to clients." },
+	[B_DGRAMS_IN] = { "lb_backend_datagrams_in_total", "counter",
+			  "UDP datagrams received from clients and sent to the backend." },
+	[B_DGRAMS_OUT] = { "lb_backend_datagrams_out_total", "counter",
+			   "UDP datagrams received from the backend and sent to clients." },
 	[B_FAILURES] = { "lb_backend_connect_failures_total", "counter",
 			 "Connects to the backend that failed or timed out." },
 	[B_UP] = { "lb_backend_up", "gauge", "1 when health checks find the backend up." },
@@ -83,6 +87,10 @@ static int64_t backend_value(const struct lb_shm_backend *b, enum bfield f)
 		return ld(&b->bytes_in);
 	case B_BYTES_OUT:
 		return ld(&b->bytes_out);
+	case B_DGRAMS_IN:
+		return ld(&b->datagrams_in);
+	case B_DGRAMS_OUT:
+		return ld(&b->datagrams_out);
 	case B_FAILURES:
 		return ld(&b->connect_failures);
 	case B_UP:
@@ -176,6 +184,57 @@ static void metrics_services(struct lb_str *b, const struct lb_config *cfg,
 	}
 }
 
+/* UDP services only: a TCP service has none of these. */
+static void metrics_udp(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct {
+		const char *name, *type, *help, *label, *value;
+	} fams[] = {
+		{ "lb_service_udp_flows", "gauge", "UDP flows open now.", NULL, NULL },
+		{ "lb_service_udp_flows_total", "counter", "UDP flows opened.", NULL, NULL },
+		{ "lb_service_udp_datagrams_total", "counter",
+		  "UDP datagrams relayed: in from clients, out to them.", "direction", "in" },
+		{ NULL, NULL, NULL, "direction", "out" },
+		{ "lb_service_udp_bytes_total", "counter",
+		  "UDP payload bytes relayed: in from clients, out to them.", "direction", "in" },
+		{ NULL, NULL, NULL, "direction", "out" },
+		{ "lb_service_udp_dropped_total", "counter",
+		  "Datagrams dropped: no usable backend for a new flow, the worker's flow table "
+		  "full, or a send that failed.", "reason", "no_backend" },
+		{ NULL, NULL, NULL, "reason", "flows_full" },
+		{ NULL, NULL, NULL, "reason", "send_error" },
+	};
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+	const char *name = NULL;
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		if (fams[f].name) {
+			name = fams[f].name;
+			family(b, name, fams[f].type, fams[f].help);
+		}
+		for (size_t i = 0; i < n_svc; i++) {
+			const struct lb_shm_service *ss = &shm->services[i];
+			const int64_t v[] = {
+				atomic_load(&ss->udp_flows), ld(&ss->udp_flows_total),
+				ld(&ss->udp_datagrams_in), ld(&ss->udp_datagrams_out),
+				ld(&ss->udp_bytes_in), ld(&ss->udp_bytes_out),
+				ld(&ss->udp_drop_no_backend), ld(&ss->udp_drop_full),
+				ld(&ss->udp_drop_send),
+			};
+
+			if (!(cfg->services[i].protocols & LB_PROTO_UDP))
+				continue;
+			lb_str_printf(b, "%s{", name);
+			sb_label(b, "service", cfg->services[i].name);
+			if (fams[f].label) {
+				lb_str_printf(b, ",");
+				sb_label(b, fams[f].label, fams[f].value);
+			}
+			lb_str_printf(b, "} %" PRId64 "\n", v[f]);
+		}
+	}
+}
+
 static void metrics_workers(struct lb_str *b, const struct lb_shm *shm)
 {
 	static const char *const fams[][3] = {
@@ -256,6 +315,7 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);
+		metrics_udp(&b, st->cfg, st->shm);
 		metrics_backends(&b, st->cfg, st->shm);
 	}
 	return lb_str_take(&b);

@@ -391,9 +391,10 @@ static void print_status(json_t *d, char **argv)
 
 static void print_services(json_t *d, char **argv)
 {
-	static const char *const head[] = { "SERVICE", "SCHEDULER", ">BACKENDS", ">ACTIVE",
-					    ">TOTAL", ">NO_BACKEND", ">QUEUED", "VIPS" };
-	struct table t = { .ncols = 8, .head = head };
+	static const char *const head[] = { "SERVICE", "PROTO", "SCHEDULER", ">BACKENDS",
+					    ">ACTIVE", ">TOTAL", ">NO_BACKEND", ">QUEUED",
+					    ">UDP_FLOWS", ">UDP_DROPPED", "VIPS" };
+	struct table t = { .ncols = 11, .head = head };
 	json_t *s, *v;
 	size_t i, k;
 
@@ -405,13 +406,24 @@ static void print_services(json_t *d, char **argv)
 			if (o < sizeof(vips))
 				o += snprintf(vips + o, sizeof(vips) - o, "%s%s", k ? " " : "",
 					      json_string_value(v) ? json_string_value(v) : "?");
+		json_t *udp = json_object_get(s, "udp"), *drops = json_object_get(udp, "dropped");
+
 		cell(&t, "%s", str(s, "name"));
+		cell(&t, "%s", str(s, "protocol"));
 		cell(&t, "%s", str(s, "scheduler"));
 		cell(&t, "%lld/%lld", num(s, "usable"), num(s, "backends"));
 		cell(&t, "%lld", num(s, "active"));
 		cell(&t, "%lld", num(s, "total"));
 		cell(&t, "%lld", num(s, "no_backend"));
 		cell(&t, "%lld", num(s, "queued"));
+		if (json_is_object(udp)) {
+			cell(&t, "%lld/%lld", num(udp, "flows"), num(udp, "flows_total"));
+			cell(&t, "%lld", num(drops, "no_backend") + num(drops, "flows_full") +
+			     num(drops, "send_error"));
+		} else {
+			cell(&t, "-");
+			cell(&t, "-");
+		}
 		cell(&t, "%s", vips);
 	}
 	table_print(&t);

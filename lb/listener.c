@@ -73,32 +73,99 @@ fail:
 	return rc;
 }
 
-static const int families[LB_LISTENER_FAMILIES] = { AF_INET, AF_INET6 };
+int lb_listener_probe_udp(const union lb_sockaddr *addr)
+{
+	int fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	int one = 1, rc = 0;
+
+	if (fd == -1)
+		return -errno;
+	if (addr->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what)
+{
+	int family = addr->sa.sa_family;
+	int one = 1;
+	int fd, rc;
+
+	*what = "socket";
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd == -1)
+		return -errno;
+	*what = "setsockopt(SO_REUSEPORT)";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	*what = family == AF_INET6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+	rc = lb_sock_transparent(fd, family);
+	if (rc < 0) {
+		errno = -rc;
+		goto fail;
+	}
+	/* Each datagram's original destination, the VIP, comes with it. */
+	if (family == AF_INET6) {
+		*what = "setsockopt(IPV6_V6ONLY)";
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+			goto fail;
+		*what = "setsockopt(IPV6_RECVORIGDSTADDR)";
+		if (setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one)) == -1)
+			goto fail;
+	} else {
+		*what = "setsockopt(IP_RECVORIGDSTADDR)";
+		if (setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one)) == -1)
+			goto fail;
+	}
+	*what = "bind";
+	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
+		goto fail;
+	return fd;
+fail:
+	rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Kind k of a position's sockets: TCP then UDP, each AF_INET then AF_INET6. */
+static enum lb_proto kind_proto(size_t k)
+{
+	return k < 2 ? LB_PROTO_TCP : LB_PROTO_UDP;
+}
+
+static int kind_family(size_t k)
+{
+	return k % 2 ? AF_INET6 : AF_INET;
+}
 
 static void pos_close(struct lb_listener_pos *p)
 {
-	for (size_t f = 0; f < LB_LISTENER_FAMILIES; f++)
-		if (p->fd[f] >= 0) {
-			close(p->fd[f]);
-			p->fd[f] = -1;
+	for (size_t k = 0; k < LB_LISTENER_KINDS; k++)
+		if (p->fd[k] >= 0) {
+			close(p->fd[k]);
+			p->fd[k] = -1;
 		}
 }
 
 /*
- * Opens family f's listener for position i of s (nothing when s has no
- * VIP of that family, or the socket is open). With probe, first makes sure
+ * Opens the listener of kind k for position i of s (nothing when s does
+ * not want that kind, or the socket is open). With probe, first makes sure
  * no other group listens on the port. Returns 0 or -errno (logged).
  */
-static int pos_open(struct lb_listener_set *s, unsigned int i, size_t f, bool probe)
+static int pos_open(struct lb_listener_set *s, unsigned int i, size_t k, bool probe)
 {
+	bool udp = kind_proto(k) == LB_PROTO_UDP;
 	union lb_sockaddr a = { 0 };
 	char buf[LB_ADDR_STRLEN];
 	const char *what = "bind";
 	int fd = 0;
 
-	if (!s->family[f] || s->pos[i].fd[f] >= 0)
+	if (!s->wanted[k] || s->pos[i].fd[k] >= 0)
 		return 0;
-	if (families[f] == AF_INET) {
+	if (kind_family(k) == AF_INET) {
 		a.in.sin_family = AF_INET;
 		a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	} else {
@@ -107,16 +174,17 @@ static int pos_open(struct lb_listener_set *s, unsigned int i, size_t f, bool pr
 	}
 	lb_addr_set_port(&a, s->port);
 	if (probe)
-		fd = lb_listener_probe(&a);
+		fd = udp ? lb_listener_probe_udp(&a) : lb_listener_probe(&a);
 	if (fd == 0)
-		fd = lb_listener_open(&a, &what);
+		fd = udp ? lb_listener_open_udp(&a, &what) : lb_listener_open(&a, &what);
 	if (fd < 0) {
-		lb_err("listener %s for worker %u: %s: %s%s", lb_addr_format(&a, buf, sizeof(buf)), i,
-		       what, strerror(-fd), fd == -EADDRINUSE ? " (another program, or another lb, "
-		       "listens on intercept.port)" : "");
+		lb_err("%s listener %s for worker %u: %s: %s%s", udp ? "udp" : "tcp",
+		       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),
+		       fd == -EADDRINUSE ? " (another program, or another lb, listens on "
+		       "intercept.port)" : "");
 		return fd;
 	}
-	s->pos[i].fd[f] = fd;
+	s->pos[i].fd[k] = fd;
 	return 0;
 }
 
@@ -133,20 +201,20 @@ int lb_listener_set_plan(struct lb_listener_set *out, const struct lb_config *cf
 		lb_err("listeners: out of memory");
 		return rc;
 	}
-	for (size_t f = 0; f < LB_LISTENER_FAMILIES; f++)
-		ls.family[f] = lb_config_has_family(cfg, families[f]);
+	for (size_t k = 0; k < LB_LISTENER_KINDS; k++)
+		ls.wanted[k] = lb_config_has_vip(cfg, kind_proto(k), kind_family(k));
 	for (unsigned int i = 0; i < n; i++)
-		for (size_t f = 0; f < LB_LISTENER_FAMILIES; f++)
-			ls.pos[i].fd[f] = -1;
+		for (size_t k = 0; k < LB_LISTENER_KINDS; k++)
+			ls.pos[i].fd[k] = -1;
 	for (unsigned int i = 0; i < n; i++) {
-		for (size_t f = 0; f < LB_LISTENER_FAMILIES; f++) {
-			if (same_port && i < old->n && old->pos[i].fd[f] >= 0) {
-				ls.pos[i].fd[f] = old->pos[i].fd[f];
-				old->pos[i].fd[f] = -1;
+		for (size_t k = 0; k < LB_LISTENER_KINDS; k++) {
+			if (same_port && i < old->n && old->pos[i].fd[k] >= 0 && ls.wanted[k]) {
+				ls.pos[i].fd[k] = old->pos[i].fd[k];
+				old->pos[i].fd[k] = -1;
 				continue;
 			}
 			/* Only a group of our own may exist on our port. */
-			rc = pos_open(&ls, i, f, !same_port && i == 0);
+			rc = pos_open(&ls, i, k, !same_port && i == 0);
 			if (rc < 0)
 				goto fail;
 		}
@@ -163,14 +231,14 @@ void lb_listener_set_giveback(struct lb_listener_set *plan, struct lb_listener_s
 	bool same_port = old && old->n && old->port == plan->port;
 
 	for (unsigned int i = 0; i < plan->n; i++)
-		for (size_t f = 0; f < LB_LISTENER_FAMILIES; f++) {
-			int fd = plan->pos[i].fd[f];
+		for (size_t k = 0; k < LB_LISTENER_KINDS; k++) {
+			int fd = plan->pos[i].fd[k];
 
 			if (fd < 0)
 				continue;
-			/* A gap where old has a socket of that family: it was taken from there. */
-			if (same_port && i < old->n && old->pos[i].fd[f] == -1 && old->family[f])
-				old->pos[i].fd[f] = fd;
+			/* A gap where old wants a socket of that kind: it was taken from there. */
+			if (same_port && i < old->n && old->pos[i].fd[k] == -1 && old->wanted[k])
+				old->pos[i].fd[k] = fd;
 			else
 				close(fd);
 		}
@@ -188,8 +256,8 @@ void lb_listener_set_free(struct lb_listener_set *s)
 
 int lb_listener_set_open(struct lb_listener_set *s, unsigned int i)
 {
-	for (size_t f = 0; i < s->n && f < LB_LISTENER_FAMILIES; f++) {
-		int rc = pos_open(s, i, f, false);
+	for (size_t k = 0; i < s->n && k < LB_LISTENER_KINDS; k++) {
+		int rc = pos_open(s, i, k, false);
 
 		if (rc < 0)
 			return rc;
@@ -203,12 +271,13 @@ void lb_listener_set_close(struct lb_listener_set *s, unsigned int i)
 		pos_close(&s->pos[i]);
 }
 
-size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, int *fds)
+size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, enum lb_proto proto,
+			   int *fds)
 {
 	size_t n = 0;
 
-	for (size_t f = 0; i < s->n && f < LB_LISTENER_FAMILIES; f++)
-		if (s->pos[i].fd[f] >= 0)
-			fds[n++] = s->pos[i].fd[f];
+	for (size_t k = 0; i < s->n && k < LB_LISTENER_KINDS; k++)
+		if (kind_proto(k) == proto && s->pos[i].fd[k] >= 0)
+			fds[n++] = s->pos[i].fd[k];
 	return n;
 }

@@ -9,8 +9,9 @@
 #include "lb/addr.h"
 #include "lb/config.h"
 
-/* A worker listens on one socket per family: AF_INET, then AF_INET6. */
+/* A worker listens on one TCP and one UDP socket per family (IPv4, IPv6). */
 #define LB_LISTENER_FAMILIES 2
+#define LB_LISTENER_KINDS (2 * LB_LISTENER_FAMILIES)
 
 /*
  * Opens a non-blocking TCP listener on addr with IP_TRANSPARENT (so TPROXY
@@ -29,27 +30,38 @@ int lb_listener_open(const union lb_sockaddr *addr, const char **what);
 int lb_listener_probe(const union lb_sockaddr *addr);
 
 /*
+ * The UDP listener of a worker: like lb_listener_open, a datagram socket
+ * that also asks for each datagram's original destination
+ * (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR), which is the VIP.
+ */
+int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what);
+
+/* lb_listener_probe for the UDP port. */
+int lb_listener_probe_udp(const union lb_sockaddr *addr);
+
+/*
  * The listening sockets of one generation of workers, on 127.0.0.1 and
- * ::1 at the intercept port: for each worker position, one per family the
- * config has VIPs of. The master keeps them for the generation's life, so
- * a worker that dies leaves its queue to its replacement. {0} is empty.
+ * ::1 at the intercept port: for each worker position, one of each kind
+ * (TCP then UDP, each IPv4 then IPv6) the config has VIPs of. The master
+ * keeps them for the generation's life, so a worker that dies leaves its
+ * queue to its replacement. {0} is empty.
  */
 struct lb_listener_set {
 	struct lb_listener_pos {
-		int fd[LB_LISTENER_FAMILIES];	/* -1 when closed or unused */
+		int fd[LB_LISTENER_KINDS];	/* -1 when closed or unused */
 	} *pos;
 	unsigned int n;
 	uint16_t port;
-	bool family[LB_LISTENER_FAMILIES];	/* the config has VIPs of this family */
+	bool wanted[LB_LISTENER_KINDS];	/* some service of its protocol has a VIP of its family */
 };
 
 /*
  * Plans the sockets for n workers of cfg into *out. On the port of old
- * (NULL or {0}: none), the sockets of old are taken over position by
- * position, so their queues carry over, and the missing ones join the same
- * SO_REUSEPORT group. On a new port it first makes sure nobody else listens
- * there. Sockets of old the plan did not take stay there for the caller
- * to close. Returns 0, or -errno (logged) with old as it was and *out {0}.
+ * (NULL or {0}: none), the sockets of old that cfg still wants are taken
+ * over position by position, so their queues carry over, and the missing
+ * ones join the same SO_REUSEPORT group. On a new port it first makes sure
+ * nobody else listens there. Sockets of old the plan did not take stay
+ * there for the caller to close. Returns 0, or -errno (logged) with old as it was and *out {0}.
  */
 int lb_listener_set_plan(struct lb_listener_set *out, const struct lb_config *cfg, unsigned int n,
 			 struct lb_listener_set *old);
@@ -75,7 +87,11 @@ int lb_listener_set_open(struct lb_listener_set *s, unsigned int i);
  */
 void lb_listener_set_close(struct lb_listener_set *s, unsigned int i);
 
-/* Writes position i's open sockets to fds (LB_LISTENER_FAMILIES at most); returns how many. */
-size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, int *fds);
+/*
+ * Writes position i's open sockets of proto (LB_PROTO_TCP or LB_PROTO_UDP)
+ * to fds, LB_LISTENER_FAMILIES at most; returns how many.
+ */
+size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, enum lb_proto proto,
+			   int *fds);
 
 #endif

@@ -131,22 +131,24 @@ static void worker_child(struct slot *s)
 		.cfg = g->cfg,
 		.shm = g->shm,
 		.master_fd = s->fd,
-		.capacity = m.cap.conns,
 		.pipes = m.cap.pipes,
 		.ledger = s->ledger,
 	};
-	int keep[LB_WORKER_MAX_LISTENERS + 1];
+	int keep[2 * LB_WORKER_MAX_LISTENERS + 1];
 	size_t n_keep;
 	char tag[32];
 
+	lb_capacity_split(&m.cap, g->cfg, &args.capacity, &args.flows);
 	/* Die with the master even if it is killed outright. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
 	lb_log_init(g->cfg->log_level, tag);
 	lb_log_use_syslog(g->cfg->log_syslog);
-	args.n_listen = lb_listener_set_fds(&m.ls, s->id, args.listen_fds);
+	args.n_listen = lb_listener_set_fds(&m.ls, s->id, LB_PROTO_TCP, args.listen_fds);
+	args.n_udp = lb_listener_set_fds(&m.ls, s->id, LB_PROTO_UDP, args.udp_fds);
 	memcpy(keep, args.listen_fds, args.n_listen * sizeof(int));
-	n_keep = args.n_listen;
+	memcpy(keep + args.n_listen, args.udp_fds, args.n_udp * sizeof(int));
+	n_keep = args.n_listen + args.n_udp;
 	keep[n_keep++] = s->fd;
 	close_other_fds(keep, n_keep);
 	if (lb_priv_drop_worker(g->cfg) < 0)
@@ -357,10 +359,13 @@ static void reap(void)
 		/* What it held is gone with it; nobody else will decrement these. */
 		atomic_store(&sw->state, LB_WORKER_STOPPED);
 		atomic_store(&sw->active, 0);
+		atomic_store(&sw->udp_flows, 0);
 		settled = lb_shm_ledger_settle(s->gen->shm->pool, s->ledger, m.cap.conns);
 		if (settled)
 			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",
 				s->id, (int)pid, settled);
+		/* The UDP flows' (client, backend) pairs it held are free for others. */
+		lb_keyset_purge(s->gen->shm->pool->keyset, s->shm_slot);
 		if (m.stopping || s->gen->retiring) {
 			lb_info("worker %u of generation %u (pid %d) exited", s->id,
 				s->gen->shm->generation, (int)pid);

@@ -34,7 +34,26 @@ static const unsigned int master_caps[] = {
 	CAP_SETUID,		/* workers change to the configured user ... */
 	CAP_SETGID,		/* ... and group, dropping supplementary groups */
 	CAP_KILL,		/* SIGTERM/SIGKILL to workers, which run as another uid */
+	CAP_NET_BIND_SERVICE,	/* lent to workers with UDP VIPs below 1024 (udp_low_ports) */
 };
+
+/*
+ * A UDP flow's reply socket binds its VIP's port: below 1024 (DNS, HTTP/3)
+ * that takes CAP_NET_BIND_SERVICE, which a worker then keeps. TCP never
+ * binds a VIP (accepted sockets have it already), so TCP-only workers do
+ * without.
+ */
+static bool udp_low_ports(const struct lb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		if (!(cfg->services[i].protocols & LB_PROTO_UDP))
+			continue;
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
+			if (lb_addr_port(&cfg->services[i].vips[j]) < 1024)
+				return true;
+	}
+	return false;
+}
 
 static int err_or(int fallback)
 {
@@ -163,6 +182,8 @@ int lb_priv_drop_worker(const struct lb_config *cfg)
 		flags |= CAPNG_CLEAR_BOUNDING;
 	capng_clear(CAPNG_SELECT_BOTH);
 	capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
+	if (udp_low_ports(cfg))
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_BIND_SERVICE);
 	errno = 0;
 	if (switch_ids) {
 		/* Keeps the selected sets across setresuid() (PR_SET_KEEPCAPS). */

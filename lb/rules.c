@@ -65,24 +65,32 @@ struct lb_rules {
 
 static int spec_init(struct spec *s, const struct lb_config *cfg)
 {
-	size_t n = 0;
+	size_t n = 0, tcp = 0, udp = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n += cfg->services[i].n_vips;
-	s->vips = calloc(n ? n : 1, sizeof(*s->vips));
+	/* A tcp+udp VIP is in both: TCP from the front, UDP from the back. */
+	s->vips = calloc(n ? 2 * n : 1, sizeof(*s->vips));
 	if (!s->vips)
 		return -ENOMEM;
-	n = 0;
 	for (size_t i = 0; i < cfg->n_services; i++)
-		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
-			memcpy(&s->vips[n++], &cfg->services[i].vips[j], sizeof(union lb_sockaddr));
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++) {
+			const union lb_sockaddr *v = &cfg->services[i].vips[j];
+
+			if (cfg->services[i].protocols & LB_PROTO_TCP)
+				memcpy(&s->vips[tcp++], v, sizeof(*v));
+			if (cfg->services[i].protocols & LB_PROTO_UDP)
+				memcpy(&s->vips[2 * n - ++udp], v, sizeof(*v));
+		}
 	s->nft = (struct lb_nft_spec){
 		.table = cfg->intercept.table,
 		.mark = cfg->intercept.mark,
 		.port = cfg->intercept.port,
 		.vips = s->vips,
-		.n_vips = n,
+		.n_vips = tcp,
+		.udp_vips = s->vips + 2 * n - udp,
+		.n_udp_vips = udp,
 	};
 	s->route = (struct lb_nft_route_spec){
 		.mark = cfg->intercept.mark,

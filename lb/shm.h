@@ -10,6 +10,7 @@
 #include "lb/addr.h"
 #include "lb/balance.h"
 #include "lb/config.h"
+#include "lb/affinity.h"
 #include "lb/keyset.h"
 
 /*
@@ -110,6 +111,7 @@ struct lb_shm_worker {
 	_Atomic uint32_t generation;
 	_Atomic uint32_t state;		/* enum lb_worker_state */
 	_Atomic int64_t active;
+	_Atomic int64_t udp_flows;	/* UDP flows it holds */
 	_Atomic uint64_t accepted;
 	_Atomic uint32_t restarts;
 	/* The worker's loop stamps this (lb_clock_ms) a few times a second: the watchdog reads it. */
@@ -129,6 +131,7 @@ struct lb_shm_pool {
 	struct lb_shm_backend *backends;
 	struct lb_shm_worker *workers;
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
+	struct lb_affinity *affinity;	/* tcp+udp services: each client's backend */
 };
 
 /* One generation's view: its services, over the shared pool. */

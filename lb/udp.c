@@ -206,6 +206,7 @@ static void flow_end(struct flow *f, const char *end)
 	lb_backend_put(u->a.shm, &u->a.ledger[f - u->slab]);
 	atomic_fetch_sub_explicit(&service_of(f)->udp_flows, 1, memory_order_relaxed);
 	u->n_active--;
+	atomic_store_explicit(u->a.gauge, u->n_active, memory_order_relaxed);
 	f->next = u->dead;
 	u->dead = f;
 }
@@ -345,6 +346,7 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	f->hnext = *b;
 	*b = f;
 	u->n_active++;
+	atomic_store_explicit(u->a.gauge, u->n_active, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->udp_flows, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->udp_flows_total, 1, memory_order_relaxed);
 	lb_loop_timer_set(u->a.loop, &f->timer, f->last + svc->udp_idle_timeout_ms);

@@ -24,6 +24,7 @@
 #include "lb/reach.h"
 #include "lb/relay.h"
 #include "lb/sock.h"
+#include "lb/udp.h"
 #include "lb/worker.h"
 
 #define SOCK_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
@@ -80,6 +81,7 @@ struct worker {
 	struct lb_shm *shm;
 	struct lb_shm_worker *self;
 	struct lb_backend_picker *picker;
+	struct lb_udp *udp;		/* its UDP flows; NULL without UDP listeners */
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
 	uint64_t **path_down;		/* per service, per backend: when the gateway's path to it last failed */
 	struct lb_relay_pool pipes;
@@ -651,6 +653,9 @@ static void drain_expired(struct lb_timer *t)
 			continue;
 		conn_abandon(c, "drain");
 	}
+	if (lb_udp_active(w.udp))
+		lb_info("drain timeout: ending %u udp flows", lb_udp_active(w.udp));
+	lb_udp_end_all(w.udp, "drain");
 	lb_loop_stop(w.loop);
 }
 
@@ -666,8 +671,11 @@ static void on_signal(int signo)
 	w.draining = true;
 	atomic_store(&w.self->state, LB_WORKER_DRAINING);
 	stop_accepting();
-	lb_info("stopping: draining %u connections (at most %u ms)", w.n_active,
-		w.cfg->drain_timeout_ms);
+	/* Its flows' own sockets keep their datagrams coming here until they end. */
+	if (w.udp)
+		lb_udp_stop_accepting(w.udp);
+	lb_info("stopping: draining %u connections and %u udp flows (at most %u ms)", w.n_active,
+		lb_udp_active(w.udp), w.cfg->drain_timeout_ms);
 	lb_loop_timer_set(w.loop, &w.drain_timer, lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
 }
 
@@ -706,7 +714,8 @@ static void after_batch(void *arg)
 		if (!w.dead)
 			break;
 	}
-	if (w.draining && w.n_active == 0)
+	lb_udp_after_batch(w.udp);
+	if (w.draining && w.n_active == 0 && lb_udp_active(w.udp) == 0)
 		lb_loop_stop(w.loop);
 }
 
@@ -728,7 +737,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.self = &w.shm->workers[args->slot];
 	w.ledger = args->ledger;
 	/* One timer per connection plus the worker's own: arming never allocates. */
-	rc = lb_loop_timer_reserve(w.loop, args->capacity + 8);
+	rc = lb_loop_timer_reserve(w.loop, args->capacity + args->flows + 8);
 	if (rc < 0)
 		return rc;
 	w.slab = calloc(args->capacity, sizeof(*w.slab));
@@ -764,6 +773,24 @@ static int worker_setup(const struct lb_worker_args *args)
 			return rc;
 	}
 	w.n_listen = args->n_listen;
+	if (args->n_udp) {
+		struct lb_udp_args ua = {
+			.cfg = w.cfg,
+			.shm = w.shm,
+			.loop = w.loop,
+			.picker = w.picker,
+			.ledger = args->ledger + args->capacity,
+			.capacity = args->flows,
+			.owner = (uint16_t)args->slot,
+			.gauge = &w.self->udp_flows,
+			.listen_fds = args->udp_fds,
+			.n_listen = args->n_udp,
+		};
+
+		w.udp = lb_udp_alloc(&ua);
+		if (!w.udp)
+			return -errno;
+	}
 	return 0;
 }
 
@@ -779,7 +806,8 @@ int lb_worker_run(const struct lb_worker_args *args)
 	}
 	atomic_store(&w.self->state, LB_WORKER_RUNNING);
 	heartbeat(&w.beat);
-	lb_info("started: capacity %u connections, %u pipes", args->capacity, args->pipes);
+	lb_info("started: capacity %u connections, %u udp flows, %u pipes", args->capacity,
+		args->flows, args->pipes);
 	/* Connections may have queued while no worker was accepting. */
 	accept_all();
 	rc = lb_loop_run(w.loop);

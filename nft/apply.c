@@ -28,7 +28,7 @@
 /* Upper bounds used to size a first batch; build reports -EMSGSIZE if they
  * are ever too small and the batch is retried twice as large. */
 #define LB_NFT_MSG_MAX		1024
-#define LB_NFT_FIXED_MSGS	24
+#define LB_NFT_FIXED_MSGS	32
 
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
@@ -58,7 +58,8 @@ static void batch_free(struct batch *nb)
  */
 static int batch_make(struct batch *nb, const struct lb_nft_spec *spec, const char *table)
 {
-	size_t limit = (LB_NFT_FIXED_MSGS + (spec ? spec->n_vips : 0)) * LB_NFT_MSG_MAX;
+	size_t vips = spec ? spec->n_vips + spec->n_udp_vips : 0;
+	size_t limit = (LB_NFT_FIXED_MSGS + vips) * LB_NFT_MSG_MAX;
 	uint32_t seq;
 	int ret;
 
@@ -299,7 +300,8 @@ static int talk(const struct batch *nb, const char *table, char *err, size_t err
 	fd = mnl_socket_get_fd(nl);
 	/* The whole transaction must travel in one sendmsg(). */
 	lb_nft_netlink_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, size + 4096);
-	lb_nft_netlink_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (size_t)nb->n_acked * LB_NFT_ACK_COST);
+	lb_nft_netlink_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF,
+			       (size_t)nb->n_acked * LB_NFT_ACK_COST);
 
 	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), size) == -1) {
 		ret = -errno;

@@ -109,7 +109,8 @@ static int open_src(struct lb_nft_watch *w, enum lb_nft_watch_src src, int proto
 			goto fail;
 		}
 	}
-	lb_nft_netlink_sockbuf(mnl_socket_get_fd(nl), SO_RCVBUFFORCE, SO_RCVBUF, LB_NFT_WATCH_RCVBUF);
+	lb_nft_netlink_sockbuf(mnl_socket_get_fd(nl), SO_RCVBUFFORCE, SO_RCVBUF,
+			       LB_NFT_WATCH_RCVBUF);
 	w->nl[src] = nl;
 	return 0;
 fail:

@@ -83,16 +83,28 @@ static bool is_open(int fd)
 	return fcntl(fd, F_GETFD) != -1;
 }
 
-/* A running set of n positions on port, each with a stand-in per family in v6 or not. */
-static void running(struct lb_listener_set *s, uint16_t port, unsigned int n, bool v6)
+/* Kinds, as lb/listener.c orders them. */
+enum { TCP4, TCP6, UDP4, UDP6 };
+
+/*
+ * A running set of n positions on port, each with a stand-in per kind it
+ * wants: TCP over IPv4, and IPv6 with v6, and UDP too with udp.
+ */
+static void running_kinds(struct lb_listener_set *s, uint16_t port, unsigned int n, bool v6,
+			  bool udp)
 {
-	*s = (struct lb_listener_set){ .n = n, .port = port, .family = { true, v6 } };
+	*s = (struct lb_listener_set){ .n = n, .port = port,
+				       .wanted = { true, v6, udp, udp && v6 } };
 	s->pos = calloc(n, sizeof(*s->pos));
 	ck_assert_ptr_nonnull(s->pos);
-	for (unsigned int i = 0; i < n; i++) {
-		s->pos[i].fd[0] = stand_in();
-		s->pos[i].fd[1] = v6 ? stand_in() : -1;
-	}
+	for (unsigned int i = 0; i < n; i++)
+		for (size_t k = 0; k < LB_LISTENER_KINDS; k++)
+			s->pos[i].fd[k] = s->wanted[k] ? stand_in() : -1;
+}
+
+static void running(struct lb_listener_set *s, uint16_t port, unsigned int n, bool v6)
+{
+	running_kinds(s, port, n, v6, false);
 }
 
 /* Same port, fewer workers: positions are taken over one for one; the rest stay behind. */
@@ -110,7 +122,7 @@ START_TEST(test_plan_takes_over)
 	ck_assert_uint_eq(plan.n, 2);
 	ck_assert_uint_eq(plan.port, busy_port);
 	for (unsigned int i = 0; i < 2; i++) {
-		ck_assert_uint_eq(lb_listener_set_fds(&plan, i, fds), 2);
+		ck_assert_uint_eq(lb_listener_set_fds(&plan, i, LB_PROTO_TCP, fds), 2);
 		ck_assert_int_eq(fds[0], before[i][0]);
 		ck_assert_int_eq(fds[1], before[i][1]);
 		ck_assert_int_eq(old.pos[i].fd[0], -1);
@@ -218,6 +230,39 @@ START_TEST(test_giveback)
 }
 END_TEST
 
+/*
+ * UDP sockets are a kind of their own: handed out apart from the TCP ones,
+ * and left behind when the new config has no UDP service any more.
+ */
+START_TEST(test_udp_kinds)
+{
+	struct lb_config *cfg = config(busy_port, false);
+	struct lb_listener_set old, plan;
+	int fds[LB_LISTENER_FAMILIES], tcp4, udp4;
+
+	running_kinds(&old, busy_port, 1, false, true);
+	tcp4 = old.pos[0].fd[TCP4];
+	udp4 = old.pos[0].fd[UDP4];
+	ck_assert_uint_eq(lb_listener_set_fds(&old, 0, LB_PROTO_UDP, fds), 1);
+	ck_assert_int_eq(fds[0], udp4);
+	ck_assert_uint_eq(lb_listener_set_fds(&old, 0, LB_PROTO_TCP, fds), 1);
+	ck_assert_int_eq(fds[0], tcp4);
+	ck_assert_int_eq(lb_listener_set_plan(&plan, cfg, 1, &old), 0);
+	ck_assert(!plan.wanted[UDP4] && !plan.wanted[UDP6] && !plan.wanted[TCP6]);
+	ck_assert_int_eq(plan.pos[0].fd[TCP4], tcp4);
+	ck_assert_int_eq(plan.pos[0].fd[UDP4], -1);
+	ck_assert_int_eq(old.pos[0].fd[UDP4], udp4);
+	ck_assert_uint_eq(lb_listener_set_fds(&plan, 0, LB_PROTO_UDP, fds), 0);
+	/* Given back, the TCP socket returns to its gap; the UDP one never left. */
+	lb_listener_set_giveback(&plan, &old);
+	ck_assert_int_eq(old.pos[0].fd[TCP4], tcp4);
+	ck_assert(is_open(tcp4) && is_open(udp4));
+	lb_listener_set_free(&old);
+	ck_assert(!is_open(udp4));
+	lb_config_free(cfg);
+}
+END_TEST
+
 /* A position whose worker could not start lets go of its sockets. */
 START_TEST(test_close_position)
 {
@@ -228,11 +273,11 @@ START_TEST(test_close_position)
 	fd = s.pos[1].fd[1];
 	lb_listener_set_close(&s, 1);
 	ck_assert(!is_open(fd));
-	ck_assert_uint_eq(lb_listener_set_fds(&s, 1, fds), 0);
-	ck_assert_uint_eq(lb_listener_set_fds(&s, 0, fds), 2);
+	ck_assert_uint_eq(lb_listener_set_fds(&s, 1, LB_PROTO_TCP, fds), 0);
+	ck_assert_uint_eq(lb_listener_set_fds(&s, 0, LB_PROTO_TCP, fds), 2);
 	/* Out of range is nothing. */
 	lb_listener_set_close(&s, 5);
-	ck_assert_uint_eq(lb_listener_set_fds(&s, 5, fds), 0);
+	ck_assert_uint_eq(lb_listener_set_fds(&s, 5, LB_PROTO_TCP, fds), 0);
 	lb_listener_set_free(&s);
 }
 END_TEST
@@ -241,5 +286,6 @@ int main(void)
 {
 	return lb_test_main("listener", setup, teardown, 0,
 			    LB_TESTS(test_plan_takes_over, test_plan_fails_gives_back,
-				     test_plan_probes_new_port, test_giveback, test_close_position));
+				     test_plan_probes_new_port, test_giveback, test_udp_kinds,
+				     test_close_position));
 }
