@@ -55,6 +55,7 @@ struct lb_health {
 	struct lb_health_conf *confs;	/* one per service */
 	struct hc_backend *b;
 	size_t n;
+	struct lb_health *next_retired;	/* lb_health_retire() */
 };
 
 static void hc_start(struct hc_backend *b);
@@ -521,4 +522,22 @@ void lb_health_stop(struct lb_health *h)
 	free(h->b);
 	free(h->confs);
 	free(h);
+}
+
+void lb_health_retire(struct lb_health **list, struct lb_health *h)
+{
+	if (!h)
+		return;
+	h->next_retired = *list;
+	*list = h;
+}
+
+void lb_health_stop_list(struct lb_health **list)
+{
+	while (*list) {
+		struct lb_health *h = *list;
+
+		*list = h->next_retired;
+		lb_health_stop(h);
+	}
 }

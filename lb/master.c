@@ -7,7 +7,6 @@
  * the old one drain. Signals arrive through a signalfd and are acted on in
  * the loop; objects a callback retires are freed after the batch.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -85,8 +84,7 @@ struct master {
 	struct lb_capacity cap;
 	struct lb_rules *rules;
 	struct lb_health *health;
-	struct lb_health **dead_health;	/* retired in callbacks, stopped after the batch */
-	size_t n_dead_health;
+	struct lb_health *retired_health;	/* retired in callbacks, stopped after the batch */
 	struct lb_ctl *ctl;
 	struct lb_ctl_state ctl_state;
 	struct lb_timer tick;
@@ -96,28 +94,6 @@ struct master {
 };
 
 static struct master m = { .migrate_req_saved = -1 };
-
-/* Closes every inherited fd but keep[]: a worker must not hold the master's sockets. */
-static void close_other_fds(const int *keep, size_t n_keep)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int dfd;
-
-	if (!d)
-		return;
-	dfd = dirfd(d);
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
-
-		for (size_t i = 0; !kept && i < n_keep; i++)
-			kept = keep[i] == fd;
-		if (!kept)
-			close(fd);
-	}
-	closedir(d);
-}
 
 _Static_assert(LB_WORKER_MAX_LISTENERS >= LB_LISTENER_FAMILIES, "a worker gets one listener per family");
 
@@ -150,8 +126,7 @@ static void worker_child(struct slot *s)
 	memcpy(keep + args.n_listen, args.udp_fds, args.n_udp * sizeof(int));
 	n_keep = args.n_listen + args.n_udp;
 	keep[n_keep++] = s->fd;
-	close_other_fds(keep, n_keep);
-	if (lb_priv_drop_worker(g->cfg) < 0)
+	if (lb_priv_drop_worker(g->cfg, keep, n_keep) < 0)
 		_exit(1);
 	_exit(lb_worker_run(&args));
 }
@@ -523,32 +498,6 @@ static unsigned int start_gen(struct gen *g)
 	return started;
 }
 
-/* Two reloads can run in one batch, so more than one checker may wait here. */
-static void retire_health(struct lb_health *h)
-{
-	struct lb_health **p;
-
-	if (!h)
-		return;
-	p = realloc(m.dead_health, (m.n_dead_health + 1) * sizeof(*p));
-	if (!p) {
-		/* Better a leak than a checker freed under its own pending events. */
-		lb_err("out of memory retiring a health checker");
-		return;
-	}
-	m.dead_health = p;
-	m.dead_health[m.n_dead_health++] = h;
-}
-
-static void stop_retired_health(void)
-{
-	for (size_t i = 0; i < m.n_dead_health; i++)
-		lb_health_stop(m.dead_health[i]);
-	free(m.dead_health);
-	m.dead_health = NULL;
-	m.n_dead_health = 0;
-}
-
 /*
  * Re-reads the config and, only when it is valid and its rules applied,
  * starts a new generation of workers on the (mostly same) listening
@@ -616,7 +565,7 @@ static int reload(char *msg, size_t len)
 		lb_err("reload: health checks: %s; backends are not checked until the next "
 		       "reload", strerror(errno));
 	/* The old checker works on the old generation's state: it goes with it. */
-	retire_health(m.health);
+	lb_health_retire(&m.retired_health, m.health);
 	m.health = health;
 	lb_listener_set_free(&m.ls);	/* only those the new set did not take */
 	m.ls = ls;
@@ -718,7 +667,7 @@ static void after_batch(void *arg)
 {
 	struct gen **pg = &m.old;
 
-	stop_retired_health();
+	lb_health_stop_list(&m.retired_health);
 	while (*pg) {
 		struct gen *g = *pg;
 
@@ -833,7 +782,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	status = rc < 0 ? 1 : 0;
 out:
-	stop_retired_health();
+	lb_health_stop_list(&m.retired_health);
 	lb_health_stop(m.health);
 	lb_ctl_close(m.ctl);
 	lb_listener_set_free(&m.ls);

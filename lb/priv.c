@@ -9,6 +9,7 @@
  * should one be made to exec, it gains nothing. Why each capability is
  * kept: docs/security.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -158,7 +159,29 @@ fail:
 	return rc;
 }
 
-int lb_priv_drop_worker(const struct lb_config *cfg)
+/* Closes every inherited fd but keep[] and stdio: a worker holds only its own sockets. */
+static void close_other_fds(const int *keep, size_t n_keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int dfd;
+
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
+
+		for (size_t i = 0; !kept && i < n_keep; i++)
+			kept = keep[i] == fd;
+		if (!kept)
+			close(fd);
+	}
+	closedir(d);
+}
+
+int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_keep)
 {
 	pid_t master = getppid();
 	int flags = CAPNG_DROP_SUPP_GRP;
@@ -167,6 +190,7 @@ int lb_priv_drop_worker(const struct lb_config *cfg)
 	char who[160];
 	int rc;
 
+	close_other_fds(keep, n_keep);
 	snprintf(who, sizeof(who), " to %s:%s", cfg->user, cfg->group);
 	rc = load_caps(who);
 	if (rc < 0)
