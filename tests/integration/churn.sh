@@ -26,8 +26,7 @@ WARM=${CHURN_WARM:-5000}
 lab_up
 
 cfg=$(lab_config '{"name": "churn", "vips": ["198.18.100.1:9500"], "backends": [{"address": "198.18.2.2:9500"}]}')
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo 198.18.2.2:9500
-lab_wait_port "$LAB_BE" 198.18.2.2 9500 || lab_fail "peer echo did not listen"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo 198.18.2.2:9500
 lab_lb_start "$cfg"
 
 workers() {

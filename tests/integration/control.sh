@@ -27,10 +27,7 @@ lab_nginx_start
 
 cfg=$(lab_config '{"name": "echo", "vips": ["198.18.100.1:7"],
 	"backends": [{"address": "198.18.2.2:7"}, {"address": "198.18.2.3:7"}]}')
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo 198.18.2.2:7 198.18.2.3:7
-for a in 198.18.2.2 198.18.2.3; do
-	lab_wait_port "$LAB_BE" "$a" 7 || lab_fail "peer echo did not listen on $a:7"
-done
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo 198.18.2.2:7 198.18.2.3:7
 lab_lb_start "$cfg"
 SOCK=$LAB_DIR/lb.sock
 export LB_SOCKET=$SOCK

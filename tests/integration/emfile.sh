@@ -30,8 +30,7 @@ lab_up
 cfg=$(lab_config '{"name": "echo", "vips": ["198.18.100.1:9600"], "backends": [{"address": "198.18.2.2:9600"}]}')
 sed -i 's/"workers": 2/"workers": 1/' "$cfg"
 grep -q '"workers": 1' "$cfg" || lab_fail "could not set workers to 1 in $cfg"
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v 198.18.2.2:9600
-lab_wait_port "$LAB_BE" 198.18.2.2 9600 || lab_fail "peer echo did not listen"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo -v 198.18.2.2:9600
 lab_lb_start_nofile "$NOFILE" "$cfg"
 grep -q "open-file limit $NOFILE)" "$LAB_LB_LOG" || { lab_lb_log; lab_fail "lb does not report an open-file limit of $NOFILE"; }
 

@@ -26,8 +26,7 @@ PORT=9500
 QUEUE_MS=1500
 VIP=$LAB_VIP4:$PORT
 
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v "$BE:$PORT"
-lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo -v "$BE:$PORT"
 
 cfg=$(lab_config_with '"workers": 2' '{
 	"name": "one",

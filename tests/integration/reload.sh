@@ -18,8 +18,7 @@ LBCTL=${LB_BUILDDIR:-$LB_SRCDIR}/lb/lbctl
 lab_need_peer
 lab_up
 lab_nginx_start
-lab_bg "$LAB_BE" "$LAB_DIR/peer.log" "$PEER" serve 198.18.2.2:9000
-lab_wait_port "$LAB_BE" 198.18.2.2 9000 || lab_fail "peer serve did not start"
+lab_peer_start "$LAB_BE" "$LAB_DIR/peer.log" serve 198.18.2.2:9000
 
 # variant WORKERS SCHEDULER BACKENDS_JSON [EXTRA_SERVICE]: print a config.
 variant() {

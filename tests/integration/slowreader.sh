@@ -21,8 +21,7 @@ lab_up
 
 cfg=$(lab_config '{"name": "bulk", "vips": ["198.18.100.1:9000"], "backends": [{"address": "198.18.2.2:9000"}]}')
 serve_log=$LAB_DIR/serve.log
-lab_bg "$LAB_BE" "$serve_log" "$PEER" serve 198.18.2.2:9000
-lab_wait_port "$LAB_BE" 198.18.2.2 9000 || lab_fail "peer serve did not listen"
+lab_peer_start "$LAB_BE" "$serve_log" serve 198.18.2.2:9000
 lab_lb_start "$cfg"
 
 slow_s=10

@@ -19,8 +19,7 @@ BE=${LAB_BE_IP4[0]}
 PORT=9510
 VIP=$LAB_VIP4:$PORT
 
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$BE:$PORT"
-lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo "$BE:$PORT"
 
 cfg=$(lab_config_with '"workers": 1' '{
 	"name": "one",
