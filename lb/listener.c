@@ -14,9 +14,10 @@
 /* The kernel clamps this to net.core.somaxconn. */
 #define LISTEN_BACKLOG 65535
 
-int lb_listener_probe(const union lb_sockaddr *addr)
+int lb_listener_probe(const union lb_sockaddr *addr, enum lb_proto proto)
 {
-	int fd = socket(addr->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+	bool udp = proto == LB_PROTO_UDP;
+	int fd = socket(addr->sa.sa_family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 	int one = 1, rc = 0;
 
 	if (fd == -1)
@@ -29,99 +30,49 @@ int lb_listener_probe(const union lb_sockaddr *addr)
 	return rc;
 }
 
-int lb_listener_open(const union lb_sockaddr *addr, const char **what)
+/* Sets option opt of fd to 1, with name in *what for the error message. */
+static int set_one(int fd, int level, int opt, const char *name, const char **what)
 {
-	int family = addr->sa.sa_family;
 	int one = 1;
-	int fd, rc;
+
+	*what = name;
+	return setsockopt(fd, level, opt, &one, sizeof(one));
+}
+
+int lb_listener_open(const union lb_sockaddr *addr, enum lb_proto proto, const char **what)
+{
+	int family = addr->sa.sa_family, fd, rc;
+	bool udp = proto == LB_PROTO_UDP, v6 = family == AF_INET6;
 
 	*what = "socket";
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	fd = socket(family, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1)
 		return -errno;
-	*what = "setsockopt(SO_REUSEADDR)";
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+	if ((!udp && set_one(fd, SOL_SOCKET, SO_REUSEADDR, "setsockopt(SO_REUSEADDR)", what)) ||
+	    set_one(fd, SOL_SOCKET, SO_REUSEPORT, "setsockopt(SO_REUSEPORT)", what))
 		goto fail;
-	*what = "setsockopt(SO_REUSEPORT)";
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
-		goto fail;
-	*what = family == AF_INET6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
+	*what = v6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
 	rc = lb_sock_transparent(fd, family);
 	if (rc < 0) {
 		errno = -rc;
 		goto fail;
 	}
-	if (family == AF_INET6) {
-		*what = "setsockopt(IPV6_V6ONLY)";
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
-			goto fail;
-	}
-	/* Inherited by every accepted socket: pass bytes on as they come. */
-	*what = "setsockopt(TCP_NODELAY)";
-	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
+	if (v6 && set_one(fd, IPPROTO_IPV6, IPV6_V6ONLY, "setsockopt(IPV6_V6ONLY)", what))
+		goto fail;
+	/*
+	 * UDP: each datagram's original destination, the VIP, comes with it.
+	 * TCP: inherited by every accepted socket, pass bytes on as they come.
+	 */
+	if (udp ? set_one(fd, v6 ? SOL_IPV6 : SOL_IP, v6 ? IPV6_RECVORIGDSTADDR : IP_RECVORIGDSTADDR,
+			  v6 ? "setsockopt(IPV6_RECVORIGDSTADDR)" : "setsockopt(IP_RECVORIGDSTADDR)",
+			  what)
+		: set_one(fd, IPPROTO_TCP, TCP_NODELAY, "setsockopt(TCP_NODELAY)", what))
 		goto fail;
 	*what = "bind";
 	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
 		goto fail;
 	*what = "listen";
-	if (listen(fd, LISTEN_BACKLOG) == -1)
-		goto fail;
-	return fd;
-fail:
-	rc = -errno;
-	close(fd);
-	return rc;
-}
-
-int lb_listener_probe_udp(const union lb_sockaddr *addr)
-{
-	int fd = socket(addr->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
-	int one = 1, rc = 0;
-
-	if (fd == -1)
-		return -errno;
-	if (addr->sa.sa_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what)
-{
-	int family = addr->sa.sa_family;
-	int one = 1;
-	int fd, rc;
-
-	*what = "socket";
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-	if (fd == -1)
-		return -errno;
-	*what = "setsockopt(SO_REUSEPORT)";
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
-		goto fail;
-	*what = family == AF_INET6 ? "setsockopt(IPV6_TRANSPARENT)" : "setsockopt(IP_TRANSPARENT)";
-	rc = lb_sock_transparent(fd, family);
-	if (rc < 0) {
-		errno = -rc;
-		goto fail;
-	}
-	/* Each datagram's original destination, the VIP, comes with it. */
-	if (family == AF_INET6) {
-		*what = "setsockopt(IPV6_V6ONLY)";
-		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
-			goto fail;
-		*what = "setsockopt(IPV6_RECVORIGDSTADDR)";
-		if (setsockopt(fd, SOL_IPV6, IPV6_RECVORIGDSTADDR, &one, sizeof(one)) == -1)
-			goto fail;
-	} else {
-		*what = "setsockopt(IP_RECVORIGDSTADDR)";
-		if (setsockopt(fd, SOL_IP, IP_RECVORIGDSTADDR, &one, sizeof(one)) == -1)
-			goto fail;
-	}
-	*what = "bind";
-	if (bind(fd, &addr->sa, lb_addr_len(addr)) == -1)
+	if (!udp && listen(fd, LISTEN_BACKLOG) == -1)
 		goto fail;
 	return fd;
 fail:
@@ -174,9 +125,9 @@ static int pos_open(struct lb_listener_set *s, unsigned int i, size_t k, bool pr
 	}
 	lb_addr_set_port(&a, s->port);
 	if (probe)
-		fd = udp ? lb_listener_probe_udp(&a) : lb_listener_probe(&a);
+		fd = lb_listener_probe(&a, kind_proto(k));
 	if (fd == 0)
-		fd = udp ? lb_listener_open_udp(&a, &what) : lb_listener_open(&a, &what);
+		fd = lb_listener_open(&a, kind_proto(k), &what);
 	if (fd < 0) {
 		lb_err("%s listener %s for worker %u: %s: %s%s", udp ? "udp" : "tcp",
 		       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),

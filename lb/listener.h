@@ -14,30 +14,22 @@
 #define LB_LISTENER_KINDS (2 * LB_LISTENER_FAMILIES)
 
 /*
- * Opens a non-blocking TCP listener on addr with IP_TRANSPARENT (so TPROXY
- * can hand it connections for any destination) and SO_REUSEPORT (one per
- * worker, in one group). Returns the fd or -errno; *what names the step
- * that failed.
+ * Opens a non-blocking listener of proto (LB_PROTO_TCP or LB_PROTO_UDP) on
+ * addr with IP_TRANSPARENT (so TPROXY can hand it connections and
+ * datagrams for any destination) and SO_REUSEPORT (one per worker, in one
+ * group). A UDP one also asks for each datagram's original destination
+ * (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR), which is the VIP. Returns
+ * the fd or -errno; *what names the step that failed.
  */
-int lb_listener_open(const union lb_sockaddr *addr, const char **what);
+int lb_listener_open(const union lb_sockaddr *addr, enum lb_proto proto, const char **what);
 
 /*
  * SO_REUSEPORT would let a second lb (same uid) silently join the first
- * one's group and steal half its connections, so before opening its own
- * group the master checks that nobody listens on addr. Returns 0,
+ * one's group and steal half its traffic, so before opening its own group
+ * the master checks that nobody has a socket of proto on addr. Returns 0,
  * -EADDRINUSE, or another -errno.
  */
-int lb_listener_probe(const union lb_sockaddr *addr);
-
-/*
- * The UDP listener of a worker: like lb_listener_open, a datagram socket
- * that also asks for each datagram's original destination
- * (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR), which is the VIP.
- */
-int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what);
-
-/* lb_listener_probe for the UDP port. */
-int lb_listener_probe_udp(const union lb_sockaddr *addr);
+int lb_listener_probe(const union lb_sockaddr *addr, enum lb_proto proto);
 
 /*
  * The listening sockets of one generation of workers, on 127.0.0.1 and
