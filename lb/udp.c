@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lb/balance.h"
 #include "lb/keyset.h"
 #include "lb/log.h"
 #include "lb/sock.h"
@@ -70,16 +71,6 @@ struct lb_udp {
 	char ctrl[BATCH][CMSG_SPACE(sizeof(struct sockaddr_in6))];
 };
 
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 {
 	const unsigned char *p;
@@ -94,7 +85,7 @@ static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 	}
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	return mix(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
+	return lb_balance_mix64(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
 }
 
 uint64_t lb_udp_pair_key(const union lb_sockaddr *client, const union lb_sockaddr *backend)
