@@ -40,6 +40,8 @@ LAB_GW_IP6=2001:db8::1
 LAB_BE_IP4=(198.18.2.2 198.18.2.3)
 LAB_BE_IP6=(2001:db8:2::2 2001:db8:2::3)
 
+# What lab_log lines start with: the test's file name without ".sh".
+LAB_NAME=${LAB_NAME:-$(basename "$0" .sh)}
 LAB_ID=${LAB_ID:-lb-$$-$RANDOM}
 LAB_CLI=$LAB_ID-cli
 LAB_GW=$LAB_ID-gw
@@ -59,7 +61,7 @@ LAB_ON_DOWN=()
 # ==== Logging and verdicts ====
 
 lab_log() {
-	printf '%s: %s\n' "${LAB_NAME:-${0##*/}}" "$*" >&2
+	printf '%s: %s\n' "$LAB_NAME" "$*" >&2
 }
 
 lab_fail() {
@@ -103,15 +105,13 @@ lab_skip_unless_root() {
 	ip netns del "$probe"
 }
 
-# lab_need_lb: exit 77 when LB_BIN is unset or not built.
+# lab_need_lb [peer]: exit 77 when LB_BIN is unset or not built; with
+# "peer", also without the test peer (tests/tools/peer, built by make
+# check), which it sets as $PEER unless PEER is set.
 lab_need_lb() {
 	[[ -n ${LB_BIN:-} ]] || lab_skip "LB_BIN is not set"
 	[[ -x $LB_BIN ]] || lab_skip "lb binary not found: $LB_BIN"
-}
-
-# lab_need_peer: the test peer (tests/tools/peer, built by make check) as
-# $PEER unless PEER is set, or skip.
-lab_need_peer() {
+	[[ ${1:-} == peer ]] || return 0
 	PEER=${PEER:-${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/peer}
 	[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
 }
@@ -221,27 +221,23 @@ lab_wait_links() {
 # lab_cli_addrs_add ADDR...: more addresses on the client namespace's c0
 # (IPv4 in 198.18.0.0/24, IPv6 in 2001:db8::/64), for load that needs more
 # source addresses than LAB_CLI_IP4/LAB_CLI_IP6. They go with the namespace.
-lab_cli_addrs_add() {
-	local a
-	for a in "$@"; do
-		if [[ $a == *:* ]]; then
-			ip -n "$LAB_CLI" addr add "$a/64" dev c0 nodad || lab_fail "add $a to c0"
-		else
-			ip -n "$LAB_CLI" addr add "$a/24" dev c0 || lab_fail "add $a to c0"
-		fi
-	done
-}
+lab_cli_addrs_add() { lab_addrs_add "$LAB_CLI" c0 "$@"; }
 
 # lab_be_addrs_add ADDR...: more addresses on the backend namespace's b0
 # (IPv4 in 198.18.2.0/24, IPv6 in 2001:db8:2::/64), for tests that need
 # more backends than LAB_BE_IP4/LAB_BE_IP6. They go with the namespace.
-lab_be_addrs_add() {
-	local a
+lab_be_addrs_add() { lab_addrs_add "$LAB_BE" b0 "$@"; }
+
+# lab_addrs_add NS DEV ADDR...: the addresses on DEV in NS, IPv4 as /24 and
+# IPv6 as /64 (without duplicate address detection).
+lab_addrs_add() {
+	local ns=$1 dev=$2 a
+	shift 2
 	for a in "$@"; do
 		if [[ $a == *:* ]]; then
-			ip -n "$LAB_BE" addr add "$a/64" dev b0 nodad || lab_fail "add $a to b0"
+			ip -n "$ns" addr add "$a/64" dev "$dev" nodad || lab_fail "add $a to $dev"
 		else
-			ip -n "$LAB_BE" addr add "$a/24" dev b0 || lab_fail "add $a to b0"
+			ip -n "$ns" addr add "$a/24" dev "$dev" || lab_fail "add $a to $dev"
 		fi
 	done
 }
@@ -498,10 +494,11 @@ EOF
 
 # lab_config [EXTRA_SERVICES_JSON]: write an lb config and print its path:
 # docs/examples/lab.json (what the lab runs is what the example shows) with
-# the control socket in the lab dir, the lab's intercept block, and a 3 s
-# connect timeout for its service (tests wait on connects). Its top-level
-# keys come out as '"workers": 2', for a test to sed. EXTRA_SERVICES_JSON,
-# if given, is appended to the services array, e.g. '{"name": "x", ...}'.
+# the control socket in the lab dir, the lab's intercept block, and its
+# service's connect timeout written out (3000 ms, the default). Keys come
+# out as '"workers": 2' and '"connect_timeout_ms": 3000', for a test to
+# sed. EXTRA_SERVICES_JSON, if given, is appended to the services array,
+# e.g. '{"name": "x", ...}'.
 lab_config() {
 	local example=$LB_SRCDIR/docs/examples/lab.json top services
 	top=$(jq -r 'del(.control, .services) | to_entries |

@@ -7,11 +7,9 @@
 # directions in flight at once can outnumber the workers' pipe pools (128
 # pipes each), so the copying fallback may carry some of them too.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=bytes
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 cfg=$(lab_config '{

@@ -16,11 +16,9 @@
 # at start, resident only once used), and the pipe pool's kept idle pipes.
 # Against a fresh worker those would look like growth.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=churn
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq socat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 N=${CHURN_N:-100000}
 WARM=${CHURN_WARM:-5000}
 lab_up

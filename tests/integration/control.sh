@@ -15,12 +15,10 @@
 #    2 (no lb there).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
-LAB_NAME=control
 . "$LB_SRCDIR/tests/lab.sh"
 LBCTL=${LBCTL:-$LB_BUILDDIR/lb/lbctl}
 lab_skip_unless_root socat timeout stat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 [[ -x $LBCTL ]] || lab_skip "lbctl not built: $LBCTL"
 lab_up
 lab_nginx_start

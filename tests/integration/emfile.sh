@@ -19,11 +19,9 @@
 # ENFILE (fs.file-max) is host-wide and ENOMEM cannot be provoked safely;
 # both take the same paths in lb (see docs/reliability.md).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=emfile
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root prlimit setpriv jq socat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 NOFILE=512
 lab_up
 

@@ -26,11 +26,9 @@
 # process, nft table, rule, route or listener behind.
 # Run parts alone with: faults.sh [storm] [master] [backend] [mute] [stuck] [vanish]
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=faults
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root wrk ss pgrep jq socat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 parts=${*:-storm master backend mute stuck vanish}
 want() { [[ " $parts " == *" $1 "* ]]; }
 

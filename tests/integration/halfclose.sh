@@ -11,11 +11,9 @@
 # response (peer: "EOF before status byte", socat: empty answer), or reset the
 # client's late upload, so each check fails then.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=halfclose
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root socat timeout
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 cfg=$(lab_config "$(lab_svc peer 9000), $(lab_svc clifin 9001), $(lab_svc srvfin 9002)")

@@ -5,7 +5,6 @@
 # out, so every request goes to the other; once it serves again it is put
 # back after rise checks and gets requests again.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=health
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb

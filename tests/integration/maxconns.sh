@@ -14,11 +14,9 @@
 #    race for a freed slot to another must keep waiting, issue 13 item 4),
 #    and the backend never holds more than 2 connections.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=maxconns
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 BE=${LAB_BE_IP4[0]}

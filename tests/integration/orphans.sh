@@ -21,11 +21,9 @@
 # FIN-WAIT-1 with their buffers for minutes.
 # Run parts alone with: orphans.sh [idle] [drain] [cap] [close]
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=orphans
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 parts=${*:-idle drain cap close}
 want() { [[ " $parts " == *" $1 "* ]]; }
 

@@ -13,11 +13,9 @@
 #    are down, no connect is tried, and "no usable backend" is logged at
 #    most once a second.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=passive
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 PORT=9400

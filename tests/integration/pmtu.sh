@@ -32,11 +32,9 @@
 #   be    198.18.2.2; 198.18.2.9 and 2001:db8:2::9 are down, 198.18.2.8 filtered
 # The client network is 2001:db8::/64 (2001:db8::10-13, rc1 2001:db8::1).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=pmtu
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 
 SIZE=${PMTU_SIZE:-256M}	# per transfer
 XFER_S=${PMTU_TIMEOUT:-8}	# a transfer still running after this has stalled

@@ -10,11 +10,9 @@
 #    reset, not a FIN.
 # IPv4 and IPv6.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=resets
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 cfg=$(lab_config "$(lab_svc rstlate 9010), $(lab_svc rstnow 9011), $(lab_svc echo 9012)")

@@ -16,11 +16,9 @@
 # Where a connection landed is read on the backend side (ss by local
 # address), which worker took it on the gateway (ss -p).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=sched
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 A=${LAB_BE_IP4[0]}

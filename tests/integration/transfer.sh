@@ -6,22 +6,12 @@
 # on both ends; the backend answers only after the client's FIN reached it,
 # so half-close is exercised too.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=transfer
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
-cfg=$(lab_config '{
-			"name": "bulk",
-			"vips": ["198.18.100.1:9000", "[2001:db8:100::1]:9000"],
-			"backends": [
-				{"address": "198.18.2.2:9000"},
-				{"address": "[2001:db8:2::2]:9000"}
-			],
-			"connect_timeout_ms": 3000
-		}')
+cfg=$(lab_config "$(lab_svc bulk 9000)")
 serve_log=$LAB_DIR/peer-serve.log
 lab_peer_start "$LAB_BE" "$serve_log" serve 198.18.2.2:9000 '[2001:db8:2::2]:9000'
 lab_lb_start "$cfg"

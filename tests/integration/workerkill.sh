@@ -8,11 +8,9 @@
 #  - two new clients are served at once: none is queued behind counts of
 #    connections that are gone, none is reset after queue_timeout_ms.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=workerkill
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 BE=${LAB_BE_IP4[0]}
