@@ -371,6 +371,7 @@ static void hc_timeout(struct lb_timer *t)
 static void hc_start(struct hc_backend *b)
 {
 	struct lb_loop *loop = b->h->loop;
+	bool connected;
 	int fd, rc;
 
 	b->started = lb_loop_now(loop);
@@ -394,32 +395,25 @@ static void hc_start(struct hc_backend *b)
 		hc_local_error(b, "timer", -rc);
 		return;
 	}
-	if (connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == -1) {
-		if (errno != EINPROGRESS) {
-			if (lb_reach_local(&b->addr, errno, true))
-				hc_local_error(b, "connect", errno);
-			else
-				hc_fail_errno(b, "connect", errno);
-			return;
-		}
-		rc = lb_loop_add(loop, &b->ev, EPOLLOUT);
-		if (rc < 0) {
-			/* Not registered: keep hc_close from deleting it. */
-			close(fd);
-			b->ev.fd = -1;
-			hc_local_error(b, "epoll", -rc);
-		}
+	connected = connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == 0;
+	if (!connected && errno != EINPROGRESS) {
+		if (lb_reach_local(&b->addr, errno, true))
+			hc_local_error(b, "connect", errno);
+		else
+			hc_fail_errno(b, "connect", errno);
 		return;
 	}
-	/* Connected at once (loopback): register for the http exchange. */
 	rc = lb_loop_add(loop, &b->ev, EPOLLOUT);
 	if (rc < 0) {
+		/* Not registered: keep hc_close from deleting it. */
 		close(fd);
 		b->ev.fd = -1;
 		hc_local_error(b, "epoll", -rc);
 		return;
 	}
-	hc_connected(b);
+	/* Connected at once (loopback): on to the http exchange. */
+	if (connected)
+		hc_connected(b);
 }
 
 static void hc_next(struct lb_timer *t)
