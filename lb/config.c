@@ -355,6 +355,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			parse_control(c, v);
 		} else if (!strcmp(key, "intercept")) {
 			parse_intercept(c, v);
+		} else if (!strcmp(key, "http")) {
+			lb_config_parse_http(c, v);
 		} else if (!strcmp(key, "drain_timeout_ms")) {
 			lb_config_get_timeout(c, v, &cfg->drain_timeout_ms);
 		} else if (!strcmp(key, "watchdog_ms")) {
@@ -570,6 +572,7 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg->services);
 	free(cfg->control_path);
 	free(cfg->control_group);
+	free(cfg->http.allow);
 	free(cfg->intercept.table);
 	free(cfg->user);
 	free(cfg->group);

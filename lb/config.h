@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "lb/addr.h"
+#include "lb/prefix.h"
 
 enum lb_sched {
 	LB_SCHED_ROUNDROBIN,		/* smooth weighted round robin */
@@ -79,6 +80,15 @@ struct lb_config {
 		uint32_t route_table;
 		uint32_t rule_priority;	/* ip rule preference */
 	} intercept;
+	/* The read-only HTTP management listener (docs/monitoring.md); off unless "http" is set. */
+	struct {
+		bool enabled;
+		union lb_sockaddr listen;
+		struct lb_prefix *allow;	/* clients outside these get 403 */
+		size_t n_allow;
+		unsigned int max_clients;	/* connections at once (1024) */
+		unsigned int timeout_ms;	/* a connection idle this long is closed (10000) */
+	} http;
 	unsigned int drain_timeout_ms;
 	unsigned int watchdog_ms;	/* a worker silent this long is replaced; 0: never */
 	unsigned int log_level;		/* enum lb_log_level (lb/log.h), LB_LOG_INFO */

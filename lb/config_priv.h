@@ -79,6 +79,9 @@ void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size);
 /* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
 bool lb_config_valid_name(const char *s, const char *extra);
 
+/* Parses the "http" object into c->cfg->http (config_http.c). */
+void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
+
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
 /*

@@ -290,7 +290,7 @@ static json_t *cmd_status(struct req *r)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
 	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o}",
-			 "pid", (int)getpid(),
+			 "pid", (int)(st->pid ? st->pid : getpid()),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
 			 "started", (json_int_t)st->start_time,
@@ -368,6 +368,20 @@ static json_t *with_counters(json_t *o, const struct totals *t)
 	return o;
 }
 
+/* {"count", "p50", "p99"}: quantiles in ms since lb started, null before the first observation. */
+static json_t *latency_json(const struct lb_hist *h, enum lb_hist_kind kind)
+{
+	struct lb_hist_snap s;
+	double p50, p99;
+
+	lb_hist_read(h, &s);
+	p50 = lb_hist_quantile(&s, kind, 0.5);
+	p99 = lb_hist_quantile(&s, kind, 0.99);
+	return json_pack("{s:o, s:o, s:o}", "count", ju64(s.count),
+			 "p50", p50 < 0 ? json_null() : json_real(p50 / 1000.0),
+			 "p99", p99 < 0 ? json_null() : json_real(p99 / 1000.0));
+}
+
 /* A UDP service's flow counters, or NULL for a TCP-only one. */
 static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
 {
@@ -411,10 +425,12 @@ static json_t *cmd_services(struct req *r)
 									      sizeof(buf))));
 		service_totals(shm, i, &t);
 		if (json_array_append_new(list, with_counters(json_pack(
-			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*}", "name", jstr(svc->name), "vips", vips,
-			"protocol", proto_name(svc->protocols),
+			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*, s:o, s:o}", "name", jstr(svc->name),
+			"vips", vips, "protocol", proto_name(svc->protocols),
 			"scheduler", sched_name(svc->sched), "backends", (int)t.backends,
-			"usable", (int)t.usable, "udp", udp_json(svc, &shm->services[i])), &t)) < 0) {
+			"usable", (int)t.usable, "udp", udp_json(svc, &shm->services[i]),
+			"duration_ms", latency_json(&shm->services[i].duration, LB_HIST_DURATION),
+			"queue_ms", latency_json(&shm->services[i].queue, LB_HIST_QUEUE)), &t)) < 0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -462,6 +478,7 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	json_object_set_new(o, "consecutive_failures",
 			    json_integer(atomic_load(&b->consecutive_failures)));
 	json_object_set_new(o, "last_check", last_check_json(b));
+	json_object_set_new(o, "connect_ms", latency_json(&b->connect, LB_HIST_CONNECT));
 	return o;
 }
 
@@ -756,6 +773,22 @@ static char *dispatch(struct req *r)
 		return error_line("internal", "out of memory", NULL);
 	}
 	return dump_line(json_pack("{s:b, s:o}", "ok", 1, "data", data));
+}
+
+char *lb_ctl_status_json(struct lb_ctl_state *st)
+{
+	struct req r = { .st = st, .obj = json_object() };
+	json_t *o;
+
+	if (!r.obj)
+		return NULL;
+	o = json_pack("{s:o*, s:o*, s:o*}", "status", cmd_status(&r),
+		      "services", st->shm ? cmd_services(&r) : NULL,
+		      "backends", st->shm ? cmd_backends(&r) : NULL);
+	json_decref(r.obj);
+	if (!o)
+		return NULL;
+	return dump_line(o);
 }
 
 char *lb_ctl_handle_line(struct lb_ctl_state *st, const char *line, size_t len,

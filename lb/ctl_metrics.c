@@ -25,7 +25,7 @@ static uint64_t ld(const _Atomic uint64_t *v)
 }
 
 /* A label value: backslash, double quote and newline escaped, as the format requires. */
-static void sb_label(struct lb_str *b, const char *name, const char *value)
+static void put_label(struct lb_str *b, const char *name, const char *value)
 {
 	lb_str_printf(b, "%s=\"", name);
 	for (const char *s = value; *s; s++) {
@@ -109,9 +109,46 @@ static void backend_labels(struct lb_str *b, const char *service, const struct l
 {
 	char buf[LB_ADDR_STRLEN];
 
-	sb_label(b, "service", service);
+	put_label(b, "service", service);
 	lb_str_printf(b, ",");
-	sb_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
+	put_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
+}
+
+/* "0.00025": a bound in µs as seconds, without trailing zeros. */
+static void put_seconds(struct lb_str *b, uint64_t us)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 ".%06" PRIu64, us / 1000000, us % 1000000);
+
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	lb_str_printf(b, "%s", buf);
+}
+
+/*
+ * One histogram's series: cumulative _bucket{le} lines, _sum in seconds and
+ * _count. labels is what goes inside the braces before le.
+ */
+static void histogram(struct lb_str *b, const char *name, const char *labels,
+		      const struct lb_hist *h, enum lb_hist_kind kind)
+{
+	const uint64_t *bounds = lb_hist_bounds(kind);
+	struct lb_hist_snap s;
+	uint64_t cum = 0;
+
+	lb_hist_read(h, &s);
+	for (unsigned int i = 0; i < LB_HIST_BUCKETS; i++) {
+		cum += s.bucket[i];
+		lb_str_printf(b, "%s_bucket{%s,le=\"", name, labels);
+		put_seconds(b, bounds[i]);
+		lb_str_printf(b, "\"} %" PRIu64 "\n", cum);
+	}
+	lb_str_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, s.count);
+	lb_str_printf(b, "%s_sum{%s} %" PRIu64 ".%06" PRIu64 "\n", name, labels, s.sum_us / 1000000,
+		  s.sum_us % 1000000);
+	lb_str_printf(b, "%s_count{%s} %" PRIu64 "\n", name, labels, s.count);
 }
 
 static void metrics_backends(struct lb_str *b, const struct lb_config *cfg,
@@ -142,9 +179,23 @@ static void metrics_backends(struct lb_str *b, const struct lb_config *cfg,
 			for (size_t k = 0; k < sizeof(admins) / sizeof(admins[0]); k++) {
 				lb_str_printf(b, "lb_backend_admin_state{");
 				backend_labels(b, cfg->services[i].name, be);
-				lb_str_printf(b, ",state=\"%s\"} %d\n", lb_shm_admin_name(admins[k]),
-					      admin == admins[k]);
+				lb_str_printf(b, ",state=\"%s\"} %d\n",
+					      lb_shm_admin_name(admins[k]), admin == admins[k]);
 			}
+		}
+	family(b, "lb_backend_connect_seconds", "histogram",
+	       "Time from connect() to an established connection to the backend.");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			struct lb_str l = { 0 };
+
+			backend_labels(&l, cfg->services[i].name, be);
+			if (!l.oom && l.s)
+				histogram(b, "lb_backend_connect_seconds", l.s, &be->connect,
+					  LB_HIST_CONNECT);
+			b->oom |= l.oom;
+			lb_str_fini(&l);
 		}
 }
 
@@ -178,8 +229,25 @@ static void metrics_services(struct lb_str *b, const struct lb_config *cfg,
 			for (size_t j = 0; j < ss->n_backends; j++)
 				v[5] += lb_shm_backend_usable(lb_shm_backend(shm, i, j));
 			lb_str_printf(b, "%s{", fams[f].name);
-			sb_label(b, "service", cfg->services[i].name);
+			put_label(b, "service", cfg->services[i].name);
 			lb_str_printf(b, "} %" PRIu64 "\n", v[f]);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "lb_service_queue_seconds" : "lb_service_connection_duration_seconds";
+
+		family(b, name, "histogram", k ? "Time clients waited for a free slot (max_conns)."
+					       : "Client connections from accept to close.");
+		for (size_t i = 0; i < n_svc; i++) {
+			const struct lb_shm_service *ss = &shm->services[i];
+			struct lb_str l = { 0 };
+
+			put_label(&l, "service", cfg->services[i].name);
+			if (!l.oom && l.s)
+				histogram(b, name, l.s, k ? &ss->queue : &ss->duration,
+					  k ? LB_HIST_QUEUE : LB_HIST_DURATION);
+			b->oom |= l.oom;
+			lb_str_fini(&l);
 		}
 	}
 }
@@ -225,10 +293,10 @@ static void metrics_udp(struct lb_str *b, const struct lb_config *cfg, const str
 			if (!(cfg->services[i].protocols & LB_PROTO_UDP))
 				continue;
 			lb_str_printf(b, "%s{", name);
-			sb_label(b, "service", cfg->services[i].name);
+			put_label(b, "service", cfg->services[i].name);
 			if (fams[f].label) {
 				lb_str_printf(b, ",");
-				sb_label(b, fams[f].label, fams[f].value);
+				put_label(b, fams[f].label, fams[f].value);
 			}
 			lb_str_printf(b, "} %" PRId64 "\n", v[f]);
 		}
@@ -285,7 +353,8 @@ static void metrics_rules(struct lb_str *b, const struct lb_rules_state *rs)
 	lb_str_printf(b, "lb_rules_restore_failures_total %" PRIu64 "\n", rs->failures);
 	family(b, "lb_rules_last_restore_timestamp_seconds", "gauge",
 	       "When lb last restored its rules, in seconds since the epoch; 0: never.");
-	lb_str_printf(b, "lb_rules_last_restore_timestamp_seconds %lld\n", (long long)rs->last_time);
+	lb_str_printf(b, "lb_rules_last_restore_timestamp_seconds %lld\n",
+		      (long long)rs->last_time);
 }
 
 char *lb_ctl_metrics(const struct lb_ctl_state *st)
@@ -294,7 +363,7 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 
 	family(&b, "lb_info", "gauge", "Always 1; the version is in the label.");
 	lb_str_printf(&b, "lb_info{");
-	sb_label(&b, "version", LB_VERSION);
+	put_label(&b, "version", LB_VERSION);
 	lb_str_printf(&b, "} 1\n");
 	family(&b, "lb_uptime_seconds", "gauge", "Seconds since lb started.");
 	lb_str_printf(&b, "lb_uptime_seconds %" PRIu64 "\n", (lb_clock_ms() - st->start_ms) / 1000);

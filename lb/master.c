@@ -23,6 +23,7 @@
 
 #include "lb/ctl.h"
 #include "lb/health.h"
+#include "lb/http.h"
 #include "lb/limits.h"
 #include "lb/listener.h"
 #include "lb/log.h"
@@ -87,6 +88,7 @@ struct master {
 	struct lb_health *retired_health;	/* retired in callbacks, stopped after the batch */
 	struct lb_ctl *ctl;
 	struct lb_ctl_state ctl_state;
+	struct lb_http *http;		/* the HTTP listener's process, off unless configured */
 	struct lb_timer tick;
 	bool stopping;
 	struct lb_timer stop_timer;
@@ -126,7 +128,8 @@ static void worker_child(struct slot *s)
 	memcpy(keep + args.n_listen, args.udp_fds, args.n_udp * sizeof(int));
 	n_keep = args.n_listen + args.n_udp;
 	keep[n_keep++] = s->fd;
-	if (lb_priv_drop_worker(g->cfg, keep, n_keep) < 0)
+	lb_priv_close_fds(keep, n_keep);
+	if (lb_priv_drop_worker(g->cfg) < 0)
 		_exit(1);
 	_exit(lb_worker_run(&args));
 }
@@ -322,8 +325,10 @@ static void reap(void)
 		unsigned int settled;
 		uint64_t lived;
 
-		if (!s)
+		if (!s) {
+			lb_http_reaped(m.http, pid, status, !m.stopping);
 			continue;
+		}
 		sw = &s->gen->shm->workers[s->shm_slot];
 		close(s->fd);
 		s->fd = -1;
@@ -599,6 +604,8 @@ static int reload(char *msg, size_t len)
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
 	m.ctl_state.workers = n;
+	if (lb_http_apply(m.http, err, sizeof(err)) < 0)
+		lb_err("reload: %s; the http listener is off until the next reload", err);
 	snprintf(msg, len, "generation %u: %zu services, %u workers", shm->generation,
 		 cfg->n_services, n);
 	lb_info("reload: %s", msg);
@@ -743,8 +750,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	if (!m.ctl)
 		goto out;
 	m.rules = lb_rules_alloc();
-	if (!m.rules) {
+	m.http = lb_http_alloc(m.loop, &m.ctl_state);
+	if (!m.rules || !m.http) {
 		lb_err("out of memory");
+		goto out;
+	}
+	m.ctl_state.pid = getpid();
+	/* Before dropping privileges: a port below 1024 needs them. */
+	if (lb_http_apply(m.http, err, sizeof(err)) < 0) {
+		lb_err("%s", err);
 		goto out;
 	}
 	/* Watching first: a removal between the install and the watch would go unnoticed. */
@@ -784,6 +798,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 out:
 	lb_health_stop_list(&m.retired_health);
 	lb_health_stop(m.health);
+	lb_http_free(m.http);
 	lb_ctl_close(m.ctl);
 	lb_listener_set_free(&m.ls);
 	lb_rules_remove(m.rules);

@@ -159,29 +159,11 @@ fail:
 	return rc;
 }
 
-/* Closes every inherited fd but keep[] and stdio: a worker holds only its own sockets. */
-static void close_other_fds(const int *keep, size_t n_keep)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int dfd;
-
-	if (!d)
-		return;
-	dfd = dirfd(d);
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
-
-		for (size_t i = 0; !kept && i < n_keep; i++)
-			kept = keep[i] == fd;
-		if (!kept)
-			close(fd);
-	}
-	closedir(d);
-}
-
-int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_keep)
+/*
+ * Becomes cfg's user and group keeping CAP_NET_RAW (net_raw) or no
+ * capability at all; what = "" or " (http)" names the process in messages.
+ */
+static int drop_to_user(const struct lb_config *cfg, bool net_raw, const char *proc)
 {
 	pid_t master = getppid();
 	int flags = CAPNG_DROP_SUPP_GRP;
@@ -190,7 +172,6 @@ int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_k
 	char who[160];
 	int rc;
 
-	close_other_fds(keep, n_keep);
 	snprintf(who, sizeof(who), " to %s:%s", cfg->user, cfg->group);
 	rc = load_caps(who);
 	if (rc < 0)
@@ -205,8 +186,9 @@ int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_k
 	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
 		flags |= CAPNG_CLEAR_BOUNDING;
 	capng_clear(CAPNG_SELECT_BOTH);
-	capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
-	if (udp_low_ports(cfg))
+	if (net_raw)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
+	if (net_raw && udp_low_ports(cfg))
 		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_BIND_SERVICE);
 	errno = 0;
 	if (switch_ids) {
@@ -228,9 +210,10 @@ int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_k
 	errno = EPERM;
 	if (!runs_as(cfg->uid, cfg->gid) || (switch_ids && getgroups(0, NULL) != 0))
 		goto fail;
-	what = "CAP_NET_RAW did not survive the change";
+	what = net_raw ? "CAP_NET_RAW did not survive the change" : "capabilities left after the change";
 	if (capng_get_caps_process() != 0 ||
-	    capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_RAW) != 1)
+	    (net_raw && capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_RAW) != 1) ||
+	    (!net_raw && capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE))
 		goto fail;
 	what = seal_exec();
 	if (what)
@@ -247,11 +230,43 @@ int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_k
 	errno = ESRCH;
 	if (getppid() != master)
 		goto fail;
-	lb_debug("privileges: running as %s:%s (uid %u gid %u) with cap_net_raw", cfg->user,
-		 cfg->group, (unsigned int)cfg->uid, (unsigned int)cfg->gid);
+	lb_debug("privileges%s: running as %s:%s (uid %u gid %u) with %s", proc, cfg->user,
+		 cfg->group, (unsigned int)cfg->uid, (unsigned int)cfg->gid,
+		 net_raw ? "cap_net_raw" : "no capability");
 	return 0;
 fail:
 	rc = err_or(EPERM);
-	lb_err("cannot drop privileges%s: %s: %s", who, what, strerror(-rc));
+	lb_err("cannot drop privileges%s%s: %s: %s", proc, who, what, strerror(-rc));
 	return rc;
+}
+
+int lb_priv_drop_worker(const struct lb_config *cfg)
+{
+	return drop_to_user(cfg, true, "");
+}
+
+int lb_priv_drop_http(const struct lb_config *cfg)
+{
+	return drop_to_user(cfg, false, " of the http process");
+}
+
+void lb_priv_close_fds(const int *keep, size_t n_keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int dfd;
+
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
+
+		for (size_t i = 0; !kept && i < n_keep; i++)
+			kept = keep[i] == fd;
+		if (!kept)
+			close(fd);
+	}
+	closedir(d);
 }

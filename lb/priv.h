@@ -30,9 +30,8 @@ int lb_priv_check(const struct lb_config *cfg);
 int lb_priv_drop_master(void);
 
 /*
- * In a freshly forked worker: closes every descriptor it inherited but
- * stdio and the n_keep in keep (its own sockets), so that it holds none of
- * the master's; becomes cfg->uid:cfg->gid without supplementary groups, keeps only
+ * In a freshly forked worker, after it closed the master's descriptors:
+ * becomes cfg->uid:cfg->gid without supplementary groups, keeps only
  * CAP_NET_RAW (effective and permitted; for IP_TRANSPARENT upstream
  * sockets), clears the inheritable, ambient and bounding sets, sets
  * no_new_privs and makes itself non-dumpable. The id change resets the
@@ -40,6 +39,12 @@ int lb_priv_drop_master(void);
  * to be still there. Returns 0 or -errno (logged); the worker must then
  * exit.
  */
-int lb_priv_drop_worker(const struct lb_config *cfg, const int *keep, size_t n_keep);
+int lb_priv_drop_worker(const struct lb_config *cfg);
+
+/* The same for the HTTP process (lb/http.c), which keeps no capability at all. */
+int lb_priv_drop_http(const struct lb_config *cfg);
+
+/* In a freshly forked child: closes every inherited fd but stdio and keep[]. */
+void lb_priv_close_fds(const int *keep, size_t n_keep);
 
 #endif

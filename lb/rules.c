@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -114,9 +115,18 @@ static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_
 	       a->ipv4 == b->ipv4 && a->ipv6 == b->ipv6;
 }
 
+/*
+ * Shared, so that processes the master forks later (the HTTP listener's)
+ * read the state it keeps current, not the copy they were born with. They
+ * only read; a string read while the master rewrites it may come out
+ * mixed, which a status page can live with.
+ */
 struct lb_rules *lb_rules_alloc(void)
 {
-	return calloc(1, sizeof(struct lb_rules));
+	void *p = mmap(NULL, sizeof(struct lb_rules), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
 }
 
 const struct lb_rules_state *lb_rules_state(const struct lb_rules *r)
@@ -355,7 +365,7 @@ void lb_rules_free(struct lb_rules *r)
 	/* Closing the sockets takes them out of the loop's epoll set. */
 	lb_nft_watch_free(r->watch);
 	spec_fini(&r->cur);
-	free(r);
+	munmap(r, sizeof(*r));
 }
 
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)

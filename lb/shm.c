@@ -158,6 +158,8 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
 		atomic_store(&ss->queued, atomic_load(&old->queued));
 		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+		lb_hist_carry(&ss->duration, &old->duration);
+		lb_hist_carry(&ss->queue, &old->queue);
 		return;
 	}
 }

@@ -11,6 +11,7 @@
 #include "lb/balance.h"
 #include "lb/config.h"
 #include "lb/affinity.h"
+#include "lb/hist.h"
 #include "lb/keyset.h"
 
 /*
@@ -21,7 +22,7 @@
  * checks) writes states. The layout is versioned (magic + version).
  */
 #define LB_SHM_MAGIC 0x4c425348u	/* "LBSH" */
-#define LB_SHM_VERSION 2
+#define LB_SHM_VERSION 3
 
 enum lb_admin {
 	LB_ADMIN_UP,
@@ -64,6 +65,7 @@ struct lb_shm_backend {
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t datagrams_in, datagrams_out;	/* UDP: from clients, to them */
 	_Atomic uint64_t connect_failures;
+	struct lb_hist connect;		/* connect() to established, µs (workers observe) */
 	/* Last active check: only the master reads and writes these. */
 	uint64_t last_check_ms;		/* wall clock; 0: never checked */
 	int last_check_ok;
@@ -80,6 +82,8 @@ struct lb_shm_service {
 	_Atomic uint64_t queued;	/* clients that waited for a slot (max_conns) */
 	_Atomic uint64_t queue_timeouts;	/* ... and were reset after queue_timeout_ms */
 	_Atomic uint64_t no_backend_log_ms;	/* rate limit for the log line, over all workers */
+	/* Workers observe: accept to close, and time queued for max_conns (queued clients only). */
+	struct lb_hist duration, queue;
 	/* UDP: flows open now and ever, what they carried, datagrams dropped and why. */
 	_Atomic int64_t udp_flows;
 	_Atomic uint64_t udp_flows_total;

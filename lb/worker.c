@@ -58,6 +58,8 @@ struct conn {
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
 	uint64_t queued_until;
+	uint64_t queued_at;		/* loop ms when it started waiting for max_conns; 0: never */
+	uint64_t connect_us;		/* when the current connect() began (lb_hist_now_us) */
 	uint64_t attempt_started;	/* when the current connect began */
 	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
@@ -88,6 +90,7 @@ struct worker {
 	bool draining;
 	struct lb_timer drain_timer;
 	struct lb_timer beat;
+	unsigned int accepts_since_beat;
 	uint64_t last_accept_log;
 	uint64_t last_path_log;
 };
@@ -127,6 +130,13 @@ static void count_bytes(struct conn *c)
 	}
 }
 
+/* A client that waited for max_conns leaves the queue: with a backend, or reset. */
+static void observe_queue(struct conn *c)
+{
+	lb_hist_observe(&w.shm->services[service_index(c)].queue, LB_HIST_QUEUE,
+			(lb_loop_now(w.loop) - c->queued_at) * 1000);
+}
+
 static void backend_put(struct conn *c)
 {
 	if (!c->backend)
@@ -138,6 +148,12 @@ static void backend_put(struct conn *c)
 
 static void conn_release(struct conn *c)
 {
+	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+
+	if (c->state == CONN_QUEUED)
+		observe_queue(c);
+	lb_hist_observe(&ss->duration, LB_HIST_DURATION,
+			(lb_loop_now(w.loop) - c->started) * 1000);
 	backend_put(c);
 	lb_loop_timer_cancel(w.loop, &c->timer);
 	lb_relay_release(&w.pipes, &c->up);
@@ -290,6 +306,7 @@ static void conn_queue(struct conn *c)
 	if (c->state != CONN_QUEUED) {
 		c->state = CONN_QUEUED;
 		c->queued_until = now + c->svc->queue_timeout_ms;
+		c->queued_at = now;
 		atomic_fetch_add_explicit(&w.shm->services[service_index(c)].queued, 1,
 					  memory_order_relaxed);
 	}
@@ -341,6 +358,7 @@ static void conn_connect(struct conn *c)
 		if (r == LB_BACKEND_NONE)
 			break;
 		c->attempts++;
+		c->connect_us = lb_hist_now_us();
 		c->attempt_started = lb_loop_now(w.loop);
 		fd = lb_sock_connect_from(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
 					  &local);
@@ -365,6 +383,8 @@ static void conn_connect(struct conn *c)
 			backend_put(c);
 			continue;
 		}
+		if (c->state == CONN_QUEUED)
+			observe_queue(c);
 		c->state = CONN_CONNECTING;
 		conn_timer_set(c, lb_loop_now(w.loop) + c->svc->connect_timeout_ms);
 		return;
@@ -397,6 +417,7 @@ static uint64_t idle_deadline(const struct conn *c)
 
 static void conn_established(struct conn *c)
 {
+	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT, lb_hist_now_us() - c->connect_us);
 	lb_backend_connected(c->backend);
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
@@ -600,6 +621,15 @@ static void accept_all(void)
 			fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd >= 0) {
 				conn_start(fd, &peer);
+				/*
+				 * A burst (every client reconnecting at once) keeps this
+				 * loop going for seconds: that is progress, not a hang.
+				 */
+				if (++w.accepts_since_beat == 256) {
+					w.accepts_since_beat = 0;
+					atomic_store_explicit(&w.self->heartbeat_ms, lb_clock_ms(),
+							      memory_order_relaxed);
+				}
 				continue;
 			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK)

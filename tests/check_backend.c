@@ -137,7 +137,7 @@ END_TEST
 struct racer {
 	atomic_bool stop;
 	atomic_int over;		/* times active was seen above max_conns */
-	unsigned long won;
+	atomic_ulong won;
 };
 
 static void *race(void *arg)
@@ -201,7 +201,7 @@ START_TEST(test_lost_race_never_excludes)
 	atomic_store(&r.stop, true);
 	pthread_join(t, NULL);
 	ck_assert_msg(none == 0, "%lu picks said no backend (%lu ok, %lu full, racer won %lu)",
-		      none, ok, full, r.won);
+		      none, ok, full, atomic_load(&r.won));
 	ck_assert_msg(over == 0 && atomic_load(&r.over) == 0, "active passed max_conns %lu+%d times",
 		      over, atomic_load(&r.over));
 	ck_assert_int_eq(atomic_load(&b->active), 0);

@@ -639,6 +639,66 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* The HTTP listener: off by default; on with "listen"; loopback-only unless "allow" says more. */
+START_TEST(test_http)
+{
+#define HTTP_SVC " 'services': [{'name': 'web', 'vips': ['198.18.100.1:80']," \
+	    " 'backends': [{'address': '198.18.2.2:80'}]}]}"
+	union lb_sockaddr lo = { 0 }, out = { 0 };
+	struct lb_config *cfg;
+
+	lo.in.sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.1", &lo.in.sin_addr);
+	out.in.sin_family = AF_INET;
+	inet_pton(AF_INET, "198.18.0.9", &out.in.sin_addr);
+
+	cfg = parse_ok("{" HTTP_SVC);
+	ck_assert(!cfg->http.enabled);
+	lb_config_free(cfg);
+
+	cfg = parse_ok("{'http': {'listen': '127.0.0.1:9180'}," HTTP_SVC);
+	ck_assert(cfg->http.enabled);
+	ck_assert_str_eq(fmt(&cfg->http.listen), "127.0.0.1:9180");
+	ck_assert_uint_eq(cfg->http.n_allow, 2);
+	ck_assert(lb_prefix_match(&cfg->http.allow[0], &lo));
+	ck_assert(!lb_prefix_match(&cfg->http.allow[0], &out) &&
+		  !lb_prefix_match(&cfg->http.allow[1], &out));
+	ck_assert_uint_eq(cfg->http.max_clients, 1024);
+	ck_assert_uint_eq(cfg->http.timeout_ms, 10000);
+	lb_config_free(cfg);
+
+	cfg = parse_ok("{'http': {'listen': '[::1]:80', 'allow': ['198.18.0.0/15', '::/0'],"
+		       " 'max_clients': 10, 'timeout_ms': 2000}," HTTP_SVC);
+	ck_assert_str_eq(fmt(&cfg->http.listen), "[::1]:80");
+	ck_assert_uint_eq(cfg->http.n_allow, 2);
+	ck_assert(lb_prefix_match(&cfg->http.allow[0], &out));
+	ck_assert(!lb_prefix_match(&cfg->http.allow[0], &lo));
+	ck_assert_uint_eq(cfg->http.max_clients, 10);
+	ck_assert_uint_eq(cfg->http.timeout_ms, 2000);
+	lb_config_free(cfg);
+
+	parse_fails("{'http': {}," HTTP_SVC, "http.listen: missing required key\n");
+	parse_fails("{'http': true," HTTP_SVC, "http: expected an object\n");
+	parse_fails("{'http': {'listen': '127.0.0.1'}," HTTP_SVC, "http.listen: missing port\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'port': 1}," HTTP_SVC,
+		    "http.port: unknown key\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'allow': []}," HTTP_SVC,
+		    "http.allow: must not be empty\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'allow': ['10.0.0.1/8', 'x', 7,"
+		    " '::1/129']}," HTTP_SVC,
+		    "http.allow[0]: invalid prefix \"10.0.0.1/8\": host bits set past the prefix "
+		    "length (did you mean the network address?)\n"
+		    "http.allow[1]: invalid prefix \"x\": not an IPv4 or IPv6 address (expected a "
+		    "prefix such as 127.0.0.0/8 or ::1)\n"
+		    "http.allow[2]: expected a string\n"
+		    "http.allow[3]: invalid prefix \"::1/129\": prefix length must be 0..128\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'max_clients': 0, 'timeout_ms': 5}," HTTP_SVC,
+		    "http.max_clients: 0 out of range (1..10000)\n"
+		    "http.timeout_ms: 5 out of range (100..600000)\n");
+#undef HTTP_SVC
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
@@ -646,7 +706,7 @@ int main(void)
 				 LB_TESTS(test_full, test_defaults, test_control_group, test_user_group,
 					  test_default_group, test_many_errors, test_find_service,
 					  test_has_family, test_load_lab, test_load_minimal,
-					  test_load_full, test_load_errors));
+					  test_load_full, test_load_errors, test_http));
 
 	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));
