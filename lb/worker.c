@@ -85,7 +85,7 @@ struct worker {
 	struct lb_backend_picker *picker;
 	struct lb_udp *udp;		/* its UDP flows; NULL without UDP listeners */
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
-	uint64_t **path_down;		/* per service, per backend: when the gateway's path to it last failed */
+	struct lb_reach_memo *reach;	/* when the gateway's path to each backend last failed */
 	struct lb_relay_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
@@ -248,27 +248,6 @@ static void log_no_backend(struct conn *c, const char *what)
 }
 
 /*
- * Whether a failed connect is the gateway's own failure (no route, its
- * link down) rather than the backend's. Remembered per backend, so that a
- * connect under way while the path failed, and ending only after it came
- * back (a timeout), is not blamed on the backend either.
- */
-static bool path_failed(struct conn *c, int err, bool sync)
-{
-	uint64_t *seen = &w.path_down[service_index(c)][c->backend_idx];
-	bool local;
-
-	if (!sync && *seen && *seen >= c->attempt_started &&
-	    (err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH))
-		local = true;
-	else
-		local = lb_reach_local(&c->backend->addr, err, sync);
-	if (local)
-		*seen = lb_loop_now(w.loop);
-	return local;
-}
-
-/*
  * Passive health: fall consecutive connect failures take a backend down.
  * A failure of the gateway's own path says nothing about the backend: it
  * neither counts nor clears the count, and it is logged once a second.
@@ -284,7 +263,8 @@ static bool connect_failed(struct conn *c, int err, bool sync)
 		return false;
 	if (c->backend_idx < 64)
 		c->tried |= 1ull << c->backend_idx;
-	if (path_failed(c, err, sync)) {
+	if (lb_reach_failed(w.reach, service_index(c), c->backend_idx, &b->addr, err, sync,
+			    c->attempt_started, now)) {
 		if (now - w.last_path_log >= PATH_LOG_MS) {
 			w.last_path_log = now;
 			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
@@ -777,14 +757,9 @@ static int worker_setup(const struct lb_worker_args *args)
 		return -ENOMEM;
 	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
 	w.fresh = 0;
-	w.path_down = calloc(w.cfg->n_services, sizeof(*w.path_down));
-	if (!w.path_down)
+	w.reach = lb_reach_memo_alloc(w.cfg);
+	if (!w.reach)
 		return -ENOMEM;
-	for (size_t i = 0; i < w.cfg->n_services; i++) {
-		w.path_down[i] = calloc(w.cfg->services[i].n_backends + 1, sizeof(**w.path_down));
-		if (!w.path_down[i])
-			return -ENOMEM;
-	}
 	rc = lb_relay_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;
