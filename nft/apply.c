@@ -29,6 +29,7 @@
  * are ever too small and the batch is retried twice as large. */
 #define LB_NFT_MSG_MAX		1024
 #define LB_NFT_FIXED_MSGS	32
+#define LB_NFT_ELEM_COST	64
 
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
@@ -40,6 +41,7 @@ struct batch {
 	struct mnl_nlmsg_batch *b;
 	uint32_t first_seq;	/* of the batch-begin message */
 	uint32_t n_acked;	/* messages that ask for an ack */
+	size_t added, removed;	/* a diff's element changes */
 	char job[NFT_TABLE_MAXNAMELEN + 48];	/* what the batch does, for messages */
 };
 
@@ -52,14 +54,23 @@ static void batch_free(struct batch *nb)
 	nb->buf = NULL;
 }
 
-/*
- * Builds begin + (ruleset, or a lone DELTABLE when spec is NULL) + end into
- * nb. Returns 0 or -errno.
- */
-static int batch_make(struct batch *nb, const struct lb_nft_spec *spec, const char *table)
+/* Elements in spec's VIP sets. */
+static size_t spec_elems(const struct lb_nft_spec *spec)
 {
-	size_t vips = spec ? spec->n_vips + spec->n_udp_vips : 0;
-	size_t limit = (LB_NFT_FIXED_MSGS + vips) * LB_NFT_MSG_MAX;
+	return spec ? spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges : 0;
+}
+
+/*
+ * Builds begin + (ruleset; with old, only the VIP element changes from old
+ * to spec; a lone DELTABLE when spec is NULL) + end into nb. Returns 0 or
+ * -errno.
+ */
+static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
+		      const struct lb_nft_spec *old, const char *table)
+{
+	/* Elements go many to a message: about 64 bytes each, with the headers. */
+	size_t limit = LB_NFT_FIXED_MSGS * LB_NFT_MSG_MAX +
+		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST;
 	uint32_t seq;
 	int ret;
 
@@ -76,7 +87,10 @@ static int batch_make(struct batch *nb, const struct lb_nft_spec *spec, const ch
 		seq = nb->first_seq = (uint32_t)time(NULL);
 		nftnl_batch_begin(mnl_nlmsg_batch_current(nb->b), seq++);
 		mnl_nlmsg_batch_next(nb->b);
-		if (spec) {
+		if (spec && old) {
+			ret = lb_nft_ruleset_diff_build(old, spec, nb->b, &seq, &nb->added,
+							&nb->removed);
+		} else if (spec) {
 			ret = lb_nft_ruleset_build(spec, nb->b, &seq);
 		} else {
 			struct nftnl_table *t = nftnl_table_alloc();
@@ -351,7 +365,7 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 	struct batch nb = { 0 };
 	int ret;
 
-	ret = batch_make(&nb, spec, NULL);
+	ret = batch_make(&nb, spec, NULL, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -360,6 +374,28 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 	}
 	snprintf(nb.job, sizeof(nb.job), "applying ruleset to table inet %s", spec->table);
 	ret = talk(&nb, spec->table, err, errlen);
+	batch_free(&nb);
+	return ret;
+}
+
+int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
+		      size_t errlen, size_t *added, size_t *removed)
+{
+	struct batch nb = { 0 };
+	int ret;
+
+	ret = batch_make(&nb, spec, old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "nft: building the VIP changes for table inet %s: %s",
+			 spec && spec->table ? spec->table : "(none)",
+			 ret == -EINVAL ? "invalid table name, port or address" : strerror(-ret));
+		return ret;
+	}
+	*added = nb.added;
+	*removed = nb.removed;
+	snprintf(nb.job, sizeof(nb.job), "changing VIPs in table inet %s", spec->table);
+	/* Nothing changed: an empty transaction is not worth a round trip. */
+	ret = nb.added || nb.removed ? talk(&nb, spec->table, err, errlen) : 0;
 	batch_free(&nb);
 	return ret;
 }
@@ -373,7 +409,7 @@ int lb_nft_remove(const char *table, char *err, size_t errlen)
 		snprintf(err, errlen, "nft: deleting table: invalid table name");
 		return -EINVAL;
 	}
-	ret = batch_make(&nb, NULL, table);
+	ret = batch_make(&nb, NULL, NULL, table);
 	if (ret) {
 		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
 		return ret;

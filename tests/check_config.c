@@ -121,7 +121,7 @@ START_TEST(test_defaults)
 	ck_assert(!cfg->log_syslog);
 	ck_assert(!cfg->access_log);
 	ck_assert_int_eq(s->hash_port, 0);
-	ck_assert_uint_eq(s->maglev_size, 65537);
+	ck_assert_uint_eq(s->maglev_size, 101);	/* sized to its one backend */
 	ck_assert_uint_eq(s->queue_timeout_ms, 1000);
 	ck_assert_uint_eq(s->backends[0].max_conns, 0);
 	/* Without a health block, passive checks and probes still need these. */
@@ -436,7 +436,6 @@ START_TEST(test_many_errors)
 		    "services[0].backends[2].address: 198.18.2.2:80 already listed at backends[0]\n"
 		    "services[0].backends[2].weight: 2000 out of range (0..1000)\n"
 		    "services[1].name: duplicate service name \"web\" (also services[0])\n"
-		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n"
 		    "services[1].vips[1]: invalid address \"foo\"\n"
 		    "services[1].backends[0].address: port 99999 out of range\n"
 		    "services[1].backends[0].max_conns: -5 out of range (0..10000000)\n"
@@ -446,6 +445,8 @@ START_TEST(test_many_errors)
 		    "services[3].name: missing required key\n"
 		    "services[3].vips: missing required key\n"
 		    "services[3].backends: missing required key\n"
+		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\" "
+		    "(services[0].vips[0])\n"
 		    "extra: unknown key\n");
 }
 END_TEST

@@ -31,7 +31,7 @@ START_TEST(test_scheduler)
 	cfg = parse_ok(json);
 	ck_assert_int_eq(cfg->services[0].sched, schedulers[_i].sched);
 	ck_assert_int_eq(cfg->services[0].hash_port, 1);
-	ck_assert_uint_eq(cfg->services[0].maglev_size, 65537);
+	ck_assert_uint_eq(cfg->services[0].maglev_size, 101);	/* sized to its one backend */
 	lb_config_free(cfg);
 }
 END_TEST
@@ -59,8 +59,60 @@ START_TEST(test_maglev)
 	ck_assert_uint_eq(cfg->services[1].maglev_size, 2);
 	ck_assert_uint_eq(cfg->services[2].maglev_size, 101);
 	ck_assert_uint_eq(cfg->services[3].maglev_size, 1000003);
-	ck_assert_uint_eq(cfg->services[4].maglev_size, 65537);
+	/* 10 backends round up to 16: the smallest prime >= 1600. */
+	ck_assert_uint_eq(cfg->services[4].maglev_size, 1601);
 	lb_config_free(cfg);
+}
+END_TEST
+
+/* A maglev service of n backends on 198.18.2.2, ports 1000 up. */
+static char *maglev_of(size_t n)
+{
+	size_t size = 256 + n * 40, off;
+	char *json = malloc(size);
+
+	ck_assert_ptr_nonnull(json);
+	off = (size_t)snprintf(json, size, "{'services': [{'name': 'm', 'scheduler': 'maglev',"
+			       " 'vips': ['198.18.100.1:80'], 'backends': [");
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(json + off, size - off, "%s{'address':'198.18.2.2:%zu'}",
+					i ? "," : "", 1000 + i);
+	snprintf(json + off, size - off, "]}]}");
+	return json;
+}
+
+/*
+ * Without maglev_table_size a table has the smallest prime of at least 100
+ * entries per backend, the count rounded up to a power of two (so 3 and 4
+ * backends share a size and a fourth backend moves few clients); past
+ * 1000003 entries the rounding goes, and past 10000 backends it is refused.
+ */
+static const struct {
+	size_t n;
+	unsigned int size;
+} maglev_sizes[] = {
+	{ 2, 211 }, { 3, 401 }, { 4, 401 }, { 5, 809 }, { 600, 102407 }, { 1000, 102407 },
+	{ 6000, 819229 }, { 10000, 1000003 },
+};
+
+START_TEST(test_maglev_default_size)
+{
+	char *json = maglev_of(maglev_sizes[_i].n);
+	struct lb_config *cfg = parse_ok(json);
+
+	ck_assert_uint_eq(cfg->services[0].maglev_size, maglev_sizes[_i].size);
+	lb_config_free(cfg);
+	free(json);
+}
+END_TEST
+
+START_TEST(test_maglev_too_many)
+{
+	char *json = maglev_of(10001);
+
+	parse_fails(json, "services[0]: 10001 backends are too many for maglev: its table holds"
+		    " at most 1000003 entries, 100 per backend\n");
+	free(json);
 }
 END_TEST
 
@@ -330,16 +382,37 @@ static const struct {
 	{ VIPS("'[::ffff:0.0.0.0]:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified "
 	  "address: a VIP must be an address clients connect to\n" },
 	{ VIPS("'198.18.100.1:80','198.18.100.1:80'"),
-	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
 	{ VIPS("'198.18.100.1:80','[::ffff:198.18.100.1]:80'"),
-	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
 	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.1:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
-	  "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
+	/* Prefixes and port ranges: overlaps are named with both paths, whatever the order. */
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.0/24:80'],"
+	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[0].vips[0]: 198.18.100.1:80 overlaps 198.18.100.0/24:80 of service \"api\" "
+	  "(services[1].vips[0])\n" },
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.1:1-100'],"
+	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[1].vips[0]: 198.18.100.1:1-100 overlaps 198.18.100.1:80 of service \"web\" "
+	  "(services[0].vips[0])\n" },
+	{ VIPS("'[2001:db8:100::/48]:443','[2001:db8:100:5::/64]:400-500'"),
+	  "services[0].vips[1]: [2001:db8:100:5::/64]:400-500 overlaps [2001:db8:100::/48]:443 of "
+	  "service \"web\" (services[0].vips[0])\n" },
+	{ VIPS("'198.18.100.1/24:80'"), "services[0].vips[0]: \"198.18.100.1/24\": host bits set "
+	  "past the prefix length (did you mean the network address?)\n" },
+	{ VIPS("'198.18.100.0/24:90-80'"), "services[0].vips[0]: \"90-80\": the port must be "
+	  "1..65535, or a range such as 8000-8999\n" },
+	{ VIPS("'2001:db8::/32:80'"), "services[0].vips[0]: \"2001:db8::/32:80\": an IPv6 VIP is "
+	  "written [address]:port\n" },
 	{ "{'services':[{'vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]},"
 	  "{'name':'api','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].name: missing required key\n"
-	  "services[1].vips[0]: 198.18.100.1:80 already used by services[0]\n" },
+	  "services[1].vips[0]: 198.18.100.1:80 already used by services[0] (services[0].vips[0])\n" },
 	{ "{'services':[{'name':'web','vips':['198.18.100.1:80','[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].vips[1]: no IPv6 backend for this IPv6 VIP\n" },
@@ -592,11 +665,14 @@ int main(void)
 {
 	Suite *s = suite_create("config_service");
 	TCase *tc = lb_test_case(s, "config_service", NULL, NULL,
-				 LB_TESTS(test_maglev, test_idle_timeouts, test_limits, test_health,
+				 LB_TESTS(test_maglev, test_maglev_too_many, test_idle_timeouts,
+					  test_limits, test_health,
 					  test_families_per_service, test_warnings,
 					  test_warnings_with_errors));
 
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_loop_test(tc, test_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
+	tcase_add_loop_test(tc, test_maglev_default_size, 0,
+			    sizeof(maglev_sizes) / sizeof(maglev_sizes[0]));
 	return lb_test_run(s);
 }

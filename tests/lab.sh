@@ -116,6 +116,9 @@ lab_need_lb() {
 	[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
 }
 
+# lab_need_peer: lab_need_lb peer, under the name tests written before it use.
+lab_need_peer() { lab_need_lb peer; }
+
 # ==== Namespaces: the lab itself ====
 
 in_cli() { ip netns exec "$LAB_CLI" "$@"; }
