@@ -3,11 +3,13 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared by the config parser's three files: config_json.c (paths, error
- * lines, value getters) below config.c (document, control, intercept) and
- * config_service.c (services, backends, health checks), which both call
- * down into it and never into each other but for the three entry points at
- * the end. Not part of the API: only those files include it.
+ * Shared by the config parser's files: config_json.c (paths, error lines,
+ * value getters) below config.c (document, control, intercept),
+ * config_service.c (services, VIPs, backends), config_health.c (a service's
+ * health checks) and config_http.c (the "http" object), which all call
+ * down into it and into each other only through the entry points at the
+ * end, from the document down. Not part of the API: only those files
+ * include it.
  */
 
 #include <stdbool.h>
@@ -82,6 +84,8 @@ bool lb_config_valid_name(const char *s, const char *extra);
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
 
+/* Parses a service's "health" object into h, over its defaults (config_health.c). */
+void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
 /*
