@@ -3,9 +3,10 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared between config.c (document, control, intercept) and
- * config_service.c (services, backends, health checks). Not part of the
- * API: only those two files include it.
+ * Shared between config.c (document, control, intercept) and the files
+ * it hands sections to: config_service.c (services, backends, health
+ * checks), config_http.c and config_quic.c. Not part of the API: only
+ * those files include it.
  */
 
 #include <stdbool.h>
@@ -93,6 +94,17 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
  * that are a VIP or the intercept listener, services nobody can reach.
  */
 void lb_config_check_services(struct lb_config_ctx *c);
+/*
+ * The "quic" object of a UDP service (config_quic.c): parsed before its
+ * backends, whose "quic_server_id" it gives a length; then, once the
+ * backends are parsed, lb_config_quic_finish refuses two backends with one
+ * server ID and builds the lookup index.
+ */
+void lb_config_parse_quic(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
+void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_conf *svc,
+			       struct lb_backend_conf *b, json_t *v);
+void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
+
 /* Frees what lb_config_parse_services() allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
 
