@@ -60,7 +60,8 @@ struct flow {
 	uint64_t key;			/* its (client, backend) pair in the shared keyset */
 	uint32_t key_at;
 	bool keyed, live;
-	bool quic;			/* its service routes by QUIC connection IDs */
+	bool quic;			/* its service routes by QUIC connection IDs ... */
+	uint8_t route;			/* ... and this is how it was routed (enum lb_quic_how) */
 	/* QUIC: the CID (table key) it keeps alive in the shared table, and when it last did (s). */
 	uint64_t cid_key;
 	uint32_t cid_stamp;
@@ -210,18 +211,21 @@ static void drop(struct lb_udp *u, size_t si, _Atomic uint64_t *counter, const c
 	struct lb_shm_service *ss = &u->a.shm->services[si];
 	uint64_t now = lb_loop_now(u->a.loop);
 	uint64_t last = atomic_load_explicit(&ss->no_backend_log_ms, memory_order_relaxed);
-	char buf[LB_ADDR_STRLEN];
+	char buf[LB_ADDR_STRLEN], quic[48] = "";
 
 	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 	if ((int64_t)(now - last) < DROP_LOG_MS ||
 	    !atomic_compare_exchange_strong(&ss->no_backend_log_ms, &last, now))
 		return;
+	if (lb_quic_enabled(u->quic, si))
+		snprintf(quic, sizeof(quic), ", quic_dropped %llu",
+			 (unsigned long long)atomic_load(&ss->quic_dropped));
 	lb_warn("service %s: udp: %s for client %s: dropping (no_backend %llu, flows_full %llu, "
-		"send_errors %llu)", u->a.cfg->services[si].name, why,
+		"send_errors %llu%s)", u->a.cfg->services[si].name, why,
 		lb_addr_format(client, buf, sizeof(buf)),
 		(unsigned long long)atomic_load(&ss->udp_drop_no_backend),
 		(unsigned long long)atomic_load(&ss->udp_drop_full),
-		(unsigned long long)atomic_load(&ss->udp_drop_send));
+		(unsigned long long)atomic_load(&ss->udp_drop_send), quic);
 }
 
 static void access_log(const struct flow *f, const char *end)
@@ -230,13 +234,14 @@ static void access_log(const struct flow *f, const char *end)
 
 	lb_log_fields(LB_LOG_INFO, "event=access proto=udp service=%s client=%s vip=%s backend=%s "
 		      "datagrams_in=%llu datagrams_out=%llu bytes_in=%llu bytes_out=%llu "
-		      "duration_ms=%llu end=%s", f->u->a.cfg->services[f->si].name,
+		      "duration_ms=%llu end=%s%s%s", f->u->a.cfg->services[f->si].name,
 		      lb_addr_format(&f->client, cli, sizeof(cli)),
 		      lb_addr_format(&f->vip, vip, sizeof(vip)),
 		      lb_addr_format(&f->backend->addr, be, sizeof(be)),
 		      (unsigned long long)f->dgrams_in, (unsigned long long)f->dgrams_out,
 		      (unsigned long long)f->bytes_in, (unsigned long long)f->bytes_out,
-		      (unsigned long long)(lb_loop_now(f->u->a.loop) - f->started), end);
+		      (unsigned long long)(lb_loop_now(f->u->a.loop) - f->started), end,
+		      f->quic ? " route=" : "", f->quic ? lb_quic_how_name(f->route) : "");
 }
 
 /* Ends a flow: its sockets, claim and key go now, its slot after the batch. */
@@ -399,6 +404,7 @@ static bool flow_keep_cid(struct flow *f, uint64_t key)
 static void flow_quic_opened(struct flow *f, const struct lb_quic_route *qr)
 {
 	f->quic = true;
+	f->route = (uint8_t)qr->how;
 	lb_quic_count(f->u->a.shm, f->si, qr->how);
 	if (qr->key && qr->how != LB_QUIC_BY_CID)
 		flow_keep_cid(f, qr->key);

@@ -16,9 +16,14 @@
 #    the client's later packets from any port to that server, whichever
 #    worker gets them; and still after a reload that reorders the
 #    backends, as the table lives in the pool every generation shares.
+#  - A worker killed under a client: the client's next packets, from the
+#    same port, open a new flow on a new worker, which the learned CID
+#    sends to the same server.
 #  - Without "quic" the same rotating client is spread over the servers and
 #    fails: what the routing above prevents.
-#  - Counters in lbctl services and the metrics; the drop logged.
+#  - Counters in lbctl services and the metrics; the drop logged; access
+#    lines say how each flow was routed (qlb's flows end 2 s after their
+#    last datagram, and so log theirs before the workers are killed).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=quiclb
 . "$LB_SRCDIR/tests/lab.sh"
@@ -61,11 +66,12 @@ backends() {
 config() {
 	cat <<EOF
 {
-	"workers": 2,
+	"workers": 2, "access_log": true,
 	"control": {"path": "$LAB_DIR/lb.sock"},
 	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
 	"services": [{
 		"name": "qlb", "protocol": "udp", "vips": ["$LAB_VIP4:443", "[$LAB_VIP6]:443"],
+		"udp_idle_timeout_ms": 2000,
 		"quic": {"lb": {"config_id": 1, "server_id_len": 2, "nonce_len": 6}},
 		"backends": $(WITH_SID=1 backends "$@")
 	}, {
@@ -182,6 +188,32 @@ grep -qE '^quicpeer: 10/10 short packets answered by server 0a0[123] from 10 sou
 	"$LAB_DIR/reload-client.log" || { show reload-client.log; lab_fail "not all 10 answered by one server"; }
 lab_log "ok: after the reload to generation $((gen + 1)), 10 new ports reached the server of the CID learned before"
 
+lab_log "checking: the workers killed under a client: its next packets reach the same server"
+before=$(counter qlearn routed_learned_cid)
+rm -f "$LAB_DIR/go"
+lab_bg "$LAB_CLI" "$LAB_DIR/kill-client.log" "$QUICPEER" client -c $CONF -n 5 -W "$LAB_DIR/go" \
+	"$LAB_VIP4:4443"
+client_pid=$LAB_BG_PID
+lab_wait_grep "$LAB_DIR/kill-client.log" '^quicpeer: initial from ' 5 >/dev/null ||
+	{ show kill-client.log; lab_fail "no answer to the Initial"; }
+old=$(pgrep -P "$LAB_LB_PID" | sort)
+# shellcheck disable=SC2086 # one pid per word
+kill -KILL $old
+for ((i = 0; i < 100; i++)); do
+	st=$(lab_ctl_call '{"cmd": "status"}')
+	running=$(jq -r '.data.workers[] | select(.state == "running") | .pid' <<<"$st" | sort)
+	[[ $(wc -w <<<"$running") -eq 2 ]] && [[ -z $(comm -12 <(echo "$old") <(echo "$running")) ]] && break
+	sleep 0.1
+done
+((i < 100)) || { lab_lb_log; lab_fail "the workers were not replaced"; }
+touch "$LAB_DIR/go"
+wait "$client_pid" || { show kill-client.log; lab_lb_log; lab_fail "the client across the kill failed"; }
+grep -qE '^quicpeer: 5/5 short packets answered by server 0a0[123] from 1 source ports$' \
+	"$LAB_DIR/kill-client.log" || { show kill-client.log; lab_fail "not all 5 answered by one server"; }
+after=$(counter qlearn routed_learned_cid)
+((after > before)) || lab_fail "the new flow was not routed by the learned CID: $(quic qlearn)"
+lab_log "ok: the client's port came back through a new worker to the same server"
+
 lab_log "checking: lbctl and metrics"
 out=$("$LBCTL" -s "$LAB_DIR/lb.sock" services)
 grep -qE '^qlb +udp .* [0-9]+/[0-9]+/[0-9]+/[1-9][0-9]* ' <<<"$out" || { echo "$out" >&2; lab_fail "lbctl services: qlb's QUIC column"; }
@@ -197,4 +229,10 @@ grep -q 'service="plain"' <<<"$(grep '^lb_service_quic' <<<"$m")" && lab_fail "m
 lab_log "ok: lbctl services and the metrics show the QUIC counters"
 
 lab_lb_stop || lab_fail "lb exited with status $?"
+for r in cid learned scheduler; do
+	grep -qE "event=access proto=udp service=q(lb|learn) .* end=[a-z]+ route=$r$" "$LAB_LB_LOG" ||
+		{ lab_lb_log; lab_fail "no access line with route=$r"; }
+done
+grep -qE 'event=access proto=udp service=plain .* route=' "$LAB_LB_LOG" && lab_fail "plain flows have a route"
+lab_log "ok: access lines end with route=cid, learned and scheduler"
 lab_log "PASS"
