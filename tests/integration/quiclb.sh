@@ -103,7 +103,7 @@ counter() { quic "$1" | jq ".$2"; }
 ROTATE=(-r -b "${LAB_CLI_IP4[0]}" -b "${LAB_CLI_IP4[1]}" -b "${LAB_CLI_IP4[2]}" -b "${LAB_CLI_IP4[3]}")
 
 lab_log "checking: QUIC-LB, 20 packets from 20 ports on 4 addresses reach one server; unroutable dropped; unknown version passes"
-client qlb.log -c $CONF "${ROTATE[@]}" -n 20 -u dropped -t 300 -T 2 -x 0x1a2a3a4a "$LAB_VIP4:443"
+client qlb.log -c $CONF "${ROTATE[@]}" -n 20 -u dropped -x 0x1a2a3a4a "$LAB_VIP4:443"
 [[ $RC -eq 0 ]] || { show qlb.log; lab_lb_log; lab_fail "QUIC-LB client exited $RC"; }
 grep -qE '^quicpeer: 20/20 short packets answered by server 0a0[123] from 20 source ports$' "$LAB_DIR/qlb.log" ||
 	{ show qlb.log; lab_fail "not all 20 answered by one server"; }
@@ -159,7 +159,7 @@ after=$(counter qlearn dropped)
 lab_log "ok: no answer, dropped +$((after - before))"
 
 lab_log "checking: without quic the rotating client is spread over the servers"
-client plain.log -c $CONF "${ROTATE[@]}" -n 20 -t 200 -T 1 "$LAB_VIP4:8443"
+client plain.log -c $CONF "${ROTATE[@]}" -n 20 -t 500 -T 2 "$LAB_VIP4:8443"
 n=$(grep -cE '^quicpeer: short [0-9]+ from .* unknown cid$' "$LAB_DIR/plain.log")
 [[ $RC -eq 1 ]] && ((n > 0)) || { show plain.log; lab_fail "plain UDP client: exit $RC, $n misrouted"; }
 lab_log "ok: $n of 20 packets reached a server that did not know the CID"
@@ -226,6 +226,9 @@ for re in 'lb_service_quic_routed_total\{service="qlb",by="cid"\} [1-9]' \
 	grep -qE "^$re" <<<"$m" || lab_fail "metrics: no line matching $re"
 done
 grep -q 'service="plain"' <<<"$(grep '^lb_service_quic' <<<"$m")" && lab_fail "metrics: plain has QUIC series"
+if command -v promtool >/dev/null 2>&1; then
+	promtool check metrics <<<"$m" >&2 || lab_fail "promtool check metrics"
+fi
 lab_log "ok: lbctl services and the metrics show the QUIC counters"
 
 lab_lb_stop || lab_fail "lb exited with status $?"
