@@ -164,7 +164,8 @@ static long alloc_slot(struct lb_shm_pool *pool)
  * A service of the same name in prev hands on its counters, so they stay
  * monotonic across reloads. What prev's draining workers add after this
  * copy is not seen by the new generation (it is small: they accept nothing
- * new).
+ * new; their UDP flows go on until they end or drain_timeout_ms). The
+ * gauge of open UDP flows is each generation's own.
  */
 static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 			   const struct lb_config *prev_cfg, const char *name)
@@ -181,6 +182,14 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
 		atomic_store(&ss->queued, atomic_load(&old->queued));
 		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+		atomic_store(&ss->udp_flows_total, atomic_load(&old->udp_flows_total));
+		atomic_store(&ss->udp_datagrams_in, atomic_load(&old->udp_datagrams_in));
+		atomic_store(&ss->udp_datagrams_out, atomic_load(&old->udp_datagrams_out));
+		atomic_store(&ss->udp_bytes_in, atomic_load(&old->udp_bytes_in));
+		atomic_store(&ss->udp_bytes_out, atomic_load(&old->udp_bytes_out));
+		atomic_store(&ss->udp_drop_no_backend, atomic_load(&old->udp_drop_no_backend));
+		atomic_store(&ss->udp_drop_full, atomic_load(&old->udp_drop_full));
+		atomic_store(&ss->udp_drop_send, atomic_load(&old->udp_drop_send));
 		atomic_store(&ss->quic_routed_cid, atomic_load(&old->quic_routed_cid));
 		atomic_store(&ss->quic_routed_learned, atomic_load(&old->quic_routed_learned));
 		atomic_store(&ss->quic_fallback, atomic_load(&old->quic_fallback));

@@ -15,7 +15,8 @@
 #  - Learned CIDs, no QUIC-LB: the server's SCID from its long header routes
 #    the client's later packets from any port to that server, whichever
 #    worker gets them; and still after a reload that reorders the
-#    backends, as the table lives in the pool every generation shares.
+#    backends, as the table lives in the pool every generation shares. The
+#    reload carries the services' UDP and QUIC counters over.
 #  - A worker killed under a client: the client's next packets, from the
 #    same port, open a new flow on a new worker, which the learned CID
 #    sends to the same server.
@@ -172,6 +173,12 @@ lab_bg "$LAB_CLI" "$LAB_DIR/reload-client.log" "$QUICPEER" client -c $CONF "${RO
 client_pid=$LAB_BG_PID
 lab_wait_grep "$LAB_DIR/reload-client.log" '^quicpeer: initial from ' 5 >/dev/null ||
 	{ show reload-client.log; lab_fail "no answer to the Initial"; }
+# Every UDP and QUIC counter of the services, as "name value" lines.
+counters() {
+	lab_ctl_call '{"cmd": "services"}' | jq -r '.data[] | .name as $s | .udp | del(.flows) |
+		paths(numbers) as $p | "\($s).\($p | join(".")) \(getpath($p))"' | sort
+}
+counters >"$LAB_DIR/counters-before"
 config 2 1 0 >"$CFG"
 kill -HUP "$LAB_LB_PID"
 for ((i = 0; i < 100; i++)); do
@@ -187,6 +194,11 @@ wait "$client_pid" || { show reload-client.log; lab_lb_log; lab_fail "the client
 grep -qE '^quicpeer: 10/10 short packets answered by server 0a0[123] from 10 source ports$' \
 	"$LAB_DIR/reload-client.log" || { show reload-client.log; lab_fail "not all 10 answered by one server"; }
 lab_log "ok: after the reload to generation $((gen + 1)), 10 new ports reached the server of the CID learned before"
+# Counters are monotonic: the new generation starts from the old one's.
+counters >"$LAB_DIR/counters-after"
+join "$LAB_DIR/counters-before" "$LAB_DIR/counters-after" | awk '$3 < $2 { print; bad = 1 } END { exit bad }' >&2 ||
+	lab_fail "counters went back across the reload"
+lab_log "ok: $(wc -l <"$LAB_DIR/counters-before") UDP and QUIC counters carried across the reload"
 
 lab_log "checking: the workers killed under a client: its next packets reach the same server"
 before=$(counter qlearn routed_learned_cid)
