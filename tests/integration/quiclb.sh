@@ -165,14 +165,29 @@ n=$(grep -cE '^quicpeer: short [0-9]+ from .* unknown cid$' "$LAB_DIR/plain.log"
 [[ $RC -eq 1 ]] && ((n > 0)) || { show plain.log; lab_fail "plain UDP client: exit $RC, $n misrouted"; }
 lab_log "ok: $n of 20 packets reached a server that did not know the CID"
 
+# held LOG ARGS...: a client in the background that waits after its Initial
+# until $LAB_DIR/go exists; returns once the Initial was answered.
+held() {
+	local log=$1
+	shift
+	rm -f "$LAB_DIR/go"
+	lab_bg "$LAB_CLI" "$LAB_DIR/$log" "$QUICPEER" client -c $CONF -W "$LAB_DIR/go" "$@"
+	HELD_PID=$LAB_BG_PID
+	lab_wait_grep "$LAB_DIR/$log" '^quicpeer: initial from ' 5 >/dev/null ||
+		{ show "$log"; lab_fail "$log: no answer to the Initial"; }
+}
+# release LOG N PORTS: lets the held client go on; its N short packets must
+# all be answered by one server, from PORTS source ports.
+release() {
+	touch "$LAB_DIR/go"
+	wait "$HELD_PID" || { show "$1"; lab_lb_log; lab_fail "$1: the client failed"; }
+	grep -qE "^quicpeer: $2/$2 short packets answered by server 0a0[123] from $3 source ports\$" \
+		"$LAB_DIR/$1" || { show "$1"; lab_fail "$1: not all $2 answered by one server"; }
+}
+
 lab_log "checking: a reload that reorders the backends keeps the learned CIDs"
 gen=$(lab_ctl_call '{"cmd": "status"}' | jq .data.generation)
-rm -f "$LAB_DIR/go"
-lab_bg "$LAB_CLI" "$LAB_DIR/reload-client.log" "$QUICPEER" client -c $CONF "${ROTATE[@]}" -n 10 \
-	-W "$LAB_DIR/go" "$LAB_VIP4:4443"
-client_pid=$LAB_BG_PID
-lab_wait_grep "$LAB_DIR/reload-client.log" '^quicpeer: initial from ' 5 >/dev/null ||
-	{ show reload-client.log; lab_fail "no answer to the Initial"; }
+held reload-client.log "${ROTATE[@]}" -n 10 "$LAB_VIP4:4443"
 # Every UDP and QUIC counter of the services, as "name value" lines.
 counters() {
 	lab_ctl_call '{"cmd": "services"}' | jq -r '.data[] | .name as $s | .udp | del(.flows) |
@@ -189,10 +204,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 ((i < 100)) || { lab_lb_log; lab_fail "the reload did not bring up generation $((gen + 1))"; }
-touch "$LAB_DIR/go"
-wait "$client_pid" || { show reload-client.log; lab_lb_log; lab_fail "the client across the reload failed"; }
-grep -qE '^quicpeer: 10/10 short packets answered by server 0a0[123] from 10 source ports$' \
-	"$LAB_DIR/reload-client.log" || { show reload-client.log; lab_fail "not all 10 answered by one server"; }
+release reload-client.log 10 10
 lab_log "ok: after the reload to generation $((gen + 1)), 10 new ports reached the server of the CID learned before"
 # Counters are monotonic: the new generation starts from the old one's.
 counters >"$LAB_DIR/counters-after"
@@ -202,12 +214,7 @@ lab_log "ok: $(wc -l <"$LAB_DIR/counters-before") UDP and QUIC counters carried 
 
 lab_log "checking: the workers killed under a client: its next packets reach the same server"
 before=$(counter qlearn routed_learned_cid)
-rm -f "$LAB_DIR/go"
-lab_bg "$LAB_CLI" "$LAB_DIR/kill-client.log" "$QUICPEER" client -c $CONF -n 5 -W "$LAB_DIR/go" \
-	"$LAB_VIP4:4443"
-client_pid=$LAB_BG_PID
-lab_wait_grep "$LAB_DIR/kill-client.log" '^quicpeer: initial from ' 5 >/dev/null ||
-	{ show kill-client.log; lab_fail "no answer to the Initial"; }
+held kill-client.log -n 5 "$LAB_VIP4:4443"
 old=$(pgrep -P "$LAB_LB_PID" | sort)
 # shellcheck disable=SC2086 # one pid per word
 kill -KILL $old
@@ -218,10 +225,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 ((i < 100)) || { lab_lb_log; lab_fail "the workers were not replaced"; }
-touch "$LAB_DIR/go"
-wait "$client_pid" || { show kill-client.log; lab_lb_log; lab_fail "the client across the kill failed"; }
-grep -qE '^quicpeer: 5/5 short packets answered by server 0a0[123] from 1 source ports$' \
-	"$LAB_DIR/kill-client.log" || { show kill-client.log; lab_fail "not all 5 answered by one server"; }
+release kill-client.log 5 1
 after=$(counter qlearn routed_learned_cid)
 ((after > before)) || lab_fail "the new flow was not routed by the learned CID: $(quic qlearn)"
 lab_log "ok: the client's port came back through a new worker to the same server"
