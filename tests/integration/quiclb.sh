@@ -53,7 +53,7 @@ done
 # in the order given (indexes into SERVERS), with their server IDs when
 # WITH_SID is set.
 backends() {
-	local i out= sep= name sid a4 a6 id
+	local i out='' sep='' name sid a4 a6 id
 	for i in "$@"; do
 		read -r name sid a4 a6 <<<"${SERVERS[i]}"
 		id=
