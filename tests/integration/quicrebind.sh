@@ -98,7 +98,7 @@ lab_lb_start "$(config 2 '"quic": {"server_cid_len": 18},')"
 lab_log "checking: with QUIC routing, $RUNS downloads with a NAT rebinding each"
 # check_one NAME: the last download was byte-exact, served by one server that saw two ports.
 check_one() {
-	local i served=() ports= seen
+	local i served=() ports='' seen
 	read -r -a seen <<<"$SEEN"
 	for i in 0 1 2; do
 		[[ ${seen[i]} != - ]] && served+=("$i") && ports=${seen[i]}
