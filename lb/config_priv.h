@@ -6,7 +6,8 @@
  * Shared by the config parser's files: config_json.c (paths, error lines,
  * value getters) below config.c (document, control, intercept),
  * config_service.c (services, VIPs, backends), config_health.c (a service's
- * health checks) and config_http.c (the "http" object), which all call
+ * health checks), config_quic.c (a service's "quic" object) and
+ * config_http.c (the "http" object), which all call
  * down into it and into each other only through the entry points at the
  * end, from the document down. Not part of the API: only those files
  * include it.
@@ -93,6 +94,17 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
  * that are a VIP or the intercept listener, services nobody can reach.
  */
 void lb_config_check_services(struct lb_config_ctx *c);
+/*
+ * The "quic" object of a UDP service (config_quic.c): parsed before its
+ * backends, whose "quic_server_id" it gives a length; then, once the
+ * backends are parsed, lb_config_quic_finish refuses two backends with one
+ * server ID and builds the lookup index.
+ */
+void lb_config_parse_quic(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
+void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_conf *svc,
+			       struct lb_backend_conf *b, json_t *v);
+void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
+
 /* Frees what lb_config_parse_services() allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
 

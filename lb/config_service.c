@@ -34,7 +34,7 @@ static const char *const tcp_keys[] = {
 	"connect_timeout_ms", "idle_timeout_ms", "client_idle_timeout_ms", "server_idle_timeout_ms",
 	"queue_timeout_ms", "retries", "socket_buffer_bytes",
 };
-static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses" };
+static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses", "quic" };
 
 static const char *const sched_names[] = {
 	[LB_SCHED_ROUNDROBIN] = "roundrobin",
@@ -333,6 +333,8 @@ static bool parse_backend(struct lb_config_ctx *c, struct lb_service_conf *svc, 
 		} else if (!strcmp(key, "max_conns")) {
 			if (lb_config_get_int(c, v, 0, MAX_CONNS_MAX, &n))
 				b->max_conns = n;
+		} else if (!strcmp(key, "quic_server_id")) {
+			lb_config_parse_server_id(c, svc, b, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -508,9 +510,16 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		parse_protocol(c, svc, v);
 		lb_config_path_pop(c, saved);
 	}
+	/* Before the backends: it gives their server IDs a length. */
+	v = json_object_get(obj, "quic");
+	if (v) {
+		saved = lb_config_path_key(c, "quic");
+		lb_config_parse_quic(c, svc, v);
+		lb_config_path_pop(c, saved);
+	}
 	json_object_foreach(obj, key, v) {
 		saved = lb_config_path_key(c, key);
-		if (!strcmp(key, "protocol")) {
+		if (!strcmp(key, "protocol") || !strcmp(key, "quic")) {
 			/* Parsed above. */
 		} else if (!strcmp(key, "udp_idle_timeout_ms")) {
 			lb_config_get_timeout(c, v, &svc->udp_idle_timeout_ms);
@@ -579,6 +588,7 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	/* With a bad backend address the family check would only add noise. */
 	if (backends_ok)
 		check_families(c, svc);
+	lb_config_quic_finish(c, svc);
 	sized = svc->maglev_size != 0;
 	if (!sized)
 		svc->maglev_size = maglev_default_size(svc->n_backends);
@@ -792,4 +802,5 @@ void lb_config_service_free(struct lb_service_conf *svc)
 	free(svc->backends);
 	free(svc->health.path);
 	free(svc->health.host);
+	free(svc->quic.by_server_id);
 }

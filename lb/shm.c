@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lb/balance.h"
 #include "lb/log.h"
@@ -82,6 +85,22 @@ static void *map_shared(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/*
+ * The CID table's hash key: random, so that nobody outside can choose
+ * CIDs that crowd one window. Without getrandom (a kernel too old, or no
+ * entropy yet, which GRND_NONBLOCK reports) the clock still varies it.
+ */
+static uint64_t table_seed(void)
+{
+	uint64_t seed = 0;
+	struct timespec ts;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+		return seed;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 32;
+}
+
 static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers,
 				       unsigned int n_flows)
 {
@@ -89,6 +108,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size_t nw = n_workers * 4 > POOL_MIN_WORKERS ? n_workers * 4 : POOL_MIN_WORKERS;
 	size_t nk = lb_keyset_size(n_flows);
 	size_t na = lb_affinity_size(n_flows);
+	size_t nc = lb_cidtab_size(n_flows);
 	size_t size = align_up(sizeof(struct lb_shm_pool));
 	struct lb_shm_pool *pool;
 	char *base;
@@ -97,6 +117,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size += align_up(nw * sizeof(struct lb_shm_worker));
 	size += align_up(nk);
 	size += align_up(na);
+	size += align_up(nc);
 	base = map_shared(size);
 	if (!base)
 		return NULL;
@@ -115,6 +136,8 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	lb_keyset_init(pool->keyset, nk);
 	pool->affinity = (struct lb_affinity *)((char *)pool->keyset + align_up(nk));
 	lb_affinity_init(pool->affinity, na);
+	pool->cids = (struct lb_cidtab *)((char *)pool->affinity + align_up(na));
+	lb_cidtab_init(pool->cids, nc, table_seed());
 	return pool;
 }
 
@@ -141,7 +164,8 @@ static long alloc_slot(struct lb_shm_pool *pool)
  * A service of the same name in prev hands on its counters, so they stay
  * monotonic across reloads. What prev's draining workers add after this
  * copy is not seen by the new generation (it is small: they accept nothing
- * new).
+ * new; their UDP flows go on until they end or drain_timeout_ms). The
+ * gauge of open UDP flows is each generation's own.
  */
 static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 			   const struct lb_config *prev_cfg, const char *name)
@@ -158,6 +182,20 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
 		atomic_store(&ss->queued, atomic_load(&old->queued));
 		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+		atomic_store(&ss->udp_flows_total, atomic_load(&old->udp_flows_total));
+		atomic_store(&ss->udp_datagrams_in, atomic_load(&old->udp_datagrams_in));
+		atomic_store(&ss->udp_datagrams_out, atomic_load(&old->udp_datagrams_out));
+		atomic_store(&ss->udp_bytes_in, atomic_load(&old->udp_bytes_in));
+		atomic_store(&ss->udp_bytes_out, atomic_load(&old->udp_bytes_out));
+		atomic_store(&ss->udp_drop_no_backend, atomic_load(&old->udp_drop_no_backend));
+		atomic_store(&ss->udp_drop_full, atomic_load(&old->udp_drop_full));
+		atomic_store(&ss->udp_drop_send, atomic_load(&old->udp_drop_send));
+		atomic_store(&ss->quic_routed_cid, atomic_load(&old->quic_routed_cid));
+		atomic_store(&ss->quic_routed_learned, atomic_load(&old->quic_routed_learned));
+		atomic_store(&ss->quic_fallback, atomic_load(&old->quic_fallback));
+		atomic_store(&ss->quic_dropped, atomic_load(&old->quic_dropped));
+		atomic_store(&ss->quic_learned, atomic_load(&old->quic_learned));
+		atomic_store(&ss->quic_learn_full, atomic_load(&old->quic_learn_full));
 		lb_hist_carry(&ss->duration, &old->duration);
 		lb_hist_carry(&ss->queue, &old->queue);
 		return;
