@@ -14,6 +14,7 @@
 #include "lb/config.h"
 #include "lb/config_priv.h"
 #include "lb/prefix.h"
+#include "lb/str.h"
 #include "lb/vipmap.h"
 
 #define MAGLEV_SIZE_MAX		1000003		/* prime; 100 entries each for 10000 backends */
@@ -174,6 +175,12 @@ static bool addr_usable(struct lb_config_ctx *c, const union lb_sockaddr *a, boo
 	return false;
 }
 
+/* text in double quotes, escaped and cut for an error line, in q. */
+static const char *quote(const char *text, char q[LB_STR_QUOTE_SIZE])
+{
+	return lb_str_escape_to(q, LB_STR_QUOTE_SIZE, text, LB_STR_QUOTE | LB_STR_CUT);
+}
+
 /*
  * Parses a VIP: "198.18.100.1:80", "[2001:db8:100::1]:443", a prefix
  * ("198.18.128.0/20:80", "[2001:db8:100::/48]:443") and a port range
@@ -184,7 +191,7 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 		    uint16_t *port_last)
 {
 	const char *s = lb_config_get_string(c, v), *why = NULL, *colon;
-	char host[INET6_ADDRSTRLEN + 8];
+	char host[INET6_ADDRSTRLEN + 8], q[LB_STR_QUOTE_SIZE];
 	struct lb_prefix p;
 	unsigned long first, last;
 	char *end;
@@ -204,7 +211,7 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 		const char *close = strchr(s, ']');
 
 		if (!close || close[1] != ':') {
-			lb_config_err(c, "\"%s\": expected [address]:port", s);
+			lb_config_err(c, "%s: expected [address]:port", quote(s, q));
 			return false;
 		}
 		hl = (size_t)(close - s - 1);
@@ -213,17 +220,17 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon) {
-			lb_config_err(c, "\"%s\": missing port", s);
+			lb_config_err(c, "%s: missing port", quote(s, q));
 			return false;
 		}
 		hl = (size_t)(colon - s);
 		if (memchr(s, ':', hl)) {
-			lb_config_err(c, "\"%s\": an IPv6 VIP is written [address]:port", s);
+			lb_config_err(c, "%s: an IPv6 VIP is written [address]:port", quote(s, q));
 			return false;
 		}
 	}
 	if (hl == 0 || hl >= sizeof(host)) {
-		lb_config_err(c, "\"%s\": expected an address", s);
+		lb_config_err(c, "%s: expected an address", quote(s, q));
 		return false;
 	}
 	memcpy(host, s, hl);
@@ -234,12 +241,12 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 	if (*end == '-')
 		last = strtoul(end + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || first == 0 || last > 65535 || first > last) {
-		lb_config_err(c, "\"%s\": the port must be 1..65535, or a range such as 8000-8999",
-			      colon + 1);
+		lb_config_err(c, "%s: the port must be 1..65535, or a range such as 8000-8999",
+			      quote(colon + 1, q));
 		return false;
 	}
 	if (lb_prefix_parse(host, &p, &why) < 0) {
-		lb_config_err(c, "\"%s\": %s", host, why);
+		lb_config_err(c, "%s: %s", quote(host, q), why);
 		return false;
 	}
 	memset(a, 0, sizeof(*a));

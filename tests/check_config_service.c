@@ -416,6 +416,11 @@ static const struct {
 	  "1..65535, or a range such as 8000-8999\n" },
 	{ VIPS("'2001:db8::/32:80'"), "services[0].vips[0]: \"2001:db8::/32:80\": an IPv6 VIP is "
 	  "written [address]:port\n" },
+	/* User text in VIP errors is escaped (found by fuzz_config: a raw DEL went out). */
+	{ VIPS("'198.18.100.0/24:8\\u007f0'"), "services[0].vips[0]: \"8\\x7f0\": the port must be "
+	  "1..65535, or a range such as 8000-8999\n" },
+	{ VIPS("'198.18.100.\\u0001/24:80'"), "services[0].vips[0]: \"198.18.100.\\x01/24\": "
+	  "not an IPv4 or IPv6 address (expected a prefix such as 127.0.0.0/8 or ::1)\n" },
 	{ "{'services':[{'vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]},"
 	  "{'name':'api','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].name: missing required key\n"
