@@ -118,6 +118,9 @@ struct lb_config {
 	struct lb_service_conf *services;
 	size_t n_services;
 	struct lb_vipmap *vipmap;	/* every VIP, for lookups by address */
+	/* Service indexes by name (open addressing, UINT32_MAX free), for lookups by name. */
+	uint32_t *by_name;
+	size_t by_name_mask;
 	char *user;			/* workers run as this user, "nobody" ... */
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
@@ -149,6 +152,9 @@ struct lb_config *lb_config_load(const char *path, char **errors);
 struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len);
 
 void lb_config_free(struct lb_config *cfg);
+
+/* The index of the service named name, or -1: one hash probe or a few. */
+long lb_config_service_index(const struct lb_config *cfg, const char *name);
 
 /* The TCP service whose VIP equals addr (address and port), or NULL. */
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,

@@ -89,6 +89,8 @@ void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
 void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
+/* Enters services[i] (named) in cfg->by_name; returns the index of an earlier one of that name (left as it is), or -1. */
+int lb_config_index_name(struct lb_config *cfg, size_t i);
 /*
  * Checks across services and sections, once everything is parsed: backends
  * that are a VIP or the intercept listener, services nobody can reach.

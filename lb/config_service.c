@@ -503,9 +503,10 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	bool backends_ok = false, size_ok = true, sized;
 	unsigned int idle = 0;
 	const char *key;
-	size_t saved, i;
+	size_t saved;
 	long long n;
 	json_t *v;
+	int dup;
 
 	service_defaults(svc);
 	if (!lb_config_expect_object(c, obj))
@@ -536,14 +537,11 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "name")) {
 			svc->name = lb_config_get_name(c, v, "_.-",
 						       " (1..64 characters of A-Za-z0-9_.-)");
-			for (i = 0; svc->name && i < si; i++) {
-				if (!c->cfg->services[i].name ||
-				    strcmp(c->cfg->services[i].name, svc->name))
-					continue;
-				lb_config_err(c, "duplicate service name \"%s\" (also services[%zu])",
-					      svc->name, i);
-				break;
-			}
+			/* Names are unique: lookups by name (reload, lbctl) find one. */
+			if (svc->name && c->cfg->by_name &&
+			    (dup = lb_config_index_name(c->cfg, si)) >= 0)
+				lb_config_err(c, "duplicate service name \"%s\" (also services[%d])",
+					      svc->name, dup);
 		} else if (!strcmp(key, "vips")) {
 			parse_vips(c, si, v);
 		} else if (!strcmp(key, "backends")) {
@@ -687,6 +685,16 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	cfg->services = lb_config_alloc_array(c, arr, sizeof(*cfg->services));
 	if (!cfg->services)
 		return;
+	/* At most half full: a name is found in a probe or two. */
+	for (cfg->by_name_mask = 1; cfg->by_name_mask < 2 * json_array_size(arr);)
+		cfg->by_name_mask <<= 1;
+	cfg->by_name = malloc(cfg->by_name_mask * sizeof(*cfg->by_name));
+	if (!cfg->by_name) {
+		lb_config_oom(c);
+		return;
+	}
+	memset(cfg->by_name, 0xff, cfg->by_name_mask * sizeof(*cfg->by_name));
+	cfg->by_name_mask--;
 	c->services = arr;
 	json_array_foreach(arr, i, v) {
 		cfg->n_services = i + 1;
@@ -709,18 +717,25 @@ static void check_backend_target(struct lb_config_ctx *c, size_t si, size_t bi)
 	const struct lb_config *cfg = c->cfg;
 	const union lb_sockaddr *a = &cfg->services[si].backends[bi].addr;
 	char text[LB_ADDR_STRLEN], who[LB_CONFIG_NAME_MAX + 16];
-	size_t i, j;
+	const struct lb_vipmap_vip *v = NULL;
 
 	lb_addr_format(a, text, sizeof(text));
-	for (i = 0; i < cfg->n_services; i++) {
-		for (j = 0; j < cfg->services[i].n_vips; j++) {
-			if (!lb_addr_equal(&cfg->services[i].vips[j], a))
-				continue;
-			describe_service(c, i, who, sizeof(who));
-			lb_config_err(c, "%s is a VIP of %s (services[%zu].vips[%zu]): lb cannot be "
-				      "its own backend", text, who, i, j);
-			return;
-		}
+	/*
+	 * A VIP, or inside a VIP's prefix and ports, for a protocol the
+	 * service connects with: one lookup, not a scan of every VIP.
+	 */
+	for (unsigned int p = LB_PROTO_TCP; !v && p <= LB_PROTO_UDP && cfg->vipmap; p <<= 1)
+		if (cfg->services[si].protocols & p)
+			v = lb_vipmap_find(cfg->vipmap, p, a);
+	if (v) {
+		describe_service(c, v->service, who, sizeof(who));
+		if (lb_config_vip_single(&cfg->services[v->service], v->index))
+			lb_config_err(c, "%s is a VIP of %s (services[%u].vips[%u]): lb cannot be "
+				      "its own backend", text, who, v->service, v->index);
+		else
+			lb_config_err(c, "%s is inside a VIP of %s (services[%u].vips[%u]): lb "
+				      "cannot be its own backend", text, who, v->service, v->index);
+		return;
 	}
 	if (addr_classify(a) != ADDR_LOOPBACK)
 		return;

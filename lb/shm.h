@@ -142,6 +142,7 @@ struct lb_shm_pool {
 	size_t size;
 	uint32_t n_backend_slots, n_worker_slots;
 	uint32_t users;			/* generations mapped on it (master only) */
+	uint32_t next_slot;		/* where the search for a free backend slot starts */
 	struct lb_shm_backend *backends;
 	struct lb_shm_worker *workers;
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */

@@ -512,6 +512,14 @@ static const struct {
 	  "services[1].name: missing required key\n"
 	  "services[0].backends[0].address: 198.18.100.2:443 is a VIP of services[1] "
 	  "(services[1].vips[0]): lb cannot be its own backend\n" },
+	/* Inside a prefix or port-range VIP is inside lb too. */
+	{ "{'services':[{'name':'web','vips':['198.18.128.0/20:80'],'backends':[{'address':'198.18.2.2:80'}]},"
+	  "{'name':'api','vips':['198.18.100.1:8000-8099'],'backends':[{'address':'198.18.130.7:80'},"
+	  "{'address':'198.18.100.1:8050'}]}]}",
+	  "services[1].backends[0].address: 198.18.130.7:80 is inside a VIP of service \"web\" "
+	  "(services[0].vips[0]): lb cannot be its own backend\n"
+	  "services[1].backends[1].address: 198.18.100.1:8050 is inside a VIP of service \"api\" "
+	  "(services[1].vips[0]): lb cannot be its own backend\n" },
 	/* A bad backend address is not reported again as a family mismatch. */
 	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'[2001:db8:2::x]:80'}]}]}",
@@ -662,6 +670,20 @@ START_TEST(test_invalid)
 }
 END_TEST
 
+/* A VIP of one protocol is no loop for a backend reached by the other: it is not intercepted. */
+START_TEST(test_backend_at_other_protocol_vip)
+{
+	struct lb_config *cfg = parse_ok(
+		"{'services': [{'name': 'dns', 'protocol': 'udp', 'vips': ['198.18.100.1:53'],"
+		"   'backends': [{'address': '198.18.2.2:53'}]},"
+		"  {'name': 'dot', 'vips': ['198.18.100.2:53'],"
+		"   'backends': [{'address': '198.18.100.1:53'}]}]}");
+
+	ck_assert_uint_eq(cfg->n_services, 2);
+	lb_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_families_per_service)
 {
 	struct lb_config *cfg = parse_ok(
@@ -778,7 +800,8 @@ int main(void)
 				 LB_TESTS(test_maglev, test_maglev_too_many, test_idle_timeouts,
 					  test_limits, test_health,
 					  test_families_per_service, test_warnings,
-					  test_warnings_with_errors, test_quic));
+					  test_warnings_with_errors, test_quic,
+					  test_backend_at_other_protocol_vip));
 
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_loop_test(tc, test_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
