@@ -12,11 +12,13 @@ service (i - 1) % services; each service has three backends, port 80 on
 198.18.128.0/17 (backend k = 198.18.128.0 + k, k = 1..30000), which the
 bench's backend namespace answers on every address. --add-one adds VIP
 VIPS + 1 to service 0; --shift moves every VIP one port up (81, 444): a
-reload that changes all. --health gives every service a tcp check every 2 s.
+reload that changes all. --health gives every service a tcp check every 2 s
+on port 81 of its backends (the bench answers it with echod, which costs
+less per connection than the web server on port 80).
 HAProxy gets the idiomatic equivalent: one transparent frontend that picks
 a backend section by destination address in two maps (one per port), and a
-section per service with three servers, "check inter 2s" and "source
-0.0.0.0 usesrc clientip".
+section per service with three servers, "check port 81 inter 2s" and
+"source 0.0.0.0 usesrc clientip".
 """
 import argparse
 import os
@@ -44,7 +46,7 @@ def layout(n_vips, add_one):
 
 def lb(a):
     vips = layout(a.vips, a.add_one)
-    health = ', "health": {"type": "tcp", "interval_ms": 2000}' if a.health else ""
+    health = ', "health": {"type": "tcp", "interval_ms": 2000, "port": 81}' if a.health else ""
     out = ['{\n\t"workers": %d,\n\t"control": {"path": "%s"},\n'
            '\t"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},\n'
            '\t"services": [\n' % (a.workers, a.control)]
@@ -77,7 +79,7 @@ def haproxy(a):
     for s in range(len(vips)):
         cfg.append("backend s%d\n" % s)
         for j in range(3):
-            cfg.append("\tserver b%d %s:80 check inter 2s source 0.0.0.0 usesrc clientip\n"
+            cfg.append("\tserver b%d %s:80 check port 81 inter 2s source 0.0.0.0 usesrc clientip\n"
                        % (j, backend(s * 3 + j + 1)))
     with open(os.path.join(a.out, "haproxy.cfg"), "w") as f:
         f.write("".join(cfg))
