@@ -3,9 +3,10 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared between config.c (document, control, intercept) and
- * config_service.c (services, backends, health checks). Not part of the
- * API: only those two files include it.
+ * Shared between config.c (document, control, intercept),
+ * config_service.c (services, backends, health checks) and
+ * config_announce.c (announce). Not part of the API: only those files
+ * include it.
  */
 
 #include <stdbool.h>
@@ -78,6 +79,14 @@ void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size);
 
 /* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
 bool lb_config_valid_name(const char *s, const char *extra);
+
+/* Tables 253..255 are the kernel's: false (error recorded) for those. */
+bool lb_config_route_table_free(struct lb_config_ctx *c, long long n);
+
+/* Parses the "announce" block (config_announce.c). */
+void lb_config_parse_announce(struct lb_config_ctx *c, json_t *obj);
+/* Checks announce against the rest of the config, once all of it is parsed. */
+void lb_config_check_announce(struct lb_config_ctx *c);
 
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);

@@ -274,6 +274,28 @@ static void metrics_rules(struct sb *b, const struct lb_rules_state *rs)
 	sb_printf(b, "lb_rules_last_restore_timestamp_seconds %lld\n", (long long)rs->last_time);
 }
 
+static void metrics_announce(struct sb *b, const struct lb_announce_state *as)
+{
+	family(b, "lb_gateway_serving", "gauge",
+	       "1 while lb announces what it can serve; 0 while starting, drained or stopping.");
+	sb_printf(b, "lb_gateway_serving %d\n", as->gateway == LB_GATEWAY_SERVING);
+	family(b, "lb_gateway_draining", "gauge",
+	       "1 from a gateway drain (lbctl drain-gateway) until lb resumes or stops.");
+	sb_printf(b, "lb_gateway_draining %d\n", as->gateway == LB_GATEWAY_DRAINING ||
+		  as->gateway == LB_GATEWAY_DRAINED);
+	if (!as->configured)
+		return;
+	family(b, "lb_announce_vips", "gauge", "VIP addresses in the config (one route each).");
+	sb_printf(b, "lb_announce_vips %zu\n", as->n_vips);
+	family(b, "lb_announce_routes", "gauge", "VIP routes in the announce table now.");
+	sb_printf(b, "lb_announce_routes %zu\n", as->n_announced);
+	family(b, "lb_announce_changes_total", "counter", "VIP routes added or deleted.");
+	sb_printf(b, "lb_announce_changes_total %" PRIu64 "\n", as->changes);
+	family(b, "lb_announce_failures_total", "counter",
+	       "VIP route changes the kernel refused (retried every second).");
+	sb_printf(b, "lb_announce_failures_total %" PRIu64 "\n", as->failures);
+}
+
 char *lb_ctl_metrics(const struct lb_ctl_state *st)
 {
 	struct sb b = { 0 };
@@ -296,6 +318,8 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 	sb_printf(&b, "lb_config_last_reload_timestamp_seconds %lld\n", (long long)st->reload_time);
 	if (st->rules)
 		metrics_rules(&b, st->rules);
+	if (st->announce)
+		metrics_announce(&b, lb_announce_state(st->announce));
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);
