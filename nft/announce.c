@@ -124,6 +124,13 @@ static int tun_create(struct lb_nft_announce *a, char *err, size_t errlen)
 			 : rc == -EPERM ? " (lb needs CAP_NET_ADMIN)" : "");
 		return rc;
 	}
+	/* An existing persistent device would take the routes over and outlive lb. */
+	if (ioctl(a->tun, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_PERSIST)) {
+		snprintf(err, errlen, "announce: TUN device %s exists and is persistent: routes "
+			 "through it would outlive lb; remove it (ip link del %s) or name another "
+			 "announce.device", a->dev, a->dev);
+		return -EEXIST;
+	}
 	a->ifindex = if_nametoindex(a->dev);
 	if (a->ifindex == 0) {
 		rc = -errno;

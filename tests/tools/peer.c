@@ -11,7 +11,8 @@
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
  *   peer sink [-A] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
- *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS] ADDR:PORT
+ *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS] [-L]
+ *              [-t SECONDS] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
  * size, download size, seed; big endian), then the upload bytes, then
@@ -61,7 +62,12 @@
  * churn opens CONNS connections, PARALLEL at a time, and closes each with a
  * reset (SO_LINGER 0) as soon as it is established; with -e each first sends
  * one byte and waits for it to come back (against an echo server), with -a
- * every second one does. Several -b rotate source addresses. It prints
+ * every second one does. Several -b rotate source addresses. With -r it
+ * starts RATE connections a second instead, however many are under way (a
+ * probe of new connections while something changes); -T MS fails a
+ * connection not done MS after it started; -L prints every failure as
+ *   churn: fail WALL_MS I: WHAT: REASON
+ * (WALL_MS: when conn I started, in ms since the epoch). It prints
  *   churn: N conns: C connected, E echoed, F failed in S s
  * and exits 0 when none failed.
  *
@@ -133,8 +139,8 @@ static void usage(void)
 		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n"
 		"       peer sink [-A] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
-		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS]"
-		" ADDR:PORT\n");
+		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS]\n"
+		"                  [-L] [-t SECONDS] ADDR:PORT\n");
 	exit(2);
 }
 
@@ -1798,6 +1804,8 @@ struct chconn {
 	int fd;
 	unsigned int idx;
 	bool echo, sent;
+	double started;			/* now() at its start */
+	struct chconn *prev, *next;	/* under way, oldest first */
 };
 
 struct churn {
@@ -1807,6 +1815,11 @@ struct churn {
 	unsigned int n, parallel, started, active;
 	unsigned int connected, echoed, failed, reported;
 	int echo_mode;			/* 0 none, 1 all, 2 every second one */
+	double rate;			/* -r: starts per second; 0: PARALLEL under way */
+	double deadline;		/* -T: seconds a connection may take; 0: none */
+	bool log_fails;			/* -L */
+	double wall0, mono0;		/* wall clock (ms) and now() at the start, for -L */
+	struct chconn *head, *tail;	/* under way, oldest first */
 	int ep;
 };
 
@@ -1816,6 +1829,8 @@ static void chconn_done(struct churn *ch, struct chconn *c, bool rst)
 		close_rst(c->fd);
 	else
 		close(c->fd);
+	*(c->prev ? &c->prev->next : &ch->head) = c->next;
+	*(c->next ? &c->next->prev : &ch->tail) = c->prev;
 	ch->active--;
 	free(c);
 }
@@ -1823,7 +1838,10 @@ static void chconn_done(struct churn *ch, struct chconn *c, bool rst)
 static void chconn_fail(struct churn *ch, struct chconn *c, const char *what, int err)
 {
 	ch->failed++;
-	if (ch->reported++ < MAX_REPORTS)
+	if (ch->log_fails)
+		printf("churn: fail %.0f %u: %s: %s\n", ch->wall0 + (c->started - ch->mono0) * 1000,
+		       c->idx, what, err < 0 ? "timed out" : err ? strerror(err) : "unexpected EOF");
+	else if (ch->reported++ < MAX_REPORTS)
 		fprintf(stderr, "%s: churn: conn %u: %s: %s\n", prog, c->idx, what,
 			err ? strerror(err) : "unexpected EOF");
 	chconn_done(ch, c, false);
@@ -1839,6 +1857,10 @@ static void chconn_start(struct churn *ch)
 		die("out of memory");
 	c->idx = ch->started++;
 	c->echo = ch->echo_mode == 1 || (ch->echo_mode == 2 && c->idx % 2 == 0);
+	c->started = now();
+	c->prev = ch->tail;
+	*(ch->tail ? &ch->tail->next : &ch->head) = c;
+	ch->tail = c;
 	ch->active++;
 	c->fd = socket(ch->dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd == -1)
@@ -1901,15 +1923,37 @@ static void chconn_event(struct churn *ch, struct chconn *c, uint32_t events)
 	chconn_done(ch, c, true);
 }
 
+/* -T: connections under way for longer than the deadline fail (oldest first). */
+static void churn_expire(struct churn *ch)
+{
+	double t = now();
+
+	while (ch->deadline && ch->head && t - ch->head->started > ch->deadline)
+		chconn_fail(ch, ch->head, ch->head->sent ? "echo" : "connect", -1);
+}
+
+/* Starts what is due: PARALLEL under way, or with -r, one every 1/RATE s since start. */
+static void churn_start_due(struct churn *ch, double start)
+{
+	if (!ch->rate) {
+		while (ch->active < ch->parallel && ch->started < ch->n)
+			chconn_start(ch);
+		return;
+	}
+	while (ch->started < ch->n && now() - start >= ch->started / ch->rate)
+		chconn_start(ch);
+}
+
 static int run_churn(int argc, char **argv)
 {
 	struct churn ch = { .n = 1, .parallel = 100 };
 	struct epoll_event evs[MAX_EVENTS];
 	double timeout = 60, start;
+	struct timespec ts;
 	sigset_t mask;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "b:n:p:eat:")) != -1) {
+	while ((opt = getopt(argc, argv, "b:n:p:r:T:Leat:")) != -1) {
 		uint64_t v;
 
 		switch (opt) {
@@ -1925,6 +1969,18 @@ static int run_churn(int argc, char **argv)
 			if (parse_size(optarg, &v) < 0 || v == 0 || v > 100000000)
 				die("-%c: want 1..100000000, got '%s'", opt, optarg);
 			*(opt == 'n' ? &ch.n : &ch.parallel) = (unsigned int)v;
+			break;
+		case 'r':
+		case 'T':
+			if (parse_size(optarg, &v) < 0 || v == 0 || v > 1000000)
+				die("-%c: want 1..1000000, got '%s'", opt, optarg);
+			if (opt == 'r')
+				ch.rate = (double)v;
+			else
+				ch.deadline = (double)v / 1000;
+			break;
+		case 'L':
+			ch.log_fails = true;
 			break;
 		case 'e':
 			ch.echo_mode = 1;
@@ -1954,12 +2010,15 @@ static int run_churn(int argc, char **argv)
 	if (ch.ep == -1)
 		die("epoll_create1: %s", strerror(errno));
 	start = now();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ch.wall0 = (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
+	ch.mono0 = start;
 	while (!stop && (ch.started < ch.n || ch.active > 0) && now() - start < timeout) {
 		int n;
 
-		while (ch.active < ch.parallel && ch.started < ch.n)
-			chconn_start(&ch);
-		n = epoll_pwait(ch.ep, evs, MAX_EVENTS, 100, &mask);
+		churn_start_due(&ch, start);
+		churn_expire(&ch);
+		n = epoll_pwait(ch.ep, evs, MAX_EVENTS, ch.rate || ch.deadline ? 2 : 100, &mask);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
