@@ -229,6 +229,21 @@ bool lb_addr_equal(const union lb_sockaddr *a, const union lb_sockaddr *b)
 	}
 }
 
+bool lb_addr_same_ip(const union lb_sockaddr *a, const struct sockaddr *sa)
+{
+	if (!sa || sa->sa_family != a->sa.sa_family)
+		return false;
+	switch (a->sa.sa_family) {
+	case AF_INET:
+		return ((const struct sockaddr_in *)sa)->sin_addr.s_addr == a->in.sin_addr.s_addr;
+	case AF_INET6:
+		return IN6_ARE_ADDR_EQUAL(&((const struct sockaddr_in6 *)sa)->sin6_addr,
+					  &a->in6.sin6_addr);
+	default:
+		return false;
+	}
+}
+
 void lb_addr_unmap(union lb_sockaddr *a)
 {
 	struct sockaddr_in in = { .sin_family = AF_INET };

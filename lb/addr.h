@@ -41,6 +41,12 @@ void lb_addr_set_port(union lb_sockaddr *a, uint16_t port);
 /* True when family, address and port are all equal. */
 bool lb_addr_equal(const union lb_sockaddr *a, const union lb_sockaddr *b);
 
+/*
+ * True when sa (an interface address from getifaddrs(), may be NULL) holds
+ * the same IP as a, whatever the ports.
+ */
+bool lb_addr_same_ip(const union lb_sockaddr *a, const struct sockaddr *sa);
+
 /* Turns an IPv4-mapped IPv6 address (::ffff:a.b.c.d) into plain IPv4. */
 void lb_addr_unmap(union lb_sockaddr *a);
 

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +27,17 @@
 /* A route change that failed is tried again this much later. */
 #define RETRY_MS 1000
 
+/* A VIP address: what status shows of it, and its services: svcs[first..first+n). */
+struct vip {
+	struct lb_announce_vip pub;
+	size_t first, n;
+};
+
 /* One config's VIP addresses and its services' announce states. */
 struct layout {
 	bool enabled;
 	struct lb_nft_announce_spec spec;
-	struct lb_announce_vip *vips;
+	struct vip *vips;
 	size_t n_vips;
 	size_t *svcs;			/* service indexes, grouped by VIP */
 	size_t n_services;
@@ -59,7 +66,7 @@ struct lb_announce {
 	bool dirty;			/* the gateway state changed: every VIP needs a look */
 	uint64_t retry_at;		/* loop clock of the next retry; 0: none due */
 	uint64_t drain_settle_at, drain_deadline_at;	/* loop clock */
-	struct lb_announce_state st;
+	struct lb_announce_state *st;	/* shared mapping */
 };
 
 static const char *const gateway_names[] = {
@@ -146,13 +153,13 @@ static int layout_build(struct layout *l, const struct lb_config *cfg)
 		}
 	qsort(pairs, n, sizeof(*pairs), pair_cmp);
 	for (size_t i = 0; i < n; i++) {
-		struct lb_announce_vip *v = &l->vips[l->n_vips];
+		struct vip *v;
 
 		if (i == 0 || addr_cmp(&pairs[i].addr, &pairs[i - 1].addr)) {
 			v = &l->vips[l->n_vips++];
-			v->addr = pairs[i].addr;
+			v->pub.addr = pairs[i].addr;
 			v->first = i;
-			v->why = "lb is starting";
+			v->pub.why = "lb is starting";
 		} else {
 			v = &l->vips[l->n_vips - 1];
 		}
@@ -164,13 +171,13 @@ static int layout_build(struct layout *l, const struct lb_config *cfg)
 	return 0;
 }
 
-static struct lb_announce_vip *layout_find(const struct layout *l, const union lb_sockaddr *addr)
+static struct vip *layout_find(const struct layout *l, const union lb_sockaddr *addr)
 {
 	size_t lo = 0, hi = l->n_vips;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = addr_cmp(&l->vips[mid].addr, addr);
+		int c = addr_cmp(&l->vips[mid].pub.addr, addr);
 
 		if (c == 0)
 			return &l->vips[mid];
@@ -184,7 +191,32 @@ static struct lb_announce_vip *layout_find(const struct layout *l, const union l
 
 struct lb_announce *lb_announce_alloc(void)
 {
-	return calloc(1, sizeof(struct lb_announce));
+	struct lb_announce *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->st = mmap(NULL, sizeof(*a->st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		     -1, 0);
+	if (a->st == MAP_FAILED) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* The VIPs status shows, copied into the shared state. */
+static void publish(struct lb_announce *a)
+{
+	const struct layout *l = &a->cur;
+	size_t n = l->n_vips < LB_ANNOUNCE_VIPS_SHOWN ? l->n_vips : LB_ANNOUNCE_VIPS_SHOWN;
+
+	a->st->n_vips = l->n_vips;
+	a->st->n_announced = 0;
+	for (size_t i = 0; i < l->n_vips; i++)
+		a->st->n_announced += l->vips[i].pub.announced;
+	for (size_t i = 0; i < n; i++)
+		a->st->vips[i] = l->vips[i].pub;
+	a->st->n_shown = n;
 }
 
 void lb_announce_free(struct lb_announce *a)
@@ -195,12 +227,13 @@ void lb_announce_free(struct lb_announce *a)
 	layout_free(&a->cur);
 	layout_free(&a->next);
 	free(a->stale);
+	munmap(a->st, sizeof(*a->st));
 	free(a);
 }
 
 const struct lb_announce_state *lb_announce_state(const struct lb_announce *a)
 {
-	return &a->st;
+	return a->st;
 }
 
 int lb_announce_prepare(struct lb_announce *a, const struct lb_config *cfg, char *err,
@@ -264,16 +297,17 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
 				l->confirmed[i] = old->confirmed[j];
 	}
 	for (size_t i = 0; i < old->n_vips; i++) {
-		struct lb_announce_vip *o = &old->vips[i], *v;
+		struct lb_announce_vip *o = &old->vips[i].pub;
+		struct vip *v;
 
 		if (!o->announced)
 			continue;
 		v = l->enabled && l->spec.table == old->spec.table &&
 		    l->spec.protocol == old->spec.protocol ? layout_find(l, &o->addr) : NULL;
 		if (v) {
-			v->announced = true;
-			v->why = NULL;
-			v->since = o->since;
+			v->pub.announced = true;
+			v->pub.why = NULL;
+			v->pub.since = o->since;
 		} else if (l->enabled && stale_add(a, &o->addr, &old->spec) < 0) {
 			/* Closing the device below would take it; here it stays. */
 			lb_err("announce: out of memory: the route of a VIP no longer in the "
@@ -286,7 +320,7 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
 	a->have_next = false;
 	a->shm = shm;
 	a->dirty = true;
-	a->st.configured = a->cur.enabled;
+	a->st->configured = a->cur.enabled;
 	if (!a->cur.enabled && a->dev) {
 		/* Every route lb announced goes with the device. */
 		lb_info("announce: no announce block any more: device %s and its routes removed",
@@ -296,11 +330,10 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
 		a->dev_name[0] = '\0';
 		a->n_stale = 0;
 	}
-	snprintf(a->st.device, sizeof(a->st.device), "%s", a->dev_name);
-	a->st.table = a->cur.spec.table;
-	a->st.protocol = a->cur.spec.protocol;
-	a->st.vips = a->cur.vips;
-	a->st.n_vips = a->cur.n_vips;
+	snprintf(a->st->device, sizeof(a->st->device), "%s", a->dev_name);
+	a->st->table = a->cur.spec.table;
+	a->st->protocol = a->cur.spec.protocol;
+	publish(a);
 }
 
 /*
@@ -354,11 +387,11 @@ static bool refresh_services(struct lb_announce *a)
 }
 
 /* Why v is not wanted, or NULL when it is. */
-static const char *unwanted(const struct lb_announce *a, const struct lb_announce_vip *v)
+static const char *unwanted(const struct lb_announce *a, const struct vip *v)
 {
 	const struct layout *l = &a->cur;
 
-	switch (a->st.gateway) {
+	switch (a->st->gateway) {
 	case LB_GATEWAY_STARTING:
 		return "lb is starting";
 	case LB_GATEWAY_DRAINING:
@@ -371,17 +404,17 @@ static const char *unwanted(const struct lb_announce *a, const struct lb_announc
 		break;
 	}
 	for (size_t k = 0; k < v->n; k++)
-		if (l->servable[l->svcs[v->first + k]] & fam_bit(v->addr.sa.sa_family))
+		if (l->servable[l->svcs[v->first + k]] & fam_bit(v->pub.addr.sa.sa_family))
 			return NULL;
 	return "no usable backend";
 }
 
 static void failed(struct lb_announce *a, const char *err, uint64_t now_ms)
 {
-	a->st.failures++;
-	if (strcmp(a->st.last_error, err))
+	a->st->failures++;
+	if (strcmp(a->st->last_error, err))
 		lb_err("%s; retrying every %u ms", err, RETRY_MS);
-	snprintf(a->st.last_error, sizeof(a->st.last_error), "%s", err);
+	snprintf(a->st->last_error, sizeof(a->st->last_error), "%s", err);
 	a->retry_at = now_ms + RETRY_MS;
 }
 
@@ -389,6 +422,7 @@ static void failed(struct lb_announce *a, const char *err, uint64_t now_ms)
 static bool apply(struct lb_announce *a, struct lb_announce_vip *v, const char *why,
 		  uint64_t now_ms)
 {
+	/* v is a layout's, never the shared copy: publish() copies it there. */
 	char err[256], buf[LB_ADDR_STRLEN];
 	bool want = !why;
 	int rc;
@@ -408,7 +442,7 @@ static bool apply(struct lb_announce *a, struct lb_announce_vip *v, const char *
 	}
 	v->announced = want;
 	v->since = time(NULL);
-	a->st.changes++;
+	a->st->changes++;
 	lb_info("announce: %s %s%s%s", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
 		want ? "announced" : "withdrawn", want ? "" : ": ", want ? "" : why);
 	return true;
@@ -425,12 +459,10 @@ void lb_announce_sync(struct lb_announce *a, uint64_t now_ms)
 		return;
 	a->dirty = false;
 	a->retry_at = 0;
-	a->st.n_announced = 0;
 	for (size_t i = 0; i < l->n_vips; i++) {
-		struct lb_announce_vip *v = &l->vips[i];
+		struct vip *v = &l->vips[i];
 
-		ok = apply(a, v, l->enabled ? unwanted(a, v) : "no announce block", now_ms) && ok;
-		a->st.n_announced += v->announced;
+		ok = apply(a, &v->pub, l->enabled ? unwanted(a, v) : "no announce block", now_ms) && ok;
 	}
 	/* After the adds: a VIP that moved to another table is never missing from both. */
 	for (size_t i = 0; i < a->n_stale; i++) {
@@ -443,29 +475,28 @@ void lb_announce_sync(struct lb_announce *a, uint64_t now_ms)
 			ok = false;
 			continue;
 		}
-		a->st.changes++;
+		a->st->changes++;
 	}
 	a->n_stale = kept;
 	if (ok)
-		a->st.last_error[0] = '\0';
-	a->st.vips = l->vips;
-	a->st.n_vips = l->n_vips;
+		a->st->last_error[0] = '\0';
+	publish(a);
 }
 
 void lb_announce_ready(struct lb_announce *a, uint64_t now_ms)
 {
-	if (a->st.gateway != LB_GATEWAY_STARTING)
+	if (a->st->gateway != LB_GATEWAY_STARTING)
 		return;
-	a->st.gateway = LB_GATEWAY_SERVING;
+	a->st->gateway = LB_GATEWAY_SERVING;
 	a->dirty = true;
 	lb_announce_sync(a, now_ms);
 }
 
 void lb_announce_stop(struct lb_announce *a, uint64_t now_ms)
 {
-	if (!a || a->st.gateway == LB_GATEWAY_STOPPING)
+	if (!a || a->st->gateway == LB_GATEWAY_STOPPING)
 		return;
-	a->st.gateway = LB_GATEWAY_STOPPING;
+	a->st->gateway = LB_GATEWAY_STOPPING;
 	a->dirty = true;
 	lb_announce_sync(a, now_ms);
 }
@@ -474,22 +505,22 @@ int lb_announce_drain(struct lb_announce *a, bool stop, unsigned int timeout_ms,
 		      uint64_t now_ms, char *msg, size_t msglen)
 {
 	unsigned int settle = a->cur.cfg ? a->cur.cfg->announce.settle_ms : 0;
-	size_t before = a->st.n_announced;
+	size_t before = a->st->n_announced;
 
-	if (a->st.gateway == LB_GATEWAY_STARTING || a->st.gateway == LB_GATEWAY_STOPPING) {
-		snprintf(msg, msglen, "lb is %s", lb_announce_gateway_name(a->st.gateway));
+	if (a->st->gateway == LB_GATEWAY_STARTING || a->st->gateway == LB_GATEWAY_STOPPING) {
+		snprintf(msg, msglen, "lb is %s", lb_announce_gateway_name(a->st->gateway));
 		return -EAGAIN;
 	}
 	if (!timeout_ms)
 		timeout_ms = a->cur.cfg ? a->cur.cfg->drain_timeout_ms : 0;
 	if (settle > timeout_ms)
 		settle = timeout_ms;
-	a->st.gateway = LB_GATEWAY_DRAINING;
-	a->st.drain_since = time(NULL);
-	a->st.drain_deadline = a->st.drain_since + (timeout_ms + 999) / 1000;
-	a->st.drained_at = 0;
-	a->st.drain_stop = stop;
-	a->st.drain_timed_out = false;
+	a->st->gateway = LB_GATEWAY_DRAINING;
+	a->st->drain_since = time(NULL);
+	a->st->drain_deadline = a->st->drain_since + (timeout_ms + 999) / 1000;
+	a->st->drained_at = 0;
+	a->st->drain_stop = stop;
+	a->st->drain_timed_out = false;
 	a->drain_settle_at = now_ms + settle;
 	a->drain_deadline_at = now_ms + timeout_ms;
 	a->dirty = true;
@@ -502,35 +533,35 @@ int lb_announce_drain(struct lb_announce *a, bool stop, unsigned int timeout_ms,
 
 int lb_announce_resume(struct lb_announce *a, uint64_t now_ms, char *msg, size_t msglen)
 {
-	if (a->st.gateway != LB_GATEWAY_DRAINING && a->st.gateway != LB_GATEWAY_DRAINED) {
+	if (a->st->gateway != LB_GATEWAY_DRAINING && a->st->gateway != LB_GATEWAY_DRAINED) {
 		snprintf(msg, msglen, "the gateway is %s, not drained",
-			 lb_announce_gateway_name(a->st.gateway));
+			 lb_announce_gateway_name(a->st->gateway));
 		return -EALREADY;
 	}
-	a->st.gateway = LB_GATEWAY_SERVING;
-	a->st.drain_stop = false;
+	a->st->gateway = LB_GATEWAY_SERVING;
+	a->st->drain_stop = false;
 	a->dirty = true;
 	lb_announce_sync(a, now_ms);
-	snprintf(msg, msglen, "serving: %zu route%s announced", a->st.n_announced,
-		 a->st.n_announced == 1 ? "" : "s");
+	snprintf(msg, msglen, "serving: %zu route%s announced", a->st->n_announced,
+		 a->st->n_announced == 1 ? "" : "s");
 	return 0;
 }
 
 bool lb_announce_drain_check(struct lb_announce *a, int64_t active, uint64_t now_ms)
 {
-	if (a->st.gateway != LB_GATEWAY_DRAINING)
+	if (a->st->gateway != LB_GATEWAY_DRAINING)
 		return false;
-	a->st.drain_active = active;
+	a->st->drain_active = active;
 	if (now_ms < a->drain_deadline_at && (active > 0 || now_ms < a->drain_settle_at))
 		return false;
-	a->st.gateway = LB_GATEWAY_DRAINED;
+	a->st->gateway = LB_GATEWAY_DRAINED;
 	a->dirty = true;
-	a->st.drained_at = time(NULL);
-	a->st.drain_timed_out = active > 0;
+	a->st->drained_at = time(NULL);
+	a->st->drain_timed_out = active > 0;
 	if (active > 0)
 		lb_warn("gateway drain: timeout with %lld connections open%s", (long long)active,
-			a->st.drain_stop ? "" : "; they go on");
+			a->st->drain_stop ? "" : "; they go on");
 	else
 		lb_info("gateway drain: every connection ended");
-	return a->st.drain_stop;
+	return a->st->drain_stop;
 }

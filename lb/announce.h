@@ -41,10 +41,17 @@ struct lb_announce_vip {
 	bool announced;
 	const char *why;		/* not announced: why (static text); else NULL */
 	time_t since;			/* wall clock of the last change; 0: never announced */
-	size_t first, n;		/* its services: svcs[first..first+n) (internal) */
 };
 
-/* What status and metrics show; lb_announce_state() keeps it current. */
+/* Status lists the VIPs up to this many; the counts cover all. */
+#define LB_ANNOUNCE_VIPS_SHOWN 256
+
+/*
+ * What status and metrics show; lb_announce_state() keeps it current. It
+ * lives in a shared mapping made by lb_announce_alloc(), so processes the
+ * master forks later (the HTTP listener) read it as it changes, not as it
+ * was when they started; hence no pointer into the master's heap here.
+ */
 struct lb_announce_state {
 	bool configured;		/* an announce block is in force */
 	char device[16];
@@ -58,17 +65,18 @@ struct lb_announce_state {
 	bool drain_stop;		/* lb stops when the drain ends */
 	bool drain_timed_out;		/* it ended at the deadline with connections open */
 	int64_t drain_active;		/* connections open when last counted */
-	const struct lb_announce_vip *vips;	/* borrowed, until the next sync */
-	size_t n_vips;
+	size_t n_vips;			/* VIP addresses in the config */
 	size_t n_announced;
 	uint64_t changes;		/* routes added or deleted */
 	uint64_t failures;		/* route changes that failed */
 	char last_error[256];		/* the last failure; "": none */
+	size_t n_shown;			/* vips[0..n_shown): the first n_vips, at most ..._SHOWN */
+	struct lb_announce_vip vips[LB_ANNOUNCE_VIPS_SHOWN];
 };
 
 struct lb_announce;
 
-/* An owned object with nothing configured; NULL when out of memory. */
+/* An owned object with nothing configured; NULL with errno set. */
 struct lb_announce *lb_announce_alloc(void);
 
 /* Deletes the device, and so every route lb announced. NULL is fine. */
@@ -128,7 +136,7 @@ bool lb_announce_drain_check(struct lb_announce *a, int64_t active, uint64_t now
 /* lb is stopping: withdraws everything, for good. */
 void lb_announce_stop(struct lb_announce *a, uint64_t now_ms);
 
-/* Borrowed; valid until lb_announce_free(), its vips until the next call above. */
+/* Borrowed; valid until lb_announce_free(). */
 const struct lb_announce_state *lb_announce_state(const struct lb_announce *a);
 
 const char *lb_announce_gateway_name(enum lb_gateway_state s);

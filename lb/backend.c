@@ -8,6 +8,7 @@
 #include "lb/backend.h"
 #include "lb/balance.h"
 #include "lb/log.h"
+#include "lb/loop.h"
 
 /*
  * A scan that sees a free slot can lose it to another worker before its
@@ -21,6 +22,7 @@
 struct sched {
 	int64_t *swrr;			/* n_backends current weights */
 	unsigned int rr;
+	uint64_t key;			/* tcp+udp: its name's hash, for the affinity table */
 };
 
 struct lb_backend_picker {
@@ -30,6 +32,15 @@ struct lb_backend_picker {
 	struct lb_pick *picks;		/* scratch: one per backend of the largest service */
 	uint64_t rng;
 };
+
+static uint64_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
+	return h;
+}
 
 struct lb_backend_picker *lb_backend_picker_alloc(const struct lb_config *cfg, struct lb_shm *shm,
 						  unsigned int id, uint64_t seed)
@@ -53,6 +64,7 @@ struct lb_backend_picker *lb_backend_picker_alloc(const struct lb_config *cfg, s
 			goto fail;
 		/* Start each worker's rotation elsewhere so shards interleave. */
 		p->sched[i].rr = id;
+		p->sched[i].key = name_hash(cfg->services[i].name);
 		if (n > max)
 			max = n;
 	}
@@ -153,11 +165,72 @@ static int schedule(struct lb_backend_picker *p, size_t si, const union lb_socka
 	return lb_balance_swrr(p->picks, n, s->swrr);
 }
 
+/* The affinity key of a client (its address, not its port) in service si. */
+static uint64_t affinity_key(const struct lb_backend_picker *p, size_t si,
+			     const union lb_sockaddr *client)
+{
+	union lb_sockaddr a = *client;
+
+	lb_addr_set_port(&a, 0);
+	return p->sched[si].key ^ lb_balance_hash_client(&a, false);
+}
+
+/*
+ * A tcp+udp service: the backend this client was sent to lately, when it
+ * may still take it. Returns its index, or -1 to schedule afresh.
+ */
+static int affine(struct lb_backend_picker *p, size_t si, const union lb_sockaddr *client,
+		  uint64_t exclude, uint32_t now)
+{
+	uint32_t slot1 = lb_affinity_get(p->shm->pool->affinity, affinity_key(p, si, client), now);
+	const struct lb_shm_service *ss = &p->shm->services[si];
+
+	for (size_t j = 0; slot1 && j < ss->n_backends; j++) {
+		const struct lb_shm_backend *b = &p->shm->backends[ss->slots[j]];
+
+		if (ss->slots[j] + 1 != slot1)
+			continue;
+		if (b->addr.sa.sa_family != client->sa.sa_family || !lb_shm_backend_usable(b) ||
+		    (j < 64 && (exclude >> j) & 1))
+			return -1;
+		return (int)j;
+	}
+	return -1;
+}
+
+/* Backend i of service si is claimed for client: counts it and, if sticky, remembers it. */
+static enum lb_backend_result granted(struct lb_backend_picker *p, size_t si, unsigned int i,
+				      const union lb_sockaddr *client, bool sticky, uint32_t now,
+				      uint32_t *held, unsigned int *idx)
+{
+	const struct lb_service_conf *svc = &p->cfg->services[si];
+
+	*held = p->shm->services[si].slots[i] + 1;
+	atomic_fetch_add_explicit(&lb_shm_backend(p->shm, si, i)->total, 1, memory_order_relaxed);
+	*idx = i;
+	if (sticky)
+		lb_affinity_set(p->shm->pool->affinity, affinity_key(p, si, client), *held,
+				now + (svc->udp_idle_timeout_ms + 999) / 1000);
+	return LB_BACKEND_OK;
+}
+
 enum lb_backend_result lb_backend_pick(struct lb_backend_picker *p, size_t service,
 				       const union lb_sockaddr *client, uint64_t exclude,
 				       uint32_t *held, unsigned int *idx)
 {
+	const struct lb_service_conf *svc = &p->cfg->services[service];
+	bool sticky = svc->protocols == (LB_PROTO_TCP | LB_PROTO_UDP);
+	uint32_t now = (uint32_t)(lb_clock_ms() / 1000);
 	bool full = false;
+
+	if (sticky) {
+		int j = affine(p, service, client, exclude, now);
+
+		/* Full: the client waits for its backend rather than split. */
+		if (j >= 0)
+			return claim(lb_shm_backend(p->shm, service, j)) ?
+			       granted(p, service, j, client, true, now, held, idx) : LB_BACKEND_FULL;
+	}
 
 	for (int round = 0; round < CLAIM_ROUNDS; round++) {
 		struct lb_shm_backend *b;
@@ -174,10 +247,7 @@ enum lb_backend_result lb_backend_pick(struct lb_backend_picker *p, size_t servi
 			full = true;
 			continue;
 		}
-		*held = p->shm->services[service].slots[i] + 1;
-		atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
-		*idx = i;
-		return LB_BACKEND_OK;
+		return granted(p, service, i, client, sticky, now, held, idx);
 	}
 	return LB_BACKEND_FULL;
 }

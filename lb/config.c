@@ -134,12 +134,17 @@ void lb_config_oom(struct lb_config_ctx *c)
 	c->errors.oom = true;
 }
 
+static void line_start(struct lb_config_ctx *c, struct lb_config_sbuf *b)
+{
+	if (c->path.oom)
+		b->oom = true;
+	sb_printf(b, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
+}
+
 static void err_start(struct lb_config_ctx *c)
 {
 	c->n_errors++;
-	if (c->path.oom)
-		c->errors.oom = true;
-	sb_printf(&c->errors, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
+	line_start(c, &c->errors);
 }
 
 void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
@@ -151,6 +156,17 @@ void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
 	sb_vprintf(&c->errors, fmt, ap);
 	va_end(ap);
 	sb_printf(&c->errors, "\n");
+}
+
+void lb_config_warn(struct lb_config_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	line_start(c, &c->warnings);
+	va_start(ap, fmt);
+	sb_vprintf(&c->warnings, fmt, ap);
+	va_end(ap);
+	sb_printf(&c->warnings, "\n");
 }
 
 void lb_config_err_quoted(struct lb_config_ctx *c, const char *what, const char *text,
@@ -633,6 +649,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			parse_control(c, v);
 		} else if (!strcmp(key, "intercept")) {
 			parse_intercept(c, v);
+		} else if (!strcmp(key, "http")) {
+			lb_config_parse_http(c, v);
 		} else if (!strcmp(key, "drain_timeout_ms")) {
 			lb_config_get_timeout(c, v, &cfg->drain_timeout_ms);
 		} else if (!strcmp(key, "watchdog_ms")) {
@@ -668,6 +686,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 	lb_config_check_announce(c);
 	if (!json_object_get(root, "services"))
 		lb_config_err_missing(c, "services");
+	else
+		lb_config_check_services(c);
 }
 
 static struct lb_config *config_alloc(void)
@@ -728,12 +748,16 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 		parse_root(&c, root);
 	json_decref(root);
 	free(c.path.s);
-	if (c.n_errors || c.errors.oom) {
+	if (c.n_errors || c.errors.oom || c.warnings.oom) {
 		lb_config_free(c.cfg);
+		free(c.warnings.s);
+		if (c.warnings.oom)
+			c.errors.oom = true;
 		*errors = take_errors(&c.errors);
 		return NULL;
 	}
 	free(c.errors.s);
+	c.cfg->warnings = c.warnings.s;
 	return c.cfg;
 }
 
@@ -822,25 +846,49 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg->services);
 	free(cfg->control_path);
 	free(cfg->control_group);
+	free(cfg->http.allow);
 	free(cfg->intercept.table);
 	free(cfg->announce.device);
 	free(cfg->user);
 	free(cfg->group);
+	free(cfg->warnings);
 	free(cfg);
 }
 
-const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
-						     const union lb_sockaddr *addr)
+const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
+							   const union lb_sockaddr *addr,
+							   enum lb_proto proto)
 {
 	union lb_sockaddr a = *addr;
 	size_t i, j;
 
 	lb_addr_unmap(&a);
-	for (i = 0; i < cfg->n_services; i++)
+	for (i = 0; i < cfg->n_services; i++) {
+		if (!(cfg->services[i].protocols & proto))
+			continue;
 		for (j = 0; j < cfg->services[i].n_vips; j++)
 			if (lb_addr_equal(&cfg->services[i].vips[j], &a))
 				return &cfg->services[i];
+	}
 	return NULL;
+}
+
+const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
+						     const union lb_sockaddr *addr)
+{
+	return lb_config_find_service_proto(cfg, addr, LB_PROTO_TCP);
+}
+
+bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family)
+{
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		if (!(cfg->services[i].protocols & proto))
+			continue;
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
+			if (cfg->services[i].vips[j].sa.sa_family == family)
+				return true;
+	}
+	return false;
 }
 
 int lb_config_has_family(const struct lb_config *cfg, int family)

@@ -8,12 +8,19 @@
 #include <sys/types.h>
 
 #include "lb/addr.h"
+#include "lb/prefix.h"
 
 enum lb_sched {
 	LB_SCHED_ROUNDROBIN,		/* smooth weighted round robin */
 	LB_SCHED_LEASTCONN,		/* fewest active / weight, over all workers */
 	LB_SCHED_MAGLEV,		/* Maglev consistent hash of the client */
 	LB_SCHED_RANDOM2,		/* power of two random choices */
+};
+
+/* What a service carries: either or both. */
+enum lb_proto {
+	LB_PROTO_TCP = 1 << 0,
+	LB_PROTO_UDP = 1 << 1,
 };
 
 enum lb_check_type {
@@ -44,6 +51,9 @@ struct lb_service_conf {
 	char *name;
 	union lb_sockaddr *vips;
 	size_t n_vips;
+	unsigned int protocols;		/* enum lb_proto bits: LB_PROTO_TCP by default */
+	unsigned int udp_idle_timeout_ms;	/* a flow with no datagram either way ends */
+	unsigned int udp_responses;	/* a flow ends after this many replies; 0: never */
 	enum lb_sched sched;
 	struct lb_backend_conf *backends;
 	size_t n_backends;
@@ -52,6 +62,7 @@ struct lb_service_conf {
 	unsigned int server_idle_timeout_ms;	/* likewise on the backend side */
 	unsigned int queue_timeout_ms;	/* wait for a free slot when all are at max_conns */
 	unsigned int retries;		/* further backends tried after a failed connect */
+	unsigned int socket_buffer_bytes;	/* SO_SNDBUF/SO_RCVBUF of both sockets; 0: autotuned */
 	int hash_port;			/* maglev: hash address and port, not address alone */
 	unsigned int maglev_size;	/* maglev: prime lookup table size */
 	struct lb_health_conf health;
@@ -76,6 +87,15 @@ struct lb_config {
 		char *device;		/* TUN device they go through, "lb-announce" */
 		unsigned int settle_ms;	/* a drain lasts at least this after the withdrawal */
 	} announce;
+	/* The read-only HTTP management listener (docs/monitoring.md); off unless "http" is set. */
+	struct {
+		bool enabled;
+		union lb_sockaddr listen;
+		struct lb_prefix *allow;	/* clients outside these get 403 */
+		size_t n_allow;
+		unsigned int max_clients;	/* connections at once (1024) */
+		unsigned int timeout_ms;	/* a connection idle this long is closed (10000) */
+	} http;
 	unsigned int drain_timeout_ms;
 	unsigned int watchdog_ms;	/* a worker silent this long is replaced; 0: never */
 	unsigned int log_level;		/* enum lb_log_level (lb/log.h), LB_LOG_INFO */
@@ -87,11 +107,16 @@ struct lb_config {
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
 	gid_t gid;
+	/*
+	 * Settings that load but look wrong (every weight 0...): owned,
+	 * one "json.path: problem" line each ending in '\n'; NULL when none.
+	 */
+	char *warnings;
 };
 
 /*
  * Parses and validates a JSON config. On success returns an owned config
- * and sets *errors to NULL. On failure returns NULL and sets *errors to an
+ * (with cfg->warnings) and sets *errors to NULL. On failure returns NULL and sets *errors to an
  * owned string holding one "json.path: problem" line per error found, each
  * ending in '\n' (caller frees).
  */
@@ -103,9 +128,17 @@ struct lb_config *lb_config_load(const char *path, char **errors);
 
 void lb_config_free(struct lb_config *cfg);
 
-/* Service whose VIP equals addr (address and port), or NULL. */
+/* The TCP service whose VIP equals addr (address and port), or NULL. */
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
 						     const union lb_sockaddr *addr);
+
+/* The service carrying proto whose VIP equals addr, or NULL. */
+const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
+							   const union lb_sockaddr *addr,
+							   enum lb_proto proto);
+
+/* True when a service carrying proto has a VIP of that family. */
+bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
 int lb_config_has_family(const struct lb_config *cfg, int family);

@@ -36,6 +36,7 @@ struct lb_config_ctx {
 	struct lb_config_sbuf path;
 	struct lb_config_sbuf errors;
 	unsigned int n_errors;
+	struct lb_config_sbuf warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
@@ -46,6 +47,9 @@ void lb_config_path_pop(struct lb_config_ctx *c, size_t saved);
 
 /* Adds "path: message\n" for the value at the current path. */
 void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Adds "path: message\n" to the warnings: the config loads, the operator is told. */
+void lb_config_warn(struct lb_config_ctx *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Adds "path: what "text"tail\n", quoting text safely (escaped, cut when long). */
 void lb_config_err_quoted(struct lb_config_ctx *c, const char *what, const char *text,
@@ -88,8 +92,16 @@ void lb_config_parse_announce(struct lb_config_ctx *c, json_t *obj);
 /* Checks announce against the rest of the config, once all of it is parsed. */
 void lb_config_check_announce(struct lb_config_ctx *c);
 
+/* Parses the "http" object into c->cfg->http (config_http.c). */
+void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
+
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
+/*
+ * Checks across services and sections, once everything is parsed: backends
+ * that are a VIP or the intercept listener, services nobody can reach.
+ */
+void lb_config_check_services(struct lb_config_ctx *c);
 /* Frees what lb_config_parse_services() allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
 

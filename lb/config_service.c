@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The "services" part of the config: VIPs, backends, scheduling, health checks. */
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,22 @@
 #define HEALTH_COUNT_MAX	100
 #define HTTP_PATH_MAX		1024
 #define HTTP_HOST_MAX		255
+#define SOCKET_BUFFER_MIN	4096
+#define SOCKET_BUFFER_MAX	(64 << 20)
+#define UDP_RESPONSES_MAX	1000000
+
+static const char *const proto_names[] = {
+	[LB_PROTO_TCP] = "tcp",
+	[LB_PROTO_UDP] = "udp",
+	[LB_PROTO_TCP | LB_PROTO_UDP] = "tcp+udp",
+};
+
+/* Keys that only mean something for one protocol, refused on a service without it. */
+static const char *const tcp_keys[] = {
+	"connect_timeout_ms", "idle_timeout_ms", "client_idle_timeout_ms", "server_idle_timeout_ms",
+	"queue_timeout_ms", "retries", "socket_buffer_bytes",
+};
+static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses" };
 
 static const char *const sched_names[] = {
 	[LB_SCHED_ROUNDROBIN] = "roundrobin",
@@ -58,6 +75,82 @@ static void describe_service(struct lb_config_ctx *c, size_t i, char *buf, size_
 		snprintf(buf, len, "services[%zu]", i);
 }
 
+enum addr_class {
+	ADDR_OK,
+	ADDR_UNSPECIFIED,		/* 0.0.0.0, :: */
+	ADDR_THIS_NET,			/* 0.0.0.0/8 */
+	ADDR_BROADCAST,			/* 255.255.255.255 */
+	ADDR_MULTICAST,
+	ADDR_LOOPBACK,
+	ADDR_LINKLOCAL6,		/* fe80::/10: needs an interface lb has no way to name */
+};
+
+static enum addr_class addr_classify(const union lb_sockaddr *a)
+{
+	const struct in6_addr *ip6 = &a->in6.sin6_addr;
+	uint32_t ip;
+
+	if (a->sa.sa_family == AF_INET) {
+		ip = ntohl(a->in.sin_addr.s_addr);
+		if (ip == 0)
+			return ADDR_UNSPECIFIED;
+		if (ip == 0xffffffffu)
+			return ADDR_BROADCAST;
+		if ((ip >> 24) == 0)
+			return ADDR_THIS_NET;
+		if ((ip >> 28) == 0xe)
+			return ADDR_MULTICAST;
+		if ((ip >> 24) == 127)
+			return ADDR_LOOPBACK;
+		return ADDR_OK;
+	}
+	if (a->sa.sa_family != AF_INET6)
+		return ADDR_OK;
+	if (IN6_IS_ADDR_UNSPECIFIED(ip6))
+		return ADDR_UNSPECIFIED;
+	if (IN6_IS_ADDR_MULTICAST(ip6))
+		return ADDR_MULTICAST;
+	if (IN6_IS_ADDR_LOOPBACK(ip6))
+		return ADDR_LOOPBACK;
+	if (IN6_IS_ADDR_LINKLOCAL(ip6))
+		return ADDR_LINKLOCAL6;
+	return ADDR_OK;
+}
+
+#define NOT_TCP "is a broadcast or multicast address: TCP cannot connect to it"
+#define NOT_HOST "is not a host address: a connect to it reaches this gateway itself"
+
+/*
+ * Why an address of each class can never work, as a VIP ([0]) and as a
+ * backend ([1]); NULL where it may. A VIP must be a unicast destination
+ * that arrives from another host (the intercept rules only see those).
+ * A loopback backend is judged later (lb_config_check_services), when the
+ * intercept port is known.
+ */
+static const char *const unusable[][2] = {
+	[ADDR_UNSPECIFIED] = { "is the unspecified address: a VIP must be an address clients "
+			       "connect to", NOT_HOST },
+	[ADDR_THIS_NET] = { "is in 0.0.0.0/8, which is never a destination", NOT_HOST },
+	[ADDR_BROADCAST] = { NOT_TCP, NOT_TCP },
+	[ADDR_MULTICAST] = { NOT_TCP, NOT_TCP },
+	[ADDR_LOOPBACK] = { "is a loopback address: packets to it never come from another host, "
+			    "so there is nothing to intercept", NULL },
+	[ADDR_LINKLOCAL6] = { NULL, "is a link-local address: it needs an interface, which a "
+				    "backend address cannot name" },
+};
+
+/* Refuses a VIP or backend that can never work; returns false after the error. */
+static bool addr_usable(struct lb_config_ctx *c, const union lb_sockaddr *a, bool backend)
+{
+	const char *why = unusable[addr_classify(a)][backend];
+	char text[LB_ADDR_STRLEN];
+
+	if (!why)
+		return true;
+	lb_config_err(c, "%s %s", lb_addr_format(a, text, sizeof(text)), why);
+	return false;
+}
+
 /* Parses services[si].vips[vi], checking it against every VIP before it. */
 static void parse_vip(struct lb_config_ctx *c, size_t si, size_t vi, json_t *v)
 {
@@ -68,15 +161,27 @@ static void parse_vip(struct lb_config_ctx *c, size_t si, size_t vi, json_t *v)
 
 	if (!lb_config_get_addr(c, v, a))
 		return;
+	if (!addr_usable(c, a, false)) {
+		memset(a, 0, sizeof(*a));
+		return;
+	}
 	for (i = 0; i <= si; i++) {
 		const struct lb_service_conf *o = &c->cfg->services[i];
 		size_t n = i < si ? o->n_vips : vi;
+		unsigned int both = o->protocols & svc->protocols;
 
+		/* One VIP:port may carry TCP for one service and UDP for another. */
+		if (i < si && !both)
+			continue;
 		for (j = 0; j < n; j++) {
 			if (!lb_addr_equal(&o->vips[j], a))
 				continue;
 			describe_service(c, i, who, sizeof(who));
-			lb_config_err(c, "%s already used by %s", lb_addr_format(a, text, sizeof(text)), who);
+			/* Which protocol clashes, once there is more than TCP to tell apart. */
+			bool say = i < si && (o->protocols | svc->protocols) != LB_PROTO_TCP;
+
+			lb_config_err(c, "%s already used by %s%s%s", lb_addr_format(a, text, sizeof(text)),
+				      who, say ? " for " : "", say ? proto_names[both] : "");
 			memset(a, 0, sizeof(*a));
 			return;
 		}
@@ -117,7 +222,10 @@ static bool parse_backend(struct lb_config_ctx *c, struct lb_service_conf *svc, 
 	json_object_foreach(obj, key, v) {
 		saved = lb_config_path_key(c, key);
 		if (!strcmp(key, "address")) {
-			have_addr = lb_config_get_addr(c, v, &b->addr);
+			have_addr = lb_config_get_addr(c, v, &b->addr) &&
+				    addr_usable(c, &b->addr, true);
+			if (!have_addr)
+				memset(&b->addr, 0, sizeof(b->addr));
 			for (j = 0; have_addr && j < bi; j++) {
 				if (!lb_addr_equal(&svc->backends[j].addr, &b->addr))
 					continue;
@@ -396,6 +504,8 @@ static void service_defaults(struct lb_service_conf *svc)
 	struct lb_health_conf *h = &svc->health;
 
 	svc->sched = LB_SCHED_ROUNDROBIN;
+	svc->protocols = LB_PROTO_TCP;
+	svc->udp_idle_timeout_ms = 60000;
 	svc->connect_timeout_ms = 3000;
 	svc->client_idle_timeout_ms = 300000;
 	svc->server_idle_timeout_ms = 300000;
@@ -414,6 +524,34 @@ static void service_defaults(struct lb_service_conf *svc)
 	h->expect_max = 399;
 }
 
+static void parse_protocol(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	for (unsigned int p = 1; s && p < sizeof(proto_names) / sizeof(proto_names[0]); p++)
+		if (!strcmp(s, proto_names[p])) {
+			svc->protocols = p;
+			return;
+		}
+	lb_config_err(c, "expected \"tcp\", \"udp\" or \"tcp+udp\"");
+}
+
+/* Refuses the keys of keys[] in obj: they apply to a protocol the service does not carry. */
+static void refuse_keys(struct lb_config_ctx *c, json_t *obj, const char *const *keys, size_t n,
+			const char *proto, const struct lb_service_conf *svc)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t saved;
+
+		if (!json_object_get(obj, keys[i]))
+			continue;
+		saved = lb_config_path_key(c, keys[i]);
+		lb_config_err(c, "applies to %s; this service's protocol is \"%s\"", proto,
+			      proto_names[svc->protocols]);
+		lb_config_path_pop(c, saved);
+	}
+}
+
 static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 {
 	struct lb_service_conf *svc = &c->cfg->services[si];
@@ -427,9 +565,23 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	service_defaults(svc);
 	if (!lb_config_expect_object(c, obj))
 		return;
+	/* First: whether its VIPs may share an address with another service's depends on it. */
+	v = json_object_get(obj, "protocol");
+	if (v) {
+		saved = lb_config_path_key(c, "protocol");
+		parse_protocol(c, svc, v);
+		lb_config_path_pop(c, saved);
+	}
 	json_object_foreach(obj, key, v) {
 		saved = lb_config_path_key(c, key);
-		if (!strcmp(key, "name")) {
+		if (!strcmp(key, "protocol")) {
+			/* Parsed above. */
+		} else if (!strcmp(key, "udp_idle_timeout_ms")) {
+			lb_config_get_timeout(c, v, &svc->udp_idle_timeout_ms);
+		} else if (!strcmp(key, "udp_responses")) {
+			if (lb_config_get_int(c, v, 0, UDP_RESPONSES_MAX, &n))
+				svc->udp_responses = n;
+		} else if (!strcmp(key, "name")) {
 			svc->name = lb_config_get_name(c, v, "_.-",
 						       " (1..64 characters of A-Za-z0-9_.-)");
 			for (i = 0; svc->name && i < si; i++) {
@@ -463,6 +615,9 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "retries")) {
 			if (lb_config_get_int(c, v, 0, 16, &n))
 				svc->retries = n;
+		} else if (!strcmp(key, "socket_buffer_bytes")) {
+			if (lb_config_get_int(c, v, SOCKET_BUFFER_MIN, SOCKET_BUFFER_MAX, &n))
+				svc->socket_buffer_bytes = n;
 		} else if (!strcmp(key, "health")) {
 			parse_health(c, &svc->health, v);
 		} else {
@@ -470,6 +625,10 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		}
 		lb_config_path_pop(c, saved);
 	}
+	if (!(svc->protocols & LB_PROTO_TCP))
+		refuse_keys(c, obj, tcp_keys, sizeof(tcp_keys) / sizeof(tcp_keys[0]), "TCP", svc);
+	if (!(svc->protocols & LB_PROTO_UDP))
+		refuse_keys(c, obj, udp_keys, sizeof(udp_keys) / sizeof(udp_keys[0]), "UDP", svc);
 	/* idle_timeout_ms sets both sides; an explicit side wins, in any key order. */
 	if (idle && !json_object_get(obj, "client_idle_timeout_ms"))
 		svc->client_idle_timeout_ms = idle;
@@ -508,6 +667,109 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 		parse_service(c, i, v);
 		lb_config_path_pop(c, saved);
 	}
+}
+
+/*
+ * services[si].backends[bi].address against what only the whole config
+ * tells: lb's own VIPs and intercept listener (a connect to either comes
+ * back into lb, and the client waits for the connect timeout), or another
+ * loopback address (lb connects from the client's address, and replies
+ * from loopback never leave this host).
+ */
+static void check_backend_target(struct lb_config_ctx *c, size_t si, size_t bi)
+{
+	const struct lb_config *cfg = c->cfg;
+	const union lb_sockaddr *a = &cfg->services[si].backends[bi].addr;
+	char text[LB_ADDR_STRLEN], who[LB_CONFIG_NAME_MAX + 16];
+	size_t i, j;
+
+	lb_addr_format(a, text, sizeof(text));
+	for (i = 0; i < cfg->n_services; i++) {
+		for (j = 0; j < cfg->services[i].n_vips; j++) {
+			if (!lb_addr_equal(&cfg->services[i].vips[j], a))
+				continue;
+			describe_service(c, i, who, sizeof(who));
+			lb_config_err(c, "%s is a VIP of %s (services[%zu].vips[%zu]): lb cannot be "
+				      "its own backend", text, who, i, j);
+			return;
+		}
+	}
+	if (addr_classify(a) != ADDR_LOOPBACK)
+		return;
+	if (lb_addr_port(a) == cfg->intercept.port &&
+	    (a->sa.sa_family == AF_INET ? ntohl(a->in.sin_addr.s_addr) == INADDR_LOOPBACK
+					: IN6_IS_ADDR_LOOPBACK(&a->in6.sin6_addr)))
+		lb_config_err(c, "%s is lb's own intercept listener (intercept.port %u): lb cannot "
+			      "be its own backend", text, (unsigned int)cfg->intercept.port);
+	else
+		lb_config_err(c, "%s is a loopback address: lb connects from the client's address, "
+			      "and replies from loopback never leave this host", text);
+}
+
+/*
+ * Weight 0 takes no new clients: with every backend (of a VIP's family)
+ * at 0 the service refuses all its clients. Workable, since lbctl can
+ * raise a weight, but rarely meant: a warning.
+ */
+static void check_weights(struct lb_config_ctx *c, const struct lb_service_conf *svc)
+{
+	size_t i, j, saved, n[2] = { 0, 0 }, live[2] = { 0, 0 };
+	int family;
+
+	for (j = 0; j < svc->n_backends; j++) {
+		family = svc->backends[j].addr.sa.sa_family;
+		if (family != AF_INET && family != AF_INET6)
+			return;		/* an address error was reported */
+		n[family == AF_INET6]++;
+		live[family == AF_INET6] += svc->backends[j].weight > 0;
+	}
+	if (!svc->n_backends)
+		return;
+	if (!live[0] && !live[1]) {
+		saved = lb_config_path_key(c, "backends");
+		lb_config_warn(c, "every backend has weight 0: the service refuses every client "
+			       "until a weight is raised (lbctl weight)");
+		lb_config_path_pop(c, saved);
+		return;
+	}
+	for (i = 0; i < svc->n_vips; i++) {
+		family = svc->vips[i].sa.sa_family;
+		if ((family != AF_INET && family != AF_INET6) || !n[family == AF_INET6] ||
+		    live[family == AF_INET6])
+			continue;
+		saved = lb_config_path_key(c, "vips");
+		lb_config_path_index(c, i);
+		lb_config_warn(c, "every %s backend has weight 0: clients of this VIP are refused "
+			       "until a weight is raised (lbctl weight)", family_name(family));
+		lb_config_path_pop(c, saved);
+	}
+}
+
+void lb_config_check_services(struct lb_config_ctx *c)
+{
+	const struct lb_config *cfg = c->cfg;
+	size_t i, j, root, svc_at, be_at;
+
+	root = lb_config_path_key(c, "services");
+	for (i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		svc_at = lb_config_path_index(c, i);
+		for (j = 0; j < svc->n_backends; j++) {
+			int family = svc->backends[j].addr.sa.sa_family;
+
+			if (family != AF_INET && family != AF_INET6)
+				continue;
+			be_at = lb_config_path_key(c, "backends");
+			lb_config_path_index(c, j);
+			lb_config_path_key(c, "address");
+			check_backend_target(c, i, j);
+			lb_config_path_pop(c, be_at);
+		}
+		check_weights(c, svc);
+		lb_config_path_pop(c, svc_at);
+	}
+	lb_config_path_pop(c, root);
 }
 
 void lb_config_service_free(struct lb_service_conf *svc)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "lb/announce.h"
@@ -38,6 +39,7 @@ struct lb_ctl_state {
 	const char *config_path;
 	uint64_t start_ms;		/* lb_clock_ms() when lb started */
 	time_t start_time;		/* wall clock when lb started */
+	pid_t pid;			/* the master's, for status from another process; 0: this one */
 	unsigned int generation;	/* config generation: 1 at start, +1 per reload */
 	const struct lb_capacity *cap;	/* per-worker capacity; NULL: "limits" unavailable */
 	unsigned int workers;		/* of the current generation */
@@ -132,6 +134,14 @@ enum lb_ctl_next lb_ctl_input_next(struct lb_ctl_input *in, const char **line, s
 size_t lb_ctl_input_pending(const struct lb_ctl_input *in);
 
 void lb_ctl_input_fini(struct lb_ctl_input *in);
+
+/*
+ * {"status": ..., "services": [...], "backends": [...]}: the data of the
+ * status, services and backends replies in one owned line ending in '\n'
+ * (services and backends null without shm), or NULL when out of memory.
+ * Reads only.
+ */
+char *lb_ctl_status_json(struct lb_ctl_state *st);
 
 /* The Prometheus text exposition of st (what "metrics" returns); owned, or NULL. */
 char *lb_ctl_metrics(const struct lb_ctl_state *st);

@@ -262,12 +262,13 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 	uint64_t beat = ld(&w->heartbeat_ms), now = lb_clock_ms();
 
 	/* How long since its loop last ran: the watchdog replaces it past watchdog_ms. */
-	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:i, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:i, s:o}",
 			 "id", (int)w->id,
 			 "pid", (int)atomic_load(&w->pid),
 			 "generation", (int)atomic_load(&w->generation),
 			 "state", lb_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
+			 "udp_flows", jint(atomic_load(&w->udp_flows)),
 			 "accepted", ju64(ld(&w->accepted)),
 			 "restarts", (int)atomic_load(&w->restarts),
 			 "heartbeat_age_ms", beat ? ju64(now > beat ? now - beat : 0) : json_null());
@@ -322,7 +323,7 @@ static json_t *gateway_json(const struct lb_announce *a)
 				  "connections", jint(as->drain_active));
 	if (as->configured) {
 		vips = json_array();
-		for (size_t i = 0; vips && i < as->n_vips; i++) {
+		for (size_t i = 0; vips && i < as->n_shown; i++) {
 			const struct lb_announce_vip *v = &as->vips[i];
 			char buf[LB_ADDR_STRLEN];
 
@@ -331,11 +332,12 @@ static json_t *gateway_json(const struct lb_announce *a)
 				"announced", v->announced, "since", jtime(v->since),
 				"why", v->why ? json_string(v->why) : json_null()));
 		}
-		ann = json_pack("{s:s, s:I, s:i, s:I, s:o, s:o, s:o, s:o}",
+		ann = json_pack("{s:s, s:I, s:i, s:I, s:I, s:o, s:o, s:o, s:o}",
 				"device", as->device,
 				"table", (json_int_t)as->table,
 				"protocol", (int)as->protocol,
 				"routes", (json_int_t)as->n_announced,
+				"vip_count", (json_int_t)as->n_vips,
 				"changes", ju64(as->changes),
 				"failures", ju64(as->failures),
 				"last_error", as->last_error[0] ? jstr(as->last_error) : json_null(),
@@ -359,7 +361,7 @@ static json_t *cmd_status(struct req *r)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
 	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o}",
-			 "pid", (int)getpid(),
+			 "pid", (int)(st->pid ? st->pid : getpid()),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
 			 "started", (json_int_t)st->start_time,
@@ -438,6 +440,43 @@ static json_t *with_counters(json_t *o, const struct totals *t)
 	return o;
 }
 
+/* {"count", "p50", "p99"}: quantiles in ms since lb started, null before the first observation. */
+static json_t *latency_json(const struct lb_hist *h, enum lb_hist_kind kind)
+{
+	struct lb_hist_snap s;
+	double p50, p99;
+
+	lb_hist_read(h, &s);
+	p50 = lb_hist_quantile(&s, kind, 0.5);
+	p99 = lb_hist_quantile(&s, kind, 0.99);
+	return json_pack("{s:o, s:o, s:o}", "count", ju64(s.count),
+			 "p50", p50 < 0 ? json_null() : json_real(p50 / 1000.0),
+			 "p99", p99 < 0 ? json_null() : json_real(p99 / 1000.0));
+}
+
+/* A UDP service's flow counters, or NULL for a TCP-only one. */
+static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
+{
+	if (!(svc->protocols & LB_PROTO_UDP))
+		return NULL;
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+			 "flows", jint(atomic_load(&ss->udp_flows)),
+			 "flows_total", ju64(ld(&ss->udp_flows_total)),
+			 "datagrams_in", ju64(ld(&ss->udp_datagrams_in)),
+			 "datagrams_out", ju64(ld(&ss->udp_datagrams_out)),
+			 "bytes_in", ju64(ld(&ss->udp_bytes_in)),
+			 "bytes_out", ju64(ld(&ss->udp_bytes_out)),
+			 "dropped",
+			 "no_backend", ju64(ld(&ss->udp_drop_no_backend)),
+			 "flows_full", ju64(ld(&ss->udp_drop_full)),
+			 "send_error", ju64(ld(&ss->udp_drop_send)));
+}
+
+static const char *proto_name(unsigned int protocols)
+{
+	return protocols == LB_PROTO_UDP ? "udp" : protocols & LB_PROTO_UDP ? "tcp+udp" : "tcp";
+}
+
 static json_t *cmd_services(struct req *r)
 {
 	const struct lb_config *cfg = r->st->cfg;
@@ -458,9 +497,12 @@ static json_t *cmd_services(struct req *r)
 									      sizeof(buf))));
 		service_totals(shm, i, &t);
 		if (json_array_append_new(list, with_counters(json_pack(
-			"{s:o, s:o, s:s, s:i, s:i}", "name", jstr(svc->name), "vips", vips,
+			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*, s:o, s:o}", "name", jstr(svc->name),
+			"vips", vips, "protocol", proto_name(svc->protocols),
 			"scheduler", sched_name(svc->sched), "backends", (int)t.backends,
-			"usable", (int)t.usable), &t)) < 0) {
+			"usable", (int)t.usable, "udp", udp_json(svc, &shm->services[i]),
+			"duration_ms", latency_json(&shm->services[i].duration, LB_HIST_DURATION),
+			"queue_ms", latency_json(&shm->services[i].queue, LB_HIST_QUEUE)), &t)) < 0) {
 			json_decref(list);
 			return NULL;
 		}
@@ -500,10 +542,15 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	json_object_set_new(o, "total", ju64(ld(&b->total)));
 	json_object_set_new(o, "bytes_in", ju64(ld(&b->bytes_in)));
 	json_object_set_new(o, "bytes_out", ju64(ld(&b->bytes_out)));
+	if (svc->protocols & LB_PROTO_UDP) {
+		json_object_set_new(o, "datagrams_in", ju64(ld(&b->datagrams_in)));
+		json_object_set_new(o, "datagrams_out", ju64(ld(&b->datagrams_out)));
+	}
 	json_object_set_new(o, "connect_failures", ju64(ld(&b->connect_failures)));
 	json_object_set_new(o, "consecutive_failures",
 			    json_integer(atomic_load(&b->consecutive_failures)));
 	json_object_set_new(o, "last_check", last_check_json(b));
+	json_object_set_new(o, "connect_ms", latency_json(&b->connect, LB_HIST_CONNECT));
 	return o;
 }
 
@@ -859,6 +906,22 @@ static char *dispatch(struct req *r)
 		return error_line("internal", "out of memory", NULL);
 	}
 	return dump_line(json_pack("{s:b, s:o}", "ok", 1, "data", data));
+}
+
+char *lb_ctl_status_json(struct lb_ctl_state *st)
+{
+	struct req r = { .st = st, .obj = json_object() };
+	json_t *o;
+
+	if (!r.obj)
+		return NULL;
+	o = json_pack("{s:o*, s:o*, s:o*}", "status", cmd_status(&r),
+		      "services", st->shm ? cmd_services(&r) : NULL,
+		      "backends", st->shm ? cmd_backends(&r) : NULL);
+	json_decref(r.obj);
+	if (!o)
+		return NULL;
+	return dump_line(o);
 }
 
 char *lb_ctl_handle_line(struct lb_ctl_state *st, const char *line, size_t len,

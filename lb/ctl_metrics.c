@@ -95,21 +95,25 @@ static void family(struct sb *b, const char *name, const char *type, const char 
 }
 
 enum bfield {
-	B_ACTIVE, B_TOTAL, B_BYTES_IN, B_BYTES_OUT, B_FAILURES, B_UP, B_USABLE, B_WEIGHT,
-	B_MAX_CONNS,
+	B_ACTIVE, B_TOTAL, B_BYTES_IN, B_BYTES_OUT, B_DGRAMS_IN, B_DGRAMS_OUT, B_FAILURES, B_UP,
+	B_USABLE, B_WEIGHT, B_MAX_CONNS,
 };
 
 static const struct {
 	const char *name, *type, *help;
 } backend_families[] = {
 	[B_ACTIVE] = { "lb_backend_active_connections", "gauge",
-		       "Connections open to the backend, over all workers." },
+		       "Connections (and UDP flows) open to the backend, over all workers." },
 	[B_TOTAL] = { "lb_backend_connections_total", "counter",
 		      "Connections made to the backend." },
 	[B_BYTES_IN] = { "lb_backend_bytes_in_total", "counter",
 			 "Bytes received from clients and sent to the backend." },
 	[B_BYTES_OUT] = { "lb_backend_bytes_out_total", "counter",
 			  "Bytes received from the backend and sent to clients." },
+	[B_DGRAMS_IN] = { "lb_backend_datagrams_in_total", "counter",
+			  "UDP datagrams received from clients and sent to the backend." },
+	[B_DGRAMS_OUT] = { "lb_backend_datagrams_out_total", "counter",
+			   "UDP datagrams received from the backend and sent to clients." },
 	[B_FAILURES] = { "lb_backend_connect_failures_total", "counter",
 			 "Connects to the backend that failed or timed out." },
 	[B_UP] = { "lb_backend_up", "gauge", "1 when health checks find the backend up." },
@@ -131,6 +135,10 @@ static int64_t backend_value(const struct lb_shm_backend *b, enum bfield f)
 		return ld(&b->bytes_in);
 	case B_BYTES_OUT:
 		return ld(&b->bytes_out);
+	case B_DGRAMS_IN:
+		return ld(&b->datagrams_in);
+	case B_DGRAMS_OUT:
+		return ld(&b->datagrams_out);
 	case B_FAILURES:
 		return ld(&b->connect_failures);
 	case B_UP:
@@ -152,6 +160,43 @@ static void backend_labels(struct sb *b, const char *service, const struct lb_sh
 	sb_label(b, "service", service);
 	sb_printf(b, ",");
 	sb_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
+}
+
+/* "0.00025": a bound in µs as seconds, without trailing zeros. */
+static void sb_seconds(struct sb *b, uint64_t us)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 ".%06" PRIu64, us / 1000000, us % 1000000);
+
+	while (n > 0 && buf[n - 1] == '0')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '.')
+		buf[--n] = '\0';
+	sb_printf(b, "%s", buf);
+}
+
+/*
+ * One histogram's series: cumulative _bucket{le} lines, _sum in seconds and
+ * _count. labels is what goes inside the braces before le.
+ */
+static void histogram(struct sb *b, const char *name, const char *labels,
+		      const struct lb_hist *h, enum lb_hist_kind kind)
+{
+	const uint64_t *bounds = lb_hist_bounds(kind);
+	struct lb_hist_snap s;
+	uint64_t cum = 0;
+
+	lb_hist_read(h, &s);
+	for (unsigned int i = 0; i < LB_HIST_BUCKETS; i++) {
+		cum += s.bucket[i];
+		sb_printf(b, "%s_bucket{%s,le=\"", name, labels);
+		sb_seconds(b, bounds[i]);
+		sb_printf(b, "\"} %" PRIu64 "\n", cum);
+	}
+	sb_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, s.count);
+	sb_printf(b, "%s_sum{%s} %" PRIu64 ".%06" PRIu64 "\n", name, labels, s.sum_us / 1000000,
+		  s.sum_us % 1000000);
+	sb_printf(b, "%s_count{%s} %" PRIu64 "\n", name, labels, s.count);
 }
 
 static void metrics_backends(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
@@ -184,6 +229,20 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 				sb_printf(b, ",state=\"%s\"} %d\n", lb_admin_name(admins[k]),
 					  admin == admins[k]);
 			}
+		}
+	family(b, "lb_backend_connect_seconds", "histogram",
+	       "Time from connect() to an established connection to the backend.");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			struct sb l = { 0 };
+
+			backend_labels(&l, cfg->services[i].name, be);
+			if (!l.oom && l.p)
+				histogram(b, "lb_backend_connect_seconds", l.p, &be->connect,
+					  LB_HIST_CONNECT);
+			b->oom |= l.oom;
+			free(l.p);
 		}
 }
 
@@ -218,6 +277,74 @@ static void metrics_services(struct sb *b, const struct lb_config *cfg, const st
 			sb_printf(b, "%s{", fams[f].name);
 			sb_label(b, "service", cfg->services[i].name);
 			sb_printf(b, "} %" PRIu64 "\n", v[f]);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "lb_service_queue_seconds" : "lb_service_connection_duration_seconds";
+
+		family(b, name, "histogram", k ? "Time clients waited for a free slot (max_conns)."
+					       : "Client connections from accept to close.");
+		for (size_t i = 0; i < n_svc; i++) {
+			const struct lb_shm_service *ss = &shm->services[i];
+			struct sb l = { 0 };
+
+			sb_label(&l, "service", cfg->services[i].name);
+			if (!l.oom && l.p)
+				histogram(b, name, l.p, k ? &ss->queue : &ss->duration,
+					  k ? LB_HIST_QUEUE : LB_HIST_DURATION);
+			b->oom |= l.oom;
+			free(l.p);
+		}
+	}
+}
+
+/* UDP services only: a TCP service has none of these. */
+static void metrics_udp(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct {
+		const char *name, *type, *help, *label, *value;
+	} fams[] = {
+		{ "lb_service_udp_flows", "gauge", "UDP flows open now.", NULL, NULL },
+		{ "lb_service_udp_flows_total", "counter", "UDP flows opened.", NULL, NULL },
+		{ "lb_service_udp_datagrams_total", "counter",
+		  "UDP datagrams relayed: in from clients, out to them.", "direction", "in" },
+		{ NULL, NULL, NULL, "direction", "out" },
+		{ "lb_service_udp_bytes_total", "counter",
+		  "UDP payload bytes relayed: in from clients, out to them.", "direction", "in" },
+		{ NULL, NULL, NULL, "direction", "out" },
+		{ "lb_service_udp_dropped_total", "counter",
+		  "Datagrams dropped: no usable backend for a new flow, the worker's flow table "
+		  "full, or a send that failed.", "reason", "no_backend" },
+		{ NULL, NULL, NULL, "reason", "flows_full" },
+		{ NULL, NULL, NULL, "reason", "send_error" },
+	};
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+	const char *name = NULL;
+
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		if (fams[f].name) {
+			name = fams[f].name;
+			family(b, name, fams[f].type, fams[f].help);
+		}
+		for (size_t i = 0; i < n_svc; i++) {
+			const struct lb_shm_service *ss = &shm->services[i];
+			const int64_t v[] = {
+				atomic_load(&ss->udp_flows), ld(&ss->udp_flows_total),
+				ld(&ss->udp_datagrams_in), ld(&ss->udp_datagrams_out),
+				ld(&ss->udp_bytes_in), ld(&ss->udp_bytes_out),
+				ld(&ss->udp_drop_no_backend), ld(&ss->udp_drop_full),
+				ld(&ss->udp_drop_send),
+			};
+
+			if (!(cfg->services[i].protocols & LB_PROTO_UDP))
+				continue;
+			sb_printf(b, "%s{", name);
+			sb_label(b, "service", cfg->services[i].name);
+			if (fams[f].label) {
+				sb_printf(b, ",");
+				sb_label(b, fams[f].label, fams[f].value);
+			}
+			sb_printf(b, "} %" PRId64 "\n", v[f]);
 		}
 	}
 }
@@ -323,6 +450,7 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);
+		metrics_udp(&b, st->cfg, st->shm);
 		metrics_backends(&b, st->cfg, st->shm);
 	}
 	sb_reserve(&b, 1);

@@ -19,6 +19,7 @@
 
 #include "lb/health.h"
 #include "lb/log.h"
+#include "lb/reach.h"
 
 #define HC_READ_MAX 1024		/* a status line longer than this is not HTTP */
 #define HC_MSG_MAX 96			/* = sizeof(lb_shm_backend.last_check_msg) */
@@ -176,8 +177,10 @@ static void hc_done(struct hc_backend *b, bool ok, const char *msg)
 }
 
 /*
- * A failure of the gateway itself (fds, memory): no verdict on the
- * backend. Logged when it first happens, not at every interval.
+ * A failure of the gateway itself (fds, memory, no route or link down
+ * towards the backend): no verdict on the backend, so a link flap on the
+ * gateway never takes its backends down, and they count as up again as
+ * soon as it is over. Logged when it first happens, not at every interval.
  */
 static void hc_local_error(struct hc_backend *b, const char *what, int err)
 {
@@ -320,6 +323,10 @@ static void hc_event(struct lb_event *ev, uint32_t events)
 	case HC_CONNECTING:
 		if (getsockopt(ev->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 			err = errno;
+		if (err && lb_reach_local(&b->addr, err, false)) {
+			hc_local_error(b, "connect", err);
+			return;
+		}
 		if (err) {
 			hc_fail_errno(b, "connect", err);
 			return;
@@ -346,6 +353,10 @@ static void hc_timeout(struct lb_timer *t)
 	struct hc_backend *b = lb_container_of(t, struct hc_backend, deadline);
 	char msg[HC_MSG_MAX];
 
+	if (b->phase == HC_CONNECTING && lb_reach_local(&b->addr, ETIMEDOUT, false)) {
+		hc_local_error(b, "connect", ETIMEDOUT);
+		return;
+	}
 	snprintf(msg, sizeof(msg), "timeout after %u ms %s", b->conf->timeout_ms,
 		 b->phase == HC_CONNECTING ? "connecting" :
 		 b->phase == HC_SENDING ? "sending the request" : "waiting for the status line");
@@ -384,7 +395,10 @@ static void hc_start(struct hc_backend *b)
 	}
 	if (connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == -1) {
 		if (errno != EINPROGRESS) {
-			hc_fail_errno(b, "connect", errno);
+			if (lb_reach_local(&b->addr, errno, true))
+				hc_local_error(b, "connect", errno);
+			else
+				hc_fail_errno(b, "connect", errno);
 			return;
 		}
 		rc = lb_loop_add(loop, &b->ev, EPOLLOUT);

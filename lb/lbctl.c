@@ -27,16 +27,10 @@
 #define LB_RUNSTATEDIR "/run"
 #endif
 
+#include "lb/lbctl.h"
+
 #define DEFAULT_SOCKET "/run/lb/lb.sock"
 #define REPLY_MAX (256u << 20)
-
-enum { EXIT_OK, EXIT_ERROR_REPLY, EXIT_USAGE };
-
-struct ctx {
-	const char *socket;
-	int timeout_s;			/* 0: the command's default */
-	bool json;
-};
 
 struct subcommand {
 	const char *name;
@@ -49,9 +43,7 @@ struct subcommand {
 	void (*print)(json_t *data, char **argv);
 };
 
-static void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-
-static void die(int status, const char *fmt, ...)
+void die(int status, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -75,8 +67,7 @@ static int remaining_ms(const struct timespec *deadline)
 	return ms < 0 ? 0 : (int)ms;
 }
 
-/* Sends one request line and returns the reply line (owned, without newline). */
-static char *transact(const struct ctx *c, const char *line, int timeout_s)
+char *lbctl_transact(const struct ctx *c, const char *line, int timeout_s)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_s };
@@ -402,9 +393,9 @@ static void print_gateway(json_t *gw)
 	}
 	if (!json_is_object(ann))
 		return;
-	printf("announce:    %lld of %zu VIPs, table %lld protocol %lld device %s\n",
-	       num(ann, "routes"), json_array_size(json_object_get(ann, "vips")), num(ann, "table"),
-	       num(ann, "protocol"), str(ann, "device"));
+	printf("announce:    %lld of %lld VIPs, table %lld protocol %lld device %s\n",
+	       num(ann, "routes"), num(ann, "vip_count"), num(ann, "table"), num(ann, "protocol"),
+	       str(ann, "device"));
 	json_array_foreach(json_object_get(ann, "vips"), i, v) {
 		if (json_is_true(json_object_get(v, "announced")))
 			continue;
@@ -477,9 +468,10 @@ static void print_status(json_t *d, char **argv)
 
 static void print_services(json_t *d, char **argv)
 {
-	static const char *const head[] = { "SERVICE", "SCHEDULER", ">BACKENDS", ">ACTIVE",
-					    ">TOTAL", ">NO_BACKEND", ">QUEUED", "VIPS" };
-	struct table t = { .ncols = 8, .head = head };
+	static const char *const head[] = { "SERVICE", "PROTO", "SCHEDULER", ">BACKENDS",
+					    ">ACTIVE", ">TOTAL", ">NO_BACKEND", ">QUEUED",
+					    ">UDP_FLOWS", ">UDP_DROPPED", "VIPS" };
+	struct table t = { .ncols = 11, .head = head };
 	json_t *s, *v;
 	size_t i, k;
 
@@ -491,13 +483,24 @@ static void print_services(json_t *d, char **argv)
 			if (o < sizeof(vips))
 				o += snprintf(vips + o, sizeof(vips) - o, "%s%s", k ? " " : "",
 					      json_string_value(v) ? json_string_value(v) : "?");
+		json_t *udp = json_object_get(s, "udp"), *drops = json_object_get(udp, "dropped");
+
 		cell(&t, "%s", str(s, "name"));
+		cell(&t, "%s", str(s, "protocol"));
 		cell(&t, "%s", str(s, "scheduler"));
 		cell(&t, "%lld/%lld", num(s, "usable"), num(s, "backends"));
 		cell(&t, "%lld", num(s, "active"));
 		cell(&t, "%lld", num(s, "total"));
 		cell(&t, "%lld", num(s, "no_backend"));
 		cell(&t, "%lld", num(s, "queued"));
+		if (json_is_object(udp)) {
+			cell(&t, "%lld/%lld", num(udp, "flows"), num(udp, "flows_total"));
+			cell(&t, "%lld", num(drops, "no_backend") + num(drops, "flows_full") +
+			     num(drops, "send_error"));
+		} else {
+			cell(&t, "-");
+			cell(&t, "-");
+		}
 		cell(&t, "%s", vips);
 	}
 	table_print(&t);
@@ -722,6 +725,8 @@ static void usage(FILE *out)
 		snprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].args);
 		fprintf(out, "  %-27s %s\n", left, commands[i].summary);
 	}
+	fprintf(out, "  %-27s %s\n", "top [-d SECONDS] [-n COUNT]",
+		"live view of backends: rates, active, bytes/s (q quits)");
 	fprintf(out,
 		"\n"
 		"Changes made with drain, enable, disable and weight apply to every worker at\n"
@@ -767,7 +772,7 @@ static int run(const struct ctx *c, const struct subcommand *cmd, char **argv)
 		die(EXIT_USAGE, "out of memory");
 	sprintf(text, "%s\n", line);
 	free(line);
-	line = transact(c, text, c->timeout_s ? c->timeout_s : cmd->timeout_s);
+	line = lbctl_transact(c, text, c->timeout_s ? c->timeout_s : cmd->timeout_s);
 	free(text);
 	reply = json_loads(line, 0, &jerr);
 	if (!json_is_object(reply) || !json_is_boolean(json_object_get(reply, "ok")))
@@ -853,6 +858,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		if (!strcmp(argv[optind], commands[i].name))
 			cmd = &commands[i];
+	/* top is not one request and one reply: it has a loop of its own (lbctl_top.c). */
+	if (!strcmp(argv[optind], "top"))
+		return lbctl_top(&c, argc - optind, argv + optind);
 	if (!cmd) {
 		fprintf(stderr, "lbctl: unknown command '%s'; see lbctl -h\n", argv[optind]);
 		return EXIT_USAGE;

@@ -207,9 +207,9 @@ int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsign
 	}
 	out->workers = workers;
 	out->nofile = cap->nofile;
-	out->per_worker = cap->conns;
+	lb_capacity_split(cap, cfg, &out->per_worker, &out->per_worker_flows);
 	out->pipes = cap->pipes;
-	out->total = (unsigned long long)workers * cap->conns;
+	out->total = (unsigned long long)workers * out->per_worker;
 	out->fds = (unsigned long long)workers * cap->nofile;
 	out->page_size = ps > 0 ? (unsigned long)ps : 4096;
 	collect_sysctls(out, procroot ? procroot : "/proc/sys");
@@ -267,12 +267,13 @@ json_t *lb_limits_json(const struct lb_limits *l)
 	}
 	for (size_t i = 0; warnings && i < l->n_warnings; i++)
 		json_array_append_new(warnings, json_string(l->warnings[i]));
-	root = json_pack("{s:i, s:{s:I, s:i, s:i}, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}, "
+	root = json_pack("{s:i, s:{s:I, s:i, s:i, s:i}, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}, "
 			 "s:I, s:o, s:{s:s, s:o}, s:o}",
 			 "workers", (int)l->workers,
 			 "per_worker",
 			 "nofile", (json_int_t)l->nofile,
 			 "connections", (int)l->per_worker,
+			 "udp_flows", (int)l->per_worker_flows,
 			 "pipes", (int)l->pipes,
 			 "connections", jull(l->total),
 			 "fds", jull(l->fds),
@@ -306,7 +307,11 @@ void lb_limits_print(const struct lb_limits *l, FILE *out)
 
 	fprintf(out, "# capacity: %u connections per worker (open-file limit %lu), "
 		"%u workers: %llu connections\n", l->per_worker, l->nofile, l->workers, l->total);
-	used = 2 * (unsigned long long)l->per_worker + 2 * l->pipes;
+	if (l->per_worker_flows)
+		fprintf(out, "# udp: %u flows per worker, %llu in all (two fds each, from the same "
+			"open-file limit)\n", l->per_worker_flows,
+			(unsigned long long)l->workers * l->per_worker_flows);
+	used = 2 * ((unsigned long long)l->per_worker + l->per_worker_flows) + 2 * l->pipes;
 	fprintf(out, "#   a worker holds 2 fds per connection and keeps %u for pipes and %llu "
 		"spare; %u workers may open %llu fds\n", 2 * l->pipes,
 		l->nofile > used ? l->nofile - used : 0, l->workers, l->fds);
@@ -356,6 +361,17 @@ void lb_limits_print(const struct lb_limits *l, FILE *out)
 		l->bound_conns);
 	for (size_t i = 0; i < l->n_warnings; i++)
 		fprintf(out, "# warning: %s\n", l->warnings[i]);
+}
+
+void lb_capacity_split(const struct lb_capacity *cap, const struct lb_config *cfg,
+		       unsigned int *conns, unsigned int *flows)
+{
+	unsigned int protos = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		protos |= cfg->services[i].protocols;
+	*flows = !(protos & LB_PROTO_UDP) ? 0 : protos & LB_PROTO_TCP ? cap->conns / 2 : cap->conns;
+	*conns = cap->conns - *flows;
 }
 
 void lb_capacity_compute(struct lb_capacity *cap)

@@ -43,6 +43,7 @@ struct lb_limits {
 	unsigned int workers;
 	unsigned long nofile;		/* per worker (RLIMIT_NOFILE) */
 	unsigned int per_worker;	/* connections one worker may hold */
+	unsigned int per_worker_flows;	/* UDP flows one worker may hold, of the same fds */
 	unsigned int pipes;		/* pipes one worker may have in flight */
 	unsigned long long total;	/* workers x per_worker */
 	unsigned long long fds;		/* workers x nofile: what the workers may open */
@@ -74,6 +75,14 @@ struct lb_limits {
 int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsigned int workers,
 		      const struct lb_capacity *cap, const char *procroot);
 void lb_limits_fini(struct lb_limits *l);
+
+/*
+ * A worker's slots (cap->conns: two fds each) shared between TCP
+ * connections and UDP flows: half each when cfg has services of both
+ * protocols, all of them to the one it has otherwise.
+ */
+void lb_capacity_split(const struct lb_capacity *cap, const struct lb_config *cfg,
+		       unsigned int *conns, unsigned int *flows);
 
 /* "open-file limit", "fs.file-max", "max_conns". */
 const char *lb_limits_bound_name(enum lb_limits_bound b);

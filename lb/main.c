@@ -7,6 +7,7 @@
 #include "lb/config.h"
 #include "lb/limits.h"
 #include "lb/master.h"
+#include "lb/preflight.h"
 #include "lb/rules.h"
 
 #define DEFAULT_CONFIG LB_SYSCONFDIR "/lb/lb.json"
@@ -24,9 +25,10 @@ static void usage(FILE *out)
 		"  -V, --version      show the version\n", DEFAULT_CONFIG);
 }
 
-static void print_errors(const char *path, const char *errors)
+/* Prints each line of text as "lb: PATH: [tag]line"; tag is "" or "warning: ". */
+static void print_lines(const char *path, const char *tag, const char *text)
 {
-	const char *line = errors;
+	const char *line = text;
 
 	while (*line) {
 		const char *nl = strchr(line, '\n');
@@ -34,11 +36,37 @@ static void print_errors(const char *path, const char *errors)
 
 		/* Read errors already start with the file name. */
 		if (!strncmp(line, path, strlen(path)) && line[strlen(path)] == ':')
-			fprintf(stderr, "lb: %.*s\n", len, line);
+			fprintf(stderr, "lb: %s%.*s\n", tag, len, line);
 		else
-			fprintf(stderr, "lb: %s: %.*s\n", path, len, line);
+			fprintf(stderr, "lb: %s: %s%.*s\n", path, tag, len, line);
 		line += len + (nl ? 1 : 0);
 	}
+}
+
+/*
+ * The config's own warnings and the checks against this host, as lb
+ * itself would run them at start. Returns 0, or 1 when the config cannot
+ * work on this host.
+ */
+static int test_host(const char *path, const struct lb_config *cfg)
+{
+	struct lb_preflight_report r;
+	int rc = 0;
+
+	if (cfg->warnings)
+		print_lines(path, "warning: ", cfg->warnings);
+	if (lb_preflight_config(&r, cfg) < 0) {
+		fprintf(stderr, "lb: out of memory\n");
+		rc = 1;
+	}
+	for (size_t i = 0; i < r.n_warnings; i++)
+		print_lines(path, "warning: ", r.warnings[i]);
+	for (size_t i = 0; i < r.n_errors; i++)
+		print_lines(path, "", r.errors[i]);
+	if (r.n_errors)
+		rc = 1;
+	lb_preflight_report_fini(&r);
+	return rc;
 }
 
 /* lb -t: what would be installed, in the syntax operators already read. */
@@ -47,6 +75,8 @@ static int test_config(const char *path, const struct lb_config *cfg)
 	struct lb_capacity cap;
 	struct lb_limits limits;
 
+	if (test_host(path, cfg))
+		return 1;
 	if (lb_rules_print(cfg, stdout) < 0) {
 		fprintf(stderr, "lb: out of memory\n");
 		return 1;
@@ -104,7 +134,7 @@ int main(int argc, char **argv)
 	}
 	cfg = lb_config_load(path, &errors);
 	if (!cfg) {
-		print_errors(path, errors ? errors : "invalid configuration\n");
+		print_lines(path, "", errors ? errors : "invalid configuration\n");
 		free(errors);
 		return 1;
 	}

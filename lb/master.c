@@ -7,7 +7,6 @@
  * the old one drain. Signals arrive through a signalfd and are acted on in
  * the loop; objects a callback retires are freed after the batch.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include "lb/announce.h"
 #include "lb/ctl.h"
 #include "lb/health.h"
+#include "lb/http.h"
 #include "lb/limits.h"
 #include "lb/listener.h"
 #include "lb/log.h"
@@ -47,9 +47,13 @@
 #define TICK_MS 50
 #define MIGRATE_REQ "/proc/sys/net/ipv4/tcp_migrate_req"
 
-/* One listening socket per family for one worker position. */
+/*
+ * The listening sockets of one worker position: TCP and UDP, each per
+ * family, indexed by lsock_kind(); -1 when unused.
+ */
+#define LSOCK_KINDS 4
 struct lsock {
-	int fd[2];			/* AF_INET, AF_INET6; -1 when unused */
+	int fd[LSOCK_KINDS];
 };
 
 struct gen;
@@ -100,6 +104,7 @@ struct master {
 	size_t n_dead_health;
 	struct lb_ctl *ctl;
 	struct lb_ctl_state ctl_state;
+	struct lb_http *http;		/* the HTTP listener's process, off unless configured */
 	struct lb_timer tick;
 	bool stopping;
 	struct lb_timer stop_timer;
@@ -109,6 +114,23 @@ struct master {
 static struct master m = { .migrate_req_saved = -1 };
 
 static const int families[2] = { AF_INET, AF_INET6 };
+
+/* Kind k of a position's sockets: TCP then UDP, each AF_INET then AF_INET6. */
+static enum lb_proto lsock_proto(size_t k)
+{
+	return k < 2 ? LB_PROTO_TCP : LB_PROTO_UDP;
+}
+
+static int lsock_family(size_t k)
+{
+	return families[k % 2];
+}
+
+/* Whether cfg needs listeners of kind k: a service of that protocol with a VIP of that family. */
+static bool lsock_wanted(const struct lb_config *cfg, size_t k)
+{
+	return lb_config_has_vip(cfg, lsock_proto(k), lsock_family(k));
+}
 
 static unsigned int worker_count(const struct lb_config *cfg)
 {
@@ -122,10 +144,10 @@ static unsigned int worker_count(const struct lb_config *cfg)
 
 static void lsock_close(struct lsock *l)
 {
-	for (size_t f = 0; f < 2; f++)
-		if (l->fd[f] >= 0) {
-			close(l->fd[f]);
-			l->fd[f] = -1;
+	for (size_t k = 0; k < LSOCK_KINDS; k++)
+		if (l->fd[k] >= 0) {
+			close(l->fd[k]);
+			l->fd[k] = -1;
 		}
 }
 
@@ -143,35 +165,36 @@ static void lsocks_free(struct lsock *ls, unsigned int n)
 static void lsocks_giveback(struct lsock *ls, unsigned int n, uint16_t port)
 {
 	for (unsigned int i = 0; i < n; i++)
-		for (size_t f = 0; f < 2; f++) {
-			if (ls[i].fd[f] < 0)
+		for (size_t k = 0; k < LSOCK_KINDS; k++) {
+			if (ls[i].fd[k] < 0)
 				continue;
 			if (m.lsocks && m.lport == port && i < m.n_lsocks &&
-			    m.lsocks[i].fd[f] == -1 && lb_config_has_family(m.cur->cfg, families[f]))
-				m.lsocks[i].fd[f] = ls[i].fd[f];
+			    m.lsocks[i].fd[k] == -1 && lsock_wanted(m.cur->cfg, k))
+				m.lsocks[i].fd[k] = ls[i].fd[k];
 			else
-				close(ls[i].fd[f]);
-			ls[i].fd[f] = -1;
+				close(ls[i].fd[k]);
+			ls[i].fd[k] = -1;
 		}
 	free(ls);
 }
 
 /*
- * Opens family f's listener for worker position i into l (nothing when cfg
- * has no VIP of that family). With probe, first makes sure no other group
+ * Opens the listener of kind k for worker position i into l (nothing when
+ * cfg does not need it). With probe, first makes sure no other group
  * listens on the port. Returns 0 or -errno (logged).
  */
-static int lsock_open(const struct lb_config *cfg, unsigned int i, struct lsock *l, size_t f,
+static int lsock_open(const struct lb_config *cfg, unsigned int i, struct lsock *l, size_t k,
 		      bool probe)
 {
+	bool udp = lsock_proto(k) == LB_PROTO_UDP;
 	union lb_sockaddr a = { 0 };
 	char buf[LB_ADDR_STRLEN];
 	const char *what = "bind";
 	int fd = 0;
 
-	if (!lb_config_has_family(cfg, families[f]) || l->fd[f] >= 0)
+	if (!lsock_wanted(cfg, k) || l->fd[k] >= 0)
 		return 0;
-	if (families[f] == AF_INET) {
+	if (lsock_family(k) == AF_INET) {
 		a.in.sin_family = AF_INET;
 		a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	} else {
@@ -180,16 +203,17 @@ static int lsock_open(const struct lb_config *cfg, unsigned int i, struct lsock 
 	}
 	lb_addr_set_port(&a, cfg->intercept.port);
 	if (probe)
-		fd = lb_listener_probe(&a);
+		fd = udp ? lb_listener_probe_udp(&a) : lb_listener_probe(&a);
 	if (fd == 0)
-		fd = lb_listener_open(&a, &what);
+		fd = udp ? lb_listener_open_udp(&a, &what) : lb_listener_open(&a, &what);
 	if (fd < 0) {
-		lb_err("listener %s for worker %u: %s: %s%s", lb_addr_format(&a, buf, sizeof(buf)), i,
-		       what, strerror(-fd), fd == -EADDRINUSE ? " (another program, or another lb, "
-		       "listens on intercept.port)" : "");
+		lb_err("%s listener %s for worker %u: %s: %s%s", udp ? "udp" : "tcp",
+		       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),
+		       fd == -EADDRINUSE ? " (another program, or another lb, listens on "
+		       "intercept.port)" : "");
 		return fd;
 	}
-	l->fd[f] = fd;
+	l->fd[k] = fd;
 	return 0;
 }
 
@@ -210,16 +234,18 @@ static struct lsock *lsocks_plan(const struct lb_config *cfg, unsigned int n)
 		return NULL;
 	}
 	for (unsigned int i = 0; i < n; i++)
-		ls[i].fd[0] = ls[i].fd[1] = -1;
+		for (size_t k = 0; k < LSOCK_KINDS; k++)
+			ls[i].fd[k] = -1;
 	for (unsigned int i = 0; i < n; i++) {
-		for (size_t f = 0; f < 2; f++) {
-			if (same_port && i < m.n_lsocks && m.lsocks[i].fd[f] >= 0) {
-				ls[i].fd[f] = m.lsocks[i].fd[f];
-				m.lsocks[i].fd[f] = -1;
+		for (size_t k = 0; k < LSOCK_KINDS; k++) {
+			if (same_port && i < m.n_lsocks && m.lsocks[i].fd[k] >= 0 &&
+			    lsock_wanted(cfg, k)) {
+				ls[i].fd[k] = m.lsocks[i].fd[k];
+				m.lsocks[i].fd[k] = -1;
 				continue;
 			}
 			/* Only a group of our own may exist on our port. */
-			if (lsock_open(cfg, i, &ls[i], f, !same_port && i == 0) < 0)
+			if (lsock_open(cfg, i, &ls[i], k, !same_port && i == 0) < 0)
 				goto fail;
 		}
 	}
@@ -227,28 +253,6 @@ static struct lsock *lsocks_plan(const struct lb_config *cfg, unsigned int n)
 fail:
 	lsocks_giveback(ls, n, cfg->intercept.port);
 	return NULL;
-}
-
-/* Closes every inherited fd but keep[]: a worker must not hold the master's sockets. */
-static void close_other_fds(const int *keep, size_t n_keep)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int dfd;
-
-	if (!d)
-		return;
-	dfd = dirfd(d);
-	while ((de = readdir(d))) {
-		int fd = atoi(de->d_name);
-		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
-
-		for (size_t i = 0; !kept && i < n_keep; i++)
-			kept = keep[i] == fd;
-		if (!kept)
-			close(fd);
-	}
-	closedir(d);
 }
 
 static void worker_child(struct slot *s)
@@ -261,26 +265,32 @@ static void worker_child(struct slot *s)
 		.cfg = g->cfg,
 		.shm = g->shm,
 		.master_fd = s->fd,
-		.capacity = m.cap.conns,
 		.pipes = m.cap.pipes,
 		.ledger = s->ledger,
 	};
-	int keep[LB_WORKER_MAX_LISTENERS + 1];
+	int keep[LSOCK_KINDS + 1];
 	size_t n_keep = 0;
 	char tag[32];
 
+	lb_capacity_split(&m.cap, g->cfg, &args.capacity, &args.flows);
 	/* Die with the master even if it is killed outright. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
 	lb_log_init(g->cfg->log_level, tag);
 	lb_log_use_syslog(g->cfg->log_syslog);
-	for (size_t f = 0; f < 2; f++)
-		if (m.lsocks[s->id].fd[f] >= 0)
-			args.listen_fds[args.n_listen++] = m.lsocks[s->id].fd[f];
-	memcpy(keep, args.listen_fds, args.n_listen * sizeof(int));
-	n_keep = args.n_listen;
+	for (size_t k = 0; k < LSOCK_KINDS; k++) {
+		int fd = m.lsocks[s->id].fd[k];
+
+		if (fd < 0)
+			continue;
+		keep[n_keep++] = fd;
+		if (lsock_proto(k) == LB_PROTO_UDP)
+			args.udp_fds[args.n_udp++] = fd;
+		else
+			args.listen_fds[args.n_listen++] = fd;
+	}
 	keep[n_keep++] = s->fd;
-	close_other_fds(keep, n_keep);
+	lb_priv_close_fds(keep, n_keep);
 	if (lb_priv_drop_worker(g->cfg) < 0)
 		_exit(1);
 	_exit(lb_worker_run(&args));
@@ -296,8 +306,8 @@ static int spawn(struct slot *s)
 	pid_t pid;
 
 	/* A slot whose start failed gave its listener up: it gets a new one. */
-	for (size_t f = 0; s->gen == m.cur && f < 2; f++) {
-		int rc = lsock_open(s->gen->cfg, s->id, &m.lsocks[s->id], f, false);
+	for (size_t k = 0; s->gen == m.cur && k < LSOCK_KINDS; k++) {
+		int rc = lsock_open(s->gen->cfg, s->id, &m.lsocks[s->id], k, false);
 
 		if (rc < 0)
 			return rc;
@@ -477,8 +487,10 @@ static void reap(void)
 		unsigned int settled;
 		uint64_t lived;
 
-		if (!s)
+		if (!s) {
+			lb_http_reaped(m.http, pid, status, !m.stopping);
 			continue;
+		}
 		sw = &s->gen->shm->workers[s->shm_slot];
 		close(s->fd);
 		s->fd = -1;
@@ -489,10 +501,13 @@ static void reap(void)
 		/* What it held is gone with it; nobody else will decrement these. */
 		atomic_store(&sw->state, LB_WORKER_STOPPED);
 		atomic_store(&sw->active, 0);
+		atomic_store(&sw->udp_flows, 0);
 		settled = lb_shm_ledger_settle(s->gen->shm->pool, s->ledger, m.cap.conns);
 		if (settled)
 			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",
 				s->id, (int)pid, settled);
+		/* The UDP flows' (client, backend) pairs it held are free for others. */
+		lb_keyset_purge(s->gen->shm->pool->keyset, s->shm_slot);
 		if (m.stopping || s->gen->retiring) {
 			lb_info("worker %u of generation %u (pid %d) exited", s->id,
 				s->gen->shm->generation, (int)pid);
@@ -747,6 +762,12 @@ static int reload(char *msg, size_t len)
 		lb_config_free(cfg);
 		return -EPERM;
 	}
+	/* Warnings are logged and the config applies; errors keep the running one. */
+	if (lb_preflight_config_log(cfg, "reload: ", err, sizeof(err)) < 0) {
+		snprintf(msg, len, "%s: %s", m.config_path, err);
+		lb_config_free(cfg);
+		return -EINVAL;
+	}
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
@@ -818,6 +839,8 @@ static int reload(char *msg, size_t len)
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
 	m.ctl_state.workers = n;
+	if (lb_http_apply(m.http, err, sizeof(err)) < 0)
+		lb_err("reload: %s; the http listener is off until the next reload", err);
 	snprintf(msg, len, "generation %u: %zu services, %u workers", shm->generation,
 		 cfg->n_services, n);
 	lb_info("reload: %s", msg);
@@ -1056,11 +1079,18 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		goto out;
 	m.rules = lb_rules_alloc();
 	m.announce = lb_announce_alloc();
-	if (!m.rules || !m.announce) {
+	m.http = lb_http_alloc(m.loop, &m.ctl_state);
+	if (!m.rules || !m.announce || !m.http) {
 		lb_err("out of memory");
 		goto out;
 	}
+	m.ctl_state.pid = getpid();
 	m.ctl_state.announce = m.announce;
+	/* Before dropping privileges: a port below 1024 needs them. */
+	if (lb_http_apply(m.http, err, sizeof(err)) < 0) {
+		lb_err("%s", err);
+		goto out;
+	}
 	/* Nothing is announced before lb is ready; the device must exist before privileges go. */
 	if (lb_announce_prepare(m.announce, cfg, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
@@ -1107,6 +1137,7 @@ out:
 	lb_announce_free(m.announce);
 	stop_retired_health();
 	lb_health_stop(m.health);
+	lb_http_free(m.http);
 	lb_ctl_close(m.ctl);
 	lsocks_free(m.lsocks, m.n_lsocks);
 	lb_rules_remove(m.rules);

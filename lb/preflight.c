@@ -2,7 +2,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -121,6 +125,295 @@ static void check_rp_filter(const struct lb_config *cfg)
 	closedir(d);
 }
 
+static int report_add(char ***lines, size_t *n, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+static int report_add(char ***lines, size_t *n, const char *fmt, va_list ap)
+{
+	char **l = realloc(*lines, (*n + 1) * sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	*lines = l;
+	if (vasprintf(&l[*n], fmt, ap) < 0)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+static int report(struct lb_preflight_report *r, bool error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int report(struct lb_preflight_report *r, bool error, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = error ? report_add(&r->errors, &r->n_errors, fmt, ap)
+		   : report_add(&r->warnings, &r->n_warnings, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void lb_preflight_report_fini(struct lb_preflight_report *r)
+{
+	for (size_t i = 0; i < r->n_errors; i++)
+		free(r->errors[i]);
+	for (size_t i = 0; i < r->n_warnings; i++)
+		free(r->warnings[i]);
+	free(r->errors);
+	free(r->warnings);
+	*r = (struct lb_preflight_report){ 0 };
+}
+
+/* True when IPv6 address a is inside the prefix of interface address ifa. */
+static bool on_link6(const struct ifaddrs *ifa, const union lb_sockaddr *a)
+{
+	const uint8_t *x, *y = a->in6.sin6_addr.s6_addr, *m;
+
+	if (a->sa.sa_family != AF_INET6 || !ifa->ifa_addr || !ifa->ifa_netmask ||
+	    ifa->ifa_addr->sa_family != AF_INET6)
+		return false;
+	x = ((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr.s6_addr;
+	m = ((const struct sockaddr_in6 *)ifa->ifa_netmask)->sin6_addr.s6_addr;
+	for (size_t i = 0; i < 16; i++)
+		if ((x[i] & m[i]) != (y[i] & m[i]))
+			return false;
+	return true;
+}
+
+/*
+ * True when a is the broadcast address of ifa's IPv4 network. Without one
+ * (no IFA_BROADCAST), getifaddrs() may leave the local address there.
+ */
+static bool is_broadcast(const struct ifaddrs *ifa, const union lb_sockaddr *a)
+{
+	return a->sa.sa_family == AF_INET && (ifa->ifa_flags & IFF_BROADCAST) &&
+	       lb_addr_same_ip(a, ifa->ifa_broadaddr) && !lb_addr_same_ip(a, ifa->ifa_addr);
+}
+
+/*
+ * A backend on this gateway's own address gets connects from the client's
+ * address, and answers them straight to the client: they never complete.
+ * A broadcast address is no TCP peer at all.
+ */
+static int check_own_addresses(struct lb_preflight_report *r, const struct lb_config *cfg,
+			       const struct ifaddrs *ifs)
+{
+	char text[LB_ADDR_STRLEN];
+	int rc = 0;
+
+	for (size_t i = 0; i < cfg->n_services && rc == 0; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		for (size_t j = 0; j < svc->n_backends && rc == 0; j++) {
+			const union lb_sockaddr *a = &svc->backends[j].addr;
+
+			for (const struct ifaddrs *ifa = ifs; ifa && rc == 0; ifa = ifa->ifa_next) {
+				bool bcast = is_broadcast(ifa, a);
+
+				if (!lb_addr_same_ip(a, ifa->ifa_addr) && !bcast)
+					continue;
+				lb_addr_format(a, text, sizeof(text));
+				rc = report(r, true, bcast ?
+					    "services[%zu].backends[%zu].address: %s is the broadcast "
+					    "address of interface %s's network: TCP cannot connect to it" :
+					    "services[%zu].backends[%zu].address: %s is an address of "
+					    "this gateway (interface %s): lb connects from the client's "
+					    "address, so the answers go straight to the client and the "
+					    "connect never completes", i, j, text, ifa->ifa_name);
+				break;
+			}
+		}
+		for (size_t j = 0; j < svc->n_vips && rc == 0; j++) {
+			const union lb_sockaddr *a = &svc->vips[j];
+
+			for (const struct ifaddrs *ifa = ifs; ifa && rc == 0; ifa = ifa->ifa_next) {
+				if (!is_broadcast(ifa, a))
+					continue;
+				rc = report(r, true, "services[%zu].vips[%zu]: %s is the broadcast "
+					    "address of interface %s's network: TCP cannot connect to it",
+					    i, j, lb_addr_format(a, text, sizeof(text)), ifa->ifa_name);
+				break;
+			}
+		}
+	}
+	return rc;
+}
+
+static bool global6(const struct ifaddrs *ifa)
+{
+	const struct in6_addr *a;
+
+	if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != AF_INET6 || (ifa->ifa_flags & IFF_LOOPBACK))
+		return false;
+	a = &((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
+	return !IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_MULTICAST(a);
+}
+
+static long sysctl_or(const char *procroot, const char *name, long dflt)
+{
+	char path[320];
+	long v;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot, name) >= sizeof(path) ||
+	    read_long(path, &v) < 0)
+		return dflt;
+	return v;
+}
+
+/*
+ * With keep_addr_on_down <= 0 (the default), a link that goes down loses
+ * its IPv6 addresses, and with them the routes through it; nothing puts
+ * them back when the link returns. On a gateway that cuts IPv6 VIPs off
+ * after the shortest flap: the clients' gateway address or the path to the
+ * backends is gone. "all" overrides the interface when it is not 0.
+ */
+static int check_keep_addr(struct lb_preflight_report *r, const struct lb_config *cfg,
+			   const struct ifaddrs *ifs, const char *procroot)
+{
+	long all = sysctl_or(procroot, "net/ipv6/conf/all/keep_addr_on_down", 0);
+	char name[IF_NAMESIZE + 48], via[LB_ADDR_STRLEN + 64], text[LB_ADDR_STRLEN];
+
+	if (!lb_config_has_family(cfg, AF_INET6) || all > 0)
+		return 0;
+	for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
+		const struct ifaddrs *prev;
+		long dev;
+
+		if (!global6(ifa))
+			continue;
+		/* One line per interface: skip it if an earlier address named it. */
+		for (prev = ifs; prev != ifa; prev = prev->ifa_next)
+			if (global6(prev) && !strcmp(prev->ifa_name, ifa->ifa_name))
+				break;
+		if (prev != ifa)
+			continue;
+		snprintf(name, sizeof(name), "net/ipv6/conf/%s/keep_addr_on_down", ifa->ifa_name);
+		dev = sysctl_or(procroot, name, 0);
+		if (all == 0 && dev > 0)
+			continue;
+		via[0] = '\0';
+		for (size_t i = 0; i < cfg->n_services && !via[0]; i++) {
+			const struct lb_service_conf *svc = &cfg->services[i];
+
+			for (size_t j = 0; j < svc->n_backends && !via[0]; j++) {
+				for (prev = ifs; prev; prev = prev->ifa_next) {
+					if (strcmp(prev->ifa_name, ifa->ifa_name) ||
+					    !on_link6(prev, &svc->backends[j].addr))
+						continue;
+					snprintf(via, sizeof(via), " (it reaches backend %s, "
+						 "services[%zu].backends[%zu])",
+						 lb_addr_format(&svc->backends[j].addr, text,
+								sizeof(text)), i, j);
+					break;
+				}
+			}
+		}
+		if (report(r, false, "interface %s: net.ipv6.conf.%s.keep_addr_on_down is %ld: its "
+			   "IPv6 addresses are removed when the link goes down and not restored when "
+			   "it comes back, which cuts IPv6 VIPs off after a link flap%s; fix: "
+			   "sysctl -w net.ipv6.conf.%s.keep_addr_on_down=1", ifa->ifa_name,
+			   all ? "all" : ifa->ifa_name, all ? all : dev, via,
+			   all ? "all" : ifa->ifa_name) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Workers set socket_buffer_bytes without privilege (no SO_SNDBUFFORCE),
+ * so the kernel clamps it to net.core.wmem_max and rmem_max: a cap above
+ * those is no cap at the value asked for.
+ */
+static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_config *cfg,
+			     const char *procroot)
+{
+	static const char *const names[] = { "rmem_max", "wmem_max" };
+	char path[32];
+
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		unsigned int want = cfg->services[i].socket_buffer_bytes;
+
+		for (size_t k = 0; want && k < 2; k++) {
+			long max;
+
+			snprintf(path, sizeof(path), "net/core/%s", names[k]);
+			max = sysctl_or(procroot, path, -1);
+			if (max < 0 || want <= (unsigned long)max)
+				continue;
+			if (report(r, false, "services[%zu].socket_buffer_bytes: %u is above "
+				   "net.core.%s %ld, to which the kernel lowers it; fix: sysctl -w "
+				   "net.core.%s=%u", i, want, names[k], max, names[k], want) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
+			    const struct ifaddrs *ifs, const char *procroot)
+{
+	int rc;
+
+	*r = (struct lb_preflight_report){ 0 };
+	if (!procroot)
+		procroot = "/proc/sys";
+	rc = check_own_addresses(r, cfg, ifs);
+	if (rc == 0)
+		rc = check_keep_addr(r, cfg, ifs, procroot);
+	if (rc == 0)
+		rc = check_buffer_caps(r, cfg, procroot);
+	return rc;
+}
+
+int lb_preflight_config(struct lb_preflight_report *r, const struct lb_config *cfg)
+{
+	struct ifaddrs *ifs = NULL;
+	int rc;
+
+	/* Without the list nothing can be compared: the other checks still run. */
+	if (getifaddrs(&ifs) == -1)
+		ifs = NULL;
+	rc = lb_preflight_check_host(r, cfg, ifs, NULL);
+	if (ifs)
+		freeifaddrs(ifs);
+	return rc;
+}
+
+int lb_preflight_config_log(const struct lb_config *cfg, const char *prefix, char *msg,
+			    size_t len)
+{
+	struct lb_preflight_report r;
+	const char *p = cfg->warnings;
+	int rc;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		lb_warn("%sconfig: %.*s", prefix, n, p);
+		p += n + (nl ? 1 : 0);
+	}
+	rc = lb_preflight_config(&r, cfg);
+	if (rc < 0) {
+		lb_err("%shost checks: %s", prefix, strerror(-rc));
+		lb_preflight_report_fini(&r);
+		return 0;
+	}
+	for (size_t i = 0; i < r.n_warnings; i++)
+		lb_warn("%s%s", prefix, r.warnings[i]);
+	for (size_t i = 0; i < r.n_errors; i++)
+		lb_err("%s%s", prefix, r.errors[i]);
+	rc = r.n_errors ? -EINVAL : 0;
+	if (r.n_errors && msg)
+		snprintf(msg, len, "%s%s", r.errors[0],
+			 r.n_errors > 1 ? " (and more, see the log)" : "");
+	lb_preflight_report_fini(&r);
+	return rc;
+}
+
 int lb_preflight(const struct lb_config *cfg)
 {
 	int rc = check_caps();
@@ -129,5 +422,5 @@ int lb_preflight(const struct lb_config *cfg)
 		return rc;
 	check_forwarding(cfg);
 	check_rp_filter(cfg);
-	return 0;
+	return lb_preflight_config_log(cfg, "", NULL, 0);
 }

@@ -2,14 +2,51 @@
 #ifndef LB_PREFLIGHT_H
 #define LB_PREFLIGHT_H
 
+#include <ifaddrs.h>
+#include <stddef.h>
+
 #include "lb/config.h"
 
 /*
  * Checks what lb needs from the host before it changes anything: the
- * capabilities it must hold (fatal) and the sysctls that silently break
- * transparent proxying (warnings). Each problem is logged with its fix.
- * Returns 0, or -EPERM when lb cannot run.
+ * capabilities it must hold (fatal), the sysctls that silently break
+ * transparent proxying (warnings), and cfg against this host
+ * (lb_preflight_config_log). Each problem is logged with its fix.
+ * Returns 0, -EPERM when lb cannot run, or -EINVAL when cfg cannot work here.
  */
 int lb_preflight(const struct lb_config *cfg);
+
+/* What the host checks of a config found: owned lines, no newline. */
+struct lb_preflight_report {
+	char **errors;			/* can never work: lb refuses the config */
+	size_t n_errors;
+	char **warnings;		/* works until a fault: lb says so */
+	size_t n_warnings;
+};
+
+/*
+ * Checks cfg against the host described by ifs (getifaddrs) and the sysctl
+ * tree at procroot (NULL: "/proc/sys"): backends that are one of the
+ * gateway's own addresses or a broadcast address of its networks (errors),
+ * interfaces whose IPv6 addresses vanish when their link goes down, and
+ * socket_buffer_bytes above what the kernel allows (warnings). Lines start with the JSON path or "interface NAME". Returns 0
+ * or -ENOMEM; release with lb_preflight_report_fini() either way.
+ */
+int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
+			    const struct ifaddrs *ifs, const char *procroot);
+
+/* lb_preflight_check_host() on this host's interfaces; for lb -t, start and reload. */
+int lb_preflight_config(struct lb_preflight_report *r, const struct lb_config *cfg);
+
+void lb_preflight_report_fini(struct lb_preflight_report *r);
+
+/*
+ * At start and on reload: logs cfg's own warnings (cfg->warnings) and what
+ * lb_preflight_config() finds, each line after prefix. Returns 0, or
+ * -EINVAL when cfg cannot work here, with the first error in msg (if not
+ * NULL).
+ */
+int lb_preflight_config_log(const struct lb_config *cfg, const char *prefix, char *msg,
+			    size_t len);
 
 #endif

@@ -9,6 +9,7 @@
  * should one be made to exec, it gains nothing. Why each capability is
  * kept: docs/security.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -34,7 +35,26 @@ static const unsigned int master_caps[] = {
 	CAP_SETUID,		/* workers change to the configured user ... */
 	CAP_SETGID,		/* ... and group, dropping supplementary groups */
 	CAP_KILL,		/* SIGTERM/SIGKILL to workers, which run as another uid */
+	CAP_NET_BIND_SERVICE,	/* lent to workers with UDP VIPs below 1024 (udp_low_ports) */
 };
+
+/*
+ * A UDP flow's reply socket binds its VIP's port: below 1024 (DNS, HTTP/3)
+ * that takes CAP_NET_BIND_SERVICE, which a worker then keeps. TCP never
+ * binds a VIP (accepted sockets have it already), so TCP-only workers do
+ * without.
+ */
+static bool udp_low_ports(const struct lb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		if (!(cfg->services[i].protocols & LB_PROTO_UDP))
+			continue;
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
+			if (lb_addr_port(&cfg->services[i].vips[j]) < 1024)
+				return true;
+	}
+	return false;
+}
 
 static int err_or(int fallback)
 {
@@ -136,7 +156,11 @@ fail:
 	return rc;
 }
 
-int lb_priv_drop_worker(const struct lb_config *cfg)
+/*
+ * Becomes cfg's user and group keeping CAP_NET_RAW (net_raw) or no
+ * capability at all; what = "" or " (http)" names the process in messages.
+ */
+static int drop_to_user(const struct lb_config *cfg, bool net_raw, const char *proc)
 {
 	pid_t master = getppid();
 	int flags = CAPNG_DROP_SUPP_GRP;
@@ -159,7 +183,10 @@ int lb_priv_drop_worker(const struct lb_config *cfg)
 	if (capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
 		flags |= CAPNG_CLEAR_BOUNDING;
 	capng_clear(CAPNG_SELECT_BOTH);
-	capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
+	if (net_raw)
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_RAW);
+	if (net_raw && udp_low_ports(cfg))
+		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_BIND_SERVICE);
 	errno = 0;
 	if (switch_ids) {
 		/* Keeps the selected sets across setresuid() (PR_SET_KEEPCAPS). */
@@ -186,9 +213,10 @@ int lb_priv_drop_worker(const struct lb_config *cfg)
 	errno = EPERM;
 	if (!runs_as(cfg->uid, cfg->gid) || (switch_ids && getgroups(0, NULL) != 0))
 		goto fail;
-	what = "CAP_NET_RAW did not survive the change";
+	what = net_raw ? "CAP_NET_RAW did not survive the change" : "capabilities left after the change";
 	if (capng_get_caps_process() != 0 ||
-	    capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_RAW) != 1)
+	    (net_raw && capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_RAW) != 1) ||
+	    (!net_raw && capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE))
 		goto fail;
 	errno = 0;
 	what = "prctl(PR_SET_NO_NEW_PRIVS)";
@@ -206,11 +234,43 @@ int lb_priv_drop_worker(const struct lb_config *cfg)
 	errno = ESRCH;
 	if (getppid() != master)
 		goto fail;
-	lb_debug("privileges: running as %s:%s (uid %u gid %u) with cap_net_raw", cfg->user,
-		 cfg->group, (unsigned int)cfg->uid, (unsigned int)cfg->gid);
+	lb_debug("privileges%s: running as %s:%s (uid %u gid %u) with %s", proc, cfg->user,
+		 cfg->group, (unsigned int)cfg->uid, (unsigned int)cfg->gid,
+		 net_raw ? "cap_net_raw" : "no capability");
 	return 0;
 fail:
 	rc = err_or(EPERM);
-	lb_err("cannot drop privileges%s: %s: %s", who, what, strerror(-rc));
+	lb_err("cannot drop privileges%s%s: %s: %s", proc, who, what, strerror(-rc));
 	return rc;
+}
+
+int lb_priv_drop_worker(const struct lb_config *cfg)
+{
+	return drop_to_user(cfg, true, "");
+}
+
+int lb_priv_drop_http(const struct lb_config *cfg)
+{
+	return drop_to_user(cfg, false, " of the http process");
+}
+
+void lb_priv_close_fds(const int *keep, size_t n_keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int dfd;
+
+	if (!d)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		bool kept = fd <= STDERR_FILENO || fd == dfd || de->d_name[0] == '.';
+
+		for (size_t i = 0; !kept && i < n_keep; i++)
+			kept = keep[i] == fd;
+		if (!kept)
+			close(fd);
+	}
+	closedir(d);
 }

@@ -2,6 +2,8 @@
 #ifndef LB_PRIV_H
 #define LB_PRIV_H
 
+#include <stddef.h>
+
 #include "lb/config.h"
 
 /*
@@ -38,5 +40,11 @@ int lb_priv_drop_master(void);
  * exit.
  */
 int lb_priv_drop_worker(const struct lb_config *cfg);
+
+/* The same for the HTTP process (lb/http.c), which keeps no capability at all. */
+int lb_priv_drop_http(const struct lb_config *cfg);
+
+/* In a freshly forked child: closes every inherited fd but stdio and keep[]. */
+void lb_priv_close_fds(const int *keep, size_t n_keep);
 
 #endif

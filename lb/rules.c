@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -65,24 +66,32 @@ struct lb_rules {
 
 static int spec_init(struct spec *s, const struct lb_config *cfg)
 {
-	size_t n = 0;
+	size_t n = 0, tcp = 0, udp = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n += cfg->services[i].n_vips;
-	s->vips = calloc(n ? n : 1, sizeof(*s->vips));
+	/* A tcp+udp VIP is in both: TCP from the front, UDP from the back. */
+	s->vips = calloc(n ? 2 * n : 1, sizeof(*s->vips));
 	if (!s->vips)
 		return -ENOMEM;
-	n = 0;
 	for (size_t i = 0; i < cfg->n_services; i++)
-		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
-			memcpy(&s->vips[n++], &cfg->services[i].vips[j], sizeof(union lb_sockaddr));
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++) {
+			const union lb_sockaddr *v = &cfg->services[i].vips[j];
+
+			if (cfg->services[i].protocols & LB_PROTO_TCP)
+				memcpy(&s->vips[tcp++], v, sizeof(*v));
+			if (cfg->services[i].protocols & LB_PROTO_UDP)
+				memcpy(&s->vips[2 * n - ++udp], v, sizeof(*v));
+		}
 	s->nft = (struct lb_nft_spec){
 		.table = cfg->intercept.table,
 		.mark = cfg->intercept.mark,
 		.port = cfg->intercept.port,
 		.vips = s->vips,
-		.n_vips = n,
+		.n_vips = tcp,
+		.udp_vips = s->vips + 2 * n - udp,
+		.n_udp_vips = udp,
 	};
 	s->route = (struct lb_nft_route_spec){
 		.mark = cfg->intercept.mark,
@@ -106,9 +115,18 @@ static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_
 	       a->ipv4 == b->ipv4 && a->ipv6 == b->ipv6;
 }
 
+/*
+ * Shared, so that processes the master forks later (the HTTP listener's)
+ * read the state it keeps current, not the copy they were born with. They
+ * only read; a string read while the master rewrites it may come out
+ * mixed, which a status page can live with.
+ */
 struct lb_rules *lb_rules_alloc(void)
 {
-	return calloc(1, sizeof(struct lb_rules));
+	void *p = mmap(NULL, sizeof(struct lb_rules), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
 }
 
 const struct lb_rules_state *lb_rules_state(const struct lb_rules *r)
@@ -347,7 +365,7 @@ void lb_rules_free(struct lb_rules *r)
 	/* Closing the sockets takes them out of the loop's epoll set. */
 	lb_nft_watch_free(r->watch);
 	spec_fini(&r->cur);
-	free(r);
+	munmap(r, sizeof(*r));
 }
 
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)

@@ -88,6 +88,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size_t nb = n_backends * 4 > POOL_MIN_BACKENDS ? n_backends * 4 : POOL_MIN_BACKENDS;
 	size_t nw = n_workers * 4 > POOL_MIN_WORKERS ? n_workers * 4 : POOL_MIN_WORKERS;
 	size_t nk = lb_keyset_size(n_flows);
+	size_t na = lb_affinity_size(n_flows);
 	size_t size = align_up(sizeof(struct lb_shm_pool));
 	struct lb_shm_pool *pool;
 	char *base;
@@ -95,6 +96,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size += align_up(nb * sizeof(struct lb_shm_backend));
 	size += align_up(nw * sizeof(struct lb_shm_worker));
 	size += align_up(nk);
+	size += align_up(na);
 	base = map_shared(size);
 	if (!base)
 		return NULL;
@@ -111,6 +113,8 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	pool->keyset = (struct lb_keyset *)((char *)pool->workers +
 					    align_up(nw * sizeof(struct lb_shm_worker)));
 	lb_keyset_init(pool->keyset, nk);
+	pool->affinity = (struct lb_affinity *)((char *)pool->keyset + align_up(nk));
+	lb_affinity_init(pool->affinity, na);
 	return pool;
 }
 
@@ -154,6 +158,8 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
 		atomic_store(&ss->queued, atomic_load(&old->queued));
 		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+		lb_hist_carry(&ss->duration, &old->duration);
+		lb_hist_carry(&ss->queue, &old->queue);
 		return;
 	}
 }

@@ -10,6 +10,8 @@
 #include "lb/addr.h"
 #include "lb/balance.h"
 #include "lb/config.h"
+#include "lb/affinity.h"
+#include "lb/hist.h"
 #include "lb/keyset.h"
 
 /*
@@ -20,7 +22,7 @@
  * checks) writes states. The layout is versioned (magic + version).
  */
 #define LB_SHM_MAGIC 0x4c425348u	/* "LBSH" */
-#define LB_SHM_VERSION 2
+#define LB_SHM_VERSION 3
 
 enum lb_admin {
 	LB_ADMIN_UP,
@@ -63,6 +65,7 @@ struct lb_shm_backend {
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t datagrams_in, datagrams_out;	/* UDP: from clients, to them */
 	_Atomic uint64_t connect_failures;
+	struct lb_hist connect;		/* connect() to established, µs (workers observe) */
 	/* Last active check: only the master reads and writes these. */
 	uint64_t last_check_ms;		/* wall clock; 0: never checked */
 	int last_check_ok;
@@ -79,6 +82,8 @@ struct lb_shm_service {
 	_Atomic uint64_t queued;	/* clients that waited for a slot (max_conns) */
 	_Atomic uint64_t queue_timeouts;	/* ... and were reset after queue_timeout_ms */
 	_Atomic uint64_t no_backend_log_ms;	/* rate limit for the log line, over all workers */
+	/* Workers observe: accept to close, and time queued for max_conns (queued clients only). */
+	struct lb_hist duration, queue;
 	/* UDP: flows open now and ever, what they carried, datagrams dropped and why. */
 	_Atomic int64_t udp_flows;
 	_Atomic uint64_t udp_flows_total;
@@ -110,6 +115,7 @@ struct lb_shm_worker {
 	_Atomic uint32_t generation;
 	_Atomic uint32_t state;		/* enum lb_worker_state */
 	_Atomic int64_t active;
+	_Atomic int64_t udp_flows;	/* UDP flows it holds */
 	_Atomic uint64_t accepted;
 	_Atomic uint32_t restarts;
 	/* The worker's loop stamps this (lb_clock_ms) a few times a second: the watchdog reads it. */
@@ -129,6 +135,7 @@ struct lb_shm_pool {
 	struct lb_shm_backend *backends;
 	struct lb_shm_worker *workers;
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
+	struct lb_affinity *affinity;	/* tcp+udp services: each client's backend */
 };
 
 /* One generation's view: its services, over the shared pool. */

@@ -28,6 +28,14 @@
 /* Batches a socket may read per event before the others get their turn. */
 #define ROUNDS 4
 #define DROP_LOG_MS 1000
+/*
+ * A flow's counts reach the shared counters every FLUSH_MS (or every
+ * FLUSH_DGRAMS datagrams, or when it ends), not per batch: workers adding
+ * to one service's counters at every datagram would bounce its cache
+ * lines between CPUs.
+ */
+#define FLUSH_MS 200
+#define FLUSH_DGRAMS 256
 
 struct lb_udp;
 
@@ -42,11 +50,17 @@ struct flow {
 	union lb_sockaddr client, vip;
 	uint64_t started, last;		/* ms: opened, last datagram either way */
 	uint64_t dgrams_in, dgrams_out, bytes_in, bytes_out;
+	/* Not yet in the shared counters; the flow is on the dirty list while any is. */
+	uint64_t pend_din, pend_dout, pend_bin, pend_bout;
+	bool dirty;
+	/* Its sockets' first read is checked for senders other than its peers (see cli_event). */
+	bool cli_checked, srv_checked;
 	uint64_t key;			/* its (client, backend) pair in the shared keyset */
 	uint32_t key_at;
 	bool keyed, live;
 	struct flow *hnext;		/* chain in the (client, VIP) table */
 	struct flow *next;		/* free list, or those freed after the batch */
+	struct flow *dnext;		/* dirty list */
 };
 
 struct udp_listener {
@@ -56,7 +70,8 @@ struct udp_listener {
 
 struct lb_udp {
 	struct lb_udp_args a;
-	struct flow *slab, *free, *dead;
+	struct flow *slab, *free, *dead, *dirty;
+	struct lb_timer flush;
 	unsigned int fresh, n_active;
 	struct flow **buckets;
 	size_t mask;
@@ -122,27 +137,64 @@ static struct lb_shm_service *service_of(const struct flow *f)
 	return &f->u->a.shm->services[f->si];
 }
 
-/* Adds what the flow moved since the last call to the shared counters. */
-static void flow_count(struct flow *f, uint64_t din, uint64_t bin, uint64_t dout, uint64_t bout)
+/* Moves what the flow counted since the last flush to the shared counters. */
+static void flow_flush(struct flow *f)
 {
 	struct lb_shm_service *ss = service_of(f);
 	struct lb_shm_backend *b = f->backend;
 
-	if (din) {
-		atomic_fetch_add_explicit(&ss->udp_datagrams_in, din, memory_order_relaxed);
-		atomic_fetch_add_explicit(&ss->udp_bytes_in, bin, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->datagrams_in, din, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_in, bin, memory_order_relaxed);
-		f->dgrams_in += din;
-		f->bytes_in += bin;
+	if (f->pend_din) {
+		atomic_fetch_add_explicit(&ss->udp_datagrams_in, f->pend_din, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ss->udp_bytes_in, f->pend_bin, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->datagrams_in, f->pend_din, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->bytes_in, f->pend_bin, memory_order_relaxed);
 	}
-	if (dout) {
-		atomic_fetch_add_explicit(&ss->udp_datagrams_out, dout, memory_order_relaxed);
-		atomic_fetch_add_explicit(&ss->udp_bytes_out, bout, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->datagrams_out, dout, memory_order_relaxed);
-		atomic_fetch_add_explicit(&b->bytes_out, bout, memory_order_relaxed);
-		f->dgrams_out += dout;
-		f->bytes_out += bout;
+	if (f->pend_dout) {
+		atomic_fetch_add_explicit(&ss->udp_datagrams_out, f->pend_dout, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ss->udp_bytes_out, f->pend_bout, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->datagrams_out, f->pend_dout, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->bytes_out, f->pend_bout, memory_order_relaxed);
+	}
+	f->pend_din = f->pend_dout = f->pend_bin = f->pend_bout = 0;
+}
+
+/* Counts what the flow moved; the shared counters get it at the next flush. */
+static void flow_count(struct flow *f, uint64_t din, uint64_t bin, uint64_t dout, uint64_t bout)
+{
+	struct lb_udp *u = f->u;
+
+	f->dgrams_in += din;
+	f->bytes_in += bin;
+	f->dgrams_out += dout;
+	f->bytes_out += bout;
+	f->pend_din += din;
+	f->pend_bin += bin;
+	f->pend_dout += dout;
+	f->pend_bout += bout;
+	if (f->pend_din + f->pend_dout >= FLUSH_DGRAMS) {
+		flow_flush(f);
+		return;
+	}
+	if (!f->dirty) {
+		f->dirty = true;
+		f->dnext = u->dirty;
+		u->dirty = f;
+		if (!u->flush.slot)
+			lb_loop_timer_set(u->a.loop, &u->flush, lb_loop_now(u->a.loop) + FLUSH_MS);
+	}
+}
+
+static void flush_due(struct lb_timer *t)
+{
+	struct lb_udp *u = lb_container_of(t, struct lb_udp, flush);
+
+	while (u->dirty) {
+		struct flow *f = u->dirty;
+
+		u->dirty = f->dnext;
+		f->dirty = false;
+		if (f->live)
+			flow_flush(f);
 	}
 }
 
@@ -192,6 +244,7 @@ static void flow_end(struct flow *f, const char *end)
 		return;
 	if (u->a.cfg->access_log)
 		access_log(f, end);
+	flow_flush(f);
 	f->live = false;
 	close(f->cli.fd);
 	close(f->srv.fd);
@@ -206,6 +259,7 @@ static void flow_end(struct flow *f, const char *end)
 	lb_backend_put(u->a.shm, &u->a.ledger[f - u->slab]);
 	atomic_fetch_sub_explicit(&service_of(f)->udp_flows, 1, memory_order_relaxed);
 	u->n_active--;
+	atomic_store_explicit(u->a.gauge, u->n_active, memory_order_relaxed);
 	f->next = u->dead;
 	u->dead = f;
 }
@@ -292,7 +346,8 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	struct lb_shm_service *ss = &u->a.shm->services[si];
 	const struct lb_service_conf *svc = &u->a.cfg->services[si];
 	union lb_sockaddr src = *client;
-	struct flow *f, **b, *next;
+	struct flow *f, **b, *next, *dnext;
+	bool was_dirty;
 	int fd;
 
 	if (u->n_active >= u->a.capacity || (!u->free && u->fresh >= u->a.capacity)) {
@@ -301,9 +356,12 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	}
 	f = u->free ? u->free : &u->slab[u->fresh];
 	next = f->next;
+	/* A slot still on the dirty list stays there: flush_due unlinks it. */
+	was_dirty = f->dirty;
+	dnext = f->dnext;
 	*f = (struct flow){ .u = u, .si = si, .client = *client, .vip = *vip,
 			    .cli = { .fd = -1, .cb = cli_event }, .srv = { .fd = -1, .cb = srv_event },
-			    .timer = { .cb = flow_timeout } };
+			    .timer = { .cb = flow_timeout }, .dirty = was_dirty, .dnext = dnext };
 	if (flow_pick(f) != LB_BACKEND_OK) {
 		drop(u, si, &ss->udp_drop_no_backend, "no usable backend", client);
 		return NULL;
@@ -345,6 +403,7 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	f->hnext = *b;
 	*b = f;
 	u->n_active++;
+	atomic_store_explicit(u->a.gauge, u->n_active, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->udp_flows, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->udp_flows_total, 1, memory_order_relaxed);
 	lb_loop_timer_set(u->a.loop, &f->timer, f->last + svc->udp_idle_timeout_ms);
@@ -366,10 +425,10 @@ static void flow_timeout(struct lb_timer *t)
 
 /*
  * Reads up to BATCH datagrams from fd into the batch buffers, with their
- * sources (and, with ctrl, their control messages). Returns how many, or
- * -errno (-EAGAIN: none).
+ * sources when names (and, with ctrl, their control messages). Returns how
+ * many, or -errno (-EAGAIN: none).
  */
-static int batch_recv(struct lb_udp *u, int fd, bool ctrl)
+static int batch_recv(struct lb_udp *u, int fd, bool names, bool ctrl)
 {
 	int n;
 
@@ -377,7 +436,8 @@ static int batch_recv(struct lb_udp *u, int fd, bool ctrl)
 		u->iov[i] = (struct iovec){ .iov_base = u->bufs + (size_t)i * DGRAM_MAX,
 					    .iov_len = DGRAM_MAX };
 		u->msgs[i].msg_hdr = (struct msghdr){
-			.msg_name = &u->names[i], .msg_namelen = sizeof(u->names[i]),
+			.msg_name = names ? &u->names[i] : NULL,
+			.msg_namelen = names ? sizeof(u->names[i]) : 0,
 			.msg_iov = &u->iov[i], .msg_iovlen = 1,
 			.msg_control = ctrl ? u->ctrl[i] : NULL,
 			.msg_controllen = ctrl ? sizeof(u->ctrl[i]) : 0,
@@ -520,7 +580,7 @@ static void listener_event(struct lb_event *ev, uint32_t events)
 	struct lb_udp *u = lb_container_of(ev, struct udp_listener, ev)->u;
 
 	for (int round = 0; round < ROUNDS; round++) {
-		int n = batch_recv(u, ev->fd, true);
+		int n = batch_recv(u, ev->fd, true, true);
 
 		for (int i = 0; i < n; i++) {
 			union lb_sockaddr vip, client = u->names[i];
@@ -543,11 +603,23 @@ static void cli_event(struct lb_event *ev, uint32_t events)
 	struct lb_udp *u = f->u;
 
 	for (int round = 0; f->live && round < ROUNDS; round++) {
-		int n = batch_recv(u, ev->fd, false), kept = 0;
+		/*
+		 * Once connected, the socket gets its peer's datagrams only; what
+		 * came between bind() and connect() is in the first reads, which
+		 * check each sender until the queue they found ran dry.
+		 */
+		bool check = !f->cli_checked;
+		int n = batch_recv(u, ev->fd, check, false), kept = 0;
 
+		if (check && n >= 0 && n < BATCH)
+			f->cli_checked = true;
 		for (int i = 0; i < n; i++) {
 			union lb_sockaddr from = u->names[i];
 
+			if (!check) {
+				batch_keep(u, kept++, i);
+				continue;
+			}
 			lb_addr_unmap(&from);
 			if (!lb_addr_equal(&from, &f->client)) {
 				/*
@@ -575,20 +647,25 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 	const struct lb_service_conf *svc = &u->a.cfg->services[f->si];
 
 	for (int round = 0; f->live && round < ROUNDS; round++) {
-		int n = batch_recv(u, ev->fd, false), kept = 0, sent;
+		bool check = !f->srv_checked;
+		int n = batch_recv(u, ev->fd, check, false), kept = 0, sent;
 		uint64_t bytes = 0;
 
 		if (n == -ECONNREFUSED) {
 			flow_refused(f, ECONNREFUSED);
 			return;
 		}
+		if (check && n >= 0 && n < BATCH)
+			f->srv_checked = true;
 		for (int i = 0; i < n; i++) {
 			union lb_sockaddr from = u->names[i];
 
-			lb_addr_unmap(&from);
 			/* Caught between bind() and connect(): not this backend's. */
-			if (!lb_addr_equal(&from, &f->backend->addr))
-				continue;
+			if (check) {
+				lb_addr_unmap(&from);
+				if (!lb_addr_equal(&from, &f->backend->addr))
+					continue;
+			}
 			if (svc->udp_responses && f->dgrams_out + kept >= svc->udp_responses)
 				break;
 			bytes += u->msgs[i].msg_len;
@@ -628,6 +705,7 @@ struct lb_udp *lb_udp_alloc(const struct lb_udp_args *args)
 	while (buckets < (size_t)args->capacity * 2)
 		buckets <<= 1;
 	u->mask = buckets - 1;
+	u->flush.cb = flush_due;
 	u->buckets = calloc(buckets, sizeof(*u->buckets));
 	/* Touched only as flows come: an idle worker's slab stays unmapped. */
 	u->slab = calloc(args->capacity ? args->capacity : 1, sizeof(*u->slab));
@@ -688,6 +766,7 @@ void lb_udp_free(struct lb_udp *u)
 	if (!u)
 		return;
 	lb_udp_end_all(u, "exit");
+	lb_loop_timer_cancel(u->a.loop, &u->flush);
 	for (size_t i = 0; i < u->n_listen; i++)
 		close(u->listeners[i].ev.fd);
 	if (u->bufs)

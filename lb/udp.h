@@ -35,6 +35,7 @@ struct lb_udp_args {
 	uint32_t *ledger;		/* capacity entries: each flow's backend claim */
 	unsigned int capacity;		/* flows this worker may hold */
 	uint16_t owner;			/* this worker's shm slot: owner of its keyset keys */
+	_Atomic int64_t *gauge;		/* where it shows its open flows (its shm slot) */
 	const int *listen_fds;		/* its UDP listeners, one per family */
 	size_t n_listen;
 };

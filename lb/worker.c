@@ -23,7 +23,9 @@
 #include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
+#include "lb/reach.h"
 #include "lb/relay.h"
+#include "lb/udp.h"
 #include "lb/worker.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -37,6 +39,7 @@
 /* How often the loop tells the master's watchdog it is alive. */
 #define HEARTBEAT_MS 250
 #define NO_BACKEND_LOG_MS 1000
+#define PATH_LOG_MS 1000
 
 enum conn_state {
 	CONN_FREE,
@@ -60,6 +63,9 @@ struct conn {
 	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
 	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
 	uint64_t queued_until;
+	uint64_t queued_at;		/* loop ms when it started waiting for max_conns; 0: never */
+	uint64_t connect_us;		/* when the current connect() began (lb_hist_now_us) */
+	uint64_t attempt_started;	/* when the current connect began */
 	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
 	enum conn_state state;
@@ -81,12 +87,16 @@ struct worker {
 	struct lb_shm *shm;
 	struct lb_shm_worker *self;
 	struct lb_backend_picker *picker;
+	struct lb_udp *udp;		/* its UDP flows; NULL without UDP listeners */
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
+	uint64_t **path_down;		/* per service, per backend: when the gateway's path to it last failed */
 	struct lb_pipe_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
 	struct lb_timer beat;
+	unsigned int accepts_since_beat;
 	uint64_t last_accept_log;
+	uint64_t last_path_log;
 };
 
 static struct worker w;
@@ -142,6 +152,13 @@ static void count_bytes(struct conn *c)
 	}
 }
 
+/* A client that waited for max_conns leaves the queue: with a backend, or reset. */
+static void observe_queue(struct conn *c)
+{
+	lb_hist_observe(&w.shm->services[service_index(c)].queue, LB_HIST_QUEUE,
+			(lb_loop_now(w.loop) - c->queued_at) * 1000);
+}
+
 static void backend_put(struct conn *c)
 {
 	if (!c->backend)
@@ -153,6 +170,12 @@ static void backend_put(struct conn *c)
 
 static void conn_release(struct conn *c)
 {
+	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+
+	if (c->state == CONN_QUEUED)
+		observe_queue(c);
+	lb_hist_observe(&ss->duration, LB_HIST_DURATION,
+			(lb_loop_now(w.loop) - c->started) * 1000);
 	backend_put(c);
 	lb_loop_timer_cancel(w.loop, &c->timer);
 	lb_relay_release(&w.pipes, &c->up);
@@ -197,6 +220,18 @@ static void conn_end(struct conn *c, bool reset)
 	conn_release(c);
 }
 
+/* Ends a connection lb gives up on (idle, drain timeout): see lb_sock_close_abandoned(). */
+static void conn_abandon(struct conn *c, const char *reason)
+{
+	count_bytes(c);
+	c->end_reason = reason;
+	if (w.cfg->access_log)
+		access_log(c, false);
+	lb_sock_close_abandoned(c->cli.fd, lb_relay_pending(&c->down));
+	lb_sock_close_abandoned(c->srv.fd, lb_relay_pending(&c->up));
+	conn_release(c);
+}
+
 /*
  * Opens the upstream socket from the client's own address. Keeping the
  * client's port makes the backend's view exact; when that port is taken
@@ -221,6 +256,8 @@ again:
 	rc = lb_sock_set_transparent(fd, family);
 	if (rc < 0)
 		goto fail;
+	/* Before connect: the window scale offered in the SYN follows the buffer. */
+	lb_sock_set_buffers(fd, c->svc->socket_buffer_bytes);
 	if (!keep_port) {
 		lb_addr_set_port(&src, 0);
 		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
@@ -290,15 +327,56 @@ static void log_no_backend(struct conn *c, const char *what)
 		(unsigned long long)atomic_load(&ss->queue_timeouts));
 }
 
-/* Passive health: fall consecutive connect failures take a backend down. */
-static void connect_failed(struct conn *c, int err)
+/*
+ * Whether a failed connect is the gateway's own failure (no route, its
+ * link down) rather than the backend's. Remembered per backend, so that a
+ * connect under way while the path failed, and ending only after it came
+ * back (a timeout), is not blamed on the backend either.
+ */
+static bool path_failed(struct conn *c, int err, bool sync)
 {
-	if (!c->backend)
-		return;
+	uint64_t *seen = &w.path_down[service_index(c)][c->backend_idx];
+	bool local;
+
+	if (!sync && *seen && *seen >= c->attempt_started &&
+	    (err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH))
+		local = true;
+	else
+		local = lb_reach_local(&c->backend->addr, err, sync);
+	if (local)
+		*seen = lb_loop_now(w.loop);
+	return local;
+}
+
+/*
+ * Passive health: fall consecutive connect failures take a backend down.
+ * A failure of the gateway's own path says nothing about the backend: it
+ * neither counts nor clears the count, and it is logged once a second.
+ * Returns true for such a failure.
+ */
+static bool connect_failed(struct conn *c, int err, bool sync)
+{
+	struct lb_shm_backend *b = c->backend;
+	char buf[LB_ADDR_STRLEN];
+	uint64_t now = lb_loop_now(w.loop);
+
+	if (!b)
+		return false;
 	if (c->backend_idx < 64)
 		c->tried |= 1ull << c->backend_idx;
+	if (path_failed(c, err, sync)) {
+		if (now - w.last_path_log >= PATH_LOG_MS) {
+			w.last_path_log = now;
+			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
+				"against the backend", c->svc->name,
+				lb_addr_format(&b->addr, buf, sizeof(buf)), strerror(err));
+		}
+		backend_put(c);
+		return true;
+	}
 	lb_backend_connect_failed(w.picker, service_index(c), c->backend_idx, err);
 	backend_put(c);
+	return false;
 }
 
 static void conn_queue(struct conn *c)
@@ -308,6 +386,7 @@ static void conn_queue(struct conn *c)
 	if (c->state != CONN_QUEUED) {
 		c->state = CONN_QUEUED;
 		c->queued_until = now + c->svc->queue_timeout_ms;
+		c->queued_at = now;
 		atomic_fetch_add_explicit(&w.shm->services[service_index(c)].queued, 1,
 					  memory_order_relaxed);
 	}
@@ -359,13 +438,21 @@ static void conn_connect(struct conn *c)
 		if (r == LB_BACKEND_NONE)
 			break;
 		c->attempts++;
+		c->connect_us = lb_hist_now_us();
+		c->attempt_started = lb_loop_now(w.loop);
 		fd = upstream_open(c, &c->backend->addr, &local);
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
 		}
+		/*
+		 * No route from here: skipped at no cost, so it does not use up a
+		 * retry (with retries 0 it would cost the client its only one).
+		 * The tried mask, which ends the loop, covers the first 64 only.
+		 */
 		if (fd < 0) {
-			connect_failed(c, -fd);
+			if (connect_failed(c, -fd, true) && c->backend_idx < 64)
+				c->attempts--;
 			continue;
 		}
 		c->srv.fd = fd;
@@ -375,6 +462,8 @@ static void conn_connect(struct conn *c)
 			backend_put(c);
 			continue;
 		}
+		if (c->state == CONN_QUEUED)
+			observe_queue(c);
 		c->state = CONN_CONNECTING;
 		conn_timer_set(c, lb_loop_now(w.loop) + c->svc->connect_timeout_ms);
 		return;
@@ -393,7 +482,7 @@ static void conn_retry(struct conn *c, int err)
 {
 	close(c->srv.fd);
 	c->srv.fd = -1;
-	connect_failed(c, err);
+	connect_failed(c, err, false);
 	conn_connect(c);
 }
 
@@ -407,6 +496,7 @@ static uint64_t idle_deadline(const struct conn *c)
 
 static void conn_established(struct conn *c)
 {
+	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT, lb_hist_now_us() - c->connect_us);
 	lb_backend_connected(c->backend);
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
@@ -437,9 +527,7 @@ static void conn_timeout(struct lb_timer *t)
 		conn_timer_set(c, deadline);
 		return;
 	}
-	count_bytes(c);
-	c->end_reason = "idle";
-	conn_end(c, false);
+	conn_abandon(c, "idle");
 }
 
 static void conn_pump(struct conn *c)
@@ -572,6 +660,7 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->max_attempts = svc->retries + 1;
 	c->state = CONN_CONNECTING;
 	/* TCP_NODELAY comes from the listener: accepted sockets inherit it. */
+	lb_sock_set_buffers(fd, svc->socket_buffer_bytes);
 	if (lb_loop_add(w.loop, &c->cli, SOCK_EVENTS) < 0) {
 		conn_end(c, true);
 		return;
@@ -611,6 +700,15 @@ static void accept_all(void)
 			fd = accept4(lfd, &peer.sa, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 			if (fd >= 0) {
 				conn_start(fd, &peer);
+				/*
+				 * A burst (every client reconnecting at once) keeps this
+				 * loop going for seconds: that is progress, not a hang.
+				 */
+				if (++w.accepts_since_beat == 256) {
+					w.accepts_since_beat = 0;
+					atomic_store_explicit(&w.self->heartbeat_ms, lb_clock_ms(),
+							      memory_order_relaxed);
+				}
 				continue;
 			}
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -662,10 +760,11 @@ static void drain_expired(struct lb_timer *t)
 
 		if (c->state == CONN_FREE)
 			continue;
-		count_bytes(c);
-		c->end_reason = "drain";
-		conn_end(c, false);
+		conn_abandon(c, "drain");
 	}
+	if (lb_udp_active(w.udp))
+		lb_info("drain timeout: ending %u udp flows", lb_udp_active(w.udp));
+	lb_udp_end_all(w.udp, "drain");
 	lb_loop_stop(w.loop);
 }
 
@@ -684,8 +783,11 @@ static void sig_event(struct lb_event *ev, uint32_t events)
 		w.draining = true;
 		atomic_store(&w.self->state, LB_WORKER_DRAINING);
 		stop_accepting();
-		lb_info("stopping: draining %u connections (at most %u ms)", w.n_active,
-			w.cfg->drain_timeout_ms);
+		/* Its flows' own sockets keep their datagrams coming here until they end. */
+		if (w.udp)
+			lb_udp_stop_accepting(w.udp);
+		lb_info("stopping: draining %u connections and %u udp flows (at most %u ms)",
+			w.n_active, lb_udp_active(w.udp), w.cfg->drain_timeout_ms);
 		lb_loop_timer_set(w.loop, &w.drain_timer,
 				  lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
 	}
@@ -726,7 +828,8 @@ static void after_batch(void *arg)
 		if (!w.dead)
 			break;
 	}
-	if (w.draining && w.n_active == 0)
+	lb_udp_after_batch(w.udp);
+	if (w.draining && w.n_active == 0 && lb_udp_active(w.udp) == 0)
 		lb_loop_stop(w.loop);
 }
 
@@ -749,7 +852,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.self = &w.shm->workers[args->slot];
 	w.ledger = args->ledger;
 	/* One timer per connection plus the worker's own: arming never allocates. */
-	rc = lb_loop_timer_reserve(w.loop, args->capacity + 8);
+	rc = lb_loop_timer_reserve(w.loop, args->capacity + args->flows + 8);
 	if (rc < 0)
 		return rc;
 	w.slab = calloc(args->capacity, sizeof(*w.slab));
@@ -759,6 +862,14 @@ static int worker_setup(const struct lb_worker_args *args)
 		return -ENOMEM;
 	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
 	w.fresh = 0;
+	w.path_down = calloc(w.cfg->n_services, sizeof(*w.path_down));
+	if (!w.path_down)
+		return -ENOMEM;
+	for (size_t i = 0; i < w.cfg->n_services; i++) {
+		w.path_down[i] = calloc(w.cfg->services[i].n_backends + 1, sizeof(**w.path_down));
+		if (!w.path_down[i])
+			return -ENOMEM;
+	}
 	rc = lb_pipe_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;
@@ -783,6 +894,24 @@ static int worker_setup(const struct lb_worker_args *args)
 			return rc;
 	}
 	w.n_listen = args->n_listen;
+	if (args->n_udp) {
+		struct lb_udp_args ua = {
+			.cfg = w.cfg,
+			.shm = w.shm,
+			.loop = w.loop,
+			.picker = w.picker,
+			.ledger = args->ledger + args->capacity,
+			.capacity = args->flows,
+			.owner = (uint16_t)args->slot,
+			.gauge = &w.self->udp_flows,
+			.listen_fds = args->udp_fds,
+			.n_listen = args->n_udp,
+		};
+
+		w.udp = lb_udp_alloc(&ua);
+		if (!w.udp)
+			return -errno;
+	}
 	return 0;
 }
 
@@ -798,7 +927,8 @@ int lb_worker_run(const struct lb_worker_args *args)
 	}
 	atomic_store(&w.self->state, LB_WORKER_RUNNING);
 	heartbeat(&w.beat);
-	lb_info("started: capacity %u connections, %u pipes", args->capacity, args->pipes);
+	lb_info("started: capacity %u connections, %u udp flows, %u pipes", args->capacity,
+		args->flows, args->pipes);
 	/* Connections may have queued while no worker was accepting. */
 	accept_all();
 	rc = lb_loop_run(w.loop);

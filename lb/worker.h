@@ -17,10 +17,17 @@ struct lb_worker_args {
 	struct lb_shm *shm;
 	int listen_fds[LB_WORKER_MAX_LISTENERS];	/* this worker's shard, one per family */
 	size_t n_listen;
+	int udp_fds[LB_WORKER_MAX_LISTENERS];	/* its UDP listeners, likewise */
+	size_t n_udp;
 	int master_fd;			/* EOF here means the master is gone */
 	unsigned int capacity;		/* connections this worker may hold */
+	unsigned int flows;		/* UDP flows this worker may hold */
 	unsigned int pipes;		/* pipes it may have in flight */
-	uint32_t *ledger;		/* capacity entries, shared with the master (lb_shm_ledger_map) */
+	/*
+	 * capacity + flows entries, shared with the master (lb_shm_ledger_map):
+	 * the connections' backend claims, then the flows'.
+	 */
+	uint32_t *ledger;
 };
 
 /*

@@ -28,7 +28,7 @@
 /* Upper bounds used to size a first batch; build reports -EMSGSIZE if they
  * are ever too small and the batch is retried twice as large. */
 #define LB_NFT_MSG_MAX		1024
-#define LB_NFT_FIXED_MSGS	24
+#define LB_NFT_FIXED_MSGS	32
 
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
@@ -63,7 +63,8 @@ static void lb_nft_batch_free(struct lb_nft_batch *nb)
 static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *spec,
 			     const char *table)
 {
-	size_t limit = (LB_NFT_FIXED_MSGS + (spec ? spec->n_vips : 0)) * LB_NFT_MSG_MAX;
+	size_t vips = spec ? spec->n_vips + spec->n_udp_vips : 0;
+	size_t limit = (LB_NFT_FIXED_MSGS + vips) * LB_NFT_MSG_MAX;
 	uint32_t seq;
 	int ret;
 

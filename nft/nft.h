@@ -15,8 +15,10 @@ struct lb_nft_spec {
 	const char *retire;		/* another table to delete in the same transaction, or NULL */
 	uint32_t mark;			/* set on intercepted and on lb-socket packets */
 	uint16_t port;			/* tproxy target port, on 127.0.0.1 and ::1 */
-	const struct sockaddr_storage *vips;	/* AF_INET / AF_INET6 with port */
+	const struct sockaddr_storage *vips;	/* TCP: AF_INET / AF_INET6 with port */
 	size_t n_vips;
+	const struct sockaddr_storage *udp_vips;	/* UDP, likewise; none: no UDP rules */
+	size_t n_udp_vips;
 };
 
 /*

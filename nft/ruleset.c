@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <string.h>
 
 #include <linux/netfilter.h>
@@ -62,6 +63,7 @@ static const uint8_t lb_nft_icmp6_errors[] = {
 struct lb_nft_family {
 	const char *set;	/* also the nft name used in the lookup */
 	uint32_t set_id;	/* batch-local id, as nft numbers new sets */
+	uint8_t l4proto;	/* what its set's VIPs carry: IPPROTO_TCP or IPPROTO_UDP */
 	uint32_t key_type;
 	uint32_t key_len;
 	uint8_t nfproto;
@@ -75,7 +77,7 @@ struct lb_nft_family {
 };
 
 static const struct lb_nft_family lb_nft_v4 = {
-	.set = "vips4", .set_id = 1,
+	.set = "vips4", .set_id = 1, .l4proto = IPPROTO_TCP,
 	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
 	.daddr_off = 16, .addr_len = 4,
@@ -84,7 +86,7 @@ static const struct lb_nft_family lb_nft_v4 = {
 };
 
 static const struct lb_nft_family lb_nft_v6 = {
-	.set = "vips6", .set_id = 2,
+	.set = "vips6", .set_id = 2, .l4proto = IPPROTO_TCP,
 	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
 	.daddr_off = 24, .addr_len = 16,
@@ -92,9 +94,35 @@ static const struct lb_nft_family lb_nft_v6 = {
 	.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
 };
 
+/* The UDP VIPs' sets: as the TCP ones, with their own names and ids. */
+static const struct lb_nft_family lb_nft_udp4 = {
+	.set = "udp_vips4", .set_id = 5, .l4proto = IPPROTO_UDP,
+	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
+	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
+	.daddr_off = 16, .addr_len = 4,
+};
+
+static const struct lb_nft_family lb_nft_udp6 = {
+	.set = "udp_vips6", .set_id = 6, .l4proto = IPPROTO_UDP,
+	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
+	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
+	.daddr_off = 24, .addr_len = 16,
+};
+
+static int lb_nft_vips_check(const struct sockaddr_storage *vips, size_t n)
+{
+	if (n && !vips)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (vips[i].ss_family != AF_INET && vips[i].ss_family != AF_INET6)
+			return -EAFNOSUPPORT;
+	return 0;
+}
+
 static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 {
-	size_t i, len;
+	size_t len;
+	int ret;
 
 	if (!spec || !spec->table)
 		return -EINVAL;
@@ -107,12 +135,8 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	if (spec->n_vips && !spec->vips)
-		return -EINVAL;
-	for (i = 0; i < spec->n_vips; i++)
-		if (spec->vips[i].ss_family != AF_INET && spec->vips[i].ss_family != AF_INET6)
-			return -EAFNOSUPPORT;
-	return 0;
+	ret = lb_nft_vips_check(spec->vips, spec->n_vips);
+	return ret ? ret : lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips);
 }
 
 /* Fills key with "address . port" as the set stores it; returns its length. */
@@ -229,9 +253,10 @@ static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint
 }
 
 static int lb_nft_vip_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
-			  struct mnl_nlmsg_batch *batch, uint32_t *seq)
+			  bool udp, struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
-	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? &lb_nft_v4 : &lb_nft_v6;
+	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? (udp ? &lb_nft_udp4 : &lb_nft_v4)
+							      : (udp ? &lb_nft_udp6 : &lb_nft_v6);
 	uint8_t key[LB_NFT_KEY_MAX];
 	uint32_t len;
 
@@ -349,8 +374,9 @@ static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uin
 	return 0;
 }
 
-/* "SREG @set": the set by name and by its id in this batch. */
-static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+/* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
+static int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+			       bool invert)
 {
 	struct nftnl_expr *e;
 
@@ -360,7 +386,30 @@ static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, u
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
 	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
+	if (invert)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
 	return 0;
+}
+
+static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+{
+	return lb_nft_lookup_flags(r, sreg, set, id, false);
+}
+
+/* Loads "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
+static int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
+{
+	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
+	uint32_t port_off = fam->l4proto == IPPROTO_UDP ? offsetof(struct udphdr, uh_dport)
+							: offsetof(struct tcphdr, th_dport);
+	int ret;
+
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+				  fam->addr_len, NFT_REG32_00)))
+		return ret;
+	return lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
 }
 
 /* "meta mark set MARK accept": the mark routes the packet to lo. */
@@ -463,18 +512,12 @@ static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_
 static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
 			      struct nftnl_rule *r)
 {
-	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
 	uint16_t port = htons(spec->port);
 	struct nftnl_expr *e;
 	uint8_t addr[16];
 	int ret;
 
-	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
-				  fam->addr_len, NFT_REG32_00)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER,
-				  offsetof(struct tcphdr, th_dport), 2, port_reg)) ||
+	if ((ret = lb_nft_vip_key_load(r, fam)) ||
 	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
 		return ret;
 
@@ -495,6 +538,26 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
 	return lb_nft_mark_accept(r, spec->mark);
+}
+
+/*
+ * The UDP mark rules, before the UDP tproxy ones: datagrams to one of lb's
+ * transparent sockets (a flow's upstream socket, bound to the client's
+ * address) are marked for lo, but never one addressed to a VIP. A flow's
+ * reply socket is bound to VIP:port, and until its connect() it matches
+ * any sender: the socket lookup would hand it other clients' datagrams.
+ * Datagrams to a VIP go to the tproxy rule, whose own lookup takes only a
+ * connected socket (the flow's) before it falls back to the listener.
+ */
+static int lb_nft_rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+				  struct nftnl_rule *r)
+{
+	int ret;
+
+	if ((ret = lb_nft_vip_key_load(r, fam)) ||
+	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
+		return ret;
+	return lb_nft_socket_mark(spec, r);
 }
 
 /* Appends one rule, its expressions from fill (for fam, where it has one). */
@@ -525,6 +588,37 @@ cleanup:
 	return ret;
 }
 
+/* The UDP VIPs' sets and elements: only when there are UDP VIPs. */
+static int lb_nft_udp_set_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			       uint32_t *seq)
+{
+	int ret;
+
+	if (!spec->n_udp_vips)
+		return 0;
+	if ((ret = lb_nft_set_msg(spec, &lb_nft_udp4, batch, seq)) ||
+	    (ret = lb_nft_set_msg(spec, &lb_nft_udp6, batch, seq)))
+		return ret;
+	for (size_t i = 0; ret == 0 && i < spec->n_udp_vips; i++)
+		ret = lb_nft_vip_msg(spec, &spec->udp_vips[i], true, batch, seq);
+	return ret;
+}
+
+/* The UDP rules: mark, then tproxy, each for both families. */
+static int lb_nft_udp_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+				uint32_t *seq)
+{
+	int ret;
+
+	if (!spec->n_udp_vips)
+		return 0;
+	if ((ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket, &lb_nft_udp4, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket, &lb_nft_udp6, batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_udp4, batch, seq)))
+		return ret;
+	return lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_udp6, batch, seq);
+}
+
 int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
 			 uint32_t *seq)
 {
@@ -551,15 +645,17 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	    (ret = lb_nft_set_msg(spec, &lb_nft_v6, batch, seq)))
 		return ret;
 	for (i = 0; i < spec->n_vips; i++) {
-		ret = lb_nft_vip_msg(spec, &spec->vips[i], batch, seq);
+		ret = lb_nft_vip_msg(spec, &spec->vips[i], false, batch, seq);
 		if (ret)
 			return ret;
 	}
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = lb_nft_chain_msg(spec, batch, seq)) ||
+	if ((ret = lb_nft_udp_set_msgs(spec, batch, seq)) ||
+	    (ret = lb_nft_chain_msg(spec, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v4, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v6, batch, seq)) ||
+	    (ret = lb_nft_udp_rule_msgs(spec, batch, seq)) ||
 	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v4, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v4, batch, seq)) ||
 	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v6, batch, seq)) ||
@@ -569,17 +665,17 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 }
 
 /* True when an earlier VIP has the same key: the set holds it once. */
-static int lb_nft_vip_dup(const struct lb_nft_spec *spec, size_t i)
+static int lb_nft_vip_dup(const struct sockaddr_storage *vips, size_t i)
 {
 	uint8_t a[LB_NFT_KEY_MAX], b[LB_NFT_KEY_MAX];
 	uint32_t alen, blen;
 	size_t j;
 
-	alen = lb_nft_vip_key(&spec->vips[i], a);
+	alen = lb_nft_vip_key(&vips[i], a);
 	for (j = 0; j < i; j++) {
-		if (spec->vips[j].ss_family != spec->vips[i].ss_family)
+		if (vips[j].ss_family != vips[i].ss_family)
 			continue;
-		blen = lb_nft_vip_key(&spec->vips[j], b);
+		blen = lb_nft_vip_key(&vips[j], b);
 		if (alen == blen && memcmp(a, b, alen) == 0)
 			return 1;
 	}
@@ -587,21 +683,21 @@ static int lb_nft_vip_dup(const struct lb_nft_spec *spec, size_t i)
 }
 
 /* Prints a set as nft lists one with a concatenated key: one element a line. */
-static void lb_nft_print_set(const struct lb_nft_spec *spec, int family, FILE *out)
+static void lb_nft_print_set(const char *name, const struct sockaddr_storage *vips, size_t n,
+			     int family, FILE *out)
 {
 	const char *sep = "\t\telements = { ";
 	char ip[INET6_ADDRSTRLEN];
 	int any = 0;
 	size_t i;
 
-	fprintf(out, "\tset %s {\n\t\ttype %s . inet_service\n",
-		family == AF_INET ? "vips4" : "vips6",
+	fprintf(out, "\tset %s {\n\t\ttype %s . inet_service\n", name,
 		family == AF_INET ? "ipv4_addr" : "ipv6_addr");
-	for (i = 0; i < spec->n_vips; i++) {
-		const struct sockaddr_storage *ss = &spec->vips[i];
+	for (i = 0; i < n; i++) {
+		const struct sockaddr_storage *ss = &vips[i];
 		uint16_t port;
 
-		if (ss->ss_family != family || lb_nft_vip_dup(spec, i))
+		if (ss->ss_family != family || lb_nft_vip_dup(vips, i))
 			continue;
 		if (family == AF_INET) {
 			const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
@@ -632,29 +728,45 @@ static void lb_nft_print_set(const struct lb_nft_spec *spec, int family, FILE *o
  */
 int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 {
+	unsigned int m = spec ? spec->mark : 0, p = spec ? spec->port : 0;
 	int ret;
 
 	ret = lb_nft_spec_check(spec);
 	if (ret)
 		return ret;
 	fprintf(out, "table inet %s {\n", spec->table);
-	lb_nft_print_set(spec, AF_INET, out);
+	lb_nft_print_set("vips4", spec->vips, spec->n_vips, AF_INET, out);
 	fputs("\n", out);
-	lb_nft_print_set(spec, AF_INET6, out);
+	lb_nft_print_set("vips6", spec->vips, spec->n_vips, AF_INET6, out);
+	if (spec->n_udp_vips) {
+		fputs("\n", out);
+		lb_nft_print_set("udp_vips4", spec->udp_vips, spec->n_udp_vips, AF_INET, out);
+		fputs("\n", out);
+		lb_nft_print_set("udp_vips6", spec->udp_vips, spec->n_udp_vips, AF_INET6, out);
+	}
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n"
 		"\t\tip daddr . tcp dport @vips4 tproxy ip to 127.0.0.1:%u"
 		" meta mark set 0x%08x accept\n"
 		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:%u"
-		" meta mark set 0x%08x accept\n"
+		" meta mark set 0x%08x accept\n", LB_NFT_CHAIN, m, p, m, p, m);
+	if (spec->n_udp_vips)
+		fprintf(out,
+			"\t\tip daddr . udp dport != @udp_vips4 socket transparent 1"
+			" meta mark set 0x%08x accept\n"
+			"\t\tip6 daddr . udp dport != @udp_vips6 socket transparent 1"
+			" meta mark set 0x%08x accept\n"
+			"\t\tip daddr . udp dport @udp_vips4 tproxy ip to 127.0.0.1:%u"
+			" meta mark set 0x%08x accept\n"
+			"\t\tip6 daddr . udp dport @udp_vips6 tproxy ip6 to [::1]:%u"
+			" meta mark set 0x%08x accept\n", m, m, p, m, p, m);
+	fprintf(out,
 		"\t\ticmp type { destination-unreachable, time-exceeded, parameter-problem }"
 		" socket transparent 1 meta mark set 0x%08x accept\n"
 		"\t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded,"
 		" parameter-problem } socket transparent 1 meta mark set 0x%08x accept\n"
-		"\t}\n}\n",
-		LB_NFT_CHAIN, spec->mark, spec->port, spec->mark, spec->port, spec->mark,
-		spec->mark, spec->mark);
+		"\t}\n}\n", m, m);
 	if (fflush(out) == EOF || ferror(out))
 		return -EIO;
 	return 0;

@@ -135,7 +135,7 @@ static const char *why(const char *text)
 	const struct lb_announce_state *st = lb_announce_state(ann);
 	char buf[LB_ADDR_STRLEN];
 
-	for (size_t i = 0; i < st->n_vips; i++)
+	for (size_t i = 0; i < st->n_shown; i++)
 		if (!strcmp(lb_addr_format_ip(&st->vips[i].addr, buf, sizeof(buf)), text))
 			return st->vips[i].why;
 	ck_abort_msg("no VIP %s", text);

@@ -5,6 +5,7 @@
  * worker's claims are given back from, passive health, and the Maglev
  * table read that notices a rewrite under it.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -29,10 +30,12 @@ static const char config_json[] =
 	"   \"backends\": [{\"address\": \"198.18.2.2:80\"}, {\"address\": \"198.18.2.3:80\"},"
 	"                {\"address\": \"[2001:db8:2::2]:80\"}]},"
 	"  {\"name\": \"mg\", \"vips\": [\"198.18.100.3:80\"], \"scheduler\": \"maglev\","
-	"   \"backends\": [{\"address\": \"198.18.2.2:80\"}, {\"address\": \"198.18.2.3:80\"}]}"
+	"   \"backends\": [{\"address\": \"198.18.2.2:80\"}, {\"address\": \"198.18.2.3:80\"}]},"
+	"  {\"name\": \"both\", \"protocol\": \"tcp+udp\", \"vips\": [\"198.18.100.4:5201\"],"
+	"   \"backends\": [{\"address\": \"198.18.2.2:5201\"}, {\"address\": \"198.18.2.3:5201\"}]}"
 	" ]}";
 
-enum { SVC_ONE, SVC_RR, SVC_MG };
+enum { SVC_ONE, SVC_RR, SVC_MG, SVC_BOTH };
 
 static struct lb_config *cfg;
 static struct lb_shm *shm;
@@ -133,7 +136,7 @@ END_TEST
 struct racer {
 	atomic_bool stop;
 	atomic_int over;		/* times active was seen above max_conns */
-	unsigned long won;
+	atomic_ulong won;
 };
 
 static void *race(void *arg)
@@ -197,7 +200,7 @@ START_TEST(test_lost_race_never_excludes)
 	atomic_store(&r.stop, true);
 	pthread_join(t, NULL);
 	ck_assert_msg(none == 0, "%lu picks said no backend (%lu ok, %lu full, racer won %lu)",
-		      none, ok, full, r.won);
+		      none, ok, full, atomic_load(&r.won));
 	ck_assert_msg(over == 0 && atomic_load(&r.over) == 0, "active passed max_conns %lu+%d times",
 		      over, atomic_load(&r.over));
 	ck_assert_int_eq(atomic_load(&b->active), 0);
@@ -341,6 +344,66 @@ START_TEST(test_maglev_refresh_steps)
 }
 END_TEST
 
+/*
+ * tcp+udp: a client's connections and flows meet on one backend whatever
+ * the scheduler (round robin here); other clients still rotate; a backend
+ * that went out is left and the client remembered elsewhere.
+ */
+START_TEST(test_affinity)
+{
+	struct lb_backend_picker *p = lb_backend_picker_alloc(cfg, shm, 0, 1);
+	union lb_sockaddr x = client("198.18.0.10:40000"), y = client("198.18.0.11:40000");
+	unsigned int first, idx, other;
+	uint32_t held;
+
+	ck_assert_int_eq(lb_backend_pick(p, SVC_BOTH, &x, 0, &held, &first), LB_BACKEND_OK);
+	lb_backend_put(shm, &held);
+	ck_assert_int_eq(lb_backend_pick(p, SVC_BOTH, &y, 0, &held, &other), LB_BACKEND_OK);
+	lb_backend_put(shm, &held);
+	ck_assert_uint_ne(other, first);
+	for (int i = 0; i < 10; i++) {
+		x.in.sin_port = htons(40001 + i);
+		ck_assert_int_eq(lb_backend_pick(p, SVC_BOTH, &x, 0, &held, &idx), LB_BACKEND_OK);
+		ck_assert_uint_eq(idx, first);
+		lb_backend_put(shm, &held);
+	}
+	lb_shm_set_admin(shm, cfg, SVC_BOTH, first, LB_ADMIN_DRAIN, "test");
+	ck_assert_int_eq(lb_backend_pick(p, SVC_BOTH, &x, 0, &held, &idx), LB_BACKEND_OK);
+	ck_assert_uint_eq(idx, other);
+	lb_backend_put(shm, &held);
+	lb_shm_set_admin(shm, cfg, SVC_BOTH, first, LB_ADMIN_UP, "test");
+	ck_assert_int_eq(lb_backend_pick(p, SVC_BOTH, &x, 0, &held, &idx), LB_BACKEND_OK);
+	ck_assert_uint_eq(idx, other);
+	lb_backend_put(shm, &held);
+	lb_backend_picker_free(p);
+}
+END_TEST
+
+/* The table alone: expiry, and an entry rewritten under a reader never reads as another key's. */
+START_TEST(test_affinity_table)
+{
+	size_t size = lb_affinity_size(4);
+	struct lb_affinity *a = calloc(1, size);
+
+	ck_assert_ptr_nonnull(a);
+	lb_affinity_init(a, size);
+	ck_assert_uint_eq(a->mask + 1, LB_AFFINITY_WINDOW);
+	ck_assert_uint_eq(lb_affinity_get(a, 1, 100), 0);
+	lb_affinity_set(a, 1, 7, 200);
+	ck_assert_uint_eq(lb_affinity_get(a, 1, 100), 7);
+	ck_assert_uint_eq(lb_affinity_get(a, 1, 200), 7);
+	ck_assert_uint_eq(lb_affinity_get(a, 1, 201), 0);
+	lb_affinity_set(a, 1, 9, 300);
+	ck_assert_uint_eq(lb_affinity_get(a, 1, 250), 9);
+	/* A full window gives up the entry that expires first. */
+	for (uint64_t k = 2; k < 2 + LB_AFFINITY_WINDOW; k++)
+		lb_affinity_set(a, k, (uint32_t)k, 1000 + (uint32_t)k);
+	ck_assert_uint_eq(lb_affinity_get(a, 1, 250), 0);
+	ck_assert_uint_eq(lb_affinity_get(a, 5, 250), 5);
+	free(a);
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
 	Suite *s = suite_create("backend");
@@ -356,6 +419,8 @@ static Suite *backend_suite(void)
 	tcase_add_test(tc, test_maglev_consistent_read);
 	tcase_add_test(tc, test_maglev_refresh_coalesces);
 	tcase_add_test(tc, test_maglev_refresh_steps);
+	tcase_add_test(tc, test_affinity);
+	tcase_add_test(tc, test_affinity_table);
 	suite_add_tcase(s, tc);
 	return s;
 }

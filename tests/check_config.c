@@ -146,6 +146,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->client_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
+	ck_assert_uint_eq(s->socket_buffer_bytes, 0);
+	ck_assert_ptr_null(cfg->warnings);
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
 	ck_assert_str_eq(cfg->user, "nobody");
@@ -422,6 +424,13 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(s->backends[2].max_conns, 1);
 	ck_assert_uint_eq(s->backends[2].weight, 5);
 	ck_assert_uint_eq(cfg->services[1].queue_timeout_ms, 86400000);
+	lb_config_free(cfg);
+
+	cfg = parse_ok(SVC("'socket_buffer_bytes':4096"));
+	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 4096);
+	lb_config_free(cfg);
+	cfg = parse_ok(SVC("'socket_buffer_bytes':67108864"));
+	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 67108864);
 	lb_config_free(cfg);
 }
 END_TEST
@@ -702,6 +711,14 @@ static const struct {
 	{ SVC("'queue_timeout_ms':86400001"),
 	  "services[0].queue_timeout_ms: 86400001 out of range (1..86400000)\n" },
 	{ SVC("'queue_timeout_ms':1e3"), "services[0].queue_timeout_ms: expected an integer\n" },
+	{ SVC("'socket_buffer_bytes':4095"),
+	  "services[0].socket_buffer_bytes: 4095 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':67108865"),
+	  "services[0].socket_buffer_bytes: 67108865 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':0"),
+	  "services[0].socket_buffer_bytes: 0 out of range (4096..67108864)\n" },
+	{ SVC("'socket_buffer_bytes':'64k'"),
+	  "services[0].socket_buffer_bytes: expected an integer\n" },
 
 	/* scheduler options */
 	{ SVC("'hash':'port'"),
@@ -742,6 +759,31 @@ static const struct {
 	{ VIPS("'198.18.100.1:99999'"), "services[0].vips[0]: port 99999 out of range\n" },
 	{ VIPS("'2001:db8:100::1:80'"), "services[0].vips[0]: invalid address "
 	  "\"2001:db8:100::1:80\" (write IPv6 as \"[address]:port\")\n" },
+	/* VIPs no client can reach. */
+	{ VIPS("'0.0.0.0:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified address: a VIP "
+	  "must be an address clients connect to\n" },
+	{ "{'services':[{'name':'web','vips':['[::]:80'],'backends':[{'address':'[2001:db8:2::2]:80'}]}]}",
+	  "services[0].vips[0]: [::]:80 is the unspecified address: a VIP must be an address clients "
+	  "connect to\n" },
+	{ VIPS("'0.0.0.1:80'"), "services[0].vips[0]: 0.0.0.1:80 is in 0.0.0.0/8, which is never a "
+	  "destination\n" },
+	{ VIPS("'127.0.0.1:80'"), "services[0].vips[0]: 127.0.0.1:80 is a loopback address: packets "
+	  "to it never come from another host, so there is nothing to intercept\n" },
+	{ VIPS("'198.18.100.1:80','127.1.2.3:80'"), "services[0].vips[1]: 127.1.2.3:80 is a loopback "
+	  "address: packets to it never come from another host, so there is nothing to intercept\n" },
+	{ "{'services':[{'name':'web','vips':['[::1]:80'],'backends':[{'address':'[2001:db8:2::2]:80'}]}]}",
+	  "services[0].vips[0]: [::1]:80 is a loopback address: packets to it never come from another "
+	  "host, so there is nothing to intercept\n" },
+	{ VIPS("'224.0.0.1:80'"), "services[0].vips[0]: 224.0.0.1:80 is a broadcast or multicast "
+	  "address: TCP cannot connect to it\n" },
+	{ VIPS("'255.255.255.255:80'"), "services[0].vips[0]: 255.255.255.255:80 is a broadcast or "
+	  "multicast address: TCP cannot connect to it\n" },
+	{ "{'services':[{'name':'web','vips':['[ff05::1]:80'],'backends':[{'address':'[2001:db8:2::2]:80'}]}]}",
+	  "services[0].vips[0]: [ff05::1]:80 is a broadcast or multicast address: TCP cannot connect "
+	  "to it\n" },
+	/* Written as an IPv4-mapped IPv6 address it is still the IPv4 one. */
+	{ VIPS("'[::ffff:0.0.0.0]:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified "
+	  "address: a VIP must be an address clients connect to\n" },
 	{ VIPS("'198.18.100.1:80','198.18.100.1:80'"),
 	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
 	{ VIPS("'198.18.100.1:80','[::ffff:198.18.100.1]:80'"),
@@ -794,6 +836,52 @@ static const struct {
 	  "services[0].backends[0].max_conns: expected an integer\n" },
 	{ BACKENDS("{'address':'198.18.2.2:80','maxconn':10}"),
 	  "services[0].backends[0].maxconn: unknown key\n" },
+	/* Backends lb can never connect to. */
+	{ BACKENDS("{'address':'0.0.0.0:80'}"), "services[0].backends[0].address: 0.0.0.0:80 is not "
+	  "a host address: a connect to it reaches this gateway itself\n" },
+	{ BACKENDS("{'address':'0.1.2.3:80'}"), "services[0].backends[0].address: 0.1.2.3:80 is not "
+	  "a host address: a connect to it reaches this gateway itself\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[::]:80'}]}]}",
+	  "services[0].backends[0].address: [::]:80 is not a host address: a connect to it reaches "
+	  "this gateway itself\n" },
+	{ BACKENDS("{'address':'198.18.2.2:80'},{'address':'255.255.255.255:80'}"),
+	  "services[0].backends[1].address: 255.255.255.255:80 is a broadcast or multicast address: "
+	  "TCP cannot connect to it\n" },
+	{ BACKENDS("{'address':'239.1.2.3:80'}"), "services[0].backends[0].address: 239.1.2.3:80 is "
+	  "a broadcast or multicast address: TCP cannot connect to it\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[ff02::1]:80'}]}]}",
+	  "services[0].backends[0].address: [ff02::1]:80 is a broadcast or multicast address: TCP "
+	  "cannot connect to it\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[fe80::1]:80'}]}]}",
+	  "services[0].backends[0].address: [fe80::1]:80 is a link-local address: it needs an "
+	  "interface, which a backend address cannot name\n" },
+	{ BACKENDS("{'address':'127.0.0.1:8080'}"), "services[0].backends[0].address: "
+	  "127.0.0.1:8080 is a loopback address: lb connects from the client's address, and replies "
+	  "from loopback never leave this host\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[::1]:80'}]}]}",
+	  "services[0].backends[0].address: [::1]:80 is a loopback address: lb connects from the "
+	  "client's address, and replies from loopback never leave this host\n" },
+	/* lb's own intercept listener, whichever key comes first. */
+	{ BACKENDS("{'address':'127.0.0.1:50080'}"), "services[0].backends[0].address: "
+	  "127.0.0.1:50080 is lb's own intercept listener (intercept.port 50080): lb cannot be its "
+	  "own backend\n" },
+	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],'backends':[{'address':'[::1]:9999'}]}],"
+	  "'intercept':{'port':9999}}",
+	  "services[0].backends[0].address: [::1]:9999 is lb's own intercept listener (intercept.port "
+	  "9999): lb cannot be its own backend\n" },
+	/* lb's own VIPs: of its own service, of a later one, of an earlier unnamed one. */
+	{ BACKENDS("{'address':'198.18.2.2:80'},{'address':'198.18.100.1:80'}"),
+	  "services[0].backends[1].address: 198.18.100.1:80 is a VIP of service \"web\" "
+	  "(services[0].vips[0]): lb cannot be its own backend\n" },
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.2:80','[2001:db8:100::2]:80'],"
+	  "'backends':[{'address':'198.18.2.3:80'},{'address':'[2001:db8:100::2]:80'}]}]}",
+	  "services[1].backends[1].address: [2001:db8:100::2]:80 is a VIP of service \"api\" "
+	  "(services[1].vips[1]): lb cannot be its own backend\n" },
+	{ "{'services':[{'name':'web','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.100.2:443'}]},"
+	  "{'vips':['198.18.100.2:443'],'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[1].name: missing required key\n"
+	  "services[0].backends[0].address: 198.18.100.2:443 is a VIP of services[1] "
+	  "(services[1].vips[0]): lb cannot be its own backend\n" },
 	/* A bad backend address is not reported again as a family mismatch. */
 	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'[2001:db8:2::x]:80'}]}]}",
@@ -1004,6 +1092,55 @@ START_TEST(test_families_per_service)
 }
 END_TEST
 
+/* Parses text, which must be valid, and compares its warnings (NULL: none). */
+static void parse_warns(const char *text, const char *expected)
+{
+	struct lb_config *cfg = parse_ok(text);
+
+	if (!expected)
+		ck_assert_ptr_null(cfg->warnings);
+	else
+		ck_assert_str_eq(cfg->warnings ? cfg->warnings : "(none)", expected);
+	lb_config_free(cfg);
+}
+
+START_TEST(test_warnings)
+{
+	/* Every weight 0: one warning for the service, none per VIP. */
+	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80','[2001:db8:100::1]:80'],"
+		    "'backends':[{'address':'198.18.2.2:80','weight':0},"
+		    "{'address':'[2001:db8:2::2]:80','weight':0}]}]}",
+		    "services[0].backends: every backend has weight 0: the service refuses every "
+		    "client until a weight is raised (lbctl weight)\n");
+	/* Every backend of one family at 0: that family's VIPs. */
+	parse_warns("{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.2:80',"
+		    "'[2001:db8:100::2]:80','[2001:db8:100::3]:80'],"
+		    "'backends':[{'address':'198.18.2.2:80'},{'address':'[2001:db8:2::2]:80','weight':0},"
+		    "{'address':'[2001:db8:2::3]:80','weight':0}]}]}",
+		    "services[1].vips[1]: every IPv6 backend has weight 0: clients of this VIP are "
+		    "refused until a weight is raised (lbctl weight)\n"
+		    "services[1].vips[2]: every IPv6 backend has weight 0: clients of this VIP are "
+		    "refused until a weight is raised (lbctl weight)\n");
+	/* One backend with weight 0 among others, or none: nothing to say. */
+	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
+		    "'backends':[{'address':'198.18.2.2:80','weight':0},{'address':'198.18.2.3:80'}]}]}",
+		    NULL);
+	parse_warns("{'services':[{" SVC_BODY "}]}", NULL);
+	/* A backend on a VIP's address but another port is someone else's host. */
+	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
+		    "'backends':[{'address':'198.18.100.1:8080'}]}]}", NULL);
+}
+END_TEST
+
+/* Warnings never make a config fail, and do not show among its errors. */
+START_TEST(test_warnings_with_errors)
+{
+	parse_fails("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
+		    "'backends':[{'address':'198.18.2.2:80','weight':0}],'retries':99}]}",
+		    "services[0].retries: 99 out of range (0..16)\n");
+}
+END_TEST
+
 START_TEST(test_find_service)
 {
 	struct lb_config *cfg = parse_ok(
@@ -1196,6 +1333,66 @@ START_TEST(test_load_errors)
 }
 END_TEST
 
+/* The HTTP listener: off by default; on with "listen"; loopback-only unless "allow" says more. */
+START_TEST(test_http)
+{
+#define HTTP_SVC " 'services': [{'name': 'web', 'vips': ['198.18.100.1:80']," \
+	    " 'backends': [{'address': '198.18.2.2:80'}]}]}"
+	union lb_sockaddr lo = { 0 }, out = { 0 };
+	struct lb_config *cfg;
+
+	lo.in.sin_family = AF_INET;
+	inet_pton(AF_INET, "127.0.0.1", &lo.in.sin_addr);
+	out.in.sin_family = AF_INET;
+	inet_pton(AF_INET, "198.18.0.9", &out.in.sin_addr);
+
+	cfg = parse_ok("{" HTTP_SVC);
+	ck_assert(!cfg->http.enabled);
+	lb_config_free(cfg);
+
+	cfg = parse_ok("{'http': {'listen': '127.0.0.1:9180'}," HTTP_SVC);
+	ck_assert(cfg->http.enabled);
+	ck_assert_str_eq(fmt(&cfg->http.listen), "127.0.0.1:9180");
+	ck_assert_uint_eq(cfg->http.n_allow, 2);
+	ck_assert(lb_prefix_match(&cfg->http.allow[0], &lo));
+	ck_assert(!lb_prefix_match(&cfg->http.allow[0], &out) &&
+		  !lb_prefix_match(&cfg->http.allow[1], &out));
+	ck_assert_uint_eq(cfg->http.max_clients, 1024);
+	ck_assert_uint_eq(cfg->http.timeout_ms, 10000);
+	lb_config_free(cfg);
+
+	cfg = parse_ok("{'http': {'listen': '[::1]:80', 'allow': ['198.18.0.0/15', '::/0'],"
+		       " 'max_clients': 10, 'timeout_ms': 2000}," HTTP_SVC);
+	ck_assert_str_eq(fmt(&cfg->http.listen), "[::1]:80");
+	ck_assert_uint_eq(cfg->http.n_allow, 2);
+	ck_assert(lb_prefix_match(&cfg->http.allow[0], &out));
+	ck_assert(!lb_prefix_match(&cfg->http.allow[0], &lo));
+	ck_assert_uint_eq(cfg->http.max_clients, 10);
+	ck_assert_uint_eq(cfg->http.timeout_ms, 2000);
+	lb_config_free(cfg);
+
+	parse_fails("{'http': {}," HTTP_SVC, "http.listen: missing required key\n");
+	parse_fails("{'http': true," HTTP_SVC, "http: expected an object\n");
+	parse_fails("{'http': {'listen': '127.0.0.1'}," HTTP_SVC, "http.listen: missing port\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'port': 1}," HTTP_SVC,
+		    "http.port: unknown key\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'allow': []}," HTTP_SVC,
+		    "http.allow: must not be empty\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'allow': ['10.0.0.1/8', 'x', 7,"
+		    " '::1/129']}," HTTP_SVC,
+		    "http.allow[0]: invalid prefix \"10.0.0.1/8\": host bits set past the prefix "
+		    "length (did you mean the network address?)\n"
+		    "http.allow[1]: invalid prefix \"x\": not an IPv4 or IPv6 address (expected a "
+		    "prefix such as 127.0.0.0/8 or ::1)\n"
+		    "http.allow[2]: expected a string\n"
+		    "http.allow[3]: invalid prefix \"::1/129\": prefix length must be 0..128\n");
+	parse_fails("{'http': {'listen': '127.0.0.1:9180', 'max_clients': 0, 'timeout_ms': 5}," HTTP_SVC,
+		    "http.max_clients: 0 out of range (1..10000)\n"
+		    "http.timeout_ms: 5 out of range (100..600000)\n");
+#undef HTTP_SVC
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1217,12 +1414,15 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
 	tcase_add_test(tc, test_many_errors);
 	tcase_add_test(tc, test_families_per_service);
+	tcase_add_test(tc, test_warnings);
+	tcase_add_test(tc, test_warnings_with_errors);
 	tcase_add_test(tc, test_find_service);
 	tcase_add_test(tc, test_has_family);
 	tcase_add_test(tc, test_load_lab);
 	tcase_add_test(tc, test_load_minimal);
 	tcase_add_test(tc, test_load_full);
 	tcase_add_test(tc, test_load_errors);
+	tcase_add_test(tc, test_http);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -809,6 +809,17 @@ static int expo_check(const char *text, struct expo *x)
 		if (!name_ok(line, q - line, true))
 			BAD("bad metric name: %s", line);
 		f = fam_get(x, line, q - line, false);
+		/* A histogram's samples are NAME_bucket, NAME_sum and NAME_count. */
+		for (const char *const *sfx = (const char *const[]){ "_bucket", "_sum", "_count", NULL };
+		     !f && *sfx; sfx++) {
+			size_t sl = strlen(*sfx), ln = q - line;
+
+			if (ln > sl && !strncmp(q - sl, *sfx, sl)) {
+				f = fam_get(x, line, ln - sl, false);
+				if (f && strcmp(f->type, "histogram"))
+					BAD("%s: %s is not a histogram", line, f->name);
+			}
+		}
 		if (!f || !f->type[0])
 			BAD("sample without a TYPE before it: %s", line);
 		if (f->closed)
@@ -962,7 +973,7 @@ START_TEST(test_metrics)
 	text = lb_ctl_metrics(&st);
 	ck_assert_ptr_nonnull(text);
 	if (expo_check(text, &x) < 0)
-		ck_abort_msg("%s\n%s", x.err, text);
+		ck_abort_msg("%s", x.err);
 	expo_free(&x);
 	ck_assert_int_eq(sample(text, "lb_backend_active_connections{service=\"web\","
 				"backend=\"198.18.2.2:80\"}"), 3);
@@ -1075,6 +1086,71 @@ START_TEST(test_gateway)
 END_TEST
 
 /* Label values are escaped: a name with a quote, a backslash and a newline. */
+/*
+ * Latency histograms: cumulative buckets, _sum in seconds and _count in
+ * /metrics; p50/p99 in ms in the backends and services replies, which
+ * lb_ctl_status_json() (the HTTP /status.json) carries together with status.
+ */
+START_TEST(test_histograms)
+{
+	struct lb_shm_backend *b = lb_shm_backend(shm, 0, 0);
+	json_t *r, *d, *o, *lat;
+	json_error_t jerr;
+	struct expo x;
+	char *text;
+
+	/* 80 connects of 200 µs, 20 of 3 ms; 2 clients queued 40 ms. */
+	for (int i = 0; i < 100; i++)
+		lb_hist_observe(&b->connect, LB_HIST_CONNECT, i < 80 ? 200 : 3000);
+	lb_hist_observe(&shm->services[0].queue, LB_HIST_QUEUE, 40000);
+	lb_hist_observe(&shm->services[0].queue, LB_HIST_QUEUE, 40000);
+	text = lb_ctl_metrics(&st);
+	if (expo_check(text, &x) < 0)
+		ck_abort_msg("%s", x.err);
+	expo_free(&x);
+#define BE "service=\"web\",backend=\"198.18.2.2:80\""
+	ck_assert_int_eq(sample(text, "lb_backend_connect_seconds_bucket{" BE ",le=\"0.0001\"}"), 0);
+	ck_assert_int_eq(sample(text, "lb_backend_connect_seconds_bucket{" BE ",le=\"0.00025\"}"), 80);
+	ck_assert_int_eq(sample(text, "lb_backend_connect_seconds_bucket{" BE ",le=\"0.0025\"}"), 80);
+	ck_assert_int_eq(sample(text, "lb_backend_connect_seconds_bucket{" BE ",le=\"0.005\"}"), 100);
+	ck_assert_int_eq(sample(text, "lb_backend_connect_seconds_bucket{" BE ",le=\"+Inf\"}"), 100);
+	ck_assert_int_eq(sample(text, "lb_backend_connect_seconds_count{" BE "}"), 100);
+	ck_assert_ptr_nonnull(strstr(text, "lb_backend_connect_seconds_sum{" BE "} 0.076000\n"));
+#undef BE
+	ck_assert_int_eq(sample(text, "lb_service_queue_seconds_bucket{service=\"web\",le=\"0.05\"}"), 2);
+	ck_assert_int_eq(sample(text, "lb_service_queue_seconds_bucket{service=\"web\",le=\"0.025\"}"), 0);
+	ck_assert_int_eq(sample(text, "lb_service_connection_duration_seconds_count{service=\"db\"}"), 0);
+	free(text);
+
+	d = ask_ok("{'cmd': 'backends', 'service': 'web'}", &r);
+	lat = json_object_get(json_array_get(d, 0), "connect_ms");
+	ck_assert_int_eq(json_integer_value(json_object_get(lat, "count")), 100);
+	/* Half of them below 250 µs: p50 interpolates inside 100..250 µs. */
+	ck_assert(json_real_value(json_object_get(lat, "p50")) > 0.1 &&
+		  json_real_value(json_object_get(lat, "p50")) <= 0.25);
+	ck_assert(json_real_value(json_object_get(lat, "p99")) > 2.5 &&
+		  json_real_value(json_object_get(lat, "p99")) <= 5);
+	ck_assert(json_is_null(json_object_get(json_object_get(json_array_get(d, 1), "connect_ms"),
+					       "p50")));
+	json_decref(r);
+
+	text = lb_ctl_status_json(&st);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(text[strlen(text) - 1], '\n');
+	o = json_loads(text, 0, &jerr);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(o, "status"),
+							     "generation")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(o, "services")), 2);
+	lat = json_object_get(json_array_get(json_object_get(o, "services"), 0), "queue_ms");
+	ck_assert_int_eq(json_integer_value(json_object_get(lat, "count")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(o, "backends")),
+			  shm->services[0].n_backends + shm->services[1].n_backends);
+	json_decref(o);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_metrics_escaping)
 {
 	static const char odd[] = "we\"b\\x\ny";
@@ -1085,7 +1161,7 @@ START_TEST(test_metrics_escaping)
 	cfg->services[0].name = strdup(odd);
 	text = lb_ctl_metrics(&st);
 	if (expo_check(text, &x) < 0)
-		ck_abort_msg("%s\n%s", x.err, text);
+		ck_abort_msg("%s", x.err);
 	expo_free(&x);
 	ck_assert_int_eq(sample(text, "lb_service_no_backend_total{service=\"we\\\"b\\\\x\\ny\"}"),
 			 0);
@@ -1433,6 +1509,7 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tm, test_checker_rejects);
 	tcase_add_test(tm, test_metrics);
 	tcase_add_test(tm, test_metrics_escaping);
+	tcase_add_test(tm, test_histograms);
 	suite_add_tcase(s, tm);
 	tcase_add_checked_fixture(tk, sock_setup, sock_teardown);
 	tcase_set_timeout(tk, 30);

@@ -169,10 +169,11 @@ lab_up() {
 	ip -n "$LAB_BE" route add default via 198.18.2.1
 	ip -n "$LAB_BE" -6 route add default via 2001:db8:2::1
 
-	# Only the gateway forwards. Queues as long as a worker holds, as
-	# docs/deploy.md tunes them. rp_filter off: replies for transparent
-	# upstream sockets arrive on g1 with the client's address as destination
-	# and must not be judged by the g0 route.
+	# Only the gateway forwards. Queues as long as a worker holds, and
+	# IPv6 addresses kept over a link flap, as docs/deploy.md tunes them.
+	# rp_filter off: replies for transparent upstream sockets arrive on g1
+	# with the client's address as destination and must not be judged by
+	# the g0 route.
 	in_gw sysctl -qw net.ipv4.ip_forward=1 \
 		net.ipv6.conf.all.forwarding=1 \
 		net.ipv4.conf.all.rp_filter=0 \
@@ -180,7 +181,8 @@ lab_up() {
 		net.ipv4.conf.g0.rp_filter=0 \
 		net.ipv4.conf.g1.rp_filter=0 \
 		net.core.somaxconn=65535 \
-		net.ipv4.tcp_max_syn_backlog=65535 || lab_fail "gateway sysctls"
+		net.ipv4.tcp_max_syn_backlog=65535 \
+		net.ipv6.conf.all.keep_addr_on_down=1 || lab_fail "gateway sysctls"
 
 	lab_wait_links || lab_fail "lab links did not come up"
 	lab_log "lab up: $LAB_CLI $LAB_GW $LAB_BE (dir $LAB_DIR)"
@@ -510,9 +512,9 @@ lab_mem_kib() {
 }
 
 # lab_sockstat NS [FIELD]: the TCP line of NS's /proc/net/sockstat
-# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse,
-# orphan, tw and alloc count NS's sockets; mem (pages of socket buffers) is
-# the host's total.
+# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse and tw
+# count NS's sockets; orphan, alloc and mem (pages of socket buffers) are
+# the host's totals (the kernel keeps those counters for all namespaces).
 lab_sockstat() {
 	local line
 	line=$(ip netns exec "$1" awk '$1 == "TCP:" { $1 = ""; sub(/^ /, ""); print }' /proc/net/sockstat)

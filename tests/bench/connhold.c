@@ -33,31 +33,17 @@
  * is still printed).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* strerrorname_np */
 #endif
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#include "../tools/common.h"
 
 #define MAX_SRC 64
 #define MAX_PROCS 256
@@ -88,16 +74,11 @@ struct shared {
 };
 
 struct opts {
-	struct sockaddr_storage dst;
-	socklen_t dst_len;
-	struct sockaddr_storage src[MAX_SRC];
-	socklen_t src_len[MAX_SRC];
+	struct addr dst;
+	struct addr src[MAX_SRC];
 	unsigned int n_src;
-	unsigned long conns;
-	unsigned int procs;
-	unsigned int pending;
-	double rate;
-	unsigned int connect_s, hold_s, echo_s;
+	/* The numbers, all set through num_opt(). */
+	unsigned long conns, procs, pending, rate, connect_s, hold_s, echo_s;
 	bool wait_usr1;
 };
 
@@ -109,96 +90,46 @@ static struct opts o = {
 };
 static struct shared *sh;
 
-static void usage(FILE *out)
+/* For -h (help: to stdout) and usage errors; returns the exit status. */
+static int usage(bool help)
 {
-	fprintf(out, "usage: connhold -d ADDR:PORT [-b SRCIP]... [-n CONNS] [-p PROCS] "
-		"[-c PENDING] [-r RATE] [-T CONNECT_S] [-H HOLD_S | -w] [-E ECHO_S]\n");
+	fprintf(help ? stdout : stderr, "usage: connhold -d ADDR:PORT [-b SRCIP]... [-n CONNS] "
+		"[-p PROCS] [-c PENDING] [-r RATE] [-T CONNECT_S] [-H HOLD_S | -w] [-E ECHO_S]\n");
+	return help ? 0 : 2;
 }
 
-static double now_s(void)
+/* Takes -opt if it is one of the numbers; returns false if not, exits when
+ * it is out of range. */
+static bool num_opt(int opt, const char *arg)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* "1.2.3.4", "2001:db8::1", with port: "1.2.3.4:80", "[2001:db8::1]:80". */
-static int parse_addr(const char *s, bool want_port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *port = NULL;
-	unsigned long p = 0;
+	static const struct {
+		char opt;
+		unsigned long *to;
+		const char *what;
+		unsigned long max;
+	} nums[] = {
+		{ 'n', &o.conns, "connection count", 100000000 },
+		{ 'p', &o.procs, "process count", MAX_PROCS },
+		{ 'c', &o.pending, "pending count", 1000000 },
+		{ 'r', &o.rate, "rate", 100000000 },
+		{ 'T', &o.connect_s, "connect timeout", 3600 },
+		{ 'H', &o.hold_s, "hold time", 86400 },
+		{ 'E', &o.echo_s, "echo timeout", 3600 },
+	};
 	char *end;
 
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || (size_t)(rb - s - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, rb - s - 1);
-		host[rb - s - 1] = '\0';
-		if (rb[1] == ':')
-			port = rb + 2;
-		else if (rb[1])
-			return -1;
-	} else {
-		const char *colon = strchr(s, ':');
-
-		/* Unbracketed, only IPv4 takes a port (one colon). */
-		if (want_port && colon && colon == strrchr(s, ':')) {
-			if ((size_t)(colon - s) >= sizeof(host))
-				return -1;
-			memcpy(host, s, colon - s);
-			host[colon - s] = '\0';
-			port = colon + 1;
-		} else {
-			if (strlen(s) >= sizeof(host))
-				return -1;
-			strcpy(host, s);
-		}
-	}
-	if (want_port != (port != NULL))
-		return -1;
-	if (port) {
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (nums[i].opt != opt)
+			continue;
 		errno = 0;
-		p = strtoul(port, &end, 10);
-		if (errno || *end || !*port || p == 0 || p > 65535)
-			return -1;
+		*nums[i].to = strtoul(arg, &end, 10);
+		if (errno || *end || !*arg || *nums[i].to > nums[i].max) {
+			fprintf(stderr, "connhold: bad %s '%s'\n", nums[i].what, arg);
+			exit(2);
+		}
+		return true;
 	}
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(p);
-		if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
-			return -1;
-		*len = sizeof(*a);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-		a->sin_family = AF_INET;
-		a->sin_port = htons(p);
-		if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
-			return -1;
-		*len = sizeof(*a);
-	}
-	return 0;
-}
-
-static unsigned long parse_num(const char *s, const char *what, unsigned long max)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || !*s || v > max) {
-		fprintf(stderr, "connhold: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
+	return false;
 }
 
 /* --- one process: the connections [first, first + n) of the run --- */
@@ -207,7 +138,7 @@ struct proc {
 	unsigned int id;
 	unsigned long first, n;
 	struct pstats *st;
-	int ep;
+	struct loop loop;
 	uint8_t *state;			/* by fd */
 	double *since;			/* connect start, by fd */
 	int maxfd;
@@ -215,12 +146,18 @@ struct proc {
 	double t0;
 };
 
-static void fail_conn(struct proc *p, int fd, int err)
+/* Counts a failed connection by errno; 0 is a connect timeout. */
+static void count_failure(struct proc *p, int err)
 {
 	if (err < 0 || err > MAX_ERRNO)
 		err = MAX_ERRNO;
 	atomic_fetch_add(&p->st->errors[err], 1);
 	atomic_fetch_add(&p->st->failed, 1);
+}
+
+static void fail_conn(struct proc *p, int fd, int err)
+{
+	count_failure(p, err);
 	p->state[fd] = C_NONE;
 	close(fd);
 }
@@ -229,42 +166,26 @@ static void start_one(struct proc *p)
 {
 	unsigned long idx = p->first + p->started++;
 	struct epoll_event ev = { .events = EPOLLOUT, };
-	int fd, one = 1, err;
+	const char *what;
+	int fd, rc;
 
-	fd = socket(o.dst.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	rc = sock_connect(&fd, &o.dst, o.n_src ? &o.src[idx % o.n_src] : NULL, &what);
 	if (fd == -1) {
-		err = errno;
-		atomic_fetch_add(&p->st->errors[err > MAX_ERRNO ? MAX_ERRNO : err], 1);
-		atomic_fetch_add(&p->st->failed, 1);
+		count_failure(p, -rc);
 		return;
 	}
 	if (fd > p->maxfd) {
 		/* The arrays are sized from the open-file limit, so this cannot happen. */
 		close(fd);
-		atomic_fetch_add(&p->st->errors[EMFILE], 1);
-		atomic_fetch_add(&p->st->failed, 1);
+		count_failure(p, EMFILE);
 		return;
 	}
-	if (o.n_src) {
-		unsigned int s = idx % o.n_src;
-
-		/*
-		 * Let connect() pick the port for the whole 4-tuple: a bare
-		 * bind() would reserve a port per source address for any
-		 * destination and search the port space on every call.
-		 */
-		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-		if (bind(fd, (struct sockaddr *)&o.src[s], o.src_len[s]) == -1) {
-			fail_conn(p, fd, errno);
-			return;
-		}
-	}
-	if (connect(fd, (struct sockaddr *)&o.dst, o.dst_len) == -1 && errno != EINPROGRESS) {
-		fail_conn(p, fd, errno);
+	if (rc < 0) {
+		fail_conn(p, fd, -rc);
 		return;
 	}
 	ev.data.fd = fd;
-	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+	if (epoll_ctl(p->loop.ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
 		fail_conn(p, fd, errno);
 		return;
 	}
@@ -289,28 +210,27 @@ static uint8_t echo_byte(int fd)
 	return (uint8_t)(fd * 31 + 7);
 }
 
-static void on_event(struct proc *p, int fd, uint32_t events)
+static void on_event(void *ctx, epoll_data_t data, uint32_t events)
 {
+	struct proc *p = ctx;
+	int fd = data.fd;
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP, .data.fd = fd };
 	uint8_t b;
 	ssize_t n;
 
 	switch (p->state[fd]) {
 	case C_CONNECTING: {
-		int err = 0;
-		socklen_t len = sizeof(err);
+		int err = -sock_connected(fd);
 
 		p->pending--;
 		atomic_store(&p->st->pending, p->pending);
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-			err = errno;
 		if (!err && (events & (EPOLLERR | EPOLLHUP)))
 			err = ECONNRESET;
 		if (err) {
 			fail_conn(p, fd, err);
 			return;
 		}
-		if (epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev) == -1) {
+		if (epoll_ctl(p->loop.ep, EPOLL_CTL_MOD, fd, &ev) == -1) {
 			fail_conn(p, fd, errno);
 			return;
 		}
@@ -356,15 +276,6 @@ static void expire_connects(struct proc *p, double now)
 	atomic_store(&p->st->pending, p->pending);
 }
 
-static void poll_events(struct proc *p, int timeout_ms)
-{
-	struct epoll_event evs[512];
-	int n = epoll_wait(p->ep, evs, 512, timeout_ms);
-
-	for (int i = 0; i < n; i++)
-		on_event(p, evs[i].data.fd, evs[i].events);
-}
-
 static void echo_all(struct proc *p)
 {
 	double deadline = now_s() + o.echo_s;
@@ -393,7 +304,7 @@ static void echo_all(struct proc *p)
 		if ((!outstanding && next > p->maxfd) || now_s() > deadline ||
 		    atomic_load(&sh->phase) == PH_EXIT)
 			break;
-		poll_events(p, 20);
+		loop_once(&p->loop, 20);
 	}
 	/* What did not come back in time, or was never sent. */
 	for (int fd = 0; fd <= p->maxfd; fd++)
@@ -403,13 +314,12 @@ static void echo_all(struct proc *p)
 
 static int proc_run(struct proc *p)
 {
-	struct rlimit rl;
-	double rate = o.rate / o.procs, last_expire;
+	double rate = (double)o.rate / o.procs, last_expire;
+	int rc;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	p->maxfd = fd_limit();
+	if (p->maxfd < 0)
 		return 1;
-	p->maxfd = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (int)rl.rlim_cur - 1;
 	if (p->n + FD_RESERVE > (unsigned long)p->maxfd + 1) {
 		fprintf(stderr, "connhold[%u]: %lu connections need %lu fds, the open-file limit "
 			"is %d: use more processes (-p)\n", p->id, p->n, p->n + FD_RESERVE,
@@ -418,9 +328,9 @@ static int proc_run(struct proc *p)
 	}
 	p->state = calloc(p->maxfd + 1, 1);
 	p->since = calloc(p->maxfd + 1, sizeof(*p->since));
-	p->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!p->state || !p->since || p->ep == -1) {
-		fprintf(stderr, "connhold[%u]: setup: %s\n", p->id, strerror(errno));
+	rc = !p->state || !p->since ? -ENOMEM : loop_init(&p->loop, NULL, on_event, p);
+	if (rc < 0) {
+		fprintf(stderr, "connhold[%u]: setup: %s\n", p->id, strerror(-rc));
 		return 1;
 	}
 	p->t0 = last_expire = now_s();
@@ -438,16 +348,32 @@ static int proc_run(struct proc *p)
 		}
 		if (p->started == p->n && !p->pending && done >= p->n)
 			atomic_store(&p->st->ramp_done, 1);
-		poll_events(p, 10);
+		loop_once(&p->loop, 10);
 	}
 	while (atomic_load(&sh->phase) == PH_HOLD)
-		poll_events(p, 100);
+		loop_once(&p->loop, 100);
 	if (atomic_load(&sh->phase) == PH_ECHO)
 		echo_all(p);
 	atomic_store(&p->st->echo_done, 1);
 	while (atomic_load(&sh->phase) != PH_EXIT)
-		poll_events(p, 100);
+		loop_once(&p->loop, 100);
 	return 0;
+}
+
+/* Process i of -p: its share of the connections; ctx is the shared mapping. */
+static int proc_main(unsigned int i, void *ctx)
+{
+	unsigned long base = o.conns / o.procs, extra = o.conns % o.procs;
+	struct shared *shared = ctx;
+	struct proc p = {
+		.id = i,
+		.first = i * base + (i < extra ? i : extra),
+		.n = base + (i < extra),
+		.st = &shared->p[i],
+	};
+
+	signal(SIGINT, SIG_IGN);	/* the parent decides */
+	return proc_run(&p);
 }
 
 /* --- the parent: forks, reports, moves the phases on --- */
@@ -503,15 +429,6 @@ static void print_errors(void)
 		printf("\n");
 }
 
-/* Waits up to ms for SIGUSR1/SIGINT/SIGTERM/SIGCHLD; returns it, or 0. */
-static int wait_signal(const sigset_t *set, long ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-	int s = sigtimedwait(set, NULL, &ts);
-
-	return s == -1 ? 0 : s;
-}
-
 static bool child_died(void)
 {
 	int status;
@@ -527,17 +444,17 @@ int main(int argc, char **argv)
 {
 	pid_t pids[MAX_PROCS];
 	double t0, ramp_s = 0, next_report, hold_until = 0;
-	bool stop = false, have_dst = false;
+	bool stopped = false, have_dst = false;
 	unsigned long held;
 	sigset_t set;
-	size_t shsize;
 	int c, rc;
 
+	prog = "connhold";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt(argc, argv, "d:b:n:p:c:r:T:H:wE:h")) != -1) {
 		switch (c) {
 		case 'd':
-			if (parse_addr(optarg, true, &o.dst, &o.dst_len) < 0) {
+			if (addr_parse(&o.dst, optarg) < 0) {
 				fprintf(stderr, "connhold: bad destination '%s'\n", optarg);
 				return 2;
 			}
@@ -545,51 +462,25 @@ int main(int argc, char **argv)
 			break;
 		case 'b':
 			if (o.n_src == MAX_SRC ||
-			    parse_addr(optarg, false, &o.src[o.n_src], &o.src_len[o.n_src]) < 0) {
+			    addr_parse_ip(&o.src[o.n_src], optarg, 0) < 0) {
 				fprintf(stderr, "connhold: bad or too many source addresses '%s'\n",
 					optarg);
 				return 2;
 			}
 			o.n_src++;
 			break;
-		case 'n':
-			o.conns = parse_num(optarg, "connection count", 100000000);
-			break;
-		case 'p':
-			o.procs = parse_num(optarg, "process count", MAX_PROCS);
-			break;
-		case 'c':
-			o.pending = parse_num(optarg, "pending count", 1000000);
-			break;
-		case 'r':
-			o.rate = parse_num(optarg, "rate", 100000000);
-			break;
-		case 'T':
-			o.connect_s = parse_num(optarg, "connect timeout", 3600);
-			break;
-		case 'H':
-			o.hold_s = parse_num(optarg, "hold time", 86400);
-			break;
 		case 'w':
 			o.wait_usr1 = true;
 			break;
-		case 'E':
-			o.echo_s = parse_num(optarg, "echo timeout", 3600);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			if (!num_opt(c, optarg))
+				return usage(c == 'h');
 		}
 	}
-	if (!have_dst || optind != argc || !o.pending) {
-		usage(stderr);
-		return 2;
-	}
+	if (!have_dst || optind != argc || !o.pending)
+		return usage(false);
 	for (unsigned int i = 0; i < o.n_src; i++)
-		if (o.src[i].ss_family != o.dst.ss_family) {
+		if (o.src[i].ss.ss_family != o.dst.ss.ss_family) {
 			fprintf(stderr, "connhold: source and destination families differ\n");
 			return 2;
 		}
@@ -601,57 +492,31 @@ int main(int argc, char **argv)
 		fprintf(stderr, "connhold: at most %d processes\n", MAX_PROCS);
 		return 2;
 	}
-	shsize = sizeof(*sh) + o.procs * sizeof(sh->p[0]);
-	sh = mmap(NULL, shsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (sh == MAP_FAILED) {
+	sh = shared_alloc(sizeof(*sh) + o.procs * sizeof(sh->p[0]));
+	if (!sh) {
 		perror("connhold: mmap");
 		return 1;
 	}
 	atomic_store(&sh->phase, PH_RAMP);
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
+	signals_block(&set);
 	t0 = now_s();
-	for (unsigned int i = 0; i < o.procs; i++) {
-		unsigned long base = o.conns / o.procs, extra = o.conns % o.procs;
-		struct proc p = {
-			.id = i,
-			.first = i * base + (i < extra ? i : extra),
-			.n = base + (i < extra),
-			.st = &sh->p[i],
-		};
-
-		pids[i] = fork();
-		if (pids[i] == -1) {
-			perror("connhold: fork");
-			atomic_store(&sh->phase, PH_EXIT);
-			for (unsigned int j = 0; j < i; j++)
-				kill(pids[j], SIGKILL);
-			return 1;
-		}
-		if (pids[i] == 0) {
-			sigprocmask(SIG_UNBLOCK, &set, NULL);
-			signal(SIGINT, SIG_IGN);	/* the parent decides */
-			_exit(proc_run(&p));
-		}
+	rc = procs_fork(pids, o.procs, &set, proc_main, sh);
+	if (rc < 0) {
+		fprintf(stderr, "connhold: fork: %s\n", strerror(-rc));
+		atomic_store(&sh->phase, PH_EXIT);
+		return 1;
 	}
-	printf("connhold: %lu connections, %u processes, %u sources, %u pending each%s\n",
+	printf("connhold: %lu connections, %lu processes, %u sources, %lu pending each%s\n",
 	       o.conns, o.procs, o.n_src, o.pending, o.rate > 0 ? ", rate-limited" : "");
 
 	next_report = t0 + 1;
-	while (!stop) {
-		int s = wait_signal(&set, 100);
+	while (!stopped) {
+		int s = signal_wait(&set, 100);
 		double now = now_s();
 		int ph = atomic_load(&sh->phase);
 
 		if (s == SIGINT || s == SIGTERM || (s == SIGCHLD && child_died())) {
-			stop = true;
+			stopped = true;
 			break;
 		}
 		if (ph == PH_RAMP && ALL(ramp_done)) {
@@ -687,12 +552,8 @@ int main(int argc, char **argv)
 	       "ramp_s=%.2f rate=%.0f/s\n", o.conns, held, SUM(failed), SUM(lost), SUM(echo_ok),
 	       SUM(echo_failed), ramp_s, held / (ramp_s > 0 ? ramp_s : 1));
 	print_errors();
-	rc = !stop && held == o.conns && SUM(echo_ok) == o.conns ? 0 : 1;
+	rc = !stopped && held == o.conns && SUM(echo_ok) == o.conns ? 0 : 1;
 	atomic_store(&sh->phase, PH_EXIT);
-	for (unsigned int i = 0; i < o.procs; i++) {
-		if (stop)
-			kill(pids[i], SIGKILL);
-		waitpid(pids[i], NULL, 0);
-	}
+	procs_reap(pids, o.procs, stopped);
 	return rc;
 }

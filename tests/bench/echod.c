@@ -20,30 +20,20 @@
  * end it (and its processes).
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* accept4 */
 #endif
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../tools/common.h"
+
 #define MAX_PROCS 256
-#define BUF_LEN 4096
-#define EMFILE_PAUSE_MS 100
+#define ECHO_BUF 4096
+#define EMFILE_PAUSE 0.1
 
 struct pstats {
 	atomic_ulong open, accepted, closed, bytes, emfile;
@@ -57,72 +47,24 @@ struct pending {
 static struct pstats *stats;
 static unsigned int n_procs = 1;
 
-static void usage(FILE *out)
+/* For -h (help: to stdout) and usage errors; returns the exit status. */
+static int usage(bool help)
 {
-	fprintf(out, "usage: echod -l ADDR:PORT [-p PROCS] [-i SECONDS] [-b BACKLOG]\n");
-}
-
-static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *port;
-	unsigned long p;
-	char *end;
-
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, rb - s - 1);
-		host[rb - s - 1] = '\0';
-		port = rb + 2;
-	} else {
-		const char *colon = strchr(s, ':');
-
-		if (!colon || colon != strrchr(s, ':') || (size_t)(colon - s) >= sizeof(host))
-			return -1;
-		memcpy(host, s, colon - s);
-		host[colon - s] = '\0';
-		port = colon + 1;
-	}
-	errno = 0;
-	p = strtoul(port, &end, 10);
-	if (errno || *end || !*port || p == 0 || p > 65535)
-		return -1;
-	if (strchr(host, ':')) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons(p);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-
-	a->sin_family = AF_INET;
-	a->sin_port = htons(p);
-	*len = sizeof(*a);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	fprintf(help ? stdout : stderr,
+		"usage: echod -l ADDR:PORT [-p PROCS] [-i SECONDS] [-b BACKLOG]\n");
+	return help ? 0 : 2;
 }
 
 /* --- one process --- */
 
 struct proc {
 	struct pstats *st;
-	int ep, lfd;
+	struct loop loop;
+	int lfd;
+	bool listening;
 	struct pending *pend;		/* by fd */
 	int maxfd;
-	uint64_t paused_until;
+	double paused_until;
 };
 
 static void conn_close(struct proc *p, int fd)
@@ -155,7 +97,7 @@ static int flush(struct proc *p, int fd)
 static void conn_event(struct proc *p, int fd)
 {
 	struct epoll_event ev = { .data.fd = fd };
-	char buf[BUF_LEN];
+	char buf[ECHO_BUF];
 	int rc;
 
 	if (p->pend[fd].buf) {
@@ -167,7 +109,7 @@ static void conn_event(struct proc *p, int fd)
 		if (rc == 0)
 			return;
 		ev.events = EPOLLIN;
-		epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev);
+		epoll_ctl(p->loop.ep, EPOLL_CTL_MOD, fd, &ev);
 	}
 	for (;;) {
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
@@ -193,7 +135,7 @@ static void conn_event(struct proc *p, int fd)
 		if (rc == 0) {
 			/* Stop reading until the peer takes what we owe it. */
 			ev.events = EPOLLOUT;
-			epoll_ctl(p->ep, EPOLL_CTL_MOD, fd, &ev);
+			epoll_ctl(p->loop.ep, EPOLL_CTL_MOD, fd, &ev);
 			return;
 		}
 	}
@@ -209,7 +151,7 @@ static void accept_all(struct proc *p)
 			if (errno == EMFILE || errno == ENFILE || errno == ENOMEM ||
 			    errno == ENOBUFS) {
 				atomic_fetch_add(&p->st->emfile, 1);
-				p->paused_until = now_ms() + EMFILE_PAUSE_MS;
+				p->paused_until = now_s() + EMFILE_PAUSE;
 			}
 			return;
 		}
@@ -218,7 +160,7 @@ static void accept_all(struct proc *p)
 			continue;
 		}
 		ev.data.fd = fd;
-		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
+		if (epoll_ctl(p->loop.ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			close(fd);
 			continue;
 		}
@@ -227,42 +169,56 @@ static void accept_all(struct proc *p)
 	}
 }
 
-static int proc_run(struct pstats *st, int lfd)
+static void proc_event(void *ctx, epoll_data_t data, uint32_t events)
 {
-	struct proc p = { .st = st, .lfd = lfd };
-	struct epoll_event ev = { .events = EPOLLIN, .data.fd = lfd }, evs[512];
-	struct rlimit rl;
-	bool listening = true;
+	struct proc *p = ctx;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (data.fd == p->lfd)
+		accept_all(p);
+	else
+		conn_event(p, data.fd);
+}
+
+/* Out of fds: takes the listener out for a while, so that a full queue
+ * does not spin us. */
+static int proc_before(void *ctx)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct proc *p = ctx;
+
+	if (p->listening && p->paused_until) {
+		epoll_ctl(p->loop.ep, EPOLL_CTL_DEL, p->lfd, NULL);
+		p->listening = false;
+	} else if (!p->listening && now_s() >= p->paused_until) {
+		p->paused_until = 0;
+		ev.data.fd = p->lfd;
+		epoll_ctl(p->loop.ep, EPOLL_CTL_ADD, p->lfd, &ev);
+		p->listening = true;
+	}
+	return p->listening ? -1 : (int)(EMFILE_PAUSE * 1000);
+}
+
+/* Process i: serves listening socket i; ctx is the array of them. */
+static int proc_main(unsigned int i, void *ctx)
+{
+	const int *lfds = ctx;
+	struct proc p = { .st = &stats[i], .lfd = lfds[i], .listening = true };
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = p.lfd };
+
+	for (unsigned int j = 0; j < n_procs; j++)
+		if (j != i)
+			close(lfds[j]);
+	p.maxfd = fd_limit();
+	if (p.maxfd < 0)
 		return 1;
-	p.maxfd = rl.rlim_cur == RLIM_INFINITY ? 1 << 20 : (int)rl.rlim_cur - 1;
 	p.pend = calloc(p.maxfd + 1, sizeof(*p.pend));
-	p.ep = epoll_create1(EPOLL_CLOEXEC);
-	if (!p.pend || p.ep == -1 || epoll_ctl(p.ep, EPOLL_CTL_ADD, lfd, &ev) == -1) {
+	if (!p.pend || loop_init(&p.loop, proc_before, proc_event, &p) < 0 ||
+	    epoll_ctl(p.loop.ep, EPOLL_CTL_ADD, p.lfd, &ev) == -1) {
 		perror("echod: setup");
 		return 1;
 	}
-	for (;;) {
-		int n = epoll_wait(p.ep, evs, 512, listening ? -1 : EMFILE_PAUSE_MS);
-
-		for (int i = 0; i < n; i++) {
-			if (evs[i].data.fd == lfd)
-				accept_all(&p);
-			else
-				conn_event(&p, evs[i].data.fd);
-		}
-		/* Out of fds: take the listener out so a full queue does not spin us. */
-		if (listening && p.paused_until) {
-			epoll_ctl(p.ep, EPOLL_CTL_DEL, lfd, NULL);
-			listening = false;
-		} else if (!listening && now_ms() >= p.paused_until) {
-			p.paused_until = 0;
-			epoll_ctl(p.ep, EPOLL_CTL_ADD, lfd, &ev);
-			listening = true;
-		}
-	}
+	loop_run(&p.loop);
+	return 0;
 }
 
 /* --- the parent --- */
@@ -285,35 +241,18 @@ static void report(void)
 	       acc, closed, bytes, emfile, max);
 }
 
-static int listen_one(const struct sockaddr_storage *ss, socklen_t len, int backlog)
-{
-	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-
-	if (fd == -1)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1 ||
-	    (ss->ss_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
-	    bind(fd, (const struct sockaddr *)ss, len) == -1 || listen(fd, backlog) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
-	struct sockaddr_storage addr;
-	socklen_t addr_len = 0;
-	const char *addr_s = NULL;
+	struct addr addr;
+	const char *addr_s = NULL, *what;
 	unsigned long interval = 0, backlog = 65535;
 	int lfds[MAX_PROCS];
 	pid_t pids[MAX_PROCS];
-	uint64_t next;
+	double next;
 	sigset_t set;
-	int c;
+	int c, rc;
 
+	prog = "echod";
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt(argc, argv, "l:p:i:b:h")) != -1) {
 		char *end;
@@ -321,7 +260,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'l':
 			addr_s = optarg;
-			if (parse_addr(optarg, &addr, &addr_len) < 0) {
+			if (addr_parse(&addr, optarg) < 0) {
 				fprintf(stderr, "echod: bad address '%s'\n", optarg);
 				return 2;
 			}
@@ -348,75 +287,50 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return usage(c == 'h');
 		}
 	}
-	if (!addr_s || optind != argc) {
-		usage(stderr);
-		return 2;
-	}
-	stats = mmap(NULL, n_procs * sizeof(*stats), PROT_READ | PROT_WRITE,
-		     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (stats == MAP_FAILED) {
+	if (!addr_s || optind != argc)
+		return usage(false);
+	stats = shared_alloc(n_procs * sizeof(*stats));
+	if (!stats) {
 		perror("echod: mmap");
 		return 1;
 	}
+	/* One socket a process, so that the kernel spreads connections over
+	 * them (SO_REUSEPORT) and each process accepts only its own. */
 	for (unsigned int i = 0; i < n_procs; i++) {
-		lfds[i] = listen_one(&addr, addr_len, (int)backlog);
-		if (lfds[i] == -1) {
-			fprintf(stderr, "echod: listen on %s: %s\n", addr_s, strerror(errno));
+		lfds[i] = sock_listen(&addr, (int)backlog, true, &what);
+		if (lfds[i] < 0) {
+			fprintf(stderr, "echod: listen on %s: %s: %s\n", addr_s, what,
+				strerror(-lfds[i]));
 			return 1;
 		}
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	for (unsigned int i = 0; i < n_procs; i++) {
-		pids[i] = fork();
-		if (pids[i] == -1) {
-			perror("echod: fork");
-			for (unsigned int j = 0; j < i; j++)
-				kill(pids[j], SIGKILL);
-			return 1;
-		}
-		if (pids[i] == 0) {
-			sigprocmask(SIG_UNBLOCK, &set, NULL);
-			for (unsigned int j = 0; j < n_procs; j++)
-				if (j != i)
-					close(lfds[j]);
-			_exit(proc_run(&stats[i], lfds[i]));
-		}
+	signals_block(&set);
+	rc = procs_fork(pids, n_procs, &set, proc_main, lfds);
+	if (rc < 0) {
+		fprintf(stderr, "echod: fork: %s\n", strerror(-rc));
+		return 1;
 	}
 	for (unsigned int i = 0; i < n_procs; i++)
 		close(lfds[i]);
 	printf("echod: listening on %s, %u processes\n", addr_s, n_procs);
-	next = now_ms() + interval * 1000;
+	next = now_s() + interval;
 	for (;;) {
-		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200 * 1000000L };
-		int s = sigtimedwait(&set, NULL, &ts);
+		int s = signal_wait(&set, 200);
 
 		if (s == SIGUSR1)
 			report();
 		if (s == SIGINT || s == SIGTERM || s == SIGCHLD)
 			break;
-		if (interval && now_ms() >= next) {
+		if (interval && now_s() >= next) {
 			report();
-			next += interval * 1000;
+			next += interval;
 		}
 	}
 	report();
-	for (unsigned int i = 0; i < n_procs; i++) {
-		kill(pids[i], SIGKILL);
-		waitpid(pids[i], NULL, 0);
-	}
+	procs_reap(pids, n_procs, true);
 	return 0;
 }

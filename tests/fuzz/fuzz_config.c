@@ -5,7 +5,8 @@
  * undefined behaviour, the result must keep lb_config_parse()'s contract
  * (lb/config.h): either a config and no errors, or no config and one or
  * more '\n'-terminated error lines, printable (user text is escaped), and
- * an accepted config must be one lb can run. Build with "make fuzz"
+ * an accepted config must be one lb can run (no backend is one of its
+ * VIPs); its warnings, if any, are lines of the same form. Build with "make fuzz"
  * (Makefile.am), or by hand:
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -59,6 +60,10 @@ static void check_config(const struct lb_config *cfg)
 			    !lb_config_has_family(cfg, vip->sa.sa_family))
 				abort();
 		}
+		/* lb cannot be its own backend. */
+		for (size_t j = 0; j < svc->n_backends; j++)
+			if (lb_config_find_service(cfg, &svc->backends[j].addr))
+				abort();
 		if (svc->health.type == LB_CHECK_HTTP &&
 		    (!svc->health.path || svc->health.expect_min > svc->health.expect_max))
 			abort();
@@ -86,6 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (errors)
 			abort();
 		check_config(cfg);
+		/* Warnings follow the errors' form: printable "path: problem" lines. */
+		if (cfg->warnings)
+			check_errors(cfg->warnings);
 		lb_config_free(cfg);
 	} else {
 		check_errors(errors);

@@ -176,6 +176,12 @@ check_metrics() {
 	{
 		if ($0 !~ sample_re) bad("malformed sample")
 		n = $0; sub(/[{ ].*/, "", n)
+		# A histogram family NAME has samples NAME_bucket, NAME_sum, NAME_count.
+		if (!(n in type)) {
+			h = n
+			if (sub(/_(bucket|sum|count)$/, "", h) && type[h] == "histogram")
+				n = h
+		}
 		if (!(n in type)) bad("sample without TYPE")
 		if (type[n] == "counter" && n !~ /_total$/) bad("counter without _total")
 		if (n != last && (n in sampled)) bad("family not contiguous")

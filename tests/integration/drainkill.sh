@@ -3,7 +3,8 @@
 # A worker that cannot drain (stopped with SIGSTOP) is killed by the master
 # once its own generation's drain_timeout_ms (plus the grace) has passed,
 # even while later reloads keep retiring newer generations: their deadlines
-# do not postpone an older one's.
+# do not postpone an older one's. (The watchdog, which would also kill a
+# stopped worker, is off: watchdog.sh tests it.)
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=drainkill
 . "$LB_SRCDIR/tests/lab.sh"
@@ -15,7 +16,7 @@ lab_nginx_start
 DRAIN_MS=1000
 GRACE_MS=2000		# STOP_GRACE_MS in lb/master.c
 cfg=$(lab_config)
-sed -i "s/\"workers\": 2,/\"workers\": 1, \"drain_timeout_ms\": $DRAIN_MS,/" "$cfg"
+sed -i "s/\"workers\": 2,/\"workers\": 1, \"drain_timeout_ms\": $DRAIN_MS, \"watchdog_ms\": 0,/" "$cfg"
 grep -q "\"drain_timeout_ms\": $DRAIN_MS" "$cfg" || lab_fail "could not set drain_timeout_ms"
 lab_lb_start "$cfg"
 master=$LAB_LB_PID

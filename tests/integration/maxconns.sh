@@ -12,7 +12,8 @@
 #  - 4 workers, max_conns 2, 80 clients at once, each echoed then closed:
 #    all are served, none is reset as "no backend" (a worker that loses the
 #    race for a freed slot to another must keep waiting, issue 13 item 4),
-#    and the backend never holds more than 2 connections.
+#    and the backend never holds more than 2 connections; each client that
+#    queued is counted once in the queue-time histogram.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=maxconns
 . "$LB_SRCDIR/tests/lab.sh"
@@ -119,5 +120,14 @@ line=$(grep 'churn:' "$LAB_DIR/churn.log" | tail -n1)
 nb=$(lab_ctl_call '{"cmd": "stats"}' | jq '.data.totals.no_backend')
 [[ $nb == 0 ]] || { lab_lb_log; lab_fail "no_backend is $nb for a healthy backend"; }
 lab_log "ok: $line; the backend held at most $peak at once; no_backend $nb"
+# Every client that queued was timed once as it left the queue (the
+# lb_service_queue_seconds histogram), and waited at least a little.
+m=$(lab_ctl_call '{"cmd": "metrics"}' | jq -r .data)
+queued=$(awk '/^lb_service_queued_total/ { print $2 }' <<<"$m")
+timed=$(awk '/^lb_service_queue_seconds_count/ { print $2 }' <<<"$m")
+waited=$(awk '/^lb_service_queue_seconds_sum/ { print $2 }' <<<"$m")
+((queued > 0 && timed == queued)) && awk -v s="$waited" 'BEGIN { exit !(s > 0) }' ||
+	lab_fail "queue histogram: $timed timed, $queued queued, $waited s in all"
+lab_log "ok: $timed queued clients timed, $waited s waited in all"
 lab_lb_stop || lab_fail "lb exited with status $?"
 lab_log "PASS"

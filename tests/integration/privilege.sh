@@ -15,8 +15,9 @@ LAB_NAME=privilege
 lab_skip_unless_root pgrep getent setpriv
 lab_need_lb
 
-# CAP_KILL 5, CAP_SETGID 6, CAP_SETUID 7, CAP_NET_ADMIN 12, CAP_NET_RAW 13.
-MASTER_CAPS=00000000000030e0
+# CAP_KILL 5, CAP_SETGID 6, CAP_SETUID 7, CAP_NET_BIND_SERVICE 10, CAP_NET_ADMIN 12,
+# CAP_NET_RAW 13.
+MASTER_CAPS=00000000000034e0
 WORKER_CAPS=0000000000002000
 NONE=0000000000000000
 W_UID=$(getent passwd nobody | cut -d: -f3) || lab_skip "no user nobody"
@@ -115,7 +116,7 @@ migrate0=$(in_gw sysctl -n net.ipv4.tcp_migrate_req)
 cfg=$(lab_config)
 lab_lb_start "$cfg"
 master=$LAB_LB_PID
-grep -q 'privileges: master keeps uid 0 with kill, setgid, setuid, net_admin, net_raw' "$LAB_LB_LOG" ||
+grep -q 'privileges: master keeps uid 0 with kill, setgid, setuid, net_bind_service, net_admin, net_raw' "$LAB_LB_LOG" ||
 	{ lab_lb_log; lab_fail "no log line naming the master's capabilities"; }
 [[ $(in_gw sysctl -n net.ipv4.tcp_migrate_req) == 1 ]] || lab_fail "tcp_migrate_req not set"
 

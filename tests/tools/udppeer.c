@@ -3,7 +3,7 @@
  * udppeer: datagram test peer for lb's UDP tests and benchmarks.
  *
  *   udppeer echo [-v] [-j PROCS] [-d] ADDR:PORT [ADDR:PORT...]
- *   udppeer gen [-b SRCIP]... [-f FLOWS] [-s SIZE] [-r RATE] [-t SECONDS]
+ *   udppeer gen [-v] [-b SRCIP]... [-f FLOWS] [-s SIZE] [-r RATE] [-t SECONDS]
  *               [-w MS] [-n COUNT] ADDR:PORT
  *
  * echo sends every datagram back to where it came from, in batches
@@ -22,8 +22,9 @@
  * counted bad. It prints
  *   gen: F flows: sent S, received R, lost L (P%), bad B, T s, D datagrams/s, G Gbit/s
  * (rates of what was sent) and, for each flow that got no answer at all,
- * "gen: flow I from SRC: no answer". Exit status 0 when nothing came back
- * bad, 1 otherwise, 2 on usage errors.
+ * "gen: flow I from SRC: no answer"; with -v, for every flow,
+ * "gen: flow I from SRC: sent S, received R". Exit status 0 when nothing
+ * came back bad, 1 otherwise, 2 on usage errors.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
@@ -79,7 +80,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: udppeer echo [-v] [-j PROCS] [-d] ADDR:PORT [ADDR:PORT...]\n"
-		"       udppeer gen [-b SRCIP]... [-f FLOWS] [-s SIZE] [-r RATE] [-t SECONDS]\n"
+		"       udppeer gen [-v] [-b SRCIP]... [-f FLOWS] [-s SIZE] [-r RATE] [-t SECONDS]\n"
 		"                   [-w MS] [-n COUNT] ADDR:PORT\n");
 	exit(2);
 }
@@ -347,14 +348,18 @@ static int cmd_gen(int argc, char **argv)
 	size_t n_srcs = 0, n_flows = 1, size = 64, sent_total = 0;
 	double rate = 0, seconds = 5, wait_ms = 500, t0, t_end, t_last = 0;
 	uint64_t count = 0, received = 0, bad = 0;
+	bool verbose = false;
 	static unsigned char bufs[BATCH][MAX_DGRAM];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	struct flow *flows;
 	int c, ep;
 
-	while ((c = getopt(argc, argv, "b:f:s:r:t:w:n:")) != -1) {
+	while ((c = getopt(argc, argv, "vb:f:s:r:t:w:n:")) != -1) {
 		switch (c) {
+		case 'v':
+			verbose = true;
+			break;
 		case 'b':
 			if (n_srcs == MAX_ADDRS || addr_parse(optarg, false, &srcs[n_srcs]) < 0)
 				usage();
@@ -481,7 +486,12 @@ static int cmd_gen(int argc, char **argv)
 		       sent_total ? 100.0 * lost / sent_total : 0.0, (unsigned long long)bad, secs,
 		       secs > 0 ? sent_total / secs : 0, secs > 0 ? sent_total * size * 8 / secs / 1e9 : 0);
 		for (size_t i = 0; i < n_flows; i++)
-			if (!flows[i].received && flows[i].next_seq)
+			if (verbose)
+				printf("gen: flow %zu from %s: sent %llu, received %llu\n", i,
+				       addr_str(&flows[i].local, a, sizeof(a)),
+				       (unsigned long long)flows[i].next_seq,
+				       (unsigned long long)flows[i].received);
+			else if (!flows[i].received && flows[i].next_seq)
 				printf("gen: flow %zu from %s: no answer\n", i,
 				       addr_str(&flows[i].local, a, sizeof(a)));
 	}
