@@ -11,8 +11,10 @@
 #    add: a routing daemon would flap it); one with another table moves
 #    them; one without the block removes device and routes; one with it
 #    again brings them back;
-#  - drain-gateway withdraws everything and status says so;
-#    resume-gateway announces again;
+#  - drain-gateway withdraws everything and status says so, on the control
+#    socket and on the HTTP listener (a process forked before the drain:
+#    the state it shows is shared, not a copy); resume-gateway announces
+#    again;
 #  - SIGKILL of the master: device and routes are gone within a second;
 #  - SIGTERM: lb withdraws, exits 0, leaves nothing;
 #  - clear errors, and no start: another lb holding the device, a
@@ -65,7 +67,9 @@ config() {
 		]
 	}'
 }
-announce='"announce": {"table": 200, "protocol": 250, "settle_ms": 100}'
+block='"announce": {"table": 200, "protocol": 250, "settle_ms": 100}'
+announce=$block', "http": {"listen": "127.0.0.1:9180"}'
+http_get() { in_gw curl -sS --max-time 5 "http://127.0.0.1:9180$1"; }
 cfg=$(config "$announce")
 
 lab_bg "$LAB_GW" "$LAB_DIR/monitor.log" ip -ts monitor route
@@ -115,10 +119,15 @@ lab_check "a reload with the block again announces" test "$(wait_routes -6 1)"
 out=$(ctl drain-gateway 30) || lab_fail "drain-gateway: $out"
 lab_check "drain-gateway withdraws everything" test "$(wait_routes -4 0)" -a "$(wait_routes -6 0)"
 lab_check "status shows the drain" grep -q "^gateway: *draining since" <<<"$(ctl status)"
+lab_check "so does the HTTP listener's status" \
+	test "$(http_get /status.json | jq -r .status.gateway.state)" = draining
+lab_check "and its metrics" grep -qx "lb_gateway_draining 1" <<<"$(http_get /metrics)"
 lab_check "a second drain-gateway is fine" grep -q "then lb stops" <<<"$(ctl drain-gateway --stop 30)"
 out=$(ctl resume-gateway) || lab_fail "resume-gateway: $out"
 lab_check "resume-gateway announces again" test "$(wait_routes -4 1)" -a "$(wait_routes -6 1)"
 lab_check "status: serving" grep -q "^gateway: *serving" <<<"$(ctl status)"
+lab_check "HTTP status: serving, 2 routes" test "$(http_get /status.json |
+	jq -r '.status.gateway | "\(.state) \(.announce.routes)"')" = "serving 2"
 lab_check "resume-gateway when not drained is an error" not ctl resume-gateway
 
 # SIGKILL: nothing of lb's runs the device's file any more.
@@ -166,7 +175,7 @@ cat >"$other" <<EOF
 	"control": {"path": "$LAB_DIR/other.sock"},
 	"intercept": {"port": 50081, "mark": 2, "table": "other", "route_table": 101,
 		"rule_priority": 101},
-	$announce,
+	$block,
 	"services": [{"name": "x", "vips": ["198.18.100.9:80"],
 		"backends": [{"address": "198.18.2.2:80"}]}]
 }
