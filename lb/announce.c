@@ -547,6 +547,29 @@ int lb_announce_resume(struct lb_announce *a, uint64_t now_ms, char *msg, size_t
 	return 0;
 }
 
+int lb_announce_print(const struct lb_config *cfg, FILE *out)
+{
+	char buf[LB_ADDR_STRLEN];
+	struct layout l;
+
+	if (!cfg->announce.enabled)
+		return 0;
+	if (layout_build(&l, cfg) < 0)
+		return -ENOMEM;
+	fprintf(out, "\n# announcements, each while lb can serve its VIP (device %s)\n",
+		cfg->announce.device);
+	for (size_t i = 0; i < l.n_vips; i++) {
+		const union lb_sockaddr *a = &l.vips[i].pub.addr;
+		bool v6 = a->sa.sa_family == AF_INET6;
+
+		fprintf(out, "ip%s route replace %s/%d dev %s table %u proto %u\n", v6 ? " -6" : "",
+			lb_addr_format_ip(a, buf, sizeof(buf)), v6 ? 128 : 32, cfg->announce.device,
+			cfg->announce.table, (unsigned int)cfg->announce.protocol);
+	}
+	layout_free(&l);
+	return 0;
+}
+
 bool lb_announce_drain_check(struct lb_announce *a, int64_t active, uint64_t now_ms)
 {
 	if (a->st->gateway != LB_GATEWAY_DRAINING)

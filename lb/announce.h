@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "lb/addr.h"
@@ -140,5 +141,8 @@ void lb_announce_stop(struct lb_announce *a, uint64_t now_ms);
 const struct lb_announce_state *lb_announce_state(const struct lb_announce *a);
 
 const char *lb_announce_gateway_name(enum lb_gateway_state s);
+
+/* The routes cfg announces, in ip(8) syntax (for lb -t); nothing without a block. 0 or -ENOMEM. */
+int lb_announce_print(const struct lb_config *cfg, FILE *out);
 
 #endif

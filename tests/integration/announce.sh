@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # lb's announcements on one gateway, without a routing daemon: the routes
 # lb keeps in announce.table through its TUN device.
+#  - lb -t prints the routes it would announce;
 #  - once ready, one route per VIP address (IPv4 and IPv6), protocol and
 #    table as configured, through device lb-announce;
 #  - a VIP whose service loses its last usable backend of the family
@@ -72,6 +73,9 @@ announce=$block', "http": {"listen": "127.0.0.1:9180"}'
 http_get() { in_gw curl -sS --max-time 5 "http://127.0.0.1:9180$1"; }
 cfg=$(config "$announce")
 
+lab_check "lb -t prints the routes it would announce" grep -qx \
+	"ip -6 route replace 2001:db8:100::1/128 dev lb-announce table 200 proto 250" \
+	<<<"$("$LB_BIN" -t -c "$cfg" 2>/dev/null)"
 lab_bg "$LAB_GW" "$LAB_DIR/monitor.log" ip -ts monitor route
 MON=$LAB_BG_PID
 lab_lb_start "$cfg"
