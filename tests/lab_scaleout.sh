@@ -50,7 +50,7 @@ SO_SW=$LAB_ID-sw
 SO_ECHO_PID=()
 SO_LB_PID=()
 SO_LB_LOG=()
-SO_BIRD_PID=()
+declare -A SO_BIRD_PID=()
 
 so_gw() { echo "$LAB_ID-gw$1"; }
 so_be() { echo "$LAB_ID-be$1"; }
@@ -252,12 +252,14 @@ so_template() {
 	sed "${args[@]}" "$f"
 }
 
-# so_bird NS NAME CONF: BIRD in NS with CONF, its socket and log in the lab dir.
+# so_bird NS NAME CONF: BIRD in NS with CONF, its socket and log in the lab
+# dir. At a real-time priority, as docs/scale-out.md advises: BFD's 300 ms
+# must hold on a loaded box (this one runs three lbs, a load and the test).
 so_bird() {
 	local ns=$1 name=$2 conf=$3
 	bird -p -c "$conf" || lab_fail "BIRD config $conf"
-	lab_bg "$ns" "$LAB_DIR/bird-$name.log" bird -f -c "$conf" -s "$LAB_DIR/bird-$name.ctl" \
-		-P "$LAB_DIR/bird-$name.pid"
+	lab_bg "$ns" "$LAB_DIR/bird-$name.log" chrt -f 10 bird -f -c "$conf" \
+		-s "$LAB_DIR/bird-$name.ctl" -P "$LAB_DIR/bird-$name.pid"
 	SO_BIRD_PID[$name]=$LAB_BG_PID
 }
 
@@ -363,13 +365,13 @@ so_nexthops() {
 so_wait_nexthops() {
 	local t0 i n
 	t0=$(lab_now_ms)
-	n=$(awk -v s="$3" 'BEGIN { printf "%d", s * 200 }')
+	n=$(awk -v s="$3" 'BEGIN { printf "%d", s * 50 }')
 	for ((i = 0; i <= n; i++)); do
 		if [[ $(so_nexthops "$1") == "$2" ]]; then
 			echo $(($(lab_now_ms) - t0))
 			return 0
 		fi
-		sleep 0.005
+		sleep 0.02
 	done
 	return 1
 }
@@ -387,12 +389,14 @@ so_link() {
 	ip -n "$SO_SW" link set "u$1" "$2"
 }
 
-# so_gw_counts SERVICE: connections each gateway's lb took for SERVICE, space separated.
+# so_gw_counts SERVICE: connections each gateway's lb took for SERVICE, space
+# separated (0 for one whose lb is not running).
 so_gw_counts() {
 	local n out=()
 	for ((n = 1; n <= SO_GWS; n++)); do
-		out+=("$(so_lbctl "$n" -j stats | jq --arg s "$1" \
-			'[.data.services[] | select(.name == $s) | .total] | add // 0')")
+		out+=("$(so_lbctl "$n" -j stats 2>/dev/null | jq --arg s "$1" \
+			'[.data.services[] | select(.name == $s) | .total] | add // 0' 2>/dev/null)")
+		out[n - 1]=${out[n - 1]:-0}
 	done
 	echo "${out[*]}"
 }
@@ -419,12 +423,12 @@ so_addr() {
 }
 
 # so_ping_start VIP PORT N: N long-lived connections (peer ping, one echo
-# every 300 ms) from the client; once all are up, records which gateway
+# every SO_PING_MS, 300) from the client; once all are up, records which gateway
 # holds each (by client port) in $SO_PING_LOG.map.
 so_ping_start() {
 	local i
 	SO_PING_LOG=$(mktemp "$LAB_DIR/ping.XXXXXX")
-	lab_bg "$LAB_CLI" "$SO_PING_LOG" "$PEER" ping -n "$3" -i 300 -T 2000 -t 3600 \
+	lab_bg "$LAB_CLI" "$SO_PING_LOG" "$PEER" ping -n "$3" -i "${SO_PING_MS:-300}" -T 2000 -t 3600 \
 		"$(so_addr "$1" "$2")"
 	SO_PING_PID=$LAB_BG_PID
 	for ((i = 0; i < 200; i++)); do
@@ -501,4 +505,32 @@ so_probe_report() {
 			if (r < 0) r = 0
 			printf "%d failed of %d, recovered %d ms after the event\n", f, n, r
 		}' "$SO_PROBE_LOG"
+}
+
+# so_router_watch: records the router's route and nexthop changes, with
+# their times, for so_router_changed.
+so_router_watch() {
+	SO_RT_MON=$LAB_DIR/router-monitor.log
+	lab_bg "$SO_RT" "$SO_RT_MON" ip -ts monitor route nexthop
+}
+
+# so_router_mark: where the router's change log stands now, and which
+# nexthop group (if any: dist/bird/resilient-ecmp) the route to SO_VIP4 uses.
+so_router_mark() {
+	SO_RT_MARK=$(wc -l <"$SO_RT_MON")
+	SO_RT_GROUP=$(in_rt ip -j route show "$SO_VIP4" 2>/dev/null | jq -r '.[0].nhid // empty' 2>/dev/null)
+}
+
+# so_router_changed SINCE_MS: ms from SINCE_MS to the router's first change
+# of its route to SO_VIP4 (or of that route's nexthop group) logged after
+# so_router_mark; -1: none.
+so_router_changed() {
+	local line ts re="\\] (Deleted )?${SO_VIP4//./\\.} "
+	[[ -n $SO_RT_GROUP ]] && re+="|\\] id $SO_RT_GROUP group "
+	# Routes in other tables (BIRD's table for resilient-ecmp) forward nothing.
+	line=$(tail -n +$((SO_RT_MARK + 1)) "$SO_RT_MON" | grep -v " table " | grep -m1 -E "$re")
+	ts=${line#[}
+	ts=${ts%%]*}
+	[[ -n $line && -n $ts ]] || { echo -1; return; }
+	echo $(($(date -d "${ts/T/ }" +%s%3N) - $1))
 }
