@@ -52,6 +52,7 @@ struct layout {
 /* A route the config in force no longer has, still to delete. */
 struct stale {
 	union lb_sockaddr addr;
+	uint8_t plen;
 	struct lb_nft_announce_spec spec;
 };
 
@@ -77,6 +78,16 @@ static const char *const gateway_names[] = {
 	[LB_GATEWAY_STOPPING] = "stopping",
 };
 
+const char *lb_announce_plen_suffix(const struct lb_announce_vip *v)
+{
+	static char buf[8];
+
+	if (v->plen == (v->addr.sa.sa_family == AF_INET ? 32 : 128))
+		return "";
+	snprintf(buf, sizeof(buf), "/%u", v->plen);
+	return buf;
+}
+
 const char *lb_announce_gateway_name(enum lb_gateway_state s)
 {
 	return s < sizeof(gateway_names) / sizeof(gateway_names[0]) ? gateway_names[s] : "unknown";
@@ -100,29 +111,39 @@ static void layout_free(struct layout *l)
 
 struct pair {
 	union lb_sockaddr addr;
+	uint8_t plen;
 	size_t svc;
 };
 
-static int addr_cmp(const union lb_sockaddr *a, const union lb_sockaddr *b)
+/* Orders prefixes by family, address, then length. */
+static int addr_cmp(const union lb_sockaddr *a, uint8_t alen, const union lb_sockaddr *b,
+		    uint8_t blen)
 {
+	int c;
+
 	if (a->sa.sa_family != b->sa.sa_family)
 		return a->sa.sa_family < b->sa.sa_family ? -1 : 1;
 	if (a->sa.sa_family == AF_INET)
-		return memcmp(&a->in.sin_addr, &b->in.sin_addr, sizeof(a->in.sin_addr));
-	return memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr));
+		c = memcmp(&a->in.sin_addr, &b->in.sin_addr, sizeof(a->in.sin_addr));
+	else
+		c = memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, sizeof(a->in6.sin6_addr));
+	return c ? c : alen < blen ? -1 : alen > blen;
 }
 
 static int pair_cmp(const void *x, const void *y)
 {
 	const struct pair *a = x, *b = y;
-	int c = addr_cmp(&a->addr, &b->addr);
+	int c = addr_cmp(&a->addr, a->plen, &b->addr, b->plen);
 
 	if (c)
 		return c;
 	return a->svc < b->svc ? -1 : a->svc > b->svc;
 }
 
-/* cfg's VIP addresses, sorted and each once, with the services behind each. */
+/*
+ * cfg's VIP addresses and prefixes (port ranges ignored), sorted and each
+ * once, with the services behind each.
+ */
 static int layout_build(struct layout *l, const struct lb_config *cfg)
 {
 	size_t n = 0, k = 0, ns = cfg->n_services;
@@ -149,15 +170,18 @@ static int layout_build(struct layout *l, const struct lb_config *cfg)
 		for (size_t j = 0; j < cfg->services[i].n_vips; j++) {
 			pairs[k].addr = cfg->services[i].vips[j];
 			lb_addr_set_port(&pairs[k].addr, 0);
+			pairs[k].plen = cfg->services[i].vip_plen[j];
 			pairs[k++].svc = i;
 		}
 	qsort(pairs, n, sizeof(*pairs), pair_cmp);
 	for (size_t i = 0; i < n; i++) {
 		struct vip *v;
 
-		if (i == 0 || addr_cmp(&pairs[i].addr, &pairs[i - 1].addr)) {
+		if (i == 0 || addr_cmp(&pairs[i].addr, pairs[i].plen, &pairs[i - 1].addr,
+				       pairs[i - 1].plen)) {
 			v = &l->vips[l->n_vips++];
 			v->pub.addr = pairs[i].addr;
+			v->pub.plen = pairs[i].plen;
 			v->first = i;
 			v->pub.why = "lb is starting";
 		} else {
@@ -171,13 +195,14 @@ static int layout_build(struct layout *l, const struct lb_config *cfg)
 	return 0;
 }
 
-static struct vip *layout_find(const struct layout *l, const union lb_sockaddr *addr)
+static struct vip *layout_find(const struct layout *l, const union lb_sockaddr *addr,
+			       uint8_t plen)
 {
 	size_t lo = 0, hi = l->n_vips;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = addr_cmp(&l->vips[mid].pub.addr, addr);
+		int c = addr_cmp(&l->vips[mid].pub.addr, l->vips[mid].pub.plen, addr, plen);
 
 		if (c == 0)
 			return &l->vips[mid];
@@ -264,7 +289,7 @@ int lb_announce_prepare(struct lb_announce *a, const struct lb_config *cfg, char
 	return 0;
 }
 
-static int stale_add(struct lb_announce *a, const union lb_sockaddr *addr,
+static int stale_add(struct lb_announce *a, const struct lb_announce_vip *v,
 		     const struct lb_nft_announce_spec *spec)
 {
 	struct stale *s = realloc(a->stale, (a->n_stale + 1) * sizeof(*s));
@@ -272,7 +297,7 @@ static int stale_add(struct lb_announce *a, const union lb_sockaddr *addr,
 	if (!s)
 		return -ENOMEM;
 	a->stale = s;
-	s[a->n_stale++] = (struct stale){ .addr = *addr, .spec = *spec };
+	s[a->n_stale++] = (struct stale){ .addr = v->addr, .plen = v->plen, .spec = *spec };
 	return 0;
 }
 
@@ -303,12 +328,12 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
 		if (!o->announced)
 			continue;
 		v = l->enabled && l->spec.table == old->spec.table &&
-		    l->spec.protocol == old->spec.protocol ? layout_find(l, &o->addr) : NULL;
+		    l->spec.protocol == old->spec.protocol ? layout_find(l, &o->addr, o->plen) : NULL;
 		if (v) {
 			v->pub.announced = true;
 			v->pub.why = NULL;
 			v->pub.since = o->since;
-		} else if (l->enabled && stale_add(a, &o->addr, &old->spec) < 0) {
+		} else if (l->enabled && stale_add(a, o, &old->spec) < 0) {
 			/* Closing the device below would take it; here it stays. */
 			lb_err("announce: out of memory: the route of a VIP no longer in the "
 			       "config stays until lb stops");
@@ -434,8 +459,8 @@ static bool apply(struct lb_announce *a, struct lb_announce_vip *v, const char *
 		v->announced = false;
 		return true;
 	}
-	rc = want ? lb_nft_announce_add(a->dev, &a->cur.spec, &v->addr.sa, err, sizeof(err))
-		  : lb_nft_announce_del(a->dev, &a->cur.spec, &v->addr.sa, err, sizeof(err));
+	rc = want ? lb_nft_announce_add(a->dev, &a->cur.spec, &v->addr.sa, v->plen, err, sizeof(err))
+		  : lb_nft_announce_del(a->dev, &a->cur.spec, &v->addr.sa, v->plen, err, sizeof(err));
 	if (rc < 0) {
 		failed(a, err, now_ms);
 		return false;
@@ -443,8 +468,9 @@ static bool apply(struct lb_announce *a, struct lb_announce_vip *v, const char *
 	v->announced = want;
 	v->since = time(NULL);
 	a->st->changes++;
-	lb_info("announce: %s %s%s%s", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
-		want ? "announced" : "withdrawn", want ? "" : ": ", want ? "" : why);
+	lb_info("announce: %s%s %s%s%s", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
+		lb_announce_plen_suffix(v), want ? "announced" : "withdrawn", want ? "" : ": ",
+		want ? "" : why);
 	return true;
 }
 
@@ -468,7 +494,7 @@ void lb_announce_sync(struct lb_announce *a, uint64_t now_ms)
 	for (size_t i = 0; i < a->n_stale; i++) {
 		struct stale *s = &a->stale[i];
 
-		if (a->dev && lb_nft_announce_del(a->dev, &s->spec, &s->addr.sa, err,
+		if (a->dev && lb_nft_announce_del(a->dev, &s->spec, &s->addr.sa, s->plen, err,
 						  sizeof(err)) < 0) {
 			failed(a, err, now_ms);
 			a->stale[kept++] = *s;
@@ -559,11 +585,11 @@ int lb_announce_print(const struct lb_config *cfg, FILE *out)
 	fprintf(out, "\n# announcements, each while lb can serve its VIP (device %s)\n",
 		cfg->announce.device);
 	for (size_t i = 0; i < l.n_vips; i++) {
-		const union lb_sockaddr *a = &l.vips[i].pub.addr;
-		bool v6 = a->sa.sa_family == AF_INET6;
+		const struct lb_announce_vip *v = &l.vips[i].pub;
 
-		fprintf(out, "ip%s route replace %s/%d dev %s table %u proto %u\n", v6 ? " -6" : "",
-			lb_addr_format_ip(a, buf, sizeof(buf)), v6 ? 128 : 32, cfg->announce.device,
+		fprintf(out, "ip%s route replace %s/%u dev %s table %u proto %u\n",
+			v->addr.sa.sa_family == AF_INET6 ? " -6" : "",
+			lb_addr_format_ip(&v->addr, buf, sizeof(buf)), v->plen, cfg->announce.device,
 			cfg->announce.table, (unsigned int)cfg->announce.protocol);
 	}
 	layout_free(&l);

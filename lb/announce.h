@@ -36,9 +36,10 @@ enum lb_gateway_state {
 	LB_GATEWAY_STOPPING,		/* withdrawn; lb is stopping */
 };
 
-/* One VIP address (port 0) and whether its route is in the kernel. */
+/* One VIP address or prefix (port 0) and whether its route is in the kernel. */
 struct lb_announce_vip {
 	union lb_sockaddr addr;
+	uint8_t plen;			/* 32 or 128 for one address */
 	bool announced;
 	const char *why;		/* not announced: why (static text); else NULL */
 	time_t since;			/* wall clock of the last change; 0: never announced */
@@ -141,6 +142,9 @@ void lb_announce_stop(struct lb_announce *a, uint64_t now_ms);
 const struct lb_announce_state *lb_announce_state(const struct lb_announce *a);
 
 const char *lb_announce_gateway_name(enum lb_gateway_state s);
+
+/* "/20" for a VIP prefix, "" for one address. A static buffer: use it at once. */
+const char *lb_announce_plen_suffix(const struct lb_announce_vip *v);
 
 /* The routes cfg announces, in ip(8) syntax (for lb -t); nothing without a block. 0 or -ENOMEM. */
 int lb_announce_print(const struct lb_config *cfg, FILE *out);

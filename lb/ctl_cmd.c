@@ -325,10 +325,12 @@ static json_t *gateway_json(const struct lb_announce *a)
 		vips = json_array();
 		for (size_t i = 0; vips && i < as->n_shown; i++) {
 			const struct lb_announce_vip *v = &as->vips[i];
-			char buf[LB_ADDR_STRLEN];
+			char buf[LB_ADDR_STRLEN], addr[LB_ADDR_STRLEN + 8];
 
+			snprintf(addr, sizeof(addr), "%s%s", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
+				 lb_announce_plen_suffix(v));
 			json_array_append_new(vips, json_pack("{s:s, s:b, s:o, s:o}",
-				"address", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
+				"address", addr,
 				"announced", v->announced, "since", jtime(v->since),
 				"why", v->why ? json_string(v->why) : json_null()));
 		}

@@ -197,12 +197,12 @@ unsigned int lb_nft_announce_ifindex(const struct lb_nft_announce *a)
 }
 
 struct nlmsghdr *lb_nft_announce_build(void *buf, bool add, const struct lb_nft_announce_spec *spec,
-				       unsigned int ifindex, const struct sockaddr *addr)
+				       unsigned int ifindex, const struct sockaddr *addr, uint8_t plen)
 {
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 
-	if (addr->sa_family != AF_INET && addr->sa_family != AF_INET6)
+	if ((addr->sa_family != AF_INET || plen > 32) && (addr->sa_family != AF_INET6 || plen > 128))
 		return NULL;
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
@@ -216,31 +216,29 @@ struct nlmsghdr *lb_nft_announce_build(void *buf, bool add, const struct lb_nft_
 	/* As ip(8) would: a route through a device alone is on-link for IPv4. */
 	rtm->rtm_scope = add ? (addr->sa_family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE)
 			     : RT_SCOPE_NOWHERE;
-	if (addr->sa_family == AF_INET) {
-		rtm->rtm_dst_len = 32;
+	rtm->rtm_dst_len = plen;
+	if (addr->sa_family == AF_INET)
 		mnl_attr_put(nlh, RTA_DST, 4, &((const struct sockaddr_in *)addr)->sin_addr);
-	} else {
-		rtm->rtm_dst_len = 128;
+	else
 		mnl_attr_put(nlh, RTA_DST, 16, &((const struct sockaddr_in6 *)addr)->sin6_addr);
-	}
 	mnl_attr_put_u32(nlh, RTA_TABLE, spec->table);
 	mnl_attr_put_u32(nlh, RTA_OIF, ifindex);
 	return nlh;
 }
 
 static int route(struct lb_nft_announce *a, bool add, const struct lb_nft_announce_spec *spec,
-		 const struct sockaddr *addr, char *err, size_t errlen)
+		 const struct sockaddr *addr, uint8_t plen, char *err, size_t errlen)
 {
 	_Alignas(struct nlmsghdr) char buf[LB_NFT_ANNOUNCE_MSG_MAX];
-	struct nlmsghdr *nlh = lb_nft_announce_build(buf, add, spec, a->ifindex, addr);
+	struct nlmsghdr *nlh = lb_nft_announce_build(buf, add, spec, a->ifindex, addr, plen);
 	char text[INET6_ADDRSTRLEN] = "?";
 	const char *hint = "";
 	int rc;
 
 	if (!nlh) {
-		snprintf(err, errlen, "announce: address family %d is not IPv4 or IPv6",
-			 addr->sa_family);
-		return -EAFNOSUPPORT;
+		snprintf(err, errlen, "announce: address family %d with prefix length %u is "
+			 "not an IPv4 or IPv6 prefix", addr->sa_family, plen);
+		return -EINVAL;
 	}
 	rc = talk(a, nlh);
 	if (rc == 0 || (!add && (rc == -ESRCH || rc == -ENOENT)))
@@ -256,19 +254,19 @@ static int route(struct lb_nft_announce *a, bool add, const struct lb_nft_announ
 	else if (rc == -ENETDOWN)
 		hint = " (the device is down)";
 	snprintf(err, errlen, "announce: %s route %s/%d dev %s table %u proto %u: %s%s",
-		 add ? "adding" : "deleting", text, addr->sa_family == AF_INET ? 32 : 128, a->dev,
+		 add ? "adding" : "deleting", text, plen, a->dev,
 		 spec->table, spec->protocol, strerror(-rc), hint);
 	return rc;
 }
 
 int lb_nft_announce_add(struct lb_nft_announce *a, const struct lb_nft_announce_spec *spec,
-			const struct sockaddr *addr, char *err, size_t errlen)
+			const struct sockaddr *addr, uint8_t plen, char *err, size_t errlen)
 {
-	return route(a, true, spec, addr, err, errlen);
+	return route(a, true, spec, addr, plen, err, errlen);
 }
 
 int lb_nft_announce_del(struct lb_nft_announce *a, const struct lb_nft_announce_spec *spec,
-			const struct sockaddr *addr, char *err, size_t errlen)
+			const struct sockaddr *addr, uint8_t plen, char *err, size_t errlen)
 {
-	return route(a, false, spec, addr, err, errlen);
+	return route(a, false, spec, addr, plen, err, errlen);
 }

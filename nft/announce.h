@@ -42,15 +42,15 @@ unsigned int lb_nft_announce_ifindex(const struct lb_nft_announce *a);
 
 /*
  * Adds (or, when one exists for the same destination in the same table,
- * replaces) the route "ADDR/32 dev DEV table T proto P", /128 for IPv6;
- * addr is an AF_INET or AF_INET6 sockaddr whose port is ignored. Deleting
- * a route that is not there is not an error. Both return 0 or -errno with
- * a one-line reason in err.
+ * replaces) the route "ADDR/PLEN dev DEV table T proto P"; addr is an
+ * AF_INET or AF_INET6 sockaddr whose port is ignored, plen at most 32 or
+ * 128 (a VIP of one address: the most). Deleting a route that is not there
+ * is not an error. Both return 0 or -errno with a one-line reason in err.
  */
 int lb_nft_announce_add(struct lb_nft_announce *a, const struct lb_nft_announce_spec *spec,
-			const struct sockaddr *addr, char *err, size_t errlen);
+			const struct sockaddr *addr, uint8_t plen, char *err, size_t errlen);
 int lb_nft_announce_del(struct lb_nft_announce *a, const struct lb_nft_announce_spec *spec,
-			const struct sockaddr *addr, char *err, size_t errlen);
+			const struct sockaddr *addr, uint8_t plen, char *err, size_t errlen);
 
 /* Room for one route request. */
 #define LB_NFT_ANNOUNCE_MSG_MAX 256
@@ -61,9 +61,9 @@ int lb_nft_announce_del(struct lb_nft_announce *a, const struct lb_nft_announce_
  * lb_nft_announce_add() (add) or _del() sends for the device with index
  * ifindex, without sequence number or flags for the ack. Pure: no socket,
  * no root. Returns the message, or NULL for an address family other than
- * AF_INET and AF_INET6.
+ * AF_INET and AF_INET6 or a prefix length too long for it.
  */
 struct nlmsghdr *lb_nft_announce_build(void *buf, bool add, const struct lb_nft_announce_spec *spec,
-				       unsigned int ifindex, const struct sockaddr *addr);
+				       unsigned int ifindex, const struct sockaddr *addr, uint8_t plen);
 
 #endif

@@ -54,7 +54,7 @@ START_TEST(test_build_v4)
 	struct parsed p;
 
 	inet_pton(AF_INET, "198.18.100.1", &sin.sin_addr);
-	nlh = lb_nft_announce_build(buf, true, &spec, 7, (struct sockaddr *)&sin);
+	nlh = lb_nft_announce_build(buf, true, &spec, 7, (struct sockaddr *)&sin, 32);
 	ck_assert_ptr_nonnull(nlh);
 	ck_assert_uint_eq(nlh->nlmsg_type, RTM_NEWROUTE);
 	/* Replace: a route somebody left for the VIP becomes lb's, never a duplicate. */
@@ -72,7 +72,7 @@ START_TEST(test_build_v4)
 	ck_assert_uint_eq(mnl_attr_get_u32(p.tb[RTA_TABLE]), 200);
 	ck_assert_uint_eq(mnl_attr_get_u32(p.tb[RTA_OIF]), 7);
 
-	nlh = lb_nft_announce_build(buf, false, &spec, 7, (struct sockaddr *)&sin);
+	nlh = lb_nft_announce_build(buf, false, &spec, 7, (struct sockaddr *)&sin, 32);
 	ck_assert_uint_eq(nlh->nlmsg_type, RTM_DELROUTE);
 	ck_assert_uint_eq(nlh->nlmsg_flags, 0);
 	rtm = parse(nlh, &p);
@@ -94,7 +94,7 @@ START_TEST(test_build_v6_big_table)
 	struct parsed p;
 
 	inet_pton(AF_INET6, "2001:db8:100::1", &sin6.sin6_addr);
-	nlh = lb_nft_announce_build(buf, true, &spec, 3, (struct sockaddr *)&sin6);
+	nlh = lb_nft_announce_build(buf, true, &spec, 3, (struct sockaddr *)&sin6, 128);
 	rtm = parse(nlh, &p);
 	ck_assert_uint_eq(rtm->rtm_family, AF_INET6);
 	ck_assert_uint_eq(rtm->rtm_dst_len, 128);
@@ -104,15 +104,21 @@ START_TEST(test_build_v6_big_table)
 	ck_assert_uint_eq(rtm->rtm_scope, RT_SCOPE_UNIVERSE);
 	ck_assert_uint_eq(mnl_attr_get_payload_len(p.tb[RTA_DST]), 16);
 	ck_assert_mem_eq(mnl_attr_get_payload(p.tb[RTA_DST]), &sin6.sin6_addr, 16);
-	ck_assert_ptr_null(lb_nft_announce_build(buf, true, &spec, 3, (struct sockaddr *)&other));
+	ck_assert_ptr_null(lb_nft_announce_build(buf, true, &spec, 3, (struct sockaddr *)&other, 32));
+	/* A prefix VIP: its own length; none longer than the family has. */
+	inet_pton(AF_INET6, "2001:db8:100::", &sin6.sin6_addr);
+	nlh = lb_nft_announce_build(buf, false, &spec, 3, (struct sockaddr *)&sin6, 120);
+	ck_assert_uint_eq(parse(nlh, &p)->rtm_dst_len, 120);
+	ck_assert_ptr_null(lb_nft_announce_build(buf, true, &spec, 3, (struct sockaddr *)&sin6, 129));
 }
 END_TEST
 
 /* ---- decisions ---- */
 
 /*
- * "web" (checked) and "plain" (not) share 198.18.100.1; "six" is IPv6 alone.
- * web has one backend of each family.
+ * "web" (checked) and "plain" (not) share 198.18.100.1; "six" is IPv6 alone;
+ * "sites" takes a prefix and a port range of 198.18.100.3 (one route for
+ * it). web has one backend of each family.
  */
 static const char *const config =
 	"{\"services\": ["
@@ -122,22 +128,28 @@ static const char *const config =
 	" {\"name\": \"plain\", \"vips\": [\"198.18.100.1:443\", \"198.18.100.1:8443\"],"
 	"  \"backends\": [{\"address\": \"198.18.2.3:443\"}]},"
 	" {\"name\": \"six\", \"vips\": [\"[2001:db8:100::2]:53\"],"
-	"  \"backends\": [{\"address\": \"[2001:db8:2::3]:53\"}]}]}";
+	"  \"backends\": [{\"address\": \"[2001:db8:2::3]:53\"}]},"
+	" {\"name\": \"sites\", \"vips\": [\"198.18.128.0/20:80\", \"198.18.100.3:8000-8009\"],"
+	"  \"backends\": [{\"address\": \"198.18.2.4:80\"}]}]}";
 
 static struct lb_config *cfg;
 static struct lb_shm *shm;
 static struct lb_announce *ann;
 static uint64_t now;
 
-/* The why of VIP address text (NULL: wanted); the VIP must be there. */
+/* The why of VIP address or prefix text (NULL: wanted); the VIP must be there. */
 static const char *why(const char *text)
 {
 	const struct lb_announce_state *st = lb_announce_state(ann);
-	char buf[LB_ADDR_STRLEN];
+	char buf[LB_ADDR_STRLEN], name[LB_ADDR_STRLEN + 8];
 
-	for (size_t i = 0; i < st->n_shown; i++)
-		if (!strcmp(lb_addr_format_ip(&st->vips[i].addr, buf, sizeof(buf)), text))
+	for (size_t i = 0; i < st->n_shown; i++) {
+		snprintf(name, sizeof(name), "%s%s",
+			 lb_addr_format_ip(&st->vips[i].addr, buf, sizeof(buf)),
+			 lb_announce_plen_suffix(&st->vips[i]));
+		if (!strcmp(name, text))
 			return st->vips[i].why;
+	}
 	ck_abort_msg("no VIP %s", text);
 	return NULL;
 }
@@ -193,9 +205,11 @@ START_TEST(test_layout)
 {
 	const struct lb_announce_state *st = lb_announce_state(ann);
 
-	/* Three addresses, each once, whatever the ports and services on them. */
+	/* Four addresses and a prefix, each once, whatever the ports and services on them. */
 	sync_now();
-	ck_assert_uint_eq(st->n_vips, 3);
+	ck_assert_uint_eq(st->n_vips, 5);
+	ck_assert_ptr_nonnull(lb_announce_state(ann));
+	ck_assert_str_eq(why("198.18.128.0/20"), "lb is starting");
 	ck_assert(st->configured);
 	ck_assert_uint_eq(st->table, 200);
 	ck_assert_uint_eq(st->protocol, 250);
@@ -270,6 +284,18 @@ START_TEST(test_shared_address)
 	ck_assert_str_eq(why("198.18.100.1"), "no usable backend");
 	lb_shm_set_admin(shm, cfg, 1, 0, LB_ADMIN_UP, "test");
 	sync_now();
+	ck_assert_ptr_null(why("198.18.100.1"));
+}
+END_TEST
+
+START_TEST(test_prefix)
+{
+	lb_announce_ready(ann, now);
+	ck_assert_ptr_null(why("198.18.128.0/20"));
+	lb_shm_set_health(shm, cfg, 3, 0, LB_HEALTH_DOWN, "test");
+	sync_now();
+	ck_assert_str_eq(why("198.18.128.0/20"), "no usable backend");
+	ck_assert_str_eq(why("198.18.100.3"), "no usable backend");
 	ck_assert_ptr_null(why("198.18.100.1"));
 }
 END_TEST
@@ -360,6 +386,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_health_confirms);
 	tcase_add_test(tc, test_family);
 	tcase_add_test(tc, test_shared_address);
+	tcase_add_test(tc, test_prefix);
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_reload);
 	suite_add_tcase(s, tc);
