@@ -46,6 +46,7 @@ struct layout {
 	/* Per service, one bit per family (fam_bit): a client of a family needs a backend of it. */
 	uint8_t *servable;
 	uint8_t *confirmed;		/* a backend passed a health check, or none are checked */
+	uint8_t *families;		/* those it has backends of */
 	const struct lb_config *cfg;
 };
 
@@ -106,6 +107,7 @@ static void layout_free(struct layout *l)
 	free(l->known);
 	free(l->servable);
 	free(l->confirmed);
+	free(l->families);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -159,13 +161,23 @@ static int layout_build(struct layout *l, const struct lb_config *cfg)
 	l->known = calloc(ns ? ns : 1, sizeof(*l->known));
 	l->servable = calloc(ns ? ns : 1, sizeof(*l->servable));
 	l->confirmed = calloc(ns ? ns : 1, sizeof(*l->confirmed));
+	l->families = calloc(ns ? ns : 1, sizeof(*l->families));
 	if (!pairs || !l->vips || !l->svcs || !l->seen || !l->known || !l->servable ||
-	    !l->confirmed) {
+	    !l->confirmed || !l->families) {
 		free(pairs);
 		layout_free(l);
 		return -ENOMEM;
 	}
 	l->n_services = ns;
+	for (size_t i = 0; i < ns; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		for (size_t j = 0; j < svc->n_backends; j++)
+			l->families[i] |= fam_bit(svc->backends[j].addr.sa.sa_family);
+		/* Without health checks there is nothing to wait for. */
+		if (svc->health.type == LB_CHECK_NONE)
+			l->confirmed[i] = l->families[i];
+	}
 	for (size_t i = 0; i < ns; i++)
 		for (size_t j = 0; j < cfg->services[i].n_vips; j++) {
 			pairs[k].addr = cfg->services[i].vips[j];
@@ -319,7 +331,7 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
 
 		for (size_t j = 0; j < old->n_services; j++)
 			if (!strcmp(old->cfg->services[j].name, name))
-				l->confirmed[i] = old->confirmed[j];
+				l->confirmed[i] |= old->confirmed[j] & l->families[i];
 	}
 	for (size_t i = 0; i < old->n_vips; i++) {
 		struct lb_announce_vip *o = &old->vips[i].pub;
@@ -369,7 +381,6 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
  */
 static uint8_t service_servable(struct layout *l, const struct lb_shm *shm, size_t i)
 {
-	bool checks = l->cfg->services[i].health.type != LB_CHECK_NONE;
 	uint8_t fams = 0;
 
 	for (size_t j = 0; j < shm->services[i].n_backends; j++) {
@@ -379,7 +390,7 @@ static uint8_t service_servable(struct layout *l, const struct lb_shm *shm, size
 		if (!lb_shm_backend_usable(b))
 			continue;
 		/* last_check_*: the master's own fields, and this runs in the master. */
-		if (!checks || (b->last_check_ms && b->last_check_ok))
+		if (b->last_check_ms && b->last_check_ok)
 			l->confirmed[i] |= bit;
 		if (l->confirmed[i] & bit)
 			fams |= bit;
@@ -397,8 +408,8 @@ static bool refresh_services(struct lb_announce *a)
 		uint32_t epoch = atomic_load(&a->shm->services[i].epoch);
 		uint8_t s;
 
-		/* Unconfirmed families wait for a check result, which bumps no epoch. */
-		if (l->known[i] && l->seen[i] == epoch && l->confirmed[i] == 3)
+		/* An unconfirmed family waits for a check result, which bumps no epoch. */
+		if (l->known[i] && l->seen[i] == epoch && l->confirmed[i] == l->families[i])
 			continue;
 		l->known[i] = true;
 		l->seen[i] = epoch;
@@ -462,6 +473,8 @@ static bool apply(struct lb_announce *a, struct lb_announce_vip *v, const char *
 	rc = want ? lb_nft_announce_add(a->dev, &a->cur.spec, &v->addr.sa, v->plen, err, sizeof(err))
 		  : lb_nft_announce_del(a->dev, &a->cur.spec, &v->addr.sa, v->plen, err, sizeof(err));
 	if (rc < 0) {
+		if (want)
+			v->why = "the kernel refused the route (last_error)";
 		failed(a, err, now_ms);
 		return false;
 	}
@@ -477,9 +490,14 @@ static bool apply(struct lb_announce *a, struct lb_announce_vip *v, const char *
 void lb_announce_sync(struct lb_announce *a, uint64_t now_ms)
 {
 	struct layout *l = &a->cur;
-	bool changed = refresh_services(a) || a->dirty, ok = true;
-	char err[256];
+	bool changed, ok = true;
 	size_t kept = 0;
+	char err[256];
+
+	/* Without a block nothing is announced: no service needs a look. */
+	if (!l->enabled && !a->dirty)
+		return;
+	changed = refresh_services(a) || a->dirty;
 
 	if (!changed && !(a->retry_at && now_ms >= a->retry_at))
 		return;

@@ -659,7 +659,8 @@ static void tick(struct lb_timer *t)
 					     LB_SHM_MAGLEV_BUDGET);
 
 	watchdog();
-	if (!m.stopping && lb_announce_drain_check(m.announce, open_connections(), now))
+	if (!m.stopping && lb_announce_state(m.announce)->gateway == LB_GATEWAY_DRAINING &&
+	    lb_announce_drain_check(m.announce, open_connections(), now))
 		begin_stop("gateway drained", 0);
 	/* A build under way goes on at the next turn of the loop, after what else is ready. */
 	lb_loop_timer_set(m.loop, t, now + (due && due < TICK_MS ? due : TICK_MS));
