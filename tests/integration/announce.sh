@@ -127,9 +127,10 @@ lab_check "a reload with the block again announces" test "$(wait_routes -6 1)"
 
 out=$(ctl drain-gateway 30) || lab_fail "drain-gateway: $out"
 lab_check "drain-gateway withdraws everything" test "$(wait_routes -4 0)" -a "$(wait_routes -6 0)"
-lab_check "status shows the drain" grep -q "^gateway: *draining since" <<<"$(ctl status)"
-lab_check "so does the HTTP listener's status" \
-	test "$(http_get /status.json | jq -r .status.gateway.state)" = draining
+# settle_ms is 100 and no connection is open: the drain may have ended already.
+lab_check "status shows the drain" grep -Eq "^gateway: *drain(ing|ed) since" <<<"$(ctl status)"
+lab_check "so does the HTTP listener's status" grep -Eqx "drain(ing|ed)" \
+	<<<"$(http_get /status.json | jq -r .status.gateway.state)"
 lab_check "and its metrics" grep -qx "lb_gateway_draining 1" <<<"$(http_get /metrics)"
 lab_check "a second drain-gateway is fine" grep -q "then lb stops" <<<"$(ctl drain-gateway --stop 30)"
 out=$(ctl resume-gateway) || lab_fail "resume-gateway: $out"
