@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include "lb/addr.h"
-#include "lb/config.h"
 
 /*
  * Pure scheduling algorithms: no shared memory, no clock, no syscalls, so
@@ -17,6 +16,21 @@
  * Each picker returns an index into the candidates, or -1 when every
  * weight is 0.
  */
+/*
+ * MurmurHash3's 64-bit finaliser: every bit of h moves every bit of the
+ * result. For hash tables keyed by already-distinct values, and after FNV,
+ * which alone mixes its last bytes poorly.
+ */
+static inline uint64_t lb_balance_mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
 /* A Maglev table entry that names no backend. */
 #define LB_MAGLEV_EMPTY 0xffffu
 
@@ -88,9 +102,5 @@ void lb_balance_maglev_free(struct lb_maglev_builder *b);
  */
 int lb_balance_maglev_pick(const uint16_t *table, uint32_t m, uint64_t hash,
 			   const struct lb_pick *c, size_t n);
-
-/* Old round robin over config weights; kept until the worker moves to lb_pick. */
-int lb_balance_rr_next(const struct lb_service_conf *svc, int family, unsigned int *cursor);
-unsigned int lb_balance_count(const struct lb_service_conf *svc, int family);
 
 #endif

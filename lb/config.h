@@ -134,6 +134,13 @@ struct lb_config *lb_config_parse(const char *text, char **errors);
  * unreadable file yields "PATH: strerror" as the error. */
 struct lb_config *lb_config_load(const char *path, char **errors);
 
+/*
+ * lb_config_load() for a running lb: each error line is logged after
+ * prefix, and msg gets "PATH: " and all of them joined by ';', cut to len,
+ * for a one-line status or reply.
+ */
+struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len);
+
 void lb_config_free(struct lb_config *cfg);
 
 /* The TCP service whose VIP equals addr (address and port), or NULL. */
@@ -156,6 +163,6 @@ const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, ch
 bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
-int lb_config_has_family(const struct lb_config *cfg, int family);
+bool lb_config_has_family(const struct lb_config *cfg, int family);
 
 #endif

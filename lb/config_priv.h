@@ -3,9 +3,13 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared between config.c (document, control, intercept),
- * config_service.c (services, backends, health checks) and
- * config_announce.c (announce). Not part of the API: only those files
+ * Shared by the config parser's files: config_json.c (paths, error lines,
+ * value getters) below config.c (document, control, intercept),
+ * config_service.c (services, VIPs, backends), config_health.c (a service's
+ * health checks), config_http.c (the "http" object) and config_announce.c
+ * (the "announce" object), which all call
+ * down into it and into each other only through the entry points at the
+ * end, from the document down. Not part of the API: only those files
  * include it.
  */
 
@@ -15,16 +19,10 @@
 #include <jansson.h>
 
 #include "lb/config.h"
+#include "lb/str.h"
 
 #define LB_CONFIG_NAME_MAX	64
 #define LB_CONFIG_TIMEOUT_MAX	86400000
-
-/* Growable string; a failed allocation sets oom and later appends do nothing. */
-struct lb_config_sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
 
 /*
  * Parse state: the config being filled in, the JSON path of the value being
@@ -33,10 +31,10 @@ struct lb_config_sbuf {
 struct lb_config_ctx {
 	struct lb_config *cfg;
 	json_t *services;		/* for naming earlier services in messages */
-	struct lb_config_sbuf path;
-	struct lb_config_sbuf errors;
+	struct lb_str path;
+	struct lb_str errors;
 	unsigned int n_errors;
-	struct lb_config_sbuf warnings;	/* suspicious but workable: the config still loads */
+	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
@@ -95,6 +93,8 @@ void lb_config_check_announce(struct lb_config_ctx *c);
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
 
+/* Parses a service's "health" object into h, over its defaults (config_health.c). */
+void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
 /*

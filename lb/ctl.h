@@ -11,8 +11,8 @@
 
 #include "lb/announce.h"
 #include "lb/config.h"
+#include "lb/limits.h"
 #include "lb/loop.h"
-#include "lb/master.h"
 #include "lb/rules.h"
 #include "lb/shm.h"
 

@@ -34,22 +34,22 @@ static const char *const worker_state_names[] = {
 	[LB_WORKER_DRAINING] = "draining",
 };
 
-const char *lb_admin_name(enum lb_admin admin)
+const char *lb_shm_admin_name(enum lb_admin admin)
 {
 	return admin <= LB_ADMIN_DISABLED ? admin_names[admin] : "unknown";
 }
 
-const char *lb_health_name(enum lb_health_state health)
+const char *lb_shm_health_name(enum lb_health_state health)
 {
 	return health <= LB_HEALTH_DOWN ? health_names[health] : "unknown";
 }
 
-const char *lb_worker_state_name(enum lb_worker_state state)
+const char *lb_shm_worker_state_name(enum lb_worker_state state)
 {
 	return state <= LB_WORKER_DRAINING ? worker_state_names[state] : "unknown";
 }
 
-int lb_admin_parse(const char *text, enum lb_admin *out)
+int lb_shm_admin_parse(const char *text, enum lb_admin *out)
 {
 	for (int i = LB_ADMIN_UP; i <= LB_ADMIN_DISABLED; i++)
 		if (!strcmp(text, admin_names[i])) {
@@ -333,18 +333,20 @@ int lb_shm_find(const struct lb_shm *shm, const struct lb_config *cfg, const cha
 	return -ESRCH;
 }
 
-static void log_change(const struct lb_config *cfg, const struct lb_shm_backend *b,
-		       const char *what, const char *from, const char *to, const char *reason)
+/*
+ * Logs that b's what went from one state to another, and moves the
+ * service's epoch on so that the master rebuilds its Maglev tables.
+ * Returns true, for the setters to return.
+ */
+static bool changed(struct lb_shm *shm, size_t service, const struct lb_shm_backend *b,
+		    const char *what, const char *from, const char *to, const char *reason)
 {
 	char buf[LB_ADDR_STRLEN];
 
 	lb_info("service %s backend %s: %s %s -> %s (%s)", b->service_name,
 		lb_addr_format(&b->addr, buf, sizeof(buf)), what, from, to, reason);
-}
-
-static void bump_epoch(struct lb_shm *shm, size_t service)
-{
 	atomic_fetch_add_explicit(&shm->services[service].epoch, 1, memory_order_release);
+	return true;
 }
 
 bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
@@ -353,11 +355,8 @@ bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t se
 	struct lb_shm_backend *b = lb_shm_backend(shm, service, backend);
 	uint32_t old = atomic_exchange(&b->admin, admin);
 
-	if (old == admin)
-		return false;
-	log_change(cfg, b, "admin", lb_admin_name(old), lb_admin_name(admin), reason);
-	bump_epoch(shm, service);
-	return true;
+	return old != admin && changed(shm, service, b, "admin", lb_shm_admin_name(old),
+				       lb_shm_admin_name(admin), reason);
 }
 
 bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
@@ -370,9 +369,8 @@ bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 		return false;
 	if (health == LB_HEALTH_UP)
 		atomic_store(&b->consecutive_failures, 0);
-	log_change(cfg, b, "health", lb_health_name(old), lb_health_name(health), reason);
-	bump_epoch(shm, service);
-	return true;
+	return changed(shm, service, b, "health", lb_shm_health_name(old),
+		       lb_shm_health_name(health), reason);
 }
 
 bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
@@ -382,13 +380,9 @@ bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 	uint32_t old = atomic_exchange(&b->weight, weight);
 	char from[16], to[16];
 
-	if (old == weight)
-		return false;
 	snprintf(from, sizeof(from), "%u", old);
 	snprintf(to, sizeof(to), "%u", weight);
-	log_change(cfg, b, "weight", from, to, reason);
-	bump_epoch(shm, service);
-	return true;
+	return old != weight && changed(shm, service, b, "weight", from, to, reason);
 }
 
 /*

@@ -247,10 +247,10 @@ void lb_shm_ledger_unmap(uint32_t *ledger, unsigned int capacity);
 unsigned int lb_shm_ledger_settle(struct lb_shm_pool *pool, uint32_t *ledger,
 				  unsigned int capacity);
 
-const char *lb_admin_name(enum lb_admin admin);
-const char *lb_health_name(enum lb_health_state health);
-const char *lb_worker_state_name(enum lb_worker_state state);
+const char *lb_shm_admin_name(enum lb_admin admin);
+const char *lb_shm_health_name(enum lb_health_state health);
+const char *lb_shm_worker_state_name(enum lb_worker_state state);
 /* Parses "up", "drain", "disabled"; returns 0 or -EINVAL. */
-int lb_admin_parse(const char *text, enum lb_admin *out);
+int lb_shm_admin_parse(const char *text, enum lb_admin *out);
 
 #endif

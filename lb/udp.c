@@ -17,9 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lb/balance.h"
 #include "lb/keyset.h"
-#include "lb/listener.h"
 #include "lb/log.h"
+#include "lb/sock.h"
 #include "lb/udp.h"
 
 #define BATCH 32
@@ -85,16 +86,6 @@ struct lb_udp {
 	char ctrl[BATCH][CMSG_SPACE(sizeof(struct sockaddr_in6))];
 };
 
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 {
 	const unsigned char *p;
@@ -109,7 +100,7 @@ static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 	}
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	return mix(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
+	return lb_balance_mix64(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
 }
 
 uint64_t lb_udp_pair_key(const union lb_sockaddr *client, const union lb_sockaddr *backend)
@@ -283,7 +274,7 @@ static int flow_socket(const union lb_sockaddr *local, const union lb_sockaddr *
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (fd == -1)
 		return -errno;
-	rc = lb_sock_set_transparent(fd, family);
+	rc = lb_sock_transparent(fd, family);
 	/* Every flow's reply socket shares its VIP:port; the kernel tells them by peer. */
 	if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		rc = -errno;

@@ -8,6 +8,7 @@
  * the kernel; nothing is ever read from or written to it.
  */
 #include "nft/announce.h"
+#include "nft/netlink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,41 +29,18 @@
 #include <libmnl/libmnl.h>
 
 #define TUN_PATH	"/dev/net/tun"
-/* The kernel answers within the request; this only bounds one that never does. */
-#define RECV_TIMEOUT_S	5
-
 struct lb_nft_announce {
 	int tun;
 	unsigned int ifindex;
 	char dev[IFNAMSIZ];
 	struct mnl_socket *nl;
-	unsigned int portid;
 	uint32_t seq;
 };
 
-/* Sends one request and waits for its ack: 0 or the kernel's -errno. */
-static int talk(struct lb_nft_announce *a, struct nlmsghdr *nlh)
+/* lb_nft_netlink_talk() with the next sequence number; the kernel's text, if any, in why. */
+static int talk(struct lb_nft_announce *a, struct nlmsghdr *nlh, char *why, size_t whylen)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = ++a->seq;
-
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	if (mnl_socket_sendto(a->nl, nlh, nlh->nlmsg_len) == -1)
-		return -errno;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(a->nl, buf, sizeof(buf));
-		int rc;
-
-		if (n == -1)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		/* An error ack sets errno and gives MNL_CB_ERROR; a plain ack MNL_CB_STOP. */
-		rc = mnl_cb_run(buf, (size_t)n, seq, a->portid, NULL, NULL);
-		if (rc == MNL_CB_ERROR)
-			return errno ? -errno : -EIO;
-		if (rc == MNL_CB_STOP)
-			return 0;
-	}
+	return lb_nft_netlink_talk(a->nl, ++a->seq, nlh, why, whylen);
 }
 
 /* "ip link set DEV addrgenmode none" and then "up", as two requests: the mode must come first. */
@@ -73,6 +50,7 @@ static int link_up(struct lb_nft_announce *a, char *err, size_t errlen)
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifi;
 	struct nlattr *spec, *in6;
+	char why[256];
 	int rc;
 
 	nlh = mnl_nlmsg_put_header(buf);
@@ -86,7 +64,7 @@ static int link_up(struct lb_nft_announce *a, char *err, size_t errlen)
 	mnl_attr_nest_end(nlh, in6);
 	mnl_attr_nest_end(nlh, spec);
 	/* Without IPv6 there is no link-local address to keep off it either. */
-	talk(a, nlh);
+	talk(a, nlh, why, sizeof(why));
 
 	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = RTM_NEWLINK;
@@ -95,9 +73,10 @@ static int link_up(struct lb_nft_announce *a, char *err, size_t errlen)
 	ifi->ifi_index = (int)a->ifindex;
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
-	rc = talk(a, nlh);
+	rc = talk(a, nlh, why, sizeof(why));
 	if (rc < 0)
-		snprintf(err, errlen, "announce: setting device %s up: %s", a->dev, strerror(-rc));
+		snprintf(err, errlen, "announce: setting device %s up: %s%s%s", a->dev, why,
+			 why[0] ? ": " : "", strerror(-rc));
 	return rc;
 }
 
@@ -143,7 +122,6 @@ static int tun_create(struct lb_nft_announce *a, char *err, size_t errlen)
 int lb_nft_announce_open(struct lb_nft_announce **out, const char *dev, char *err,
 			 size_t errlen)
 {
-	struct timeval tv = { .tv_sec = RECV_TIMEOUT_S };
 	struct lb_nft_announce *a;
 	int rc;
 
@@ -160,15 +138,10 @@ int lb_nft_announce_open(struct lb_nft_announce **out, const char *dev, char *er
 	a->tun = -1;
 	snprintf(a->dev, sizeof(a->dev), "%s", dev);
 	a->seq = (uint32_t)time(NULL);
-	a->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-	if (!a->nl || mnl_socket_bind(a->nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		rc = -errno;
-		snprintf(err, errlen, "announce: rtnetlink socket: %s", strerror(-rc));
-		goto fail;
-	}
-	a->portid = mnl_socket_get_portid(a->nl);
-	setsockopt(mnl_socket_get_fd(a->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	rc = tun_create(a, err, errlen);
+	rc = lb_nft_netlink_request(&a->nl, NETLINK_ROUTE, "announce", "rtnetlink socket", err,
+				    errlen);
+	if (rc == 0)
+		rc = tun_create(a, err, errlen);
 	if (rc == 0)
 		rc = link_up(a, err, errlen);
 	if (rc < 0)
@@ -231,7 +204,7 @@ static int route(struct lb_nft_announce *a, bool add, const struct lb_nft_announ
 {
 	_Alignas(struct nlmsghdr) char buf[LB_NFT_ANNOUNCE_MSG_MAX];
 	struct nlmsghdr *nlh = lb_nft_announce_build(buf, add, spec, a->ifindex, addr, plen);
-	char text[INET6_ADDRSTRLEN] = "?";
+	char text[INET6_ADDRSTRLEN] = "?", why[256];
 	const char *hint = "";
 	int rc;
 
@@ -240,7 +213,7 @@ static int route(struct lb_nft_announce *a, bool add, const struct lb_nft_announ
 			 "not an IPv4 or IPv6 prefix", addr->sa_family, plen);
 		return -EINVAL;
 	}
-	rc = talk(a, nlh);
+	rc = talk(a, nlh, why, sizeof(why));
 	if (rc == 0 || (!add && (rc == -ESRCH || rc == -ENOENT)))
 		return 0;
 	inet_ntop(addr->sa_family, addr->sa_family == AF_INET
@@ -253,9 +226,9 @@ static int route(struct lb_nft_announce *a, bool add, const struct lb_nft_announ
 		hint = " (IPv6 is disabled on the device: net.ipv6.conf.default.disable_ipv6)";
 	else if (rc == -ENETDOWN)
 		hint = " (the device is down)";
-	snprintf(err, errlen, "announce: %s route %s/%d dev %s table %u proto %u: %s%s",
-		 add ? "adding" : "deleting", text, plen, a->dev,
-		 spec->table, spec->protocol, strerror(-rc), hint);
+	snprintf(err, errlen, "announce: %s route %s/%d dev %s table %u proto %u: %s%s%s%s",
+		 add ? "adding" : "deleting", text, plen, a->dev, spec->table, spec->protocol, why,
+		 why[0] ? ": " : "", strerror(-rc), hint);
 	return rc;
 }
 

@@ -12,11 +12,9 @@
 #    (lb logs "1 VIP element added, 0 removed"), the table is not
 #    replaced, and a connection open across it keeps echoing.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=vipranges
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 lab_nginx_start
 UP=${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/udppeer
