@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "lb/affinity.h"
-#include "lb/balance.h"
+#include "lb/hash.h"
 
 #define BUSY 1ull
 
 /* A key's tag: never 0 (empty) nor BUSY. */
 static uint64_t tag_of(uint64_t key)
 {
-	uint64_t t = lb_balance_mix64(key);
+	uint64_t t = lb_hash_mix64(key);
 
 	return t > BUSY ? t : t + 2;
 }

@@ -327,11 +327,10 @@ void lb_announce_use(struct lb_announce *a, const struct lb_config *cfg, struct 
 	};
 	/* Health confirmation carries over by service name. */
 	for (size_t i = 0; old->cfg && i < l->n_services; i++) {
-		const char *name = cfg->services[i].name;
+		long j = lb_config_service_index(old->cfg, cfg->services[i].name);
 
-		for (size_t j = 0; j < old->n_services; j++)
-			if (!strcmp(old->cfg->services[j].name, name))
-				l->confirmed[i] |= old->confirmed[j] & l->families[i];
+		if (j >= 0 && (size_t)j < old->n_services)
+			l->confirmed[i] |= old->confirmed[j] & l->families[i];
 	}
 	for (size_t i = 0; i < old->n_vips; i++) {
 		struct lb_announce_vip *o = &old->vips[i].pub;

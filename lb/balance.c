@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lb/balance.h"
+#include "lb/hash.h"
 
 /* Linear probes in maglev_pick before falling back to a scan of the candidates. */
 #define MAGLEV_PROBES 64
@@ -176,7 +177,8 @@ static uint64_t hash_addr(const union lb_sockaddr *a, bool with_port)
 		h = fnv1a(h, &tag, 1);
 		break;
 	}
-	return lb_balance_mix64(h);
+	/* FNV alone mixes the last bytes poorly. */
+	return lb_hash_mix64(h);
 }
 
 uint64_t lb_balance_key(const union lb_sockaddr *backend)
@@ -299,9 +301,8 @@ int lb_balance_maglev_start(const uint64_t *keys, const uint32_t *weights, size_
 			continue;
 		/* m is prime, so any skip in [1, m) walks every entry once. */
 		b->heap[len++] = (struct maglev_slot){
-			.pos = (uint32_t)(lb_balance_mix64(keys[i] + 0x9e3779b97f4a7c15ull) % m),
-			.skip = (uint32_t)(lb_balance_mix64(keys[i] + 0xc2b2ae3d27d4eb4full) %
-					   (m - 1)) + 1,
+			.pos = (uint32_t)(lb_hash_mix64(keys[i] + 0x9e3779b97f4a7c15ull) % m),
+			.skip = (uint32_t)(lb_hash_mix64(keys[i] + 0xc2b2ae3d27d4eb4full) % (m - 1) + 1),
 			.weight = weights[i],
 			.index = (uint16_t)i,
 		};

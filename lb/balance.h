@@ -16,21 +16,6 @@
  * Each picker returns an index into the candidates, or -1 when every
  * weight is 0.
  */
-/*
- * MurmurHash3's 64-bit finaliser: every bit of h moves every bit of the
- * result. For hash tables keyed by already-distinct values, and after FNV,
- * which alone mixes its last bytes poorly.
- */
-static inline uint64_t lb_balance_mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 /* A Maglev table entry that names no backend. */
 #define LB_MAGLEV_EMPTY 0xffffu
 

@@ -575,6 +575,7 @@ void lb_config_free(struct lb_config *cfg)
 	for (i = 0; i < cfg->n_services; i++)
 		lb_config_service_free(&cfg->services[i]);
 	free(cfg->services);
+	free(cfg->by_name);
 	lb_vipmap_free(cfg->vipmap);
 	free(cfg->control_path);
 	free(cfg->control_group);
@@ -621,6 +622,50 @@ const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, ch
 	snprintf(buf, len, a->sa.sa_family == AF_INET6 ? "[%s%s]:%u%s" : "%s%s:%u%s", ip, plen,
 		 lb_addr_port(a), last);
 	return buf;
+}
+
+static size_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+/* Where name is in cfg->by_name, or the free entry where it would go. */
+static size_t name_slot(const struct lb_config *cfg, const char *name)
+{
+	size_t k = name_hash(name) & cfg->by_name_mask;
+
+	while (cfg->by_name[k] != UINT32_MAX && strcmp(cfg->services[cfg->by_name[k]].name, name))
+		k = (k + 1) & cfg->by_name_mask;
+	return k;
+}
+
+long lb_config_service_index(const struct lb_config *cfg, const char *name)
+{
+	size_t k;
+
+	if (!cfg->by_name) {
+		/* A config not built by the parser: look at each. */
+		for (size_t i = 0; i < cfg->n_services; i++)
+			if (cfg->services[i].name && !strcmp(cfg->services[i].name, name))
+				return (long)i;
+		return -1;
+	}
+	k = name_slot(cfg, name);
+	return cfg->by_name[k] == UINT32_MAX ? -1 : (long)cfg->by_name[k];
+}
+
+int lb_config_index_name(struct lb_config *cfg, size_t i)
+{
+	size_t k = name_slot(cfg, cfg->services[i].name);
+
+	if (cfg->by_name[k] != UINT32_MAX)
+		return (int)cfg->by_name[k];
+	cfg->by_name[k] = (uint32_t)i;
+	return -1;
 }
 
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,

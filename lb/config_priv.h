@@ -6,8 +6,9 @@
  * Shared by the config parser's files: config_json.c (paths, error lines,
  * value getters) below config.c (document, control, intercept),
  * config_service.c (services, VIPs, backends), config_health.c (a service's
- * health checks), config_http.c (the "http" object) and config_announce.c
- * (the "announce" object), which all call
+ * health checks), config_quic.c (a service's "quic" object),
+ * config_http.c (the "http" object) and config_announce.c (the "announce"
+ * object), which all call
  * down into it and into each other only through the entry points at the
  * end, from the document down. Not part of the API: only those files
  * include it.
@@ -97,11 +98,24 @@ void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
 void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
+/* Enters services[i] (named) in cfg->by_name; returns the index of an earlier one of that name (left as it is), or -1. */
+int lb_config_index_name(struct lb_config *cfg, size_t i);
 /*
  * Checks across services and sections, once everything is parsed: backends
  * that are a VIP or the intercept listener, services nobody can reach.
  */
 void lb_config_check_services(struct lb_config_ctx *c);
+/*
+ * The "quic" object of a UDP service (config_quic.c): parsed before its
+ * backends, whose "quic_server_id" it gives a length; then, once the
+ * backends are parsed, lb_config_quic_finish refuses two backends with one
+ * server ID and builds the lookup index.
+ */
+void lb_config_parse_quic(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
+void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_conf *svc,
+			       struct lb_backend_conf *b, json_t *v);
+void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
+
 /* Frees what lb_config_parse_services() allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
 

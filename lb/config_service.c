@@ -14,6 +14,7 @@
 #include "lb/config.h"
 #include "lb/config_priv.h"
 #include "lb/prefix.h"
+#include "lb/str.h"
 #include "lb/vipmap.h"
 
 #define MAGLEV_SIZE_MAX		1000003		/* prime; 100 entries each for 10000 backends */
@@ -34,7 +35,7 @@ static const char *const tcp_keys[] = {
 	"connect_timeout_ms", "idle_timeout_ms", "client_idle_timeout_ms", "server_idle_timeout_ms",
 	"queue_timeout_ms", "retries", "socket_buffer_bytes",
 };
-static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses" };
+static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses", "quic" };
 
 static const char *const sched_names[] = {
 	[LB_SCHED_ROUNDROBIN] = "roundrobin",
@@ -174,6 +175,12 @@ static bool addr_usable(struct lb_config_ctx *c, const union lb_sockaddr *a, boo
 	return false;
 }
 
+/* text in double quotes, escaped and cut for an error line, in q. */
+static const char *quote(const char *text, char q[LB_STR_QUOTE_SIZE])
+{
+	return lb_str_escape_to(q, LB_STR_QUOTE_SIZE, text, LB_STR_QUOTE | LB_STR_CUT);
+}
+
 /*
  * Parses a VIP: "198.18.100.1:80", "[2001:db8:100::1]:443", a prefix
  * ("198.18.128.0/20:80", "[2001:db8:100::/48]:443") and a port range
@@ -184,7 +191,7 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 		    uint16_t *port_last)
 {
 	const char *s = lb_config_get_string(c, v), *why = NULL, *colon;
-	char host[INET6_ADDRSTRLEN + 8];
+	char host[INET6_ADDRSTRLEN + 8], q[LB_STR_QUOTE_SIZE];
 	struct lb_prefix p;
 	unsigned long first, last;
 	char *end;
@@ -204,7 +211,7 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 		const char *close = strchr(s, ']');
 
 		if (!close || close[1] != ':') {
-			lb_config_err(c, "\"%s\": expected [address]:port", s);
+			lb_config_err(c, "%s: expected [address]:port", quote(s, q));
 			return false;
 		}
 		hl = (size_t)(close - s - 1);
@@ -213,17 +220,17 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon) {
-			lb_config_err(c, "\"%s\": missing port", s);
+			lb_config_err(c, "%s: missing port", quote(s, q));
 			return false;
 		}
 		hl = (size_t)(colon - s);
 		if (memchr(s, ':', hl)) {
-			lb_config_err(c, "\"%s\": an IPv6 VIP is written [address]:port", s);
+			lb_config_err(c, "%s: an IPv6 VIP is written [address]:port", quote(s, q));
 			return false;
 		}
 	}
 	if (hl == 0 || hl >= sizeof(host)) {
-		lb_config_err(c, "\"%s\": expected an address", s);
+		lb_config_err(c, "%s: expected an address", quote(s, q));
 		return false;
 	}
 	memcpy(host, s, hl);
@@ -234,12 +241,12 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 	if (*end == '-')
 		last = strtoul(end + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || first == 0 || last > 65535 || first > last) {
-		lb_config_err(c, "\"%s\": the port must be 1..65535, or a range such as 8000-8999",
-			      colon + 1);
+		lb_config_err(c, "%s: the port must be 1..65535, or a range such as 8000-8999",
+			      quote(colon + 1, q));
 		return false;
 	}
 	if (lb_prefix_parse(host, &p, &why) < 0) {
-		lb_config_err(c, "\"%s\": %s", host, why);
+		lb_config_err(c, "%s: %s", quote(host, q), why);
 		return false;
 	}
 	memset(a, 0, sizeof(*a));
@@ -333,6 +340,8 @@ static bool parse_backend(struct lb_config_ctx *c, struct lb_service_conf *svc, 
 		} else if (!strcmp(key, "max_conns")) {
 			if (lb_config_get_int(c, v, 0, MAX_CONNS_MAX, &n))
 				b->max_conns = n;
+		} else if (!strcmp(key, "quic_server_id")) {
+			lb_config_parse_server_id(c, svc, b, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -494,9 +503,10 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	bool backends_ok = false, size_ok = true, sized;
 	unsigned int idle = 0;
 	const char *key;
-	size_t saved, i;
+	size_t saved;
 	long long n;
 	json_t *v;
+	int dup;
 
 	service_defaults(svc);
 	if (!lb_config_expect_object(c, obj))
@@ -508,9 +518,16 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		parse_protocol(c, svc, v);
 		lb_config_path_pop(c, saved);
 	}
+	/* Before the backends: it gives their server IDs a length. */
+	v = json_object_get(obj, "quic");
+	if (v) {
+		saved = lb_config_path_key(c, "quic");
+		lb_config_parse_quic(c, svc, v);
+		lb_config_path_pop(c, saved);
+	}
 	json_object_foreach(obj, key, v) {
 		saved = lb_config_path_key(c, key);
-		if (!strcmp(key, "protocol")) {
+		if (!strcmp(key, "protocol") || !strcmp(key, "quic")) {
 			/* Parsed above. */
 		} else if (!strcmp(key, "udp_idle_timeout_ms")) {
 			lb_config_get_timeout(c, v, &svc->udp_idle_timeout_ms);
@@ -520,14 +537,11 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "name")) {
 			svc->name = lb_config_get_name(c, v, "_.-",
 						       " (1..64 characters of A-Za-z0-9_.-)");
-			for (i = 0; svc->name && i < si; i++) {
-				if (!c->cfg->services[i].name ||
-				    strcmp(c->cfg->services[i].name, svc->name))
-					continue;
-				lb_config_err(c, "duplicate service name \"%s\" (also services[%zu])",
-					      svc->name, i);
-				break;
-			}
+			/* Names are unique: lookups by name (reload, lbctl) find one. */
+			if (svc->name && c->cfg->by_name &&
+			    (dup = lb_config_index_name(c->cfg, si)) >= 0)
+				lb_config_err(c, "duplicate service name \"%s\" (also services[%d])",
+					      svc->name, dup);
 		} else if (!strcmp(key, "vips")) {
 			parse_vips(c, si, v);
 		} else if (!strcmp(key, "backends")) {
@@ -579,6 +593,7 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	/* With a bad backend address the family check would only add noise. */
 	if (backends_ok)
 		check_families(c, svc);
+	lb_config_quic_finish(c, svc);
 	sized = svc->maglev_size != 0;
 	if (!sized)
 		svc->maglev_size = maglev_default_size(svc->n_backends);
@@ -670,6 +685,16 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	cfg->services = lb_config_alloc_array(c, arr, sizeof(*cfg->services));
 	if (!cfg->services)
 		return;
+	/* At most half full: a name is found in a probe or two. */
+	for (cfg->by_name_mask = 1; cfg->by_name_mask < 2 * json_array_size(arr);)
+		cfg->by_name_mask <<= 1;
+	cfg->by_name = malloc(cfg->by_name_mask * sizeof(*cfg->by_name));
+	if (!cfg->by_name) {
+		lb_config_oom(c);
+		return;
+	}
+	memset(cfg->by_name, 0xff, cfg->by_name_mask * sizeof(*cfg->by_name));
+	cfg->by_name_mask--;
 	c->services = arr;
 	json_array_foreach(arr, i, v) {
 		cfg->n_services = i + 1;
@@ -692,18 +717,25 @@ static void check_backend_target(struct lb_config_ctx *c, size_t si, size_t bi)
 	const struct lb_config *cfg = c->cfg;
 	const union lb_sockaddr *a = &cfg->services[si].backends[bi].addr;
 	char text[LB_ADDR_STRLEN], who[LB_CONFIG_NAME_MAX + 16];
-	size_t i, j;
+	const struct lb_vipmap_vip *v = NULL;
 
 	lb_addr_format(a, text, sizeof(text));
-	for (i = 0; i < cfg->n_services; i++) {
-		for (j = 0; j < cfg->services[i].n_vips; j++) {
-			if (!lb_addr_equal(&cfg->services[i].vips[j], a))
-				continue;
-			describe_service(c, i, who, sizeof(who));
-			lb_config_err(c, "%s is a VIP of %s (services[%zu].vips[%zu]): lb cannot be "
-				      "its own backend", text, who, i, j);
-			return;
-		}
+	/*
+	 * A VIP, or inside a VIP's prefix and ports, for a protocol the
+	 * service connects with: one lookup, not a scan of every VIP.
+	 */
+	for (unsigned int p = LB_PROTO_TCP; !v && p <= LB_PROTO_UDP && cfg->vipmap; p <<= 1)
+		if (cfg->services[si].protocols & p)
+			v = lb_vipmap_find(cfg->vipmap, p, a);
+	if (v) {
+		describe_service(c, v->service, who, sizeof(who));
+		if (lb_config_vip_single(&cfg->services[v->service], v->index))
+			lb_config_err(c, "%s is a VIP of %s (services[%u].vips[%u]): lb cannot be "
+				      "its own backend", text, who, v->service, v->index);
+		else
+			lb_config_err(c, "%s is inside a VIP of %s (services[%u].vips[%u]): lb "
+				      "cannot be its own backend", text, who, v->service, v->index);
+		return;
 	}
 	if (addr_classify(a) != ADDR_LOOPBACK)
 		return;
@@ -792,4 +824,5 @@ void lb_config_service_free(struct lb_service_conf *svc)
 	free(svc->backends);
 	free(svc->health.path);
 	free(svc->health.host);
+	free(svc->quic.by_server_id);
 }

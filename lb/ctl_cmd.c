@@ -485,12 +485,26 @@ static json_t *latency_json(const struct lb_hist *h, enum lb_hist_kind kind)
 			 "p99", p99 < 0 ? json_null() : json_real(p99 / 1000.0));
 }
 
+/* A QUIC service's routing counters (docs/control.md), or NULL. */
+static json_t *quic_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
+{
+	if (!svc->quic.enabled)
+		return NULL;
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "routed_cid", ju64(ld(&ss->quic_routed_cid)),
+			 "routed_learned_cid", ju64(ld(&ss->quic_routed_learned)),
+			 "fallback", ju64(ld(&ss->quic_fallback)),
+			 "dropped", ju64(ld(&ss->quic_dropped)),
+			 "cids_learned", ju64(ld(&ss->quic_learned)),
+			 "cid_table_full", ju64(ld(&ss->quic_learn_full)));
+}
+
 /* A UDP service's flow counters, or NULL for a TCP-only one. */
 static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
 {
 	if (!(svc->protocols & LB_PROTO_UDP))
 		return NULL;
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o*}",
 			 "flows", jint(atomic_load(&ss->udp_flows)),
 			 "flows_total", ju64(ld(&ss->udp_flows_total)),
 			 "datagrams_in", ju64(ld(&ss->udp_datagrams_in)),
@@ -500,7 +514,8 @@ static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_s
 			 "dropped",
 			 "no_backend", ju64(ld(&ss->udp_drop_no_backend)),
 			 "flows_full", ju64(ld(&ss->udp_drop_full)),
-			 "send_error", ju64(ld(&ss->udp_drop_send)));
+			 "send_error", ju64(ld(&ss->udp_drop_send)),
+			 "quic", quic_json(svc, ss));
 }
 
 static const char *proto_name(unsigned int protocols)

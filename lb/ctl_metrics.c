@@ -252,12 +252,69 @@ static void metrics_services(struct lb_str *b, const struct lb_config *cfg,
 	}
 }
 
+/* A family of per-service series, or (name NULL) one more label value of the family above. */
+struct svc_family {
+	const char *name, *type, *help, *label, *value;
+};
+
+#define SVC_SERIES_MAX 16
+
+/*
+ * The families fams[0..n) for each service want() keeps, a value each
+ * from values(), which fills v in fams order.
+ */
+static void service_series(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm,
+			   const struct svc_family *fams, size_t n,
+			   bool (*want)(const struct lb_service_conf *),
+			   void (*values)(const struct lb_shm_service *, int64_t *))
+{
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+	const char *name = NULL;
+
+	for (size_t f = 0; f < n && f < SVC_SERIES_MAX; f++) {
+		if (fams[f].name) {
+			name = fams[f].name;
+			family(b, name, fams[f].type, fams[f].help);
+		}
+		for (size_t i = 0; i < n_svc; i++) {
+			int64_t v[SVC_SERIES_MAX];
+
+			if (!want(&cfg->services[i]))
+				continue;
+			values(&shm->services[i], v);
+			lb_str_printf(b, "%s{", name);
+			put_label(b, "service", cfg->services[i].name);
+			if (fams[f].label) {
+				lb_str_printf(b, ",");
+				put_label(b, fams[f].label, fams[f].value);
+			}
+			lb_str_printf(b, "} %" PRId64 "\n", v[f]);
+		}
+	}
+}
+
+static bool carries_udp(const struct lb_service_conf *svc)
+{
+	return svc->protocols & LB_PROTO_UDP;
+}
+
+static void udp_values(const struct lb_shm_service *ss, int64_t *v)
+{
+	const int64_t all[] = {
+		atomic_load(&ss->udp_flows), ld(&ss->udp_flows_total),
+		ld(&ss->udp_datagrams_in), ld(&ss->udp_datagrams_out),
+		ld(&ss->udp_bytes_in), ld(&ss->udp_bytes_out),
+		ld(&ss->udp_drop_no_backend), ld(&ss->udp_drop_full),
+		ld(&ss->udp_drop_send),
+	};
+
+	memcpy(v, all, sizeof(all));
+}
+
 /* UDP services only: a TCP service has none of these. */
 static void metrics_udp(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm)
 {
-	static const struct {
-		const char *name, *type, *help, *label, *value;
-	} fams[] = {
+	static const struct svc_family fams[] = {
 		{ "lb_service_udp_flows", "gauge", "UDP flows open now.", NULL, NULL },
 		{ "lb_service_udp_flows_total", "counter", "UDP flows opened.", NULL, NULL },
 		{ "lb_service_udp_datagrams_total", "counter",
@@ -272,35 +329,47 @@ static void metrics_udp(struct lb_str *b, const struct lb_config *cfg, const str
 		{ NULL, NULL, NULL, "reason", "flows_full" },
 		{ NULL, NULL, NULL, "reason", "send_error" },
 	};
-	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
-	const char *name = NULL;
 
-	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
-		if (fams[f].name) {
-			name = fams[f].name;
-			family(b, name, fams[f].type, fams[f].help);
-		}
-		for (size_t i = 0; i < n_svc; i++) {
-			const struct lb_shm_service *ss = &shm->services[i];
-			const int64_t v[] = {
-				atomic_load(&ss->udp_flows), ld(&ss->udp_flows_total),
-				ld(&ss->udp_datagrams_in), ld(&ss->udp_datagrams_out),
-				ld(&ss->udp_bytes_in), ld(&ss->udp_bytes_out),
-				ld(&ss->udp_drop_no_backend), ld(&ss->udp_drop_full),
-				ld(&ss->udp_drop_send),
-			};
+	service_series(b, cfg, shm, fams, sizeof(fams) / sizeof(fams[0]), carries_udp, udp_values);
+}
 
-			if (!(cfg->services[i].protocols & LB_PROTO_UDP))
-				continue;
-			lb_str_printf(b, "%s{", name);
-			put_label(b, "service", cfg->services[i].name);
-			if (fams[f].label) {
-				lb_str_printf(b, ",");
-				put_label(b, fams[f].label, fams[f].value);
-			}
-			lb_str_printf(b, "} %" PRId64 "\n", v[f]);
-		}
-	}
+static bool routes_quic(const struct lb_service_conf *svc)
+{
+	return svc->quic.enabled;
+}
+
+static void quic_values(const struct lb_shm_service *ss, int64_t *v)
+{
+	const int64_t all[] = {
+		ld(&ss->quic_routed_cid), ld(&ss->quic_routed_learned), ld(&ss->quic_fallback),
+		ld(&ss->quic_dropped), ld(&ss->quic_learned), ld(&ss->quic_learn_full),
+	};
+
+	memcpy(v, all, sizeof(all));
+}
+
+/* QUIC services only (a "quic" key). */
+static void metrics_quic(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct svc_family fams[] = {
+		{ "lb_service_quic_routed_total", "counter",
+		  "Flows of new client addresses routed: by a QUIC-LB server ID in the DCID (cid), "
+		  "by a connection ID lb learned (learned_cid), or by the scheduler (fallback).",
+		  "by", "cid" },
+		{ NULL, NULL, NULL, "by", "learned_cid" },
+		{ NULL, NULL, NULL, "by", "fallback" },
+		{ "lb_service_quic_dropped_total", "counter",
+		  "Short-header datagrams of new client addresses dropped: their DCID is neither "
+		  "routable nor known.", NULL, NULL },
+		{ "lb_service_quic_cids_learned_total", "counter",
+		  "Connection IDs learned from the SCID of the backends' long-header packets.",
+		  NULL, NULL },
+		{ "lb_service_quic_cid_table_full_total", "counter",
+		  "Connection IDs not recorded: their window of the shared table held only live "
+		  "entries.", NULL, NULL },
+	};
+
+	service_series(b, cfg, shm, fams, sizeof(fams) / sizeof(fams[0]), routes_quic, quic_values);
 }
 
 static void metrics_workers(struct lb_str *b, const struct lb_shm *shm)
@@ -409,6 +478,7 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);
 		metrics_udp(&b, st->cfg, st->shm);
+		metrics_quic(&b, st->cfg, st->shm);
 		metrics_backends(&b, st->cfg, st->shm);
 	}
 	return lb_str_take(&b);

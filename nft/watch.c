@@ -14,12 +14,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <linux/fib_rules.h>
+#include <linux/filter.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -51,12 +53,50 @@ static struct {
 	uint32_t portid;
 } own[LB_NFT_OWN_MAX];
 static size_t n_own;
+/* The watch that is open, whose sockets drop lb's own notifications. */
+static struct lb_nft_watch *active;
+
+/*
+ * Has the kernel drop, before they are queued, the notifications of src's
+ * protocol that lb's own request ports caused: a transaction of 100,000
+ * VIP elements makes as many notifications, which would overrun the
+ * queue (and lb would take its own install for a removal it missed).
+ * The kernel sends one transaction's notifications together, all with the
+ * port of the socket that asked. A classic BPF program: load nlmsg_pid,
+ * compare it with each own port (BPF loads big-endian), drop on a match.
+ * Without the filter (it failed) lb sees and ignores them, as before.
+ */
+static void filter_own(struct lb_nft_watch *w, enum lb_nft_watch_src src, int proto)
+{
+	struct sock_filter prog[LB_NFT_OWN_MAX + 3];
+	struct sock_fprog fprog = { .filter = prog };
+	size_t n = n_own < LB_NFT_OWN_MAX ? n_own : LB_NFT_OWN_MAX, k = 0, len = 0;
+	uint32_t ports[LB_NFT_OWN_MAX];
+
+	if (!w || !w->nl[src])
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (own[i].proto == proto && own[i].portid)
+			ports[k++] = own[i].portid;
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						   offsetof(struct nlmsghdr, nlmsg_pid));
+	for (size_t i = 0; i < k; i++)
+		prog[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+							   ntohl(ports[i]), (uint8_t)(k - i), 0);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	fprog.len = (unsigned short)len;
+	setsockopt(mnl_socket_get_fd(w->nl[src]), SOL_SOCKET, SO_ATTACH_FILTER, &fprog,
+		   sizeof(fprog));
+}
 
 void lb_nft_watch_own(int proto, uint32_t portid)
 {
 	own[n_own % LB_NFT_OWN_MAX].proto = proto;
 	own[n_own % LB_NFT_OWN_MAX].portid = portid;
 	n_own++;
+	filter_own(active, proto == NETLINK_NETFILTER ? LB_NFT_WATCH_NFT : LB_NFT_WATCH_ROUTE,
+		   proto);
 }
 
 static bool is_own(int proto, uint32_t portid)
@@ -79,6 +119,8 @@ void lb_nft_watch_free(struct lb_nft_watch *w)
 {
 	if (!w)
 		return;
+	if (active == w)
+		active = NULL;
 	for (size_t i = 0; i < LB_NFT_WATCH_NSRC; i++)
 		if (w->nl[i])
 			mnl_socket_close(w->nl[i]);
@@ -130,9 +172,15 @@ int lb_nft_watch_open(struct lb_nft_watch *w, char *err, size_t errlen)
 		       "nftables notifications", err, errlen);
 	if (ret)
 		return ret;
-	return open_src(w, LB_NFT_WATCH_ROUTE, NETLINK_ROUTE, route_groups,
-			sizeof(route_groups) / sizeof(route_groups[0]),
-			"routing rule and route notifications", err, errlen);
+	ret = open_src(w, LB_NFT_WATCH_ROUTE, NETLINK_ROUTE, route_groups,
+		       sizeof(route_groups) / sizeof(route_groups[0]),
+		       "routing rule and route notifications", err, errlen);
+	if (ret)
+		return ret;
+	active = w;
+	filter_own(w, LB_NFT_WATCH_NFT, NETLINK_NETFILTER);
+	filter_own(w, LB_NFT_WATCH_ROUTE, NETLINK_ROUTE);
+	return 0;
 }
 
 int lb_nft_watch_fd(const struct lb_nft_watch *w, enum lb_nft_watch_src src)

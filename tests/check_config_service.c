@@ -11,6 +11,13 @@
 #include "tests/config_fixture.h"
 #include "tests/unit.h"
 
+/* A UDP service with QUIC settings q and two backends, each with its extra keys. */
+#define QUIC(q, b0, b1) "{'services':[{'name':'h3','protocol':'udp','vips':['198.18.100.1:443']," \
+	"'quic':" q ",'backends':[{'address':'198.18.2.2:443'" b0 "},{'address':'198.18.2.3:443'" b1 "}]}]}"
+#define QLB "{'lb':{'config_id':1,'server_id_len':2,'nonce_len':6}}"
+#define SID(x) ",'quic_server_id':'" x "'"
+#define SID_HEX " expected 2 octets in hex, as quic.lb.server_id_len says)\n"
+
 static const struct {
 	const char *name;
 	enum lb_sched sched;
@@ -409,6 +416,11 @@ static const struct {
 	  "1..65535, or a range such as 8000-8999\n" },
 	{ VIPS("'2001:db8::/32:80'"), "services[0].vips[0]: \"2001:db8::/32:80\": an IPv6 VIP is "
 	  "written [address]:port\n" },
+	/* User text in VIP errors is escaped (found by fuzz_config: a raw DEL went out). */
+	{ VIPS("'198.18.100.0/24:8\\u007f0'"), "services[0].vips[0]: \"8\\x7f0\": the port must be "
+	  "1..65535, or a range such as 8000-8999\n" },
+	{ VIPS("'198.18.100.\\u0001/24:80'"), "services[0].vips[0]: \"198.18.100.\\x01/24\": "
+	  "not an IPv4 or IPv6 address (expected a prefix such as 127.0.0.0/8 or ::1)\n" },
 	{ "{'services':[{'vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]},"
 	  "{'name':'api','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].name: missing required key\n"
@@ -499,6 +511,14 @@ static const struct {
 	  "{'vips':['198.18.100.2:443'],'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[1].name: missing required key\n"
 	  "services[0].backends[0].address: 198.18.100.2:443 is a VIP of services[1] "
+	  "(services[1].vips[0]): lb cannot be its own backend\n" },
+	/* Inside a prefix or port-range VIP is inside lb too. */
+	{ "{'services':[{'name':'web','vips':['198.18.128.0/20:80'],'backends':[{'address':'198.18.2.2:80'}]},"
+	  "{'name':'api','vips':['198.18.100.1:8000-8099'],'backends':[{'address':'198.18.130.7:80'},"
+	  "{'address':'198.18.100.1:8050'}]}]}",
+	  "services[1].backends[0].address: 198.18.130.7:80 is inside a VIP of service \"web\" "
+	  "(services[0].vips[0]): lb cannot be its own backend\n"
+	  "services[1].backends[1].address: 198.18.100.1:8050 is inside a VIP of service \"api\" "
 	  "(services[1].vips[0]): lb cannot be its own backend\n" },
 	/* A bad backend address is not reported again as a family mismatch. */
 	{ "{'services':[{'name':'web','vips':['[2001:db8:100::1]:80'],"
@@ -600,11 +620,67 @@ static const struct {
 	  "services[0].health.expect: only for type \"http\"\n"
 	  "services[0].health.path: only for type \"http\"\n"
 	  "services[0].health.host: only for type \"http\"\n" },
+
+	/* quic */
+	{ SVC("'quic':{'server_cid_len':8}"),
+	  "services[0].quic: applies to UDP; this service's protocol is \"tcp\"\n" },
+	{ QUIC("5", "", ""), "services[0].quic: expected an object\n" },
+	{ QUIC("{}", "", ""), "services[0].quic: missing required key \"server_cid_len\" (the length "
+	  "of the connection IDs the backends issue) or \"lb\"\n" },
+	{ QUIC("{'server_cid_len':0}", "", ""), "services[0].quic.server_cid_len: 0 out of range (1..20)\n" },
+	{ QUIC("{'server_cid_len':21}", "", ""),
+	  "services[0].quic.server_cid_len: 21 out of range (1..20)\n" },
+	{ QUIC("{'server_cid_len':'8'}", "", ""),
+	  "services[0].quic.server_cid_len: expected an integer\n" },
+	{ QUIC("{'server_cid_len':8,'cid_len':8}", "", ""), "services[0].quic.cid_len: unknown key\n" },
+	{ QUIC("{'lb':[]}", "", ""), "services[0].quic.lb: expected an object\n" },
+	{ QUIC("{'lb':{}}", "", ""), "services[0].quic.lb.server_id_len: missing required key\n"
+	  "services[0].quic.lb.nonce_len: missing required key\n" },
+	{ QUIC("{'lb':{'config_id':7,'server_id_len':0,'nonce_len':3,'key':'00'}}", "", ""),
+	  "services[0].quic.lb.config_id: 7 out of range (0..6)\n"
+	  "services[0].quic.lb.server_id_len: 0 out of range (1..15)\n"
+	  "services[0].quic.lb.nonce_len: 3 out of range (4..18)\n"
+	  "services[0].quic.lb.key: unknown key\n" },
+	{ QUIC("{'lb':{'server_id_len':15,'nonce_len':5}}", "", ""),
+	  "services[0].quic.lb: server_id_len 15 + nonce_len 5 is above 19 (a connection ID is at "
+	  "most 20 octets, the first one being the config octet)\n" },
+	{ QUIC("{'server_cid_len':8,'lb':{'server_id_len':2,'nonce_len':6}}", "", ""),
+	  "services[0].quic.server_cid_len: 8 is below the QUIC-LB connection ID length 9 "
+	  "(1 + server_id_len 2 + nonce_len 6)\n" },
+	{ QUIC("{'server_cid_len':8}", SID("0a01"), ""),
+	  "services[0].backends[0].quic_server_id: needs \"quic\": {\"lb\": {...}} in the service (the "
+	  "QUIC-LB configuration that gives server IDs their length)\n" },
+	{ SVC("'quic_server_id':'0a01'"), "services[0].quic_server_id: unknown key\n" },
+	{ QUIC(QLB, SID("0a01"), ",'quic_server_id':1"),
+	  "services[0].backends[1].quic_server_id: expected a string\n" },
+	{ QUIC(QLB, SID("0g01"), SID("0a0102")),
+	  "services[0].backends[0].quic_server_id: invalid server ID \"0g01\" (not a hex digit:" SID_HEX
+	  "services[0].backends[1].quic_server_id: invalid server ID \"0a0102\" (wrong length:" SID_HEX },
+	{ QUIC(QLB, SID("0A01"), SID("0a01")),
+	  "services[0].backends[1].quic_server_id: server ID 0a01 is already backends[0]'s (one ID "
+	  "per server: a server's IPv4 and IPv6 addresses may share it)\n" },
+	/* A broken lb block is reported once, not again by every server ID it would size. */
+	{ QUIC("{'lb':{'server_id_len':2,'nonce_len':2}}", SID("0a01"), SID("0a02")),
+	  "services[0].quic.lb.nonce_len: 2 out of range (4..18)\n" },
 };
 
 START_TEST(test_invalid)
 {
 	parse_fails(invalid[_i].json, invalid[_i].errors);
+}
+END_TEST
+
+/* A VIP of one protocol is no loop for a backend reached by the other: it is not intercepted. */
+START_TEST(test_backend_at_other_protocol_vip)
+{
+	struct lb_config *cfg = parse_ok(
+		"{'services': [{'name': 'dns', 'protocol': 'udp', 'vips': ['198.18.100.1:53'],"
+		"   'backends': [{'address': '198.18.2.2:53'}]},"
+		"  {'name': 'dot', 'vips': ['198.18.100.2:53'],"
+		"   'backends': [{'address': '198.18.100.1:53'}]}]}");
+
+	ck_assert_uint_eq(cfg->n_services, 2);
+	lb_config_free(cfg);
 }
 END_TEST
 
@@ -652,6 +728,62 @@ START_TEST(test_warnings)
 }
 END_TEST
 
+START_TEST(test_quic)
+{
+	static const uint8_t a[] = { 0x0a, 0x01 }, b[] = { 0x0a, 0x02 }, c[] = { 0xff, 0x00 };
+	const struct lb_service_conf *svc;
+	struct lb_config *cfg;
+
+	/* Learned CIDs only: the length is the operator's. */
+	cfg = parse_ok(QUIC("{'server_cid_len':18}", "", ""));
+	svc = &cfg->services[0];
+	ck_assert(svc->quic.enabled);
+	ck_assert(!svc->quic.has_lb);
+	ck_assert_uint_eq(svc->quic.server_cid_len, 18);
+	ck_assert_ptr_null(cfg->warnings);
+	lb_config_free(cfg);
+
+	/* QUIC-LB: the CID length defaults to 1 + server ID + nonce; a dual-stack server has one ID. */
+	cfg = parse_ok("{'services':[{'name':'h3','protocol':'tcp+udp','vips':['198.18.100.1:443',"
+		       "'[2001:db8:100::1]:443'],'quic':{'lb':{'config_id':6,'server_id_len':2,"
+		       "'nonce_len':6}},'backends':[{'address':'198.18.2.2:443','quic_server_id':'0A02'},"
+		       "{'address':'[2001:db8:2::2]:443','quic_server_id':'0a02'},"
+		       "{'address':'198.18.2.3:443','quic_server_id':'0a01'},"
+		       "{'address':'198.18.2.4:443'}]}]}");
+	svc = &cfg->services[0];
+	ck_assert(svc->quic.enabled && svc->quic.has_lb);
+	ck_assert_uint_eq(svc->quic.lb.config_id, 6);
+	ck_assert_uint_eq(svc->quic.lb.server_id_len, 2);
+	ck_assert_uint_eq(svc->quic.lb.nonce_len, 6);
+	ck_assert(!svc->quic.lb.encode_len);
+	ck_assert_uint_eq(svc->quic.server_cid_len, 9);
+	ck_assert_uint_eq(svc->quic.n_server_ids, 3);
+	ck_assert_int_eq(lb_config_find_server_id(svc, b, AF_INET), 0);
+	ck_assert_int_eq(lb_config_find_server_id(svc, b, AF_INET6), 1);
+	ck_assert_int_eq(lb_config_find_server_id(svc, a, AF_INET), 2);
+	ck_assert_int_eq(lb_config_find_server_id(svc, a, AF_INET6), -1);
+	ck_assert_int_eq(lb_config_find_server_id(svc, c, AF_INET), -1);
+	ck_assert_str_eq(cfg->warnings, "services[0].backends[3]: no quic_server_id: its QUIC "
+			 "connections are followed only by the connection IDs lb learns, not by "
+			 "QUIC-LB\n");
+	lb_config_free(cfg);
+
+	/* A longer CID than QUIC-LB's: the server adds its own octets after the nonce. */
+	cfg = parse_ok(QUIC("{'server_cid_len':20,'lb':{'server_id_len':1,'nonce_len':4}}",
+			    SID("01"), SID("02")));
+	ck_assert_uint_eq(cfg->services[0].quic.server_cid_len, 20);
+	ck_assert_uint_eq(cfg->services[0].quic.lb.config_id, 0);
+	lb_config_free(cfg);
+
+	/* Without "quic", nothing of it. */
+	cfg = parse_ok(SVC("'protocol':'udp'"));
+	ck_assert(!cfg->services[0].quic.enabled);
+	ck_assert_ptr_null(cfg->services[0].quic.by_server_id);
+	lb_config_free(cfg);
+}
+END_TEST
+
+
 /* Warnings never make a config fail, and do not show among its errors. */
 START_TEST(test_warnings_with_errors)
 {
@@ -668,7 +800,8 @@ int main(void)
 				 LB_TESTS(test_maglev, test_maglev_too_many, test_idle_timeouts,
 					  test_limits, test_health,
 					  test_families_per_service, test_warnings,
-					  test_warnings_with_errors));
+					  test_warnings_with_errors, test_quic,
+					  test_backend_at_other_protocol_vip));
 
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_loop_test(tc, test_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
