@@ -9,6 +9,7 @@
  */
 #include "nft/announce.h"
 #include "nft/netlink.h"
+#include "nft/watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -140,6 +141,9 @@ int lb_nft_announce_open(struct lb_nft_announce **out, const char *dev, char *er
 	a->seq = (uint32_t)time(NULL);
 	rc = lb_nft_netlink_request(&a->nl, NETLINK_ROUTE, "announce", "rtnetlink socket", err,
 				    errlen);
+	/* lb's rules watch need not hear of these routes: they are not its own. */
+	if (rc == 0)
+		lb_nft_watch_own_kept(NETLINK_ROUTE, mnl_socket_get_portid(a->nl), true);
 	if (rc == 0)
 		rc = tun_create(a, err, errlen);
 	if (rc == 0)
@@ -159,8 +163,10 @@ void lb_nft_announce_close(struct lb_nft_announce *a)
 		return;
 	if (a->tun >= 0)
 		close(a->tun);
-	if (a->nl)
+	if (a->nl) {
+		lb_nft_watch_own_kept(NETLINK_ROUTE, mnl_socket_get_portid(a->nl), false);
 		mnl_socket_close(a->nl);
+	}
 	free(a);
 }
 

@@ -6,12 +6,7 @@
  * be one line of JSON with a boolean "ok". The whole input is also tried
  * as a single request. Build:
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *     -std=gnu11 -D_GNU_SOURCE -I. \
- *     tests/fuzz/fuzz_ctl.c lb/ctl.c lb/ctl_cmd.c lb/ctl_metrics.c lb/shm.c \
- *     lb/balance.c lb/config.c lb/config_service.c lb/config_announce.c lb/addr.c \
- *     lb/log.c lb/loop.c lb/limits.c lb/announce.c nft/announce.c \
- *     -ljansson -lmnl -o fuzz_ctl
+ *   make fuzz      (the sources are FUZZ_CTL_SRCS in Makefile.am)
  *   ./fuzz_ctl tests/fuzz/corpus/ctl
  */
 #include <jansson.h>
