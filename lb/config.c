@@ -455,7 +455,6 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 	else
 		parse_root(&c, root);
 	json_decref(root);
-	free(c.path.s);
 	if (c.n_errors || c.errors.oom || c.warnings.oom) {
 		lb_config_free(c.cfg);
 		free(c.warnings.s);

@@ -25,21 +25,33 @@
 #define LB_CONFIG_NAME_MAX	64
 #define LB_CONFIG_TIMEOUT_MAX	86400000
 
+/* Deeper than any config key goes; a deeper path is cut in messages. */
+#define LB_CONFIG_PATH_MAX	16
+
+/* One step of a JSON path: an object's key, or (key NULL) an array's index. */
+struct lb_config_path_part {
+	const char *key;		/* the JSON's own, or a literal: it outlives the step */
+	size_t index;
+};
+
 /*
  * Parse state: the config being filled in, the JSON path of the value being
- * looked at ("services[0].vips[1]") and the error lines found so far.
+ * looked at ("services[0].vips[1]") and the error lines found so far. The
+ * path is kept as its steps and only written out for a message: 100,000
+ * VIPs cost no formatting.
  */
 struct lb_config_ctx {
 	struct lb_config *cfg;
 	json_t *services;		/* for naming earlier services in messages */
-	struct lb_str path;
+	struct lb_config_path_part path[LB_CONFIG_PATH_MAX];
+	size_t depth;
 	struct lb_str errors;
 	unsigned int n_errors;
 	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
-/* Path: each push returns the length to hand back to lb_config_path_pop(). */
+/* Path: each push returns the depth to hand back to lb_config_path_pop(). */
 size_t lb_config_path_key(struct lb_config_ctx *c, const char *key);
 size_t lb_config_path_index(struct lb_config_ctx *c, size_t i);
 void lb_config_path_pop(struct lb_config_ctx *c, size_t saved);
