@@ -590,7 +590,7 @@ static int reload(char *msg, size_t len)
 	}
 	rc = lb_announce_prepare(m.announce, cfg, err, sizeof(err));
 	if (rc == 0)
-		rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
+		rc = lb_rules_install(m.rules, cfg, NULL, err, sizeof(err));
 	if (rc < 0) {
 		lb_err("reload: %s", err);
 		snprintf(msg, len, "%s", err);
@@ -812,7 +812,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	/* Watching first: a removal between the install and the watch would go unnoticed. */
 	lb_rules_watch(m.rules, m.loop);
 	m.ctl_state.rules = lb_rules_state(m.rules);
-	if (lb_rules_install(m.rules, cfg, err, sizeof(err)) < 0) {
+	if (lb_rules_install(m.rules, cfg, NULL, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
 		goto out;
 	}

@@ -9,6 +9,7 @@
  * fails, or a peer that removes the rules again at once every time, is met
  * with a growing delay: never a loop.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -40,6 +41,14 @@ struct spec {
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
 	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
+	/* Ownership, when the config has it: nft.owner points to owner. */
+	struct lb_nft_owner owner;
+	const char **names;		/* owned array; the names are the config's */
+	uint32_t *marks;		/* owned; per peer */
+	uint16_t *to, *chance;		/* owned; per bucket */
+	struct lb_nft_fwd_route *fwd;	/* owned; one per peer but this gateway */
+	size_t n_fwd;
+	struct sockaddr_storage *fwd_addrs;	/* owned; two per peer, what fwd points to */
 };
 
 struct watch_src {
@@ -62,6 +71,8 @@ struct lb_rules {
 	uint64_t restored_ms;		/* loop clock of the last restore; 0: none */
 	unsigned int streak;		/* restores each undone within QUICK_MS */
 	unsigned int fails;		/* failed restores in a row */
+	/* Ownership counters: what tables replaced since start had counted, and the last read. */
+	uint64_t counted[LB_NFT_OWNER_COUNTERS], last[LB_NFT_OWNER_COUNTERS];
 	struct lb_rules_state st;
 };
 
@@ -69,8 +80,80 @@ static void spec_fini(struct spec *s)
 {
 	free(s->vips);
 	free(s->ranges);
+	free(s->names);
+	free(s->marks);
+	free(s->to);
+	free(s->chance);
+	free(s->fwd);
+	free(s->fwd_addrs);
 	s->vips = NULL;
 	s->ranges = NULL;
+	s->names = NULL;
+	s->marks = NULL;
+	s->to = s->chance = NULL;
+	s->fwd = NULL;
+	s->fwd_addrs = NULL;
+	s->n_fwd = 0;
+	s->nft.owner = NULL;
+}
+
+/*
+ * The ownership part of s from cfg, its buckets' verdicts from own (own's
+ * bucket count must be cfg's). Returns 0 or -ENOMEM.
+ */
+static int owner_init(struct spec *s, const struct lb_config *cfg, const struct lb_rules_owner *own)
+{
+	size_t n = cfg->ownership.n_peers, b = cfg->ownership.buckets;
+
+	s->names = calloc(n, sizeof(*s->names));
+	s->marks = calloc(n, sizeof(*s->marks));
+	s->to = calloc(b, sizeof(*s->to));
+	s->chance = calloc(b, sizeof(*s->chance));
+	s->fwd = calloc(n, sizeof(*s->fwd));
+	s->fwd_addrs = calloc(2 * n, sizeof(*s->fwd_addrs));
+	if (!s->names || !s->marks || !s->to || !s->chance || !s->fwd || !s->fwd_addrs)
+		return -ENOMEM;
+	for (size_t k = 0; k < n; k++) {
+		const struct lb_owner_peer *p = &cfg->ownership.peers[k];
+		const union lb_sockaddr *a4 = lb_config_peer_addr(p, AF_INET);
+		const union lb_sockaddr *a6 = lb_config_peer_addr(p, AF_INET6);
+
+		s->names[k] = p->name;
+		s->marks[k] = cfg->ownership.mark + (uint32_t)k;
+		if (k == cfg->ownership.self)
+			continue;
+		s->fwd[s->n_fwd] = (struct lb_nft_fwd_route){
+			.mark = s->marks[k], .table = cfg->ownership.table + (uint32_t)k,
+		};
+		/* Only the families lb intercepts: no other packet is ever marked for a peer. */
+		if (a4 && lb_config_has_family(cfg, AF_INET)) {
+			memcpy(&s->fwd_addrs[2 * k], a4, sizeof(a4->in));
+			s->fwd[s->n_fwd].via4 = (const struct sockaddr *)&s->fwd_addrs[2 * k];
+		}
+		if (a6 && lb_config_has_family(cfg, AF_INET6)) {
+			memcpy(&s->fwd_addrs[2 * k + 1], a6, sizeof(a6->in6));
+			s->fwd[s->n_fwd].via6 = (const struct sockaddr *)&s->fwd_addrs[2 * k + 1];
+		}
+		s->n_fwd++;
+	}
+	for (size_t i = 0; i < b; i++) {
+		s->to[i] = own && own->buckets == b ? own->to[i] : LB_NFT_OWNER_HERE;
+		s->chance[i] = own && own->buckets == b ? own->chance[i] : LB_NFT_OWNER_HERE;
+	}
+	s->owner = (struct lb_nft_owner){
+		.buckets = (uint32_t)b,
+		.seed = LB_RULES_OWNER_SEED,
+		.dscp_to_owner = cfg->ownership.dscp_to_owner,
+		.dscp_second_chance = cfg->ownership.dscp_second_chance,
+		.n_peers = n,
+		.self = cfg->ownership.self,
+		.names = s->names,
+		.marks = s->marks,
+		.to = s->to,
+		.chance = s->chance,
+	};
+	s->nft.owner = &s->owner;
+	return 0;
 }
 
 /* A prefix or port-range VIP as the nft interval set takes it: first and last. */
@@ -90,7 +173,7 @@ static void vip_range(const struct lb_service_conf *svc, size_t k, struct lb_nft
 	memcpy(&r->last, &last, sizeof(last));
 }
 
-static int spec_init(struct spec *s, const struct lb_config *cfg)
+static int spec_init(struct spec *s, const struct lb_config *cfg, const struct lb_rules_owner *own)
 {
 	size_t n = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
@@ -140,6 +223,10 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
+	if (cfg->ownership.enabled && owner_init(s, cfg, own) < 0) {
+		spec_fini(s);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -336,8 +423,13 @@ static void restore(struct lb_timer *t)
 	 * calls are idempotent. */
 	if (r->routes_installed && (r->gone & GONE_ROUTING))
 		rc = lb_nft_route_apply(&r->cur.route, err, sizeof(err));
-	if (r->nft_installed && (r->gone & GONE_NFT))
+	if (r->nft_installed && (r->gone & GONE_NFT)) {
+		/* Gone with the table: its counters too, but for what the last read saw. */
+		for (size_t i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+			r->counted[i] += r->last[i];
+		memset(r->last, 0, sizeof(r->last));
 		rc_nft = lb_nft_apply(&r->cur.nft, err_nft, sizeof(err_nft));
+	}
 	if (rc == 0 && rc_nft < 0) {
 		rc = rc_nft;
 		memcpy(err, err_nft, sizeof(err));
@@ -403,13 +495,50 @@ void lb_rules_free(struct lb_rules *r)
 	munmap(r, sizeof(*r));
 }
 
-int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)
+/*
+ * The table is about to be replaced whole, and its counters with it: what
+ * they counted so far is kept, so lb's own stay monotonic.
+ */
+static void counters_keep(struct lb_rules *r)
+{
+	uint64_t now[LB_NFT_OWNER_COUNTERS];
+
+	if (lb_rules_owner_counters(r, now) < 0)
+		return;
+	memcpy(r->counted, now, sizeof(now));
+	memset(r->last, 0, sizeof(r->last));
+}
+
+/* The peer routes of old that next (NULL: none) does not have (same mark and table) go. */
+static void fwd_retire(const struct spec *old, const struct spec *next)
+{
+	struct lb_nft_fwd_route gone[LB_OWNER_PEERS_MAX];
+	size_t n = 0;
+	char err[256];
+
+	for (size_t i = 0; i < old->n_fwd; i++) {
+		const struct lb_nft_fwd_route *o = &old->fwd[i];
+		bool kept = false;
+
+		for (size_t j = 0; next && j < next->n_fwd && !kept; j++)
+			kept = next->fwd[j].mark == o->mark && next->fwd[j].table == o->table &&
+			       old->route.priority == next->route.priority &&
+			       (!o->via4 || next->fwd[j].via4) && (!o->via6 || next->fwd[j].via6);
+		if (!kept)
+			gone[n++] = *o;
+	}
+	if (n && lb_nft_fwd_remove(gone, n, old->route.priority, err, sizeof(err)) < 0)
+		lb_err("rules: %s", err);
+}
+
+int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
+		     const struct lb_rules_owner *own, char *err, size_t errlen)
 {
 	struct spec next;
 	bool routes_changed;
 	int rc;
 
-	rc = spec_init(&next, cfg);
+	rc = spec_init(&next, cfg, own);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -419,6 +548,9 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 	routes_changed = !r->routes_installed || !route_spec_equal(&next.route, &r->cur.route);
 	/* Unchanged too: someone may have removed them since. */
 	rc = lb_nft_route_apply(&next.route, err, errlen);
+	/* The way to each peer, before the chains that mark packets for it. */
+	if (rc == 0 && next.n_fwd)
+		rc = lb_nft_fwd_apply(next.fwd, next.n_fwd, next.route.priority, err, errlen);
 	if (rc < 0)
 		goto fail;
 	/*
@@ -437,9 +569,12 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		if (rc == 0)
 			lb_info("rules: table inet %s kept: %zu VIP element%s added, %zu removed",
 				next.nft.table, added, added == 1 ? "" : "s", removed);
+		if (rc == 0)
+			rc = lb_nft_apply_owner(&r->cur.nft, &next.nft, err, errlen, &added);
 	} else {
 		if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
 			next.nft.retire = r->cur.nft.table;
+		counters_keep(r);
 		rc = lb_nft_apply(&next.nft, err, errlen);
 		next.nft.retire = NULL;
 	}
@@ -450,6 +585,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
 			lb_nft_route_apply(&r->cur.route, ignored, sizeof(ignored));
 		}
+		fwd_retire(&next, r->routes_installed ? &r->cur : NULL);
 		goto fail;
 	}
 	if (routes_changed && r->routes_installed) {
@@ -465,8 +601,12 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		if (gone.ipv4 || gone.ipv6)
 			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
 	}
+	fwd_retire(&r->cur, &next);
 	spec_fini(&r->cur);
 	r->cur = next;
+	/* The copy moved: its ownership spec is its own again. */
+	if (r->cur.nft.owner)
+		r->cur.nft.owner = &r->cur.owner;
 	r->nft_installed = r->routes_installed = true;
 	r->watched = (struct lb_nft_watch_spec){ .table = r->cur.nft.table, .route = r->cur.route };
 	if (r->gone)
@@ -490,6 +630,9 @@ void lb_rules_remove(struct lb_rules *r)
 		lb_loop_timer_cancel(r->loop, &r->timer);
 	if (r->routes_installed && lb_nft_route_remove(&r->cur.route, err, sizeof(err)) < 0)
 		lb_err("%s", err);
+	if (r->routes_installed && r->cur.n_fwd &&
+	    lb_nft_fwd_remove(r->cur.fwd, r->cur.n_fwd, r->cur.route.priority, err, sizeof(err)) < 0)
+		lb_err("%s", err);
 	if (r->nft_installed && lb_nft_remove(r->cur.nft.table, err, sizeof(err)) < 0)
 		lb_err("%s", err);
 	r->routes_installed = r->nft_installed = false;
@@ -501,7 +644,7 @@ int lb_rules_print(const struct lb_config *cfg, FILE *out)
 	struct spec s;
 	int rc;
 
-	rc = spec_init(&s, cfg);
+	rc = spec_init(&s, cfg, NULL);
 	if (rc < 0)
 		return rc;
 	rs = &s.route;
@@ -515,6 +658,69 @@ int lb_rules_print(const struct lb_config *cfg, FILE *out)
 		fprintf(out, "ip -6 rule add fwmark 0x%x lookup %u pref %u\n"
 			"ip -6 route add local default dev lo table %u\n",
 			rs->mark, rs->table, rs->priority, rs->table);
+	for (size_t i = 0; i < s.n_fwd; i++) {
+		const struct lb_nft_fwd_route *f = &s.fwd[i];
+		char a[INET6_ADDRSTRLEN];
+
+		if (f->via4)
+			fprintf(out, "ip route replace default via %s table %u\n"
+				"ip rule add fwmark 0x%x lookup %u pref %u\n",
+				inet_ntop(AF_INET, &((const struct sockaddr_in *)f->via4)->sin_addr, a,
+					  sizeof(a)), f->table, f->mark, f->table, rs->priority);
+		if (f->via6)
+			fprintf(out, "ip -6 route replace default via %s table %u\n"
+				"ip -6 rule add fwmark 0x%x lookup %u pref %u\n",
+				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)f->via6)->sin6_addr,
+					  a, sizeof(a)), f->table, f->mark, f->table, rs->priority);
+	}
 	spec_fini(&s);
 	return 0;
+}
+
+int lb_rules_owner_update(struct lb_rules *r, const struct lb_rules_owner *own, char *err,
+			  size_t errlen)
+{
+	struct lb_nft_owner next_owner;
+	struct lb_nft_spec next;
+	size_t changed = 0;
+	int rc = 0;
+
+	if (!r->cur.nft.owner || own->buckets != r->cur.owner.buckets) {
+		snprintf(err, errlen, "ownership: no bucket table of %u buckets installed",
+			 own->buckets);
+		return -EINVAL;
+	}
+	next_owner = r->cur.owner;
+	next_owner.to = own->to;
+	next_owner.chance = own->chance;
+	next = r->cur.nft;
+	next.owner = &next_owner;
+	/* A table someone removed comes back whole, with these, at the restore. */
+	if (r->nft_installed && !(r->gone & GONE_NFT))
+		rc = lb_nft_apply_owner(&r->cur.nft, &next, err, errlen, &changed);
+	if (rc < 0)
+		return rc;
+	memcpy(r->cur.to, own->to, own->buckets * sizeof(*own->to));
+	memcpy(r->cur.chance, own->chance, own->buckets * sizeof(*own->chance));
+	if (changed)
+		lb_debug("rules: %zu bucket verdicts changed", changed);
+	return 0;
+}
+
+int lb_rules_owner_counters(struct lb_rules *r, uint64_t packets[LB_NFT_OWNER_COUNTERS])
+{
+	uint64_t now[LB_NFT_OWNER_COUNTERS];
+	char err[256];
+	int rc = 0;
+
+	if (r->nft_installed && r->cur.nft.owner && !(r->gone & GONE_NFT)) {
+		rc = lb_nft_owner_read(r->cur.nft.table, now, err, sizeof(err));
+		if (rc == 0)
+			memcpy(r->last, now, sizeof(now));
+		else if (rc != -ENOENT)
+			lb_warn("rules: %s", err);
+	}
+	for (size_t i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+		packets[i] = r->counted[i] + r->last[i];
+	return rc;
 }

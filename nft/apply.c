@@ -19,8 +19,10 @@
 #include <linux/netlink.h>
 
 #include <libmnl/libmnl.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -54,18 +56,29 @@ static void batch_free(struct batch *nb)
 	nb->buf = NULL;
 }
 
-/* Elements in spec's VIP sets. */
+/* Elements in spec's VIP sets and ownership maps. */
 static size_t spec_elems(const struct lb_nft_spec *spec)
 {
-	return spec ? spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges : 0;
+	if (!spec)
+		return 0;
+	return spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges +
+	       (spec->owner ? 2 * (size_t)spec->owner->buckets : 0);
 }
 
+/* What a batch carries besides its begin and end. */
+enum batch_kind {
+	BATCH_RULESET,		/* the whole table */
+	BATCH_DIFF,		/* VIP element changes */
+	BATCH_OWNER,		/* ownership map changes */
+	BATCH_DELETE,		/* the table's deletion */
+};
+
 /*
- * Builds begin + (ruleset; with old, only the VIP element changes from old
- * to spec; a lone DELTABLE when spec is NULL) + end into nb. Returns 0 or
- * -errno.
+ * Builds begin + (kind: the ruleset; the VIP element changes from old to
+ * spec; the ownership map changes; a lone DELTABLE of table) + end into
+ * nb. Returns 0 or -errno.
  */
-static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
+static int batch_make(struct batch *nb, enum batch_kind kind, const struct lb_nft_spec *spec,
 		      const struct lb_nft_spec *old, const char *table)
 {
 	/* Elements go many to a message: about 64 bytes each, with the headers. */
@@ -87,10 +100,12 @@ static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
 		seq = nb->first_seq = (uint32_t)time(NULL);
 		nftnl_batch_begin(mnl_nlmsg_batch_current(nb->b), seq++);
 		mnl_nlmsg_batch_next(nb->b);
-		if (spec && old) {
+		if (kind == BATCH_DIFF) {
 			ret = lb_nft_ruleset_diff_build(old, spec, nb->b, &seq, &nb->added,
 							&nb->removed);
-		} else if (spec) {
+		} else if (kind == BATCH_OWNER) {
+			ret = lb_nft_ruleset_owner_diff_build(old, spec, nb->b, &seq, &nb->added);
+		} else if (kind == BATCH_RULESET) {
 			ret = lb_nft_ruleset_build(spec, nb->b, &seq);
 		} else {
 			struct nftnl_table *t = nftnl_table_alloc();
@@ -149,6 +164,11 @@ static void key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
 		memcpy(&port, key + len - 4, sizeof(port));
 		inet_ntop(len == 8 ? AF_INET : AF_INET6, key, ip, sizeof(ip));
 		snprintf(buf, size, len == 8 ? "%s:%u" : "[%s]:%u", ip, ntohs(port));
+	} else if (len == 4) {
+		uint32_t bucket;
+
+		memcpy(&bucket, key, sizeof(bucket));
+		snprintf(buf, size, "bucket %u", bucket);
 	} else if (len == 1) {
 		snprintf(buf, size, "ICMP type %u", key[0]);
 	} else {
@@ -268,8 +288,19 @@ static void explain(const struct batch *nb, const char *table, uint32_t seq,
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSETELEM):
 		describe_elem(nlh, table, what, sizeof(what));
 		break;
-	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN):
-		snprintf(what, sizeof(what), "creating chain prerouting in table inet %s", table);
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN): {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+		const char *name = "?";
+
+		if (c && nftnl_chain_nlmsg_parse(nlh, c) >= 0 && nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
+			name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+		snprintf(what, sizeof(what), "creating chain %s in table inet %s", name, table);
+		nftnl_chain_free(c);
+		break;
+	}
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWOBJ):
+		snprintf(what, sizeof(what), "creating the ownership counters in table inet %s",
+			 table);
 		break;
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
 		describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
@@ -365,7 +396,7 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 	struct batch nb = { 0 };
 	int ret;
 
-	ret = batch_make(&nb, spec, NULL, NULL);
+	ret = batch_make(&nb, BATCH_RULESET, spec, NULL, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -384,7 +415,7 @@ int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *s
 	struct batch nb = { 0 };
 	int ret;
 
-	ret = batch_make(&nb, spec, old, NULL);
+	ret = batch_make(&nb, BATCH_DIFF, spec, old, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building the VIP changes for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -400,6 +431,106 @@ int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *s
 	return ret;
 }
 
+int lb_nft_apply_owner(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
+		       size_t errlen, size_t *changed)
+{
+	struct batch nb = { 0 };
+	int ret;
+
+	*changed = 0;
+	ret = batch_make(&nb, BATCH_OWNER, spec, old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "nft: building the ownership changes for table inet %s: %s",
+			 spec && spec->table ? spec->table : "(none)",
+			 ret == -EINVAL ? "invalid bucket table" : strerror(-ret));
+		return ret;
+	}
+	*changed = nb.added;
+	snprintf(nb.job, sizeof(nb.job), "changing bucket owners in table inet %s", spec->table);
+	ret = nb.added ? talk(&nb, spec->table, err, errlen) : 0;
+	batch_free(&nb);
+	return ret;
+}
+
+struct counters {
+	uint64_t *packets;
+	unsigned int found;
+};
+
+/* One counter object of the dump: its packets, if it is one of ownership's. */
+static int counter_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct counters *c = data;
+	struct nftnl_obj *o = nftnl_obj_alloc();
+	const char *name;
+
+	if (!o)
+		return MNL_CB_ERROR;
+	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME) &&
+	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER) {
+		name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+		for (unsigned int i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+			if (!strcmp(name, lb_nft_owner_counters[i])) {
+				c->packets[i] = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
+				c->found |= 1u << i;
+			}
+	}
+	nftnl_obj_free(o);
+	return MNL_CB_OK;
+}
+
+int lb_nft_owner_read(const char *table, uint64_t packets[LB_NFT_OWNER_COUNTERS], char *err,
+		      size_t errlen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct counters c = { .packets = packets };
+	struct mnl_socket *nl;
+	struct nftnl_obj *o;
+	struct nlmsghdr *nlh;
+	uint32_t seq = (uint32_t)time(NULL);
+	unsigned int portid;
+	int ret;
+
+	memset(packets, 0, LB_NFT_OWNER_COUNTERS * sizeof(*packets));
+	ret = lb_nft_netlink_request(&nl, NETLINK_NETFILTER, "nft", "netfilter netlink socket",
+				     err, errlen);
+	if (ret)
+		return ret;
+	portid = mnl_socket_get_portid(nl);
+	o = nftnl_obj_alloc();
+	if (!o) {
+		ret = -ENOMEM;
+		goto cleanup;
+	}
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, table);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, seq);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) == -1) {
+		ret = -errno;
+		goto cleanup;
+	}
+	do {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+
+		if (n == -1) {
+			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			goto cleanup;
+		}
+		ret = mnl_cb_run(buf, (size_t)n, seq, portid, counter_cb, &c);
+	} while (ret > MNL_CB_STOP);
+	ret = ret == MNL_CB_ERROR ? -errno : 0;
+	if (!ret && c.found != (1u << LB_NFT_OWNER_COUNTERS) - 1)
+		ret = -ENOENT;
+cleanup:
+	if (ret && ret != -ENOENT)
+		snprintf(err, errlen, "nft: reading the ownership counters of table inet %s: %s",
+			 table, strerror(-ret));
+	mnl_socket_close(nl);
+	return ret;
+}
+
 int lb_nft_remove(const char *table, char *err, size_t errlen)
 {
 	struct batch nb = { 0 };
@@ -409,7 +540,7 @@ int lb_nft_remove(const char *table, char *err, size_t errlen)
 		snprintf(err, errlen, "nft: deleting table: invalid table name");
 		return -EINVAL;
 	}
-	ret = batch_make(&nb, NULL, NULL, table);
+	ret = batch_make(&nb, BATCH_DELETE, NULL, NULL, table);
 	if (ret) {
 		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
 		return ret;

@@ -28,7 +28,6 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
-#define LB_NFT_CHAIN	"prerouting"
 #define LB_NFT_PRIO	(-150)		/* NF_IP_PRI_MANGLE: "priority mangle" */
 
 /* nft's name for an anonymous set; the kernel fills in the number. */
@@ -130,7 +129,9 @@ static int spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	ret = vips_check(spec->vips, spec->n_vips);
+	ret = lb_nft_owner_check(spec->owner);
+	if (!ret)
+		ret = vips_check(spec->vips, spec->n_vips);
 	if (!ret)
 		ret = vips_check(spec->udp_vips, spec->n_udp_vips);
 	for (size_t i = 0; !ret && i < spec->n_ranges + spec->n_udp_ranges; i++) {
@@ -270,86 +271,6 @@ static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *bat
 	return lb_nft_msg_end(batch);
 }
 
-/*
- * Expression helpers: each appends one expression to r and returns 0 or
- * -ENOMEM. The rule owns what was appended, so callers only free the rule.
- */
-static struct nftnl_expr *expr_add(struct nftnl_rule *r, const char *name)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc(name);
-
-	if (e)
-		nftnl_rule_add_expr(r, e);
-	return e;
-}
-
-static int expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
-{
-	struct nftnl_expr *e;
-
-	e = expr_add(r, "meta");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	e = expr_add(r, "cmp");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &value, sizeof(value));
-	return 0;
-}
-
-static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-			uint32_t dreg)
-{
-	struct nftnl_expr *e;
-
-	e = expr_add(r, "payload");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	return 0;
-}
-
-static int expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e;
-
-	e = expr_add(r, "immediate");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
-	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-	return 0;
-}
-
-/* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
-static int expr_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
-			     bool invert)
-{
-	struct nftnl_expr *e;
-
-	e = expr_add(r, "lookup");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
-	if (invert)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-	return 0;
-}
-
-static int expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
-{
-	return expr_lookup_flags(r, sreg, set, id, false);
-}
-
 /* Loads "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
 static int vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 {
@@ -358,34 +279,12 @@ static int vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 							: offsetof(struct tcphdr, th_dport);
 	int ret;
 
-	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
-	    (ret = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
+	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
 				fam->addr_len, NFT_REG32_00)))
 		return ret;
-	return expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
-}
-
-/* "meta mark set MARK accept": the mark routes the packet to lo. */
-static int mark_accept(struct nftnl_rule *r, uint32_t mark)
-{
-	struct nftnl_expr *e;
-	int ret;
-
-	ret = expr_imm(r, NFT_REG_1, &mark, sizeof(mark));
-	if (ret)
-		return ret;
-	e = expr_add(r, "meta");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-	e = expr_add(r, "immediate");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-	return 0;
+	return lb_nft_expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
 }
 
 /*
@@ -396,21 +295,9 @@ static int mark_accept(struct nftnl_rule *r, uint32_t mark)
  */
 static int socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
-	struct nftnl_expr *e;
-	uint8_t one = 1;
+	int ret = lb_nft_expr_socket_transparent(r);
 
-	e = expr_add(r, "socket");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
-	e = expr_add(r, "cmp");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
-	return mark_accept(r, spec->mark);
+	return ret ? ret : lb_nft_expr_mark_accept(r, spec->mark);
 }
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
@@ -421,7 +308,7 @@ static int rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	int ret;
 
 	(void)fam;
-	ret = expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
 	if (ret)
 		return ret;
 	return socket_mark(spec, r);
@@ -450,30 +337,22 @@ static int rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family 
 {
 	int ret;
 
-	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
-	    (ret = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
-	    (ret = expr_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
+	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
+	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
+	    (ret = lb_nft_expr_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
 		return ret;
 	return socket_mark(spec, r);
 }
 
-/*
- * Rules 2 and 3: new connections to a VIP are diverted to lb's listener.
- * The concatenation is laid out as nft does, one 32-bit register per 4
- * bytes: daddr from NFT_REG32_00, dport in the register after it.
- */
-static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-		       struct nftnl_rule *r)
+/* "tproxy to 127.0.0.1:PORT (or [::1]) meta mark set MARK accept", for fam's family. */
+static int tproxy_accept(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			 struct nftnl_rule *r)
 {
 	uint16_t port = htons(spec->port);
 	struct nftnl_expr *e;
 	uint8_t addr[16];
 	int ret;
-
-	if ((ret = vip_key_load(r, fam)) ||
-	    (ret = expr_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
-		return ret;
 
 	if (fam->nfproto == NFPROTO_IPV4) {
 		struct in_addr lo4 = { .s_addr = htonl(INADDR_LOOPBACK) };
@@ -482,16 +361,54 @@ static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	} else {
 		memcpy(addr, &in6addr_loopback, sizeof(in6addr_loopback));
 	}
-	if ((ret = expr_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
-	    (ret = expr_imm(r, NFT_REG_2, &port, sizeof(port))))
+	if ((ret = lb_nft_expr_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
+	    (ret = lb_nft_expr_imm(r, NFT_REG_2, &port, sizeof(port))))
 		return ret;
-	e = expr_add(r, "tproxy");
+	e = lb_nft_expr_add(r, "tproxy");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, fam->nfproto);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
-	return mark_accept(r, spec->mark);
+	return lb_nft_expr_mark_accept(r, spec->mark);
+}
+
+/*
+ * Rules 2 and 3: new connections to a VIP are diverted to lb's listener;
+ * with ownership, to the family's tproxy chain, where the ownership chains
+ * may forward them first (nft/owner.c). The concatenation is laid out as
+ * nft does, one 32-bit register per 4 bytes: daddr from NFT_REG32_00,
+ * dport in the register after it.
+ */
+static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
+{
+	int ret;
+
+	if ((ret = vip_key_load(r, fam)) ||
+	    (ret = lb_nft_expr_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
+		return ret;
+	if (lb_nft_owner_on(spec))
+		return lb_nft_expr_verdict(r, NFT_GOTO, fam->nfproto == NFPROTO_IPV4 ?
+					   LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6);
+	return tproxy_accept(spec, fam, r);
+}
+
+/* The tproxy chain of one family (ownership only): the ownership chains first, then tproxy. */
+static int tproxy_chain_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			     struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	bool v4 = fam->nfproto == NFPROTO_IPV4;
+	const char *chain = v4 ? LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6;
+	struct nftnl_rule *r = lb_nft_rule_alloc(spec, chain);
+	int ret;
+
+	ret = lb_nft_rule_end(r, r ? lb_nft_expr_verdict(r, NFT_JUMP, v4 ? LB_NFT_CHAIN_OWN4 :
+							  LB_NFT_CHAIN_OWN6) : -ENOMEM, batch, seq);
+	if (ret)
+		return ret;
+	r = lb_nft_rule_alloc(spec, chain);
+	return lb_nft_rule_end(r, r ? tproxy_accept(spec, fam, r) : -ENOMEM, batch, seq);
 }
 
 /*
@@ -514,40 +431,24 @@ static int rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_f
 		return ret;
 	/* Single VIPs, and prefix and port-range ones: whichever sets exist. */
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) &&
-	    (ret = expr_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
+	    (ret = lb_nft_expr_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
 		return ret;
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4) &&
-	    (ret = expr_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
+	    (ret = lb_nft_expr_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
 		return ret;
 	return socket_mark(spec, r);
 }
 
-/* Appends one rule, its expressions from fill (for fam, where it has one). */
+/* Appends one rule to lb's base chain, its expressions from fill (for fam, where it has one). */
 static int rule_msg(const struct lb_nft_spec *spec,
 		    int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
 				struct nftnl_rule *),
 			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq)
 {
-	struct nftnl_rule *r;
-	struct nlmsghdr *nlh;
-	int ret;
+	struct nftnl_rule *r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
 
-	r = nftnl_rule_alloc();
-	if (!r)
-		return -ENOMEM;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LB_NFT_CHAIN);
-	ret = fill(spec, fam, r);
-	if (ret)
-		goto cleanup;
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	ret = lb_nft_msg_end(batch);
-cleanup:
-	nftnl_rule_free(r);
-	return ret;
+	return lb_nft_rule_end(r, r ? fill(spec, fam, r) : -ENOMEM, batch, seq);
 }
 
 /*
@@ -604,14 +505,31 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	    (ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
 	    (ret = lb_nft_vipset_msgs(spec, bare, batch, seq)))
 		return ret;
+	/*
+	 * Ownership: counters and maps, then chains (the maps' verdicts name
+	 * them), then the maps' elements, which change as peers come and go
+	 * and so are no part of the shape; its rules after the base chain's.
+	 */
+	if (lb_nft_owner_on(spec) &&
+	    ((ret = lb_nft_owner_decl_msgs(spec, batch, seq)) ||
+	     (ret = chain_msg(spec, batch, seq)) ||
+	     (ret = lb_nft_owner_chain_msgs(spec, batch, seq)) ||
+	     (!bare && (ret = lb_nft_owner_elem_msgs(spec, batch, seq)))))
+		return ret;
+	if (!lb_nft_owner_on(spec) && (ret = chain_msg(spec, batch, seq)))
+		return ret;
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = chain_msg(spec, batch, seq)) ||
-	    (ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
+	if ((ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
 	    (ret = vip_rule_msgs(spec, batch, seq)) ||
 	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
 	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
 	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
 	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
+		return ret;
+	if (lb_nft_owner_on(spec) &&
+	    ((ret = tproxy_chain_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	     (ret = tproxy_chain_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
+	     (ret = lb_nft_owner_rule_msgs(spec, batch, seq))))
 		return ret;
 	return 0;
 }
@@ -676,14 +594,39 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 	return ret ? ret : lb_nft_vipset_diff_msgs(old, next, batch, seq, added, removed);
 }
 
+int lb_nft_ruleset_owner_diff_build(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
+				    struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *changed)
+{
+	int ret = spec_check(next);
+
+	*changed = 0;
+	return ret ? ret : lb_nft_owner_diff_msgs(old, next, batch, seq, changed);
+}
+
 /* The rule text of a tproxy rule for f, as nft lists it. */
 static void print_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *f, FILE *out)
 {
 	bool v4 = f->nfproto == NFPROTO_IPV4;
 
-	fprintf(out, "\t\t%s daddr . %s dport @%s tproxy %s to %s:%u meta mark set 0x%08x accept\n",
-		v4 ? "ip" : "ip6", f->l4proto == IPPROTO_UDP ? "udp" : "tcp", f->set,
-		v4 ? "ip" : "ip6", v4 ? "127.0.0.1" : "[::1]", spec->port, spec->mark);
+	fprintf(out, "\t\t%s daddr . %s dport @%s ", v4 ? "ip" : "ip6",
+		f->l4proto == IPPROTO_UDP ? "udp" : "tcp", f->set);
+	if (lb_nft_owner_on(spec))
+		fprintf(out, "goto %s\n", v4 ? LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6);
+	else
+		fprintf(out, "tproxy %s to %s:%u meta mark set 0x%08x accept\n", v4 ? "ip" : "ip6",
+			v4 ? "127.0.0.1" : "[::1]", spec->port, spec->mark);
+}
+
+/* With ownership: the tproxy chains, then the ownership chains. */
+static void print_owner_chains(const struct lb_nft_spec *spec, FILE *out)
+{
+	for (int v6 = 0; v6 < 2; v6++)
+		fprintf(out, "\n\tchain %s {\n\t\tjump %s\n"
+			"\t\ttproxy %s to %s:%u meta mark set 0x%08x accept\n\t}\n",
+			v6 ? LB_NFT_CHAIN_TPROXY6 : LB_NFT_CHAIN_TPROXY4,
+			v6 ? LB_NFT_CHAIN_OWN6 : LB_NFT_CHAIN_OWN4, v6 ? "ip6" : "ip",
+			v6 ? "[::1]" : "127.0.0.1", spec->port, spec->mark);
+	lb_nft_owner_print_chains(spec, out);
 }
 
 /*
@@ -713,6 +656,8 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	udp_single = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4);
 	fprintf(out, "table inet %s {\n", spec->table);
 	lb_nft_vipset_print(spec, out);
+	if (lb_nft_owner_on(spec))
+		lb_nft_owner_print_decl(spec, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n",
@@ -738,7 +683,10 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 		" socket transparent 1 meta mark set 0x%08x accept\n"
 		"\t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded,"
 		" parameter-problem } socket transparent 1 meta mark set 0x%08x accept\n"
-		"\t}\n}\n", m, m);
+		"\t}\n", m, m);
+	if (lb_nft_owner_on(spec))
+		print_owner_chains(spec, out);
+	fputs("}\n", out);
 	if (fflush(out) == EOF || ferror(out))
 		return -EIO;
 	return 0;
