@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Gateway ownership (issue 19, docs/scale-out.md): three lb gateways behind
+# a BIRD router doing hash-threshold ECMP (tests/lab_scaleout.sh). The same
+# events run twice in one lab, first without an "ownership" block, then
+# with it; each counts the long-lived connections (one echo a second) lost
+# per gateway, with new connections arriving meanwhile:
+#  - drain: gateway 2 drained (lbctl drain-gateway --stop); the long-lived
+#    connections end on their own 3 s later, then lb stops by itself;
+#  - add: gateway 2 starts again, and gateway 1 reloads at the same time;
+#  - kill: gateway 3's lb is SIGKILLed, and gateway 2 reloads meanwhile.
+# With ownership: 0 lost on every gateway in drain and add, 0 on the
+# survivors in kill (the killed gateway's own are lost with it), and the
+# forwarding counters moved. Without: the router's remapping loses
+# connections (asserted: at least one over the run, so the count can tell).
+LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+LAB_NAME=ownership
+. "$LB_SRCDIR/tests/lab.sh"
+. "$LB_SRCDIR/tests/lab_scaleout.sh"
+so_skip_unless_ready
+T0=$(lab_now_ms)
+SO_DRAIN_MS=6000
+SO_PING_MS=1000
+PINGS=${OWN_PINGS:-60}
+so_up
+so_backends_start
+so_bird_router
+for n in 1 2 3; do
+	so_bird_gateway "$n"
+done
+sessions() { so_birdc rt show protocols 2>/dev/null | grep -c Established; }
+for ((i = 0; i < 150; i++)); do
+	[[ $(sessions) -ge 6 ]] && break
+	sleep 0.1
+done
+lab_check "six BGP sessions up ($(sessions))" test "$(sessions)" -ge 6
+
+start_all() {
+	local n
+	for n in 1 2 3; do
+		so_lb_start "$n"
+	done
+	so_wait_nexthops $SO_VIP4 3 10 >/dev/null || lab_fail "$SO_VIP4 not through 3 gateways"
+	so_wait_nexthops $SO_VIP6 3 10 >/dev/null || lab_fail "$SO_VIP6 not through 3 gateways"
+	for ((i = 0; i < 4; i++)); do
+		in_cli curl -gsS -o /dev/null --max-time 5 --interface "${SO_CLI4[i]}" "http://$SO_VIP4/"
+	done
+}
+
+stop_all() {
+	local n
+	for n in 1 2 3; do
+		[[ -n ${SO_LB_PID[n]:-} ]] && kill -TERM "${SO_LB_PID[n]}" 2>/dev/null
+	done
+	for n in 1 2 3; do
+		[[ -n ${SO_LB_PID[n]:-} ]] && wait "${SO_LB_PID[n]}" 2>/dev/null
+		SO_LB_PID[n]=
+	done
+}
+
+running() { kill -0 "$1" 2>/dev/null; }
+
+# event MODE NAME ACTION...: long-lived connections and new ones across
+# ACTION; LOST[MODE.NAME] gets "lost/held" per gateway.
+declare -A LOST=() PROBES=()
+event() {
+	local mode=$1 name=$2
+	shift 2
+	so_ping_start $SO_VIP4 9000 "$PINGS"
+	so_probe_start $SO_VIP4 9000 5 50
+	sleep 1
+	EVENT_MS=$(lab_now_ms)
+	"$@"
+	so_ping_stop
+	so_probe_wait
+	LOST[$mode.$name]=$(so_ping_lost)
+	PROBES[$mode.$name]=$(so_probe_report "$EVENT_MS")
+	lab_log "$mode $name: long-lived connections lost/held per gateway: ${LOST[$mode.$name]}"
+	lab_log "$mode $name: new connections: ${PROBES[$mode.$name]}"
+}
+
+# lost_on MODE.NAME GATEWAYS...: connections lost on those gateways.
+lost_on() {
+	local key=$1 g sum=0 f
+	shift
+	read -ra f <<<"${LOST[$key]}"
+	for g in "$@"; do
+		sum=$((sum + ${f[g - 1]%%/*}))
+	done
+	echo "$sum"
+}
+
+drain() {
+	so_lbctl 2 drain-gateway --stop >/dev/null || lab_fail "drain-gateway on gateway 2"
+	so_wait_nexthops $SO_VIP4 2 5 >/dev/null || lab_fail "drained gateway still routed"
+	sleep 3
+}
+
+add() {
+	so_lb_start 2
+	kill -HUP "${SO_LB_PID[1]}"
+	so_wait_nexthops $SO_VIP4 3 5 >/dev/null || lab_fail "gateway 2 not back"
+	sleep 3
+}
+
+killed() {
+	so_lb_kill 3
+	sleep 0.3
+	kill -HUP "${SO_LB_PID[2]}"
+	so_wait_nexthops $SO_VIP4 2 5 >/dev/null || lab_fail "killed gateway still routed"
+	sleep 3
+}
+
+# The whole run of events in MODE (off or on).
+run() {
+	local mode=$1
+	start_all
+	event "$mode" drain drain
+	for ((i = 0; i < 60; i++)); do
+		running "${SO_LB_PID[2]}" || break
+		sleep 0.1
+	done
+	lab_check "$mode: drained gateway 2 stopped by itself" not running "${SO_LB_PID[2]}"
+	wait "${SO_LB_PID[2]}" 2>/dev/null
+	SO_LB_PID[2]=
+	event "$mode" add add
+	event "$mode" kill killed
+	stop_all
+}
+not() { ! "$@"; }
+
+SO_OWNERSHIP=0
+run off
+off_lost=0
+for k in drain add kill; do
+	off_lost=$((off_lost + $(lost_on "off.$k" 1 2 3)))
+done
+lab_check "without ownership, the tier's changes cost connections ($off_lost lost)" \
+	test "$off_lost" -gt 0
+
+SO_OWNERSHIP=1
+so_lb_start 1
+has_maps() { in_so_gw 1 nft list map inet lb bucket_owner >/dev/null; }
+lab_check "with ownership, lb installs the bucket maps" has_maps
+stop_all
+run on
+lab_check "on drain: 0 lost on every gateway (${LOST[on.drain]})" \
+	test "$(lost_on on.drain 1 2 3)" = 0
+lab_check "on add (and a reload of gateway 1): 0 lost (${LOST[on.add]})" \
+	test "$(lost_on on.add 1 2 3)" = 0
+lab_check "on kill (and a reload of gateway 2): 0 lost on the survivors (${LOST[on.kill]})" \
+	test "$(lost_on on.kill 1 2)" = 0
+
+printf '%-6s %-24s %-24s\n' event "off: lost/held gw1 gw2 gw3" "on: lost/held gw1 gw2 gw3" |
+	tee -a "$LAB_DIR/table" >&2
+for k in drain add kill; do
+	printf '%-6s %-24s %-24s\n' "$k" "${LOST[off.$k]}" "${LOST[on.$k]}" | tee -a "$LAB_DIR/table" >&2
+done
+lab_log "ownership: done in $((($(lab_now_ms) - T0) / 1000)) s"
