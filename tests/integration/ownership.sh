@@ -103,8 +103,22 @@ add() {
 	sleep 3
 }
 
+# dead_ms PEER GW: ms until gateway GW's lb sees PEER dead (polled; 9999: not in 5 s).
+dead_ms() {
+	local t0 i
+	t0=$(lab_now_ms)
+	for ((i = 0; i < 250; i++)); do
+		so_lbctl "$2" -j status 2>/dev/null |
+			jq -e --arg p "$1" '.data.ownership.peers[] | select(.name == $p and .state == "dead")' \
+				>/dev/null && { echo $(($(lab_now_ms) - t0)); return; }
+		sleep 0.02
+	done
+	echo 9999
+}
+
 killed() {
 	so_lb_kill 3
+	[[ $SO_OWNERSHIP == 1 ]] && DEAD_MS=$(dead_ms gw3 1)
 	sleep 0.3
 	kill -HUP "${SO_LB_PID[2]}"
 	so_wait_nexthops $SO_VIP4 2 5 >/dev/null || lab_fail "killed gateway still routed"
@@ -125,6 +139,10 @@ run() {
 	SO_LB_PID[2]=
 	event "$mode" add add
 	event "$mode" kill killed
+	if [[ $mode == on ]]; then
+		so_lbctl 1 status >"$LAB_DIR/status-on" 2>&1
+		so_lbctl 1 metrics >"$LAB_DIR/metrics-on" 2>&1
+	fi
 	stop_all
 }
 not() { ! "$@"; }
@@ -151,6 +169,20 @@ lab_check "on add (and a reload of gateway 1): 0 lost (${LOST[on.add]})" \
 lab_check "on kill (and a reload of gateway 2): 0 lost on the survivors (${LOST[on.kill]})" \
 	test "$(lost_on on.kill 1 2)" = 0
 
+lab_check "a SIGKILLed peer leaves the table within 1.5 s (dead_ms 500; $DEAD_MS ms)" \
+	test "$DEAD_MS" -le 1500
+fwd() {
+	awk -v r="$1" '$1 == "lb_ownership_forwarded_packets_total{reason=\"" r "\"}" { print $2 }' \
+		"$LAB_DIR/metrics-on"
+}
+lab_log "gateway 1 forwarded: to owner $(fwd to_owner), second chance $(fwd second_chance), dropped $(fwd dropped)"
+lab_check "metrics count packets forwarded to their owner" test "$(fwd to_owner)" -gt 0
+lab_check "... and second chances (the drained gateway's and the rejoined one's)" \
+	test "$(fwd second_chance)" -gt 0
+lab_check "status shows the table: gw1 and gw2 own buckets, gw3 none" \
+	awk '/peer gw1 .* serving .*owns +[1-9]/ { a++ } /peer gw2 .* serving .*owns +[1-9]/ { b++ }
+		/peer gw3 .* dead .*owns +0,/ { c++ } END { exit !(a && b && c) }' "$LAB_DIR/status-on"
+sed 's/^/  | /' "$LAB_DIR/status-on" | grep -A4 ownership: >&2
 printf '%-6s %-24s %-24s\n' event "off: lost/held gw1 gw2 gw3" "on: lost/held gw1 gw2 gw3" |
 	tee -a "$LAB_DIR/table" >&2
 for k in drain add kill; do
