@@ -39,6 +39,8 @@ struct spec {
 	struct lb_nft_spec nft;
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
+	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips */
+	struct lb_nft_prefix *prefixes;	/* owned: every allow and deny list, end to end */
 };
 
 struct watch_src {
@@ -61,8 +63,72 @@ struct lb_rules {
 	uint64_t restored_ms;		/* loop clock of the last restore; 0: none */
 	unsigned int streak;		/* restores each undone within QUICK_MS */
 	unsigned int fails;		/* failed restores in a row */
+	uint64_t counters_log_ms;	/* loop clock of the last "cannot read counters" line */
 	struct lb_rules_state st;
 };
+
+static struct lb_nft_prefix *prefixes_copy(struct lb_nft_prefix *to, const struct lb_prefix *p,
+					   size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		to[i] = (struct lb_nft_prefix){ .family = p[i].family, .len = (uint8_t)p[i].len };
+		memcpy(to[i].addr, p[i].addr, sizeof(to[i].addr));
+	}
+	return to;
+}
+
+/*
+ * The per-client rules of cfg's services that have lists or a rate, each
+ * named by its service's index. A service's VIPs are laid out in s->vips
+ * by spec_init: TCP ones in order from the front, UDP ones from the back.
+ */
+static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
+{
+	size_t n_prefixes = 0, k = 0, tcp = 0, udp = 0, p = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_prefixes += cfg->services[i].clients.n_allow + cfg->services[i].clients.n_deny;
+	s->clients = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*s->clients));
+	s->prefixes = calloc(n_prefixes ? n_prefixes : 1, sizeof(*s->prefixes));
+	if (!s->clients || !s->prefixes)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+		const struct lb_clients_conf *cl = &svc->clients;
+		size_t nt = svc->protocols & LB_PROTO_TCP ? svc->n_vips : 0;
+		size_t nu = svc->protocols & LB_PROTO_UDP ? svc->n_vips : 0;
+		struct lb_nft_clients *c = &s->clients[k];
+
+		tcp += nt;
+		udp += nu;
+		if (!lb_config_clients_nft(svc))
+			continue;
+		*c = (struct lb_nft_clients){
+			.id = (uint32_t)i,
+			.vips = s->vips + tcp - nt,
+			.n_vips = nt,
+			.udp_vips = s->vips + 2 * n - udp,
+			.n_udp_vips = nu,
+			.allow = cl->allow ? prefixes_copy(s->prefixes + p, cl->allow, cl->n_allow) : NULL,
+			.n_allow = cl->n_allow,
+			.deny = prefixes_copy(s->prefixes + p + cl->n_allow, cl->deny, cl->n_deny),
+			.n_deny = cl->n_deny,
+			.reset = cl->deny_reset,
+			.rate = cl->rate,
+			.burst = cl->burst,
+			.prefix4 = (uint8_t)cl->rate_prefix4,
+			.prefix6 = (uint8_t)cl->rate_prefix6,
+			.size = cl->rate_table_size,
+		};
+		p += cl->n_allow + cl->n_deny;
+		k++;
+	}
+	s->nft.clients = s->clients;
+	s->nft.n_clients = k;
+	return 0;
+}
+
+static void spec_fini(struct spec *s);
 
 static int spec_init(struct spec *s, const struct lb_config *cfg)
 {
@@ -100,13 +166,21 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
+	if (clients_init(s, cfg, n) < 0) {
+		spec_fini(s);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 static void spec_fini(struct spec *s)
 {
 	free(s->vips);
+	free(s->clients);
+	free(s->prefixes);
 	s->vips = NULL;
+	s->clients = NULL;
+	s->prefixes = NULL;
 }
 
 static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
@@ -422,6 +496,38 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 	return 0;
 fail:
 	spec_fini(&next);
+	return rc;
+}
+
+struct drops_cb {
+	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
+	void *arg;
+};
+
+static void on_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
+{
+	struct drops_cb *d = arg;
+
+	d->cb(d->arg, id, what, packets);
+}
+
+int lb_rules_client_drops(struct lb_rules *r,
+			  void (*cb)(void *arg, size_t service, const char *what, uint64_t packets),
+			  void *arg)
+{
+	struct drops_cb d = { .cb = cb, .arg = arg };
+	char err[256];
+	uint64_t now;
+	int rc;
+
+	if (!r->nft_installed || !r->cur.nft.n_clients)
+		return 0;
+	rc = lb_nft_counters_read(r->cur.nft.table, on_counter, &d, err, sizeof(err));
+	now = r->loop ? lb_loop_now(r->loop) : 0;
+	if (rc < 0 && (!r->counters_log_ms || now - r->counters_log_ms >= 60000)) {
+		r->counters_log_ms = now ? now : 1;
+		lb_warn("rules: %s; per-client drop counts are not updated", err);
+	}
 	return rc;
 }
 

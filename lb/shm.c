@@ -89,6 +89,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size_t nw = n_workers * 4 > POOL_MIN_WORKERS ? n_workers * 4 : POOL_MIN_WORKERS;
 	size_t nk = lb_keyset_size(n_flows);
 	size_t na = lb_affinity_size(n_flows);
+	size_t nc = lb_clients_size(n_flows);
 	size_t size = align_up(sizeof(struct lb_shm_pool));
 	struct lb_shm_pool *pool;
 	char *base;
@@ -97,6 +98,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size += align_up(nw * sizeof(struct lb_shm_worker));
 	size += align_up(nk);
 	size += align_up(na);
+	size += align_up(nc);
 	base = map_shared(size);
 	if (!base)
 		return NULL;
@@ -115,6 +117,8 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	lb_keyset_init(pool->keyset, nk);
 	pool->affinity = (struct lb_affinity *)((char *)pool->keyset + align_up(nk));
 	lb_affinity_init(pool->affinity, na);
+	pool->clients = (struct lb_clients *)((char *)pool->affinity + align_up(na));
+	lb_clients_init(pool->clients, nc);
 	return pool;
 }
 
@@ -158,6 +162,12 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
 		atomic_store(&ss->queued, atomic_load(&old->queued));
 		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+		/* The next table counts from 0: what this one counted is the new base. */
+		ss->client_deny_base = atomic_load(&old->client_deny);
+		ss->client_rate_base = atomic_load(&old->client_rate);
+		atomic_store(&ss->client_deny, ss->client_deny_base);
+		atomic_store(&ss->client_rate, ss->client_rate_base);
+		atomic_store(&ss->client_conns, atomic_load(&old->client_conns));
 		lb_hist_carry(&ss->duration, &old->duration);
 		lb_hist_carry(&ss->queue, &old->queue);
 		return;
@@ -213,6 +223,7 @@ static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *pre
 
 		ss->slots = slots;
 		ss->n_backends = svc->n_backends;
+		ss->clients_key = lb_clients_service_key(svc->name);
 		slots += svc->n_backends;
 		carry_counters(ss, prev, prev_cfg, svc->name);
 		for (size_t j = 0; j < svc->n_backends; j++) {
@@ -302,6 +313,19 @@ void lb_shm_destroy(struct lb_shm *shm)
 	munmap(shm, shm->size);
 	if (--pool->users == 0)
 		munmap(pool, pool->size);
+}
+
+void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, uint64_t packets)
+{
+	struct lb_shm_service *ss;
+
+	if (service >= shm->n_services)
+		return;
+	ss = &shm->services[service];
+	if (!strcmp(what, "deny"))
+		atomic_store(&ss->client_deny, ss->client_deny_base + packets);
+	else if (!strcmp(what, "rate"))
+		atomic_store(&ss->client_rate, ss->client_rate_base + packets);
 }
 
 int lb_shm_worker_slot(struct lb_shm *shm)

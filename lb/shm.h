@@ -11,6 +11,7 @@
 #include "lb/balance.h"
 #include "lb/config.h"
 #include "lb/affinity.h"
+#include "lb/clients.h"
 #include "lb/hist.h"
 #include "lb/keyset.h"
 
@@ -22,7 +23,7 @@
  * checks) writes states. The layout is versioned (magic + version).
  */
 #define LB_SHM_MAGIC 0x4c425348u	/* "LBSH" */
-#define LB_SHM_VERSION 3
+#define LB_SHM_VERSION 4
 
 enum lb_admin {
 	LB_ADMIN_UP,
@@ -93,6 +94,16 @@ struct lb_shm_service {
 	_Atomic uint64_t udp_drop_full;		/* the worker's flow table was full */
 	_Atomic uint64_t udp_drop_send;		/* a send failed (buffer full, no socket) */
 	/*
+	 * Clients refused (clients in the config): packets the nftables lists
+	 * and rate dropped or rejected (the master copies the kernel's counters
+	 * in, on top of what earlier tables counted: client_*_base), and
+	 * connections reset by the workers for max_conns.
+	 */
+	_Atomic uint64_t client_deny, client_rate, client_conns;
+	uint64_t client_deny_base, client_rate_base;	/* master only */
+	_Atomic uint64_t client_conns_log_ms;	/* rate limit for the log line, over all workers */
+	uint32_t clients_key;		/* names the service in pool->clients */
+	/*
 	 * Maglev lookup tables, one per family, double-buffered: the master
 	 * fills the spare one, then publishes it by bumping maglev_gen, so a
 	 * worker never sees a half-built table. Index [family][gen & 1];
@@ -136,6 +147,7 @@ struct lb_shm_pool {
 	struct lb_shm_worker *workers;
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
 	struct lb_affinity *affinity;	/* tcp+udp services: each client's backend */
+	struct lb_clients *clients;	/* each client's open TCP connections, per service */
 };
 
 /* One generation's view: its services, over the shared pool. */
@@ -173,6 +185,13 @@ struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_con
 
 /* Unmaps a generation; releases slots no generation uses any more. */
 void lb_shm_destroy(struct lb_shm *shm);
+
+/*
+ * Master only: what the kernel counted for services[service] since the
+ * current table was installed, under what "deny" or "rate"; the service's
+ * counter becomes that plus what earlier tables counted.
+ */
+void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, uint64_t packets);
 
 /* A free worker slot (pid 0), or -1. Master only. */
 int lb_shm_worker_slot(struct lb_shm *shm);

@@ -3,7 +3,7 @@
  * Sends lb's ruleset to the kernel in one nf_tables transaction and turns
  * the kernel's answer into one line naming the object it rejected.
  */
-#include "nft/nft.h"
+#include "nft/build.h"
 #include "nft/watch.h"
 
 #include <arpa/inet.h>
@@ -20,7 +20,9 @@
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -63,7 +65,7 @@ static void lb_nft_batch_free(struct lb_nft_batch *nb)
 static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *spec,
 			     const char *table)
 {
-	size_t vips = spec ? spec->n_vips + spec->n_udp_vips : 0;
+	size_t vips = spec ? spec->n_vips + spec->n_udp_vips + lb_nft_clients_msgs(spec) : 0;
 	size_t limit = (LB_NFT_FIXED_MSGS + vips) * LB_NFT_MSG_MAX;
 	uint32_t seq;
 	int ret;
@@ -202,6 +204,15 @@ static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, 
 		} else if (strcmp(name, "socket") == 0) {
 			kind = icmp ? "ICMP errors, socket transparent" : "socket transparent";
 			*module = "kernel lacks socket matching (load module nft_socket)";
+		} else if (strcmp(name, "reject") == 0) {
+			kind = "clients, reject";
+			*module = "kernel lacks reject support (load module nft_reject_inet)";
+		} else if (strcmp(name, "dynset") == 0) {
+			kind = "clients, rate meter";
+			*module = "kernel lacks limit support (load module nft_limit)";
+		} else if (strcmp(name, "objref") == 0 && strcmp(kind, "?") == 0) {
+			kind = "clients, counter";
+			*module = "kernel lacks named counters (load module nft_objref)";
 		} else if (strcmp(name, "lookup") == 0) {
 			/* Only the ICMP rules look up an anonymous set (their types). */
 			icmp = strncmp(nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET), "__set", 5) == 0;
@@ -261,9 +272,29 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSETELEM):
 		lb_nft_describe_elem(nlh, table, what, sizeof(what));
 		break;
-	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN):
-		snprintf(what, sizeof(what), "creating chain prerouting in table inet %s", table);
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN): {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+		const char *name = "prerouting";
+
+		if (c && nftnl_chain_nlmsg_parse(nlh, c) >= 0 &&
+		    nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
+			name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+		snprintf(what, sizeof(what), "creating chain %s in table inet %s", name, table);
+		nftnl_chain_free(c);
 		break;
+	}
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWOBJ): {
+		struct nftnl_obj *o = nftnl_obj_alloc();
+		const char *name = "?";
+
+		if (o && nftnl_obj_nlmsg_parse(nlh, o) >= 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME))
+			name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+		snprintf(what, sizeof(what), "creating counter %s in table inet %s", name, table);
+		nftnl_obj_free(o);
+		if (ret == -ENOENT || ret == -EOPNOTSUPP)
+			hint = "kernel lacks named counters (load module nft_counter)";
+		break;
+	}
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
 		lb_nft_describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
 		/* Unknown expression: ENOENT after the module request failed;

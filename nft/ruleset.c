@@ -4,7 +4,7 @@
  * nft(8) text (lb_nft_ruleset_print). Pure: no socket, no root; apply.c
  * sends what this builds.
  */
-#include "nft/nft.h"
+#include "nft/build.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,21 +26,7 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
-#define LB_NFT_CHAIN	"prerouting"
 #define LB_NFT_PRIO	(-150)		/* NF_IP_PRI_MANGLE: "priority mangle" */
-
-/* nft's concatenated datatype ids: (first << TYPE_BITS) | second. */
-#define LB_NFT_TYPE_BITS	6
-#define LB_NFT_TYPE_IPADDR	7
-#define LB_NFT_TYPE_IP6ADDR	8
-#define LB_NFT_TYPE_SERVICE	13
-#define LB_NFT_TYPE_ICMP	14
-#define LB_NFT_TYPE_ICMP6	29
-
-/* Each concatenated field is padded to a 32-bit register. */
-#define LB_NFT_KEY4_LEN	(4 + 4)
-#define LB_NFT_KEY6_LEN	(16 + 4)
-#define LB_NFT_KEY_MAX	LB_NFT_KEY6_LEN
 
 /* nft's name for an anonymous set; the kernel fills in the number. */
 #define LB_NFT_ANON_SET	"__set%d"
@@ -60,23 +46,7 @@ static const uint8_t lb_nft_icmp6_errors[] = {
 	ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB,
 };
 
-struct lb_nft_family {
-	const char *set;	/* also the nft name used in the lookup */
-	uint32_t set_id;	/* batch-local id, as nft numbers new sets */
-	uint8_t l4proto;	/* what its set's VIPs carry: IPPROTO_TCP or IPPROTO_UDP */
-	uint32_t key_type;
-	uint32_t key_len;
-	uint8_t nfproto;
-	uint32_t daddr_off;	/* offset of the destination in the IP header */
-	uint32_t addr_len;
-	uint8_t icmp_proto;	/* IPPROTO_ICMP or IPPROTO_ICMPV6 */
-	uint32_t icmp_set_id;	/* the anonymous set of icmp_errors */
-	uint32_t icmp_type;	/* nft datatype of its key */
-	const uint8_t *icmp_errors;
-	uint32_t n_icmp_errors;
-};
-
-static const struct lb_nft_family lb_nft_v4 = {
+const struct lb_nft_family lb_nft_v4 = {
 	.set = "vips4", .set_id = 1, .l4proto = IPPROTO_TCP,
 	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
@@ -85,7 +55,7 @@ static const struct lb_nft_family lb_nft_v4 = {
 	.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
 };
 
-static const struct lb_nft_family lb_nft_v6 = {
+const struct lb_nft_family lb_nft_v6 = {
 	.set = "vips6", .set_id = 2, .l4proto = IPPROTO_TCP,
 	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
@@ -95,14 +65,14 @@ static const struct lb_nft_family lb_nft_v6 = {
 };
 
 /* The UDP VIPs' sets: as the TCP ones, with their own names and ids. */
-static const struct lb_nft_family lb_nft_udp4 = {
+const struct lb_nft_family lb_nft_udp4 = {
 	.set = "udp_vips4", .set_id = 5, .l4proto = IPPROTO_UDP,
 	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
 	.daddr_off = 16, .addr_len = 4,
 };
 
-static const struct lb_nft_family lb_nft_udp6 = {
+const struct lb_nft_family lb_nft_udp6 = {
 	.set = "udp_vips6", .set_id = 6, .l4proto = IPPROTO_UDP,
 	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
 	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
@@ -135,12 +105,14 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	ret = lb_nft_vips_check(spec->vips, spec->n_vips);
-	return ret ? ret : lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips);
+	if ((ret = lb_nft_vips_check(spec->vips, spec->n_vips)) ||
+	    (ret = lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips)))
+		return ret;
+	return lb_nft_clients_check(spec);
 }
 
 /* Fills key with "address . port" as the set stores it; returns its length. */
-static uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
+uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
 {
 	memset(key, 0, LB_NFT_KEY_MAX);
 	if (ss->ss_family == AF_INET) {
@@ -159,7 +131,7 @@ static uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
 
 /* Starts a message in the batch; every one asks for an ack so that apply.c
  * can tell which object the kernel rejected. */
-static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
+struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
 				   uint16_t flags, uint32_t *seq)
 {
 	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), type, NFPROTO_INET,
@@ -168,7 +140,7 @@ static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
 
 /* mnl_nlmsg_batch_next() fails once the batch passed its limit; the caller
  * sized it and may retry with a larger one. */
-static int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
+int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
 {
 	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
 }
@@ -192,7 +164,7 @@ static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
 	return lb_nft_msg_end(batch);
 }
 
-static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name,
+struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name,
 					  uint32_t id)
 {
 	struct nftnl_set *s;
@@ -228,7 +200,7 @@ static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_fa
 }
 
 /* One message per element, so a rejected element can be named. */
-static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
+int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
 			   const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq)
 {
@@ -294,8 +266,8 @@ static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_
 	return ret;
 }
 
-static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-			    uint32_t *seq)
+int lb_nft_chain_msg(const struct lb_nft_spec *spec, const char *name, bool base,
+		     struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_chain *c;
 	struct nlmsghdr *nlh;
@@ -305,11 +277,13 @@ static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_bat
 		return -ENOMEM;
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, spec->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, LB_NFT_CHAIN);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	if (base) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
 	nlh = lb_nft_msg(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
@@ -320,7 +294,7 @@ static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_bat
  * Expression helpers: each appends one expression to r and returns 0 or
  * -ENOMEM. The rule owns what was appended, so callers only free the rule.
  */
-static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
+struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc(name);
 
@@ -329,7 +303,7 @@ static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name
 	return e;
 }
 
-static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
+int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 {
 	struct nftnl_expr *e;
 
@@ -347,7 +321,7 @@ static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 	return 0;
 }
 
-static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
 			  uint32_t dreg)
 {
 	struct nftnl_expr *e;
@@ -362,7 +336,7 @@ static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uin
 	return 0;
 }
 
-static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e;
 
@@ -375,7 +349,7 @@ static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uin
 }
 
 /* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
-static int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
 			       bool invert)
 {
 	struct nftnl_expr *e;
@@ -391,13 +365,13 @@ static int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *
 	return 0;
 }
 
-static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
 {
 	return lb_nft_lookup_flags(r, sreg, set, id, false);
 }
 
 /* Loads "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
-static int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
+int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 {
 	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
 	uint32_t port_off = fam->l4proto == IPPROTO_UDP ? offsetof(struct udphdr, uh_dport)
@@ -412,8 +386,20 @@ static int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family 
 	return lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
 }
 
+int lb_nft_verdict(struct nftnl_rule *r, int verdict)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+	return 0;
+}
+
 /* "meta mark set MARK accept": the mark routes the packet to lo. */
-static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
+int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
 	struct nftnl_expr *e;
 	int ret;
@@ -426,21 +412,11 @@ static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "immediate");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
-	return 0;
+	return lb_nft_verdict(r, NF_ACCEPT);
 }
 
-/*
- * "socket transparent 1 meta mark set MARK accept": the packet belongs to
- * one of lb's transparent sockets (for an ICMP error, the kernel looks up
- * the socket that sent the packet the error quotes), so the mark routes it
- * to lo and the kernel delivers it to that socket.
- */
-static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+/* "socket transparent 1": the packet belongs to one of lb's transparent sockets. */
+int lb_nft_socket_transparent(struct nftnl_rule *r)
 {
 	struct nftnl_expr *e;
 	uint8_t one = 1;
@@ -456,7 +432,20 @@ static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule 
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
 	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
-	return lb_nft_mark_accept(r, spec->mark);
+	return 0;
+}
+
+/*
+ * "socket transparent 1 meta mark set MARK accept": the packet belongs to
+ * one of lb's transparent sockets (for an ICMP error, the kernel looks up
+ * the socket that sent the packet the error quotes), so the mark routes it
+ * to lo and the kernel delivers it to that socket.
+ */
+static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+{
+	int ret = lb_nft_socket_transparent(r);
+
+	return ret ? ret : lb_nft_mark_accept(r, spec->mark);
 }
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
@@ -509,17 +498,13 @@ static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_
  * The concatenation is laid out as nft does, one 32-bit register per 4
  * bytes: daddr from NFT_REG32_00, dport in the register after it.
  */
-static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
 {
 	uint16_t port = htons(spec->port);
 	struct nftnl_expr *e;
 	uint8_t addr[16];
 	int ret;
-
-	if ((ret = lb_nft_vip_key_load(r, fam)) ||
-	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
-		return ret;
 
 	if (fam->nfproto == NFPROTO_IPV4) {
 		struct in_addr lo4 = { .s_addr = htonl(INADDR_LOOPBACK) };
@@ -538,6 +523,17 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
 	return lb_nft_mark_accept(r, spec->mark);
+}
+
+static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			      struct nftnl_rule *r)
+{
+	int ret;
+
+	if ((ret = lb_nft_vip_key_load(r, fam)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
+		return ret;
+	return lb_nft_tproxy_mark(spec, fam, r);
 }
 
 /*
@@ -560,6 +556,31 @@ static int lb_nft_rule_udp_socket(const struct lb_nft_spec *spec, const struct l
 	return lb_nft_socket_mark(spec, r);
 }
 
+struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r)
+		return NULL;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	return r;
+}
+
+int lb_nft_rule_put(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	struct nlmsghdr *nlh;
+
+	if (ret == 0) {
+		nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		ret = lb_nft_msg_end(batch);
+	}
+	nftnl_rule_free(r);
+	return ret;
+}
+
 /* Appends one rule, its expressions from fill (for fam, where it has one). */
 static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
 			   int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
@@ -567,25 +588,11 @@ static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
 			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq)
 {
-	struct nftnl_rule *r;
-	struct nlmsghdr *nlh;
-	int ret;
+	struct nftnl_rule *r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
 
-	r = nftnl_rule_alloc();
 	if (!r)
 		return -ENOMEM;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LB_NFT_CHAIN);
-	ret = fill(spec, fam, r);
-	if (ret)
-		goto cleanup;
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	ret = lb_nft_msg_end(batch);
-cleanup:
-	nftnl_rule_free(r);
-	return ret;
+	return lb_nft_rule_put(r, fill(spec, fam, r), batch, seq);
 }
 
 /* The UDP VIPs' sets and elements: only when there are UDP VIPs. */
@@ -614,6 +621,8 @@ static int lb_nft_udp_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg
 		return 0;
 	if ((ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket, &lb_nft_udp4, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket, &lb_nft_udp6, batch, seq)) ||
+	    (ret = lb_nft_clients_udp(spec, &lb_nft_udp4, batch, seq)) ||
+	    (ret = lb_nft_clients_udp(spec, &lb_nft_udp6, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_udp4, batch, seq)))
 		return ret;
 	return lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_udp6, batch, seq);
@@ -651,8 +660,11 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	}
 	/* An anonymous set must come before the rule that binds it. */
 	if ((ret = lb_nft_udp_set_msgs(spec, batch, seq)) ||
-	    (ret = lb_nft_chain_msg(spec, batch, seq)) ||
+	    (ret = lb_nft_clients_build(spec, batch, seq)) ||
+	    (ret = lb_nft_chain_msg(spec, LB_NFT_CHAIN, true, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
+	    (ret = lb_nft_clients_jump_tcp(spec, &lb_nft_v4, batch, seq)) ||
+	    (ret = lb_nft_clients_jump_tcp(spec, &lb_nft_v6, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v4, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v6, batch, seq)) ||
 	    (ret = lb_nft_udp_rule_msgs(spec, batch, seq)) ||
@@ -735,6 +747,7 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	if (ret)
 		return ret;
 	fprintf(out, "table inet %s {\n", spec->table);
+	lb_nft_clients_print_objects(spec, out);
 	lb_nft_print_set("vips4", spec->vips, spec->n_vips, AF_INET, out);
 	fputs("\n", out);
 	lb_nft_print_set("vips6", spec->vips, spec->n_vips, AF_INET6, out);
@@ -744,23 +757,31 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 		fputs("\n", out);
 		lb_nft_print_set("udp_vips6", spec->udp_vips, spec->n_udp_vips, AF_INET6, out);
 	}
+	lb_nft_clients_print_sets(spec, out);
+	lb_nft_clients_print_chains(spec, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
-		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n"
-		"\t\tip daddr . tcp dport @vips4 tproxy ip to 127.0.0.1:%u"
+		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n",
+		LB_NFT_CHAIN, m);
+	lb_nft_clients_print_jump_tcp(spec, out);
+	fprintf(out, "\t\tip daddr . tcp dport @vips4 tproxy ip to 127.0.0.1:%u"
 		" meta mark set 0x%08x accept\n"
 		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:%u"
-		" meta mark set 0x%08x accept\n", LB_NFT_CHAIN, m, p, m, p, m);
-	if (spec->n_udp_vips)
+		" meta mark set 0x%08x accept\n", p, m, p, m);
+	if (spec->n_udp_vips) {
 		fprintf(out,
 			"\t\tip daddr . udp dport != @udp_vips4 socket transparent 1"
 			" meta mark set 0x%08x accept\n"
 			"\t\tip6 daddr . udp dport != @udp_vips6 socket transparent 1"
-			" meta mark set 0x%08x accept\n"
+			" meta mark set 0x%08x accept\n", m, m);
+		lb_nft_clients_print_udp(spec, AF_INET, out);
+		lb_nft_clients_print_udp(spec, AF_INET6, out);
+		fprintf(out,
 			"\t\tip daddr . udp dport @udp_vips4 tproxy ip to 127.0.0.1:%u"
 			" meta mark set 0x%08x accept\n"
 			"\t\tip6 daddr . udp dport @udp_vips6 tproxy ip6 to [::1]:%u"
-			" meta mark set 0x%08x accept\n", m, m, p, m, p, m);
+			" meta mark set 0x%08x accept\n", p, m, p, m);
+	}
 	fprintf(out,
 		"\t\ticmp type { destination-unreachable, time-exceeded, parameter-problem }"
 		" socket transparent 1 meta mark set 0x%08x accept\n"

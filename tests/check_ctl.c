@@ -259,7 +259,7 @@ START_TEST(test_version_help)
 	d = ask_ok("  { 'cmd' : 'version' }\r", &r);
 	json_decref(r);
 	d = ask_ok("{'cmd': 'help'}", &r);
-	ck_assert_uint_eq(json_array_size(d), 11);
+	ck_assert_uint_eq(json_array_size(d), 12);
 	ck_assert_str_eq(sget(json_array_get(d, 0), "cmd"), "help");
 	json_decref(r);
 }
