@@ -440,12 +440,12 @@ static json_t *cmd_services(struct req *r)
 	for (size_t i = 0; list && i < cfg->n_services && i < shm->n_services; i++) {
 		const struct lb_service_conf *svc = &cfg->services[i];
 		json_t *vips = json_array();
-		char buf[LB_ADDR_STRLEN];
+		char buf[LB_ADDR_STRLEN + 16];
 		struct totals t;
 
 		for (size_t k = 0; vips && k < svc->n_vips; k++)
-			json_array_append_new(vips, json_string(lb_addr_format(&svc->vips[k], buf,
-									      sizeof(buf))));
+			json_array_append_new(vips, json_string(lb_config_vip_format(svc, k, buf,
+										     sizeof(buf))));
 		service_totals(shm, i, &t);
 		if (json_array_append_new(list, with_counters(json_pack(
 			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*, s:o, s:o}", "name", jstr(svc->name),

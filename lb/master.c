@@ -783,7 +783,7 @@ static int reload(char *msg, size_t len)
 		rc = -EIO;
 		goto fail;
 	}
-	/* The new table counts from 0: the new generation starts from the old one's last count. */
+	/* What the old table counted goes to the old generation, which hands it on. */
 	client_drops_poll();
 	shm = lb_shm_create_next(old->shm, old->cfg, cfg);
 	g = shm ? gen_alloc(cfg, shm, n) : NULL;

@@ -39,7 +39,8 @@ struct spec {
 	struct lb_nft_spec nft;
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
-	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips */
+	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
+	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips, ranges */
 	struct lb_nft_prefix *prefixes;	/* owned: every allow and deny list, end to end */
 };
 
@@ -64,8 +65,44 @@ struct lb_rules {
 	unsigned int streak;		/* restores each undone within QUICK_MS */
 	unsigned int fails;		/* failed restores in a row */
 	uint64_t counters_log_ms;	/* loop clock of the last "cannot read counters" line */
+	/*
+	 * What the installed table's per-client counters said at the last
+	 * read, [2 * service + (rate)]: reads report what they added since.
+	 * Cleared when a new table replaces the old (its counters start at 0).
+	 */
+	uint64_t *seen;
+	size_t n_seen;
 	struct lb_rules_state st;
 };
+
+static void spec_fini(struct spec *s)
+{
+	free(s->vips);
+	free(s->ranges);
+	free(s->clients);
+	free(s->prefixes);
+	s->vips = NULL;
+	s->ranges = NULL;
+	s->clients = NULL;
+	s->prefixes = NULL;
+}
+
+/* A prefix or port-range VIP as the nft interval set takes it: first and last. */
+static void vip_range(const struct lb_service_conf *svc, size_t k, struct lb_nft_range *r)
+{
+	union lb_sockaddr last = svc->vips[k];
+	bool v6 = last.sa.sa_family == AF_INET6;
+	unsigned char *p = v6 ? last.in6.sin6_addr.s6_addr : (unsigned char *)&last.in.sin_addr;
+	unsigned int bits = v6 ? 128 : 32;
+
+	/* Every host bit set: the prefix's last address. */
+	for (unsigned int b = svc->vip_plen[k]; b < bits; b++)
+		p[b / 8] |= (unsigned char)(0x80 >> (b % 8));
+	lb_addr_set_port(&last, svc->vip_port_last[k]);
+	memset(r, 0, sizeof(*r));
+	memcpy(&r->first, &svc->vips[k], sizeof(svc->vips[k]));
+	memcpy(&r->last, &last, sizeof(last));
+}
 
 static struct lb_nft_prefix *prefixes_copy(struct lb_nft_prefix *to, const struct lb_prefix *p,
 					   size_t n)
@@ -79,12 +116,13 @@ static struct lb_nft_prefix *prefixes_copy(struct lb_nft_prefix *to, const struc
 
 /*
  * The per-client rules of cfg's services that have lists or a rate, each
- * named by its service's index. A service's VIPs are laid out in s->vips
- * by spec_init: TCP ones in order from the front, UDP ones from the back.
+ * named by its service's index. spec_init lays a service's VIPs out in
+ * s->vips and s->ranges in service order: TCP ones from the front, UDP
+ * ones from the back (2n entries each).
  */
 static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
 {
-	size_t n_prefixes = 0, k = 0, tcp = 0, udp = 0, p = 0;
+	size_t n_prefixes = 0, k = 0, p = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n_prefixes += cfg->services[i].clients.n_allow + cfg->services[i].clients.n_deny;
@@ -95,20 +133,27 @@ static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct lb_service_conf *svc = &cfg->services[i];
 		const struct lb_clients_conf *cl = &svc->clients;
-		size_t nt = svc->protocols & LB_PROTO_TCP ? svc->n_vips : 0;
-		size_t nu = svc->protocols & LB_PROTO_UDP ? svc->n_vips : 0;
-		struct lb_nft_clients *c = &s->clients[k];
+		size_t singles = 0, nt, nu, nt_r, nu_r;
 
-		tcp += nt;
-		udp += nu;
+		for (size_t j = 0; j < svc->n_vips; j++)
+			singles += lb_config_vip_single(svc, j);
+		nt = svc->protocols & LB_PROTO_TCP ? singles : 0;
+		nu = svc->protocols & LB_PROTO_UDP ? singles : 0;
+		nt_r = svc->protocols & LB_PROTO_TCP ? svc->n_vips - singles : 0;
+		nu_r = svc->protocols & LB_PROTO_UDP ? svc->n_vips - singles : 0;
+		tcp += nt, udp += nu, tcp_r += nt_r, udp_r += nu_r;
 		if (!lb_config_clients_nft(svc))
 			continue;
-		*c = (struct lb_nft_clients){
+		s->clients[k++] = (struct lb_nft_clients){
 			.id = (uint32_t)i,
 			.vips = s->vips + tcp - nt,
 			.n_vips = nt,
 			.udp_vips = s->vips + 2 * n - udp,
 			.n_udp_vips = nu,
+			.ranges = s->ranges + tcp_r - nt_r,
+			.n_ranges = nt_r,
+			.udp_ranges = s->ranges + 2 * n - udp_r,
+			.n_udp_ranges = nu_r,
 			.allow = cl->allow ? prefixes_copy(s->prefixes + p, cl->allow, cl->n_allow) : NULL,
 			.n_allow = cl->n_allow,
 			.deny = prefixes_copy(s->prefixes + p + cl->n_allow, cl->deny, cl->n_deny),
@@ -121,35 +166,42 @@ static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
 			.size = cl->rate_table_size,
 		};
 		p += cl->n_allow + cl->n_deny;
-		k++;
 	}
 	s->nft.clients = s->clients;
 	s->nft.n_clients = k;
 	return 0;
 }
 
-static void spec_fini(struct spec *s);
-
 static int spec_init(struct spec *s, const struct lb_config *cfg)
 {
-	size_t n = 0, tcp = 0, udp = 0;
+	size_t n = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n += cfg->services[i].n_vips;
 	/* A tcp+udp VIP is in both: TCP from the front, UDP from the back. */
 	s->vips = calloc(n ? 2 * n : 1, sizeof(*s->vips));
-	if (!s->vips)
+	s->ranges = calloc(n ? 2 * n : 1, sizeof(*s->ranges));
+	if (!s->vips || !s->ranges) {
+		spec_fini(s);
 		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_services; i++)
-		for (size_t j = 0; j < cfg->services[i].n_vips; j++) {
-			const union lb_sockaddr *v = &cfg->services[i].vips[j];
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
 
-			if (cfg->services[i].protocols & LB_PROTO_TCP)
-				memcpy(&s->vips[tcp++], v, sizeof(*v));
-			if (cfg->services[i].protocols & LB_PROTO_UDP)
-				memcpy(&s->vips[2 * n - ++udp], v, sizeof(*v));
+		for (size_t j = 0; j < svc->n_vips; j++) {
+			bool single = lb_config_vip_single(svc, j);
+
+			if ((svc->protocols & LB_PROTO_TCP) && single)
+				memcpy(&s->vips[tcp++], &svc->vips[j], sizeof(svc->vips[j]));
+			if ((svc->protocols & LB_PROTO_UDP) && single)
+				memcpy(&s->vips[2 * n - ++udp], &svc->vips[j], sizeof(svc->vips[j]));
+			if ((svc->protocols & LB_PROTO_TCP) && !single)
+				vip_range(svc, j, &s->ranges[tcp_r++]);
+			if ((svc->protocols & LB_PROTO_UDP) && !single)
+				vip_range(svc, j, &s->ranges[2 * n - ++udp_r]);
 		}
+	}
 	s->nft = (struct lb_nft_spec){
 		.table = cfg->intercept.table,
 		.mark = cfg->intercept.mark,
@@ -158,6 +210,10 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 		.n_vips = tcp,
 		.udp_vips = s->vips + 2 * n - udp,
 		.n_udp_vips = udp,
+		.ranges = s->ranges,
+		.n_ranges = tcp_r,
+		.udp_ranges = s->ranges + 2 * n - udp_r,
+		.n_udp_ranges = udp_r,
 	};
 	s->route = (struct lb_nft_route_spec){
 		.mark = cfg->intercept.mark,
@@ -173,15 +229,6 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 	return 0;
 }
 
-static void spec_fini(struct spec *s)
-{
-	free(s->vips);
-	free(s->clients);
-	free(s->prefixes);
-	s->vips = NULL;
-	s->clients = NULL;
-	s->prefixes = NULL;
-}
 
 static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
 {
@@ -375,8 +422,12 @@ static void restore(struct lb_timer *t)
 	 * calls are idempotent. */
 	if (r->routes_installed && (r->gone & GONE_ROUTING))
 		rc = lb_nft_route_apply(&r->cur.route, err, sizeof(err));
-	if (r->nft_installed && (r->gone & GONE_NFT))
+	if (r->nft_installed && (r->gone & GONE_NFT)) {
 		rc_nft = lb_nft_apply(&r->cur.nft, err_nft, sizeof(err_nft));
+		/* A new table: its counters start over (what went with the old is lost). */
+		if (rc_nft == 0 && r->seen)
+			memset(r->seen, 0, r->n_seen * sizeof(*r->seen));
+	}
 	if (rc == 0 && rc_nft < 0) {
 		rc = rc_nft;
 		memcpy(err, err_nft, sizeof(err));
@@ -439,13 +490,69 @@ void lb_rules_free(struct lb_rules *r)
 	/* Closing the sockets takes them out of the loop's epoll set. */
 	lb_nft_watch_free(r->watch);
 	spec_fini(&r->cur);
+	free(r->seen);
 	munmap(r, sizeof(*r));
+}
+
+struct drops_cb {
+	struct lb_rules *r;
+	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
+	void *arg;
+};
+
+static void on_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
+{
+	struct drops_cb *d = arg;
+	size_t at = 2 * (size_t)id + (strcmp(what, "rate") == 0);
+	uint64_t *seen = at < d->r->n_seen ? &d->r->seen[at] : NULL;
+	uint64_t added;
+
+	if (!seen)
+		return;
+	/* Less than before: someone reset it, or a restore made a new table. */
+	added = packets >= *seen ? packets - *seen : packets;
+	*seen = packets;
+	if (added)
+		d->cb(d->arg, id, what, added);
+}
+
+int lb_rules_client_drops(struct lb_rules *r,
+			  void (*cb)(void *arg, size_t service, const char *what, uint64_t packets),
+			  void *arg)
+{
+	struct drops_cb d = { .r = r, .cb = cb, .arg = arg };
+	char err[256];
+	uint64_t now;
+	int rc;
+
+	if (!r->nft_installed || !r->cur.nft.n_clients)
+		return 0;
+	rc = lb_nft_counters_read(r->cur.nft.table, on_counter, &d, err, sizeof(err));
+	now = r->loop ? lb_loop_now(r->loop) : 0;
+	if (rc < 0 && (!r->counters_log_ms || now - r->counters_log_ms >= 60000)) {
+		r->counters_log_ms = now ? now : 1;
+		lb_warn("rules: %s; per-client drop counts are not updated", err);
+	}
+	return rc;
+}
+
+/* A new table's counters start at 0: forget what the old one's said. */
+static int seen_reset(struct lb_rules *r, size_t n_services)
+{
+	uint64_t *seen = calloc(n_services ? 2 * n_services : 1, sizeof(*seen));
+
+	if (!seen)
+		return -ENOMEM;
+	free(r->seen);
+	r->seen = seen;
+	r->n_seen = 2 * n_services;
+	return 0;
 }
 
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)
 {
 	struct spec next;
-	bool routes_changed;
+	bool routes_changed, kept = false;
 	int rc;
 
 	rc = spec_init(&next, cfg);
@@ -460,11 +567,29 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 	rc = lb_nft_route_apply(&next.route, err, errlen);
 	if (rc < 0)
 		goto fail;
-	/* A renamed intercept.table: the old one goes in the same transaction. */
-	if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
-		next.nft.retire = r->cur.nft.table;
-	rc = lb_nft_apply(&next.nft, err, errlen);
-	next.nft.retire = NULL;
+	/*
+	 * The table as lb left it (its watch says nothing in it was touched)
+	 * and the same rules in the new one: only the
+	 * VIPs that changed go to the kernel (one VIP in 100,000 is one
+	 * element, not a new table), in one transaction still. Otherwise the
+	 * table is replaced whole, a renamed intercept.table's old one in the
+	 * same transaction.
+	 */
+	if (r->nft_installed && r->st.watching && !(r->gone & GONE_NFT) &&
+	    lb_nft_ruleset_same_shape(&r->cur.nft, &next.nft)) {
+		size_t added, removed;
+
+		rc = lb_nft_apply_diff(&r->cur.nft, &next.nft, err, errlen, &added, &removed);
+		kept = true;
+		if (rc == 0)
+			lb_info("rules: table inet %s kept: %zu VIP element%s added, %zu removed",
+				next.nft.table, added, added == 1 ? "" : "s", removed);
+	} else {
+		if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
+			next.nft.retire = r->cur.nft.table;
+		rc = lb_nft_apply(&next.nft, err, errlen);
+		next.nft.retire = NULL;
+	}
 	if (rc < 0) {
 		if (routes_changed && r->routes_installed) {
 			char ignored[256];
@@ -487,6 +612,9 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		if (gone.ipv4 || gone.ipv6)
 			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
 	}
+	/* A table kept keeps its counters; a new one counts from 0. */
+	if (!kept && seen_reset(r, cfg->n_services) < 0)
+		lb_warn("rules: out of memory: per-client drop counts may miss some");
 	spec_fini(&r->cur);
 	r->cur = next;
 	r->nft_installed = r->routes_installed = true;
@@ -496,38 +624,6 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 	return 0;
 fail:
 	spec_fini(&next);
-	return rc;
-}
-
-struct drops_cb {
-	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
-	void *arg;
-};
-
-static void on_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
-{
-	struct drops_cb *d = arg;
-
-	d->cb(d->arg, id, what, packets);
-}
-
-int lb_rules_client_drops(struct lb_rules *r,
-			  void (*cb)(void *arg, size_t service, const char *what, uint64_t packets),
-			  void *arg)
-{
-	struct drops_cb d = { .cb = cb, .arg = arg };
-	char err[256];
-	uint64_t now;
-	int rc;
-
-	if (!r->nft_installed || !r->cur.nft.n_clients)
-		return 0;
-	rc = lb_nft_counters_read(r->cur.nft.table, on_counter, &d, err, sizeof(err));
-	now = r->loop ? lb_loop_now(r->loop) : 0;
-	if (rc < 0 && (!r->counters_log_ms || now - r->counters_log_ms >= 60000)) {
-		r->counters_log_ms = now ? now : 1;
-		lb_warn("rules: %s; per-client drop counts are not updated", err);
-	}
 	return rc;
 }
 

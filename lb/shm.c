@@ -162,11 +162,8 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
 		atomic_store(&ss->queued, atomic_load(&old->queued));
 		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
-		/* The next table counts from 0: what this one counted is the new base. */
-		ss->client_deny_base = atomic_load(&old->client_deny);
-		ss->client_rate_base = atomic_load(&old->client_rate);
-		atomic_store(&ss->client_deny, ss->client_deny_base);
-		atomic_store(&ss->client_rate, ss->client_rate_base);
+		atomic_store(&ss->client_deny, atomic_load(&old->client_deny));
+		atomic_store(&ss->client_rate, atomic_load(&old->client_rate));
 		atomic_store(&ss->client_conns, atomic_load(&old->client_conns));
 		lb_hist_carry(&ss->duration, &old->duration);
 		lb_hist_carry(&ss->queue, &old->queue);
@@ -323,9 +320,9 @@ void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, u
 		return;
 	ss = &shm->services[service];
 	if (!strcmp(what, "deny"))
-		atomic_store(&ss->client_deny, ss->client_deny_base + packets);
+		atomic_fetch_add(&ss->client_deny, packets);
 	else if (!strcmp(what, "rate"))
-		atomic_store(&ss->client_rate, ss->client_rate_base + packets);
+		atomic_fetch_add(&ss->client_rate, packets);
 }
 
 int lb_shm_worker_slot(struct lb_shm *shm)

@@ -95,12 +95,11 @@ struct lb_shm_service {
 	_Atomic uint64_t udp_drop_send;		/* a send failed (buffer full, no socket) */
 	/*
 	 * Clients refused (clients in the config): packets the nftables lists
-	 * and rate dropped or rejected (the master copies the kernel's counters
-	 * in, on top of what earlier tables counted: client_*_base), and
-	 * connections reset by the workers for max_conns.
+	 * and rate dropped or rejected (the master adds what the kernel's
+	 * counters gained since it last read them), and connections reset by
+	 * the workers for max_conns.
 	 */
 	_Atomic uint64_t client_deny, client_rate, client_conns;
-	uint64_t client_deny_base, client_rate_base;	/* master only */
 	_Atomic uint64_t client_conns_log_ms;	/* rate limit for the log line, over all workers */
 	uint32_t clients_key;		/* names the service in pool->clients */
 	/*
@@ -186,11 +185,7 @@ struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_con
 /* Unmaps a generation; releases slots no generation uses any more. */
 void lb_shm_destroy(struct lb_shm *shm);
 
-/*
- * Master only: what the kernel counted for services[service] since the
- * current table was installed, under what "deny" or "rate"; the service's
- * counter becomes that plus what earlier tables counted.
- */
+/* Master only: adds packets the kernel refused for services[service] under "deny" or "rate". */
 void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, uint64_t packets);
 
 /* A free worker slot (pid 0), or -1. Master only. */

@@ -4,8 +4,8 @@
  * lb refuses never costs a worker an accept, an fd or a backend connection.
  *
  * Each such service gets a chain clients_ID; maps keyed by VIP and port
- * (clients_tcp4, clients_tcp6, clients_udp4, clients_udp6) jump to it
- * from prerouting. The chain refuses clients outside allowF_ID or inside
+ * (clients_tcp4, clients_udp6, ...; clients_tcp_ranges4 ... for prefix and
+ * port-range VIPs) jump to it from prerouting. The chain refuses clients outside allowF_ID or inside
  * denyF_ID (interval sets) and meters new connections per client in
  * rateF_ID, a dynamic set holding one token bucket ("limit rate over")
  * per client address or prefix. Named counters deny_ID and rate_ID count
@@ -39,17 +39,21 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <libmnl/libmnl.h>
+#include <libnftnl/expr.h>
 #include <libnftnl/object.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/udata.h>
 
-#include "nft/build.h"
+#include "nft/nft_priv.h"
 
 #define NAME_LEN	48
 /* Elements per message: a message must stay well under LB_NFT_MSG_MAX (apply.c). */
 #define ELEMS_PER_MSG	16
-/* Batch-local set ids: the maps, then 8 per service (ruleset.c uses 1..6). */
-#define MAP_ID		8
-#define SERVICE_ID	16
+/* Batch-local set ids: the maps, then 8 per service (the VIP sets use 1..10). */
+#define MAP_ID		32
+#define SERVICE_ID	64
 /* A meter's entry outlives a full refill, so an expired one loses nothing. */
 #define TIMEOUT_MIN_S	10
 #define TCP_FLAGS_OFF	13
@@ -78,21 +82,26 @@ static const struct fam fams[2] = {
 	  NFT_REJECT_ICMP_UNREACH, ICMP6_DST_UNREACH_NOPORT },
 };
 
-/* The maps: by protocol, then family; each holds the VIPs of its kind. */
+/* The maps, as the VIP sets are split: protocol, single or range VIPs, family. */
 struct map {
 	const char *name;
-	bool udp;
-	const struct fam *f;
+	enum lb_nft_vs vs;		/* the VIP set whose key and VIPs it shares */
 };
 
-static const struct map maps[4] = {
-	{ "clients_tcp4", false, &fams[0] }, { "clients_tcp6", false, &fams[1] },
-	{ "clients_udp4", true, &fams[0] }, { "clients_udp6", true, &fams[1] },
+static const struct map maps[] = {
+	{ "clients_tcp4", LB_NFT_VS_TCP4 }, { "clients_tcp6", LB_NFT_VS_TCP6 },
+	{ "clients_tcp_ranges4", LB_NFT_VS_TCP_R4 }, { "clients_tcp_ranges6", LB_NFT_VS_TCP_R6 },
+	{ "clients_udp4", LB_NFT_VS_UDP4 }, { "clients_udp6", LB_NFT_VS_UDP6 },
+	{ "clients_udp_ranges4", LB_NFT_VS_UDP_R4 }, { "clients_udp_ranges6", LB_NFT_VS_UDP_R6 },
 };
+
+#define N_MAPS (sizeof(maps) / sizeof(maps[0]))
 
 /* One set element: a key, interval flags, or a map's jump. */
 struct elem {
 	uint8_t key[LB_NFT_KEY_MAX];
+	uint8_t key_end[LB_NFT_KEY_MAX];	/* a concatenated range's last key, when has_end */
+	bool has_end;
 	uint32_t len;
 	bool end;			/* ends an interval */
 	bool open;			/* starts one that runs to the last address */
@@ -123,10 +132,27 @@ static bool vips_have(const struct sockaddr_storage *v, size_t n, int family)
 }
 
 /* Whether c's chain sees traffic of f: it has a VIP of that family. */
+static bool ranges_have(const struct lb_nft_range *r, size_t n, int family)
+{
+	for (size_t i = 0; i < n; i++)
+		if (r[i].first.ss_family == family)
+			return true;
+	return false;
+}
+
+/* Whether c carries TCP (or, with udp, UDP) to a VIP of family. */
+static bool carries(const struct lb_nft_clients *c, bool udp, int family)
+{
+	return udp ? vips_have(c->udp_vips, c->n_udp_vips, family) ||
+		     ranges_have(c->udp_ranges, c->n_udp_ranges, family)
+		   : vips_have(c->vips, c->n_vips, family) ||
+		     ranges_have(c->ranges, c->n_ranges, family);
+}
+
+/* Whether c's chain sees traffic of f: it has a VIP of that family. */
 static bool serves(const struct lb_nft_clients *c, const struct fam *f)
 {
-	return vips_have(c->vips, c->n_vips, f->family) ||
-	       vips_have(c->udp_vips, c->n_udp_vips, f->family);
+	return carries(c, false, f->family) || carries(c, true, f->family);
 }
 
 static bool prefixes_have(const struct lb_nft_prefix *p, size_t n, int family)
@@ -153,13 +179,39 @@ static bool has_set(const struct lb_nft_clients *c, enum kind k, const struct fa
 	return false;
 }
 
+/* c's VIPs that go into map m (single or range, its protocol). */
+static void map_source(const struct lb_nft_clients *c, const struct map *m,
+		       const struct sockaddr_storage **vips, const struct lb_nft_range **ranges,
+		       size_t *n)
+{
+	const struct lb_nft_family *f = &lb_nft_vipsets[m->vs];
+	bool udp = f->l4proto == IPPROTO_UDP;
+
+	*vips = NULL;
+	*ranges = NULL;
+	if (f->range) {
+		*ranges = udp ? c->udp_ranges : c->ranges;
+		*n = udp ? c->n_udp_ranges : c->n_ranges;
+	} else {
+		*vips = udp ? c->udp_vips : c->vips;
+		*n = udp ? c->n_udp_vips : c->n_vips;
+	}
+}
+
+static int family_of(const struct map *m)
+{
+	return lb_nft_vipsets[m->vs].nfproto == NFPROTO_IPV4 ? AF_INET : AF_INET6;
+}
+
 static bool map_has(const struct lb_nft_spec *spec, const struct map *m)
 {
 	for (size_t i = 0; i < spec->n_clients; i++) {
-		const struct lb_nft_clients *c = &spec->clients[i];
+		const struct sockaddr_storage *v;
+		const struct lb_nft_range *r;
+		size_t n;
 
-		if (m->udp ? vips_have(c->udp_vips, c->n_udp_vips, m->f->family)
-			   : vips_have(c->vips, c->n_vips, m->f->family))
+		map_source(&spec->clients[i], m, &v, &r, &n);
+		if (v ? vips_have(v, n, family_of(m)) : ranges_have(r, n, family_of(m)))
 			return true;
 	}
 	return false;
@@ -195,7 +247,8 @@ int lb_nft_clients_check(const struct lb_nft_spec *spec)
 				return -EINVAL;
 		if (prefix_check(c->allow, c->n_allow) || prefix_check(c->deny, c->n_deny))
 			return -EINVAL;
-		if ((c->n_vips && !c->vips) || (c->n_udp_vips && !c->udp_vips))
+		if ((c->n_vips && !c->vips) || (c->n_udp_vips && !c->udp_vips) ||
+		    (c->n_ranges && !c->ranges) || (c->n_udp_ranges && !c->udp_ranges))
 			return -EINVAL;
 		for (size_t j = 0; j < c->n_vips + c->n_udp_vips; j++) {
 			const struct sockaddr_storage *v = j < c->n_vips ? &c->vips[j]
@@ -213,7 +266,7 @@ int lb_nft_clients_check(const struct lb_nft_spec *spec)
 
 size_t lb_nft_clients_msgs(const struct lb_nft_spec *spec)
 {
-	size_t n = spec->n_clients ? 4 + 4 * 2 : 0;	/* maps, prerouting rules */
+	size_t n = spec->n_clients ? 2 * N_MAPS + 4 : 0;	/* maps, prerouting rules */
 
 	for (size_t i = 0; i < spec->n_clients; i++) {
 		const struct lb_nft_clients *c = &spec->clients[i];
@@ -221,7 +274,7 @@ size_t lb_nft_clients_msgs(const struct lb_nft_spec *spec)
 		/* counters, chain, sets, rules; 2 boundaries a prefix, +1 a set */
 		n += 2 + 1 + 6 + 16;
 		n += (2 * (c->n_allow + c->n_deny) + 4) / ELEMS_PER_MSG + 4;
-		n += c->n_vips + c->n_udp_vips;
+		n += (c->n_vips + c->n_udp_vips + c->n_ranges + c->n_udp_ranges) / ELEMS_PER_MSG + 8;
 	}
 	return n;
 }
@@ -280,6 +333,8 @@ static int elems_msgs(const struct lb_nft_spec *spec, const char *set, uint32_t 
 				break;
 			}
 			nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, el[j].key, el[j].len);
+			if (el[j].has_end)
+				nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY_END, el[j].key_end, el[j].len);
 			if (el[j].end)
 				nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS,
 						       NFT_SET_ELEM_INTERVAL_END);
@@ -555,9 +610,9 @@ static int list_rules(const struct lb_nft_spec *spec, const struct lb_nft_client
 		return 0;
 	if (!c->reset)
 		return list_rule(spec, c, k, f, DROP, batch, seq);
-	if (vips_have(c->vips, c->n_vips, f->family))
+	if (carries(c, false, f->family))
 		ret = list_rule(spec, c, k, f, RESET_TCP, batch, seq);
-	if (ret == 0 && vips_have(c->udp_vips, c->n_udp_vips, f->family))
+	if (ret == 0 && carries(c, true, f->family))
 		ret = list_rule(spec, c, k, f, UNREACH_UDP, batch, seq);
 	return ret;
 }
@@ -627,24 +682,82 @@ static int chain_msgs(const struct lb_nft_spec *spec, const struct lb_nft_client
 	for (size_t i = 0; ret == 0 && i < 2; i++) {
 		if (!has_set(c, RATE, &fams[i]))
 			continue;
-		if (vips_have(c->vips, c->n_vips, fams[i].family))
+		if (carries(c, false, fams[i].family))
 			ret = rate_rule(spec, c, &fams[i], false, batch, seq);
-		if (ret == 0 && vips_have(c->udp_vips, c->n_udp_vips, fams[i].family))
+		if (ret == 0 && carries(c, true, fams[i].family))
 			ret = rate_rule(spec, c, &fams[i], true, batch, seq);
 	}
 	return ret;
+}
+
+static int elem_cmp(const void *a, const void *b)
+{
+	const struct elem *x = a, *y = b;
+	int d = memcmp(x->key, y->key, x->len);
+
+	return d ? d : memcmp(x->key_end, y->key_end, x->len);
+}
+
+/*
+ * The elements of map m, sorted by key (as nft lists them): each VIP of
+ * its kind jumps to its service's chain, named in chains (owned by the
+ * caller, one per clients entry). Owned; NULL when out of memory.
+ */
+static struct elem *map_elems(const struct lb_nft_spec *spec, const struct map *m,
+			      char (*chains)[NAME_LEN], size_t *count)
+{
+	const struct lb_nft_family *f = &lb_nft_vipsets[m->vs];
+	size_t total = 0, n = 0;
+	struct elem *el;
+
+	for (size_t i = 0; i < spec->n_clients; i++) {
+		const struct sockaddr_storage *v;
+		const struct lb_nft_range *r;
+		size_t nv;
+
+		map_source(&spec->clients[i], m, &v, &r, &nv);
+		total += nv;
+	}
+	el = calloc(total ? total : 1, sizeof(*el));
+	if (!el)
+		return NULL;
+	for (size_t i = 0; i < spec->n_clients; i++) {
+		const struct sockaddr_storage *v;
+		const struct lb_nft_range *r;
+		size_t nv;
+
+		map_source(&spec->clients[i], m, &v, &r, &nv);
+		chain_name(chains[i], &spec->clients[i]);
+		for (size_t j = 0; j < nv; j++) {
+			const struct sockaddr_storage *first = v ? &v[j] : &r[j].first;
+
+			if (first->ss_family != family_of(m))
+				continue;
+			lb_nft_vip_key(first, el[n].key);
+			if (r) {
+				lb_nft_vip_key(&r[j].last, el[n].key_end);
+				el[n].has_end = true;
+			}
+			el[n].len = f->key_len;
+			el[n++].chain = chains[i];
+		}
+	}
+	qsort(el, n, sizeof(*el), elem_cmp);
+	*count = n;
+	return el;
 }
 
 /* Map m and its elements: each VIP of its kind jumps to its service's chain. */
 static int map_msgs(const struct lb_nft_spec *spec, const struct map *m,
 		    struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
+	const struct lb_nft_family *f = &lb_nft_vipsets[m->vs];
 	uint32_t id = MAP_ID + (uint32_t)(m - maps);
 	char (*chains)[NAME_LEN] = NULL;
 	struct elem *el = NULL;
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
-	size_t n = 0, total = 0;
+	size_t n = 0;
 	int ret;
 
 	if (!map_has(spec, m))
@@ -652,11 +765,16 @@ static int map_msgs(const struct lb_nft_spec *spec, const struct map *m,
 	s = lb_nft_set_alloc(spec, m->name, id);
 	if (!s)
 		return -ENOMEM;
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE,
-			  (m->f->type << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN,
-			  m->f->family == AF_INET ? LB_NFT_KEY4_LEN : LB_NFT_KEY6_LEN);
+	if (f->range) {
+		uint8_t fields[2] = { (uint8_t)f->addr_len, 2 };
+
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP | NFT_SET_INTERVAL | NFT_SET_CONCAT);
+		nftnl_set_set_data(s, NFTNL_SET_DESC_CONCAT, fields, sizeof(fields));
+	} else {
+		nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_MAP);
+	}
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, f->key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, f->key_len);
 	nftnl_set_set_u32(s, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
 	nlh = lb_nft_msg(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
 	nftnl_set_nlmsg_build_payload(nlh, s);
@@ -664,29 +782,9 @@ static int map_msgs(const struct lb_nft_spec *spec, const struct map *m,
 	ret = lb_nft_msg_end(batch);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < spec->n_clients; i++)
-		total += m->udp ? spec->clients[i].n_udp_vips : spec->clients[i].n_vips;
-	el = calloc(total, sizeof(*el));
 	chains = calloc(spec->n_clients, sizeof(*chains));
-	if (!el || !chains) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	for (size_t i = 0; i < spec->n_clients; i++) {
-		const struct lb_nft_clients *c = &spec->clients[i];
-		const struct sockaddr_storage *v = m->udp ? c->udp_vips : c->vips;
-		size_t nv = m->udp ? c->n_udp_vips : c->n_vips;
-
-		chain_name(chains[i], c);
-		for (size_t j = 0; j < nv; j++) {
-			if (v[j].ss_family != m->f->family)
-				continue;
-			el[n].len = lb_nft_vip_key(&v[j], el[n].key);
-			el[n++].chain = chains[i];
-		}
-	}
-	ret = elems_msgs(spec, m->name, id, el, n, batch, seq);
-cleanup:
+	el = chains ? map_elems(spec, m, chains, &n) : NULL;
+	ret = el ? elems_msgs(spec, m->name, id, el, n, batch, seq) : -ENOMEM;
 	free(el);
 	free(chains);
 	return ret;
@@ -725,14 +823,14 @@ int lb_nft_clients_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	/* Chains before the maps whose elements jump to them. */
 	for (size_t i = 0; ret == 0 && i < spec->n_clients; i++)
 		ret = chain_msgs(spec, &spec->clients[i], batch, seq);
-	for (size_t i = 0; ret == 0 && i < 4; i++)
+	for (size_t i = 0; ret == 0 && i < N_MAPS; i++)
 		ret = map_msgs(spec, &maps[i], batch, seq);
 	return ret;
 }
 
-/* "ip daddr . P dport vmap @clients_PF": the VIP's chain, if its service has one. */
-static int jump_msg(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-		    const struct map *m, struct mnl_nlmsg_batch *batch, uint32_t *seq)
+/* "ip daddr . P dport vmap @MAP": the VIP's chain, if its service has one. */
+static int jump_msg(const struct lb_nft_spec *spec, const struct map *m,
+		    struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_rule *r;
 	struct nftnl_expr *e;
@@ -741,7 +839,7 @@ static int jump_msg(const struct lb_nft_spec *spec, const struct lb_nft_family *
 	r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
 	if (!r)
 		return -ENOMEM;
-	ret = lb_nft_vip_key_load(r, fam);
+	ret = lb_nft_vip_key_load(r, &lb_nft_vipsets[m->vs]);
 	if (ret == 0) {
 		e = lb_nft_expr_add(r, "lookup");
 		if (!e) {
@@ -756,38 +854,62 @@ static int jump_msg(const struct lb_nft_spec *spec, const struct lb_nft_family *
 	return lb_nft_rule_put(r, ret, batch, seq);
 }
 
-static const struct map *map_for(const struct lb_nft_family *fam)
+static bool is_udp(const struct map *m)
 {
-	return &maps[(fam->l4proto == IPPROTO_UDP) * 2 + (fam->nfproto == NFPROTO_IPV6)];
+	return lb_nft_vipsets[m->vs].l4proto == IPPROTO_UDP;
 }
 
-int lb_nft_clients_jump_tcp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			    struct mnl_nlmsg_batch *batch, uint32_t *seq)
+int lb_nft_clients_jump_tcp(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			    uint32_t *seq)
 {
-	const struct map *m = map_for(fam);
+	int ret = 0;
 
-	return map_has(spec, m) ? jump_msg(spec, fam, m, batch, seq) : 0;
+	for (size_t i = 0; ret == 0 && i < N_MAPS; i++)
+		if (!is_udp(&maps[i]) && map_has(spec, &maps[i]))
+			ret = jump_msg(spec, &maps[i], batch, seq);
+	return ret;
 }
 
-int lb_nft_clients_udp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-		       struct mnl_nlmsg_batch *batch, uint32_t *seq)
+/* Whether some service with per-client rules carries UDP. */
+static bool clients_udp(const struct lb_nft_spec *spec)
 {
-	const struct map *m = map_for(fam);
-	struct nftnl_rule *r;
-	int ret;
+	for (size_t i = 0; i < N_MAPS; i++)
+		if (is_udp(&maps[i]) && map_has(spec, &maps[i]))
+			return true;
+	return false;
+}
 
-	if (!map_has(spec, m))
+static const enum lb_nft_vs udp_sets[] = {
+	LB_NFT_VS_UDP4, LB_NFT_VS_UDP6, LB_NFT_VS_UDP_R4, LB_NFT_VS_UDP_R6,
+};
+
+int lb_nft_clients_udp(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+		       uint32_t *seq)
+{
+	int ret = 0;
+
+	if (!clients_udp(spec))
 		return 0;
-	/* A datagram with a flow socket goes to it now, and never reaches the meter. */
-	r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
-	if (!r)
-		return -ENOMEM;
-	if ((ret = lb_nft_vip_key_load(r, fam)) == 0 &&
-	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)) == 0 &&
-	    (ret = lb_nft_socket_transparent(r)) == 0)
-		ret = lb_nft_tproxy_mark(spec, fam, r);
-	ret = lb_nft_rule_put(r, ret, batch, seq);
-	return ret ? ret : jump_msg(spec, fam, m, batch, seq);
+	/* A datagram with a flow socket goes to it now, and never reaches a meter. */
+	for (size_t i = 0; ret == 0 && i < sizeof(udp_sets) / sizeof(udp_sets[0]); i++) {
+		const struct lb_nft_family *f = &lb_nft_vipsets[udp_sets[i]];
+		struct nftnl_rule *r;
+
+		if (!lb_nft_vipset_exists(spec, udp_sets[i]))
+			continue;
+		r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
+		if (!r)
+			return -ENOMEM;
+		if ((ret = lb_nft_vip_key_load(r, f)) == 0 &&
+		    (ret = lb_nft_lookup(r, NFT_REG32_00, f->set, f->set_id)) == 0 &&
+		    (ret = lb_nft_socket_transparent(r)) == 0)
+			ret = lb_nft_tproxy_mark(spec, f, r);
+		ret = lb_nft_rule_put(r, ret, batch, seq);
+	}
+	for (size_t i = 0; ret == 0 && i < N_MAPS; i++)
+		if (is_udp(&maps[i]) && map_has(spec, &maps[i]))
+			ret = jump_msg(spec, &maps[i], batch, seq);
+	return ret;
 }
 
 /* ---- text ---- */
@@ -845,46 +967,25 @@ static void print_interval_set(const struct lb_nft_clients *c, enum kind k, cons
 	free(p);
 }
 
-static void print_vip(const struct sockaddr_storage *ss, FILE *out)
-{
-	char ip[INET6_ADDRSTRLEN];
-	uint16_t port;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-		inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-		port = ntohs(in->sin_port);
-	} else {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-		port = ntohs(in6->sin6_port);
-	}
-	fprintf(out, "%s . %u", ip, port);
-}
-
 static void print_map(const struct lb_nft_spec *spec, const struct map *m, FILE *out)
 {
-	const char *sep = "\t\telements = { ";
+	const struct lb_nft_family *f = &lb_nft_vipsets[m->vs];
+	char (*chains)[NAME_LEN] = calloc(spec->n_clients, sizeof(*chains));
+	size_t n = 0;
+	struct elem *el = chains ? map_elems(spec, m, chains, &n) : NULL;
 
 	fprintf(out, "\n\tmap %s {\n\t\ttype %s . inet_service : verdict\n", m->name,
-		m->f->family == AF_INET ? "ipv4_addr" : "ipv6_addr");
-	for (size_t i = 0; i < spec->n_clients; i++) {
-		const struct lb_nft_clients *c = &spec->clients[i];
-		const struct sockaddr_storage *v = m->udp ? c->udp_vips : c->vips;
-		size_t nv = m->udp ? c->n_udp_vips : c->n_vips;
-
-		for (size_t j = 0; j < nv; j++) {
-			if (v[j].ss_family != m->f->family)
-				continue;
-			fputs(sep, out);
-			print_vip(&v[j], out);
-			fprintf(out, " : jump clients_%u", c->id);
-			sep = ",\n\t\t\t     ";
-		}
+		f->nfproto == NFPROTO_IPV4 ? "ipv4_addr" : "ipv6_addr");
+	if (f->range)
+		fputs("\t\tflags interval\n", out);
+	for (size_t i = 0; i < n; i++) {
+		fputs(i ? ",\n\t\t\t     " : "\t\telements = { ", out);
+		lb_nft_vip_key_print(f, el[i].key, el[i].has_end ? el[i].key_end : NULL, out);
+		fprintf(out, " : jump %s", el[i].chain);
 	}
-	fputs(" }\n\t}\n", out);
+	fputs(n ? " }\n\t}\n" : "\t}\n", out);
+	free(el);
+	free(chains);
 }
 
 void lb_nft_clients_print_objects(const struct lb_nft_spec *spec, FILE *out)
@@ -921,7 +1022,7 @@ void lb_nft_clients_print_sets(const struct lb_nft_spec *spec, FILE *out)
 			fputs("\n\t}\n", out);
 		}
 	}
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < N_MAPS; i++)
 		if (map_has(spec, &maps[i]))
 			print_map(spec, &maps[i], out);
 }
@@ -940,10 +1041,10 @@ static void print_list_rules(const struct lb_nft_clients *c, enum kind k, const 
 			c->id);
 		return;
 	}
-	if (vips_have(c->vips, c->n_vips, f->family))
+	if (carries(c, false, f->family))
 		fprintf(out, "\t\tmeta l4proto tcp %s saddr %s@%s counter name \"deny_%u\" "
 			"reject with tcp reset\n", f->ip, op, set, c->id);
-	if (vips_have(c->udp_vips, c->n_udp_vips, f->family))
+	if (carries(c, true, f->family))
 		fprintf(out, "\t\tmeta l4proto udp %s saddr %s@%s counter name \"deny_%u\" "
 			"reject with %s port-unreachable\n", f->ip, op, set, c->id, f->icmp);
 }
@@ -985,34 +1086,44 @@ void lb_nft_clients_print_chains(const struct lb_nft_spec *spec, FILE *out)
 		for (size_t f = 0; f < 2; f++) {
 			if (!has_set(c, RATE, &fams[f]))
 				continue;
-			if (vips_have(c->vips, c->n_vips, fams[f].family))
+			if (carries(c, false, fams[f].family))
 				print_rate_rule(c, &fams[f], false, out);
-			if (vips_have(c->udp_vips, c->n_udp_vips, fams[f].family))
+			if (carries(c, true, fams[f].family))
 				print_rate_rule(c, &fams[f], true, out);
 		}
 		fputs("\t}\n", out);
 	}
 }
 
-void lb_nft_clients_print_jump_tcp(const struct lb_nft_spec *spec, FILE *out)
+static void print_jump(const struct map *m, FILE *out)
 {
-	for (size_t i = 0; i < 2; i++)
-		if (map_has(spec, &maps[i]))
-			fprintf(out, "\t\t%s daddr . tcp dport vmap @%s\n", maps[i].f->ip,
-				maps[i].name);
+	const struct lb_nft_family *f = &lb_nft_vipsets[m->vs];
+
+	fprintf(out, "\t\t%s daddr . %s dport vmap @%s\n", f->nfproto == NFPROTO_IPV4 ? "ip" : "ip6",
+		is_udp(m) ? "udp" : "tcp", m->name);
 }
 
-void lb_nft_clients_print_udp(const struct lb_nft_spec *spec, int family, FILE *out)
+void lb_nft_clients_print_jump_tcp(const struct lb_nft_spec *spec, FILE *out)
 {
-	const struct map *m = &maps[2 + (family == AF_INET6)];
+	for (size_t i = 0; i < N_MAPS; i++)
+		if (!is_udp(&maps[i]) && map_has(spec, &maps[i]))
+			print_jump(&maps[i], out);
+}
 
-	if (!map_has(spec, m))
+void lb_nft_clients_print_udp(const struct lb_nft_spec *spec, FILE *out)
+{
+	if (!clients_udp(spec))
 		return;
-	if (family == AF_INET)
-		fprintf(out, "\t\tip daddr . udp dport @udp_vips4 socket transparent 1 tproxy ip to "
-			"127.0.0.1:%u meta mark set 0x%08x accept\n", spec->port, spec->mark);
-	else
-		fprintf(out, "\t\tip6 daddr . udp dport @udp_vips6 socket transparent 1 tproxy ip6 "
-			"to [::1]:%u meta mark set 0x%08x accept\n", spec->port, spec->mark);
-	fprintf(out, "\t\t%s daddr . udp dport vmap @%s\n", m->f->ip, m->name);
+	for (size_t i = 0; i < sizeof(udp_sets) / sizeof(udp_sets[0]); i++) {
+		const struct lb_nft_family *f = &lb_nft_vipsets[udp_sets[i]];
+		bool v4 = f->nfproto == NFPROTO_IPV4;
+
+		if (lb_nft_vipset_exists(spec, udp_sets[i]))
+			fprintf(out, "\t\t%s daddr . udp dport @%s socket transparent 1 tproxy %s to "
+				"%s:%u meta mark set 0x%08x accept\n", v4 ? "ip" : "ip6", f->set,
+				v4 ? "ip" : "ip6", v4 ? "127.0.0.1" : "[::1]", spec->port, spec->mark);
+	}
+	for (size_t i = 0; i < N_MAPS; i++)
+		if (is_udp(&maps[i]) && map_has(spec, &maps[i]))
+			print_jump(&maps[i], out);
 }

@@ -756,16 +756,37 @@ static const struct {
 	{ VIPS("'[::ffff:0.0.0.0]:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified "
 	  "address: a VIP must be an address clients connect to\n" },
 	{ VIPS("'198.18.100.1:80','198.18.100.1:80'"),
-	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
 	{ VIPS("'198.18.100.1:80','[::ffff:198.18.100.1]:80'"),
-	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
 	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.1:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
-	  "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
+	/* Prefixes and port ranges: overlaps are named with both paths, whatever the order. */
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.0/24:80'],"
+	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[0].vips[0]: 198.18.100.1:80 overlaps 198.18.100.0/24:80 of service \"api\" "
+	  "(services[1].vips[0])\n" },
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.1:1-100'],"
+	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[1].vips[0]: 198.18.100.1:1-100 overlaps 198.18.100.1:80 of service \"web\" "
+	  "(services[0].vips[0])\n" },
+	{ VIPS("'[2001:db8:100::/48]:443','[2001:db8:100:5::/64]:400-500'"),
+	  "services[0].vips[1]: [2001:db8:100:5::/64]:400-500 overlaps [2001:db8:100::/48]:443 of "
+	  "service \"web\" (services[0].vips[0])\n" },
+	{ VIPS("'198.18.100.1/24:80'"), "services[0].vips[0]: \"198.18.100.1/24\": host bits set "
+	  "past the prefix length (did you mean the network address?)\n" },
+	{ VIPS("'198.18.100.0/24:90-80'"), "services[0].vips[0]: \"90-80\": the port must be "
+	  "1..65535, or a range such as 8000-8999\n" },
+	{ VIPS("'2001:db8::/32:80'"), "services[0].vips[0]: \"2001:db8::/32:80\": an IPv6 VIP is "
+	  "written [address]:port\n" },
 	{ "{'services':[{'vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]},"
 	  "{'name':'api','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].name: missing required key\n"
-	  "services[1].vips[0]: 198.18.100.1:80 already used by services[0]\n" },
+	  "services[1].vips[0]: 198.18.100.1:80 already used by services[0] (services[0].vips[0])\n" },
 	{ "{'services':[{'name':'web','vips':['198.18.100.1:80','[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].vips[1]: no IPv6 backend for this IPv6 VIP\n" },
@@ -1009,7 +1030,6 @@ START_TEST(test_many_errors)
 		    "services[0].backends[2].address: 198.18.2.2:80 already listed at backends[0]\n"
 		    "services[0].backends[2].weight: 2000 out of range (0..1000)\n"
 		    "services[1].name: duplicate service name \"web\" (also services[0])\n"
-		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n"
 		    "services[1].vips[1]: invalid address \"foo\"\n"
 		    "services[1].backends[0].address: port 99999 out of range\n"
 		    "services[1].backends[0].max_conns: -5 out of range (0..10000000)\n"
@@ -1019,6 +1039,8 @@ START_TEST(test_many_errors)
 		    "services[3].name: missing required key\n"
 		    "services[3].vips: missing required key\n"
 		    "services[3].backends: missing required key\n"
+		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\" "
+		    "(services[0].vips[0])\n"
 		    "extra: unknown key\n");
 }
 END_TEST
