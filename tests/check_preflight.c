@@ -246,6 +246,28 @@ START_TEST(test_buffer_caps)
 }
 END_TEST
 
+/* Without cookies a SYN flood shuts every new client out; with 2 every client gets one. */
+START_TEST(test_syncookies)
+{
+	static const char *const udp_only = "{'services':[{'name':'dns','protocol':'udp',"
+		"'vips':['198.18.100.1:53'],'backends':[{'address':'198.18.2.2:53'}]}]}";
+
+	sysctl_set("net/ipv4/tcp_syncookies", "1");
+	check(V4("{'address':'198.18.2.2:80'}"), "", "");
+	sysctl_set("net/ipv4/tcp_syncookies", "0");
+	check(V4("{'address':'198.18.2.2:80'}"), "", "net.ipv4.tcp_syncookies is 0: a SYN flood "
+	      "fills each worker's SYN queue and every new client is dropped until the flood ends; "
+	      "fix: sysctl -w net.ipv4.tcp_syncookies=1\n");
+	/* Nothing to flood without a TCP service. */
+	check(udp_only, "", "");
+	sysctl_set("net/ipv4/tcp_syncookies", "2");
+	check(V6("{'address':'[2001:db8:2::2]:80'}"), "", "net.ipv4.tcp_syncookies is 2: every "
+	      "client gets a SYN cookie, flood or not, and loses window scaling and SACK when it "
+	      "sends no timestamps; 1 sends cookies only while a SYN queue is full; fix: sysctl -w "
+	      "net.ipv4.tcp_syncookies=1\n");
+}
+END_TEST
+
 static Suite *preflight_suite(void)
 {
 	Suite *s = suite_create("preflight");
@@ -258,6 +280,7 @@ static Suite *preflight_suite(void)
 	tcase_add_test(tc, test_keep_addr);
 	tcase_add_test(tc, test_keep_addr_all_overrides);
 	tcase_add_test(tc, test_buffer_caps);
+	tcase_add_test(tc, test_syncookies);
 	suite_add_tcase(s, tc);
 	return s;
 }
