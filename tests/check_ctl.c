@@ -1012,6 +1012,77 @@ START_TEST(test_metrics)
 }
 END_TEST
 
+/*
+ * The clients command and metrics: what each service refused per client
+ * (the kernel's counts arrive through refresh), and the top clients by open
+ * connections from the shared table.
+ */
+static int refreshed;
+
+static void refresh_count(void)
+{
+	refreshed++;
+	lb_shm_client_drops(shm, 0, "deny", 5);
+}
+
+START_TEST(test_clients)
+{
+	uint32_t web = shm->services[0].clients_key, held[6];
+	union lb_sockaddr a, b;
+	struct expo x;
+	const char *why;
+	char *text;
+	json_t *r, *d, *s;
+
+	ck_assert_int_eq(lb_addr_parse("198.18.0.10:1000", &a, &why), 0);
+	ck_assert_int_eq(lb_addr_parse("[2001:db8::10]:1000", &b, &why), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(lb_clients_take(shm->pool->clients, web, &a, 0, &held[i]), 0);
+	ck_assert_int_eq(lb_clients_take(shm->pool->clients, web, &b, 0, &held[4]), 0);
+	atomic_store(&shm->services[0].client_conns, 7);
+	lb_shm_client_drops(shm, 0, "rate", 11);
+	st.refresh = refresh_count;
+	d = ask_ok("{'cmd': 'clients', 'service': 'web', 'top': 1}", &r);
+	ck_assert_int_eq(refreshed, 1);
+	ck_assert_uint_eq(json_array_size(d), 1);
+	s = json_array_get(d, 0);
+	ck_assert_str_eq(sget(s, "name"), "web");
+	ck_assert_int_eq(iget(json_object_get(s, "refused"), "deny"), 5);
+	ck_assert_int_eq(iget(json_object_get(s, "refused"), "rate"), 11);
+	ck_assert_int_eq(iget(json_object_get(s, "refused"), "max_conns"), 7);
+	ck_assert_uint_eq(json_array_size(json_object_get(s, "top")), 1);
+	ck_assert_str_eq(sget(json_array_get(json_object_get(s, "top"), 0), "client"), "198.18.0.10");
+	ck_assert_int_eq(iget(json_array_get(json_object_get(s, "top"), 0), "connections"), 4);
+	json_decref(r);
+	/* Every service, ten clients at most each by default. */
+	d = ask_ok("{'cmd': 'clients'}", &r);
+	ck_assert_uint_eq(json_array_size(d), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(d, 0), "top")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(d, 1), "top")), 0);
+	json_decref(r);
+	ask_err("{'cmd': 'clients', 'service': 'nope'}", "unknown_service", "service", "no service nope");
+	ask_err("{'cmd': 'clients', 'top': 0}", "bad_argument", "top",
+		"argument 'top' must be an integer 1..1000");
+	ask_err("{'cmd': 'clients', 'top': '5'}", "bad_argument", "top",
+		"argument 'top' must be an integer 1..1000");
+	text = lb_ctl_metrics(&st);
+	ck_assert_ptr_nonnull(text);
+	if (expo_check(text, &x) < 0)
+		ck_abort_msg("%s", x.err);
+	expo_free(&x);
+	ck_assert_int_eq(sample(text, "lb_service_clients_refused_total{service=\"web\","
+				"reason=\"deny\"}"), 10);
+	ck_assert_int_eq(sample(text, "lb_service_clients_refused_total{service=\"db\","
+				"reason=\"max_conns\"}"), 0);
+	ck_assert_int_eq(sample(text, "lb_service_top_client_connections{service=\"web\","
+				"client=\"2001:db8::10\"}"), 1);
+	free(text);
+	for (int i = 0; i < 5; i++)
+		lb_clients_put(shm->pool->clients, &held[i]);
+	st.refresh = NULL;
+}
+END_TEST
+
 /* Label values are escaped: a name with a quote, a backslash and a newline. */
 /*
  * Latency histograms: cumulative buckets, _sum in seconds and _count in
@@ -1424,6 +1495,7 @@ static Suite *ctl_suite(void)
 	tcase_add_test(tc, test_set_state);
 	tcase_add_test(tc, test_set_weight);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_clients);
 	suite_add_tcase(s, tc);
 	tcase_add_checked_fixture(ts, setup, teardown);
 	tcase_add_test(ts, test_split_pipelined);
