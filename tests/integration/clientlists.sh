@@ -10,14 +10,20 @@
 #    and the metrics;
 #  - after a reload to deny_action reset, a denied client is refused at
 #    once (connection refused, well under a second) and still never
-#    reaches a worker; allowed clients are still served.
+#    reaches a worker; allowed clients are still served;
+#  - the same for a UDP service: a denied client's datagram opens no flow
+#    and gets no answer (dropped), then an ICMP port unreachable (reset).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LAB_NAME=clientlists
 . "$LB_SRCDIR/tests/lab.sh"
-lab_skip_unless_root jq
+lab_skip_unless_root jq python3
 lab_need_lb
+UDPPEER=${UDPPEER:-${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/udppeer}
+[[ -x $UDPPEER ]] || lab_skip "udppeer not built: $UDPPEER"
 lab_up
 lab_nginx_start
+UBE=${LAB_BE_IP4[0]}:9600
+lab_bg "$LAB_BE" "$LAB_DIR/uecho.log" "$UDPPEER" echo "$UBE"
 
 OUT4=198.18.0.50		# in the clients' /24, outside the allow list
 OUT6=2001:db8::1:50
@@ -38,7 +44,45 @@ config() {
 			"deny": ["'"$DENIED4"'", "'"$DENIED6"'/128"],
 			"deny_action": "'"$1"'"
 		}
+	}, {
+		"name": "dns",
+		"protocol": "udp",
+		"vips": ["198.18.100.1:9600"],
+		"backends": [{"address": "'"$UBE"'"}],
+		"clients": {"deny": ["'"$DENIED4"'"], "deny_action": "'"$1"'"}
 	}'
+}
+
+# udp SRC: one datagram from SRC to the UDP VIP; prints answered, refused
+# (an ICMP port unreachable came back) or silent.
+udp() {
+	in_cli python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.connect(("198.18.100.1", 9600))
+s.settimeout(1)
+s.send(b"hello")
+try:
+    s.recv(64)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except socket.timeout:
+    print("silent")' "$1"
+}
+udp_flows() { lab_ctl_call '{"cmd": "services"}' | jq '.data[] | select(.name == "dns") | .udp.flows_total'; }
+
+# udp_check ACTION WANT: an allowed client is answered, the denied one gets WANT and opens no flow.
+udp_check() {
+	local f0 f1 got
+	got=$(udp "$OK4")
+	[[ $got == answered ]] || { lab_lb_log; lab_fail "UDP from $OK4: $got"; }
+	f0=$(udp_flows)
+	got=$(udp "$DENIED4")
+	f1=$(udp_flows)
+	[[ $got == "$2" ]] || lab_fail "UDP from the denied $DENIED4 ($1): $got, want $2"
+	((f1 == f0)) || lab_fail "UDP from the denied $DENIED4 opened $((f1 - f0)) flows"
+	lab_log "ok: UDP ($1): $OK4 answered, the denied $DENIED4 $got and opened no flow"
 }
 
 accepted() { lab_ctl_call '{"cmd": "stats"}' | jq -e '.data.totals.accepted'; }
@@ -96,6 +140,7 @@ m=$(lab_ctl_call '{"cmd": "metrics"}' | jq -r .data |
 	awk '/^lb_service_clients_refused_total\{service="web",reason="deny"\}/ { print $2 }')
 ((m >= n)) || lab_fail "metrics say $m refused by the lists, nft counter $n"
 lab_log "ok: the lists refused $n SYNs (nft counter deny_0), lbctl clients $r, metrics $m"
+udp_check drop silent
 
 # --- reset, after a reload ---
 cp "$(config reset)" "$cfg"
@@ -109,6 +154,7 @@ refused_by_lists "$OUT6" "$V6" 7 900
 served "$OK4" "$V4"
 served "$OK6" "$V6"
 lab_log "ok: after the reload denied clients get a reset, allowed ones are served"
+udp_check reset refused
 r2=$(refused)
 ((r2 >= r + 4)) || lab_fail "refused count went from $r to $r2 over the reload, want at least +4"
 lab_log "ok: the refused count carried over the reload: $r -> $r2"
