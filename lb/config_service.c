@@ -16,7 +16,6 @@
 #include "lb/prefix.h"
 #include "lb/vipmap.h"
 
-#define MAGLEV_SIZE_DEFAULT	65537
 #define MAGLEV_SIZE_MAX		1000003		/* prime; 100 entries each for 10000 backends */
 #define MAGLEV_PER_BACKEND	100		/* below this, weights are followed poorly */
 #define MAX_CONNS_MAX		10000000
@@ -65,6 +64,30 @@ static bool is_prime(unsigned int m)
 		if (m % d == 0)
 			return false;
 	return true;
+}
+
+/*
+ * The default Maglev table size for n backends: the smallest prime of at
+ * least 100 entries per backend, with n rounded up to a power of two, so
+ * that adding or removing a backend keeps the size (and with it where most
+ * clients go) until the count crosses a power of two: a table of another
+ * size maps nearly every client afresh. Past MAGLEV_SIZE_MAX it gives up
+ * the rounding; with more backends than even that allows it returns a size
+ * the caller refuses as too small.
+ */
+static unsigned int maglev_default_size(size_t n)
+{
+	uint64_t want = MAGLEV_PER_BACKEND, m;
+
+	while (want < (uint64_t)MAGLEV_PER_BACKEND * n)
+		want *= 2;
+	if (want > MAGLEV_SIZE_MAX)
+		want = (uint64_t)MAGLEV_PER_BACKEND * n;
+	if (want > MAGLEV_SIZE_MAX)
+		return MAGLEV_SIZE_MAX;
+	for (m = want; !is_prime(m); m++)
+		;
+	return m > MAGLEV_SIZE_MAX ? MAGLEV_SIZE_MAX : m;
 }
 
 /* "service "web"" when services[i] has a valid name, else "services[i]". */
@@ -585,7 +608,7 @@ static void service_defaults(struct lb_service_conf *svc)
 	svc->queue_timeout_ms = 1000;
 	svc->retries = 2;
 	svc->hash_port = 0;
-	svc->maglev_size = MAGLEV_SIZE_DEFAULT;
+	svc->maglev_size = 0;		/* sized to the backends once they are parsed */
 	/* Without a health block, passive checks use fall, tcp probes the rest. */
 	h->type = LB_CHECK_NONE;
 	h->interval_ms = 2000;
@@ -628,7 +651,7 @@ static void refuse_keys(struct lb_config_ctx *c, json_t *obj, const char *const 
 static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 {
 	struct lb_service_conf *svc = &c->cfg->services[si];
-	bool backends_ok = false, size_ok = true;
+	bool backends_ok = false, size_ok = true, sized;
 	unsigned int idle = 0;
 	const char *key;
 	size_t saved, i;
@@ -724,11 +747,20 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	/* With a bad backend address the family check would only add noise. */
 	if (backends_ok)
 		check_families(c, svc);
+	sized = svc->maglev_size != 0;
+	if (!sized)
+		svc->maglev_size = maglev_default_size(svc->n_backends);
 	if (svc->sched == LB_SCHED_MAGLEV && size_ok && svc->n_backends &&
-	    svc->maglev_size < (uint64_t)MAGLEV_PER_BACKEND * svc->n_backends)
-		lb_config_err(c, "maglev_table_size %u is below %u x %zu backend%s",
-			      svc->maglev_size, MAGLEV_PER_BACKEND, svc->n_backends,
-			      svc->n_backends == 1 ? "" : "s");
+	    svc->maglev_size < (uint64_t)MAGLEV_PER_BACKEND * svc->n_backends) {
+		if (sized)
+			lb_config_err(c, "maglev_table_size %u is below %u x %zu backend%s",
+				      svc->maglev_size, MAGLEV_PER_BACKEND, svc->n_backends,
+				      svc->n_backends == 1 ? "" : "s");
+		else
+			lb_config_err(c, "%zu backends are too many for maglev: its table holds at"
+				      " most %u entries, %u per backend", svc->n_backends,
+				      MAGLEV_SIZE_MAX, MAGLEV_PER_BACKEND);
+	}
 }
 
 /* Reports vip, which overlaps other, at vip's path, naming other's. */

@@ -158,7 +158,7 @@ START_TEST(test_defaults)
 	ck_assert(!cfg->log_syslog);
 	ck_assert(!cfg->access_log);
 	ck_assert_int_eq(s->hash_port, 0);
-	ck_assert_uint_eq(s->maglev_size, 65537);
+	ck_assert_uint_eq(s->maglev_size, 101);	/* sized to its one backend */
 	ck_assert_uint_eq(s->queue_timeout_ms, 1000);
 	ck_assert_uint_eq(s->backends[0].max_conns, 0);
 	/* Without a health block, passive checks and probes still need these. */
@@ -338,7 +338,7 @@ START_TEST(test_scheduler)
 	cfg = parse_ok(json);
 	ck_assert_int_eq(cfg->services[0].sched, schedulers[_i].sched);
 	ck_assert_int_eq(cfg->services[0].hash_port, 1);
-	ck_assert_uint_eq(cfg->services[0].maglev_size, 65537);
+	ck_assert_uint_eq(cfg->services[0].maglev_size, 101);	/* sized to its one backend */
 	lb_config_free(cfg);
 }
 END_TEST
@@ -366,8 +366,60 @@ START_TEST(test_maglev)
 	ck_assert_uint_eq(cfg->services[1].maglev_size, 2);
 	ck_assert_uint_eq(cfg->services[2].maglev_size, 101);
 	ck_assert_uint_eq(cfg->services[3].maglev_size, 1000003);
-	ck_assert_uint_eq(cfg->services[4].maglev_size, 65537);
+	/* 10 backends round up to 16: the smallest prime >= 1600. */
+	ck_assert_uint_eq(cfg->services[4].maglev_size, 1601);
 	lb_config_free(cfg);
+}
+END_TEST
+
+/* A maglev service of n backends on 198.18.2.2, ports 1000 up. */
+static char *maglev_of(size_t n)
+{
+	size_t size = 256 + n * 40, off;
+	char *json = malloc(size);
+
+	ck_assert_ptr_nonnull(json);
+	off = (size_t)snprintf(json, size, "{'services': [{'name': 'm', 'scheduler': 'maglev',"
+			       " 'vips': ['198.18.100.1:80'], 'backends': [");
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(json + off, size - off, "%s{'address':'198.18.2.2:%zu'}",
+					i ? "," : "", 1000 + i);
+	snprintf(json + off, size - off, "]}]}");
+	return json;
+}
+
+/*
+ * Without maglev_table_size a table has the smallest prime of at least 100
+ * entries per backend, the count rounded up to a power of two (so 3 and 4
+ * backends share a size and a fourth backend moves few clients); past
+ * 1000003 entries the rounding goes, and past 10000 backends it is refused.
+ */
+static const struct {
+	size_t n;
+	unsigned int size;
+} maglev_sizes[] = {
+	{ 2, 211 }, { 3, 401 }, { 4, 401 }, { 5, 809 }, { 600, 102407 }, { 1000, 102407 },
+	{ 6000, 819229 }, { 10000, 1000003 },
+};
+
+START_TEST(test_maglev_default_size)
+{
+	char *json = maglev_of(maglev_sizes[_i].n);
+	struct lb_config *cfg = parse_ok(json);
+
+	ck_assert_uint_eq(cfg->services[0].maglev_size, maglev_sizes[_i].size);
+	lb_config_free(cfg);
+	free(json);
+}
+END_TEST
+
+START_TEST(test_maglev_too_many)
+{
+	char *json = maglev_of(10001);
+
+	parse_fails(json, "services[0]: 10001 backends are too many for maglev: its table holds"
+		    " at most 1000003 entries, 100 per backend\n");
+	free(json);
 }
 END_TEST
 
@@ -1372,6 +1424,9 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_test(tc, test_maglev);
+	tcase_add_loop_test(tc, test_maglev_default_size, 0,
+			    sizeof(maglev_sizes) / sizeof(maglev_sizes[0]));
+	tcase_add_test(tc, test_maglev_too_many);
 	tcase_add_test(tc, test_idle_timeouts);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_health);
