@@ -28,8 +28,10 @@ lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$BE:$PORT"
 lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
 
 # config CLIENTS: the service with that clients object; prints the path.
+# The old generation drains for drain_timeout_ms after each reload, then
+# closes what it still holds: longer than the test.
 config() {
-	lab_config_with '"workers": 2' '{
+	lab_config_with '"workers": 2, "drain_timeout_ms": 60000' '{
 		"name": "one",
 		"vips": ["'"$VIP"'"],
 		"backends": [{"address": "'"$BE:$PORT"'"}],
