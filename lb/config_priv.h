@@ -3,9 +3,14 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared between config.c (document, control, intercept) and
- * config_service.c (services, backends, health checks). Not part of the
- * API: only those two files include it.
+ * Shared by the config parser's files: config_json.c (paths, error lines,
+ * value getters) below config.c (document, control, intercept),
+ * config_service.c (services, VIPs, backends), config_health.c (a service's
+ * health checks), config_quic.c (a service's "quic" object) and
+ * config_http.c (the "http" object), which all call
+ * down into it and into each other only through the entry points at the
+ * end, from the document down. Not part of the API: only those files
+ * include it.
  */
 
 #include <stdbool.h>
@@ -14,16 +19,10 @@
 #include <jansson.h>
 
 #include "lb/config.h"
+#include "lb/str.h"
 
 #define LB_CONFIG_NAME_MAX	64
 #define LB_CONFIG_TIMEOUT_MAX	86400000
-
-/* Growable string; a failed allocation sets oom and later appends do nothing. */
-struct lb_config_sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
 
 /*
  * Parse state: the config being filled in, the JSON path of the value being
@@ -32,10 +31,10 @@ struct lb_config_sbuf {
 struct lb_config_ctx {
 	struct lb_config *cfg;
 	json_t *services;		/* for naming earlier services in messages */
-	struct lb_config_sbuf path;
-	struct lb_config_sbuf errors;
+	struct lb_str path;
+	struct lb_str errors;
 	unsigned int n_errors;
-	struct lb_config_sbuf warnings;	/* suspicious but workable: the config still loads */
+	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
@@ -97,13 +96,28 @@ bool lb_config_get_prefixes(struct lb_config_ctx *c, json_t *arr, bool disjoint,
 void lb_config_parse_clients(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
 void lb_config_clients_free(struct lb_clients_conf *cl);
 
+/* Parses a service's "health" object into h, over its defaults (config_health.c). */
+void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
+/* Enters services[i] (named) in cfg->by_name; returns the index of an earlier one of that name (left as it is), or -1. */
+int lb_config_index_name(struct lb_config *cfg, size_t i);
 /*
  * Checks across services and sections, once everything is parsed: backends
  * that are a VIP or the intercept listener, services nobody can reach.
  */
 void lb_config_check_services(struct lb_config_ctx *c);
+/*
+ * The "quic" object of a UDP service (config_quic.c): parsed before its
+ * backends, whose "quic_server_id" it gives a length; then, once the
+ * backends are parsed, lb_config_quic_finish refuses two backends with one
+ * server ID and builds the lookup index.
+ */
+void lb_config_parse_quic(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
+void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_conf *svc,
+			       struct lb_backend_conf *b, json_t *v);
+void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
+
 /* Frees what lb_config_parse_services() allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
 

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "lb/config.h"
+#include "lb/limits.h"
 #include "lb/loop.h"
-#include "lb/master.h"
 #include "lb/rules.h"
 #include "lb/shm.h"
 

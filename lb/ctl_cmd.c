@@ -18,6 +18,7 @@
 #include "lb/ctl.h"
 #include "lb/limits.h"
 #include "lb/log.h"
+#include "lb/str.h"
 
 #ifndef LB_VERSION
 #define LB_VERSION "unknown"
@@ -26,7 +27,6 @@
 #define WEIGHT_MAX 1000
 #define CLIENTS_TOP 10			/* top clients a "clients" reply lists per service */
 #define CLIENTS_TOP_MAX 1000
-#define QUOTE_MAX 64			/* bytes of user text repeated in a message */
 
 struct req {
 	struct lb_ctl_state *st;
@@ -62,34 +62,13 @@ static void fail(struct req *r, const char *code, const char *arg, const char *f
 }
 
 /*
- * Repeats user text in a message: at most QUOTE_MAX bytes, cut on a UTF-8
- * boundary, control characters as \xNN, so the message stays one readable
- * line in a terminal and in the log.
+ * Repeats user text in a message: cut after LB_STR_QUOTE_MAX bytes,
+ * control characters as \xNN, so the message stays one readable line in a
+ * terminal and in the log.
  */
 static const char *quote(const char *s, char *buf, size_t len)
 {
-	size_t o = 0, i;
-
-	for (i = 0; i < QUOTE_MAX && s[i] && o + 5 < len; i++) {
-		unsigned char ch = s[i];
-
-		if (ch < 0x20 || ch == 0x7f)
-			o += snprintf(buf + o, len - o, "\\x%02x", ch);
-		else
-			buf[o++] = ch;
-	}
-	if (s[i]) {
-		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-			o--;
-		if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
-			o--;
-		if (o + 4 <= len) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-		}
-	}
-	buf[o] = '\0';
-	return buf;
+	return lb_str_escape_to(buf, len, s, LB_STR_CUT);
 }
 
 /* A JSON string of s, which may be invalid UTF-8 (then bad bytes become '?'). */
@@ -217,7 +196,7 @@ static bool arg_string(struct req *r, const char *name, bool required, const cha
 
 static bool find_service(struct req *r, const char *name, size_t *svc)
 {
-	char q[QUOTE_MAX * 4 + 8];
+	char q[LB_STR_QUOTE_SIZE];
 
 	if (lb_shm_find(r->st->shm, r->st->cfg, name, NULL, svc, NULL) == 0 &&
 	    *svc < r->st->shm->n_services)
@@ -228,7 +207,7 @@ static bool find_service(struct req *r, const char *name, size_t *svc)
 
 static bool arg_target(struct req *r, size_t *svc, size_t *be)
 {
-	char q[QUOTE_MAX * 4 + 8], buf[LB_ADDR_STRLEN];
+	char q[LB_STR_QUOTE_SIZE], buf[LB_ADDR_STRLEN];
 	const char *name, *text, *why = NULL;
 	union lb_sockaddr a;
 
@@ -304,7 +283,7 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 			 "id", (int)w->id,
 			 "pid", (int)pid,
 			 "generation", (int)atomic_load(&w->generation),
-			 "state", lb_worker_state_name(atomic_load(&w->state)),
+			 "state", lb_shm_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
 			 "udp_flows", jint(atomic_load(&w->udp_flows)),
 			 "accepted", ju64(ld(&w->accepted)),
@@ -455,12 +434,26 @@ static json_t *latency_json(const struct lb_hist *h, enum lb_hist_kind kind)
 			 "p99", p99 < 0 ? json_null() : json_real(p99 / 1000.0));
 }
 
+/* A QUIC service's routing counters (docs/control.md), or NULL. */
+static json_t *quic_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
+{
+	if (!svc->quic.enabled)
+		return NULL;
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "routed_cid", ju64(ld(&ss->quic_routed_cid)),
+			 "routed_learned_cid", ju64(ld(&ss->quic_routed_learned)),
+			 "fallback", ju64(ld(&ss->quic_fallback)),
+			 "dropped", ju64(ld(&ss->quic_dropped)),
+			 "cids_learned", ju64(ld(&ss->quic_learned)),
+			 "cid_table_full", ju64(ld(&ss->quic_learn_full)));
+}
+
 /* A UDP service's flow counters, or NULL for a TCP-only one. */
 static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
 {
 	if (!(svc->protocols & LB_PROTO_UDP))
 		return NULL;
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o*}",
 			 "flows", jint(atomic_load(&ss->udp_flows)),
 			 "flows_total", ju64(ld(&ss->udp_flows_total)),
 			 "datagrams_in", ju64(ld(&ss->udp_datagrams_in)),
@@ -470,7 +463,8 @@ static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_s
 			 "dropped",
 			 "no_backend", ju64(ld(&ss->udp_drop_no_backend)),
 			 "flows_full", ju64(ld(&ss->udp_drop_full)),
-			 "send_error", ju64(ld(&ss->udp_drop_send)));
+			 "send_error", ju64(ld(&ss->udp_drop_send)),
+			 "quic", quic_json(svc, ss));
 }
 
 static const char *proto_name(unsigned int protocols)
@@ -531,8 +525,8 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	o = json_pack("{s:o, s:s, s:s, s:s, s:b, s:i, s:i, s:I}",
 		      "service", jstr(svc->name),
 		      "address", lb_addr_format(&b->addr, buf, sizeof(buf)),
-		      "admin", lb_admin_name(atomic_load(&b->admin)),
-		      "health", lb_health_name(atomic_load(&b->health)),
+		      "admin", lb_shm_admin_name(atomic_load(&b->admin)),
+		      "health", lb_shm_health_name(atomic_load(&b->health)),
 		      "usable", lb_shm_backend_usable(b),
 		      "weight", (int)atomic_load(&b->weight),
 		      "config_weight", j < svc->n_backends ? (int)svc->backends[j].weight : 0,
@@ -709,7 +703,7 @@ static json_t *cmd_help(struct req *r);
 static json_t *cmd_set_state(struct req *r)
 {
 	const struct lb_config *cfg = r->st->cfg;
-	char q[QUOTE_MAX * 4 + 8], buf[LB_ADDR_STRLEN], reason[96];
+	char q[LB_STR_QUOTE_SIZE], buf[LB_ADDR_STRLEN], reason[96];
 	const struct lb_shm_backend *b;
 	enum lb_admin admin;
 	const char *text, *old;
@@ -718,21 +712,21 @@ static json_t *cmd_set_state(struct req *r)
 
 	if (!arg_target(r, &svc, &be) || !arg_string(r, "state", true, &text))
 		return NULL;
-	if (lb_admin_parse(text, &admin) < 0) {
+	if (lb_shm_admin_parse(text, &admin) < 0) {
 		fail(r, "bad_argument", "state", "state %s is not one of up, drain, disabled",
 		     quote(text, q, sizeof(q)));
 		return NULL;
 	}
 	b = lb_shm_backend(r->st->shm, svc, be);
-	old = lb_admin_name(atomic_load(&b->admin));
+	old = lb_shm_admin_name(atomic_load(&b->admin));
 	snprintf(reason, sizeof(reason), "control, %s", r->who);
 	changed = lb_shm_set_admin(r->st->shm, cfg, svc, be, admin, reason);
 	lb_addr_format(&b->addr, buf, sizeof(buf));
 	if (!changed)
 		lb_info("control: %s: set-state %s %s %s: already so", r->who,
-			cfg->services[svc].name, buf, lb_admin_name(admin));
+			cfg->services[svc].name, buf, lb_shm_admin_name(admin));
 	return json_pack("{s:o, s:s, s:s, s:s, s:b}", "service", jstr(cfg->services[svc].name),
-			 "backend", buf, "state", lb_admin_name(admin), "previous", old,
+			 "backend", buf, "state", lb_shm_admin_name(admin), "previous", old,
 			 "changed", changed);
 }
 
@@ -853,7 +847,7 @@ static bool arg_known(const struct cmd *c, const char *key)
 
 static char *dispatch(struct req *r)
 {
-	char q[QUOTE_MAX * 4 + 8];
+	char q[LB_STR_QUOTE_SIZE];
 	const struct cmd *c = NULL;
 	const char *name, *key;
 	json_t *v, *data;

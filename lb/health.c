@@ -105,6 +105,7 @@ struct lb_health {
 	size_t pace_sum, pace_max;
 	struct hc_probe *pace_head, *pace_tail;
 	struct lb_timer pace_timer;
+	struct lb_health *next_retired;	/* lb_health_retire() */
 };
 
 static void hc_start(struct hc_probe *b);
@@ -552,6 +553,7 @@ static void hc_start(struct hc_probe *b)
 {
 	struct lb_loop *loop = b->h->loop;
 	enum hc_wake wake = b->wake;
+	bool connected;
 	int fd, rc;
 
 	b->wake = HC_WAKE_DUE;
@@ -588,29 +590,23 @@ static void hc_start(struct hc_probe *b)
 		hc_local_error(b, "timer", -rc);
 		return;
 	}
-	if (connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == -1) {
-		if (errno != EINPROGRESS) {
-			if (lb_reach_local(&b->addr, errno, true))
-				hc_local_error(b, "connect", errno);
-			else
-				hc_fail_errno(b, "connect", errno);
-			return;
-		}
-		rc = lb_loop_add(loop, &b->ev, EPOLLOUT);
-		if (rc < 0) {
-			hc_release(b, false);	/* not registered: not deleted either */
-			hc_local_error(b, "epoll", -rc);
-		}
+	connected = connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == 0;
+	if (!connected && errno != EINPROGRESS) {
+		if (lb_reach_local(&b->addr, errno, true))
+			hc_local_error(b, "connect", errno);
+		else
+			hc_fail_errno(b, "connect", errno);
 		return;
 	}
-	/* Connected at once (loopback): register for the http exchange. */
 	rc = lb_loop_add(loop, &b->ev, EPOLLOUT);
 	if (rc < 0) {
-		hc_release(b, false);
+		hc_release(b, false);	/* not registered: not deleted either */
 		hc_local_error(b, "epoll", -rc);
 		return;
 	}
-	hc_connected(b);
+	/* Connected at once (loopback): on to the http exchange. */
+	if (connected)
+		hc_connected(b);
 }
 
 static void hc_next(struct lb_timer *t)
@@ -795,4 +791,22 @@ void lb_health_stop(struct lb_health *h)
 	free(h->members);
 	free(h->confs);
 	free(h);
+}
+
+void lb_health_retire(struct lb_health **list, struct lb_health *h)
+{
+	if (!h)
+		return;
+	h->next_retired = *list;
+	*list = h;
+}
+
+void lb_health_stop_list(struct lb_health **list)
+{
+	while (*list) {
+		struct lb_health *h = *list;
+
+		*list = h->next_retired;
+		lb_health_stop(h);
+	}
 }

@@ -397,8 +397,9 @@ static void print_services(json_t *d, char **argv)
 {
 	static const char *const head[] = { "SERVICE", "PROTO", "SCHEDULER", ">BACKENDS",
 					    ">ACTIVE", ">TOTAL", ">NO_BACKEND", ">QUEUED",
-					    ">UDP_FLOWS", ">UDP_DROPPED", "VIPS" };
-	struct table t = { .ncols = 11, .head = head };
+					    ">UDP_FLOWS", ">UDP_DROPPED", ">QUIC_CID/LEARNED/FALLBACK/DROP",
+					    "VIPS" };
+	struct table t = { .ncols = 12, .head = head };
 	json_t *s, *v;
 	size_t i, k;
 
@@ -411,6 +412,7 @@ static void print_services(json_t *d, char **argv)
 				o += snprintf(vips + o, sizeof(vips) - o, "%s%s", k ? " " : "",
 					      json_string_value(v) ? json_string_value(v) : "?");
 		json_t *udp = json_object_get(s, "udp"), *drops = json_object_get(udp, "dropped");
+		json_t *quic = json_object_get(udp, "quic");
 
 		cell(&t, "%s", str(s, "name"));
 		cell(&t, "%s", str(s, "protocol"));
@@ -428,6 +430,11 @@ static void print_services(json_t *d, char **argv)
 			cell(&t, "-");
 			cell(&t, "-");
 		}
+		if (json_is_object(quic))
+			cell(&t, "%lld/%lld/%lld/%lld", num(quic, "routed_cid"),
+			     num(quic, "routed_learned_cid"), num(quic, "fallback"), num(quic, "dropped"));
+		else
+			cell(&t, "-");
 		cell(&t, "%s", vips);
 	}
 	table_print(&t);

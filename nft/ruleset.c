@@ -41,10 +41,10 @@
  * the kernel) and no informational type, so an echo request to a VIP never
  * reaches lb.
  */
-static const uint8_t lb_nft_icmp4_errors[] = {
+static const uint8_t icmp4_errors[] = {
 	ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB,
 };
-static const uint8_t lb_nft_icmp6_errors[] = {
+static const uint8_t icmp6_errors[] = {
 	ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB,
 };
 
@@ -62,14 +62,14 @@ const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N] = {
 		.key_type = KEY4_TYPE, .key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
 		.daddr_off = 16, .addr_len = 4,
 		.icmp_proto = IPPROTO_ICMP, .icmp_set_id = 3, .icmp_type = LB_NFT_TYPE_ICMP,
-		.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
+		.icmp_errors = icmp4_errors, .n_icmp_errors = sizeof(icmp4_errors),
 	},
 	[LB_NFT_VS_TCP6] = {
 		.set = "vips6", .set_id = 2, .l4proto = IPPROTO_TCP,
 		.key_type = KEY6_TYPE, .key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
 		.daddr_off = 24, .addr_len = 16,
 		.icmp_proto = IPPROTO_ICMPV6, .icmp_set_id = 4, .icmp_type = LB_NFT_TYPE_ICMP6,
-		.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
+		.icmp_errors = icmp6_errors, .n_icmp_errors = sizeof(icmp6_errors),
 	},
 	[LB_NFT_VS_UDP4] = {
 		.set = "udp_vips4", .set_id = 5, .l4proto = IPPROTO_UDP,
@@ -103,7 +103,7 @@ const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N] = {
 	},
 };
 
-static int lb_nft_vips_check(const struct sockaddr_storage *vips, size_t n)
+static int vips_check(const struct sockaddr_storage *vips, size_t n)
 {
 	if (n && !vips)
 		return -EINVAL;
@@ -113,7 +113,7 @@ static int lb_nft_vips_check(const struct sockaddr_storage *vips, size_t n)
 	return 0;
 }
 
-static int lb_nft_spec_check(const struct lb_nft_spec *spec)
+static int spec_check(const struct lb_nft_spec *spec)
 {
 	size_t len;
 	int ret;
@@ -129,9 +129,9 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	ret = lb_nft_vips_check(spec->vips, spec->n_vips);
+	ret = vips_check(spec->vips, spec->n_vips);
 	if (!ret)
-		ret = lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips);
+		ret = vips_check(spec->udp_vips, spec->n_udp_vips);
 	for (size_t i = 0; !ret && i < spec->n_ranges + spec->n_udp_ranges; i++) {
 		const struct lb_nft_range *r = i < spec->n_ranges ? &spec->ranges[i] :
 					       &spec->udp_ranges[i - spec->n_ranges];
@@ -159,8 +159,8 @@ int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
 	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
 }
 
-static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
-			    uint16_t type, uint16_t flags, uint32_t *seq)
+static int table_msg(const char *name, struct mnl_nlmsg_batch *batch,
+		     uint16_t type, uint16_t flags, uint32_t *seq)
 {
 	struct nftnl_table *t;
 	struct nlmsghdr *nlh;
@@ -193,9 +193,9 @@ struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *n
 }
 
 /* One element in a message of its own (the ICMP sets' few). */
-static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
-			   const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
-			   uint32_t *seq)
+static int elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
+		    const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
+		    uint32_t *seq)
 {
 	struct nftnl_set_elem *e;
 	struct nftnl_set *s;
@@ -222,8 +222,8 @@ static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint
  * anonymous (bound to the one rule that looks it up, deleted with it) and
  * constant, then its elements.
  */
-static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-				struct mnl_nlmsg_batch *batch, uint32_t *seq)
+static int icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			 struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
@@ -242,8 +242,8 @@ static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_
 	nftnl_set_free(s);
 	ret = lb_nft_msg_end(batch);
 	for (i = 0; ret == 0 && i < fam->n_icmp_errors; i++)
-		ret = lb_nft_elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
-				      &fam->icmp_errors[i], 1, batch, seq);
+		ret = elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
+			       &fam->icmp_errors[i], 1, batch, seq);
 	return ret;
 }
 
@@ -303,7 +303,7 @@ int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 }
 
 int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-			  uint32_t dreg)
+			uint32_t dreg)
 {
 	struct nftnl_expr *e;
 
@@ -331,7 +331,7 @@ int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t l
 
 /* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
 int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
-			       bool invert)
+			     bool invert)
 {
 	struct nftnl_expr *e;
 
@@ -362,11 +362,12 @@ int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
 	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
 	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
-				  fam->addr_len, NFT_REG32_00)))
+				fam->addr_len, NFT_REG32_00)))
 		return ret;
 	return lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
 }
 
+/* "meta mark set MARK accept": the mark routes the packet to lo. */
 int lb_nft_verdict(struct nftnl_rule *r, int verdict)
 {
 	struct nftnl_expr *e;
@@ -379,7 +380,6 @@ int lb_nft_verdict(struct nftnl_rule *r, int verdict)
 	return 0;
 }
 
-/* "meta mark set MARK accept": the mark routes the packet to lo. */
 int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
 	struct nftnl_expr *e;
@@ -396,7 +396,6 @@ int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 	return lb_nft_verdict(r, NF_ACCEPT);
 }
 
-/* "socket transparent 1": the packet belongs to one of lb's transparent sockets. */
 int lb_nft_socket_transparent(struct nftnl_rule *r)
 {
 	struct nftnl_expr *e;
@@ -422,7 +421,7 @@ int lb_nft_socket_transparent(struct nftnl_rule *r)
  * the socket that sent the packet the error quotes), so the mark routes it
  * to lo and the kernel delivers it to that socket.
  */
-static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+static int socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
 	int ret = lb_nft_socket_transparent(r);
 
@@ -431,8 +430,8 @@ static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule 
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
  * marked so that replies and later segments reach them through lo. */
-static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+static int rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
 {
 	int ret;
 
@@ -440,7 +439,7 @@ static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nf
 	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
 	if (ret)
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /*
@@ -461,8 +460,8 @@ static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nf
  * address, which is the one that sent it; a client's datagram never
  * matches, since ICMP errors are all these rules take.
  */
-static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			    struct nftnl_rule *r)
+static int rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		     struct nftnl_rule *r)
 {
 	int ret;
 
@@ -471,7 +470,7 @@ static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_
 	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
 	    (ret = lb_nft_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /*
@@ -506,8 +505,8 @@ int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	return lb_nft_mark_accept(r, spec->mark);
 }
 
-static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
 {
 	int ret;
 
@@ -526,8 +525,8 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
  * Datagrams to a VIP go to the tproxy rule, whose own lookup takes only a
  * connected socket (the flow's) before it falls back to the listener.
  */
-static int lb_nft_rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-				  struct nftnl_rule *r)
+static int rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			   struct nftnl_rule *r)
 {
 	const struct lb_nft_family *ranges =
 		&lb_nft_vipsets[fam->nfproto == NFPROTO_IPV4 ? LB_NFT_VS_UDP_R4 : LB_NFT_VS_UDP_R6];
@@ -542,9 +541,10 @@ static int lb_nft_rule_udp_socket(const struct lb_nft_spec *spec, const struct l
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4) &&
 	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
+/* Appends one rule, its expressions from fill (for fam, where it has one). */
 struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain)
 {
 	struct nftnl_rule *r = nftnl_rule_alloc();
@@ -570,12 +570,10 @@ int lb_nft_rule_put(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch
 	return ret;
 }
 
-/* Appends one rule, its expressions from fill (for fam, where it has one). */
-static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
-			   int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
-				       struct nftnl_rule *),
-			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
-			   uint32_t *seq)
+static int rule_msg(const struct lb_nft_spec *spec,
+		    int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
+				struct nftnl_rule *),
+		    const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_rule *r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
 
@@ -588,8 +586,8 @@ static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
  * The tproxy rules, one per existing VIP set (TCP first), with the UDP
  * mark rules before the UDP ones.
  */
-static int lb_nft_vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-				uint32_t *seq)
+static int vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq)
 {
 	static const enum lb_nft_vs order[] = {
 		LB_NFT_VS_TCP4, LB_NFT_VS_TCP6, LB_NFT_VS_TCP_R4, LB_NFT_VS_TCP_R6,
@@ -603,14 +601,14 @@ static int lb_nft_vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg
 		const struct lb_nft_family *f = &lb_nft_vipsets[order[i]];
 
 		if (order[i] == LB_NFT_VS_UDP4 && udp &&
-		    ((ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket,
-					    &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
-		     (ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket,
-					    &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq)) ||
+		    ((ret = rule_msg(spec, rule_udp_socket,
+				     &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
+		     (ret = rule_msg(spec, rule_udp_socket,
+				     &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq)) ||
 		     (ret = lb_nft_clients_udp(spec, batch, seq))))
 			break;
 		if (lb_nft_vipset_exists(spec, order[i]))
-			ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, f, batch, seq);
+			ret = rule_msg(spec, rule_tproxy, f, batch, seq);
 	}
 	return ret;
 }
@@ -621,7 +619,7 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 {
 	int ret;
 
-	ret = lb_nft_spec_check(spec);
+	ret = spec_check(spec);
 	if (ret)
 		return ret;
 	/*
@@ -631,24 +629,24 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	 * sees a half-built ruleset and no other table is touched.
 	 */
 	if (spec->retire && strcmp(spec->retire, spec->table) &&
-	    ((ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	     (ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
+	    ((ret = table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	     (ret = table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
 		return ret;
-	if ((ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
-	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	if ((ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
+	    (ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
 	    (ret = lb_nft_vipset_msgs(spec, bare, batch, seq)))
 		return ret;
 	/* An anonymous set must come before the rule that binds it. */
 	if ((ret = lb_nft_clients_build(spec, batch, seq)) ||
 	    (ret = lb_nft_chain_msg(spec, LB_NFT_CHAIN, true, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
 	    (ret = lb_nft_clients_jump_tcp(spec, batch, seq)) ||
-	    (ret = lb_nft_vip_rule_msgs(spec, batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
+	    (ret = vip_rule_msgs(spec, batch, seq)) ||
+	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
+	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
 		return ret;
 	return 0;
 }
@@ -687,7 +685,7 @@ bool lb_nft_ruleset_same_shape(const struct lb_nft_spec *a, const struct lb_nft_
 	struct mnl_nlmsg_batch *x, *y;
 	bool same = false;
 
-	if (lb_nft_spec_check(a) || lb_nft_spec_check(b))
+	if (spec_check(a) || spec_check(b))
 		return false;
 	x = bare_batch(a, &ba);
 	y = bare_batch(b, &bb);
@@ -708,7 +706,7 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 			      struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
 			      size_t *removed)
 {
-	int ret = lb_nft_spec_check(next);
+	int ret = spec_check(next);
 
 	return ret ? ret : lb_nft_vipset_diff_msgs(old, next, batch, seq, added, removed);
 }
@@ -740,7 +738,7 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	unsigned int m;
 	int ret;
 
-	ret = lb_nft_spec_check(spec);
+	ret = spec_check(spec);
 	if (ret)
 		return ret;
 	m = spec->mark;

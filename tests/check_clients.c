@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "lb/clients.h"
+#include "tests/unit.h"
 
 static struct lb_clients *table_new(uint32_t n)
 {
@@ -210,28 +211,8 @@ START_TEST(test_race)
 }
 END_TEST
 
-static Suite *clients_suite(void)
-{
-	Suite *s = suite_create("clients");
-	TCase *tc = tcase_create("table");
-
-	tcase_add_test(tc, test_take_put);
-	tcase_add_test(tc, test_top);
-	tcase_add_test(tc, test_settle);
-	tcase_add_test(tc, test_window_full);
-	tcase_add_test(tc, test_race);
-	tcase_set_timeout(tc, 30);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(clients_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("clients", NULL, NULL, 30,
+			    LB_TESTS(test_take_put, test_top, test_settle, test_window_full, test_race));
 }

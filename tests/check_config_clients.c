@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lb/config.h"
+#include "tests/unit.h"
 
 /* Single quotes in the JSON below become double quotes. */
 static struct lb_config *parse_q(const char *text, char **errors)
@@ -185,28 +186,9 @@ START_TEST(test_http_allow_overlaps)
 }
 END_TEST
 
-static Suite *clients_suite(void)
-{
-	Suite *s = suite_create("config_clients");
-	TCase *tc = tcase_create("parse");
-
-	tcase_add_test(tc, test_full);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_errors);
-	tcase_add_test(tc, test_overlaps);
-	tcase_add_test(tc, test_allow_family_warning);
-	tcase_add_test(tc, test_http_allow_overlaps);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(clients_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("config_clients", NULL, NULL, 0,
+			    LB_TESTS(test_full, test_defaults, test_errors, test_overlaps, test_allow_family_warning,
+				     test_http_allow_overlaps));
 }

@@ -22,6 +22,7 @@
 #include <libnftnl/set.h>
 
 #include "nft/nft.h"
+#include "tests/unit.h"
 
 #define MAX_MSGS 256
 #define BATCH_LIMIT (256 * 1024)
@@ -482,31 +483,9 @@ START_TEST(test_invalid)
 }
 END_TEST
 
-static Suite *nftclients_suite(void)
-{
-	Suite *s = suite_create("nftclients");
-	TCase *tc = tcase_create("build");
-
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, test_counters);
-	tcase_add_test(tc, test_interval_sets);
-	tcase_add_test(tc, test_meter_set);
-	tcase_add_test(tc, test_maps);
-	tcase_add_test(tc, test_rules);
-	tcase_add_test(tc, test_print);
-	tcase_add_test(tc, test_none);
-	tcase_add_test(tc, test_invalid);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(nftclients_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("nftclients", setup, NULL, 0,
+			    LB_TESTS(test_counters, test_interval_sets, test_meter_set, test_maps, test_rules,
+				     test_print, test_none, test_invalid));
 }

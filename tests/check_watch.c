@@ -20,6 +20,7 @@
 #include <libmnl/libmnl.h>
 
 #include "nft/watch.h"
+#include "tests/unit.h"
 
 #define MAX_EVENTS 8
 
@@ -339,34 +340,15 @@ START_TEST(no_table_watched)
 }
 END_TEST
 
-static Suite *watch_suite(void)
-{
-	Suite *s = suite_create("watch");
-	TCase *tc = tcase_create("parse");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, flush_ruleset_is_one_event_blamed_on_its_process);
-	tcase_add_test(tc, transaction_is_reported_at_its_newgen);
-	tcase_add_test(tc, other_tables_and_families_are_ignored);
-	tcase_add_test(tc, own_changes_are_ignored);
-	tcase_add_test(tc, dormant_table_counts_as_gone);
-	tcase_add_test(tc, fwmark_rule_deleted);
-	tcase_add_test(tc, unwatched_family_is_ignored);
-	tcase_add_test(tc, local_default_route_deleted_or_replaced);
-	tcase_add_test(tc, large_route_table_ids_come_from_the_attribute);
-	tcase_add_test(tc, malformed_input_is_skipped);
-	tcase_add_test(tc, no_table_watched);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(watch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return lb_test_main("watch", setup, teardown, 0,
+			    LB_TESTS(flush_ruleset_is_one_event_blamed_on_its_process,
+				     transaction_is_reported_at_its_newgen,
+				     other_tables_and_families_are_ignored, own_changes_are_ignored,
+				     dormant_table_counts_as_gone, fwmark_rule_deleted,
+				     unwatched_family_is_ignored,
+				     local_default_route_deleted_or_replaced,
+				     large_route_table_ids_come_from_the_attribute,
+				     malformed_input_is_skipped, no_table_watched));
 }
