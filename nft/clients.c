@@ -309,7 +309,7 @@ struct lb_nft_celem *lb_nft_clients_map_elems(const struct lb_nft_spec *spec,
 		map_source(&spec->clients[i], m, &v, &r, &nv);
 		lb_nft_clients_chain_name(chains[i], &spec->clients[i]);
 		for (size_t j = 0; j < nv; j++) {
-			const struct sockaddr_storage *first = v ? &v[j] : &r[j].first;
+			const struct sockaddr_storage *first = r ? &r[j].first : &v[j];
 
 			if (first->ss_family != family_of(m))
 				continue;

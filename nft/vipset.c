@@ -109,7 +109,7 @@ static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct 
 	if (!k->key)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct sockaddr_storage *first = vips ? &vips[i] : &ranges[i].first;
+		const struct sockaddr_storage *first = ranges ? &ranges[i].first : &vips[i];
 		uint8_t tmp[LB_NFT_KEY_MAX];
 
 		if (first->ss_family != family_of(f))

@@ -163,11 +163,13 @@ static void elem_read(const struct nlattr *nest, struct elem *e)
 			e->flags = ntohl(mnl_attr_get_u32(a));
 			break;
 		case NFTA_SET_ELEM_DATA:
-			mnl_attr_for_each_nested(v, a)
-				mnl_attr_for_each_nested(d, v)
+			mnl_attr_for_each_nested(v, a) {
+				mnl_attr_for_each_nested(d, v) {
 					if (mnl_attr_get_type(d) == NFTA_VERDICT_CHAIN)
 						snprintf(e->chain, sizeof(e->chain), "%s",
 							 mnl_attr_get_str(d));
+				}
+			}
 			break;
 		}
 	}
