@@ -30,6 +30,7 @@ OTHER=${LAB_CLI_IP4[2]}
 GOOD=${LAB_CLI_IP4[3]}
 
 lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$BE:$PORT"
+ECHO=$LAB_BG_PID
 lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
 cfg=$(lab_config_with '"workers": 4' '{
 	"name": "one",
@@ -140,4 +141,5 @@ done
 ((n == 0)) || lab_fail "$ABUSER still counts $n once it closed everything"
 lab_log "ok: once the client closes, it counts 0"
 lab_lb_stop || lab_fail "lb exited with status $?"
+lab_stop_drained "$ECHO" "$LAB_BE" $PORT
 lab_log "PASS"

@@ -52,6 +52,7 @@ FLOOD_S=4
 
 RT="chrt -f 10"
 lab_bg "$LAB_BE" "$LAB_DIR/echo.log" $RT "$PEER" echo "$BE:$PORT"
+ECHO=$LAB_BG_PID
 lab_bg "$LAB_BE" "$LAB_DIR/uecho.log" "$UDPPEER" echo "$BE:$UPORT"
 lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
 cfg=$(lab_config_with '"workers": 2' '{
@@ -181,4 +182,5 @@ answered=$(newflows "$GOOD" 20)
 ((answered == 20)) || lab_fail "another client opened 20 new flows: $answered answered"
 lab_log "ok: another client's 20 new flows are all answered"
 lab_lb_stop || lab_fail "lb exited with status $?"
+lab_stop_drained "$ECHO" "$LAB_BE" $PORT
 lab_log "PASS"

@@ -25,6 +25,7 @@ WAS_DENIED=${LAB_CLI_IP4[2]}
 OTHER=${LAB_CLI_IP4[3]}
 
 lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$BE:$PORT"
+ECHO=$LAB_BG_PID
 lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
 
 # config CLIENTS: the service with that clients object; prints the path.
@@ -107,4 +108,5 @@ grep -E 'ping: (conn|total)' "$LAB_DIR/ping.log" | tail -n 5 | sed 's/^/  /' >&2
 ((rc == 0)) || { lab_lb_log; lab_fail "$HOLDER's held connections did not all survive both reloads"; }
 lab_log "ok: $HOLDER's 4 connections echoed throughout both reloads"
 lab_lb_stop || lab_fail "lb exited with status $?"
+lab_stop_drained "$ECHO" "$LAB_BE" $PORT
 lab_log "PASS"

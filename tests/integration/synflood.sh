@@ -41,6 +41,7 @@ table inet synflood {
 EOF
 
 lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$BE:$PORT"
+ECHO=$LAB_BG_PID
 lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
 cfg=$(lab_config_with '"workers": 2' '{
 	"name": "one",
@@ -120,4 +121,5 @@ lab_lb_start "$cfg"
 line=$(lab_wait_grep "$LAB_LB_LOG" 'net.ipv4.tcp_syncookies is 0' 1) || { lab_lb_log; lab_fail "no warning"; }
 lab_log "ok: warned: ${line##*msg=}"
 lab_lb_stop || lab_fail "lb exited with status $?"
+lab_stop_drained "$ECHO" "$LAB_BE" $PORT
 lab_log "PASS"

@@ -296,6 +296,7 @@ static int cmd_echo(int argc, char **argv)
 		while (wait(NULL) > 0)
 			;
 	}
+	free(ls);
 	return 0;
 }
 
@@ -495,6 +496,7 @@ static int cmd_gen(int argc, char **argv)
 				printf("gen: flow %zu from %s: no answer\n", i,
 				       addr_str(&flows[i].local, a, sizeof(a)));
 	}
+	free(flows);
 	return bad ? 1 : 0;
 }
 
