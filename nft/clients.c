@@ -88,7 +88,7 @@ void lb_nft_clients_chain_name(char *buf, const struct lb_nft_clients *c)
 
 static bool vips_have(const struct sockaddr_storage *v, size_t n, int family)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; v && i < n; i++)
 		if (v[i].ss_family == family)
 			return true;
 	return false;
@@ -97,7 +97,7 @@ static bool vips_have(const struct sockaddr_storage *v, size_t n, int family)
 /* Whether c's chain sees traffic of f: it has a VIP of that family. */
 static bool ranges_have(const struct lb_nft_range *r, size_t n, int family)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; r && i < n; i++)
 		if (r[i].first.ss_family == family)
 			return true;
 	return false;
@@ -308,7 +308,7 @@ struct lb_nft_celem *lb_nft_clients_map_elems(const struct lb_nft_spec *spec,
 
 		map_source(&spec->clients[i], m, &v, &r, &nv);
 		lb_nft_clients_chain_name(chains[i], &spec->clients[i]);
-		for (size_t j = 0; j < nv; j++) {
+		for (size_t j = 0; (r || v) && j < nv; j++) {
 			const struct sockaddr_storage *first = r ? &r[j].first : &v[j];
 
 			if (first->ss_family != family_of(m))

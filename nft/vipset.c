@@ -108,7 +108,7 @@ static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct 
 	k->key = malloc((n ? n : 1) * w);
 	if (!k->key)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; (ranges || vips) && i < n; i++) {
 		const struct sockaddr_storage *first = ranges ? &ranges[i].first : &vips[i];
 		uint8_t tmp[LB_NFT_KEY_MAX];
 
@@ -280,7 +280,7 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 	for (int pass = 0; pass < 2 && !ret; pass++) {
 		for (int vs = 0; vs < LB_NFT_VS_N && !ret; vs++) {
 			const struct lb_nft_family *f = &lb_nft_vipsets[vs];
-			struct keys a, b;
+			struct keys a = { 0 }, b = { 0 };
 			size_t *pick = NULL, n = 0;
 
 			if (!lb_nft_vipset_exists(next, vs))
