@@ -16,25 +16,21 @@
 
 size_t lb_config_path_key(struct lb_config_ctx *c, const char *key)
 {
-	size_t saved = c->path.len;
-
-	if (saved)
-		lb_str_printf(&c->path, ".");
-	lb_str_escape(&c->path, key, 0);
-	return saved;
+	if (c->depth < LB_CONFIG_PATH_MAX)
+		c->path[c->depth] = (struct lb_config_path_part){ .key = key };
+	return c->depth++;
 }
 
 size_t lb_config_path_index(struct lb_config_ctx *c, size_t i)
 {
-	size_t saved = c->path.len;
-
-	lb_str_printf(&c->path, "[%zu]", i);
-	return saved;
+	if (c->depth < LB_CONFIG_PATH_MAX)
+		c->path[c->depth] = (struct lb_config_path_part){ .index = i };
+	return c->depth++;
 }
 
 void lb_config_path_pop(struct lb_config_ctx *c, size_t saved)
 {
-	lb_str_truncate(&c->path, saved);
+	c->depth = saved;
 }
 
 void lb_config_oom(struct lb_config_ctx *c)
@@ -42,11 +38,23 @@ void lb_config_oom(struct lb_config_ctx *c)
 	c->errors.oom = true;
 }
 
+/* "services[0].vips[1]: ", or "(root): " at the top. */
 static void line_start(struct lb_config_ctx *c, struct lb_str *b)
 {
-	if (c->path.oom)
-		b->oom = true;
-	lb_str_printf(b, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
+	size_t n = c->depth < LB_CONFIG_PATH_MAX ? c->depth : LB_CONFIG_PATH_MAX;
+
+	if (!n)
+		lb_str_printf(b, "(root)");
+	for (size_t i = 0; i < n; i++) {
+		if (!c->path[i].key) {
+			lb_str_printf(b, "[%zu]", c->path[i].index);
+			continue;
+		}
+		if (i)
+			lb_str_printf(b, ".");
+		lb_str_escape(b, c->path[i].key, 0);
+	}
+	lb_str_printf(b, "%s: ", c->depth > n ? "..." : "");
 }
 
 static void err_start(struct lb_config_ctx *c)

@@ -6,8 +6,9 @@
  * Shared by the config parser's files: config_json.c (paths, error lines,
  * value getters) below config.c (document, control, intercept),
  * config_service.c (services, VIPs, backends), config_health.c (a service's
- * health checks), config_quic.c (a service's "quic" object) and
- * config_http.c (the "http" object), which all call
+ * health checks), config_quic.c (a service's "quic" object),
+ * config_http.c (the "http" object) and config_announce.c (the "announce"
+ * object), which all call
  * down into it and into each other only through the entry points at the
  * end, from the document down. Not part of the API: only those files
  * include it.
@@ -24,21 +25,33 @@
 #define LB_CONFIG_NAME_MAX	64
 #define LB_CONFIG_TIMEOUT_MAX	86400000
 
+/* Deeper than any config key goes; a deeper path is cut in messages. */
+#define LB_CONFIG_PATH_MAX	16
+
+/* One step of a JSON path: an object's key, or (key NULL) an array's index. */
+struct lb_config_path_part {
+	const char *key;		/* the JSON's own, or a literal: it outlives the step */
+	size_t index;
+};
+
 /*
  * Parse state: the config being filled in, the JSON path of the value being
- * looked at ("services[0].vips[1]") and the error lines found so far.
+ * looked at ("services[0].vips[1]") and the error lines found so far. The
+ * path is kept as its steps and only written out for a message: 100,000
+ * VIPs cost no formatting.
  */
 struct lb_config_ctx {
 	struct lb_config *cfg;
 	json_t *services;		/* for naming earlier services in messages */
-	struct lb_str path;
+	struct lb_config_path_part path[LB_CONFIG_PATH_MAX];
+	size_t depth;
 	struct lb_str errors;
 	unsigned int n_errors;
 	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
-/* Path: each push returns the length to hand back to lb_config_path_pop(). */
+/* Path: each push returns the depth to hand back to lb_config_path_pop(). */
 size_t lb_config_path_key(struct lb_config_ctx *c, const char *key);
 size_t lb_config_path_index(struct lb_config_ctx *c, size_t i);
 void lb_config_path_pop(struct lb_config_ctx *c, size_t saved);
@@ -81,6 +94,14 @@ void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size);
 
 /* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
 bool lb_config_valid_name(const char *s, const char *extra);
+
+/* Tables 253..255 are the kernel's: false (error recorded) for those. */
+bool lb_config_route_table_free(struct lb_config_ctx *c, long long n);
+
+/* Parses the "announce" block (config_announce.c). */
+void lb_config_parse_announce(struct lb_config_ctx *c, json_t *obj);
+/* Checks announce against the rest of the config, once all of it is parsed. */
+void lb_config_check_announce(struct lb_config_ctx *c);
 
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
