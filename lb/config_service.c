@@ -570,9 +570,17 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 				svc->socket_buffer_bytes = n;
 		} else if (!strcmp(key, "health")) {
 			lb_config_parse_health(c, &svc->health, v);
+		} else if (!strcmp(key, "clients")) {
+			/* After the loop: it needs the protocols and VIPs. */
 		} else {
 			lb_config_err(c, "unknown key");
 		}
+		lb_config_path_pop(c, saved);
+	}
+	v = json_object_get(obj, "clients");
+	if (v) {
+		saved = lb_config_path_key(c, "clients");
+		lb_config_parse_clients(c, svc, v);
 		lb_config_path_pop(c, saved);
 	}
 	if (!(svc->protocols & LB_PROTO_TCP))
@@ -824,5 +832,6 @@ void lb_config_service_free(struct lb_service_conf *svc)
 	free(svc->backends);
 	free(svc->health.path);
 	free(svc->health.host);
+	lb_config_clients_free(&svc->clients);
 	free(svc->quic.by_server_id);
 }

@@ -45,6 +45,8 @@
 #define STOP_GRACE_MS 2000
 /* How often the master looks for state changes to build into Maglev tables, and for hung workers. */
 #define TICK_MS 50
+/* How often the master copies the kernel's per-client drop counters into shm. */
+#define DROPS_POLL_MS 1000
 
 struct gen;
 
@@ -55,6 +57,7 @@ struct slot {
 	pid_t pid;
 	int fd;				/* master's end of the worker's socketpair */
 	uint32_t *ledger;		/* the backend claims its worker holds (lb_shm_ledger_map) */
+	uint32_t *client_ledger;	/* its connections' entries in pool->clients, likewise */
 	uint64_t started;
 	unsigned int restarts;
 	unsigned int backoff_ms;	/* next retry delay after a failed start; 0: none failed */
@@ -93,6 +96,7 @@ struct master {
 	struct lb_ctl_state ctl_state;
 	struct lb_http *http;		/* the HTTP listener's process, off unless configured */
 	struct lb_timer tick;
+	uint64_t drops_polled_ms;	/* loop clock of the last read of the kernel's drop counters */
 	bool stopping;
 	struct lb_timer stop_timer;
 	int migrate_req_saved;		/* tcp_migrate_req before lb set it; -1: untouched */
@@ -114,6 +118,7 @@ static void worker_child(struct slot *s)
 		.master_fd = s->fd,
 		.pipes = m.cap.pipes,
 		.ledger = s->ledger,
+		.client_ledger = s->client_ledger,
 	};
 	int keep[2 * LB_WORKER_MAX_LISTENERS + 1];
 	size_t n_keep;
@@ -155,7 +160,9 @@ static int spawn(struct slot *s)
 	}
 	if (!s->ledger)
 		s->ledger = lb_shm_ledger_map(m.cap.conns);
-	if (!s->ledger)
+	if (!s->client_ledger)
+		s->client_ledger = lb_shm_ledger_map(m.cap.conns);
+	if (!s->ledger || !s->client_ledger)
 		return -ENOMEM;
 	if (s->shm_slot < 0)
 		s->shm_slot = lb_shm_worker_slot(shm);
@@ -280,6 +287,7 @@ static void gen_free(struct gen *g)
 		if (s->shm_slot >= 0 && g->shm)
 			atomic_store(&g->shm->workers[s->shm_slot].pid, 0);
 		lb_shm_ledger_unmap(s->ledger, m.cap.conns);
+		lb_shm_ledger_unmap(s->client_ledger, m.cap.conns);
 	}
 	free(g->slots);
 	lb_shm_destroy(g->shm);
@@ -347,6 +355,8 @@ static void reap(void)
 		if (settled)
 			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",
 				s->id, (int)pid, settled);
+		/* Its clients' connections no longer count against clients.max_conns. */
+		lb_clients_settle(s->gen->shm->pool->clients, s->client_ledger, m.cap.conns);
 		/* The UDP flows' (client, backend) pairs it held are free for others. */
 		lb_keyset_purge(s->gen->shm->pool->keyset, s->shm_slot);
 		if (m.stopping || s->gen->retiring) {
@@ -479,6 +489,18 @@ static void watchdog(void)
 	}
 }
 
+static void client_drops_cb(void *arg, size_t service, const char *what, uint64_t packets)
+{
+	lb_shm_client_drops(arg, service, what, packets);
+}
+
+/* Copies what the kernel's per-client rules dropped into the current generation's shm. */
+static void client_drops_poll(void)
+{
+	m.drops_polled_ms = lb_loop_now(m.loop);
+	lb_rules_client_drops(m.rules, client_drops_cb, m.cur->shm);
+}
+
 /* Connections open in every worker of every generation (the pool's slots). */
 static int64_t open_connections(void)
 {
@@ -498,6 +520,8 @@ static void tick(struct lb_timer *t)
 					     LB_SHM_MAGLEV_BUDGET);
 
 	watchdog();
+	if (now - m.drops_polled_ms >= DROPS_POLL_MS)
+		client_drops_poll();
 	if (!m.stopping && lb_announce_state(m.announce)->gateway == LB_GATEWAY_DRAINING &&
 	    lb_announce_drain_check(m.announce, open_connections(), now))
 		begin_stop("gateway drained", 0);
@@ -581,6 +605,8 @@ static int reload(char *msg, size_t len)
 		rc = -EIO;
 		goto fail;
 	}
+	/* What the old table counted goes to the old generation, which hands it on. */
+	client_drops_poll();
 	shm = lb_shm_create_next(old->shm, old->cfg, cfg);
 	g = shm ? gen_alloc(cfg, shm, n) : NULL;
 	if (!g) {
@@ -742,6 +768,7 @@ static void open_ctl(void)
 		.cap = &m.cap,
 		.workers = m.cur->n_slots,
 		.reload = ctl_reload,
+		.refresh = client_drops_poll,
 	};
 	m.ctl = lb_ctl_open(m.loop, m.cur->cfg, &m.ctl_state, err, sizeof(err));
 	if (!m.ctl)

@@ -40,6 +40,8 @@ struct spec {
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
 	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
+	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips, ranges */
+	struct lb_nft_prefix *prefixes;	/* owned: every allow and deny list, end to end */
 };
 
 struct watch_src {
@@ -62,6 +64,14 @@ struct lb_rules {
 	uint64_t restored_ms;		/* loop clock of the last restore; 0: none */
 	unsigned int streak;		/* restores each undone within QUICK_MS */
 	unsigned int fails;		/* failed restores in a row */
+	uint64_t counters_log_ms;	/* loop clock of the last "cannot read counters" line */
+	/*
+	 * What the installed table's per-client counters said at the last
+	 * read, [2 * service + (rate)]: reads report what they added since.
+	 * Cleared when a new table replaces the old (its counters start at 0).
+	 */
+	uint64_t *seen;
+	size_t n_seen;
 	struct lb_rules_state st;
 };
 
@@ -69,8 +79,12 @@ static void spec_fini(struct spec *s)
 {
 	free(s->vips);
 	free(s->ranges);
+	free(s->clients);
+	free(s->prefixes);
 	s->vips = NULL;
 	s->ranges = NULL;
+	s->clients = NULL;
+	s->prefixes = NULL;
 }
 
 /* A prefix or port-range VIP as the nft interval set takes it: first and last. */
@@ -88,6 +102,74 @@ static void vip_range(const struct lb_service_conf *svc, size_t k, struct lb_nft
 	memset(r, 0, sizeof(*r));
 	memcpy(&r->first, &svc->vips[k], sizeof(svc->vips[k]));
 	memcpy(&r->last, &last, sizeof(last));
+}
+
+static struct lb_nft_prefix *prefixes_copy(struct lb_nft_prefix *to, const struct lb_prefix *p,
+					   size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		to[i] = (struct lb_nft_prefix){ .family = p[i].family, .len = (uint8_t)p[i].len };
+		memcpy(to[i].addr, p[i].addr, sizeof(to[i].addr));
+	}
+	return to;
+}
+
+/*
+ * The per-client rules of cfg's services that have lists or a rate, each
+ * named by its service's index. spec_init lays a service's VIPs out in
+ * s->vips and s->ranges in service order: TCP ones from the front, UDP
+ * ones from the back (2n entries each).
+ */
+static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
+{
+	size_t n_prefixes = 0, k = 0, p = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_prefixes += cfg->services[i].clients.n_allow + cfg->services[i].clients.n_deny;
+	s->clients = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*s->clients));
+	s->prefixes = calloc(n_prefixes ? n_prefixes : 1, sizeof(*s->prefixes));
+	if (!s->clients || !s->prefixes)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+		const struct lb_clients_conf *cl = &svc->clients;
+		size_t singles = 0, nt, nu, nt_r, nu_r;
+
+		for (size_t j = 0; j < svc->n_vips; j++)
+			singles += lb_config_vip_single(svc, j);
+		nt = svc->protocols & LB_PROTO_TCP ? singles : 0;
+		nu = svc->protocols & LB_PROTO_UDP ? singles : 0;
+		nt_r = svc->protocols & LB_PROTO_TCP ? svc->n_vips - singles : 0;
+		nu_r = svc->protocols & LB_PROTO_UDP ? svc->n_vips - singles : 0;
+		tcp += nt, udp += nu, tcp_r += nt_r, udp_r += nu_r;
+		if (!lb_config_clients_nft(svc))
+			continue;
+		s->clients[k++] = (struct lb_nft_clients){
+			.id = (uint32_t)i,
+			.vips = s->vips + tcp - nt,
+			.n_vips = nt,
+			.udp_vips = s->vips + 2 * n - udp,
+			.n_udp_vips = nu,
+			.ranges = s->ranges + tcp_r - nt_r,
+			.n_ranges = nt_r,
+			.udp_ranges = s->ranges + 2 * n - udp_r,
+			.n_udp_ranges = nu_r,
+			.allow = cl->allow ? prefixes_copy(s->prefixes + p, cl->allow, cl->n_allow) : NULL,
+			.n_allow = cl->n_allow,
+			.deny = prefixes_copy(s->prefixes + p + cl->n_allow, cl->deny, cl->n_deny),
+			.n_deny = cl->n_deny,
+			.reset = cl->deny_reset,
+			.rate = cl->rate,
+			.burst = cl->burst,
+			.prefix4 = (uint8_t)cl->rate_prefix4,
+			.prefix6 = (uint8_t)cl->rate_prefix6,
+			.size = cl->rate_table_size,
+		};
+		p += cl->n_allow + cl->n_deny;
+	}
+	s->nft.clients = s->clients;
+	s->nft.n_clients = k;
+	return 0;
 }
 
 static int spec_init(struct spec *s, const struct lb_config *cfg)
@@ -140,6 +222,10 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
+	if (clients_init(s, cfg, n) < 0) {
+		spec_fini(s);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -336,8 +422,12 @@ static void restore(struct lb_timer *t)
 	 * calls are idempotent. */
 	if (r->routes_installed && (r->gone & GONE_ROUTING))
 		rc = lb_nft_route_apply(&r->cur.route, err, sizeof(err));
-	if (r->nft_installed && (r->gone & GONE_NFT))
+	if (r->nft_installed && (r->gone & GONE_NFT)) {
 		rc_nft = lb_nft_apply(&r->cur.nft, err_nft, sizeof(err_nft));
+		/* A new table: its counters start over (what went with the old is lost). */
+		if (rc_nft == 0 && r->seen)
+			memset(r->seen, 0, r->n_seen * sizeof(*r->seen));
+	}
 	if (rc == 0 && rc_nft < 0) {
 		rc = rc_nft;
 		memcpy(err, err_nft, sizeof(err));
@@ -400,13 +490,69 @@ void lb_rules_free(struct lb_rules *r)
 	/* Closing the sockets takes them out of the loop's epoll set. */
 	lb_nft_watch_free(r->watch);
 	spec_fini(&r->cur);
+	free(r->seen);
 	munmap(r, sizeof(*r));
+}
+
+struct drops_cb {
+	struct lb_rules *r;
+	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
+	void *arg;
+};
+
+static void on_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
+{
+	struct drops_cb *d = arg;
+	size_t at = 2 * (size_t)id + (strcmp(what, "rate") == 0);
+	uint64_t *seen = at < d->r->n_seen ? &d->r->seen[at] : NULL;
+	uint64_t added;
+
+	if (!seen)
+		return;
+	/* Less than before: someone reset it, or a restore made a new table. */
+	added = packets >= *seen ? packets - *seen : packets;
+	*seen = packets;
+	if (added)
+		d->cb(d->arg, id, what, added);
+}
+
+int lb_rules_client_drops(struct lb_rules *r,
+			  void (*cb)(void *arg, size_t service, const char *what, uint64_t packets),
+			  void *arg)
+{
+	struct drops_cb d = { .r = r, .cb = cb, .arg = arg };
+	char err[256];
+	uint64_t now;
+	int rc;
+
+	if (!r->nft_installed || !r->cur.nft.n_clients)
+		return 0;
+	rc = lb_nft_counters_read(r->cur.nft.table, on_counter, &d, err, sizeof(err));
+	now = r->loop ? lb_loop_now(r->loop) : 0;
+	if (rc < 0 && (!r->counters_log_ms || now - r->counters_log_ms >= 60000)) {
+		r->counters_log_ms = now ? now : 1;
+		lb_warn("rules: %s; per-client drop counts are not updated", err);
+	}
+	return rc;
+}
+
+/* A new table's counters start at 0: forget what the old one's said. */
+static int seen_reset(struct lb_rules *r, size_t n_services)
+{
+	uint64_t *seen = calloc(n_services ? 2 * n_services : 1, sizeof(*seen));
+
+	if (!seen)
+		return -ENOMEM;
+	free(r->seen);
+	r->seen = seen;
+	r->n_seen = 2 * n_services;
+	return 0;
 }
 
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)
 {
 	struct spec next;
-	bool routes_changed;
+	bool routes_changed, kept = false;
 	int rc;
 
 	rc = spec_init(&next, cfg);
@@ -434,6 +580,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		size_t added, removed;
 
 		rc = lb_nft_apply_diff(&r->cur.nft, &next.nft, err, errlen, &added, &removed);
+		kept = true;
 		if (rc == 0)
 			lb_info("rules: table inet %s kept: %zu VIP element%s added, %zu removed",
 				next.nft.table, added, added == 1 ? "" : "s", removed);
@@ -465,6 +612,9 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		if (gone.ipv4 || gone.ipv6)
 			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
 	}
+	/* A table kept keeps its counters; a new one counts from 0. */
+	if (!kept && seen_reset(r, cfg->n_services) < 0)
+		lb_warn("rules: out of memory: per-client drop counts may miss some");
 	spec_fini(&r->cur);
 	r->cur = next;
 	r->nft_installed = r->routes_installed = true;

@@ -12,6 +12,7 @@
 #include "lb/config.h"
 #include "lb/affinity.h"
 #include "lb/cidtab.h"
+#include "lb/clients.h"
 #include "lb/hist.h"
 #include "lb/keyset.h"
 
@@ -103,6 +104,15 @@ struct lb_shm_service {
 	_Atomic uint64_t quic_routed_cid, quic_routed_learned, quic_fallback, quic_dropped;
 	_Atomic uint64_t quic_learned, quic_learn_full;
 	/*
+	 * Clients refused (clients in the config): packets the nftables lists
+	 * and rate dropped or rejected (the master adds what the kernel's
+	 * counters gained since it last read them), and connections reset by
+	 * the workers for max_conns.
+	 */
+	_Atomic uint64_t client_deny, client_rate, client_conns;
+	_Atomic uint64_t client_conns_log_ms;	/* rate limit for the log line, over all workers */
+	uint32_t clients_key;		/* names the service in pool->clients */
+	/*
 	 * Maglev lookup tables, one per family, double-buffered: the master
 	 * fills the spare one, then publishes it by bumping maglev_gen, so a
 	 * worker never sees a half-built table. Index [family][gen & 1];
@@ -148,6 +158,7 @@ struct lb_shm_pool {
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
 	struct lb_affinity *affinity;	/* tcp+udp services: each client's backend */
 	struct lb_cidtab *cids;		/* QUIC services: learned connection IDs' backends */
+	struct lb_clients *clients;	/* each client's open TCP connections, per service */
 };
 
 /* One generation's view: its services, over the shared pool. */
@@ -185,6 +196,9 @@ struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_con
 
 /* Unmaps a generation; releases slots no generation uses any more. */
 void lb_shm_destroy(struct lb_shm *shm);
+
+/* Master only: adds packets the kernel refused for services[service] under "deny" or "rate". */
+void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, uint64_t packets);
 
 /* A free worker slot (pid 0), or -1. Master only. */
 int lb_shm_worker_slot(struct lb_shm *shm);

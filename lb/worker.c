@@ -85,6 +85,7 @@ struct worker {
 	struct lb_backend_picker *picker;
 	struct lb_udp *udp;		/* its UDP flows; NULL without UDP listeners */
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
+	uint32_t *client_ledger;	/* per slab slot: its client's entry in pool->clients */
 	struct lb_reach_memo *reach;	/* when the gateway's path to each backend last failed */
 	struct lb_relay_pool pipes;
 	bool draining;
@@ -155,6 +156,7 @@ static void conn_release(struct conn *c)
 	lb_hist_observe(&ss->duration, LB_HIST_DURATION,
 			(lb_loop_now(w.loop) - c->started) * 1000);
 	backend_put(c);
+	lb_clients_put(w.shm->pool->clients, &w.client_ledger[c - w.slab]);
 	lb_loop_timer_cancel(w.loop, &c->timer);
 	lb_relay_release(&w.pipes, &c->up);
 	lb_relay_release(&w.pipes, &c->down);
@@ -516,6 +518,36 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 	conn_pump(c);
 }
 
+/*
+ * Counts the connection against its client's open ones (lb/clients.c),
+ * over all workers. A client at the service's max_conns is refused: reset
+ * at once, never queued, so a client holding connections cannot make
+ * others wait. Returns false then.
+ */
+static bool clients_take(const struct lb_service_conf *svc, const union lb_sockaddr *peer,
+			 uint32_t *held)
+{
+	struct lb_shm_service *ss = &w.shm->services[svc - w.cfg->services];
+	unsigned int max = svc->clients.max_conns;
+	union lb_sockaddr client = *peer;
+	char buf[LB_ADDR_STRLEN];
+	uint64_t now, last;
+
+	lb_addr_unmap(&client);
+	if (lb_clients_take(w.shm->pool->clients, ss->clients_key, &client, max, held) != -EDQUOT)
+		return true;
+	atomic_fetch_add_explicit(&ss->client_conns, 1, memory_order_relaxed);
+	now = lb_loop_now(w.loop);
+	last = atomic_load_explicit(&ss->client_conns_log_ms, memory_order_relaxed);
+	if ((int64_t)(now - last) >= NO_BACKEND_LOG_MS &&
+	    atomic_compare_exchange_strong(&ss->client_conns_log_ms, &last, now))
+		lb_warn("service %s: client %s has %u connections open (clients.max_conns): "
+			"resetting its new ones (client_conns %llu)", svc->name,
+			lb_addr_format_ip(&client, buf, sizeof(buf)), max,
+			(unsigned long long)atomic_load(&ss->client_conns));
+	return false;
+}
+
 static void conn_start(int fd, const union lb_sockaddr *peer)
 {
 	union lb_sockaddr local;
@@ -536,12 +568,16 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 		lb_sock_close_rst(fd);
 		return;
 	}
-	if (w.free) {
-		c = w.free;
-		w.free = c->next;
-	} else {
-		c = &w.slab[w.fresh++];
+	c = w.free ? w.free : &w.slab[w.fresh];
+	/* The claim goes straight into the ledger: a worker dying after it still gives it back. */
+	if (!clients_take(svc, peer, &w.client_ledger[c - w.slab])) {
+		lb_sock_close_rst(fd);
+		return;
 	}
+	if (w.free)
+		w.free = c->next;
+	else
+		w.fresh++;
 	w.n_active++;
 	publish_active();
 	atomic_fetch_add_explicit(&w.self->accepted, 1, memory_order_relaxed);
@@ -746,6 +782,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.shm = args->shm;
 	w.self = &w.shm->workers[args->slot];
 	w.ledger = args->ledger;
+	w.client_ledger = args->client_ledger;
 	/* One timer per connection plus the worker's own: arming never allocates. */
 	rc = lb_loop_timer_reserve(w.loop, args->capacity + args->flows + 8);
 	if (rc < 0)

@@ -5,6 +5,7 @@
  */
 #include "nft/netlink.h"
 #include "nft/nft.h"
+#include "nft/nft_priv.h"
 #include "nft/watch.h"
 
 #include <arpa/inet.h>
@@ -20,7 +21,9 @@
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
@@ -70,7 +73,8 @@ static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
 {
 	/* Elements go many to a message: about 64 bytes each, with the headers. */
 	size_t limit = LB_NFT_FIXED_MSGS * LB_NFT_MSG_MAX +
-		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST;
+		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST +
+		       (spec ? lb_nft_clients_msgs(spec) * LB_NFT_MSG_MAX : 0);
 	uint32_t seq;
 	int ret;
 
@@ -209,6 +213,15 @@ static void describe_rule(const struct nlmsghdr *nlh, const char *table, int rul
 		} else if (strcmp(name, "socket") == 0) {
 			kind = icmp ? "ICMP errors, socket transparent" : "socket transparent";
 			*module = "kernel lacks socket matching (load module nft_socket)";
+		} else if (strcmp(name, "reject") == 0) {
+			kind = "clients, reject";
+			*module = "kernel lacks reject support (load module nft_reject_inet)";
+		} else if (strcmp(name, "dynset") == 0) {
+			kind = "clients, rate meter";
+			*module = "kernel lacks limit support (load module nft_limit)";
+		} else if (strcmp(name, "objref") == 0 && strcmp(kind, "?") == 0) {
+			kind = "clients, counter";
+			*module = "kernel lacks named counters (load module nft_objref)";
 		} else if (strcmp(name, "lookup") == 0) {
 			/* Only the ICMP rules look up an anonymous set (their types). */
 			icmp = strncmp(nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET), "__set", 5) == 0;
@@ -268,9 +281,29 @@ static void explain(const struct batch *nb, const char *table, uint32_t seq,
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSETELEM):
 		describe_elem(nlh, table, what, sizeof(what));
 		break;
-	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN):
-		snprintf(what, sizeof(what), "creating chain prerouting in table inet %s", table);
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN): {
+		struct nftnl_chain *c = nftnl_chain_alloc();
+		const char *name = "prerouting";
+
+		if (c && nftnl_chain_nlmsg_parse(nlh, c) >= 0 &&
+		    nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
+			name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+		snprintf(what, sizeof(what), "creating chain %s in table inet %s", name, table);
+		nftnl_chain_free(c);
 		break;
+	}
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWOBJ): {
+		struct nftnl_obj *o = nftnl_obj_alloc();
+		const char *name = "?";
+
+		if (o && nftnl_obj_nlmsg_parse(nlh, o) >= 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME))
+			name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+		snprintf(what, sizeof(what), "creating counter %s in table inet %s", name, table);
+		nftnl_obj_free(o);
+		if (ret == -ENOENT || ret == -EOPNOTSUPP)
+			hint = "kernel lacks named counters (load module nft_counter)";
+		break;
+	}
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
 		describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
 		/* Unknown expression: ENOENT after the module request failed;

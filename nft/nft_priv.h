@@ -2,7 +2,11 @@
 #ifndef LB_NFT_PRIV_H
 #define LB_NFT_PRIV_H
 
-/* What ruleset.c and vipset.c share; nothing outside nft/ sees it. */
+/*
+ * What ruleset.c, vipset.c and clients.c share; nothing outside nft/ sees
+ * it. Expression helpers append to a rule and return 0 or -ENOMEM: the rule
+ * owns what they appended, so callers only free the rule.
+ */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,7 +16,11 @@
 
 struct mnl_nlmsg_batch;
 struct nlmsghdr;
+struct nftnl_expr;
+struct nftnl_rule;
 struct nftnl_set;
+
+#define LB_NFT_CHAIN	"prerouting"
 
 /* nft's concatenated datatype ids: (first << TYPE_BITS) | second. */
 #define LB_NFT_TYPE_BITS	6
@@ -58,6 +66,32 @@ struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type, uint16
 			    uint32_t *seq);
 int lb_nft_msg_end(struct mnl_nlmsg_batch *batch);
 struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name, uint32_t id);
+/* A chain of spec's table: with base, lb's prerouting hook. */
+int lb_nft_chain_msg(const struct lb_nft_spec *spec, const char *name, bool base,
+		     struct mnl_nlmsg_batch *batch, uint32_t *seq);
+/* A rule for chain; then its message (frees r; with ret non-zero, only frees it). */
+struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain);
+int lb_nft_rule_put(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq);
+
+/* ruleset.c: expressions. */
+struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name);
+/* "meta KEY == value" for a one-byte key (nfproto, l4proto). */
+int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value);
+int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg);
+int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len);
+/* "SREG @set" (invert: "!= @set"), by name and by id in this batch. */
+int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+			bool invert);
+int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id);
+/* "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
+int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam);
+int lb_nft_verdict(struct nftnl_rule *r, int verdict);
+int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark);
+/* "socket transparent 1". */
+int lb_nft_socket_transparent(struct nftnl_rule *r);
+/* "tproxy to lb's listener, meta mark set MARK accept". */
+int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r);
 
 /* vipset.c */
 
@@ -79,5 +113,31 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 
 /* Prints every existing VIP set as nft lists it. */
 void lb_nft_vipset_print(const struct lb_nft_spec *spec, FILE *out);
+
+/* "address . port" of a VIP as its set stores it (LB_NFT_KEY_MAX bytes, zero padded). */
+void lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key);
+/* A key of f's sets as nft lists it: "198.18.0.1 . 80", or with end "198.18.0.0/24 . 80-90". */
+void lb_nft_vip_key_print(const struct lb_nft_family *f, const uint8_t *key, const uint8_t *end,
+			  FILE *out);
+
+/* clients.c: per-client rules; each does nothing without spec->clients. */
+int lb_nft_clients_check(const struct lb_nft_spec *spec);
+/* Messages (of at most LB_NFT_MSG_MAX bytes) a batch should have room for. */
+size_t lb_nft_clients_msgs(const struct lb_nft_spec *spec);
+/* Counters, sets, the clients_ID chains and the maps that jump to them. */
+int lb_nft_clients_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq);
+/* In prerouting after the TCP socket rule: new TCP connections to their VIPs jump. */
+int lb_nft_clients_jump_tcp(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			    uint32_t *seq);
+/* In prerouting before the UDP tproxy rules: flows' datagrams go on, new ones jump. */
+int lb_nft_clients_udp(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+		       uint32_t *seq);
+/* nft(8) text of the same, at the places `nft list table` shows them. */
+void lb_nft_clients_print_objects(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_sets(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_chains(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_jump_tcp(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_udp(const struct lb_nft_spec *spec, FILE *out);
 
 #endif

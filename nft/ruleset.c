@@ -28,7 +28,6 @@
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
 
-#define LB_NFT_CHAIN	"prerouting"
 #define LB_NFT_PRIO	(-150)		/* NF_IP_PRI_MANGLE: "priority mangle" */
 
 /* nft's name for an anonymous set; the kernel fills in the number. */
@@ -141,7 +140,7 @@ static int spec_check(const struct lb_nft_spec *spec)
 		    r->last.ss_family != r->first.ss_family)
 			ret = -EAFNOSUPPORT;
 	}
-	return ret;
+	return ret ? ret : lb_nft_clients_check(spec);
 }
 
 /* Starts a message in the batch; every one asks for an ack so that apply.c
@@ -248,8 +247,8 @@ static int icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_fam
 	return ret;
 }
 
-static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-		     uint32_t *seq)
+int lb_nft_chain_msg(const struct lb_nft_spec *spec, const char *name, bool base,
+		     struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_chain *c;
 	struct nlmsghdr *nlh;
@@ -259,11 +258,13 @@ static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *bat
 		return -ENOMEM;
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, spec->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, LB_NFT_CHAIN);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	if (base) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
 	nlh = lb_nft_msg(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
@@ -274,7 +275,7 @@ static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *bat
  * Expression helpers: each appends one expression to r and returns 0 or
  * -ENOMEM. The rule owns what was appended, so callers only free the rule.
  */
-static struct nftnl_expr *expr_add(struct nftnl_rule *r, const char *name)
+struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc(name);
 
@@ -283,16 +284,16 @@ static struct nftnl_expr *expr_add(struct nftnl_rule *r, const char *name)
 	return e;
 }
 
-static int expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
+int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 {
 	struct nftnl_expr *e;
 
-	e = expr_add(r, "meta");
+	e = lb_nft_expr_add(r, "meta");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	e = expr_add(r, "cmp");
+	e = lb_nft_expr_add(r, "cmp");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
@@ -301,12 +302,12 @@ static int expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 	return 0;
 }
 
-static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
 			uint32_t dreg)
 {
 	struct nftnl_expr *e;
 
-	e = expr_add(r, "payload");
+	e = lb_nft_expr_add(r, "payload");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
@@ -316,11 +317,11 @@ static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint3
 	return 0;
 }
 
-static int expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e;
 
-	e = expr_add(r, "immediate");
+	e = lb_nft_expr_add(r, "immediate");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
@@ -329,12 +330,12 @@ static int expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint3
 }
 
 /* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
-static int expr_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
 			     bool invert)
 {
 	struct nftnl_expr *e;
 
-	e = expr_add(r, "lookup");
+	e = lb_nft_expr_add(r, "lookup");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
@@ -345,46 +346,72 @@ static int expr_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *se
 	return 0;
 }
 
-static int expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
 {
-	return expr_lookup_flags(r, sreg, set, id, false);
+	return lb_nft_lookup_flags(r, sreg, set, id, false);
 }
 
 /* Loads "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
-static int vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
+int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 {
 	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
 	uint32_t port_off = fam->l4proto == IPPROTO_UDP ? offsetof(struct udphdr, uh_dport)
 							: offsetof(struct tcphdr, th_dport);
 	int ret;
 
-	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
-	    (ret = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
 				fam->addr_len, NFT_REG32_00)))
 		return ret;
-	return expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
+	return lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
 }
 
 /* "meta mark set MARK accept": the mark routes the packet to lo. */
-static int mark_accept(struct nftnl_rule *r, uint32_t mark)
+int lb_nft_verdict(struct nftnl_rule *r, int verdict)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+	return 0;
+}
+
+int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
 	struct nftnl_expr *e;
 	int ret;
 
-	ret = expr_imm(r, NFT_REG_1, &mark, sizeof(mark));
+	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
 	if (ret)
 		return ret;
-	e = expr_add(r, "meta");
+	e = lb_nft_expr_add(r, "meta");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-	e = expr_add(r, "immediate");
+	return lb_nft_verdict(r, NF_ACCEPT);
+}
+
+int lb_nft_socket_transparent(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e;
+	uint8_t one = 1;
+
+	e = lb_nft_expr_add(r, "socket");
 	if (!e)
 		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, NF_ACCEPT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	e = lb_nft_expr_add(r, "cmp");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
 	return 0;
 }
 
@@ -396,21 +423,9 @@ static int mark_accept(struct nftnl_rule *r, uint32_t mark)
  */
 static int socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
-	struct nftnl_expr *e;
-	uint8_t one = 1;
+	int ret = lb_nft_socket_transparent(r);
 
-	e = expr_add(r, "socket");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
-	e = expr_add(r, "cmp");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
-	return mark_accept(r, spec->mark);
+	return ret ? ret : lb_nft_mark_accept(r, spec->mark);
 }
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
@@ -421,7 +436,7 @@ static int rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	int ret;
 
 	(void)fam;
-	ret = expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
 	if (ret)
 		return ret;
 	return socket_mark(spec, r);
@@ -450,10 +465,10 @@ static int rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family 
 {
 	int ret;
 
-	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
-	    (ret = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
-	    (ret = expr_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
 		return ret;
 	return socket_mark(spec, r);
 }
@@ -463,17 +478,13 @@ static int rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family 
  * The concatenation is laid out as nft does, one 32-bit register per 4
  * bytes: daddr from NFT_REG32_00, dport in the register after it.
  */
-static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
 		       struct nftnl_rule *r)
 {
 	uint16_t port = htons(spec->port);
 	struct nftnl_expr *e;
 	uint8_t addr[16];
 	int ret;
-
-	if ((ret = vip_key_load(r, fam)) ||
-	    (ret = expr_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
-		return ret;
 
 	if (fam->nfproto == NFPROTO_IPV4) {
 		struct in_addr lo4 = { .s_addr = htonl(INADDR_LOOPBACK) };
@@ -482,16 +493,27 @@ static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	} else {
 		memcpy(addr, &in6addr_loopback, sizeof(in6addr_loopback));
 	}
-	if ((ret = expr_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
-	    (ret = expr_imm(r, NFT_REG_2, &port, sizeof(port))))
+	if ((ret = lb_nft_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
+	    (ret = lb_nft_imm(r, NFT_REG_2, &port, sizeof(port))))
 		return ret;
-	e = expr_add(r, "tproxy");
+	e = lb_nft_expr_add(r, "tproxy");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, fam->nfproto);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
-	return mark_accept(r, spec->mark);
+	return lb_nft_mark_accept(r, spec->mark);
+}
+
+static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
+{
+	int ret;
+
+	if ((ret = lb_nft_vip_key_load(r, fam)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
+		return ret;
+	return lb_nft_tproxy_mark(spec, fam, r);
 }
 
 /*
@@ -510,44 +532,54 @@ static int rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_f
 		&lb_nft_vipsets[fam->nfproto == NFPROTO_IPV4 ? LB_NFT_VS_UDP_R4 : LB_NFT_VS_UDP_R6];
 	int ret;
 
-	if ((ret = vip_key_load(r, fam)))
+	if ((ret = lb_nft_vip_key_load(r, fam)))
 		return ret;
 	/* Single VIPs, and prefix and port-range ones: whichever sets exist. */
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) &&
-	    (ret = expr_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
+	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
 		return ret;
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4) &&
-	    (ret = expr_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
+	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
 		return ret;
 	return socket_mark(spec, r);
 }
 
 /* Appends one rule, its expressions from fill (for fam, where it has one). */
+struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r)
+		return NULL;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	return r;
+}
+
+int lb_nft_rule_put(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	struct nlmsghdr *nlh;
+
+	if (ret == 0) {
+		nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		ret = lb_nft_msg_end(batch);
+	}
+	nftnl_rule_free(r);
+	return ret;
+}
+
 static int rule_msg(const struct lb_nft_spec *spec,
 		    int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
 				struct nftnl_rule *),
-			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
-			   uint32_t *seq)
+		    const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
-	struct nftnl_rule *r;
-	struct nlmsghdr *nlh;
-	int ret;
+	struct nftnl_rule *r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
 
-	r = nftnl_rule_alloc();
 	if (!r)
 		return -ENOMEM;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LB_NFT_CHAIN);
-	ret = fill(spec, fam, r);
-	if (ret)
-		goto cleanup;
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
-	nftnl_rule_nlmsg_build_payload(nlh, r);
-	ret = lb_nft_msg_end(batch);
-cleanup:
-	nftnl_rule_free(r);
-	return ret;
+	return lb_nft_rule_put(r, fill(spec, fam, r), batch, seq);
 }
 
 /*
@@ -572,7 +604,8 @@ static int vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 		    ((ret = rule_msg(spec, rule_udp_socket,
 				     &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
 		     (ret = rule_msg(spec, rule_udp_socket,
-				     &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq))))
+				     &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq)) ||
+		     (ret = lb_nft_clients_udp(spec, batch, seq))))
 			break;
 		if (lb_nft_vipset_exists(spec, order[i]))
 			ret = rule_msg(spec, rule_tproxy, f, batch, seq);
@@ -605,8 +638,10 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	    (ret = lb_nft_vipset_msgs(spec, bare, batch, seq)))
 		return ret;
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = chain_msg(spec, batch, seq)) ||
+	if ((ret = lb_nft_clients_build(spec, batch, seq)) ||
+	    (ret = lb_nft_chain_msg(spec, LB_NFT_CHAIN, true, batch, seq)) ||
 	    (ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
+	    (ret = lb_nft_clients_jump_tcp(spec, batch, seq)) ||
 	    (ret = vip_rule_msgs(spec, batch, seq)) ||
 	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
 	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
@@ -712,11 +747,15 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	udp_ranges = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4);
 	udp_single = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4);
 	fprintf(out, "table inet %s {\n", spec->table);
+	lb_nft_clients_print_objects(spec, out);
 	lb_nft_vipset_print(spec, out);
+	lb_nft_clients_print_sets(spec, out);
+	lb_nft_clients_print_chains(spec, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n",
 		LB_NFT_CHAIN, m);
+	lb_nft_clients_print_jump_tcp(spec, out);
 	for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
 		if (lb_nft_vipset_exists(spec, tcp[i]))
 			print_tproxy(spec, &lb_nft_vipsets[tcp[i]], out);
@@ -730,6 +769,7 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 			fprintf(out, "%s daddr . udp dport != @udp_vip_ranges%d ", ip, v6 ? 6 : 4);
 		fprintf(out, "socket transparent 1 meta mark set 0x%08x accept\n", m);
 	}
+	lb_nft_clients_print_udp(spec, out);
 	for (size_t i = 0; i < sizeof(udp) / sizeof(udp[0]); i++)
 		if (lb_nft_vipset_exists(spec, udp[i]))
 			print_tproxy(spec, &lb_nft_vipsets[udp[i]], out);

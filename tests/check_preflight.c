@@ -247,6 +247,28 @@ START_TEST(test_buffer_caps)
 }
 END_TEST
 
+/* Without cookies a SYN flood shuts every new client out; with 2 every client gets one. */
+START_TEST(test_syncookies)
+{
+	static const char *const udp_only = "{'services':[{'name':'dns','protocol':'udp',"
+		"'vips':['198.18.100.1:53'],'backends':[{'address':'198.18.2.2:53'}]}]}";
+
+	sysctl_set("net/ipv4/tcp_syncookies", "1");
+	check(V4("{'address':'198.18.2.2:80'}"), "", "");
+	sysctl_set("net/ipv4/tcp_syncookies", "0");
+	check(V4("{'address':'198.18.2.2:80'}"), "", "net.ipv4.tcp_syncookies is 0: a SYN flood "
+	      "fills each worker's SYN queue and every new client is dropped until the flood ends; "
+	      "fix: sysctl -w net.ipv4.tcp_syncookies=1\n");
+	/* Nothing to flood without a TCP service. */
+	check(udp_only, "", "");
+	sysctl_set("net/ipv4/tcp_syncookies", "2");
+	check(V6("{'address':'[2001:db8:2::2]:80'}"), "", "net.ipv4.tcp_syncookies is 2: every "
+	      "client gets a SYN cookie, flood or not, and loses window scaling and SACK when it "
+	      "sends no timestamps; 1 sends cookies only while a SYN queue is full; fix: sysctl -w "
+	      "net.ipv4.tcp_syncookies=1\n");
+}
+END_TEST
+
 /* The one /proc/sys reader, which limits.c reads its tree with too. */
 START_TEST(test_sysctl_read)
 {
@@ -273,5 +295,5 @@ int main(void)
 	return lb_test_main("preflight", setup, teardown, 0,
 			    LB_TESTS(test_clean, test_own_address, test_broadcast, test_keep_addr,
 				     test_keep_addr_all_overrides, test_buffer_caps,
-				     test_sysctl_read));
+				     test_sysctl_read, test_syncookies));
 }

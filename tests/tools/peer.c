@@ -13,6 +13,8 @@
  *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
  *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS] [-L]
  *              [-t SECONDS] ADDR:PORT
+ *   peer flood [-b SRCIP]... [-p PARALLEL] [-T MS] [-t SECONDS] [-e] ADDR:PORT
+ *   peer latency [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-o FILE] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
  * size, download size, seed; big endian), then the upload bytes, then
@@ -73,6 +75,12 @@
  *   churn: N conns: C connected, E echoed, F failed in S s
  * and exits 0 when none failed.
  *
+ * flood is an abusive client: as many connections as it can for -t SECONDS
+ * (5), PARALLEL (256) under way, a connect not answered within -T MS (100)
+ * abandoned for a new one (see flood.c). latency is a well-behaved one: a
+ * request (connect, one echoed byte, reset) every -i MS (10), reporting
+ * latency percentiles (see latency.c).
+ *
  * Sizes take K, M or G suffixes (powers of 1024). Addresses are
  * 198.18.0.1:80 or [2001:db8::1]:80. Exit status: 0 when every connection
  * checked out, 1 otherwise, 2 on usage errors.
@@ -98,6 +106,8 @@ static const struct {
 	{ "sink", NULL, &sink_mode },
 	{ "ping", cmd_ping, NULL },
 	{ "churn", cmd_churn, NULL },
+	{ "flood", cmd_flood, NULL },
+	{ "latency", cmd_latency, NULL },
 };
 
 void usage(void)
@@ -113,7 +123,9 @@ void usage(void)
 		"       peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
 		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS]\n"
-		"                  [-L] [-t SECONDS] ADDR:PORT\n");
+		"                  [-L] [-t SECONDS] ADDR:PORT\n"
+		"       peer flood [-b SRCIP]... [-p PARALLEL] [-T MS] [-t SECONDS] [-e] ADDR:PORT\n"
+		"       peer latency [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-o FILE] ADDR:PORT\n");
 	exit(2);
 }
 
