@@ -352,6 +352,28 @@ static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_conf
 	return 0;
 }
 
+/*
+ * "fastopen" connects with MSG_FASTOPEN, which the kernel refuses unless
+ * net.ipv4.tcp_fastopen (of the gateway's namespace) has its client bit
+ * (1): the service still works, without the SYN's data. The other bits
+ * serve other uses; the fix keeps them.
+ */
+static int check_fastopen(struct lb_preflight_report *r, const struct lb_config *cfg,
+			  const char *procroot)
+{
+	long v = sysctl_or(procroot, "net/ipv4/tcp_fastopen", -1);
+
+	for (size_t i = 0; v >= 0 && !(v & 1) && i < cfg->n_services; i++) {
+		if (!cfg->services[i].fastopen)
+			continue;
+		if (report(r, false, "services[%zu].fastopen: net.ipv4.tcp_fastopen is %ld, without "
+			   "the client bit (1): lb connects to this service's backends without TCP "
+			   "Fast Open; fix: sysctl -w net.ipv4.tcp_fastopen=%ld", i, v, v | 1) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
 			    const struct ifaddrs *ifs, const char *procroot)
 {
@@ -365,6 +387,8 @@ int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_confi
 		rc = check_keep_addr(r, cfg, ifs, procroot);
 	if (rc == 0)
 		rc = check_buffer_caps(r, cfg, procroot);
+	if (rc == 0)
+		rc = check_fastopen(r, cfg, procroot);
 	return rc;
 }
 
