@@ -16,6 +16,7 @@
 #include "lb/config.h"
 #include "lb/config_priv.h"
 #include "lb/log.h"
+#include "lb/vipmap.h"
 
 #define DEFAULT_CONTROL_PATH	"/run/lb/lb.sock"
 #define DEFAULT_CONTROL_MODE	0600
@@ -840,6 +841,7 @@ void lb_config_free(struct lb_config *cfg)
 	for (i = 0; i < cfg->n_services; i++)
 		lb_config_service_free(&cfg->services[i]);
 	free(cfg->services);
+	lb_vipmap_free(cfg->vipmap);
 	free(cfg->control_path);
 	free(cfg->control_group);
 	free(cfg->http.allow);
@@ -855,17 +857,35 @@ const struct lb_service_conf *lb_config_find_service_proto(const struct lb_confi
 							   enum lb_proto proto)
 {
 	union lb_sockaddr a = *addr;
-	size_t i, j;
+	const struct lb_vipmap_vip *v;
 
 	lb_addr_unmap(&a);
-	for (i = 0; i < cfg->n_services; i++) {
-		if (!(cfg->services[i].protocols & proto))
-			continue;
-		for (j = 0; j < cfg->services[i].n_vips; j++)
-			if (lb_addr_equal(&cfg->services[i].vips[j], &a))
-				return &cfg->services[i];
-	}
-	return NULL;
+	v = lb_vipmap_find(cfg->vipmap, proto, &a);
+	return v ? &cfg->services[v->service] : NULL;
+}
+
+bool lb_config_vip_single(const struct lb_service_conf *svc, size_t k)
+{
+	uint8_t host = svc->vips[k].sa.sa_family == AF_INET6 ? 128 : 32;
+
+	return svc->vip_plen[k] == host && svc->vip_port_last[k] == lb_addr_port(&svc->vips[k]);
+}
+
+const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, char *buf,
+				 size_t len)
+{
+	const union lb_sockaddr *a = &svc->vips[k];
+	uint8_t host = a->sa.sa_family == AF_INET6 ? 128 : 32;
+	char ip[LB_ADDR_STRLEN], plen[8] = "", last[8] = "";
+
+	lb_addr_format_ip(a, ip, sizeof(ip));
+	if (svc->vip_plen[k] != host)
+		snprintf(plen, sizeof(plen), "/%u", svc->vip_plen[k]);
+	if (svc->vip_port_last[k] != lb_addr_port(a))
+		snprintf(last, sizeof(last), "-%u", svc->vip_port_last[k]);
+	snprintf(buf, len, a->sa.sa_family == AF_INET6 ? "[%s%s]:%u%s" : "%s%s:%u%s", ip, plen,
+		 lb_addr_port(a), last);
+	return buf;
 }
 
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,

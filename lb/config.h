@@ -49,7 +49,14 @@ struct lb_backend_conf {
 
 struct lb_service_conf {
 	char *name;
+	/*
+	 * vips[k] is a prefix's first address (one address: the prefix is it
+	 * alone) and the first port of a range; vip_plen[k] its prefix length
+	 * (32 or 128 for one address), vip_port_last[k] the range's last port.
+	 */
 	union lb_sockaddr *vips;
+	uint8_t *vip_plen;
+	uint16_t *vip_port_last;
 	size_t n_vips;
 	unsigned int protocols;		/* enum lb_proto bits: LB_PROTO_TCP by default */
 	unsigned int udp_idle_timeout_ms;	/* a flow with no datagram either way ends */
@@ -98,6 +105,7 @@ struct lb_config {
 	bool access_log;		/* one line per proxied connection when it ends */
 	struct lb_service_conf *services;
 	size_t n_services;
+	struct lb_vipmap *vipmap;	/* every VIP, for lookups by address */
 	char *user;			/* workers run as this user, "nobody" ... */
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
@@ -131,6 +139,13 @@ const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg
 const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
 							   const union lb_sockaddr *addr,
 							   enum lb_proto proto);
+
+/* True when services[s].vips[k] is a single address and port. */
+bool lb_config_vip_single(const struct lb_service_conf *svc, size_t k);
+
+/* Formats services[s].vips[k]: "198.18.128.0/20:80", "198.18.100.1:8000-8999". */
+const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, char *buf,
+				 size_t len);
 
 /* True when a service carrying proto has a VIP of that family. */
 bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* The "services" part of the config: VIPs, backends, scheduling, health checks. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,8 +13,9 @@
 
 #include "lb/config.h"
 #include "lb/config_priv.h"
+#include "lb/prefix.h"
+#include "lb/vipmap.h"
 
-#define MAGLEV_SIZE_DEFAULT	65537
 #define MAGLEV_SIZE_MAX		1000003		/* prime; 100 entries each for 10000 backends */
 #define MAGLEV_PER_BACKEND	100		/* below this, weights are followed poorly */
 #define MAX_CONNS_MAX		10000000
@@ -63,6 +65,30 @@ static bool is_prime(unsigned int m)
 		if (m % d == 0)
 			return false;
 	return true;
+}
+
+/*
+ * The default Maglev table size for n backends: the smallest prime of at
+ * least 100 entries per backend, with n rounded up to a power of two, so
+ * that adding or removing a backend keeps the size (and with it where most
+ * clients go) until the count crosses a power of two: a table of another
+ * size maps nearly every client afresh. Past MAGLEV_SIZE_MAX it gives up
+ * the rounding; with more backends than even that allows it returns a size
+ * the caller refuses as too small.
+ */
+static unsigned int maglev_default_size(size_t n)
+{
+	uint64_t want = MAGLEV_PER_BACKEND, m;
+
+	while (want < (uint64_t)MAGLEV_PER_BACKEND * n)
+		want *= 2;
+	if (want > MAGLEV_SIZE_MAX)
+		want = (uint64_t)MAGLEV_PER_BACKEND * n;
+	if (want > MAGLEV_SIZE_MAX)
+		return MAGLEV_SIZE_MAX;
+	for (m = want; !is_prime(m); m++)
+		;
+	return m > MAGLEV_SIZE_MAX ? MAGLEV_SIZE_MAX : m;
 }
 
 /* "service "web"" when services[i] has a valid name, else "services[i]". */
@@ -152,41 +178,105 @@ static bool addr_usable(struct lb_config_ctx *c, const union lb_sockaddr *a, boo
 	return false;
 }
 
-/* Parses services[si].vips[vi], checking it against every VIP before it. */
+/*
+ * Parses a VIP: "198.18.100.1:80", "[2001:db8:100::1]:443", a prefix
+ * ("198.18.128.0/20:80", "[2001:db8:100::/48]:443") and a port range
+ * ("198.18.100.1:8000-8999"), alone or together. Returns false (error
+ * reported) when it is none of these.
+ */
+static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, uint8_t *plen,
+		    uint16_t *port_last)
+{
+	const char *s = lb_config_get_string(c, v), *why = NULL, *colon;
+	char host[INET6_ADDRSTRLEN + 8];
+	struct lb_prefix p;
+	unsigned long first, last;
+	char *end;
+	size_t hl;
+
+	if (!s)
+		return false;
+	/* One address and one port: the same parser, and messages, as backends'. */
+	if (!strchr(s, '/') && !strchr(strrchr(s, ':') ? strrchr(s, ':') : s, '-')) {
+		if (!lb_config_get_addr(c, v, a))
+			return false;
+		*plen = a->sa.sa_family == AF_INET6 ? 128 : 32;
+		*port_last = lb_addr_port(a);
+		return true;
+	}
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':') {
+			lb_config_err(c, "\"%s\": expected [address]:port", s);
+			return false;
+		}
+		hl = (size_t)(close - s - 1);
+		s++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon) {
+			lb_config_err(c, "\"%s\": missing port", s);
+			return false;
+		}
+		hl = (size_t)(colon - s);
+		if (memchr(s, ':', hl)) {
+			lb_config_err(c, "\"%s\": an IPv6 VIP is written [address]:port", s);
+			return false;
+		}
+	}
+	if (hl == 0 || hl >= sizeof(host)) {
+		lb_config_err(c, "\"%s\": expected an address", s);
+		return false;
+	}
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	errno = 0;
+	first = strtoul(colon + 1, &end, 10);
+	last = first;
+	if (*end == '-')
+		last = strtoul(end + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || first == 0 || last > 65535 || first > last) {
+		lb_config_err(c, "\"%s\": the port must be 1..65535, or a range such as 8000-8999",
+			      colon + 1);
+		return false;
+	}
+	if (lb_prefix_parse(host, &p, &why) < 0) {
+		lb_config_err(c, "\"%s\": %s", host, why);
+		return false;
+	}
+	memset(a, 0, sizeof(*a));
+	a->sa.sa_family = (sa_family_t)p.family;
+	if (p.family == AF_INET6)
+		memcpy(&a->in6.sin6_addr, p.addr, 16);
+	else
+		memcpy(&a->in.sin_addr, p.addr, 4);
+	/* Written as ::ffff:a.b.c.d it is still an IPv4 address on the wire. */
+	if (p.family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr) && p.len >= 96) {
+		lb_addr_unmap(a);
+		p.len -= 96;
+	}
+	lb_addr_set_port(a, (uint16_t)first);
+	*plen = (uint8_t)p.len;
+	*port_last = (uint16_t)last;
+	return true;
+}
+
+/* Parses services[si].vips[vi]; overlaps are found once every service is read. */
 static void parse_vip(struct lb_config_ctx *c, size_t si, size_t vi, json_t *v)
 {
 	struct lb_service_conf *svc = &c->cfg->services[si];
-	char text[LB_ADDR_STRLEN], who[LB_CONFIG_NAME_MAX + 16];
 	union lb_sockaddr *a = &svc->vips[vi];
-	size_t i, j;
 
-	if (!lb_config_get_addr(c, v, a))
-		return;
-	if (!addr_usable(c, a, false)) {
-		memset(a, 0, sizeof(*a));
-		return;
-	}
-	for (i = 0; i <= si; i++) {
-		const struct lb_service_conf *o = &c->cfg->services[i];
-		size_t n = i < si ? o->n_vips : vi;
-		unsigned int both = o->protocols & svc->protocols;
-
-		/* One VIP:port may carry TCP for one service and UDP for another. */
-		if (i < si && !both)
-			continue;
-		for (j = 0; j < n; j++) {
-			if (!lb_addr_equal(&o->vips[j], a))
-				continue;
-			describe_service(c, i, who, sizeof(who));
-			/* Which protocol clashes, once there is more than TCP to tell apart. */
-			bool say = i < si && (o->protocols | svc->protocols) != LB_PROTO_TCP;
-
-			lb_config_err(c, "%s already used by %s%s%s", lb_addr_format(a, text, sizeof(text)),
-				      who, say ? " for " : "", say ? proto_names[both] : "");
-			memset(a, 0, sizeof(*a));
-			return;
-		}
-	}
+	if (!get_vip(c, v, a, &svc->vip_plen[vi], &svc->vip_port_last[vi]))
+		goto bad;
+	/* A single address must be one a client can reach; a prefix may hold anything. */
+	if (lb_config_vip_single(svc, vi) && !addr_usable(c, a, false))
+		goto bad;
+	return;
+bad:
+	memset(a, 0, sizeof(*a));
 }
 
 static void parse_vips(struct lb_config_ctx *c, size_t si, json_t *arr)
@@ -198,6 +288,12 @@ static void parse_vips(struct lb_config_ctx *c, size_t si, json_t *arr)
 	svc->vips = lb_config_alloc_array(c, arr, sizeof(*svc->vips));
 	if (!svc->vips)
 		return;
+	svc->vip_plen = calloc(json_array_size(arr), sizeof(*svc->vip_plen));
+	svc->vip_port_last = calloc(json_array_size(arr), sizeof(*svc->vip_port_last));
+	if (!svc->vip_plen || !svc->vip_port_last) {
+		lb_config_oom(c);
+		return;
+	}
 	svc->n_vips = json_array_size(arr);
 	json_array_foreach(arr, i, v) {
 		saved = lb_config_path_index(c, i);
@@ -514,7 +610,7 @@ static void service_defaults(struct lb_service_conf *svc)
 	svc->retries = 2;
 	svc->fastopen_wait_ms = 3;
 	svc->hash_port = 0;
-	svc->maglev_size = MAGLEV_SIZE_DEFAULT;
+	svc->maglev_size = 0;		/* sized to the backends once they are parsed */
 	/* Without a health block, passive checks use fall, tcp probes the rest. */
 	h->type = LB_CHECK_NONE;
 	h->interval_ms = 2000;
@@ -557,7 +653,7 @@ static void refuse_keys(struct lb_config_ctx *c, json_t *obj, const char *const 
 static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 {
 	struct lb_service_conf *svc = &c->cfg->services[si];
-	bool backends_ok = false, size_ok = true;
+	bool backends_ok = false, size_ok = true, sized;
 	unsigned int idle = 0;
 	const char *key;
 	size_t saved, i;
@@ -659,11 +755,86 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	/* With a bad backend address the family check would only add noise. */
 	if (backends_ok)
 		check_families(c, svc);
+	sized = svc->maglev_size != 0;
+	if (!sized)
+		svc->maglev_size = maglev_default_size(svc->n_backends);
 	if (svc->sched == LB_SCHED_MAGLEV && size_ok && svc->n_backends &&
-	    svc->maglev_size < (uint64_t)MAGLEV_PER_BACKEND * svc->n_backends)
-		lb_config_err(c, "maglev_table_size %u is below %u x %zu backend%s",
-			      svc->maglev_size, MAGLEV_PER_BACKEND, svc->n_backends,
-			      svc->n_backends == 1 ? "" : "s");
+	    svc->maglev_size < (uint64_t)MAGLEV_PER_BACKEND * svc->n_backends) {
+		if (sized)
+			lb_config_err(c, "maglev_table_size %u is below %u x %zu backend%s",
+				      svc->maglev_size, MAGLEV_PER_BACKEND, svc->n_backends,
+				      svc->n_backends == 1 ? "" : "s");
+		else
+			lb_config_err(c, "%zu backends are too many for maglev: its table holds at"
+				      " most %u entries, %u per backend", svc->n_backends,
+				      MAGLEV_SIZE_MAX, MAGLEV_PER_BACKEND);
+	}
+}
+
+/* Reports vip, which overlaps other, at vip's path, naming other's. */
+static void vip_clash(void *arg, const struct lb_vipmap_vip *vip, const struct lb_vipmap_vip *other)
+{
+	struct lb_config_ctx *c = arg;
+	const struct lb_service_conf *svc = &c->cfg->services[vip->service];
+	const struct lb_service_conf *o = &c->cfg->services[other->service];
+	unsigned int both = vip->protocols & other->protocols;
+	char a[LB_ADDR_STRLEN + 16], b[LB_ADDR_STRLEN + 16], who[LB_CONFIG_NAME_MAX + 16];
+	/* The path is at "services" already. */
+	size_t saved = lb_config_path_index(c, vip->service);
+	/* Which protocol clashes, once there is more than TCP to tell apart. */
+	bool say = (svc->protocols | o->protocols) != LB_PROTO_TCP;
+
+	lb_config_path_key(c, "vips");
+	lb_config_path_index(c, vip->index);
+	describe_service(c, other->service, who, sizeof(who));
+	lb_config_vip_format(svc, vip->index, a, sizeof(a));
+	lb_config_vip_format(o, other->index, b, sizeof(b));
+	if (!strcmp(a, b))
+		lb_config_err(c, "%s already used by %s (services[%u].vips[%u])%s%s", a, who,
+			      other->service, other->index, say ? " for " : "",
+			      say ? proto_names[both] : "");
+	else
+		lb_config_err(c, "%s overlaps %s of %s (services[%u].vips[%u])%s%s", a, b, who,
+			      other->service, other->index, say ? " for " : "",
+			      say ? proto_names[both] : "");
+	lb_config_path_pop(c, saved);
+}
+
+/* Every service's VIPs in one map, each checked against all others. */
+static void build_vipmap(struct lb_config_ctx *c)
+{
+	struct lb_config *cfg = c->cfg;
+	struct lb_vipmap_vip *all;
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n += cfg->services[i].n_vips;
+	all = calloc(n ? n : 1, sizeof(*all));
+	if (!all) {
+		lb_config_oom(c);
+		return;
+	}
+	n = 0;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+
+		for (size_t k = 0; k < svc->n_vips; k++) {
+			int family = svc->vips[k].sa.sa_family;
+
+			/* Not parsed: its error is reported already. */
+			if (family != AF_INET && family != AF_INET6)
+				continue;
+			all[n++] = (struct lb_vipmap_vip){
+				.addr = svc->vips[k], .plen = svc->vip_plen[k],
+				.port_last = svc->vip_port_last[k], .protocols = svc->protocols,
+				.service = (uint32_t)i, .index = (uint32_t)k,
+			};
+		}
+	}
+	cfg->vipmap = lb_vipmap_build(all, n, vip_clash, c);
+	if (!cfg->vipmap)
+		lb_config_oom(c);
+	free(all);
 }
 
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
@@ -675,7 +846,6 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	cfg->services = lb_config_alloc_array(c, arr, sizeof(*cfg->services));
 	if (!cfg->services)
 		return;
-	/* Counted one by one so that VIP checks only see parsed services. */
 	c->services = arr;
 	json_array_foreach(arr, i, v) {
 		cfg->n_services = i + 1;
@@ -683,6 +853,7 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 		parse_service(c, i, v);
 		lb_config_path_pop(c, saved);
 	}
+	build_vipmap(c);
 }
 
 /*
@@ -792,6 +963,8 @@ void lb_config_service_free(struct lb_service_conf *svc)
 {
 	free(svc->name);
 	free(svc->vips);
+	free(svc->vip_plen);
+	free(svc->vip_port_last);
 	free(svc->backends);
 	free(svc->health.path);
 	free(svc->health.host);

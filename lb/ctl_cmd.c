@@ -256,21 +256,70 @@ static json_t *cmd_version(struct req *r)
 	return json_pack("{s:s, s:i}", "version", LB_VERSION, "protocol", LB_CTL_PROTOCOL);
 }
 
+/*
+ * Resident memory of pid from /proc/PID/status, in bytes: all of it (which
+ * counts the shared memory it has touched) and its own (anonymous) part.
+ * Both stay 0 when the process is gone.
+ */
+static void proc_rss(pid_t pid, uint64_t *rss, uint64_t *anon)
+{
+	char path[64], line[128];
+	unsigned long long kib;
+	FILE *f;
+
+	*rss = *anon = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "VmRSS: %llu kB", &kib) == 1)
+			*rss = kib * 1024;
+		else if (sscanf(line, "RssAnon: %llu kB", &kib) == 1)
+			*anon = kib * 1024;
+	}
+	fclose(f);
+}
+
+static json_t *rss_json(pid_t pid)
+{
+	uint64_t rss, anon;
+
+	proc_rss(pid, &rss, &anon);
+	return json_pack("{s:o, s:o}", "rss_bytes", ju64(rss), "rss_anon_bytes", ju64(anon));
+}
+
 static json_t *worker_json(const struct lb_shm_worker *w)
 {
 	uint64_t beat = ld(&w->heartbeat_ms), now = lb_clock_ms();
 
+	pid_t pid = atomic_load(&w->pid);
+	uint64_t rss, anon;
+
+	proc_rss(pid, &rss, &anon);
 	/* How long since its loop last ran: the watchdog replaces it past watchdog_ms. */
-	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:i, s:o}",
+	return json_pack("{s:i, s:i, s:i, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:o}",
 			 "id", (int)w->id,
-			 "pid", (int)atomic_load(&w->pid),
+			 "pid", (int)pid,
 			 "generation", (int)atomic_load(&w->generation),
 			 "state", lb_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
 			 "udp_flows", jint(atomic_load(&w->udp_flows)),
 			 "accepted", ju64(ld(&w->accepted)),
 			 "restarts", (int)atomic_load(&w->restarts),
-			 "heartbeat_age_ms", beat ? ju64(now > beat ? now - beat : 0) : json_null());
+			 "heartbeat_age_ms", beat ? ju64(now > beat ? now - beat : 0) : json_null(),
+			 "rss_bytes", ju64(rss), "rss_anon_bytes", ju64(anon));
+}
+
+/* The shared memory lb maps and the master's resident memory. */
+static json_t *memory_json(const struct lb_ctl_state *st)
+{
+	const struct lb_shm *shm = st->shm;
+
+	return json_pack("{s:o, s:o, s:o}",
+			 "shm_bytes", shm ? ju64(shm->size) : json_null(),
+			 "shm_pool_bytes", shm && shm->pool ? ju64(shm->pool->size) : json_null(),
+			 "master", rss_json(st->pid ? st->pid : getpid()));
 }
 
 /* Whether lb's table, rules and routes are in place, and what the watch restored. */
@@ -310,7 +359,7 @@ static json_t *cmd_status(struct req *r)
 	for (unsigned int i = 0; st->shm && workers && i < st->shm->n_workers; i++)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
-	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o}",
 			 "pid", (int)(st->pid ? st->pid : getpid()),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
@@ -319,6 +368,7 @@ static json_t *cmd_status(struct req *r)
 			 "generation", (int)st->generation,
 			 "last_reload", reload,
 			 "rules", rules_json(st->rules),
+			 "memory", memory_json(st),
 			 "workers", workers);
 }
 
@@ -438,12 +488,12 @@ static json_t *cmd_services(struct req *r)
 	for (size_t i = 0; list && i < cfg->n_services && i < shm->n_services; i++) {
 		const struct lb_service_conf *svc = &cfg->services[i];
 		json_t *vips = json_array();
-		char buf[LB_ADDR_STRLEN];
+		char buf[LB_ADDR_STRLEN + 16];
 		struct totals t;
 
 		for (size_t k = 0; vips && k < svc->n_vips; k++)
-			json_array_append_new(vips, json_string(lb_addr_format(&svc->vips[k], buf,
-									      sizeof(buf))));
+			json_array_append_new(vips, json_string(lb_config_vip_format(svc, k, buf,
+										     sizeof(buf))));
 		service_totals(shm, i, &t);
 		if (json_array_append_new(list, with_counters(json_pack(
 			"{s:o, s:o, s:s, s:s, s:i, s:i, s:o*, s:o, s:o}", "name", jstr(svc->name),

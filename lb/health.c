@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Active health checks, run by the master in its own loop. Every backend
- * has one slot: an interval timer that starts a check, a timeout timer
- * that ends it, and at most one non-blocking socket. A check is a connect
- * (tcp) or a connect, one HTTP/1.0 request and its status line (http).
+ * Active health checks, run by the master in its own loop. A probe is an
+ * interval timer that starts a check, a timeout timer that ends it, and at
+ * most one non-blocking socket. A check is a connect (tcp) or a connect,
+ * one HTTP/1.0 request and its status line (http). A backend that several
+ * services share with the same check (address, port, kind, path, interval
+ * and timeout) is probed once for all of them: each service's member of
+ * the probe counts the results towards its own rise and fall. Probes are
+ * spread evenly over their interval, with a little jitter each round, so
+ * 30,000 backends make a steady trickle of checks, never a burst.
  * Services without a health block only get tcp probes while their backend
  * is down in shm (workers put it there after `fall` failed connects), so
  * that it comes back once it answers again.
@@ -31,9 +36,15 @@ enum hc_phase {
 	HC_READING,
 };
 
-struct hc_backend {
-	struct lb_health *h;
+/* A backend of one service, as the checks of its probe judge it. */
+struct hc_member {
 	size_t svc, idx;
+	unsigned int successes, failures;	/* consecutive, in the state of seen_down */
+	bool seen_down;			/* shm state the counters were counted for */
+};
+
+struct hc_probe {
+	struct lb_health *h;
 	const struct lb_health_conf *conf;	/* effective: defaults filled in */
 	union lb_sockaddr addr;		/* backend address with the check port */
 	struct lb_event ev;		/* fd -1 between checks */
@@ -41,8 +52,8 @@ struct hc_backend {
 	struct lb_timer deadline;	/* ends the running one */
 	enum hc_phase phase;
 	uint64_t started;		/* loop clock when the check began */
-	unsigned int successes, failures;	/* consecutive, in the state of seen_down */
-	bool seen_down;			/* shm state the counters were counted for */
+	struct hc_member *m;		/* its members, in h->members */
+	size_t n_m;
 	char *req;			/* http request, built once */
 	size_t req_len, sent, got;
 	char buf[HC_READ_MAX];
@@ -53,11 +64,13 @@ struct lb_health {
 	const struct lb_config *cfg;
 	struct lb_shm *shm;
 	struct lb_health_conf *confs;	/* one per service */
-	struct hc_backend *b;
-	size_t n;
+	struct hc_member *members;	/* one per backend of every service */
+	struct hc_probe *p;
+	size_t n, n_probes;
+	uint64_t rng;			/* jitter */
 };
 
-static void hc_start(struct hc_backend *b);
+static void hc_start(struct hc_probe *b);
 
 static uint64_t wall_ms(void)
 {
@@ -91,15 +104,15 @@ static void conf_effective(struct lb_health_conf *out, const struct lb_health_co
 	}
 }
 
-static bool shm_down(const struct hc_backend *b)
+static bool shm_down(const struct lb_health *h, const struct hc_member *m)
 {
-	const struct lb_shm_backend *sb = lb_shm_backend(b->h->shm, b->svc, b->idx);
+	const struct lb_shm_backend *sb = lb_shm_backend(h->shm, m->svc, m->idx);
 
 	return atomic_load_explicit(&sb->health, memory_order_relaxed) == LB_HEALTH_DOWN;
 }
 
 /* Closes the socket, if any; del first: a worker forked meanwhile shares it. */
-static void hc_close(struct hc_backend *b)
+static void hc_close(struct hc_probe *b)
 {
 	if (b->ev.fd != -1) {
 		lb_loop_del(b->h->loop, &b->ev);
@@ -110,69 +123,87 @@ static void hc_close(struct hc_backend *b)
 	b->phase = HC_IDLE;
 }
 
-/* Next check one interval after this one began, not after it ended. */
-static void hc_schedule(struct hc_backend *b)
+/*
+ * Next check one interval after this one began, not after it ended, give
+ * or take a jitter of up to 1/20 of the interval, so that probes that met
+ * by chance drift apart again.
+ */
+static void hc_schedule(struct hc_probe *b)
 {
-	uint64_t now = lb_loop_now(b->h->loop), at = b->started + b->conf->interval_ms;
+	struct lb_health *h = b->h;
+	uint64_t now = lb_loop_now(h->loop), at = b->started + b->conf->interval_ms;
+	uint64_t span = b->conf->interval_ms / 10;
 
-	if (lb_loop_timer_set(b->h->loop, &b->next, at > now ? at : now) < 0)
+	h->rng = h->rng * 6364136223846793005ull + 1442695040888963407ull;
+	if (span)
+		at = at + (h->rng >> 33) % span - span / 2;
+	if (lb_loop_timer_set(h->loop, &b->next, at > now ? at : now) < 0)
 		lb_err("health: no memory for a timer; checks of service %s stopped",
-		       b->h->cfg->services[b->svc].name);
+		       h->cfg->services[b->m[0].svc].name);
 }
 
-static void record(struct hc_backend *b, bool ok, const char *msg)
+static void record(struct lb_health *h, const struct hc_member *m, bool ok, const char *msg)
 {
-	struct lb_shm_backend *sb = lb_shm_backend(b->h->shm, b->svc, b->idx);
+	struct lb_shm_backend *sb = lb_shm_backend(h->shm, m->svc, m->idx);
 
 	sb->last_check_ms = wall_ms();
 	sb->last_check_ok = ok;
 	snprintf(sb->last_check_msg, sizeof(sb->last_check_msg), "%s", msg);
 }
 
-static void set_health(struct hc_backend *b, enum lb_health_state health, const char *reason)
+static void set_health(struct lb_health *h, struct hc_member *m, enum lb_health_state health,
+		       const char *reason)
 {
-	struct lb_health *h = b->h;
-
 	/* The master's tick rebuilds Maglev tables: a burst of changes costs one rebuild. */
-	lb_shm_set_health(h->shm, h->cfg, b->svc, b->idx, health, reason);
-	b->seen_down = health == LB_HEALTH_DOWN;
-	b->successes = b->failures = 0;
+	lb_shm_set_health(h->shm, h->cfg, m->svc, m->idx, health, reason);
+	m->seen_down = health == LB_HEALTH_DOWN;
+	m->successes = m->failures = 0;
 }
 
 /*
- * Ends a check: records it and applies rise/fall. Counters only count in
- * the shm state they were counted for, so a backend that workers took
- * down needs rise fresh successes, whatever came before.
+ * Applies a check's result to one member: records it and applies rise and
+ * fall. Counters only count in the shm state they were counted for, so a
+ * backend that workers took down needs rise fresh successes, whatever came
+ * before.
  */
-static void hc_done(struct hc_backend *b, bool ok, const char *msg)
+static void judge(struct lb_health *h, struct hc_member *m, bool ok, const char *msg)
 {
-	const struct lb_health_conf *c = b->conf;
-	bool down = shm_down(b);
-	char reason[HC_MSG_MAX + 48], addr[LB_ADDR_STRLEN];
+	const struct lb_health_conf *c = &h->confs[m->svc];
+	bool down = shm_down(h, m);
+	char reason[HC_MSG_MAX + 48];
 
-	hc_close(b);
-	record(b, ok, msg);
-	lb_debug("health: service %s backend %s: %s", b->h->cfg->services[b->svc].name,
-		 lb_addr_format(&b->addr, addr, sizeof(addr)), msg);
-	if (down != b->seen_down) {
-		b->seen_down = down;
-		b->successes = b->failures = 0;
+	record(h, m, ok, msg);
+	if (down != m->seen_down) {
+		m->seen_down = down;
+		m->successes = m->failures = 0;
 	}
 	if (ok) {
-		b->failures = 0;
-		if (++b->successes >= c->rise && down) {
+		m->failures = 0;
+		if (++m->successes >= c->rise && down) {
 			snprintf(reason, sizeof(reason), "%u consecutive successful check%s: %s",
-				 b->successes, b->successes == 1 ? "" : "s", msg);
-			set_health(b, LB_HEALTH_UP, reason);
+				 m->successes, m->successes == 1 ? "" : "s", msg);
+			set_health(h, m, LB_HEALTH_UP, reason);
 		}
 	} else {
-		b->successes = 0;
-		if (++b->failures >= c->fall && !down) {
+		m->successes = 0;
+		if (++m->failures >= c->fall && !down) {
 			snprintf(reason, sizeof(reason), "%u consecutive failed check%s: %s",
-				 b->failures, b->failures == 1 ? "" : "s", msg);
-			set_health(b, LB_HEALTH_DOWN, reason);
+				 m->failures, m->failures == 1 ? "" : "s", msg);
+			set_health(h, m, LB_HEALTH_DOWN, reason);
 		}
 	}
+}
+
+/* Ends a check: every member judges its result. */
+static void hc_done(struct hc_probe *b, bool ok, const char *msg)
+{
+	char addr[LB_ADDR_STRLEN];
+
+	hc_close(b);
+	lb_debug("health: backend %s (%zu service%s): %s",
+		 lb_addr_format(&b->addr, addr, sizeof(addr)), b->n_m, b->n_m == 1 ? "" : "s", msg);
+	for (size_t i = 0; i < b->n_m; i++)
+		judge(b->h, &b->m[i], ok, msg);
 	hc_schedule(b);
 }
 
@@ -182,21 +213,22 @@ static void hc_done(struct hc_backend *b, bool ok, const char *msg)
  * gateway never takes its backends down, and they count as up again as
  * soon as it is over. Logged when it first happens, not at every interval.
  */
-static void hc_local_error(struct hc_backend *b, const char *what, int err)
+static void hc_local_error(struct hc_probe *b, const char *what, int err)
 {
-	const struct lb_shm_backend *sb = lb_shm_backend(b->h->shm, b->svc, b->idx);
+	const struct lb_shm_backend *sb = lb_shm_backend(b->h->shm, b->m[0].svc, b->m[0].idx);
 	char msg[HC_MSG_MAX], addr[LB_ADDR_STRLEN];
 
 	snprintf(msg, sizeof(msg), "not checked: %s: %s", what, strerror(err));
 	hc_close(b);
 	if (strcmp(sb->last_check_msg, msg))
-		lb_warn("health: service %s backend %s: %s", b->h->cfg->services[b->svc].name,
+		lb_warn("health: service %s backend %s: %s", b->h->cfg->services[b->m[0].svc].name,
 			lb_addr_format(&b->addr, addr, sizeof(addr)), msg);
-	record(b, false, msg);
+	for (size_t i = 0; i < b->n_m; i++)
+		record(b->h, &b->m[i], false, msg);
 	hc_schedule(b);
 }
 
-static void hc_fail_errno(struct hc_backend *b, const char *what, int err)
+static void hc_fail_errno(struct hc_probe *b, const char *what, int err)
 {
 	char msg[HC_MSG_MAX];
 
@@ -218,7 +250,7 @@ static void printable(char *out, size_t size, const char *s, size_t n)
  * Judges b->buf[0..len): the status line, "HTTP/1.x NNN[ reason]", with or
  * without its line end (the peer may close right after it).
  */
-static void http_judge(struct hc_backend *b, size_t len)
+static void http_judge(struct hc_probe *b, size_t len)
 {
 	const char *s = b->buf;
 	const struct lb_health_conf *c = b->conf;
@@ -244,7 +276,7 @@ static void http_judge(struct hc_backend *b, size_t len)
 	hc_done(b, true, msg);
 }
 
-static void http_read(struct hc_backend *b)
+static void http_read(struct hc_probe *b)
 {
 	const char *nl;
 
@@ -280,7 +312,7 @@ static void http_read(struct hc_backend *b)
 }
 
 /* Sends what is left of the request; then waits for the answer. */
-static void http_send(struct hc_backend *b)
+static void http_send(struct hc_probe *b)
 {
 	int rc;
 
@@ -303,7 +335,7 @@ static void http_send(struct hc_backend *b)
 		hc_local_error(b, "epoll", -rc);
 }
 
-static void hc_connected(struct hc_backend *b)
+static void hc_connected(struct hc_probe *b)
 {
 	if (b->conf->type != LB_CHECK_HTTP) {
 		hc_done(b, true, "ok: tcp connect");
@@ -315,7 +347,7 @@ static void hc_connected(struct hc_backend *b)
 
 static void hc_event(struct lb_event *ev, uint32_t events)
 {
-	struct hc_backend *b = lb_container_of(ev, struct hc_backend, ev);
+	struct hc_probe *b = lb_container_of(ev, struct hc_probe, ev);
 	int err = 0;
 	socklen_t len = sizeof(err);
 
@@ -350,7 +382,7 @@ static void hc_event(struct lb_event *ev, uint32_t events)
 
 static void hc_timeout(struct lb_timer *t)
 {
-	struct hc_backend *b = lb_container_of(t, struct hc_backend, deadline);
+	struct hc_probe *b = lb_container_of(t, struct hc_probe, deadline);
 	char msg[HC_MSG_MAX];
 
 	if (b->phase == HC_CONNECTING && lb_reach_local(&b->addr, ETIMEDOUT, false)) {
@@ -367,16 +399,17 @@ static void hc_timeout(struct lb_timer *t)
  * Begins one check: a plain socket from the gateway's own address (no
  * bind, not transparent), so the backend answers it like any host.
  */
-static void hc_start(struct hc_backend *b)
+static void hc_start(struct hc_probe *b)
 {
 	struct lb_loop *loop = b->h->loop;
 	int fd, rc;
 
 	b->started = lb_loop_now(loop);
-	if (b->conf->type == LB_CHECK_NONE && !shm_down(b)) {
+	/* A passive-only probe has its one member (such probes are never shared). */
+	if (b->conf->type == LB_CHECK_NONE && !shm_down(b->h, &b->m[0])) {
 		/* Passive only: nothing to do while the workers find it up. */
-		b->seen_down = false;
-		b->successes = b->failures = 0;
+		b->m[0].seen_down = false;
+		b->m[0].successes = b->m[0].failures = 0;
 		hc_schedule(b);
 		return;
 	}
@@ -423,10 +456,10 @@ static void hc_start(struct hc_backend *b)
 
 static void hc_next(struct lb_timer *t)
 {
-	hc_start(lb_container_of(t, struct hc_backend, next));
+	hc_start(lb_container_of(t, struct hc_probe, next));
 }
 
-static int build_request(struct hc_backend *b)
+static int build_request(struct hc_probe *b)
 {
 	const struct lb_health_conf *c = b->conf;
 	char host[LB_ADDR_STRLEN];
@@ -444,8 +477,73 @@ static int build_request(struct hc_backend *b)
 	return 0;
 }
 
+/* Orders members so that those one probe can serve are next to each other. */
+static const struct lb_health *sort_h;
+
+static int member_cmp(const void *x, const void *y)
+{
+	const struct hc_member *a = x, *b = y;
+	const struct lb_service_conf *sa = &sort_h->cfg->services[a->svc];
+	const struct lb_service_conf *sb = &sort_h->cfg->services[b->svc];
+	const struct lb_health_conf *ca = &sort_h->confs[a->svc], *cb = &sort_h->confs[b->svc];
+	union lb_sockaddr aa = sa->backends[a->idx].addr, ab = sb->backends[b->idx].addr;
+	int c;
+
+	if (ca->port)
+		lb_addr_set_port(&aa, ca->port);
+	if (cb->port)
+		lb_addr_set_port(&ab, cb->port);
+	if ((c = memcmp(&aa, &ab, sizeof(aa))))
+		return c;
+	if (ca->type != cb->type)
+		return ca->type < cb->type ? -1 : 1;
+	/* Passive-only probes go by the state of their one service: never shared. */
+	if (ca->type == LB_CHECK_NONE)
+		return a->svc < b->svc ? -1 : a->svc > b->svc;
+	if (ca->interval_ms != cb->interval_ms)
+		return ca->interval_ms < cb->interval_ms ? -1 : 1;
+	if (ca->timeout_ms != cb->timeout_ms)
+		return ca->timeout_ms < cb->timeout_ms ? -1 : 1;
+	if (ca->type == LB_CHECK_HTTP) {
+		if ((c = strcmp(ca->path, cb->path)))
+			return c;
+		if ((c = strcmp(ca->host ? ca->host : "", cb->host ? cb->host : "")))
+			return c;
+		if (ca->expect_min != cb->expect_min || ca->expect_max != cb->expect_max)
+			return ca->expect_min != cb->expect_min ?
+			       (ca->expect_min < cb->expect_min ? -1 : 1) :
+			       (ca->expect_max < cb->expect_max ? -1 : 1);
+	}
+	return 0;
+}
+
+/* Sets up probe b for its n_m members (b->m set) and schedules its first check at first. */
+static int probe_init(struct lb_health *h, struct hc_probe *b, uint64_t first)
+{
+	const struct hc_member *m = &b->m[0];
+	int rc;
+
+	b->h = h;
+	b->conf = &h->confs[m->svc];
+	b->addr = h->cfg->services[m->svc].backends[m->idx].addr;
+	if (b->conf->port)
+		lb_addr_set_port(&b->addr, b->conf->port);
+	b->ev.fd = -1;
+	b->ev.cb = hc_event;
+	b->next.cb = hc_next;
+	b->deadline.cb = hc_timeout;
+	for (size_t i = 0; i < b->n_m; i++)
+		b->m[i].seen_down = shm_down(h, &b->m[i]);
+	if (b->conf->type == LB_CHECK_HTTP) {
+		rc = build_request(b);
+		if (rc < 0)
+			return rc;
+	}
+	return lb_loop_timer_set(h->loop, &b->next, first);
+}
+
 struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *cfg,
-					  struct lb_shm *shm)
+				  struct lb_shm *shm)
 {
 	struct lb_health *h = calloc(1, sizeof(*h));
 	uint64_t now = lb_loop_now(loop);
@@ -458,41 +556,41 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 	h->cfg = cfg;
 	h->shm = shm;
 	h->n = shm->n_backends;
+	h->rng = now | 1;
 	h->confs = calloc(cfg->n_services, sizeof(*h->confs));
-	h->b = calloc(h->n, sizeof(*h->b));
-	if ((cfg->n_services && !h->confs) || (h->n && !h->b))
+	h->members = calloc(h->n, sizeof(*h->members));
+	h->p = calloc(h->n, sizeof(*h->p));
+	if ((cfg->n_services && !h->confs) || (h->n && (!h->members || !h->p)))
 		goto fail;
 	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct lb_service_conf *svc = &cfg->services[i];
-		const struct lb_health_conf *c = &h->confs[i];
+		conf_effective(&h->confs[i], &cfg->services[i].health);
+		for (size_t j = 0; j < cfg->services[i].n_backends; j++, k++)
+			h->members[k] = (struct hc_member){ .svc = i, .idx = j };
+	}
+	sort_h = h;
+	qsort(h->members, h->n, sizeof(*h->members), member_cmp);
+	for (size_t i = 0; i < h->n; i++) {
+		struct hc_probe *b = &h->p[h->n_probes];
 
-		conf_effective(&h->confs[i], &svc->health);
-		for (size_t j = 0; j < svc->n_backends; j++, k++) {
-			struct hc_backend *b = &h->b[k];
-
-			b->h = h;
-			b->svc = i;
-			b->idx = j;
-			b->conf = c;
-			b->addr = svc->backends[j].addr;
-			if (c->port)
-				lb_addr_set_port(&b->addr, c->port);
-			b->ev.fd = -1;
-			b->ev.cb = hc_event;
-			b->next.cb = hc_next;
-			b->deadline.cb = hc_timeout;
-			b->seen_down = shm_down(b);
-			if (c->type == LB_CHECK_HTTP) {
-				rc = build_request(b);
-				if (rc < 0)
-					goto fail;
-			}
-			/* Spread the first checks of a service over its interval. */
-			rc = lb_loop_timer_set(loop, &b->next,
-					       now + (uint64_t)c->interval_ms * j / svc->n_backends);
-			if (rc < 0)
-				goto fail;
+		if (h->n_probes && !member_cmp(&b[-1].m[0], &h->members[i])) {
+			b[-1].n_m++;
+			continue;
 		}
+		b->m = &h->members[i];
+		b->n_m = 1;
+		h->n_probes++;
+	}
+	/*
+	 * The first checks evenly over each probe's interval, in an order that
+	 * mixes services, so no two fall on the same millisecond by design.
+	 */
+	for (size_t i = 0; i < h->n_probes; i++) {
+		struct hc_probe *b = &h->p[i];
+		uint64_t slot = (i * 2654435761u) % h->n_probes;
+
+		rc = probe_init(h, b, now + h->confs[b->m[0].svc].interval_ms * slot / h->n_probes);
+		if (rc < 0)
+			goto fail;
 	}
 	return h;
 fail:
@@ -509,8 +607,8 @@ void lb_health_stop(struct lb_health *h)
 {
 	if (!h)
 		return;
-	for (size_t i = 0; h->b && i < h->n; i++) {
-		struct hc_backend *b = &h->b[i];
+	for (size_t i = 0; h->p && i < h->n_probes; i++) {
+		struct hc_probe *b = &h->p[i];
 
 		if (!b->h)
 			continue;	/* never set up (failed start) */
@@ -518,7 +616,8 @@ void lb_health_stop(struct lb_health *h)
 		lb_loop_timer_cancel(h->loop, &b->next);
 		free(b->req);
 	}
-	free(h->b);
+	free(h->p);
+	free(h->members);
 	free(h->confs);
 	free(h);
 }

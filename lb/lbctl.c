@@ -341,10 +341,11 @@ static void print_rules(json_t *rules)
 static void print_status(json_t *d, char **argv)
 {
 	static const char *const head[] = { ">ID", ">PID", ">GEN", "STATE", ">ACTIVE",
-					    ">ACCEPTED", ">RESTARTS", ">HEARTBEAT" };
-	struct table t = { .ncols = 8, .head = head };
+					    ">ACCEPTED", ">RESTARTS", ">HEARTBEAT", ">RSS" };
+	struct table t = { .ncols = 9, .head = head };
 	json_t *reload = json_object_get(d, "last_reload"), *w;
-	char up[32], when[64];
+	json_t *mem = json_object_get(d, "memory"), *master = json_object_get(mem, "master");
+	char up[32], when[64], a[16], b[16], c[16];
 	size_t i;
 
 	duration(up, sizeof(up), num(d, "uptime_s"));
@@ -363,6 +364,11 @@ static void print_status(json_t *d, char **argv)
 		printf("last reload: none\n");
 	}
 	print_rules(json_object_get(d, "rules"));
+	if (json_is_object(mem))
+		printf("memory:      shm %sB (pool %sB), master rss %sB\n",
+		       lbctl_human((double)num(mem, "shm_bytes"), a, sizeof(a)),
+		       lbctl_human((double)num(mem, "shm_pool_bytes"), b, sizeof(b)),
+		       lbctl_human((double)num(master, "rss_bytes"), c, sizeof(c)));
 	json_array_foreach(json_object_get(d, "workers"), i, w) {
 		cell(&t, "%lld", num(w, "id"));
 		cell(&t, "%lld", num(w, "pid"));
@@ -375,6 +381,7 @@ static void print_status(json_t *d, char **argv)
 			cell(&t, "%lldms", num(w, "heartbeat_age_ms"));
 		else
 			cell(&t, "-");
+		cell(&t, "%sB", lbctl_human((double)num(w, "rss_bytes"), a, sizeof(a)));
 	}
 	printf("\n");
 	table_print(&t);

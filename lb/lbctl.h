@@ -20,6 +20,9 @@ void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3), 
 /* Sends one request line and returns the reply line (owned, without newline); dies on failure. */
 char *lbctl_transact(const struct ctx *c, const char *line, int timeout_s);
 
+/* "12.3K": a rate or size in 4-5 columns, powers of 1024; returns buf. */
+const char *lbctl_human(double v, char *buf, size_t len);
+
 /* lbctl top ARGS...: argv[0] is "top". Returns the exit status. */
 int lbctl_top(const struct ctx *c, int argc, char **argv);
 

@@ -87,8 +87,7 @@ static void term_size(struct top *t)
 	}
 }
 
-/* "12.3K": a rate or size in 4-5 columns, powers of 1024. */
-static const char *human(double v, char *buf, size_t len)
+const char *lbctl_human(double v, char *buf, size_t len)
 {
 	static const char units[] = " KMGTP";
 	int u = 0;
@@ -196,8 +195,8 @@ static void frame(struct top *t, json_t *backends)
 	line(t, "lb top  %s  every %g s; q or Ctrl-C quits", stamp, t->interval_s);
 	if (t->prev)
 		line(t, "backends %zu (%zu usable)  active %lld  conn/s %.1f  in/s %sB  out/s %sB", n,
-		     usable, active, sum_rate, human(sum_in, a, sizeof(a)),
-		     human(sum_out, b, sizeof(b)));
+		     usable, active, sum_rate, lbctl_human(sum_in, a, sizeof(a)),
+		     lbctl_human(sum_out, b, sizeof(b)));
 	else
 		line(t, "backends %zu (%zu usable)  active %lld  conn/s -  in/s -  out/s -", n, usable,
 		     active);
@@ -214,8 +213,8 @@ static void frame(struct top *t, json_t *backends)
 			break;
 		if (p && dt > 0) {
 			snprintf(rate, sizeof(rate), "%.1f", (cur[i].total - p->total) / dt);
-			human((cur[i].bytes_in - p->bytes_in) / dt, a, sizeof(a));
-			human((cur[i].bytes_out - p->bytes_out) / dt, b, sizeof(b));
+			lbctl_human((cur[i].bytes_in - p->bytes_in) / dt, a, sizeof(a));
+			lbctl_human((cur[i].bytes_out - p->bytes_out) / dt, b, sizeof(b));
 		} else {
 			snprintf(rate, sizeof(rate), "-");
 			snprintf(a, sizeof(a), "-");
@@ -224,7 +223,7 @@ static void frame(struct top *t, json_t *backends)
 		latency(json_object_get(be, "connect_ms"), lat, sizeof(lat));
 		line(t, "%-12s %-*s %-8s %7lld %8s %8s %8s %10s %7lld  %s", text(be, "service"),
 		     (int)wa, text(be, "address"), strcmp(admin, "up") ? admin : text(be, "health"),
-		     num(be, "active"), rate, a, b, human(cur[i].total, c, sizeof(c)),
+		     num(be, "active"), rate, a, b, lbctl_human(cur[i].total, c, sizeof(c)),
 		     num(be, "connect_failures"), lat);
 		shown++;
 	}

@@ -229,6 +229,9 @@ static int check_own_addresses(struct lb_preflight_report *r, const struct lb_co
 		for (size_t j = 0; j < svc->n_vips && rc == 0; j++) {
 			const union lb_sockaddr *a = &svc->vips[j];
 
+			/* A prefix may well span a subnet's broadcast address: only a lone VIP is wrong. */
+			if (!lb_config_vip_single(svc, j))
+				continue;
 			for (const struct ifaddrs *ifa = ifs; ifa && rc == 0; ifa = ifa->ifa_next) {
 				if (!is_broadcast(ifa, a))
 					continue;

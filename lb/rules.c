@@ -39,6 +39,7 @@ struct spec {
 	struct lb_nft_spec nft;
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
+	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
 };
 
 struct watch_src {
@@ -64,26 +65,61 @@ struct lb_rules {
 	struct lb_rules_state st;
 };
 
+static void spec_fini(struct spec *s)
+{
+	free(s->vips);
+	free(s->ranges);
+	s->vips = NULL;
+	s->ranges = NULL;
+}
+
+/* A prefix or port-range VIP as the nft interval set takes it: first and last. */
+static void vip_range(const struct lb_service_conf *svc, size_t k, struct lb_nft_range *r)
+{
+	union lb_sockaddr last = svc->vips[k];
+	bool v6 = last.sa.sa_family == AF_INET6;
+	unsigned char *p = v6 ? last.in6.sin6_addr.s6_addr : (unsigned char *)&last.in.sin_addr;
+	unsigned int bits = v6 ? 128 : 32;
+
+	/* Every host bit set: the prefix's last address. */
+	for (unsigned int b = svc->vip_plen[k]; b < bits; b++)
+		p[b / 8] |= (unsigned char)(0x80 >> (b % 8));
+	lb_addr_set_port(&last, svc->vip_port_last[k]);
+	memset(r, 0, sizeof(*r));
+	memcpy(&r->first, &svc->vips[k], sizeof(svc->vips[k]));
+	memcpy(&r->last, &last, sizeof(last));
+}
+
 static int spec_init(struct spec *s, const struct lb_config *cfg)
 {
-	size_t n = 0, tcp = 0, udp = 0;
+	size_t n = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n += cfg->services[i].n_vips;
 	/* A tcp+udp VIP is in both: TCP from the front, UDP from the back. */
 	s->vips = calloc(n ? 2 * n : 1, sizeof(*s->vips));
-	if (!s->vips)
+	s->ranges = calloc(n ? 2 * n : 1, sizeof(*s->ranges));
+	if (!s->vips || !s->ranges) {
+		spec_fini(s);
 		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_services; i++)
-		for (size_t j = 0; j < cfg->services[i].n_vips; j++) {
-			const union lb_sockaddr *v = &cfg->services[i].vips[j];
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
 
-			if (cfg->services[i].protocols & LB_PROTO_TCP)
-				memcpy(&s->vips[tcp++], v, sizeof(*v));
-			if (cfg->services[i].protocols & LB_PROTO_UDP)
-				memcpy(&s->vips[2 * n - ++udp], v, sizeof(*v));
+		for (size_t j = 0; j < svc->n_vips; j++) {
+			bool single = lb_config_vip_single(svc, j);
+
+			if ((svc->protocols & LB_PROTO_TCP) && single)
+				memcpy(&s->vips[tcp++], &svc->vips[j], sizeof(svc->vips[j]));
+			if ((svc->protocols & LB_PROTO_UDP) && single)
+				memcpy(&s->vips[2 * n - ++udp], &svc->vips[j], sizeof(svc->vips[j]));
+			if ((svc->protocols & LB_PROTO_TCP) && !single)
+				vip_range(svc, j, &s->ranges[tcp_r++]);
+			if ((svc->protocols & LB_PROTO_UDP) && !single)
+				vip_range(svc, j, &s->ranges[2 * n - ++udp_r]);
 		}
+	}
 	s->nft = (struct lb_nft_spec){
 		.table = cfg->intercept.table,
 		.mark = cfg->intercept.mark,
@@ -92,6 +128,10 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 		.n_vips = tcp,
 		.udp_vips = s->vips + 2 * n - udp,
 		.n_udp_vips = udp,
+		.ranges = s->ranges,
+		.n_ranges = tcp_r,
+		.udp_ranges = s->ranges + 2 * n - udp_r,
+		.n_udp_ranges = udp_r,
 	};
 	s->route = (struct lb_nft_route_spec){
 		.mark = cfg->intercept.mark,
@@ -103,11 +143,6 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 	return 0;
 }
 
-static void spec_fini(struct spec *s)
-{
-	free(s->vips);
-	s->vips = NULL;
-}
 
 static bool route_spec_equal(const struct lb_nft_route_spec *a, const struct lb_nft_route_spec *b)
 {
@@ -386,11 +421,28 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 	rc = lb_nft_route_apply(&next.route, err, errlen);
 	if (rc < 0)
 		goto fail;
-	/* A renamed intercept.table: the old one goes in the same transaction. */
-	if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
-		next.nft.retire = r->cur.nft.table;
-	rc = lb_nft_apply(&next.nft, err, errlen);
-	next.nft.retire = NULL;
+	/*
+	 * The table as lb left it (its watch says nothing in it was touched)
+	 * and the same rules in the new one: only the
+	 * VIPs that changed go to the kernel (one VIP in 100,000 is one
+	 * element, not a new table), in one transaction still. Otherwise the
+	 * table is replaced whole, a renamed intercept.table's old one in the
+	 * same transaction.
+	 */
+	if (r->nft_installed && r->st.watching && !(r->gone & GONE_NFT) &&
+	    lb_nft_ruleset_same_shape(&r->cur.nft, &next.nft)) {
+		size_t added, removed;
+
+		rc = lb_nft_apply_diff(&r->cur.nft, &next.nft, err, errlen, &added, &removed);
+		if (rc == 0)
+			lb_info("rules: table inet %s kept: %zu VIP element%s added, %zu removed",
+				next.nft.table, added, added == 1 ? "" : "s", removed);
+	} else {
+		if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
+			next.nft.retire = r->cur.nft.table;
+		rc = lb_nft_apply(&next.nft, err, errlen);
+		next.nft.retire = NULL;
+	}
 	if (rc < 0) {
 		if (routes_changed && r->routes_installed) {
 			char ignored[256];

@@ -29,6 +29,7 @@
  * are ever too small and the batch is retried twice as large. */
 #define LB_NFT_MSG_MAX		1024
 #define LB_NFT_FIXED_MSGS	32
+#define LB_NFT_ELEM_COST	64
 
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
@@ -44,6 +45,7 @@ struct lb_nft_batch {
 	struct mnl_nlmsg_batch *b;
 	uint32_t first_seq;	/* of the batch-begin message */
 	uint32_t n_acked;	/* messages that ask for an ack */
+	size_t added, removed;	/* a diff's element changes */
 	char job[NFT_TABLE_MAXNAMELEN + 48];	/* what the batch does, for messages */
 };
 
@@ -56,15 +58,23 @@ static void lb_nft_batch_free(struct lb_nft_batch *nb)
 	nb->buf = NULL;
 }
 
+/* Elements in spec's VIP sets. */
+static size_t lb_nft_spec_elems(const struct lb_nft_spec *spec)
+{
+	return spec ? spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges : 0;
+}
+
 /*
- * Builds begin + (ruleset, or a lone DELTABLE when spec is NULL) + end into
- * nb. Returns 0 or -errno.
+ * Builds begin + (ruleset; with old, only the VIP element changes from old
+ * to spec; a lone DELTABLE when spec is NULL) + end into nb. Returns 0 or
+ * -errno.
  */
 static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *spec,
-			     const char *table)
+			     const struct lb_nft_spec *old, const char *table)
 {
-	size_t vips = spec ? spec->n_vips + spec->n_udp_vips : 0;
-	size_t limit = (LB_NFT_FIXED_MSGS + vips) * LB_NFT_MSG_MAX;
+	/* Elements go many to a message: about 64 bytes each, with the headers. */
+	size_t limit = LB_NFT_FIXED_MSGS * LB_NFT_MSG_MAX +
+		       (lb_nft_spec_elems(spec) + lb_nft_spec_elems(old)) * LB_NFT_ELEM_COST;
 	uint32_t seq;
 	int ret;
 
@@ -81,7 +91,10 @@ static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *
 		seq = nb->first_seq = (uint32_t)time(NULL);
 		nftnl_batch_begin(mnl_nlmsg_batch_current(nb->b), seq++);
 		mnl_nlmsg_batch_next(nb->b);
-		if (spec) {
+		if (spec && old) {
+			ret = lb_nft_ruleset_diff_build(old, spec, nb->b, &seq, &nb->added,
+							&nb->removed);
+		} else if (spec) {
 			ret = lb_nft_ruleset_build(spec, nb->b, &seq);
 		} else {
 			struct nftnl_table *t = nftnl_table_alloc();
@@ -409,7 +422,7 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 	struct lb_nft_batch nb = { 0 };
 	int ret;
 
-	ret = lb_nft_batch_make(&nb, spec, NULL);
+	ret = lb_nft_batch_make(&nb, spec, NULL, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -418,6 +431,28 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 	}
 	snprintf(nb.job, sizeof(nb.job), "applying ruleset to table inet %s", spec->table);
 	ret = lb_nft_talk(&nb, spec->table, err, errlen);
+	lb_nft_batch_free(&nb);
+	return ret;
+}
+
+int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
+		      size_t errlen, size_t *added, size_t *removed)
+{
+	struct lb_nft_batch nb = { 0 };
+	int ret;
+
+	ret = lb_nft_batch_make(&nb, spec, old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "nft: building the VIP changes for table inet %s: %s",
+			 spec && spec->table ? spec->table : "(none)",
+			 ret == -EINVAL ? "invalid table name, port or address" : strerror(-ret));
+		return ret;
+	}
+	*added = nb.added;
+	*removed = nb.removed;
+	snprintf(nb.job, sizeof(nb.job), "changing VIPs in table inet %s", spec->table);
+	/* Nothing changed: an empty transaction is not worth a round trip. */
+	ret = nb.added || nb.removed ? lb_nft_talk(&nb, spec->table, err, errlen) : 0;
 	lb_nft_batch_free(&nb);
 	return ret;
 }
@@ -431,7 +466,7 @@ int lb_nft_remove(const char *table, char *err, size_t errlen)
 		snprintf(err, errlen, "nft: deleting table: invalid table name");
 		return -EINVAL;
 	}
-	ret = lb_nft_batch_make(&nb, NULL, table);
+	ret = lb_nft_batch_make(&nb, NULL, NULL, table);
 	if (ret) {
 		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
 		return ret;

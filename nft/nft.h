@@ -2,12 +2,21 @@
 #ifndef LB_NFT_H
 #define LB_NFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
 struct mnl_nlmsg_batch;
+
+/*
+ * A VIP that is a prefix or a port range: every address from first's to
+ * last's (a prefix's first and last), every port from first's to last's.
+ */
+struct lb_nft_range {
+	struct sockaddr_storage first, last;
+};
 
 /* What lb intercepts: everything the ruleset is built from. */
 struct lb_nft_spec {
@@ -19,6 +28,10 @@ struct lb_nft_spec {
 	size_t n_vips;
 	const struct sockaddr_storage *udp_vips;	/* UDP, likewise; none: no UDP rules */
 	size_t n_udp_vips;
+	const struct lb_nft_range *ranges;	/* TCP prefixes and port ranges */
+	size_t n_ranges;
+	const struct lb_nft_range *udp_ranges;	/* UDP, likewise */
+	size_t n_udp_ranges;
 };
 
 /*
@@ -33,6 +46,22 @@ struct lb_nft_spec {
 int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
 			 uint32_t *seq);
 
+/*
+ * Whether a and b differ in their VIPs' elements at most: then a reload
+ * from a to b is lb_nft_ruleset_diff_build's few element changes, not a
+ * new table.
+ */
+bool lb_nft_ruleset_same_shape(const struct lb_nft_spec *a, const struct lb_nft_spec *b);
+
+/*
+ * Appends the messages that turn the VIP sets of old (installed) into
+ * next's, sets of the same shape both: deletes, then adds, many elements a
+ * message. Counts them in *added and *removed. Returns 0 or -errno.
+ */
+int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
+			      struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
+			      size_t *removed);
+
 /* Writes the ruleset in nft(8) syntax, as `nft list table` would show it. */
 int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out);
 
@@ -43,6 +72,15 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out);
  * privilege, kernel lacks tproxy/socket support, ...).
  */
 int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen);
+
+/*
+ * Changes the installed ruleset of old into spec's, rulesets of the same
+ * shape (lb_nft_ruleset_same_shape), by its VIP element changes alone, in
+ * one transaction; nothing when there are none. *added and *removed count
+ * them. Returns 0 or -errno with err as for lb_nft_apply().
+ */
+int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
+		      size_t errlen, size_t *added, size_t *removed);
 
 /* Deletes table `table` (family inet); a missing table is not an error. */
 int lb_nft_remove(const char *table, char *err, size_t errlen);

@@ -5,6 +5,7 @@
  * sends what this builds.
  */
 #include "nft/nft.h"
+#include "nft/nft_priv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <netinet/ip_icmp.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <linux/netfilter.h>
@@ -28,19 +30,6 @@
 
 #define LB_NFT_CHAIN	"prerouting"
 #define LB_NFT_PRIO	(-150)		/* NF_IP_PRI_MANGLE: "priority mangle" */
-
-/* nft's concatenated datatype ids: (first << TYPE_BITS) | second. */
-#define LB_NFT_TYPE_BITS	6
-#define LB_NFT_TYPE_IPADDR	7
-#define LB_NFT_TYPE_IP6ADDR	8
-#define LB_NFT_TYPE_SERVICE	13
-#define LB_NFT_TYPE_ICMP	14
-#define LB_NFT_TYPE_ICMP6	29
-
-/* Each concatenated field is padded to a 32-bit register. */
-#define LB_NFT_KEY4_LEN	(4 + 4)
-#define LB_NFT_KEY6_LEN	(16 + 4)
-#define LB_NFT_KEY_MAX	LB_NFT_KEY6_LEN
 
 /* nft's name for an anonymous set; the kernel fills in the number. */
 #define LB_NFT_ANON_SET	"__set%d"
@@ -60,53 +49,59 @@ static const uint8_t lb_nft_icmp6_errors[] = {
 	ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB,
 };
 
-struct lb_nft_family {
-	const char *set;	/* also the nft name used in the lookup */
-	uint32_t set_id;	/* batch-local id, as nft numbers new sets */
-	uint8_t l4proto;	/* what its set's VIPs carry: IPPROTO_TCP or IPPROTO_UDP */
-	uint32_t key_type;
-	uint32_t key_len;
-	uint8_t nfproto;
-	uint32_t daddr_off;	/* offset of the destination in the IP header */
-	uint32_t addr_len;
-	uint8_t icmp_proto;	/* IPPROTO_ICMP or IPPROTO_ICMPV6 */
-	uint32_t icmp_set_id;	/* the anonymous set of icmp_errors */
-	uint32_t icmp_type;	/* nft datatype of its key */
-	const uint8_t *icmp_errors;
-	uint32_t n_icmp_errors;
-};
+#define KEY4_TYPE ((LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE)
+#define KEY6_TYPE ((LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE)
 
-static const struct lb_nft_family lb_nft_v4 = {
-	.set = "vips4", .set_id = 1, .l4proto = IPPROTO_TCP,
-	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
-	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
-	.daddr_off = 16, .addr_len = 4,
-	.icmp_proto = IPPROTO_ICMP, .icmp_set_id = 3, .icmp_type = LB_NFT_TYPE_ICMP,
-	.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
-};
-
-static const struct lb_nft_family lb_nft_v6 = {
-	.set = "vips6", .set_id = 2, .l4proto = IPPROTO_TCP,
-	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
-	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
-	.daddr_off = 24, .addr_len = 16,
-	.icmp_proto = IPPROTO_ICMPV6, .icmp_set_id = 4, .icmp_type = LB_NFT_TYPE_ICMP6,
-	.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
-};
-
-/* The UDP VIPs' sets: as the TCP ones, with their own names and ids. */
-static const struct lb_nft_family lb_nft_udp4 = {
-	.set = "udp_vips4", .set_id = 5, .l4proto = IPPROTO_UDP,
-	.key_type = (LB_NFT_TYPE_IPADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
-	.key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
-	.daddr_off = 16, .addr_len = 4,
-};
-
-static const struct lb_nft_family lb_nft_udp6 = {
-	.set = "udp_vips6", .set_id = 6, .l4proto = IPPROTO_UDP,
-	.key_type = (LB_NFT_TYPE_IP6ADDR << LB_NFT_TYPE_BITS) | LB_NFT_TYPE_SERVICE,
-	.key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
-	.daddr_off = 24, .addr_len = 16,
+/*
+ * The VIP sets: TCP and UDP, single VIPs (a hash) and prefixes or port
+ * ranges (an interval set), each per family. The TCP ones also carry the
+ * family's ICMP error set.
+ */
+const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N] = {
+	[LB_NFT_VS_TCP4] = {
+		.set = "vips4", .set_id = 1, .l4proto = IPPROTO_TCP,
+		.key_type = KEY4_TYPE, .key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
+		.daddr_off = 16, .addr_len = 4,
+		.icmp_proto = IPPROTO_ICMP, .icmp_set_id = 3, .icmp_type = LB_NFT_TYPE_ICMP,
+		.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
+	},
+	[LB_NFT_VS_TCP6] = {
+		.set = "vips6", .set_id = 2, .l4proto = IPPROTO_TCP,
+		.key_type = KEY6_TYPE, .key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
+		.daddr_off = 24, .addr_len = 16,
+		.icmp_proto = IPPROTO_ICMPV6, .icmp_set_id = 4, .icmp_type = LB_NFT_TYPE_ICMP6,
+		.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
+	},
+	[LB_NFT_VS_UDP4] = {
+		.set = "udp_vips4", .set_id = 5, .l4proto = IPPROTO_UDP,
+		.key_type = KEY4_TYPE, .key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
+		.daddr_off = 16, .addr_len = 4,
+	},
+	[LB_NFT_VS_UDP6] = {
+		.set = "udp_vips6", .set_id = 6, .l4proto = IPPROTO_UDP,
+		.key_type = KEY6_TYPE, .key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
+		.daddr_off = 24, .addr_len = 16,
+	},
+	[LB_NFT_VS_TCP_R4] = {
+		.set = "vip_ranges4", .set_id = 7, .l4proto = IPPROTO_TCP, .range = true,
+		.key_type = KEY4_TYPE, .key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
+		.daddr_off = 16, .addr_len = 4,
+	},
+	[LB_NFT_VS_TCP_R6] = {
+		.set = "vip_ranges6", .set_id = 8, .l4proto = IPPROTO_TCP, .range = true,
+		.key_type = KEY6_TYPE, .key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
+		.daddr_off = 24, .addr_len = 16,
+	},
+	[LB_NFT_VS_UDP_R4] = {
+		.set = "udp_vip_ranges4", .set_id = 9, .l4proto = IPPROTO_UDP, .range = true,
+		.key_type = KEY4_TYPE, .key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
+		.daddr_off = 16, .addr_len = 4,
+	},
+	[LB_NFT_VS_UDP_R6] = {
+		.set = "udp_vip_ranges6", .set_id = 10, .l4proto = IPPROTO_UDP, .range = true,
+		.key_type = KEY6_TYPE, .key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
+		.daddr_off = 24, .addr_len = 16,
+	},
 };
 
 static int lb_nft_vips_check(const struct sockaddr_storage *vips, size_t n)
@@ -136,31 +131,23 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 	if (spec->port == 0)
 		return -EINVAL;
 	ret = lb_nft_vips_check(spec->vips, spec->n_vips);
-	return ret ? ret : lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips);
-}
+	if (!ret)
+		ret = lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips);
+	for (size_t i = 0; !ret && i < spec->n_ranges + spec->n_udp_ranges; i++) {
+		const struct lb_nft_range *r = i < spec->n_ranges ? &spec->ranges[i] :
+					       &spec->udp_ranges[i - spec->n_ranges];
 
-/* Fills key with "address . port" as the set stores it; returns its length. */
-static uint32_t lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
-{
-	memset(key, 0, LB_NFT_KEY_MAX);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-		memcpy(key, &in->sin_addr, 4);
-		memcpy(key + 4, &in->sin_port, 2);
-		return LB_NFT_KEY4_LEN;
+		if ((r->first.ss_family != AF_INET && r->first.ss_family != AF_INET6) ||
+		    r->last.ss_family != r->first.ss_family)
+			ret = -EAFNOSUPPORT;
 	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-	memcpy(key, &in6->sin6_addr, 16);
-	memcpy(key + 16, &in6->sin6_port, 2);
-	return LB_NFT_KEY6_LEN;
+	return ret;
 }
 
 /* Starts a message in the batch; every one asks for an ack so that apply.c
  * can tell which object the kernel rejected. */
-static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
-				   uint16_t flags, uint32_t *seq)
+struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type, uint16_t flags,
+			    uint32_t *seq)
 {
 	return nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(batch), type, NFPROTO_INET,
 				     flags | NLM_F_ACK, (*seq)++);
@@ -168,7 +155,7 @@ static struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type,
 
 /* mnl_nlmsg_batch_next() fails once the batch passed its limit; the caller
  * sized it and may retry with a larger one. */
-static int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
+int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
 {
 	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
 }
@@ -192,8 +179,7 @@ static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
 	return lb_nft_msg_end(batch);
 }
 
-static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name,
-					  uint32_t id)
+struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name, uint32_t id)
 {
 	struct nftnl_set *s;
 
@@ -207,27 +193,7 @@ static struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const 
 	return s;
 }
 
-static int lb_nft_set_msg(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			  struct mnl_nlmsg_batch *batch, uint32_t *seq)
-{
-	struct nftnl_set *s;
-	struct nlmsghdr *nlh;
-
-	s = lb_nft_set_alloc(spec, fam->set, fam->set_id);
-	if (!s)
-		return -ENOMEM;
-	/* A plain hash set, as nft declares one: no NFT_SET_CONSTANT, since
-	 * elements are to be updated in place later. */
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, 0);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, fam->key_type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, fam->key_len);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWSET, NLM_F_CREATE, seq);
-	nftnl_set_nlmsg_build_payload(nlh, s);
-	nftnl_set_free(s);
-	return lb_nft_msg_end(batch);
-}
-
-/* One message per element, so a rejected element can be named. */
+/* One element in a message of its own (the ICMP sets' few). */
 static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
 			   const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq)
@@ -250,18 +216,6 @@ static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint
 	nftnl_set_elems_nlmsg_build_payload(nlh, s);
 	nftnl_set_free(s);
 	return lb_nft_msg_end(batch);
-}
-
-static int lb_nft_vip_msg(const struct lb_nft_spec *spec, const struct sockaddr_storage *vip,
-			  bool udp, struct mnl_nlmsg_batch *batch, uint32_t *seq)
-{
-	const struct lb_nft_family *fam = vip->ss_family == AF_INET ? (udp ? &lb_nft_udp4 : &lb_nft_v4)
-							      : (udp ? &lb_nft_udp6 : &lb_nft_v6);
-	uint8_t key[LB_NFT_KEY_MAX];
-	uint32_t len;
-
-	len = lb_nft_vip_key(vip, key);
-	return lb_nft_elem_msg(spec, fam->set, fam->set_id, key, len, batch, seq);
 }
 
 /*
@@ -552,10 +506,18 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 static int lb_nft_rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
 				  struct nftnl_rule *r)
 {
+	const struct lb_nft_family *ranges =
+		&lb_nft_vipsets[fam->nfproto == NFPROTO_IPV4 ? LB_NFT_VS_UDP_R4 : LB_NFT_VS_UDP_R6];
 	int ret;
 
-	if ((ret = lb_nft_vip_key_load(r, fam)) ||
+	if ((ret = lb_nft_vip_key_load(r, fam)))
+		return ret;
+	/* Single VIPs, and prefix and port-range ones: whichever sets exist. */
+	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) &&
 	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
+		return ret;
+	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4) &&
+	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
 		return ret;
 	return lb_nft_socket_mark(spec, r);
 }
@@ -588,41 +550,40 @@ cleanup:
 	return ret;
 }
 
-/* The UDP VIPs' sets and elements: only when there are UDP VIPs. */
-static int lb_nft_udp_set_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-			       uint32_t *seq)
+/*
+ * The tproxy rules, one per existing VIP set (TCP first), with the UDP
+ * mark rules before the UDP ones.
+ */
+static int lb_nft_vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+				uint32_t *seq)
 {
-	int ret;
+	static const enum lb_nft_vs order[] = {
+		LB_NFT_VS_TCP4, LB_NFT_VS_TCP6, LB_NFT_VS_TCP_R4, LB_NFT_VS_TCP_R6,
+		LB_NFT_VS_UDP4, LB_NFT_VS_UDP6, LB_NFT_VS_UDP_R4, LB_NFT_VS_UDP_R6,
+	};
+	bool udp = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) ||
+		   lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4);
+	int ret = 0;
 
-	if (!spec->n_udp_vips)
-		return 0;
-	if ((ret = lb_nft_set_msg(spec, &lb_nft_udp4, batch, seq)) ||
-	    (ret = lb_nft_set_msg(spec, &lb_nft_udp6, batch, seq)))
-		return ret;
-	for (size_t i = 0; ret == 0 && i < spec->n_udp_vips; i++)
-		ret = lb_nft_vip_msg(spec, &spec->udp_vips[i], true, batch, seq);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]) && !ret; i++) {
+		const struct lb_nft_family *f = &lb_nft_vipsets[order[i]];
+
+		if (order[i] == LB_NFT_VS_UDP4 && udp &&
+		    ((ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket,
+					    &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
+		     (ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket,
+					    &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq))))
+			break;
+		if (lb_nft_vipset_exists(spec, order[i]))
+			ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, f, batch, seq);
+	}
 	return ret;
 }
 
-/* The UDP rules: mark, then tproxy, each for both families. */
-static int lb_nft_udp_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-				uint32_t *seq)
-{
-	int ret;
-
-	if (!spec->n_udp_vips)
-		return 0;
-	if ((ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket, &lb_nft_udp4, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket, &lb_nft_udp6, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_udp4, batch, seq)))
-		return ret;
-	return lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_udp6, batch, seq);
-}
-
-int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+/* The whole transaction; bare: without the VIP sets' elements (for lb_nft_ruleset_same_shape). */
+static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_nlmsg_batch *batch,
 			 uint32_t *seq)
 {
-	size_t i;
 	int ret;
 
 	ret = lb_nft_spec_check(spec);
@@ -641,126 +602,137 @@ int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 	if ((ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
 	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
 	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	    (ret = lb_nft_set_msg(spec, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_set_msg(spec, &lb_nft_v6, batch, seq)))
+	    (ret = lb_nft_vipset_msgs(spec, bare, batch, seq)))
 		return ret;
-	for (i = 0; i < spec->n_vips; i++) {
-		ret = lb_nft_vip_msg(spec, &spec->vips[i], false, batch, seq);
-		if (ret)
-			return ret;
-	}
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = lb_nft_udp_set_msgs(spec, batch, seq)) ||
-	    (ret = lb_nft_chain_msg(spec, batch, seq)) ||
+	if ((ret = lb_nft_chain_msg(spec, batch, seq)) ||
 	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, &lb_nft_v6, batch, seq)) ||
-	    (ret = lb_nft_udp_rule_msgs(spec, batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v4, batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_v6, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_v6, batch, seq)))
+	    (ret = lb_nft_vip_rule_msgs(spec, batch, seq)) ||
+	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
+	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
 		return ret;
 	return 0;
 }
 
-/* True when an earlier VIP has the same key: the set holds it once. */
-static int lb_nft_vip_dup(const struct sockaddr_storage *vips, size_t i)
+int lb_nft_ruleset_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq)
 {
-	uint8_t a[LB_NFT_KEY_MAX], b[LB_NFT_KEY_MAX];
-	uint32_t alen, blen;
-	size_t j;
-
-	alen = lb_nft_vip_key(&vips[i], a);
-	for (j = 0; j < i; j++) {
-		if (vips[j].ss_family != vips[i].ss_family)
-			continue;
-		blen = lb_nft_vip_key(&vips[j], b);
-		if (alen == blen && memcmp(a, b, alen) == 0)
-			return 1;
-	}
-	return 0;
+	return ruleset_build(spec, false, batch, seq);
 }
 
-/* Prints a set as nft lists one with a concatenated key: one element a line. */
-static void lb_nft_print_set(const char *name, const struct sockaddr_storage *vips, size_t n,
-			     int family, FILE *out)
+/* The bare transaction of spec in a buffer of its own; NULL when out of memory. */
+static struct mnl_nlmsg_batch *bare_batch(const struct lb_nft_spec *spec, char **buf)
 {
-	const char *sep = "\t\telements = { ";
-	char ip[INET6_ADDRSTRLEN];
-	int any = 0;
-	size_t i;
+	size_t size = 64 * 1024;
+	struct mnl_nlmsg_batch *b;
+	uint32_t seq = 1;
 
-	fprintf(out, "\tset %s {\n\t\ttype %s . inet_service\n", name,
-		family == AF_INET ? "ipv4_addr" : "ipv6_addr");
-	for (i = 0; i < n; i++) {
-		const struct sockaddr_storage *ss = &vips[i];
-		uint16_t port;
-
-		if (ss->ss_family != family || lb_nft_vip_dup(vips, i))
-			continue;
-		if (family == AF_INET) {
-			const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-			inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-			port = ntohs(in->sin_port);
-		} else {
-			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-			inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-			port = ntohs(in6->sin6_port);
-		}
-		fprintf(out, "%s%s . %u", sep, ip, port);
-		sep = ",\n\t\t\t     ";
-		any = 1;
+	for (int tries = 0; tries < 8; tries++, size *= 2) {
+		/* Zeroed: libmnl may leave an attribute's padding as it found it. */
+		*buf = calloc(1, size);
+		b = *buf ? mnl_nlmsg_batch_start(*buf, size - MNL_SOCKET_BUFFER_SIZE) : NULL;
+		if (b && ruleset_build(spec, true, b, &seq) == 0)
+			return b;
+		if (b)
+			mnl_nlmsg_batch_stop(b);
+		free(*buf);
+		*buf = NULL;
+		seq = 1;
 	}
-	if (any)
-		fputs(" }\n", out);
-	fputs("\t}\n", out);
+	return NULL;
+}
+
+bool lb_nft_ruleset_same_shape(const struct lb_nft_spec *a, const struct lb_nft_spec *b)
+{
+	char *ba = NULL, *bb = NULL;
+	struct mnl_nlmsg_batch *x, *y;
+	bool same = false;
+
+	if (lb_nft_spec_check(a) || lb_nft_spec_check(b))
+		return false;
+	x = bare_batch(a, &ba);
+	y = bare_batch(b, &bb);
+	if (x && y)
+		same = mnl_nlmsg_batch_size(x) == mnl_nlmsg_batch_size(y) &&
+		       !memcmp(mnl_nlmsg_batch_head(x), mnl_nlmsg_batch_head(y),
+			       mnl_nlmsg_batch_size(x));
+	if (x)
+		mnl_nlmsg_batch_stop(x);
+	if (y)
+		mnl_nlmsg_batch_stop(y);
+	free(ba);
+	free(bb);
+	return same;
+}
+
+int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
+			      struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
+			      size_t *removed)
+{
+	int ret = lb_nft_spec_check(next);
+
+	return ret ? ret : lb_nft_vipset_diff_msgs(old, next, batch, seq, added, removed);
+}
+
+/* The rule text of a tproxy rule for f, as nft lists it. */
+static void print_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *f, FILE *out)
+{
+	bool v4 = f->nfproto == NFPROTO_IPV4;
+
+	fprintf(out, "\t\t%s daddr . %s dport @%s tproxy %s to %s:%u meta mark set 0x%08x accept\n",
+		v4 ? "ip" : "ip6", f->l4proto == IPPROTO_UDP ? "udp" : "tcp", f->set,
+		v4 ? "ip" : "ip6", v4 ? "127.0.0.1" : "[::1]", spec->port, spec->mark);
 }
 
 /*
  * The text is what `nft list table inet NAME` shows for what
  * lb_nft_ruleset_build() installs, so an operator can diff the two: nft
  * drops the "meta nfproto" and "meta l4proto" matches that "ip daddr",
- * "tcp dport" and "icmp type" imply. Element order may differ (the kernel
- * lists a hash).
+ * "tcp dport" and "icmp type" imply. Elements are sorted (the kernel
+ * lists a hash in its own order).
  */
 int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 {
-	unsigned int m = spec ? spec->mark : 0, p = spec ? spec->port : 0;
+	static const enum lb_nft_vs tcp[] = { LB_NFT_VS_TCP4, LB_NFT_VS_TCP6, LB_NFT_VS_TCP_R4,
+					      LB_NFT_VS_TCP_R6 };
+	static const enum lb_nft_vs udp[] = { LB_NFT_VS_UDP4, LB_NFT_VS_UDP6, LB_NFT_VS_UDP_R4,
+					      LB_NFT_VS_UDP_R6 };
+	bool has_udp, udp_single, udp_ranges;
+	unsigned int m;
 	int ret;
 
 	ret = lb_nft_spec_check(spec);
 	if (ret)
 		return ret;
+	m = spec->mark;
+	has_udp = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) ||
+		  lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4);
+	udp_ranges = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4);
+	udp_single = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4);
 	fprintf(out, "table inet %s {\n", spec->table);
-	lb_nft_print_set("vips4", spec->vips, spec->n_vips, AF_INET, out);
-	fputs("\n", out);
-	lb_nft_print_set("vips6", spec->vips, spec->n_vips, AF_INET6, out);
-	if (spec->n_udp_vips) {
-		fputs("\n", out);
-		lb_nft_print_set("udp_vips4", spec->udp_vips, spec->n_udp_vips, AF_INET, out);
-		fputs("\n", out);
-		lb_nft_print_set("udp_vips6", spec->udp_vips, spec->n_udp_vips, AF_INET6, out);
-	}
+	lb_nft_vipset_print(spec, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
-		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n"
-		"\t\tip daddr . tcp dport @vips4 tproxy ip to 127.0.0.1:%u"
-		" meta mark set 0x%08x accept\n"
-		"\t\tip6 daddr . tcp dport @vips6 tproxy ip6 to [::1]:%u"
-		" meta mark set 0x%08x accept\n", LB_NFT_CHAIN, m, p, m, p, m);
-	if (spec->n_udp_vips)
-		fprintf(out,
-			"\t\tip daddr . udp dport != @udp_vips4 socket transparent 1"
-			" meta mark set 0x%08x accept\n"
-			"\t\tip6 daddr . udp dport != @udp_vips6 socket transparent 1"
-			" meta mark set 0x%08x accept\n"
-			"\t\tip daddr . udp dport @udp_vips4 tproxy ip to 127.0.0.1:%u"
-			" meta mark set 0x%08x accept\n"
-			"\t\tip6 daddr . udp dport @udp_vips6 tproxy ip6 to [::1]:%u"
-			" meta mark set 0x%08x accept\n", m, m, p, m, p, m);
+		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n",
+		LB_NFT_CHAIN, m);
+	for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
+		if (lb_nft_vipset_exists(spec, tcp[i]))
+			print_tproxy(spec, &lb_nft_vipsets[tcp[i]], out);
+	for (int v6 = 0; has_udp && v6 < 2; v6++) {
+		const char *ip = v6 ? "ip6" : "ip";
+
+		fputs("\t\t", out);
+		if (udp_single)
+			fprintf(out, "%s daddr . udp dport != @udp_vips%d ", ip, v6 ? 6 : 4);
+		if (udp_ranges)
+			fprintf(out, "%s daddr . udp dport != @udp_vip_ranges%d ", ip, v6 ? 6 : 4);
+		fprintf(out, "socket transparent 1 meta mark set 0x%08x accept\n", m);
+	}
+	for (size_t i = 0; i < sizeof(udp) / sizeof(udp[0]); i++)
+		if (lb_nft_vipset_exists(spec, udp[i]))
+			print_tproxy(spec, &lb_nft_vipsets[udp[i]], out);
 	fprintf(out,
 		"\t\ticmp type { destination-unreachable, time-exceeded, parameter-problem }"
 		" socket transparent 1 meta mark set 0x%08x accept\n"

@@ -30,6 +30,7 @@ static const char config_json[] =
 	"   \"backends\": [{\"address\": \"198.18.2.2:80\"}, {\"address\": \"198.18.2.3:80\"},"
 	"                {\"address\": \"[2001:db8:2::2]:80\"}]},"
 	"  {\"name\": \"mg\", \"vips\": [\"198.18.100.3:80\"], \"scheduler\": \"maglev\","
+	"   \"maglev_table_size\": 65537,"
 	"   \"backends\": [{\"address\": \"198.18.2.2:80\"}, {\"address\": \"198.18.2.3:80\"}]},"
 	"  {\"name\": \"both\", \"protocol\": \"tcp+udp\", \"vips\": [\"198.18.100.4:5201\"],"
 	"   \"backends\": [{\"address\": \"198.18.2.2:5201\"}, {\"address\": \"198.18.2.3:5201\"}]}"

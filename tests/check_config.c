@@ -160,7 +160,7 @@ START_TEST(test_defaults)
 	ck_assert(!cfg->log_syslog);
 	ck_assert(!cfg->access_log);
 	ck_assert_int_eq(s->hash_port, 0);
-	ck_assert_uint_eq(s->maglev_size, 65537);
+	ck_assert_uint_eq(s->maglev_size, 101);	/* sized to its one backend */
 	ck_assert_uint_eq(s->queue_timeout_ms, 1000);
 	ck_assert_uint_eq(s->backends[0].max_conns, 0);
 	/* Without a health block, passive checks and probes still need these. */
@@ -340,7 +340,7 @@ START_TEST(test_scheduler)
 	cfg = parse_ok(json);
 	ck_assert_int_eq(cfg->services[0].sched, schedulers[_i].sched);
 	ck_assert_int_eq(cfg->services[0].hash_port, 1);
-	ck_assert_uint_eq(cfg->services[0].maglev_size, 65537);
+	ck_assert_uint_eq(cfg->services[0].maglev_size, 101);	/* sized to its one backend */
 	lb_config_free(cfg);
 }
 END_TEST
@@ -368,8 +368,60 @@ START_TEST(test_maglev)
 	ck_assert_uint_eq(cfg->services[1].maglev_size, 2);
 	ck_assert_uint_eq(cfg->services[2].maglev_size, 101);
 	ck_assert_uint_eq(cfg->services[3].maglev_size, 1000003);
-	ck_assert_uint_eq(cfg->services[4].maglev_size, 65537);
+	/* 10 backends round up to 16: the smallest prime >= 1600. */
+	ck_assert_uint_eq(cfg->services[4].maglev_size, 1601);
 	lb_config_free(cfg);
+}
+END_TEST
+
+/* A maglev service of n backends on 198.18.2.2, ports 1000 up. */
+static char *maglev_of(size_t n)
+{
+	size_t size = 256 + n * 40, off;
+	char *json = malloc(size);
+
+	ck_assert_ptr_nonnull(json);
+	off = (size_t)snprintf(json, size, "{'services': [{'name': 'm', 'scheduler': 'maglev',"
+			       " 'vips': ['198.18.100.1:80'], 'backends': [");
+	for (size_t i = 0; i < n; i++)
+		off += (size_t)snprintf(json + off, size - off, "%s{'address':'198.18.2.2:%zu'}",
+					i ? "," : "", 1000 + i);
+	snprintf(json + off, size - off, "]}]}");
+	return json;
+}
+
+/*
+ * Without maglev_table_size a table has the smallest prime of at least 100
+ * entries per backend, the count rounded up to a power of two (so 3 and 4
+ * backends share a size and a fourth backend moves few clients); past
+ * 1000003 entries the rounding goes, and past 10000 backends it is refused.
+ */
+static const struct {
+	size_t n;
+	unsigned int size;
+} maglev_sizes[] = {
+	{ 2, 211 }, { 3, 401 }, { 4, 401 }, { 5, 809 }, { 600, 102407 }, { 1000, 102407 },
+	{ 6000, 819229 }, { 10000, 1000003 },
+};
+
+START_TEST(test_maglev_default_size)
+{
+	char *json = maglev_of(maglev_sizes[_i].n);
+	struct lb_config *cfg = parse_ok(json);
+
+	ck_assert_uint_eq(cfg->services[0].maglev_size, maglev_sizes[_i].size);
+	lb_config_free(cfg);
+	free(json);
+}
+END_TEST
+
+START_TEST(test_maglev_too_many)
+{
+	char *json = maglev_of(10001);
+
+	parse_fails(json, "services[0]: 10001 backends are too many for maglev: its table holds"
+		    " at most 1000003 entries, 100 per backend\n");
+	free(json);
 }
 END_TEST
 
@@ -776,16 +828,37 @@ static const struct {
 	{ VIPS("'[::ffff:0.0.0.0]:80'"), "services[0].vips[0]: 0.0.0.0:80 is the unspecified "
 	  "address: a VIP must be an address clients connect to\n" },
 	{ VIPS("'198.18.100.1:80','198.18.100.1:80'"),
-	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
 	{ VIPS("'198.18.100.1:80','[::ffff:198.18.100.1]:80'"),
-	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[0].vips[1]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
 	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.1:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
-	  "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n" },
+	  "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\" "
+	  "(services[0].vips[0])\n" },
+	/* Prefixes and port ranges: overlaps are named with both paths, whatever the order. */
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.0/24:80'],"
+	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[0].vips[0]: 198.18.100.1:80 overlaps 198.18.100.0/24:80 of service \"api\" "
+	  "(services[1].vips[0])\n" },
+	{ "{'services':[{" SVC_BODY "},{'name':'api','vips':['198.18.100.1:1-100'],"
+	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
+	  "services[1].vips[0]: 198.18.100.1:1-100 overlaps 198.18.100.1:80 of service \"web\" "
+	  "(services[0].vips[0])\n" },
+	{ VIPS("'[2001:db8:100::/48]:443','[2001:db8:100:5::/64]:400-500'"),
+	  "services[0].vips[1]: [2001:db8:100:5::/64]:400-500 overlaps [2001:db8:100::/48]:443 of "
+	  "service \"web\" (services[0].vips[0])\n" },
+	{ VIPS("'198.18.100.1/24:80'"), "services[0].vips[0]: \"198.18.100.1/24\": host bits set "
+	  "past the prefix length (did you mean the network address?)\n" },
+	{ VIPS("'198.18.100.0/24:90-80'"), "services[0].vips[0]: \"90-80\": the port must be "
+	  "1..65535, or a range such as 8000-8999\n" },
+	{ VIPS("'2001:db8::/32:80'"), "services[0].vips[0]: \"2001:db8::/32:80\": an IPv6 VIP is "
+	  "written [address]:port\n" },
 	{ "{'services':[{'vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]},"
 	  "{'name':'api','vips':['198.18.100.1:80'],'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].name: missing required key\n"
-	  "services[1].vips[0]: 198.18.100.1:80 already used by services[0]\n" },
+	  "services[1].vips[0]: 198.18.100.1:80 already used by services[0] (services[0].vips[0])\n" },
 	{ "{'services':[{'name':'web','vips':['198.18.100.1:80','[2001:db8:100::1]:80'],"
 	  "'backends':[{'address':'198.18.2.2:80'}]}]}",
 	  "services[0].vips[1]: no IPv6 backend for this IPv6 VIP\n" },
@@ -1029,7 +1102,6 @@ START_TEST(test_many_errors)
 		    "services[0].backends[2].address: 198.18.2.2:80 already listed at backends[0]\n"
 		    "services[0].backends[2].weight: 2000 out of range (0..1000)\n"
 		    "services[1].name: duplicate service name \"web\" (also services[0])\n"
-		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\"\n"
 		    "services[1].vips[1]: invalid address \"foo\"\n"
 		    "services[1].backends[0].address: port 99999 out of range\n"
 		    "services[1].backends[0].max_conns: -5 out of range (0..10000000)\n"
@@ -1039,6 +1111,8 @@ START_TEST(test_many_errors)
 		    "services[3].name: missing required key\n"
 		    "services[3].vips: missing required key\n"
 		    "services[3].backends: missing required key\n"
+		    "services[1].vips[0]: 198.18.100.1:80 already used by service \"web\" "
+		    "(services[0].vips[0])\n"
 		    "extra: unknown key\n");
 }
 END_TEST
@@ -1374,6 +1448,9 @@ static Suite *config_suite(void)
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));
 	tcase_add_loop_test(tc, test_scheduler, 0, sizeof(schedulers) / sizeof(schedulers[0]));
 	tcase_add_test(tc, test_maglev);
+	tcase_add_loop_test(tc, test_maglev_default_size, 0,
+			    sizeof(maglev_sizes) / sizeof(maglev_sizes[0]));
+	tcase_add_test(tc, test_maglev_too_many);
 	tcase_add_test(tc, test_idle_timeouts);
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_health);

@@ -26,7 +26,7 @@
 #define MARK	0x1eb
 #define PORT	8080
 #define SEQ0	1000
-#define MAX_MSGS 32
+#define MAX_MSGS 64
 #define BATCH_LIMIT 8192
 
 static struct sockaddr_storage vips[3];
@@ -102,7 +102,8 @@ START_TEST(test_message_order)
 	static const uint16_t want[] = {
 		NFT_MSG_NEWTABLE, NFT_MSG_DELTABLE, NFT_MSG_NEWTABLE,
 		NFT_MSG_NEWSET, NFT_MSG_NEWSET,
-		NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
+		/* A set's elements go many to a message: one for each set here. */
+		NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
 		NFT_MSG_NEWCHAIN, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE, NFT_MSG_NEWRULE,
 		/* Each anonymous set comes before the rule that binds it. */
 		NFT_MSG_NEWSET, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM, NFT_MSG_NEWSETELEM,
@@ -125,7 +126,7 @@ START_TEST(test_message_order)
 	}
 	ck_assert(msgs[0]->nlmsg_flags & NLM_F_CREATE);
 	ck_assert(msgs[2]->nlmsg_flags & NLM_F_CREATE);
-	ck_assert(msgs[9]->nlmsg_flags & NLM_F_APPEND);
+	ck_assert(msgs[8]->nlmsg_flags & NLM_F_APPEND);
 }
 END_TEST
 
@@ -206,28 +207,60 @@ START_TEST(test_sets)
 }
 END_TEST
 
+/*
+ * The message's elements of set: n keys of key_len bytes, in order. Read
+ * with libmnl: libnftnl's parser takes a list of one element only (it
+ * wants every nest numbered 1, where its builder numbers them 1, 2, ...;
+ * the kernel does not look at the numbers).
+ */
+static void check_elems(const struct nlmsghdr *nlh, const char *set, uint32_t id,
+			const uint8_t *const *keys, int n, uint32_t key_len)
+{
+	const struct nlattr *a, *list = NULL;
+	int i = 0;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+		switch (mnl_attr_get_type(a)) {
+		case NFTA_SET_ELEM_LIST_TABLE:
+			ck_assert_str_eq(mnl_attr_get_str(a), "lb");
+			break;
+		case NFTA_SET_ELEM_LIST_SET:
+			ck_assert_str_eq(mnl_attr_get_str(a), set);
+			break;
+		case NFTA_SET_ELEM_LIST_SET_ID:
+			ck_assert_uint_eq(ntohl(mnl_attr_get_u32(a)), id);
+			break;
+		case NFTA_SET_ELEM_LIST_ELEMENTS:
+			list = a;
+			break;
+		}
+	}
+	ck_assert_ptr_nonnull(list);
+	mnl_attr_for_each_nested(a, list) {
+		const struct nlattr *k, *v;
+		bool found = false;
+
+		ck_assert_int_lt(i, n);
+		mnl_attr_for_each_nested(k, a) {
+			if (mnl_attr_get_type(k) != NFTA_SET_ELEM_KEY)
+				continue;
+			mnl_attr_for_each_nested(v, k) {
+				ck_assert_uint_eq(mnl_attr_get_type(v), NFTA_DATA_VALUE);
+				ck_assert_uint_eq(mnl_attr_get_payload_len(v), key_len);
+				ck_assert_mem_eq(mnl_attr_get_payload(v), keys[i], key_len);
+				found = true;
+			}
+		}
+		ck_assert(found);
+		i++;
+	}
+	ck_assert_int_eq(i, n);
+}
+
 static void check_elem(const struct nlmsghdr *nlh, const char *set, uint32_t id,
 		       const uint8_t *key, uint32_t key_len)
 {
-	struct nftnl_set *s = nftnl_set_alloc();
-	struct nftnl_set_elems_iter *it;
-	struct nftnl_set_elem *e;
-	const void *got;
-	uint32_t len;
-
-	ck_assert_int_ge(nftnl_set_elems_nlmsg_parse(nlh, s), 0);
-	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_TABLE), "lb");
-	ck_assert_str_eq(nftnl_set_get_str(s, NFTNL_SET_NAME), set);
-	ck_assert_uint_eq(nftnl_set_get_u32(s, NFTNL_SET_ID), id);
-	it = nftnl_set_elems_iter_create(s);
-	e = nftnl_set_elems_iter_next(it);
-	ck_assert_ptr_nonnull(e);
-	got = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len);
-	ck_assert_uint_eq(len, key_len);
-	ck_assert_mem_eq(got, key, key_len);
-	ck_assert_ptr_null(nftnl_set_elems_iter_next(it));
-	nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
+	check_elems(nlh, set, id, &key, 1, key_len);
 }
 
 START_TEST(test_elements)
@@ -237,9 +270,11 @@ START_TEST(test_elements)
 					0, 0, 0, 1, 0x01, 0xbb, 0, 0 };
 	static const uint8_t k3[8] = { 198, 18, 100, 2, 0x20, 0xfb, 0, 0 };
 
-	check_elem(msgs[5], "vips4", 1, k1, sizeof(k1));
+	const uint8_t *v4[] = { k1, k3 };
+
+	/* Each set's elements in one message, sorted. */
+	check_elems(msgs[5], "vips4", 1, v4, 2, sizeof(k1));
 	check_elem(msgs[6], "vips6", 2, k2, sizeof(k2));
-	check_elem(msgs[7], "vips4", 1, k3, sizeof(k3));
 }
 END_TEST
 
@@ -276,10 +311,10 @@ static const uint8_t icmp6_errors[] = { 1, 2, 3, 4 };	/* + packet too big */
 
 START_TEST(test_icmp_sets)
 {
-	check_icmp_set(msgs[12], 14, 3, 3);	/* nft's icmp_type */
-	check_icmp_elems(13, 3, icmp4_errors, 3);
-	check_icmp_set(msgs[17], 29, 4, 4);	/* icmpv6_type */
-	check_icmp_elems(18, 4, icmp6_errors, 4);
+	check_icmp_set(msgs[11], 14, 3, 3);	/* nft's icmp_type */
+	check_icmp_elems(12, 3, icmp4_errors, 3);
+	check_icmp_set(msgs[16], 29, 4, 4);	/* icmpv6_type */
+	check_icmp_elems(17, 4, icmp6_errors, 4);
 }
 END_TEST
 
@@ -287,7 +322,7 @@ START_TEST(test_chain)
 {
 	struct nftnl_chain *c = nftnl_chain_alloc();
 
-	ck_assert_int_ge(nftnl_chain_nlmsg_parse(msgs[8], c), 0);
+	ck_assert_int_ge(nftnl_chain_nlmsg_parse(msgs[7], c), 0);
 	ck_assert_str_eq(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), "lb");
 	ck_assert_str_eq(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), "prerouting");
 	ck_assert_str_eq(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE), "filter");
@@ -399,7 +434,7 @@ START_TEST(test_rule_socket)
 		MARK_ACCEPT,
 	};
 
-	check_rule(msgs[9], want, sizeof(want) / sizeof(want[0]));
+	check_rule(msgs[8], want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 
@@ -428,8 +463,8 @@ START_TEST(test_rule_icmp)
 {
 	static const uint8_t icmp = IPPROTO_ICMP, icmp6 = IPPROTO_ICMPV6;
 
-	check_rule_icmp(16, &v4, &icmp, 3);
-	check_rule_icmp(22, &v6, &icmp6, 4);
+	check_rule_icmp(15, &v4, &icmp, 3);
+	check_rule_icmp(21, &v6, &icmp6, 4);
 }
 END_TEST
 
@@ -447,7 +482,7 @@ START_TEST(test_rule_tproxy4)
 		MARK_ACCEPT,
 	};
 
-	check_rule(msgs[10], want, sizeof(want) / sizeof(want[0]));
+	check_rule(msgs[9], want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 
@@ -465,7 +500,7 @@ START_TEST(test_rule_tproxy6)
 		MARK_ACCEPT,
 	};
 
-	check_rule(msgs[11], want, sizeof(want) / sizeof(want[0]));
+	check_rule(msgs[10], want, sizeof(want) / sizeof(want[0]));
 }
 END_TEST
 
@@ -589,6 +624,117 @@ START_TEST(test_print_empty)
 }
 END_TEST
 
+/* The set message's flags, and (interval sets) its concatenation's field lengths. */
+static void check_range_set(const struct nlmsghdr *nlh, const char *name, uint32_t len,
+			    uint8_t addr_len)
+{
+	struct nftnl_set *st = nftnl_set_alloc();
+	const uint8_t *fields;
+	uint32_t n;
+
+	ck_assert_int_ge(nftnl_set_nlmsg_parse(nlh, st), 0);
+	ck_assert_str_eq(nftnl_set_get_str(st, NFTNL_SET_NAME), name);
+	ck_assert_uint_eq(nftnl_set_get_u32(st, NFTNL_SET_FLAGS), NFT_SET_INTERVAL | NFT_SET_CONCAT);
+	ck_assert_uint_eq(nftnl_set_get_u32(st, NFTNL_SET_KEY_LEN), len);
+	fields = nftnl_set_get_data(st, NFTNL_SET_DESC_CONCAT, &n);
+	ck_assert_ptr_nonnull(fields);
+	ck_assert_uint_eq(fields[0], addr_len);
+	ck_assert_uint_eq(fields[1], 2);
+	nftnl_set_free(st);
+}
+
+/* Prefixes and port ranges: interval sets, each element a start and an end. */
+START_TEST(test_ranges)
+{
+	static struct lb_nft_range r4, u6;
+	struct lb_nft_spec sp = spec;
+	const struct nlattr *a, *e, *k, *v;
+	int found = 0;
+
+	vip4(&r4.first, "198.18.128.0", 80);
+	vip4(&r4.last, "198.18.143.255", 89);
+	vip6(&u6.first, "2001:db8:100::", 443);
+	vip6(&u6.last, "2001:db8:100:ffff:ffff:ffff:ffff:ffff", 443);
+	sp.ranges = &r4;
+	sp.n_ranges = 1;
+	sp.udp_ranges = &u6;
+	sp.n_udp_ranges = 1;
+	build(&sp);
+	/* vips4, vips6, vip_ranges4/6, udp_vip_ranges4/6. */
+	check_range_set(msgs[5], "vip_ranges4", 8, 4);
+	check_range_set(msgs[8], "udp_vip_ranges6", 20, 16);
+	for (int i = 0; i < n_msgs; i++) {
+		if (msg_type(i) != NFT_MSG_NEWSETELEM)
+			continue;
+		mnl_attr_for_each(a, msgs[i], sizeof(struct nfgenmsg)) {
+			if (mnl_attr_get_type(a) != NFTA_SET_ELEM_LIST_ELEMENTS)
+				continue;
+			mnl_attr_for_each_nested(e, a) {
+				int keys = 0;
+
+				mnl_attr_for_each_nested(k, e)
+					if (mnl_attr_get_type(k) == NFTA_SET_ELEM_KEY_END)
+						mnl_attr_for_each_nested(v, k) {
+							const uint8_t *p = mnl_attr_get_payload(v);
+
+							/* 198.18.143.255 . 89 */
+							if (mnl_attr_get_payload_len(v) == 8 &&
+							    p[2] == 143 && p[3] == 255 && p[5] == 89)
+								found++;
+							keys++;
+						}
+				(void)keys;
+			}
+		}
+	}
+	ck_assert_int_eq(found, 1);
+}
+END_TEST
+
+/*
+ * A reload that only changes VIPs: the same shape, and the diff is a
+ * delete of what went and an add of what came, nothing else.
+ */
+START_TEST(test_diff)
+{
+	static struct sockaddr_storage next_vips[3];
+	struct lb_nft_spec next = spec, udp = spec;
+	struct mnl_nlmsg_batch *b;
+	size_t added, removed;
+	uint32_t seq = SEQ0;
+	int len;
+
+	next_vips[0] = vips[0];
+	next_vips[1] = vips[1];
+	vip4(&next_vips[2], "198.18.100.3", 8443);	/* in for 198.18.100.2:8443 */
+	next.vips = next_vips;
+	ck_assert(lb_nft_ruleset_same_shape(&spec, &next));
+	udp.udp_vips = next_vips;
+	udp.n_udp_vips = 1;
+	ck_assert(!lb_nft_ruleset_same_shape(&spec, &udp));
+	b = mnl_nlmsg_batch_start(buf, BATCH_LIMIT);
+	ck_assert_int_eq(lb_nft_ruleset_diff_build(&spec, &next, b, &seq, &added, &removed), 0);
+	ck_assert_uint_eq(added, 1);
+	ck_assert_uint_eq(removed, 1);
+	len = (int)mnl_nlmsg_batch_size(b);
+	n_msgs = 0;
+	for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(nlh, len);
+	     nlh = mnl_nlmsg_next(nlh, &len))
+		msgs[n_msgs++] = nlh;
+	mnl_nlmsg_batch_stop(b);
+	ck_assert_int_eq(n_msgs, 2);
+	ck_assert_uint_eq(msg_type(0), NFT_MSG_DELSETELEM);
+	ck_assert_uint_eq(msg_type(1), NFT_MSG_NEWSETELEM);
+	{
+		static const uint8_t gone[8] = { 198, 18, 100, 2, 0x20, 0xfb, 0, 0 };
+		static const uint8_t came[8] = { 198, 18, 100, 3, 0x20, 0xfb, 0, 0 };
+
+		check_elem(msgs[0], "vips4", 1, gone, 8);
+		check_elem(msgs[1], "vips4", 1, came, 8);
+	}
+}
+END_TEST
+
 static Suite *ruleset_suite(void)
 {
 	Suite *s = suite_create("ruleset");
@@ -611,6 +757,8 @@ static Suite *ruleset_suite(void)
 	tcase_add_test(tc, test_batch_full);
 	tcase_add_test(tc, test_print);
 	tcase_add_test(tc, test_print_empty);
+	tcase_add_test(tc, test_ranges);
+	tcase_add_test(tc, test_diff);
 	suite_add_tcase(s, tc);
 	return s;
 }

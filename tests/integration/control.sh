@@ -60,7 +60,18 @@ grep -q '^config: .*(generation 1)' "$LAB_DIR/status.out" || {
 	cat "$LAB_DIR/status.out" >&2
 	lab_fail "status does not show the config and generation"
 }
-lab_log "ok: lbctl status"
+grep -Eq '^memory: +shm [0-9.]+[KMG]?B \(pool [0-9.]+[KMG]?B\), master rss [0-9.]+[KMG]?B$' "$LAB_DIR/status.out" || {
+	cat "$LAB_DIR/status.out" >&2
+	lab_fail "status does not show shm and the master's RSS"
+}
+# Sizes the reply gives in bytes: shm as mapped, each process's RSS from /proc.
+mem=$(lab_ctl_call '{"cmd": "status"}' | jq -r '[.data.memory.shm_bytes, .data.memory.shm_pool_bytes,
+	.data.memory.master.rss_bytes, ([.data.workers[].rss_bytes] | min),
+	([.data.workers[].rss_anon_bytes] | min)] | @tsv')
+read -r shm pool mrss wrss wanon <<<"$mem"
+((shm > 0 && pool > 0 && mrss > 1048576 && wrss > 1048576 && wanon > 0)) ||
+	lab_fail "status memory: shm $shm, pool $pool, master rss $mrss, worker rss min $wrss, anon $wanon"
+lab_log "ok: lbctl status (shm $shm B, pool $pool B, master RSS $mrss B, smallest worker RSS $wrss B)"
 
 # ---- drain: no new connections, the open one goes on ----
 

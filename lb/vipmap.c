@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lb/vipmap.h"
+
+#define NONE UINT32_MAX
+
+/* A VIP entered, chained with the others of the same (family, prefix). */
+struct entry {
+	struct lb_vipmap_vip vip;
+	uint64_t hash;
+	uint32_t next;			/* the next entry of the same key, or NONE */
+};
+
+struct lb_vipmap {
+	struct entry *entries;
+	uint32_t n;
+	uint32_t *buckets;		/* first entry of each key, or NONE; open addressing */
+	uint32_t mask;
+	/* The prefix lengths in use, longest first, per family (0: IPv4, 1: IPv6). */
+	uint8_t plens[2][129];
+	unsigned int n_plens[2];
+};
+
+static size_t fam(const union lb_sockaddr *a)
+{
+	return a->sa.sa_family == AF_INET6;
+}
+
+static unsigned char *addr_bytes(union lb_sockaddr *a, size_t *len)
+{
+	if (a->sa.sa_family == AF_INET6) {
+		*len = 16;
+		return a->in6.sin6_addr.s6_addr;
+	}
+	*len = 4;
+	return (unsigned char *)&a->in.sin_addr;
+}
+
+void lb_vipmap_mask(union lb_sockaddr *a, unsigned int plen)
+{
+	size_t len;
+	unsigned char *p = addr_bytes(a, &len);
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned int keep = plen >= 8 * (i + 1) ? 8 : plen > 8 * i ? plen - 8 * i : 0;
+
+		p[i] &= (unsigned char)(0xff00u >> keep);
+	}
+}
+
+/* The key of a (family, prefix length, masked address). */
+static uint64_t key_hash(const union lb_sockaddr *masked, unsigned int plen)
+{
+	union lb_sockaddr a = *masked;
+	uint64_t h = 0xcbf29ce484222325ull ^ (plen << 1 | fam(masked));
+	size_t len;
+	const unsigned char *p = addr_bytes(&a, &len);
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h ^ h >> 29;
+}
+
+static bool same_prefix(const union lb_sockaddr *a, const union lb_sockaddr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
+	return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+}
+
+/* The first entry of key (masked, plen), or NONE. */
+static uint32_t chain(const struct lb_vipmap *m, const union lb_sockaddr *masked, unsigned int plen,
+		      uint64_t hash, uint32_t **slot)
+{
+	for (uint32_t b = (uint32_t)hash & m->mask;; b = (b + 1) & m->mask) {
+		uint32_t e = m->buckets[b];
+
+		if (e == NONE || (m->entries[e].hash == hash && m->entries[e].vip.plen == plen &&
+				  same_prefix(&m->entries[e].vip.addr, masked))) {
+			if (slot)
+				*slot = &m->buckets[b];
+			return e;
+		}
+	}
+}
+
+/* Whether vip shares an address, a port and a protocol with entries of key (masked, plen). */
+static const struct lb_vipmap_vip *overlap(const struct lb_vipmap *m, const union lb_sockaddr *masked,
+					   unsigned int plen, const struct lb_vipmap_vip *vip)
+{
+	uint16_t first = lb_addr_port(&vip->addr);
+
+	for (uint32_t e = chain(m, masked, plen, key_hash(masked, plen), NULL); e != NONE;
+	     e = m->entries[e].next) {
+		const struct lb_vipmap_vip *o = &m->entries[e].vip;
+
+		if ((o->protocols & vip->protocols) && lb_addr_port(&o->addr) <= vip->port_last &&
+		    first <= o->port_last)
+			return o;
+	}
+	return NULL;
+}
+
+static int by_plen(const void *a, const void *b)
+{
+	const struct lb_vipmap_vip *x = *(const struct lb_vipmap_vip *const *)a;
+	const struct lb_vipmap_vip *y = *(const struct lb_vipmap_vip *const *)b;
+
+	if (x->plen != y->plen)
+		return x->plen < y->plen ? -1 : 1;
+	/* Then in config order, so the earlier of two equal VIPs is the one kept. */
+	if (x->service != y->service)
+		return x->service < y->service ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Enters vip unless it clashes with one entered before. */
+static void enter(struct lb_vipmap *m, const struct lb_vipmap_vip *vip, lb_vipmap_clash_fn clash,
+		  void *arg)
+{
+	size_t f = fam(&vip->addr);
+	struct entry *e;
+	uint32_t *slot;
+
+	/* Entered shortest first: any VIP containing this one is in already. */
+	for (unsigned int k = 0; k < m->n_plens[f]; k++) {
+		unsigned int q = m->plens[f][k];
+		union lb_sockaddr masked = vip->addr;
+		const struct lb_vipmap_vip *o;
+
+		if (q > vip->plen)
+			continue;
+		lb_vipmap_mask(&masked, q);
+		o = overlap(m, &masked, q, vip);
+		if (o) {
+			if (clash)
+				clash(arg, vip, o);
+			return;
+		}
+	}
+	e = &m->entries[m->n];
+	e->vip = *vip;
+	e->hash = key_hash(&vip->addr, vip->plen);
+	e->next = chain(m, &vip->addr, vip->plen, e->hash, &slot);
+	*slot = m->n++;
+	/* A new length goes in front: the list stays longest first. */
+	for (unsigned int k = 0; k < m->n_plens[f]; k++)
+		if (m->plens[f][k] == vip->plen)
+			return;
+	memmove(&m->plens[f][1], &m->plens[f][0], m->n_plens[f]);
+	m->plens[f][0] = vip->plen;
+	m->n_plens[f]++;
+}
+
+struct lb_vipmap *lb_vipmap_build(const struct lb_vipmap_vip *vips, size_t n,
+				  lb_vipmap_clash_fn clash, void *arg)
+{
+	struct lb_vipmap *m = calloc(1, sizeof(*m));
+	const struct lb_vipmap_vip **order = calloc(n ? n : 1, sizeof(*order));
+	size_t buckets = 16;
+
+	while (buckets < 2 * n)
+		buckets <<= 1;
+	if (m) {
+		m->entries = calloc(n ? n : 1, sizeof(*m->entries));
+		m->buckets = malloc(buckets * sizeof(*m->buckets));
+	}
+	if (!m || !order || !m->entries || !m->buckets) {
+		free(order);
+		lb_vipmap_free(m);
+		errno = ENOMEM;
+		return NULL;
+	}
+	m->mask = (uint32_t)(buckets - 1);
+	memset(m->buckets, 0xff, buckets * sizeof(*m->buckets));
+	for (size_t i = 0; i < n; i++)
+		order[i] = &vips[i];
+	qsort(order, n, sizeof(*order), by_plen);
+	for (size_t i = 0; i < n; i++)
+		enter(m, order[i], clash, arg);
+	free(order);
+	return m;
+}
+
+void lb_vipmap_free(struct lb_vipmap *m)
+{
+	if (!m)
+		return;
+	free(m->entries);
+	free(m->buckets);
+	free(m);
+}
+
+const struct lb_vipmap_vip *lb_vipmap_find(const struct lb_vipmap *m, unsigned int proto,
+					   const union lb_sockaddr *addr)
+{
+	size_t f = fam(addr);
+	uint16_t port = lb_addr_port(addr);
+
+	for (unsigned int k = 0; m && k < m->n_plens[f]; k++) {
+		unsigned int q = m->plens[f][k];
+		union lb_sockaddr masked = *addr;
+		uint64_t h;
+
+		lb_vipmap_mask(&masked, q);
+		h = key_hash(&masked, q);
+		for (uint32_t e = chain(m, &masked, q, h, NULL); e != NONE; e = m->entries[e].next) {
+			const struct lb_vipmap_vip *v = &m->entries[e].vip;
+
+			if ((v->protocols & proto) && lb_addr_port(&v->addr) <= port &&
+			    port <= v->port_last)
+				return v;
+		}
+	}
+	return NULL;
+}
