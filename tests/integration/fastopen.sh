@@ -16,6 +16,7 @@
 #  - a backend without TFO (nginx without fastopen): every request succeeds;
 #    lb counts 8 refusals, then logs once and connects to it without data
 #    (plain) for the rest;
+#  - the counts show in lb_backend_fastopen_connects_total{result};
 #  - with net.ipv4.tcp_fastopen=0 on the gateway, lb warns at start with the
 #    fix, every request still succeeds, without Fast Open.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -164,6 +165,22 @@ n=$(grep -c "backend $NOTFO:80 refused TCP Fast Open data 8 times in a row" "$LA
 paused=$(lab_ctl_call '{"cmd": "backends", "service": "notfo"}' | jq '.data[0].fastopen.paused')
 [[ $paused == true ]] || lab_fail "the TFO-less backend is not shown paused: $paused"
 lab_log "ok: 30 requests answered; refused $r, then plain $pl; logged once: $(grep -o 'backend .*refused.*row' "$LAB_LB_LOG")"
+
+lab_log "checking: the counters in the metrics"
+lab_ctl_call '{"cmd": "metrics"}' | jq -r .data >"$LAB_DIR/metrics.txt" || lab_fail "no metrics"
+for k in "service=\"web\",backend=\"$BE:80\",result=\"acked\"} 10" \
+	"service=\"web\",backend=\"[$BE6]:80\",result=\"acked\"} 10" \
+	"service=\"bytes\",backend=\"$BE:9000\",result=\"acked\"} 200" \
+	"service=\"smtp\",backend=\"$BE:2525\",result=\"plain\"} 1" \
+	"service=\"notfo\",backend=\"$NOTFO:80\",result=\"refused\"} 8" \
+	"service=\"notfo\",backend=\"$NOTFO:80\",result=\"plain\"} 22"; do
+	grep -qxF "lb_backend_fastopen_connects_total{$k" "$LAB_DIR/metrics.txt" ||
+		{ grep fastopen "$LAB_DIR/metrics.txt" >&2; lab_fail "no metric lb_backend_fastopen_connects_total{$k"; }
+done
+if command -v promtool >/dev/null 2>&1; then
+	lab_check "promtool check metrics" sh -c "promtool check metrics <'$LAB_DIR/metrics.txt'"
+fi
+lab_log "ok: lb_backend_fastopen_connects_total by result"
 lab_lb_stop || lab_fail "lb exited with status $?"
 
 lab_log "checking: the start-up warning when the gateway's net.ipv4.tcp_fastopen lacks the client bit"
