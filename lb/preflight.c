@@ -258,7 +258,7 @@ static bool global6(const struct ifaddrs *ifa)
 static long sysctl_or(const char *procroot, const char *name, long dflt)
 {
 	char path[320];
-	long v;
+	long v = dflt;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot, name) >= sizeof(path) ||
 	    read_long(path, &v) < 0)

@@ -472,7 +472,7 @@ static void conn_connect(struct conn *c)
 			conn_queue(c);
 			return;
 		}
-		if (r == LB_BACKEND_NONE)
+		if (r != LB_BACKEND_OK)
 			break;
 		c->attempts++;
 		c->connect_us = lb_hist_now_us();
