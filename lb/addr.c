@@ -5,52 +5,23 @@
 #include <string.h>
 
 #include "lb/addr.h"
-
-/* Longest input quoted back in an error phrase; the rest becomes "...". */
-#define QUOTE_MAX 64
+#include "lb/str.h"
 
 /*
  * Phrases that quote the input are built here, so *why stays valid until
  * the next lb_addr_parse() call in the same thread and the caller never
  * frees it.
  */
-static _Thread_local char why_buf[QUOTE_MAX * 4 + 96];
+static _Thread_local char why_buf[LB_STR_QUOTE_SIZE + 96];
 
-/*
- * Appends text to why_buf inside double quotes, escaping quotes,
- * backslashes and control bytes so that the phrase stays on one line.
- */
-static size_t quote(size_t off, const char *text)
-{
-	size_t n = strlen(text), i, cut = n;
-
-	if (cut > QUOTE_MAX) {
-		cut = QUOTE_MAX;
-		/* Do not split a UTF-8 sequence. */
-		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80)
-			cut--;
-	}
-	why_buf[off++] = '"';
-	for (i = 0; i < cut; i++) {
-		unsigned char c = text[i];
-
-		if (c == '"' || c == '\\')
-			off += snprintf(why_buf + off, sizeof(why_buf) - off, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			off += snprintf(why_buf + off, sizeof(why_buf) - off, "\\x%02x", c);
-		else
-			why_buf[off++] = c;
-	}
-	off += snprintf(why_buf + off, sizeof(why_buf) - off, "%s\"", cut < n ? "..." : "");
-	return off;
-}
-
+/* "WHAT "TEXT"HINT", TEXT escaped and cut so that the phrase stays one line. */
 static const char *why_quoted(const char *what, const char *text, const char *hint)
 {
-	size_t off = snprintf(why_buf, sizeof(why_buf), "%s ", what);
+	struct lb_str b = lb_str_fixed(why_buf, sizeof(why_buf));
 
-	off = quote(off, text);
-	snprintf(why_buf + off, sizeof(why_buf) - off, "%s", hint);
+	lb_str_printf(&b, "%s ", what);
+	lb_str_escape(&b, text, LB_STR_QUOTE | LB_STR_CUT);
+	lb_str_printf(&b, "%s", hint);
 	return why_buf;
 }
 

@@ -1,22 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 #include "lb/affinity.h"
+#include "lb/hash.h"
 
 #define BUSY 1ull
-
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 /* A key's tag: never 0 (empty) nor BUSY. */
 static uint64_t tag_of(uint64_t key)
 {
-	uint64_t t = mix(key);
+	uint64_t t = lb_hash_mix64(key);
 
 	return t > BUSY ? t : t + 2;
 }

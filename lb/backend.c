@@ -252,6 +252,15 @@ enum lb_backend_result lb_backend_pick(struct lb_backend_picker *p, size_t servi
 	return LB_BACKEND_FULL;
 }
 
+void lb_backend_claim(struct lb_shm *shm, size_t service, unsigned int idx, uint32_t *held)
+{
+	struct lb_shm_backend *b = lb_shm_backend(shm, service, idx);
+
+	atomic_fetch_add_explicit(&b->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&b->total, 1, memory_order_relaxed);
+	*held = shm->services[service].slots[idx] + 1;
+}
+
 struct lb_shm_backend *lb_backend_held(const struct lb_shm *shm, uint32_t held)
 {
 	return &shm->backends[held - 1];

@@ -44,6 +44,16 @@ enum lb_backend_result lb_backend_pick(struct lb_backend_picker *p, size_t servi
 				       const union lb_sockaddr *client, uint64_t exclude,
 				       uint32_t *held, unsigned int *idx);
 
+/*
+ * Claims one connection on backend idx of service, chosen by the caller:
+ * a QUIC connection ID names it, so the connection already lives there
+ * and only its client's address is new. Unlike lb_backend_pick it is
+ * granted past max_conns (the connection's older flow may still hold the
+ * slot it needs) and whatever the backend's states (the caller judged
+ * them). Counts it in the backend's totals; *held as lb_backend_pick.
+ */
+void lb_backend_claim(struct lb_shm *shm, size_t service, unsigned int idx, uint32_t *held);
+
 /* The backend a claim names; *held must be non-zero. */
 struct lb_shm_backend *lb_backend_held(const struct lb_shm *shm, uint32_t held);
 

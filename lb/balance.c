@@ -4,38 +4,10 @@
 #include <string.h>
 
 #include "lb/balance.h"
+#include "lb/hash.h"
 
 /* Linear probes in maglev_pick before falling back to a scan of the candidates. */
 #define MAGLEV_PROBES 64
-
-static int usable(const struct lb_backend_conf *b, int family)
-{
-	return b->addr.sa.sa_family == family && b->weight > 0;
-}
-
-int lb_balance_rr_next(const struct lb_service_conf *svc, int family, unsigned int *cursor)
-{
-	size_t n = svc->n_backends;
-
-	for (size_t step = 1; step <= n; step++) {
-		size_t i = (*cursor + step) % n;
-
-		if (usable(&svc->backends[i], family)) {
-			*cursor = i;
-			return (int)i;
-		}
-	}
-	return -1;
-}
-
-unsigned int lb_balance_count(const struct lb_service_conf *svc, int family)
-{
-	unsigned int count = 0;
-
-	for (size_t i = 0; i < svc->n_backends; i++)
-		count += usable(&svc->backends[i], family);
-	return count;
-}
 
 /*
  * Candidates left out (weight 0) keep their current[] untouched, as nginx
@@ -168,17 +140,6 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-/* MurmurHash3's finaliser: FNV alone mixes the last bytes poorly. */
-static uint64_t fmix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 /*
  * Family tag, address, then the port when asked. An IPv4-mapped IPv6
  * address hashes as the IPv4 it stands for, so a client hashes alike
@@ -216,7 +177,8 @@ static uint64_t hash_addr(const union lb_sockaddr *a, bool with_port)
 		h = fnv1a(h, &tag, 1);
 		break;
 	}
-	return fmix64(h);
+	/* FNV alone mixes the last bytes poorly. */
+	return lb_hash_mix64(h);
 }
 
 uint64_t lb_balance_key(const union lb_sockaddr *backend)
@@ -339,8 +301,8 @@ int lb_balance_maglev_start(const uint64_t *keys, const uint32_t *weights, size_
 			continue;
 		/* m is prime, so any skip in [1, m) walks every entry once. */
 		b->heap[len++] = (struct maglev_slot){
-			.pos = (uint32_t)(fmix64(keys[i] + 0x9e3779b97f4a7c15ull) % m),
-			.skip = (uint32_t)(fmix64(keys[i] + 0xc2b2ae3d27d4eb4full) % (m - 1) + 1),
+			.pos = (uint32_t)(lb_hash_mix64(keys[i] + 0x9e3779b97f4a7c15ull) % m),
+			.skip = (uint32_t)(lb_hash_mix64(keys[i] + 0xc2b2ae3d27d4eb4full) % (m - 1) + 1),
 			.weight = weights[i],
 			.index = (uint16_t)i,
 		};

@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 #include "lb/addr.h"
-#include "lb/config.h"
 
 /*
  * Pure scheduling algorithms: no shared memory, no clock, no syscalls, so
@@ -88,9 +87,5 @@ void lb_balance_maglev_free(struct lb_maglev_builder *b);
  */
 int lb_balance_maglev_pick(const uint16_t *table, uint32_t m, uint64_t hash,
 			   const struct lb_pick *c, size_t n);
-
-/* Old round robin over config weights; kept until the worker moves to lb_pick. */
-int lb_balance_rr_next(const struct lb_service_conf *svc, int family, unsigned int *cursor);
-unsigned int lb_balance_count(const struct lb_service_conf *svc, int family);
 
 #endif

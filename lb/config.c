@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,289 +23,6 @@
 #define GROUP_MAX_LEN		32
 #define DEFAULT_USER		"nobody"
 #define CONFIG_MAX_BYTES	(16 << 20)
-#define QUOTE_MAX		64
-
-static void sb_vprintf(struct lb_config_sbuf *b, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static void sb_vprintf(struct lb_config_sbuf *b, const char *fmt, va_list ap)
-{
-	va_list ap2;
-	size_t cap;
-	char *s;
-	int n;
-
-	if (b->oom)
-		return;
-	va_copy(ap2, ap);
-	n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap2);
-	va_end(ap2);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 128;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		s = realloc(b->s, cap);
-		if (!s) {
-			b->oom = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-		vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-	}
-	b->len += n;
-}
-
-static void sb_printf(struct lb_config_sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct lb_config_sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	sb_vprintf(b, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Appends user text so that an error stays one line: control bytes become
- * \xNN and, when quoting, '"' and '\' are escaped and the text is wrapped
- * in quotes and cut after QUOTE_MAX bytes.
- */
-static void sb_escape(struct lb_config_sbuf *b, const char *s, bool quoted)
-{
-	size_t n = strlen(s), cut = n, i;
-
-	if (quoted && cut > QUOTE_MAX) {
-		cut = QUOTE_MAX;
-		while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
-			cut--;
-	}
-	if (quoted)
-		sb_printf(b, "\"");
-	for (i = 0; i < cut; i++) {
-		unsigned char c = s[i];
-
-		if (quoted && (c == '"' || c == '\\'))
-			sb_printf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			sb_printf(b, "\\x%02x", c);
-		else
-			sb_printf(b, "%c", c);
-	}
-	if (quoted)
-		sb_printf(b, "%s\"", cut < n ? "..." : "");
-}
-
-size_t lb_config_path_key(struct lb_config_ctx *c, const char *key)
-{
-	size_t saved = c->path.len;
-
-	if (saved)
-		sb_printf(&c->path, ".");
-	sb_escape(&c->path, key, false);
-	return saved;
-}
-
-size_t lb_config_path_index(struct lb_config_ctx *c, size_t i)
-{
-	size_t saved = c->path.len;
-
-	sb_printf(&c->path, "[%zu]", i);
-	return saved;
-}
-
-void lb_config_path_pop(struct lb_config_ctx *c, size_t saved)
-{
-	if (c->path.oom)
-		return;
-	c->path.len = saved;
-	if (c->path.s)
-		c->path.s[saved] = '\0';
-}
-
-void lb_config_oom(struct lb_config_ctx *c)
-{
-	c->errors.oom = true;
-}
-
-static void line_start(struct lb_config_ctx *c, struct lb_config_sbuf *b)
-{
-	if (c->path.oom)
-		b->oom = true;
-	sb_printf(b, "%s: ", c->path.len && !c->path.oom ? c->path.s : "(root)");
-}
-
-static void err_start(struct lb_config_ctx *c)
-{
-	c->n_errors++;
-	line_start(c, &c->errors);
-}
-
-void lb_config_err(struct lb_config_ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	err_start(c);
-	va_start(ap, fmt);
-	sb_vprintf(&c->errors, fmt, ap);
-	va_end(ap);
-	sb_printf(&c->errors, "\n");
-}
-
-void lb_config_warn(struct lb_config_ctx *c, const char *fmt, ...)
-{
-	va_list ap;
-
-	line_start(c, &c->warnings);
-	va_start(ap, fmt);
-	sb_vprintf(&c->warnings, fmt, ap);
-	va_end(ap);
-	sb_printf(&c->warnings, "\n");
-}
-
-void lb_config_err_quoted(struct lb_config_ctx *c, const char *what, const char *text,
-			  const char *tail)
-{
-	err_start(c);
-	sb_printf(&c->errors, "%s ", what);
-	sb_escape(&c->errors, text, true);
-	sb_printf(&c->errors, "%s\n", tail);
-}
-
-void lb_config_err_missing(struct lb_config_ctx *c, const char *key)
-{
-	size_t saved = lb_config_path_key(c, key);
-
-	lb_config_err(c, "missing required key");
-	lb_config_path_pop(c, saved);
-}
-
-bool lb_config_get_int(struct lb_config_ctx *c, json_t *v, long long min, long long max,
-		       long long *out)
-{
-	long long n;
-
-	if (!json_is_integer(v)) {
-		lb_config_err(c, "expected an integer");
-		return false;
-	}
-	n = json_integer_value(v);
-	if (n < min || n > max) {
-		lb_config_err(c, "%lld out of range (%lld..%lld)", n, min, max);
-		return false;
-	}
-	*out = n;
-	return true;
-}
-
-bool lb_config_get_timeout(struct lb_config_ctx *c, json_t *v, unsigned int *out)
-{
-	long long n;
-
-	if (!lb_config_get_int(c, v, 1, LB_CONFIG_TIMEOUT_MAX, &n))
-		return false;
-	*out = n;
-	return true;
-}
-
-/* Without JSON_ALLOW_NUL, jansson already refused strings holding "\u0000". */
-const char *lb_config_get_string(struct lb_config_ctx *c, json_t *v)
-{
-	if (!json_is_string(v)) {
-		lb_config_err(c, "expected a string");
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
-bool lb_config_valid_name(const char *s, const char *extra)
-{
-	size_t n = strlen(s), i;
-
-	if (n < 1 || n > LB_CONFIG_NAME_MAX)
-		return false;
-	for (i = 0; i < n; i++) {
-		char ch = s[i];
-
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || strchr(extra, ch)))
-			return false;
-	}
-	return true;
-}
-
-char *lb_config_get_name(struct lb_config_ctx *c, json_t *v, const char *extra,
-			 const char *rule)
-{
-	const char *s = lb_config_get_string(c, v);
-	char *copy;
-
-	if (!s)
-		return NULL;
-	if (!lb_config_valid_name(s, extra)) {
-		lb_config_err_quoted(c, "invalid name", s, rule);
-		return NULL;
-	}
-	copy = strdup(s);
-	if (!copy)
-		lb_config_oom(c);
-	return copy;
-}
-
-bool lb_config_get_addr(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *out)
-{
-	const char *s = lb_config_get_string(c, v), *why;
-
-	if (!s)
-		return false;
-	if (lb_addr_parse(s, out, &why)) {
-		lb_config_err(c, "%s", why);
-		return false;
-	}
-	/* Written as ::ffff:a.b.c.d it is still an IPv4 address on the wire. */
-	lb_addr_unmap(out);
-	return true;
-}
-
-bool lb_config_expect_object(struct lb_config_ctx *c, json_t *v)
-{
-	if (!json_is_object(v)) {
-		lb_config_err(c, "expected an object");
-		return false;
-	}
-	return true;
-}
-
-bool lb_config_expect_array(struct lb_config_ctx *c, json_t *v)
-{
-	if (!json_is_array(v)) {
-		lb_config_err(c, "expected an array");
-		return false;
-	}
-	if (json_array_size(v) == 0) {
-		lb_config_err(c, "must not be empty");
-		return false;
-	}
-	return true;
-}
-
-void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size)
-{
-	void *p;
-
-	if (!lb_config_expect_array(c, arr))
-		return NULL;
-	p = calloc(json_array_size(arr), size);
-	if (!p)
-		lb_config_oom(c);
-	return p;
-}
 
 /*
  * control.mode. JSON has no octal literals, so a mode is either a string of
@@ -348,6 +64,43 @@ static void parse_mode(struct lb_config_ctx *c, json_t *v)
 	c->cfg->control_mode = mode;
 }
 
+/*
+ * Looks up the group (or user) name, 1..32 characters, in the host's
+ * database into *gr (or *pw); reports at the current path why it cannot be
+ * had, with tail after the quoted name when it is unknown.
+ */
+static bool lookup_id(struct lb_config_ctx *c, bool group, const char *name, const char *tail,
+		      struct passwd **pw, struct group **gr)
+{
+	const char *kind = group ? "group" : "user";
+	char what[32], why[96];
+	int e;
+
+	if (!*name || strlen(name) > GROUP_MAX_LEN) {
+		snprintf(what, sizeof(what), "invalid %s name", kind);
+		lb_config_err_quoted(c, what, name, " (1..32 characters)");
+		return false;
+	}
+	errno = 0;
+	if (group)
+		*gr = getgrnam(name);
+	else
+		*pw = getpwnam(name);
+	if (group ? *gr != NULL : *pw != NULL)
+		return true;
+	e = errno;
+	/* glibc leaves errno 0 (or ENOENT) when there is no such name; these mean "cannot tell". */
+	if (e == ENOMEM || e == EIO || e == EMFILE || e == ENFILE || e == EINTR || e == EAGAIN) {
+		snprintf(what, sizeof(what), "cannot look up %s", kind);
+		snprintf(why, sizeof(why), ": %s", strerror(e));
+		lb_config_err_quoted(c, what, name, why);
+	} else {
+		snprintf(what, sizeof(what), "unknown %s", kind);
+		lb_config_err_quoted(c, what, name, tail);
+	}
+	return false;
+}
+
 /* control.group: must exist now, so a typo fails the config, not the start. */
 static void parse_group(struct lb_config_ctx *c, json_t *v)
 {
@@ -355,27 +108,8 @@ static void parse_group(struct lb_config_ctx *c, json_t *v)
 	struct group *gr;
 	char *copy;
 
-	if (!s)
+	if (!s || !lookup_id(c, true, s, "", NULL, &gr))
 		return;
-	if (!*s || strlen(s) > GROUP_MAX_LEN) {
-		lb_config_err_quoted(c, "invalid group name", s, " (1..32 characters)");
-		return;
-	}
-	errno = 0;
-	gr = getgrnam(s);
-	if (!gr) {
-		/* glibc leaves errno 0 (or ENOENT) for "no such group". */
-		if (errno == ENOMEM || errno == EIO || errno == EMFILE || errno == ENFILE ||
-		    errno == EINTR || errno == EAGAIN) {
-			err_start(c);
-			sb_printf(&c->errors, "cannot look up group ");
-			sb_escape(&c->errors, s, true);
-			sb_printf(&c->errors, ": %s\n", strerror(errno));
-		} else {
-			lb_config_err_quoted(c, "unknown group", s, "");
-		}
-		return;
-	}
 	copy = strdup(s);
 	if (!copy) {
 		lb_config_oom(c);
@@ -420,7 +154,7 @@ static void parse_control(struct lb_config_ctx *c, json_t *obj)
 }
 
 /* Tables 253..255 are the kernel's own; taking one over would break routing. */
-static bool route_table_free(struct lb_config_ctx *c, long long n)
+bool lb_config_route_table_free(struct lb_config_ctx *c, long long n)
 {
 	static const char *const reserved[] = { "default", "main", "local" };
 
@@ -455,7 +189,8 @@ static void parse_intercept(struct lb_config_ctx *c, json_t *obj)
 				c->cfg->intercept.table = s;
 			}
 		} else if (!strcmp(key, "route_table")) {
-			if (lb_config_get_int(c, v, 1, 0xffffffffLL, &n) && route_table_free(c, n))
+			if (lb_config_get_int(c, v, 1, 0xffffffffLL, &n) &&
+			    lb_config_route_table_free(c, n))
 				c->cfg->intercept.route_table = n;
 		} else if (!strcmp(key, "rule_priority")) {
 			/* 0, 32766 and 32767 hold the local, main and default rules. */
@@ -500,12 +235,6 @@ static void get_bool(struct lb_config_ctx *c, json_t *v, bool *out)
 	*out = json_is_true(v);
 }
 
-/* glibc leaves errno 0 (or ENOENT) for "no such user or group"; these mean "could not tell". */
-static bool lookup_error(int e)
-{
-	return e == ENOMEM || e == EIO || e == EMFILE || e == ENFILE || e == EINTR || e == EAGAIN;
-}
-
 /*
  * "user" and "group", whom the workers run as: resolved now, like
  * control.group, so a name this host does not know fails the config (and a
@@ -514,33 +243,12 @@ static bool lookup_error(int e)
  */
 static bool resolve_id(struct lb_config_ctx *c, bool group, const char *name, const char *tail)
 {
-	const char *kind = group ? "group" : "user";
 	struct passwd *pw = NULL;
 	struct group *gr = NULL;
-	char what[32], *copy;
+	char *copy;
 
-	if (!*name || strlen(name) > GROUP_MAX_LEN) {
-		snprintf(what, sizeof(what), "invalid %s name", kind);
-		lb_config_err_quoted(c, what, name, " (1..32 characters)");
+	if (!lookup_id(c, group, name, tail, &pw, &gr))
 		return false;
-	}
-	errno = 0;
-	if (group)
-		gr = getgrnam(name);
-	else
-		pw = getpwnam(name);
-	if (!gr && !pw) {
-		if (lookup_error(errno)) {
-			err_start(c);
-			sb_printf(&c->errors, "cannot look up %s ", kind);
-			sb_escape(&c->errors, name, true);
-			sb_printf(&c->errors, ": %s\n", strerror(errno));
-		} else {
-			snprintf(what, sizeof(what), "unknown %s", kind);
-			lb_config_err_quoted(c, what, name, tail);
-		}
-		return false;
-	}
 	copy = strdup(name);
 	if (!copy) {
 		lb_config_oom(c);
@@ -673,6 +381,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			parse_id(c, v, true);
 		} else if (!strcmp(key, "services")) {
 			lb_config_parse_services(c, v);
+		} else if (!strcmp(key, "announce")) {
+			lb_config_parse_announce(c, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -681,6 +391,7 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 	default_user(c, root);
 	default_group(c, root);
 	check_control_group(c);
+	lb_config_check_announce(c);
 	if (!json_object_get(root, "services"))
 		lb_config_err_missing(c, "services");
 	else
@@ -711,7 +422,7 @@ static struct lb_config *config_alloc(void)
 }
 
 /* Hands the collected errors to the caller, or a fallback when memory ran out. */
-static char *take_errors(struct lb_config_sbuf *b)
+static char *take_errors(struct lb_str *b)
 {
 	char *s;
 
@@ -732,9 +443,9 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 	/* Duplicate keys would otherwise silently keep the last value. */
 	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
-		sb_printf(&c.errors, "line %d, column %d: ", jerr.line, jerr.column);
-		sb_escape(&c.errors, jerr.text, false);
-		sb_printf(&c.errors, "\n");
+		lb_str_printf(&c.errors, "line %d, column %d: ", jerr.line, jerr.column);
+		lb_str_escape(&c.errors, jerr.text, 0);
+		lb_str_printf(&c.errors, "\n");
 		*errors = take_errors(&c.errors);
 		return NULL;
 	}
@@ -744,7 +455,6 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 	else
 		parse_root(&c, root);
 	json_decref(root);
-	free(c.path.s);
 	if (c.n_errors || c.errors.oom || c.warnings.oom) {
 		lb_config_free(c.cfg);
 		free(c.warnings.s);
@@ -814,7 +524,7 @@ cleanup:
 
 struct lb_config *lb_config_load(const char *path, char **errors)
 {
-	struct lb_config_sbuf b = { 0 };
+	struct lb_str b = { 0 };
 	struct lb_config *cfg;
 	size_t len = 0;
 	char *buf = NULL;
@@ -822,14 +532,37 @@ struct lb_config *lb_config_load(const char *path, char **errors)
 
 	ret = read_file(path, &buf, &len);
 	if (ret) {
-		sb_escape(&b, path, false);
-		sb_printf(&b, ": %s\n", strerror(-ret));
+		lb_str_escape(&b, path, 0);
+		lb_str_printf(&b, ": %s\n", strerror(-ret));
 		*errors = take_errors(&b);
 		return NULL;
 	}
 	cfg = parse_buffer(buf, len, errors);
 	free(buf);
 	return cfg;
+}
+
+struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len)
+{
+	char *errors = NULL;
+	struct lb_config *cfg = lb_config_load(path, &errors);
+	struct lb_str one;
+	const char *p;
+
+	if (cfg)
+		return cfg;
+	one = lb_str_fixed(msg, len);
+	lb_str_printf(&one, "%s: ", path);
+	for (p = errors ? errors : "invalid\n"; *p;) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		lb_err("%s%s: %.*s", prefix, path, n, p);
+		lb_str_printf(&one, "%s%.*s", p == errors ? "" : ";", n, p);
+		p += n + (nl ? 1 : 0);
+	}
+	free(errors);
+	return NULL;
 }
 
 void lb_config_free(struct lb_config *cfg)
@@ -841,11 +574,13 @@ void lb_config_free(struct lb_config *cfg)
 	for (i = 0; i < cfg->n_services; i++)
 		lb_config_service_free(&cfg->services[i]);
 	free(cfg->services);
+	free(cfg->by_name);
 	lb_vipmap_free(cfg->vipmap);
 	free(cfg->control_path);
 	free(cfg->control_group);
 	free(cfg->http.allow);
 	free(cfg->intercept.table);
+	free(cfg->announce.device);
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->warnings);
@@ -888,6 +623,50 @@ const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, ch
 	return buf;
 }
 
+static size_t name_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return (size_t)(h ^ h >> 29);
+}
+
+/* Where name is in cfg->by_name, or the free entry where it would go. */
+static size_t name_slot(const struct lb_config *cfg, const char *name)
+{
+	size_t k = name_hash(name) & cfg->by_name_mask;
+
+	while (cfg->by_name[k] != UINT32_MAX && strcmp(cfg->services[cfg->by_name[k]].name, name))
+		k = (k + 1) & cfg->by_name_mask;
+	return k;
+}
+
+long lb_config_service_index(const struct lb_config *cfg, const char *name)
+{
+	size_t k;
+
+	if (!cfg->by_name) {
+		/* A config not built by the parser: look at each. */
+		for (size_t i = 0; i < cfg->n_services; i++)
+			if (cfg->services[i].name && !strcmp(cfg->services[i].name, name))
+				return (long)i;
+		return -1;
+	}
+	k = name_slot(cfg, name);
+	return cfg->by_name[k] == UINT32_MAX ? -1 : (long)cfg->by_name[k];
+}
+
+int lb_config_index_name(struct lb_config *cfg, size_t i)
+{
+	size_t k = name_slot(cfg, cfg->services[i].name);
+
+	if (cfg->by_name[k] != UINT32_MAX)
+		return (int)cfg->by_name[k];
+	cfg->by_name[k] = (uint32_t)i;
+	return -1;
+}
+
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
 						     const union lb_sockaddr *addr)
 {
@@ -906,13 +685,11 @@ bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int fam
 	return false;
 }
 
-int lb_config_has_family(const struct lb_config *cfg, int family)
+bool lb_config_has_family(const struct lb_config *cfg, int family)
 {
-	size_t i, j;
-
-	for (i = 0; i < cfg->n_services; i++)
-		for (j = 0; j < cfg->services[i].n_vips; j++)
+	for (size_t i = 0; i < cfg->n_services; i++)
+		for (size_t j = 0; j < cfg->services[i].n_vips; j++)
 			if (cfg->services[i].vips[j].sa.sa_family == family)
-				return 1;
-	return 0;
+				return true;
+	return false;
 }

@@ -9,6 +9,7 @@
 
 #include "lb/addr.h"
 #include "lb/prefix.h"
+#include "lb/quic.h"
 
 enum lb_sched {
 	LB_SCHED_ROUNDROBIN,		/* smooth weighted round robin */
@@ -45,6 +46,18 @@ struct lb_backend_conf {
 	union lb_sockaddr addr;
 	unsigned int weight;		/* 0: no new connections */
 	unsigned int max_conns;		/* 0: unlimited */
+	bool has_server_id;		/* QUIC-LB: the server ID its connection IDs carry */
+	uint8_t server_id[LB_QUIC_LB_SID_MAX];	/* quic.lb.server_id_len octets */
+};
+
+/* QUIC-aware routing of a UDP service ("quic", docs/config.md). */
+struct lb_quic_conf {
+	bool enabled;
+	uint8_t server_cid_len;		/* the CIDs backends issue: a short header's DCID length */
+	bool has_lb;			/* "lb": backends encode QUIC-LB server IDs */
+	struct lb_quic_lb_conf lb;	/* encode_len false: the low 5 bits are not checked */
+	uint32_t *by_server_id;		/* indexes of the backends with a server ID, sorted by it */
+	size_t n_server_ids;
 };
 
 struct lb_service_conf {
@@ -75,6 +88,7 @@ struct lb_service_conf {
 	int hash_port;			/* maglev: hash address and port, not address alone */
 	unsigned int maglev_size;	/* maglev: prime lookup table size */
 	struct lb_health_conf health;
+	struct lb_quic_conf quic;
 };
 
 struct lb_config {
@@ -89,6 +103,13 @@ struct lb_config {
 		uint32_t route_table;
 		uint32_t rule_priority;	/* ip rule preference */
 	} intercept;
+	struct {
+		bool enabled;		/* an "announce" block is present */
+		uint32_t table;		/* routing table of the VIP routes */
+		uint8_t protocol;	/* their rtm_protocol, 250 */
+		char *device;		/* TUN device they go through, "lb-announce" */
+		unsigned int settle_ms;	/* a drain lasts at least this after the withdrawal */
+	} announce;
 	/* The read-only HTTP management listener (docs/monitoring.md); off unless "http" is set. */
 	struct {
 		bool enabled;
@@ -106,6 +127,9 @@ struct lb_config {
 	struct lb_service_conf *services;
 	size_t n_services;
 	struct lb_vipmap *vipmap;	/* every VIP, for lookups by address */
+	/* Service indexes by name (open addressing, UINT32_MAX free), for lookups by name. */
+	uint32_t *by_name;
+	size_t by_name_mask;
 	char *user;			/* workers run as this user, "nobody" ... */
 	char *group;			/* ... and group, "nogroup" */
 	uid_t uid;			/* both resolved when the config is read */
@@ -129,7 +153,17 @@ struct lb_config *lb_config_parse(const char *text, char **errors);
  * unreadable file yields "PATH: strerror" as the error. */
 struct lb_config *lb_config_load(const char *path, char **errors);
 
+/*
+ * lb_config_load() for a running lb: each error line is logged after
+ * prefix, and msg gets "PATH: " and all of them joined by ';', cut to len,
+ * for a one-line status or reply.
+ */
+struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len);
+
 void lb_config_free(struct lb_config *cfg);
+
+/* The index of the service named name, or -1: one hash probe or a few. */
+long lb_config_service_index(const struct lb_config *cfg, const char *name);
 
 /* The TCP service whose VIP equals addr (address and port), or NULL. */
 const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg,
@@ -139,6 +173,9 @@ const struct lb_service_conf *lb_config_find_service(const struct lb_config *cfg
 const struct lb_service_conf *lb_config_find_service_proto(const struct lb_config *cfg,
 							   const union lb_sockaddr *addr,
 							   enum lb_proto proto);
+
+/* The index of svc's backend of family whose QUIC-LB server ID is sid, or -1. */
+int lb_config_find_server_id(const struct lb_service_conf *svc, const uint8_t *sid, int family);
 
 /* True when services[s].vips[k] is a single address and port. */
 bool lb_config_vip_single(const struct lb_service_conf *svc, size_t k);
@@ -151,6 +188,6 @@ const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, ch
 bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
-int lb_config_has_family(const struct lb_config *cfg, int family);
+bool lb_config_has_family(const struct lb_config *cfg, int family);
 
 #endif

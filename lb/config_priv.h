@@ -3,9 +3,15 @@
 #define LB_CONFIG_PRIV_H
 
 /*
- * Shared between config.c (document, control, intercept) and
- * config_service.c (services, backends, health checks). Not part of the
- * API: only those two files include it.
+ * Shared by the config parser's files: config_json.c (paths, error lines,
+ * value getters) below config.c (document, control, intercept),
+ * config_service.c (services, VIPs, backends), config_health.c (a service's
+ * health checks), config_quic.c (a service's "quic" object),
+ * config_http.c (the "http" object) and config_announce.c (the "announce"
+ * object), which all call
+ * down into it and into each other only through the entry points at the
+ * end, from the document down. Not part of the API: only those files
+ * include it.
  */
 
 #include <stdbool.h>
@@ -14,32 +20,38 @@
 #include <jansson.h>
 
 #include "lb/config.h"
+#include "lb/str.h"
 
 #define LB_CONFIG_NAME_MAX	64
 #define LB_CONFIG_TIMEOUT_MAX	86400000
 
-/* Growable string; a failed allocation sets oom and later appends do nothing. */
-struct lb_config_sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
+/* Deeper than any config key goes; a deeper path is cut in messages. */
+#define LB_CONFIG_PATH_MAX	16
+
+/* One step of a JSON path: an object's key, or (key NULL) an array's index. */
+struct lb_config_path_part {
+	const char *key;		/* the JSON's own, or a literal: it outlives the step */
+	size_t index;
 };
 
 /*
  * Parse state: the config being filled in, the JSON path of the value being
- * looked at ("services[0].vips[1]") and the error lines found so far.
+ * looked at ("services[0].vips[1]") and the error lines found so far. The
+ * path is kept as its steps and only written out for a message: 100,000
+ * VIPs cost no formatting.
  */
 struct lb_config_ctx {
 	struct lb_config *cfg;
 	json_t *services;		/* for naming earlier services in messages */
-	struct lb_config_sbuf path;
-	struct lb_config_sbuf errors;
+	struct lb_config_path_part path[LB_CONFIG_PATH_MAX];
+	size_t depth;
+	struct lb_str errors;
 	unsigned int n_errors;
-	struct lb_config_sbuf warnings;	/* suspicious but workable: the config still loads */
+	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
 };
 
-/* Path: each push returns the length to hand back to lb_config_path_pop(). */
+/* Path: each push returns the depth to hand back to lb_config_path_pop(). */
 size_t lb_config_path_key(struct lb_config_ctx *c, const char *key);
 size_t lb_config_path_index(struct lb_config_ctx *c, size_t i);
 void lb_config_path_pop(struct lb_config_ctx *c, size_t saved);
@@ -83,16 +95,39 @@ void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size);
 /* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
 bool lb_config_valid_name(const char *s, const char *extra);
 
+/* Tables 253..255 are the kernel's: false (error recorded) for those. */
+bool lb_config_route_table_free(struct lb_config_ctx *c, long long n);
+
+/* Parses the "announce" block (config_announce.c). */
+void lb_config_parse_announce(struct lb_config_ctx *c, json_t *obj);
+/* Checks announce against the rest of the config, once all of it is parsed. */
+void lb_config_check_announce(struct lb_config_ctx *c);
+
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
 
+/* Parses a service's "health" object into h, over its defaults (config_health.c). */
+void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr);
+/* Enters services[i] (named) in cfg->by_name; returns the index of an earlier one of that name (left as it is), or -1. */
+int lb_config_index_name(struct lb_config *cfg, size_t i);
 /*
  * Checks across services and sections, once everything is parsed: backends
  * that are a VIP or the intercept listener, services nobody can reach.
  */
 void lb_config_check_services(struct lb_config_ctx *c);
+/*
+ * The "quic" object of a UDP service (config_quic.c): parsed before its
+ * backends, whose "quic_server_id" it gives a length; then, once the
+ * backends are parsed, lb_config_quic_finish refuses two backends with one
+ * server ID and builds the lookup index.
+ */
+void lb_config_parse_quic(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
+void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_conf *svc,
+			       struct lb_backend_conf *b, json_t *v);
+void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
+
 /* Frees what lb_config_parse_services() allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
 

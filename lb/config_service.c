@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The "services" part of the config: VIPs, backends, scheduling, health checks. */
+/* The "services" part of the config: VIPs, backends, scheduling (health checks: config_health.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -14,14 +14,12 @@
 #include "lb/config.h"
 #include "lb/config_priv.h"
 #include "lb/prefix.h"
+#include "lb/str.h"
 #include "lb/vipmap.h"
 
 #define MAGLEV_SIZE_MAX		1000003		/* prime; 100 entries each for 10000 backends */
 #define MAGLEV_PER_BACKEND	100		/* below this, weights are followed poorly */
 #define MAX_CONNS_MAX		10000000
-#define HEALTH_COUNT_MAX	100
-#define HTTP_PATH_MAX		1024
-#define HTTP_HOST_MAX		255
 #define SOCKET_BUFFER_MIN	4096
 #define SOCKET_BUFFER_MAX	(64 << 20)
 #define UDP_RESPONSES_MAX	1000000
@@ -38,7 +36,7 @@ static const char *const tcp_keys[] = {
 	"connect_timeout_ms", "idle_timeout_ms", "client_idle_timeout_ms", "server_idle_timeout_ms",
 	"queue_timeout_ms", "retries", "socket_buffer_bytes", "fastopen", "fastopen_wait_ms",
 };
-static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses" };
+static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses", "quic" };
 
 static const char *const sched_names[] = {
 	[LB_SCHED_ROUNDROBIN] = "roundrobin",
@@ -178,6 +176,12 @@ static bool addr_usable(struct lb_config_ctx *c, const union lb_sockaddr *a, boo
 	return false;
 }
 
+/* text in double quotes, escaped and cut for an error line, in q. */
+static const char *quote(const char *text, char q[LB_STR_QUOTE_SIZE])
+{
+	return lb_str_escape_to(q, LB_STR_QUOTE_SIZE, text, LB_STR_QUOTE | LB_STR_CUT);
+}
+
 /*
  * Parses a VIP: "198.18.100.1:80", "[2001:db8:100::1]:443", a prefix
  * ("198.18.128.0/20:80", "[2001:db8:100::/48]:443") and a port range
@@ -188,7 +192,7 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 		    uint16_t *port_last)
 {
 	const char *s = lb_config_get_string(c, v), *why = NULL, *colon;
-	char host[INET6_ADDRSTRLEN + 8];
+	char host[INET6_ADDRSTRLEN + 8], q[LB_STR_QUOTE_SIZE];
 	struct lb_prefix p;
 	unsigned long first, last;
 	char *end;
@@ -208,7 +212,7 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 		const char *close = strchr(s, ']');
 
 		if (!close || close[1] != ':') {
-			lb_config_err(c, "\"%s\": expected [address]:port", s);
+			lb_config_err(c, "%s: expected [address]:port", quote(s, q));
 			return false;
 		}
 		hl = (size_t)(close - s - 1);
@@ -217,17 +221,17 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon) {
-			lb_config_err(c, "\"%s\": missing port", s);
+			lb_config_err(c, "%s: missing port", quote(s, q));
 			return false;
 		}
 		hl = (size_t)(colon - s);
 		if (memchr(s, ':', hl)) {
-			lb_config_err(c, "\"%s\": an IPv6 VIP is written [address]:port", s);
+			lb_config_err(c, "%s: an IPv6 VIP is written [address]:port", quote(s, q));
 			return false;
 		}
 	}
 	if (hl == 0 || hl >= sizeof(host)) {
-		lb_config_err(c, "\"%s\": expected an address", s);
+		lb_config_err(c, "%s: expected an address", quote(s, q));
 		return false;
 	}
 	memcpy(host, s, hl);
@@ -238,12 +242,12 @@ static bool get_vip(struct lb_config_ctx *c, json_t *v, union lb_sockaddr *a, ui
 	if (*end == '-')
 		last = strtoul(end + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || first == 0 || last > 65535 || first > last) {
-		lb_config_err(c, "\"%s\": the port must be 1..65535, or a range such as 8000-8999",
-			      colon + 1);
+		lb_config_err(c, "%s: the port must be 1..65535, or a range such as 8000-8999",
+			      quote(colon + 1, q));
 		return false;
 	}
 	if (lb_prefix_parse(host, &p, &why) < 0) {
-		lb_config_err(c, "\"%s\": %s", host, why);
+		lb_config_err(c, "%s: %s", quote(host, q), why);
 		return false;
 	}
 	memset(a, 0, sizeof(*a));
@@ -337,6 +341,8 @@ static bool parse_backend(struct lb_config_ctx *c, struct lb_service_conf *svc, 
 		} else if (!strcmp(key, "max_conns")) {
 			if (lb_config_get_int(c, v, 0, MAX_CONNS_MAX, &n))
 				b->max_conns = n;
+		} else if (!strcmp(key, "quic_server_id")) {
+			lb_config_parse_server_id(c, svc, b, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -393,163 +399,6 @@ static void check_families(struct lb_config_ctx *c, const struct lb_service_conf
 		lb_config_err(c, "no %s backend for this %s VIP", family_name(family), family_name(family));
 		lb_config_path_pop(c, saved);
 	}
-}
-
-/* Text that goes into an HTTP request as is: a space, CR or LF would split it. */
-static char *get_http_text(struct lb_config_ctx *c, const char *s, size_t max)
-{
-	const unsigned char *p;
-	char *copy;
-
-	if (!*s) {
-		lb_config_err(c, "must not be empty");
-		return NULL;
-	}
-	if (strlen(s) > max) {
-		lb_config_err(c, "longer than %zu bytes", max);
-		return NULL;
-	}
-	for (p = (const unsigned char *)s; *p; p++) {
-		if (*p <= ' ' || *p == 0x7f) {
-			lb_config_err(c, "must not contain spaces or control characters");
-			return NULL;
-		}
-	}
-	copy = strdup(s);
-	if (!copy)
-		lb_config_oom(c);
-	return copy;
-}
-
-/* Exactly three digits; advances *p past them. */
-static bool scan_status(const char **p, unsigned int *out)
-{
-	unsigned int n = 0;
-	int i;
-
-	for (i = 0; i < 3; i++, (*p)++) {
-		if (**p < '0' || **p > '9')
-			return false;
-		n = n * 10 + (**p - '0');
-	}
-	*out = n;
-	return true;
-}
-
-/* health.expect: "200" or "200-399". */
-static void parse_expect(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *v)
-{
-	const char *s = lb_config_get_string(c, v), *p;
-	unsigned int min = 0, max;
-	bool ok;
-
-	if (!s)
-		return;
-	p = s;
-	ok = scan_status(&p, &min);
-	max = min;
-	if (ok && *p == '-') {
-		p++;
-		ok = scan_status(&p, &max);
-	}
-	if (!ok || *p) {
-		lb_config_err_quoted(c, "invalid status", s,
-				     " (expected a code or a range, like \"200\" or \"200-399\")");
-		return;
-	}
-	if (min < 100 || min > 599 || max < 100 || max > 599) {
-		lb_config_err(c, "status code %u out of range (100..599)",
-			      min < 100 || min > 599 ? min : max);
-		return;
-	}
-	if (min > max) {
-		lb_config_err_quoted(c, "invalid status range", s, " (first code above last)");
-		return;
-	}
-	h->expect_min = min;
-	h->expect_max = max;
-}
-
-/* Keys of the health block that only an http check uses. */
-static bool http_only_key(const char *key)
-{
-	return !strcmp(key, "path") || !strcmp(key, "host") || !strcmp(key, "expect");
-}
-
-static void parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj)
-{
-	bool times_ok = true;
-	const char *key, *s;
-	long long n;
-	size_t saved;
-	json_t *v;
-	char *copy;
-
-	if (!lb_config_expect_object(c, obj))
-		return;
-	json_object_foreach(obj, key, v) {
-		saved = lb_config_path_key(c, key);
-		if (!strcmp(key, "type")) {
-			s = lb_config_get_string(c, v);
-			if (s && !strcmp(s, "tcp"))
-				h->type = LB_CHECK_TCP;
-			else if (s && !strcmp(s, "http"))
-				h->type = LB_CHECK_HTTP;
-			else if (s)
-				lb_config_err_quoted(c, "unknown check type", s, " (expected tcp or http)");
-		} else if (!strcmp(key, "interval_ms")) {
-			times_ok &= lb_config_get_timeout(c, v, &h->interval_ms);
-		} else if (!strcmp(key, "timeout_ms")) {
-			times_ok &= lb_config_get_timeout(c, v, &h->timeout_ms);
-		} else if (!strcmp(key, "rise")) {
-			if (lb_config_get_int(c, v, 1, HEALTH_COUNT_MAX, &n))
-				h->rise = n;
-		} else if (!strcmp(key, "fall")) {
-			if (lb_config_get_int(c, v, 1, HEALTH_COUNT_MAX, &n))
-				h->fall = n;
-		} else if (!strcmp(key, "port")) {
-			if (lb_config_get_int(c, v, 0, 65535, &n))
-				h->port = n;
-		} else if (!strcmp(key, "path")) {
-			s = lb_config_get_string(c, v);
-			if (s && s[0] != '/') {
-				lb_config_err(c, "must start with \"/\"");
-			} else if (s && (copy = get_http_text(c, s, HTTP_PATH_MAX))) {
-				free(h->path);
-				h->path = copy;
-			}
-		} else if (!strcmp(key, "host")) {
-			s = lb_config_get_string(c, v);
-			if (s && (copy = get_http_text(c, s, HTTP_HOST_MAX))) {
-				free(h->host);
-				h->host = copy;
-			}
-		} else if (!strcmp(key, "expect")) {
-			parse_expect(c, h, v);
-		} else {
-			lb_config_err(c, "unknown key");
-		}
-		lb_config_path_pop(c, saved);
-	}
-	if (!json_object_get(obj, "type"))
-		lb_config_err_missing(c, "type");
-	if (h->type == LB_CHECK_TCP) {
-		json_object_foreach(obj, key, v) {
-			if (!http_only_key(key))
-				continue;
-			saved = lb_config_path_key(c, key);
-			lb_config_err(c, "only for type \"http\"");
-			lb_config_path_pop(c, saved);
-		}
-	}
-	if (h->type == LB_CHECK_HTTP && !h->path) {
-		h->path = strdup("/");
-		if (!h->path)
-			lb_config_oom(c);
-	}
-	/* A probe still running when the next is due would pile up sockets. */
-	if (times_ok && h->timeout_ms > h->interval_ms)
-		lb_config_err(c, "timeout_ms %u is above interval_ms %u", h->timeout_ms, h->interval_ms);
 }
 
 static void parse_scheduler(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *v)
@@ -656,9 +505,10 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	bool backends_ok = false, size_ok = true, sized;
 	unsigned int idle = 0;
 	const char *key;
-	size_t saved, i;
+	size_t saved;
 	long long n;
 	json_t *v;
+	int dup;
 
 	service_defaults(svc);
 	if (!lb_config_expect_object(c, obj))
@@ -670,9 +520,16 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		parse_protocol(c, svc, v);
 		lb_config_path_pop(c, saved);
 	}
+	/* Before the backends: it gives their server IDs a length. */
+	v = json_object_get(obj, "quic");
+	if (v) {
+		saved = lb_config_path_key(c, "quic");
+		lb_config_parse_quic(c, svc, v);
+		lb_config_path_pop(c, saved);
+	}
 	json_object_foreach(obj, key, v) {
 		saved = lb_config_path_key(c, key);
-		if (!strcmp(key, "protocol")) {
+		if (!strcmp(key, "protocol") || !strcmp(key, "quic")) {
 			/* Parsed above. */
 		} else if (!strcmp(key, "udp_idle_timeout_ms")) {
 			lb_config_get_timeout(c, v, &svc->udp_idle_timeout_ms);
@@ -682,14 +539,11 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "name")) {
 			svc->name = lb_config_get_name(c, v, "_.-",
 						       " (1..64 characters of A-Za-z0-9_.-)");
-			for (i = 0; svc->name && i < si; i++) {
-				if (!c->cfg->services[i].name ||
-				    strcmp(c->cfg->services[i].name, svc->name))
-					continue;
-				lb_config_err(c, "duplicate service name \"%s\" (also services[%zu])",
-					      svc->name, i);
-				break;
-			}
+			/* Names are unique: lookups by name (reload, lbctl) find one. */
+			if (svc->name && c->cfg->by_name &&
+			    (dup = lb_config_index_name(c->cfg, si)) >= 0)
+				lb_config_err(c, "duplicate service name \"%s\" (also services[%d])",
+					      svc->name, dup);
 		} else if (!strcmp(key, "vips")) {
 			parse_vips(c, si, v);
 		} else if (!strcmp(key, "backends")) {
@@ -725,7 +579,7 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 			if (lb_config_get_int(c, v, 0, FASTOPEN_WAIT_MAX, &n))
 				svc->fastopen_wait_ms = n;
 		} else if (!strcmp(key, "health")) {
-			parse_health(c, &svc->health, v);
+			lb_config_parse_health(c, &svc->health, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -755,6 +609,7 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	/* With a bad backend address the family check would only add noise. */
 	if (backends_ok)
 		check_families(c, svc);
+	lb_config_quic_finish(c, svc);
 	sized = svc->maglev_size != 0;
 	if (!sized)
 		svc->maglev_size = maglev_default_size(svc->n_backends);
@@ -846,6 +701,16 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	cfg->services = lb_config_alloc_array(c, arr, sizeof(*cfg->services));
 	if (!cfg->services)
 		return;
+	/* At most half full: a name is found in a probe or two. */
+	for (cfg->by_name_mask = 1; cfg->by_name_mask < 2 * json_array_size(arr);)
+		cfg->by_name_mask <<= 1;
+	cfg->by_name = malloc(cfg->by_name_mask * sizeof(*cfg->by_name));
+	if (!cfg->by_name) {
+		lb_config_oom(c);
+		return;
+	}
+	memset(cfg->by_name, 0xff, cfg->by_name_mask * sizeof(*cfg->by_name));
+	cfg->by_name_mask--;
 	c->services = arr;
 	json_array_foreach(arr, i, v) {
 		cfg->n_services = i + 1;
@@ -868,18 +733,25 @@ static void check_backend_target(struct lb_config_ctx *c, size_t si, size_t bi)
 	const struct lb_config *cfg = c->cfg;
 	const union lb_sockaddr *a = &cfg->services[si].backends[bi].addr;
 	char text[LB_ADDR_STRLEN], who[LB_CONFIG_NAME_MAX + 16];
-	size_t i, j;
+	const struct lb_vipmap_vip *v = NULL;
 
 	lb_addr_format(a, text, sizeof(text));
-	for (i = 0; i < cfg->n_services; i++) {
-		for (j = 0; j < cfg->services[i].n_vips; j++) {
-			if (!lb_addr_equal(&cfg->services[i].vips[j], a))
-				continue;
-			describe_service(c, i, who, sizeof(who));
-			lb_config_err(c, "%s is a VIP of %s (services[%zu].vips[%zu]): lb cannot be "
-				      "its own backend", text, who, i, j);
-			return;
-		}
+	/*
+	 * A VIP, or inside a VIP's prefix and ports, for a protocol the
+	 * service connects with: one lookup, not a scan of every VIP.
+	 */
+	for (unsigned int p = LB_PROTO_TCP; !v && p <= LB_PROTO_UDP && cfg->vipmap; p <<= 1)
+		if (cfg->services[si].protocols & p)
+			v = lb_vipmap_find(cfg->vipmap, p, a);
+	if (v) {
+		describe_service(c, v->service, who, sizeof(who));
+		if (lb_config_vip_single(&cfg->services[v->service], v->index))
+			lb_config_err(c, "%s is a VIP of %s (services[%u].vips[%u]): lb cannot be "
+				      "its own backend", text, who, v->service, v->index);
+		else
+			lb_config_err(c, "%s is inside a VIP of %s (services[%u].vips[%u]): lb "
+				      "cannot be its own backend", text, who, v->service, v->index);
+		return;
 	}
 	if (addr_classify(a) != ADDR_LOOPBACK)
 		return;
@@ -968,4 +840,5 @@ void lb_config_service_free(struct lb_service_conf *svc)
 	free(svc->backends);
 	free(svc->health.path);
 	free(svc->health.host);
+	free(svc->quic.by_server_id);
 }

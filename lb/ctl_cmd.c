@@ -2,8 +2,9 @@
 /*
  * The control protocol's requests: one JSON object in, one reply line out
  * (docs/control.md). Everything here reads the state the master keeps in
- * struct lb_ctl_state and shm; only set-state, set-weight and reload change
- * anything, and those are logged with who asked.
+ * struct lb_ctl_state and shm; only set-state, set-weight, reload,
+ * drain-gateway and resume-gateway change anything, and those are logged
+ * with who asked.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -18,13 +19,13 @@
 #include "lb/ctl.h"
 #include "lb/limits.h"
 #include "lb/log.h"
+#include "lb/str.h"
 
 #ifndef LB_VERSION
 #define LB_VERSION "unknown"
 #endif
 
 #define WEIGHT_MAX 1000
-#define QUOTE_MAX 64			/* bytes of user text repeated in a message */
 
 struct req {
 	struct lb_ctl_state *st;
@@ -60,34 +61,13 @@ static void fail(struct req *r, const char *code, const char *arg, const char *f
 }
 
 /*
- * Repeats user text in a message: at most QUOTE_MAX bytes, cut on a UTF-8
- * boundary, control characters as \xNN, so the message stays one readable
- * line in a terminal and in the log.
+ * Repeats user text in a message: cut after LB_STR_QUOTE_MAX bytes,
+ * control characters as \xNN, so the message stays one readable line in a
+ * terminal and in the log.
  */
 static const char *quote(const char *s, char *buf, size_t len)
 {
-	size_t o = 0, i;
-
-	for (i = 0; i < QUOTE_MAX && s[i] && o + 5 < len; i++) {
-		unsigned char ch = s[i];
-
-		if (ch < 0x20 || ch == 0x7f)
-			o += snprintf(buf + o, len - o, "\\x%02x", ch);
-		else
-			buf[o++] = ch;
-	}
-	if (s[i]) {
-		while (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0x80)
-			o--;
-		if (o > 0 && ((unsigned char)buf[o - 1] & 0xc0) == 0xc0)
-			o--;
-		if (o + 4 <= len) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-		}
-	}
-	buf[o] = '\0';
-	return buf;
+	return lb_str_escape_to(buf, len, s, LB_STR_CUT);
 }
 
 /* A JSON string of s, which may be invalid UTF-8 (then bad bytes become '?'). */
@@ -215,7 +195,7 @@ static bool arg_string(struct req *r, const char *name, bool required, const cha
 
 static bool find_service(struct req *r, const char *name, size_t *svc)
 {
-	char q[QUOTE_MAX * 4 + 8];
+	char q[LB_STR_QUOTE_SIZE];
 
 	if (lb_shm_find(r->st->shm, r->st->cfg, name, NULL, svc, NULL) == 0 &&
 	    *svc < r->st->shm->n_services)
@@ -226,7 +206,7 @@ static bool find_service(struct req *r, const char *name, size_t *svc)
 
 static bool arg_target(struct req *r, size_t *svc, size_t *be)
 {
-	char q[QUOTE_MAX * 4 + 8], buf[LB_ADDR_STRLEN];
+	char q[LB_STR_QUOTE_SIZE], buf[LB_ADDR_STRLEN];
 	const char *name, *text, *why = NULL;
 	union lb_sockaddr a;
 
@@ -302,7 +282,7 @@ static json_t *worker_json(const struct lb_shm_worker *w)
 			 "id", (int)w->id,
 			 "pid", (int)pid,
 			 "generation", (int)atomic_load(&w->generation),
-			 "state", lb_worker_state_name(atomic_load(&w->state)),
+			 "state", lb_shm_worker_state_name(atomic_load(&w->state)),
 			 "active", jint(atomic_load(&w->active)),
 			 "udp_flows", jint(atomic_load(&w->udp_flows)),
 			 "accepted", ju64(ld(&w->accepted)),
@@ -346,6 +326,57 @@ static json_t *rules_json(const struct lb_rules_state *rs)
 			 "last_error", rs->last_error[0] ? jstr(rs->last_error) : json_null());
 }
 
+static json_t *jtime(time_t t)
+{
+	return t ? json_integer((json_int_t)t) : json_null();
+}
+
+/* The gateway's state, its drain, and which VIPs it announces and why not. */
+static json_t *gateway_json(const struct lb_announce *a)
+{
+	const struct lb_announce_state *as;
+	json_t *drain = json_null(), *ann = json_null(), *vips;
+
+	if (!a)
+		return json_null();
+	as = lb_announce_state(a);
+	if (as->drain_since && (as->gateway == LB_GATEWAY_DRAINING ||
+				as->gateway == LB_GATEWAY_DRAINED))
+		drain = json_pack("{s:I, s:o, s:o, s:b, s:b, s:o}",
+				  "since", (json_int_t)as->drain_since,
+				  "deadline", jtime(as->drain_deadline),
+				  "ended", jtime(as->drained_at),
+				  "stop", as->drain_stop,
+				  "timed_out", as->drain_timed_out,
+				  "connections", jint(as->drain_active));
+	if (as->configured) {
+		vips = json_array();
+		for (size_t i = 0; vips && i < as->n_shown; i++) {
+			const struct lb_announce_vip *v = &as->vips[i];
+			char buf[LB_ADDR_STRLEN], addr[LB_ADDR_STRLEN + 8];
+
+			snprintf(addr, sizeof(addr), "%s%s", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
+				 lb_announce_plen_suffix(v));
+			json_array_append_new(vips, json_pack("{s:s, s:b, s:o, s:o}",
+				"address", addr,
+				"announced", v->announced, "since", jtime(v->since),
+				"why", v->why ? json_string(v->why) : json_null()));
+		}
+		ann = json_pack("{s:s, s:I, s:i, s:I, s:I, s:o, s:o, s:o, s:o}",
+				"device", as->device,
+				"table", (json_int_t)as->table,
+				"protocol", (int)as->protocol,
+				"routes", (json_int_t)as->n_announced,
+				"vip_count", (json_int_t)as->n_vips,
+				"changes", ju64(as->changes),
+				"failures", ju64(as->failures),
+				"last_error", as->last_error[0] ? jstr(as->last_error) : json_null(),
+				"vips", vips);
+	}
+	return json_pack("{s:s, s:o, s:o}", "state", lb_announce_gateway_name(as->gateway),
+			 "drain", drain, "announce", ann);
+}
+
 static json_t *cmd_status(struct req *r)
 {
 	const struct lb_ctl_state *st = r->st;
@@ -359,7 +390,7 @@ static json_t *cmd_status(struct req *r)
 	for (unsigned int i = 0; st->shm && workers && i < st->shm->n_workers; i++)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
-	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o, s:o}",
 			 "pid", (int)(st->pid ? st->pid : getpid()),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
@@ -368,6 +399,7 @@ static json_t *cmd_status(struct req *r)
 			 "generation", (int)st->generation,
 			 "last_reload", reload,
 			 "rules", rules_json(st->rules),
+			 "gateway", gateway_json(st->announce),
 			 "memory", memory_json(st),
 			 "workers", workers);
 }
@@ -453,12 +485,26 @@ static json_t *latency_json(const struct lb_hist *h, enum lb_hist_kind kind)
 			 "p99", p99 < 0 ? json_null() : json_real(p99 / 1000.0));
 }
 
+/* A QUIC service's routing counters (docs/control.md), or NULL. */
+static json_t *quic_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
+{
+	if (!svc->quic.enabled)
+		return NULL;
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+			 "routed_cid", ju64(ld(&ss->quic_routed_cid)),
+			 "routed_learned_cid", ju64(ld(&ss->quic_routed_learned)),
+			 "fallback", ju64(ld(&ss->quic_fallback)),
+			 "dropped", ju64(ld(&ss->quic_dropped)),
+			 "cids_learned", ju64(ld(&ss->quic_learned)),
+			 "cid_table_full", ju64(ld(&ss->quic_learn_full)));
+}
+
 /* A UDP service's flow counters, or NULL for a TCP-only one. */
 static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_service *ss)
 {
 	if (!(svc->protocols & LB_PROTO_UDP))
 		return NULL;
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:o*}",
 			 "flows", jint(atomic_load(&ss->udp_flows)),
 			 "flows_total", ju64(ld(&ss->udp_flows_total)),
 			 "datagrams_in", ju64(ld(&ss->udp_datagrams_in)),
@@ -468,7 +514,8 @@ static json_t *udp_json(const struct lb_service_conf *svc, const struct lb_shm_s
 			 "dropped",
 			 "no_backend", ju64(ld(&ss->udp_drop_no_backend)),
 			 "flows_full", ju64(ld(&ss->udp_drop_full)),
-			 "send_error", ju64(ld(&ss->udp_drop_send)));
+			 "send_error", ju64(ld(&ss->udp_drop_send)),
+			 "quic", quic_json(svc, ss));
 }
 
 static const char *proto_name(unsigned int protocols)
@@ -529,8 +576,8 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 	o = json_pack("{s:o, s:s, s:s, s:s, s:b, s:i, s:i, s:I}",
 		      "service", jstr(svc->name),
 		      "address", lb_addr_format(&b->addr, buf, sizeof(buf)),
-		      "admin", lb_admin_name(atomic_load(&b->admin)),
-		      "health", lb_health_name(atomic_load(&b->health)),
+		      "admin", lb_shm_admin_name(atomic_load(&b->admin)),
+		      "health", lb_shm_health_name(atomic_load(&b->health)),
 		      "usable", lb_shm_backend_usable(b),
 		      "weight", (int)atomic_load(&b->weight),
 		      "config_weight", j < svc->n_backends ? (int)svc->backends[j].weight : 0,
@@ -673,7 +720,7 @@ static json_t *cmd_help(struct req *r);
 static json_t *cmd_set_state(struct req *r)
 {
 	const struct lb_config *cfg = r->st->cfg;
-	char q[QUOTE_MAX * 4 + 8], buf[LB_ADDR_STRLEN], reason[96];
+	char q[LB_STR_QUOTE_SIZE], buf[LB_ADDR_STRLEN], reason[96];
 	const struct lb_shm_backend *b;
 	enum lb_admin admin;
 	const char *text, *old;
@@ -682,21 +729,21 @@ static json_t *cmd_set_state(struct req *r)
 
 	if (!arg_target(r, &svc, &be) || !arg_string(r, "state", true, &text))
 		return NULL;
-	if (lb_admin_parse(text, &admin) < 0) {
+	if (lb_shm_admin_parse(text, &admin) < 0) {
 		fail(r, "bad_argument", "state", "state %s is not one of up, drain, disabled",
 		     quote(text, q, sizeof(q)));
 		return NULL;
 	}
 	b = lb_shm_backend(r->st->shm, svc, be);
-	old = lb_admin_name(atomic_load(&b->admin));
+	old = lb_shm_admin_name(atomic_load(&b->admin));
 	snprintf(reason, sizeof(reason), "control, %s", r->who);
 	changed = lb_shm_set_admin(r->st->shm, cfg, svc, be, admin, reason);
 	lb_addr_format(&b->addr, buf, sizeof(buf));
 	if (!changed)
 		lb_info("control: %s: set-state %s %s %s: already so", r->who,
-			cfg->services[svc].name, buf, lb_admin_name(admin));
+			cfg->services[svc].name, buf, lb_shm_admin_name(admin));
 	return json_pack("{s:o, s:s, s:s, s:s, s:b}", "service", jstr(cfg->services[svc].name),
-			 "backend", buf, "state", lb_admin_name(admin), "previous", old,
+			 "backend", buf, "state", lb_shm_admin_name(admin), "previous", old,
 			 "changed", changed);
 }
 
@@ -762,7 +809,63 @@ static json_t *cmd_reload(struct req *r)
 	return json_pack("{s:i, s:s}", "generation", (int)st->generation, "message", msg);
 }
 
+static bool need_announce(struct req *r)
+{
+	if (r->st->announce)
+		return true;
+	fail(r, "unavailable", NULL, "the gateway state is not set up yet");
+	return false;
+}
+
+static json_t *cmd_drain_gateway(struct req *r)
+{
+	struct lb_announce *a = r->st->announce;
+	json_t *stop = json_object_get(r->obj, "stop"), *t = json_object_get(r->obj, "timeout_ms");
+	json_int_t timeout = 0;
+	char msg[256];
+
+	if (!need_announce(r))
+		return NULL;
+	if (stop && !json_is_boolean(stop)) {
+		fail(r, "bad_argument", "stop", "argument 'stop' must be true or false");
+		return NULL;
+	}
+	if (t) {
+		timeout = json_is_integer(t) ? json_integer_value(t) : 0;
+		if (timeout < 1 || timeout > 86400000) {
+			fail(r, "bad_argument", "timeout_ms",
+			     "argument 'timeout_ms' must be an integer 1..86400000");
+			return NULL;
+		}
+	}
+	if (lb_announce_drain(a, json_is_true(stop), (unsigned int)timeout, lb_clock_ms(), msg,
+			      sizeof(msg)) < 0) {
+		fail(r, "unavailable", NULL, "%s", msg);
+		return NULL;
+	}
+	lb_info("control: %s: drain-gateway: %s", r->who, msg);
+	return json_pack("{s:s, s:s}", "state",
+			 lb_announce_gateway_name(lb_announce_state(a)->gateway), "message", msg);
+}
+
+static json_t *cmd_resume_gateway(struct req *r)
+{
+	struct lb_announce *a = r->st->announce;
+	char msg[256];
+
+	if (!need_announce(r))
+		return NULL;
+	if (lb_announce_resume(a, lb_clock_ms(), msg, sizeof(msg)) < 0) {
+		fail(r, "not_draining", NULL, "%s", msg);
+		return NULL;
+	}
+	lb_info("control: %s: resume-gateway: %s", r->who, msg);
+	return json_pack("{s:s, s:s}", "state",
+			 lb_announce_gateway_name(lb_announce_state(a)->gateway), "message", msg);
+}
+
 static const char *const no_args[] = { NULL };
+static const char *const drain_gateway_args[] = { "stop", "timeout_ms", NULL };
 static const char *const service_arg[] = { "service", NULL };
 static const char *const state_args[] = { "service", "backend", "state", NULL };
 static const char *const weight_args[] = { "service", "backend", "weight", NULL };
@@ -782,6 +885,11 @@ static const struct cmd commands[] = {
 	{ "set-weight", weight_args, weight_args, cmd_set_weight,
 	  "set a backend's weight, 0..1000" },
 	{ "reload", no_args, no_args, cmd_reload, "reload the config file" },
+	{ "drain-gateway", drain_gateway_args, no_args, cmd_drain_gateway,
+	  "withdraw this gateway's announcements; connections go on until they end or "
+	  "timeout_ms (then lb stops, with stop)" },
+	{ "resume-gateway", no_args, no_args, cmd_resume_gateway,
+	  "end a gateway drain: announce the VIPs again" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -814,7 +922,7 @@ static bool arg_known(const struct cmd *c, const char *key)
 
 static char *dispatch(struct req *r)
 {
-	char q[QUOTE_MAX * 4 + 8];
+	char q[LB_STR_QUOTE_SIZE];
 	const struct cmd *c = NULL;
 	const char *name, *key;
 	json_t *v, *data;

@@ -7,13 +7,13 @@
  * is not a snapshot across backends, as with any other exporter.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lb/addr.h"
 #include "lb/ctl.h"
+#include "lb/str.h"
 
 #ifndef LB_VERSION
 #define LB_VERSION "unknown"
@@ -24,74 +24,26 @@ static uint64_t ld(const _Atomic uint64_t *v)
 	return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-struct sb {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_reserve(struct sb *b, size_t more)
-{
-	size_t cap;
-	char *p;
-
-	if (b->oom || b->len + more < b->cap)
-		return;
-	cap = b->cap ? b->cap : 4096;
-	while (cap <= b->len + more)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p) {
-		b->oom = true;
-		return;
-	}
-	b->p = p;
-	b->cap = cap;
-}
-
-static void sb_printf(struct sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void sb_printf(struct sb *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
-	sb_reserve(b, n + 1);
-	if (b->oom)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-	va_end(ap);
-	b->len += n;
-}
-
 /* A label value: backslash, double quote and newline escaped, as the format requires. */
-static void sb_label(struct sb *b, const char *name, const char *value)
+static void put_label(struct lb_str *b, const char *name, const char *value)
 {
-	sb_printf(b, "%s=\"", name);
+	lb_str_printf(b, "%s=\"", name);
 	for (const char *s = value; *s; s++) {
 		if (*s == '\\')
-			sb_printf(b, "\\\\");
+			lb_str_printf(b, "\\\\");
 		else if (*s == '"')
-			sb_printf(b, "\\\"");
+			lb_str_printf(b, "\\\"");
 		else if (*s == '\n')
-			sb_printf(b, "\\n");
+			lb_str_printf(b, "\\n");
 		else
-			sb_printf(b, "%c", *s);
+			lb_str_printf(b, "%c", *s);
 	}
-	sb_printf(b, "\"");
+	lb_str_printf(b, "\"");
 }
 
-static void family(struct sb *b, const char *name, const char *type, const char *help)
+static void family(struct lb_str *b, const char *name, const char *type, const char *help)
 {
-	sb_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	lb_str_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 enum bfield {
@@ -153,17 +105,17 @@ static int64_t backend_value(const struct lb_shm_backend *b, enum bfield f)
 	return 0;
 }
 
-static void backend_labels(struct sb *b, const char *service, const struct lb_shm_backend *be)
+static void backend_labels(struct lb_str *b, const char *service, const struct lb_shm_backend *be)
 {
 	char buf[LB_ADDR_STRLEN];
 
-	sb_label(b, "service", service);
-	sb_printf(b, ",");
-	sb_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
+	put_label(b, "service", service);
+	lb_str_printf(b, ",");
+	put_label(b, "backend", lb_addr_format(&be->addr, buf, sizeof(buf)));
 }
 
 /* "0.00025": a bound in µs as seconds, without trailing zeros. */
-static void sb_seconds(struct sb *b, uint64_t us)
+static void put_seconds(struct lb_str *b, uint64_t us)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%" PRIu64 ".%06" PRIu64, us / 1000000, us % 1000000);
@@ -172,14 +124,14 @@ static void sb_seconds(struct sb *b, uint64_t us)
 		buf[--n] = '\0';
 	if (n > 0 && buf[n - 1] == '.')
 		buf[--n] = '\0';
-	sb_printf(b, "%s", buf);
+	lb_str_printf(b, "%s", buf);
 }
 
 /*
  * One histogram's series: cumulative _bucket{le} lines, _sum in seconds and
  * _count. labels is what goes inside the braces before le.
  */
-static void histogram(struct sb *b, const char *name, const char *labels,
+static void histogram(struct lb_str *b, const char *name, const char *labels,
 		      const struct lb_hist *h, enum lb_hist_kind kind)
 {
 	const uint64_t *bounds = lb_hist_bounds(kind);
@@ -189,17 +141,18 @@ static void histogram(struct sb *b, const char *name, const char *labels,
 	lb_hist_read(h, &s);
 	for (unsigned int i = 0; i < LB_HIST_BUCKETS; i++) {
 		cum += s.bucket[i];
-		sb_printf(b, "%s_bucket{%s,le=\"", name, labels);
-		sb_seconds(b, bounds[i]);
-		sb_printf(b, "\"} %" PRIu64 "\n", cum);
+		lb_str_printf(b, "%s_bucket{%s,le=\"", name, labels);
+		put_seconds(b, bounds[i]);
+		lb_str_printf(b, "\"} %" PRIu64 "\n", cum);
 	}
-	sb_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, s.count);
-	sb_printf(b, "%s_sum{%s} %" PRIu64 ".%06" PRIu64 "\n", name, labels, s.sum_us / 1000000,
+	lb_str_printf(b, "%s_bucket{%s,le=\"+Inf\"} %" PRIu64 "\n", name, labels, s.count);
+	lb_str_printf(b, "%s_sum{%s} %" PRIu64 ".%06" PRIu64 "\n", name, labels, s.sum_us / 1000000,
 		  s.sum_us % 1000000);
-	sb_printf(b, "%s_count{%s} %" PRIu64 "\n", name, labels, s.count);
+	lb_str_printf(b, "%s_count{%s} %" PRIu64 "\n", name, labels, s.count);
 }
 
-static void metrics_backends(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+static void metrics_backends(struct lb_str *b, const struct lb_config *cfg,
+			     const struct lb_shm *shm)
 {
 	static const uint32_t admins[] = { LB_ADMIN_UP, LB_ADMIN_DRAIN, LB_ADMIN_DISABLED };
 	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
@@ -211,9 +164,9 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 			for (size_t j = 0; j < shm->services[i].n_backends; j++) {
 				const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
 
-				sb_printf(b, "%s{", backend_families[f].name);
+				lb_str_printf(b, "%s{", backend_families[f].name);
 				backend_labels(b, cfg->services[i].name, be);
-				sb_printf(b, "} %" PRId64 "\n", backend_value(be, f));
+				lb_str_printf(b, "} %" PRId64 "\n", backend_value(be, f));
 			}
 	}
 	family(b, "lb_backend_admin_state", "gauge",
@@ -224,10 +177,10 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 			uint32_t admin = atomic_load(&be->admin);
 
 			for (size_t k = 0; k < sizeof(admins) / sizeof(admins[0]); k++) {
-				sb_printf(b, "lb_backend_admin_state{");
+				lb_str_printf(b, "lb_backend_admin_state{");
 				backend_labels(b, cfg->services[i].name, be);
-				sb_printf(b, ",state=\"%s\"} %d\n", lb_admin_name(admins[k]),
-					  admin == admins[k]);
+				lb_str_printf(b, ",state=\"%s\"} %d\n",
+					      lb_shm_admin_name(admins[k]), admin == admins[k]);
 			}
 		}
 	family(b, "lb_backend_fastopen_connects_total", "counter",
@@ -247,9 +200,9 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 			};
 
 			for (size_t k = 0; k < sizeof(r) / sizeof(r[0]); k++) {
-				sb_printf(b, "lb_backend_fastopen_connects_total{");
+				lb_str_printf(b, "lb_backend_fastopen_connects_total{");
 				backend_labels(b, cfg->services[i].name, be);
-				sb_printf(b, ",result=\"%s\"} %" PRIu64 "\n", r[k].name, r[k].v);
+				lb_str_printf(b, ",result=\"%s\"} %" PRIu64 "\n", r[k].name, r[k].v);
 			}
 		}
 	family(b, "lb_backend_connect_seconds", "histogram",
@@ -257,18 +210,19 @@ static void metrics_backends(struct sb *b, const struct lb_config *cfg, const st
 	for (size_t i = 0; i < n_svc; i++)
 		for (size_t j = 0; j < shm->services[i].n_backends; j++) {
 			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
-			struct sb l = { 0 };
+			struct lb_str l = { 0 };
 
 			backend_labels(&l, cfg->services[i].name, be);
-			if (!l.oom && l.p)
-				histogram(b, "lb_backend_connect_seconds", l.p, &be->connect,
+			if (!l.oom && l.s)
+				histogram(b, "lb_backend_connect_seconds", l.s, &be->connect,
 					  LB_HIST_CONNECT);
 			b->oom |= l.oom;
-			free(l.p);
+			lb_str_fini(&l);
 		}
 }
 
-static void metrics_services(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+static void metrics_services(struct lb_str *b, const struct lb_config *cfg,
+			     const struct lb_shm *shm)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -296,9 +250,9 @@ static void metrics_services(struct sb *b, const struct lb_config *cfg, const st
 
 			for (size_t j = 0; j < ss->n_backends; j++)
 				v[5] += lb_shm_backend_usable(lb_shm_backend(shm, i, j));
-			sb_printf(b, "%s{", fams[f].name);
-			sb_label(b, "service", cfg->services[i].name);
-			sb_printf(b, "} %" PRIu64 "\n", v[f]);
+			lb_str_printf(b, "%s{", fams[f].name);
+			put_label(b, "service", cfg->services[i].name);
+			lb_str_printf(b, "} %" PRIu64 "\n", v[f]);
 		}
 	}
 	for (int k = 0; k < 2; k++) {
@@ -308,24 +262,81 @@ static void metrics_services(struct sb *b, const struct lb_config *cfg, const st
 					       : "Client connections from accept to close.");
 		for (size_t i = 0; i < n_svc; i++) {
 			const struct lb_shm_service *ss = &shm->services[i];
-			struct sb l = { 0 };
+			struct lb_str l = { 0 };
 
-			sb_label(&l, "service", cfg->services[i].name);
-			if (!l.oom && l.p)
-				histogram(b, name, l.p, k ? &ss->queue : &ss->duration,
+			put_label(&l, "service", cfg->services[i].name);
+			if (!l.oom && l.s)
+				histogram(b, name, l.s, k ? &ss->queue : &ss->duration,
 					  k ? LB_HIST_QUEUE : LB_HIST_DURATION);
 			b->oom |= l.oom;
-			free(l.p);
+			lb_str_fini(&l);
 		}
 	}
 }
 
-/* UDP services only: a TCP service has none of these. */
-static void metrics_udp(struct sb *b, const struct lb_config *cfg, const struct lb_shm *shm)
+/* A family of per-service series, or (name NULL) one more label value of the family above. */
+struct svc_family {
+	const char *name, *type, *help, *label, *value;
+};
+
+#define SVC_SERIES_MAX 16
+
+/*
+ * The families fams[0..n) for each service want() keeps, a value each
+ * from values(), which fills v in fams order.
+ */
+static void service_series(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm,
+			   const struct svc_family *fams, size_t n,
+			   bool (*want)(const struct lb_service_conf *),
+			   void (*values)(const struct lb_shm_service *, int64_t *))
 {
-	static const struct {
-		const char *name, *type, *help, *label, *value;
-	} fams[] = {
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+	const char *name = NULL;
+
+	for (size_t f = 0; f < n && f < SVC_SERIES_MAX; f++) {
+		if (fams[f].name) {
+			name = fams[f].name;
+			family(b, name, fams[f].type, fams[f].help);
+		}
+		for (size_t i = 0; i < n_svc; i++) {
+			int64_t v[SVC_SERIES_MAX];
+
+			if (!want(&cfg->services[i]))
+				continue;
+			values(&shm->services[i], v);
+			lb_str_printf(b, "%s{", name);
+			put_label(b, "service", cfg->services[i].name);
+			if (fams[f].label) {
+				lb_str_printf(b, ",");
+				put_label(b, fams[f].label, fams[f].value);
+			}
+			lb_str_printf(b, "} %" PRId64 "\n", v[f]);
+		}
+	}
+}
+
+static bool carries_udp(const struct lb_service_conf *svc)
+{
+	return svc->protocols & LB_PROTO_UDP;
+}
+
+static void udp_values(const struct lb_shm_service *ss, int64_t *v)
+{
+	const int64_t all[] = {
+		atomic_load(&ss->udp_flows), ld(&ss->udp_flows_total),
+		ld(&ss->udp_datagrams_in), ld(&ss->udp_datagrams_out),
+		ld(&ss->udp_bytes_in), ld(&ss->udp_bytes_out),
+		ld(&ss->udp_drop_no_backend), ld(&ss->udp_drop_full),
+		ld(&ss->udp_drop_send),
+	};
+
+	memcpy(v, all, sizeof(all));
+}
+
+/* UDP services only: a TCP service has none of these. */
+static void metrics_udp(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct svc_family fams[] = {
 		{ "lb_service_udp_flows", "gauge", "UDP flows open now.", NULL, NULL },
 		{ "lb_service_udp_flows_total", "counter", "UDP flows opened.", NULL, NULL },
 		{ "lb_service_udp_datagrams_total", "counter",
@@ -340,38 +351,50 @@ static void metrics_udp(struct sb *b, const struct lb_config *cfg, const struct 
 		{ NULL, NULL, NULL, "reason", "flows_full" },
 		{ NULL, NULL, NULL, "reason", "send_error" },
 	};
-	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
-	const char *name = NULL;
 
-	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
-		if (fams[f].name) {
-			name = fams[f].name;
-			family(b, name, fams[f].type, fams[f].help);
-		}
-		for (size_t i = 0; i < n_svc; i++) {
-			const struct lb_shm_service *ss = &shm->services[i];
-			const int64_t v[] = {
-				atomic_load(&ss->udp_flows), ld(&ss->udp_flows_total),
-				ld(&ss->udp_datagrams_in), ld(&ss->udp_datagrams_out),
-				ld(&ss->udp_bytes_in), ld(&ss->udp_bytes_out),
-				ld(&ss->udp_drop_no_backend), ld(&ss->udp_drop_full),
-				ld(&ss->udp_drop_send),
-			};
-
-			if (!(cfg->services[i].protocols & LB_PROTO_UDP))
-				continue;
-			sb_printf(b, "%s{", name);
-			sb_label(b, "service", cfg->services[i].name);
-			if (fams[f].label) {
-				sb_printf(b, ",");
-				sb_label(b, fams[f].label, fams[f].value);
-			}
-			sb_printf(b, "} %" PRId64 "\n", v[f]);
-		}
-	}
+	service_series(b, cfg, shm, fams, sizeof(fams) / sizeof(fams[0]), carries_udp, udp_values);
 }
 
-static void metrics_workers(struct sb *b, const struct lb_shm *shm)
+static bool routes_quic(const struct lb_service_conf *svc)
+{
+	return svc->quic.enabled;
+}
+
+static void quic_values(const struct lb_shm_service *ss, int64_t *v)
+{
+	const int64_t all[] = {
+		ld(&ss->quic_routed_cid), ld(&ss->quic_routed_learned), ld(&ss->quic_fallback),
+		ld(&ss->quic_dropped), ld(&ss->quic_learned), ld(&ss->quic_learn_full),
+	};
+
+	memcpy(v, all, sizeof(all));
+}
+
+/* QUIC services only (a "quic" key). */
+static void metrics_quic(struct lb_str *b, const struct lb_config *cfg, const struct lb_shm *shm)
+{
+	static const struct svc_family fams[] = {
+		{ "lb_service_quic_routed_total", "counter",
+		  "Flows of new client addresses routed: by a QUIC-LB server ID in the DCID (cid), "
+		  "by a connection ID lb learned (learned_cid), or by the scheduler (fallback).",
+		  "by", "cid" },
+		{ NULL, NULL, NULL, "by", "learned_cid" },
+		{ NULL, NULL, NULL, "by", "fallback" },
+		{ "lb_service_quic_dropped_total", "counter",
+		  "Short-header datagrams of new client addresses dropped: their DCID is neither "
+		  "routable nor known.", NULL, NULL },
+		{ "lb_service_quic_cids_learned_total", "counter",
+		  "Connection IDs learned from the SCID of the backends' long-header packets.",
+		  NULL, NULL },
+		{ "lb_service_quic_cid_table_full_total", "counter",
+		  "Connection IDs not recorded: their window of the shared table held only live "
+		  "entries.", NULL, NULL },
+	};
+
+	service_series(b, cfg, shm, fams, sizeof(fams) / sizeof(fams[0]), routes_quic, quic_values);
+}
+
+static void metrics_workers(struct lb_str *b, const struct lb_shm *shm)
 {
 	static const char *const fams[][3] = {
 		{ "lb_worker_active_connections", "gauge", "Connections the worker relays." },
@@ -398,64 +421,87 @@ static void metrics_workers(struct sb *b, const struct lb_shm *shm)
 			else
 				v = atomic_load(&w->state) == LB_WORKER_RUNNING;
 			/* Generation too: while a reload drains, two workers share an id. */
-			sb_printf(b, "%s{worker=\"%u\",generation=\"%u\"} %" PRId64 "\n", fams[f][0],
-				  w->id, (unsigned int)atomic_load(&w->generation), v);
+			lb_str_printf(b, "%s{worker=\"%u\",generation=\"%u\"} %" PRId64 "\n",
+				      fams[f][0], w->id,
+				      (unsigned int)atomic_load(&w->generation), v);
 		}
 	}
 }
 
-static void metrics_rules(struct sb *b, const struct lb_rules_state *rs)
+static void metrics_rules(struct lb_str *b, const struct lb_rules_state *rs)
 {
 	family(b, "lb_rules_intact", "gauge",
 	       "1 while lb's nft table, policy rules and routes are all in place as far as lb "
 	       "knows; 0 while something is missing.");
-	sb_printf(b, "lb_rules_intact %d\n", !rs->missing);
+	lb_str_printf(b, "lb_rules_intact %d\n", !rs->missing);
 	family(b, "lb_rules_watching", "gauge",
 	       "1 when lb hears from the kernel about changes to its rules.");
-	sb_printf(b, "lb_rules_watching %d\n", rs->watching);
+	lb_str_printf(b, "lb_rules_watching %d\n", rs->watching);
 	family(b, "lb_rules_restores_total", "counter",
 	       "Times lb put back rules, routes or its table that someone else removed.");
-	sb_printf(b, "lb_rules_restores_total %" PRIu64 "\n", rs->restores);
+	lb_str_printf(b, "lb_rules_restores_total %" PRIu64 "\n", rs->restores);
 	family(b, "lb_rules_restore_failures_total", "counter", "Restore attempts that failed.");
-	sb_printf(b, "lb_rules_restore_failures_total %" PRIu64 "\n", rs->failures);
+	lb_str_printf(b, "lb_rules_restore_failures_total %" PRIu64 "\n", rs->failures);
 	family(b, "lb_rules_last_restore_timestamp_seconds", "gauge",
 	       "When lb last restored its rules, in seconds since the epoch; 0: never.");
-	sb_printf(b, "lb_rules_last_restore_timestamp_seconds %lld\n", (long long)rs->last_time);
+	lb_str_printf(b, "lb_rules_last_restore_timestamp_seconds %lld\n",
+		      (long long)rs->last_time);
+}
+
+static void metrics_announce(struct lb_str *b, const struct lb_announce_state *as)
+{
+	family(b, "lb_gateway_serving", "gauge",
+	       "1 while lb announces what it can serve; 0 while starting, drained or stopping.");
+	lb_str_printf(b, "lb_gateway_serving %d\n", as->gateway == LB_GATEWAY_SERVING);
+	family(b, "lb_gateway_draining", "gauge",
+	       "1 from a gateway drain (lbctl drain-gateway) until lb resumes or stops.");
+	lb_str_printf(b, "lb_gateway_draining %d\n", as->gateway == LB_GATEWAY_DRAINING ||
+		  as->gateway == LB_GATEWAY_DRAINED);
+	if (!as->configured)
+		return;
+	family(b, "lb_announce_vips", "gauge", "VIP addresses in the config (one route each).");
+	lb_str_printf(b, "lb_announce_vips %zu\n", as->n_vips);
+	family(b, "lb_announce_routes", "gauge", "VIP routes in the announce table now.");
+	lb_str_printf(b, "lb_announce_routes %zu\n", as->n_announced);
+	family(b, "lb_announce_changes_total", "counter", "VIP routes added or deleted.");
+	lb_str_printf(b, "lb_announce_changes_total %" PRIu64 "\n", as->changes);
+	family(b, "lb_announce_failures_total", "counter",
+	       "VIP route changes the kernel refused (retried every second).");
+	lb_str_printf(b, "lb_announce_failures_total %" PRIu64 "\n", as->failures);
 }
 
 char *lb_ctl_metrics(const struct lb_ctl_state *st)
 {
-	struct sb b = { 0 };
+	struct lb_str b = { 0 };
 
 	family(&b, "lb_info", "gauge", "Always 1; the version is in the label.");
-	sb_printf(&b, "lb_info{");
-	sb_label(&b, "version", LB_VERSION);
-	sb_printf(&b, "} 1\n");
+	lb_str_printf(&b, "lb_info{");
+	put_label(&b, "version", LB_VERSION);
+	lb_str_printf(&b, "} 1\n");
 	family(&b, "lb_uptime_seconds", "gauge", "Seconds since lb started.");
-	sb_printf(&b, "lb_uptime_seconds %" PRIu64 "\n", (lb_clock_ms() - st->start_ms) / 1000);
+	lb_str_printf(&b, "lb_uptime_seconds %" PRIu64 "\n", (lb_clock_ms() - st->start_ms) / 1000);
 	family(&b, "lb_start_time_seconds", "gauge", "When lb started, in seconds since the epoch.");
-	sb_printf(&b, "lb_start_time_seconds %lld\n", (long long)st->start_time);
+	lb_str_printf(&b, "lb_start_time_seconds %lld\n", (long long)st->start_time);
 	family(&b, "lb_config_generation", "gauge", "Config generation: 1 at start, +1 per reload.");
-	sb_printf(&b, "lb_config_generation %u\n", st->generation);
+	lb_str_printf(&b, "lb_config_generation %u\n", st->generation);
 	family(&b, "lb_config_last_reload_successful", "gauge",
 	       "0 when the last reload failed, else 1.");
-	sb_printf(&b, "lb_config_last_reload_successful %d\n", !st->reload_time || st->reload_ok);
+	lb_str_printf(&b, "lb_config_last_reload_successful %d\n",
+		      !st->reload_time || st->reload_ok);
 	family(&b, "lb_config_last_reload_timestamp_seconds", "gauge",
 	       "When the last reload was tried, in seconds since the epoch; 0: never.");
-	sb_printf(&b, "lb_config_last_reload_timestamp_seconds %lld\n", (long long)st->reload_time);
+	lb_str_printf(&b, "lb_config_last_reload_timestamp_seconds %lld\n",
+		      (long long)st->reload_time);
 	if (st->rules)
 		metrics_rules(&b, st->rules);
+	if (st->announce)
+		metrics_announce(&b, lb_announce_state(st->announce));
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);
 		metrics_udp(&b, st->cfg, st->shm);
+		metrics_quic(&b, st->cfg, st->shm);
 		metrics_backends(&b, st->cfg, st->shm);
 	}
-	sb_reserve(&b, 1);
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	b.p[b.len] = '\0';
-	return b.p;
+	return lb_str_take(&b);
 }

@@ -7,6 +7,7 @@
 
 #include "lb/fastopen.h"
 #include "lb/log.h"
+#include "lb/sock.h"
 
 ssize_t lb_fastopen_peek(int fd, void *buf, size_t len)
 {
@@ -25,48 +26,24 @@ bool lb_fastopen_available(void)
 	return !unavailable;
 }
 
-/* sendto(MSG_FASTOPEN): 0 with *sent (maybe 0), or -errno. */
-static int connect_with_data(int fd, const union lb_sockaddr *to, const void *data, size_t len,
-			     size_t *sent)
+int lb_fastopen_connect(const union lb_sockaddr *client, const union lb_sockaddr *backend,
+			unsigned int bufbytes, const void *data, size_t len, size_t *sent,
+			bool *local)
 {
-	int one = 1;
-	ssize_t n;
-
-	/*
-	 * Per socket rather than the gateway-wide sysctl bit 0x4, which would
-	 * make every TFO client on the gateway send cookie-less SYNs.
-	 */
-	if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_NO_COOKIE, &one, sizeof(one)) == -1)
-		return errno == ENOPROTOOPT ? -EOPNOTSUPP : -errno;
-	n = sendto(fd, data, len, MSG_FASTOPEN | MSG_DONTWAIT | MSG_NOSIGNAL, &to->sa,
-		   lb_addr_len(to));
-	if (n >= 0) {
-		*sent = n;
-		return 0;
-	}
-	/* Nothing went with the SYN (TFO turned off for a black hole): an ordinary connect. */
-	return errno == EINPROGRESS ? 0 : -errno;
-}
-
-int lb_fastopen_connect(int fd, const union lb_sockaddr *to, const void *data, size_t len,
-			size_t *sent)
-{
-	int rc;
+	int fd;
 
 	*sent = 0;
 	if (len && !unavailable) {
-		rc = connect_with_data(fd, to, data, len, sent);
-		if (rc != -EOPNOTSUPP)
-			return rc;
+		fd = lb_sock_fastopen_from(client, backend, bufbytes, data, len, sent, local);
+		if (fd != -EOPNOTSUPP)
+			return fd;
 		unavailable = true;
 		lb_warn("TCP Fast Open is off on this gateway (net.ipv4.tcp_fastopen lacks the "
 			"client bit 1): this worker connects to fastopen services' backends without "
 			"it; fix: sysctl -w net.ipv4.tcp_fastopen=1 (or its value plus 1), then "
 			"reload lb");
 	}
-	if (connect(fd, &to->sa, lb_addr_len(to)) == -1 && errno != EINPROGRESS)
-		return -errno;
-	return 0;
+	return lb_sock_connect_from(client, backend, bufbytes, local);
 }
 
 static bool syn_data_acked(int fd)

@@ -33,15 +33,17 @@
 ssize_t lb_fastopen_peek(int fd, void *buf, size_t len);
 
 /*
- * Connects the non-blocking fd to `to`. With len > 0, the connect's SYN
- * carries data (sendto with MSG_FASTOPEN) and *sent says how many bytes
- * went (0: none, send them later); otherwise, or when the gateway allows
- * no Fast Open (net.ipv4.tcp_fastopen without the client bit 1: logged
- * once, then not tried again in this process), a plain connect(), *sent 0.
- * Returns 0 (under way or done) or -errno as connect() fails.
+ * Opens a socket from client's address and connects it to backend, as
+ * lb_sock_connect_from() does. With len > 0 the connect's SYN carries data
+ * (lb_sock_fastopen_from()) and *sent says how many bytes went (0: none,
+ * send them later); otherwise, or when the gateway allows no Fast Open
+ * (net.ipv4.tcp_fastopen without the client bit 1: logged once, then not
+ * tried again in this process), a plain connect, *sent 0. Returns the fd or
+ * -errno, *local as lb_sock_connect_from() sets it.
  */
-int lb_fastopen_connect(int fd, const union lb_sockaddr *to, const void *data, size_t len,
-			size_t *sent);
+int lb_fastopen_connect(const union lb_sockaddr *client, const union lb_sockaddr *backend,
+			unsigned int bufbytes, const void *data, size_t len, size_t *sent,
+			bool *local);
 
 /* False once lb_fastopen_connect() found Fast Open unavailable here. */
 bool lb_fastopen_available(void);

@@ -14,10 +14,12 @@
  * that it comes back once it answers again.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,6 +30,13 @@
 
 #define HC_READ_MAX 1024		/* a status line longer than this is not HTTP */
 #define HC_MSG_MAX 96			/* = sizeof(lb_shm_backend.last_check_msg) */
+
+/* Why a probe's next timer fires. */
+enum hc_wake {
+	HC_WAKE_DUE,		/* its check is due */
+	HC_WAKE_PACED,		/* it waited for the pacer, which lets it start now */
+	HC_WAKE_RESERVED,	/* it waited for a socket, and a check that ended kept it one */
+};
 
 enum hc_phase {
 	HC_IDLE,
@@ -54,10 +63,15 @@ struct hc_probe {
 	uint64_t started;		/* loop clock when the check began */
 	struct hc_member *m;		/* its members, in h->members */
 	size_t n_m;
+	struct hc_probe *queue_next;	/* in the pacer's queue, or in the one for sockets */
+	enum hc_wake wake;
 	char *req;			/* http request, built once */
 	size_t req_len, sent, got;
-	char buf[HC_READ_MAX];
+	char *buf;			/* http: HC_READ_MAX bytes for the status line */
 };
+
+#define HC_PACE_MS		100
+#define HC_PACE_HEADROOM	1.5
 
 struct lb_health {
 	struct lb_loop *loop;
@@ -68,6 +82,30 @@ struct lb_health {
 	struct hc_probe *p;
 	size_t n, n_probes;
 	uint64_t rng;			/* jitter */
+	/*
+	 * Sockets of checks under way, at most max_open: checks that fall due
+	 * beyond it wait, in order, for one to end, so that backends that time
+	 * out by the thousand never take the master's last file descriptors
+	 * (a reload reads the config, the control socket accepts).
+	 */
+	size_t open, max_open;
+	struct hc_probe *wait_head, *wait_tail;
+	uint64_t waited, waited_logged_ms;
+	/*
+	 * The pacer: in any HC_PACE_MS of the loop clock at most pace_max
+	 * checks start, 1.5 times what all probes' intervals ask for, so that
+	 * checks a stalled loop (a long reload, a stopped master) left overdue
+	 * resume at that pace, in order, instead of all at once. starts[]
+	 * counts the starts of each of the last HC_PACE_MS milliseconds (by
+	 * ms % HC_PACE_MS, up to pace_at); those over the budget wait in the
+	 * pace queue for pace_timer.
+	 */
+	uint32_t starts[HC_PACE_MS];
+	uint64_t pace_at;
+	size_t pace_sum, pace_max;
+	struct hc_probe *pace_head, *pace_tail;
+	struct lb_timer pace_timer;
+	struct lb_health *next_retired;	/* lb_health_retire() */
 };
 
 static void hc_start(struct hc_probe *b);
@@ -111,16 +149,73 @@ static bool shm_down(const struct lb_health *h, const struct hc_member *m)
 	return atomic_load_explicit(&sb->health, memory_order_relaxed) == LB_HEALTH_DOWN;
 }
 
-/* Closes the socket, if any; del first: a worker forked meanwhile shares it. */
+/*
+ * Closes b's socket, registered with the loop or not, and lets the first
+ * waiting check start: on a timer due now, not from here, where b's own
+ * check is still being ended.
+ */
+static void hc_release(struct hc_probe *b, bool registered)
+{
+	struct lb_health *h = b->h;
+	struct hc_probe *w = h->wait_head;
+
+	if (b->ev.fd == -1)
+		return;
+	/* del first: a worker forked meanwhile shares the socket. */
+	if (registered)
+		lb_loop_del(h->loop, &b->ev);
+	close(b->ev.fd);
+	b->ev.fd = -1;
+	h->open--;
+	if (w) {
+		h->wait_head = w->queue_next;
+		if (!h->wait_head)
+			h->wait_tail = NULL;
+		w->queue_next = NULL;
+		w->wake = HC_WAKE_RESERVED;
+		h->open++;	/* its slot, so that no new check takes it first */
+		if (lb_loop_timer_set(h->loop, &w->next, lb_loop_now(h->loop)) < 0) {
+			h->open--;
+			w->wake = HC_WAKE_DUE;
+			lb_err("health: no memory for a timer; checks of service %s stopped",
+			       h->cfg->services[w->m[0].svc].name);
+		}
+	}
+}
+
 static void hc_close(struct hc_probe *b)
 {
-	if (b->ev.fd != -1) {
-		lb_loop_del(b->h->loop, &b->ev);
-		close(b->ev.fd);
-		b->ev.fd = -1;
-	}
+	hc_release(b, true);
 	lb_loop_timer_cancel(b->h->loop, &b->deadline);
 	b->phase = HC_IDLE;
+}
+
+/*
+ * Whether b may open a socket now; if not, queues it behind the others
+ * that wait and logs, at most every 10 s, that checks are running late.
+ */
+static bool hc_may_open(struct hc_probe *b)
+{
+	struct lb_health *h = b->h;
+	uint64_t now = lb_loop_now(h->loop);
+
+	if (h->open < h->max_open && !h->wait_head) {
+		h->open++;
+		return true;
+	}
+	if (h->wait_tail)
+		h->wait_tail->queue_next = b;
+	else
+		h->wait_head = b;
+	h->wait_tail = b;
+	h->waited++;
+	if (!h->waited_logged_ms || now - h->waited_logged_ms >= 10000) {
+		lb_warn("health: %zu checks under way, the most the master runs at once (half its "
+			"open-file limit): later checks wait for one to end and run late "
+			"(%" PRIu64 " so far)", h->open, h->waited);
+		h->waited_logged_ms = now;
+	}
+	return false;
 }
 
 /*
@@ -281,7 +376,7 @@ static void http_read(struct hc_probe *b)
 	const char *nl;
 
 	for (;;) {
-		ssize_t n = read(b->ev.fd, b->buf + b->got, sizeof(b->buf) - b->got);
+		ssize_t n = read(b->ev.fd, b->buf + b->got, HC_READ_MAX - b->got);
 
 		if (n == -1) {
 			if (errno == EINTR)
@@ -304,7 +399,7 @@ static void http_read(struct hc_probe *b)
 			http_judge(b, nl - b->buf);
 			return;
 		}
-		if (b->got == sizeof(b->buf)) {
+		if (b->got == HC_READ_MAX) {
 			hc_done(b, false, "http: no status line in the first 1024 bytes");
 			return;
 		}
@@ -395,6 +490,61 @@ static void hc_timeout(struct lb_timer *t)
 	hc_done(b, false, msg);
 }
 
+/* Whether the pacer's budget allows one more start at now; takes it if so. */
+static bool pace_take(struct lb_health *h, uint64_t now)
+{
+	if (now - h->pace_at >= HC_PACE_MS) {
+		memset(h->starts, 0, sizeof(h->starts));
+		h->pace_sum = 0;
+	} else {
+		for (uint64_t t = h->pace_at + 1; t <= now; t++) {
+			h->pace_sum -= h->starts[t % HC_PACE_MS];
+			h->starts[t % HC_PACE_MS] = 0;
+		}
+	}
+	h->pace_at = now;
+	if (h->pace_sum >= h->pace_max)
+		return false;
+	h->starts[now % HC_PACE_MS]++;
+	h->pace_sum++;
+	return true;
+}
+
+/* Starts the checks that wait for the pacer, as many as its budget allows. */
+static void pace_drain(struct lb_timer *t)
+{
+	struct lb_health *h = lb_container_of(t, struct lb_health, pace_timer);
+	uint64_t now = lb_loop_now(h->loop);
+
+	while (h->pace_head && pace_take(h, now)) {
+		struct hc_probe *b = h->pace_head;
+
+		h->pace_head = b->queue_next;
+		if (!h->pace_head)
+			h->pace_tail = NULL;
+		b->queue_next = NULL;
+		b->wake = HC_WAKE_PACED;
+		hc_start(b);
+	}
+	if (h->pace_head && lb_loop_timer_set(h->loop, &h->pace_timer, now + 1) < 0)
+		lb_err("health: no memory for a timer; waiting checks stopped");
+}
+
+/* Queues b behind the checks that wait for the pacer. */
+static void pace_wait(struct hc_probe *b)
+{
+	struct lb_health *h = b->h;
+
+	if (h->pace_tail)
+		h->pace_tail->queue_next = b;
+	else
+		h->pace_head = b;
+	h->pace_tail = b;
+	/* Armed already, for now + 1 at the latest: moving it there is harmless. */
+	if (lb_loop_timer_set(h->loop, &h->pace_timer, lb_loop_now(h->loop) + 1) < 0)
+		lb_err("health: no memory for a timer; waiting checks stopped");
+}
+
 /*
  * Begins one check: a plain socket from the gateway's own address (no
  * bind, not transparent), so the backend answers it like any host.
@@ -402,19 +552,33 @@ static void hc_timeout(struct lb_timer *t)
 static void hc_start(struct hc_probe *b)
 {
 	struct lb_loop *loop = b->h->loop;
+	enum hc_wake wake = b->wake;
+	bool connected;
 	int fd, rc;
 
+	b->wake = HC_WAKE_DUE;
 	b->started = lb_loop_now(loop);
 	/* A passive-only probe has its one member (such probes are never shared). */
 	if (b->conf->type == LB_CHECK_NONE && !shm_down(b->h, &b->m[0])) {
 		/* Passive only: nothing to do while the workers find it up. */
 		b->m[0].seen_down = false;
 		b->m[0].successes = b->m[0].failures = 0;
+		if (wake == HC_WAKE_RESERVED)
+			b->h->open--;
 		hc_schedule(b);
 		return;
 	}
+	/* In order: behind those that already wait for the pacer. */
+	if (wake == HC_WAKE_DUE && (b->h->pace_head || !pace_take(b->h, b->started))) {
+		pace_wait(b);
+		return;
+	}
+	/* A slot hc_release kept for it, or one now, or it waits for one. */
+	if (wake != HC_WAKE_RESERVED && !hc_may_open(b))
+		return;
 	fd = socket(b->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd == -1) {
+		b->h->open--;
 		hc_local_error(b, "socket", errno);
 		return;
 	}
@@ -426,32 +590,23 @@ static void hc_start(struct hc_probe *b)
 		hc_local_error(b, "timer", -rc);
 		return;
 	}
-	if (connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == -1) {
-		if (errno != EINPROGRESS) {
-			if (lb_reach_local(&b->addr, errno, true))
-				hc_local_error(b, "connect", errno);
-			else
-				hc_fail_errno(b, "connect", errno);
-			return;
-		}
-		rc = lb_loop_add(loop, &b->ev, EPOLLOUT);
-		if (rc < 0) {
-			/* Not registered: keep hc_close from deleting it. */
-			close(fd);
-			b->ev.fd = -1;
-			hc_local_error(b, "epoll", -rc);
-		}
+	connected = connect(fd, &b->addr.sa, lb_addr_len(&b->addr)) == 0;
+	if (!connected && errno != EINPROGRESS) {
+		if (lb_reach_local(&b->addr, errno, true))
+			hc_local_error(b, "connect", errno);
+		else
+			hc_fail_errno(b, "connect", errno);
 		return;
 	}
-	/* Connected at once (loopback): register for the http exchange. */
 	rc = lb_loop_add(loop, &b->ev, EPOLLOUT);
 	if (rc < 0) {
-		close(fd);
-		b->ev.fd = -1;
+		hc_release(b, false);	/* not registered: not deleted either */
 		hc_local_error(b, "epoll", -rc);
 		return;
 	}
-	hc_connected(b);
+	/* Connected at once (loopback): on to the http exchange. */
+	if (connected)
+		hc_connected(b);
 }
 
 static void hc_next(struct lb_timer *t)
@@ -474,7 +629,9 @@ static int build_request(struct hc_probe *b)
 		return -ENOMEM;
 	}
 	b->req_len = n;
-	return 0;
+	/* Only http checks read: 30,000 tcp probes need no buffer each. */
+	b->buf = malloc(HC_READ_MAX);
+	return b->buf ? 0 : -ENOMEM;
 }
 
 /* Orders members so that those one probe can serve are next to each other. */
@@ -547,6 +704,8 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 {
 	struct lb_health *h = calloc(1, sizeof(*h));
 	uint64_t now = lb_loop_now(loop);
+	struct rlimit rl;
+	double rate = 0;	/* checks per ms that the intervals ask for */
 	size_t k = 0;
 	int rc = -ENOMEM;
 
@@ -557,6 +716,11 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 	h->shm = shm;
 	h->n = shm->n_backends;
 	h->rng = now | 1;
+	/* Half the open-file limit, which the master raised to its hard limit. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		h->max_open = rl.rlim_cur == RLIM_INFINITY ? 16384 : rl.rlim_cur / 2;
+	if (h->max_open < 16)
+		h->max_open = 16;
 	h->confs = calloc(cfg->n_services, sizeof(*h->confs));
 	h->members = calloc(h->n, sizeof(*h->members));
 	h->p = calloc(h->n, sizeof(*h->p));
@@ -580,6 +744,11 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 		b->n_m = 1;
 		h->n_probes++;
 	}
+	for (size_t i = 0; i < h->n_probes; i++)
+		rate += 1.0 / h->confs[h->p[i].m[0].svc].interval_ms;
+	h->pace_max = (size_t)(HC_PACE_HEADROOM * rate * HC_PACE_MS) + 1;
+	h->pace_at = now;
+	h->pace_timer.cb = pace_drain;
 	/*
 	 * The first checks evenly over each probe's interval, in an order that
 	 * mixes services, so no two fall on the same millisecond by design.
@@ -607,6 +776,10 @@ void lb_health_stop(struct lb_health *h)
 {
 	if (!h)
 		return;
+	/* Nothing waits any more: closing a socket must not arm another's timer. */
+	h->wait_head = h->wait_tail = NULL;
+	h->pace_head = h->pace_tail = NULL;
+	lb_loop_timer_cancel(h->loop, &h->pace_timer);
 	for (size_t i = 0; h->p && i < h->n_probes; i++) {
 		struct hc_probe *b = &h->p[i];
 
@@ -615,9 +788,28 @@ void lb_health_stop(struct lb_health *h)
 		hc_close(b);
 		lb_loop_timer_cancel(h->loop, &b->next);
 		free(b->req);
+		free(b->buf);
 	}
 	free(h->p);
 	free(h->members);
 	free(h->confs);
 	free(h);
+}
+
+void lb_health_retire(struct lb_health **list, struct lb_health *h)
+{
+	if (!h)
+		return;
+	h->next_retired = *list;
+	*list = h;
+}
+
+void lb_health_stop_list(struct lb_health **list)
+{
+	while (*list) {
+		struct lb_health *h = *list;
+
+		*list = h->next_retired;
+		lb_health_stop(h);
+	}
 }

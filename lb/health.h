@@ -25,4 +25,14 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 /* Stops all checks and closes their sockets; NULL is fine. */
 void lb_health_stop(struct lb_health *h);
 
+/*
+ * For a checker to be stopped from inside a loop callback, where it cannot
+ * be yet (an event of the current batch may still name one of its
+ * sockets): puts h (NULL is fine) on *list, which lb_health_stop_list()
+ * stops and empties after the batch. Two reloads can run in one batch, so
+ * the list may hold more than one.
+ */
+void lb_health_retire(struct lb_health **list, struct lb_health *h);
+void lb_health_stop_list(struct lb_health **list);
+
 #endif

@@ -2,25 +2,16 @@
 #include <errno.h>
 #include <stdbool.h>
 
+#include "lb/hash.h"
 #include "lb/keyset.h"
 
 #define OWNER_BITS 16
 #define OWNER_MASK ((1ull << OWNER_BITS) - 1)
 
-static uint64_t fmix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
-
 /* The tag a key is kept under: its hash's top 48 bits, never all zero. */
 static uint64_t tag_of(uint64_t key)
 {
-	uint64_t tag = fmix64(key) & ~OWNER_MASK;
+	uint64_t tag = lb_hash_mix64(key) & ~OWNER_MASK;
 
 	return tag ? tag : 1ull << OWNER_BITS;
 }
@@ -59,7 +50,7 @@ static bool held(struct lb_keyset *ks, uint32_t start, uint64_t tag, uint64_t sk
 int lb_keyset_insert(struct lb_keyset *ks, uint64_t key, uint16_t owner, uint32_t *where)
 {
 	uint64_t tag = tag_of(key), mine = tag | ((uint64_t)owner + 1);
-	uint32_t start = (uint32_t)(fmix64(tag) & ks->mask);
+	uint32_t start = (uint32_t)(lb_hash_mix64(tag) & ks->mask);
 
 	if (owner == OWNER_MASK)
 		return -EINVAL;

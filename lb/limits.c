@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "lb/limits.h"
+#include "lb/log.h"
+#include "lb/preflight.h"
 
 #define FDS_PER_CONN 2
 #define SMALL_WORKER 1000		/* fewer connections per worker than this: warn */
@@ -36,29 +38,18 @@ const char *lb_limits_bound_name(enum lb_limits_bound b)
 
 /*
  * Reads up to n integers from procroot/name into v; the ones it cannot
- * read stay LB_LIMITS_UNKNOWN. Returns how many it read.
+ * read, and a negative one and those after it, are LB_LIMITS_UNKNOWN.
+ * Returns how many it read.
  */
 static size_t read_sysctl(const char *procroot, const char *name, long long *v, size_t n)
 {
-	char path[4096];
-	size_t got = 0;
-	FILE *f;
+	size_t got = lb_preflight_sysctl(procroot, name, v, n);
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < got; i++)
+		if (v[i] < 0)
+			got = i;
+	for (size_t i = got; i < n; i++)
 		v[i] = LB_LIMITS_UNKNOWN;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot, name) >= sizeof(path))
-		return 0;
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	while (got < n && fscanf(f, "%lld", &v[got]) == 1) {
-		if (v[got] < 0) {
-			v[got] = LB_LIMITS_UNKNOWN;
-			break;
-		}
-		got++;
-	}
-	fclose(f);
 	return got;
 }
 
@@ -192,6 +183,16 @@ static int collect_warnings(struct lb_limits *l)
 	return rc;
 }
 
+unsigned int lb_limits_workers(const struct lb_config *cfg)
+{
+	long ncpu;
+
+	if (cfg->workers)
+		return cfg->workers;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	return ncpu > 0 ? (unsigned int)ncpu : 1;
+}
+
 int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsigned int workers,
 		      const struct lb_capacity *cap, const char *procroot)
 {
@@ -199,12 +200,7 @@ int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsign
 
 	memset(out, 0, sizeof(*out));
 	if (!workers)
-		workers = cfg->workers;
-	if (!workers) {
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-		workers = ncpu > 0 ? (unsigned int)ncpu : 1;
-	}
+		workers = lb_limits_workers(cfg);
 	out->workers = workers;
 	out->nofile = cap->nofile;
 	lb_capacity_split(cap, cfg, &out->per_worker, &out->per_worker_flows);
@@ -372,6 +368,21 @@ void lb_capacity_split(const struct lb_capacity *cap, const struct lb_config *cf
 		protos |= cfg->services[i].protocols;
 	*flows = !(protos & LB_PROTO_UDP) ? 0 : protos & LB_PROTO_TCP ? cap->conns / 2 : cap->conns;
 	*conns = cap->conns - *flows;
+}
+
+void lb_limits_log(const struct lb_config *cfg, unsigned int workers,
+		   const struct lb_capacity *cap)
+{
+	struct lb_limits l;
+
+	if (lb_limits_collect(&l, cfg, workers, cap, NULL) == 0) {
+		for (size_t i = 0; i < l.n_warnings; i++)
+			lb_warn("limits: %s", l.warnings[i]);
+		lb_info("limits: %llu connections over %u workers (%u each, open-file limit %lu); "
+			"binding limit: %s, %llu", l.total, l.workers, l.per_worker, l.nofile,
+			lb_limits_bound_name(l.bound), l.bound_conns);
+	}
+	lb_limits_fini(&l);
 }
 
 void lb_capacity_compute(struct lb_capacity *cap)

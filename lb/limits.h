@@ -7,7 +7,6 @@
 #include <jansson.h>
 
 #include "lb/config.h"
-#include "lb/master.h"
 
 /*
  * The capacity report `lb -t` and the control socket's "limits" command
@@ -15,6 +14,16 @@
  * bound them, which binds first, and what a non-transparent proxy would hit
  * that lb does not. Pure apart from reading a /proc/sys tree (docs/capacity.md).
  */
+
+/* Per-worker limits derived from RLIMIT_NOFILE. */
+struct lb_capacity {
+	unsigned long nofile;		/* soft limit after raising it to the hard one */
+	unsigned int conns;		/* connections one worker may hold */
+	unsigned int pipes;		/* pipes one worker may have in flight */
+};
+
+/* Raises the soft open-file limit to the hard one and derives capacity. */
+void lb_capacity_compute(struct lb_capacity *cap);
 
 /* A sysctl value that could not be read is LB_LIMITS_UNKNOWN. */
 #define LB_LIMITS_UNKNOWN (-1LL)
@@ -65,9 +74,11 @@ struct lb_limits {
 	size_t n_warnings;
 };
 
+/* The workers cfg runs: cfg->workers, or one per online CPU when that is 0. */
+unsigned int lb_limits_workers(const struct lb_config *cfg);
+
 /*
- * Fills out for cfg run with workers workers (0: cfg->workers, or the CPUs
- * when that is 0 too, as the master does) with per-worker capacity cap,
+ * Fills out for cfg run with workers workers (0: lb_limits_workers(cfg)) with per-worker capacity cap,
  * reading sysctls below procroot (NULL: "/proc/sys"). Unreadable sysctls
  * are LB_LIMITS_UNKNOWN and produce no warning. Returns 0 or -ENOMEM;
  * release with lb_limits_fini() either way.
@@ -92,5 +103,12 @@ json_t *lb_limits_json(const struct lb_limits *l);
 
 /* The report as "# "-prefixed lines, so lb -t output stays a script. */
 void lb_limits_print(const struct lb_limits *l, FILE *out);
+
+/*
+ * At start: logs each warning (a host limit below what cfg asks for is
+ * worth a line) and the total lb may hold.
+ */
+void lb_limits_log(const struct lb_config *cfg, unsigned int workers,
+		   const struct lb_capacity *cap);
 
 #endif

@@ -3,54 +3,87 @@
 #define LB_LISTENER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "lb/addr.h"
+#include "lb/config.h"
+
+/* A worker listens on one TCP and one UDP socket per family (IPv4, IPv6). */
+#define LB_LISTENER_FAMILIES 2
+#define LB_LISTENER_KINDS (2 * LB_LISTENER_FAMILIES)
 
 /*
- * Opens a non-blocking TCP listener on addr with IP_TRANSPARENT (so TPROXY
- * can hand it connections for any destination) and SO_REUSEPORT (one per
- * worker, in one group). Returns the fd or -errno; *what names the step
- * that failed.
+ * Opens a non-blocking listener of proto (LB_PROTO_TCP or LB_PROTO_UDP) on
+ * addr with IP_TRANSPARENT (so TPROXY can hand it connections and
+ * datagrams for any destination) and SO_REUSEPORT (one per worker, in one
+ * group). A UDP one also asks for each datagram's original destination
+ * (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR), which is the VIP. Returns
+ * the fd or -errno; *what names the step that failed.
  */
-int lb_listener_open(const union lb_sockaddr *addr, const char **what);
+int lb_listener_open(const union lb_sockaddr *addr, enum lb_proto proto, const char **what);
 
 /*
  * SO_REUSEPORT would let a second lb (same uid) silently join the first
- * one's group and steal half its connections, so before opening its own
- * group the master checks that nobody listens on addr. Returns 0,
+ * one's group and steal half its traffic, so before opening its own group
+ * the master checks that nobody has a socket of proto on addr. Returns 0,
  * -EADDRINUSE, or another -errno.
  */
-int lb_listener_probe(const union lb_sockaddr *addr);
+int lb_listener_probe(const union lb_sockaddr *addr, enum lb_proto proto);
 
 /*
- * The UDP listener of a worker: like lb_listener_open, a datagram socket
- * that also asks for each datagram's original destination
- * (IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR), which is the VIP.
+ * The listening sockets of one generation of workers, on 127.0.0.1 and
+ * ::1 at the intercept port: for each worker position, one of each kind
+ * (TCP then UDP, each IPv4 then IPv6) the config has VIPs of. The master
+ * keeps them for the generation's life, so a worker that dies leaves its
+ * queue to its replacement. {0} is empty.
  */
-int lb_listener_open_udp(const union lb_sockaddr *addr, const char **what);
-
-/* lb_listener_probe for the UDP port. */
-int lb_listener_probe_udp(const union lb_sockaddr *addr);
-
-/* Makes fd transparent for its family (IP_TRANSPARENT / IPV6_TRANSPARENT). */
-int lb_sock_set_transparent(int fd, int family);
+struct lb_listener_set {
+	struct lb_listener_pos {
+		int fd[LB_LISTENER_KINDS];	/* -1 when closed or unused */
+	} *pos;
+	unsigned int n;
+	uint16_t port;
+	bool wanted[LB_LISTENER_KINDS];	/* some service of its protocol has a VIP of its family */
+};
 
 /*
- * Caps fd's send and receive buffers at bytes (SO_SNDBUF, SO_RCVBUF; 0
- * leaves them to autotuning), so a peer that stops reading pins that much,
- * not what autotuning grew to. The kernel doubles the value for its own
- * bookkeeping and clamps it to net.core.wmem_max/rmem_max.
+ * Plans the sockets for n workers of cfg into *out. On the port of old
+ * (NULL or {0}: none), the sockets of old that cfg still wants are taken
+ * over position by position, so their queues carry over, and the missing
+ * ones join the same SO_REUSEPORT group. On a new port it first makes sure
+ * nobody else listens there. Sockets of old the plan did not take stay
+ * there for the caller to close. Returns 0, or -errno (logged) with old as it was and *out {0}.
  */
-void lb_sock_set_buffers(int fd, unsigned int bytes);
+int lb_listener_set_plan(struct lb_listener_set *out, const struct lb_config *cfg, unsigned int n,
+			 struct lb_listener_set *old);
 
 /*
- * Closes a socket of a connection lb gives up on (a timeout); fd -1 is
- * ignored. Bytes the peer has not acknowledged (SIOCOUTQ), or that lb still
- * holds for it (held), would keep the socket alive after close() as an
- * orphan that retries into a peer taking nothing, with its buffers, for
- * minutes: it is reset instead. With nothing outstanding the FIN goes out
- * as usual.
+ * Undoes lb_listener_set_plan(): the sockets plan took from old go back
+ * there, those it opened are closed. Leaves *plan {0}.
  */
-void lb_sock_close_abandoned(int fd, bool held);
+void lb_listener_set_giveback(struct lb_listener_set *plan, struct lb_listener_set *old);
+
+/* Closes every socket and leaves *s {0}. */
+void lb_listener_set_free(struct lb_listener_set *s);
+
+/*
+ * Opens what position i lacks (after lb_listener_set_close()). Returns 0
+ * or -errno (logged).
+ */
+int lb_listener_set_open(struct lb_listener_set *s, unsigned int i);
+
+/*
+ * Closes position i's sockets: once no worker holds them either, the
+ * kernel moves their queues to the rest of the group (tcp_migrate_req).
+ */
+void lb_listener_set_close(struct lb_listener_set *s, unsigned int i);
+
+/*
+ * Writes position i's open sockets of proto (LB_PROTO_TCP or LB_PROTO_UDP)
+ * to fds, LB_LISTENER_FAMILIES at most; returns how many.
+ */
+size_t lb_listener_set_fds(const struct lb_listener_set *s, unsigned int i, enum lb_proto proto,
+			   int *fds);
 
 #endif

@@ -5,8 +5,10 @@
  * deadlines lazily (see worker.c), so the heap moves rarely.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +65,33 @@ static int loop_ctl(struct lb_loop *loop, int op, struct lb_event *ev, uint32_t 
 	if (epoll_ctl(loop->epfd, op, ev->fd, &e) == -1)
 		return -errno;
 	return 0;
+}
+
+static void signals_event(struct lb_event *ev, uint32_t events)
+{
+	struct lb_signals *s = lb_container_of(ev, struct lb_signals, ev);
+	struct signalfd_siginfo si;
+
+	while (read(ev->fd, &si, sizeof(si)) == sizeof(si))
+		s->cb((int)si.ssi_signo);
+}
+
+int lb_loop_add_signals(struct lb_loop *loop, struct lb_signals *s, const int *signals,
+			void (*cb)(int signo))
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	for (; *signals; signals++)
+		sigaddset(&mask, *signals);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
+		return -errno;
+	s->ev.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (s->ev.fd == -1)
+		return -errno;
+	s->ev.cb = signals_event;
+	s->cb = cb;
+	return lb_loop_add(loop, &s->ev, EPOLLIN);
 }
 
 int lb_loop_add(struct lb_loop *loop, struct lb_event *ev, uint32_t events)

@@ -20,6 +20,12 @@ struct lb_timer {
 	void (*cb)(struct lb_timer *t);
 };
 
+/* Signals delivered through the loop (lb_loop_add_signals()); embed it. */
+struct lb_signals {
+	struct lb_event ev;
+	void (*cb)(int signo);
+};
+
 #define lb_container_of(ptr, type, member) \
 	((type *)((char *)(ptr) - offsetof(type, member)))
 
@@ -31,6 +37,15 @@ void lb_loop_free(struct lb_loop *loop);
 int lb_loop_add(struct lb_loop *loop, struct lb_event *ev, uint32_t events);
 int lb_loop_mod(struct lb_loop *loop, struct lb_event *ev, uint32_t events);
 int lb_loop_del(struct lb_loop *loop, struct lb_event *ev);
+
+/*
+ * Blocks the signals of the 0-terminated list signals and hands each one
+ * that arrives to s->cb(signo) from the loop (a signalfd), never from a
+ * handler. Returns 0 or -errno. s->ev.fd stays open until the caller
+ * closes it.
+ */
+int lb_loop_add_signals(struct lb_loop *loop, struct lb_signals *s, const int *signals,
+			void (*cb)(int signo));
 
 /* Arms (or moves) t to fire at deadline; cancel is a no-op when unarmed. */
 int lb_loop_timer_set(struct lb_loop *loop, struct lb_timer *t, uint64_t deadline);

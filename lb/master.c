@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,12 +17,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lb/announce.h"
 #include "lb/ctl.h"
 #include "lb/health.h"
 #include "lb/http.h"
@@ -44,16 +45,6 @@
 #define STOP_GRACE_MS 2000
 /* How often the master looks for state changes to build into Maglev tables, and for hung workers. */
 #define TICK_MS 50
-#define MIGRATE_REQ "/proc/sys/net/ipv4/tcp_migrate_req"
-
-/*
- * The listening sockets of one worker position: TCP and UDP, each per
- * family, indexed by lsock_kind(); -1 when unused.
- */
-#define LSOCK_KINDS 4
-struct lsock {
-	int fd[LSOCK_KINDS];
-};
 
 struct gen;
 
@@ -90,16 +81,14 @@ struct gen {
 struct master {
 	const char *config_path;
 	struct lb_loop *loop;
-	struct lb_event sig;
+	struct lb_signals sig;
 	struct gen *cur, *old;
-	struct lsock *lsocks;		/* one per worker of the current generation */
-	unsigned int n_lsocks;
-	uint16_t lport;
+	struct lb_listener_set ls;	/* one position per worker of the current generation */
 	struct lb_capacity cap;
 	struct lb_rules *rules;
+	struct lb_announce *announce;
 	struct lb_health *health;
-	struct lb_health **dead_health;	/* retired in callbacks, stopped after the batch */
-	size_t n_dead_health;
+	struct lb_health *retired_health;	/* retired in callbacks, stopped after the batch */
 	struct lb_ctl *ctl;
 	struct lb_ctl_state ctl_state;
 	struct lb_http *http;		/* the HTTP listener's process, off unless configured */
@@ -111,147 +100,7 @@ struct master {
 
 static struct master m = { .migrate_req_saved = -1 };
 
-static const int families[2] = { AF_INET, AF_INET6 };
-
-/* Kind k of a position's sockets: TCP then UDP, each AF_INET then AF_INET6. */
-static enum lb_proto lsock_proto(size_t k)
-{
-	return k < 2 ? LB_PROTO_TCP : LB_PROTO_UDP;
-}
-
-static int lsock_family(size_t k)
-{
-	return families[k % 2];
-}
-
-/* Whether cfg needs listeners of kind k: a service of that protocol with a VIP of that family. */
-static bool lsock_wanted(const struct lb_config *cfg, size_t k)
-{
-	return lb_config_has_vip(cfg, lsock_proto(k), lsock_family(k));
-}
-
-static unsigned int worker_count(const struct lb_config *cfg)
-{
-	long ncpu;
-
-	if (cfg->workers)
-		return cfg->workers;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	return ncpu > 0 ? (unsigned int)ncpu : 1;
-}
-
-static void lsock_close(struct lsock *l)
-{
-	for (size_t k = 0; k < LSOCK_KINDS; k++)
-		if (l->fd[k] >= 0) {
-			close(l->fd[k]);
-			l->fd[k] = -1;
-		}
-}
-
-static void lsocks_free(struct lsock *ls, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		lsock_close(&ls[i]);
-	free(ls);
-}
-
-/*
- * Undoes lsocks_plan(): sockets it took from the running set go back
- * there, those it opened are closed.
- */
-static void lsocks_giveback(struct lsock *ls, unsigned int n, uint16_t port)
-{
-	for (unsigned int i = 0; i < n; i++)
-		for (size_t k = 0; k < LSOCK_KINDS; k++) {
-			if (ls[i].fd[k] < 0)
-				continue;
-			if (m.lsocks && m.lport == port && i < m.n_lsocks &&
-			    m.lsocks[i].fd[k] == -1 && lsock_wanted(m.cur->cfg, k))
-				m.lsocks[i].fd[k] = ls[i].fd[k];
-			else
-				close(ls[i].fd[k]);
-			ls[i].fd[k] = -1;
-		}
-	free(ls);
-}
-
-/*
- * Opens the listener of kind k for worker position i into l (nothing when
- * cfg does not need it). With probe, first makes sure no other group
- * listens on the port. Returns 0 or -errno (logged).
- */
-static int lsock_open(const struct lb_config *cfg, unsigned int i, struct lsock *l, size_t k,
-		      bool probe)
-{
-	bool udp = lsock_proto(k) == LB_PROTO_UDP;
-	union lb_sockaddr a = { 0 };
-	char buf[LB_ADDR_STRLEN];
-	const char *what = "bind";
-	int fd = 0;
-
-	if (!lsock_wanted(cfg, k) || l->fd[k] >= 0)
-		return 0;
-	if (lsock_family(k) == AF_INET) {
-		a.in.sin_family = AF_INET;
-		a.in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	} else {
-		a.in6.sin6_family = AF_INET6;
-		a.in6.sin6_addr = in6addr_loopback;
-	}
-	lb_addr_set_port(&a, cfg->intercept.port);
-	if (probe)
-		fd = udp ? lb_listener_probe_udp(&a) : lb_listener_probe(&a);
-	if (fd == 0)
-		fd = udp ? lb_listener_open_udp(&a, &what) : lb_listener_open(&a, &what);
-	if (fd < 0) {
-		lb_err("%s listener %s for worker %u: %s: %s%s", udp ? "udp" : "tcp",
-		       lb_addr_format(&a, buf, sizeof(buf)), i, what, strerror(-fd),
-		       fd == -EADDRINUSE ? " (another program, or another lb, listens on "
-		       "intercept.port)" : "");
-		return fd;
-	}
-	l->fd[k] = fd;
-	return 0;
-}
-
-/*
- * Listening sockets for n workers of cfg. With the same port, existing
- * sockets are reused, position by position, so their queues carry over;
- * new ones join the same SO_REUSEPORT group. Returns an owned array or NULL
- * (logged). Sockets of the old set that the new one did not take stay in
- * it for the caller to close.
- */
-static struct lsock *lsocks_plan(const struct lb_config *cfg, unsigned int n)
-{
-	bool same_port = m.lsocks && m.lport == cfg->intercept.port;
-	struct lsock *ls = calloc(n, sizeof(*ls));
-
-	if (!ls) {
-		lb_err("listeners: out of memory");
-		return NULL;
-	}
-	for (unsigned int i = 0; i < n; i++)
-		for (size_t k = 0; k < LSOCK_KINDS; k++)
-			ls[i].fd[k] = -1;
-	for (unsigned int i = 0; i < n; i++) {
-		for (size_t k = 0; k < LSOCK_KINDS; k++) {
-			if (same_port && i < m.n_lsocks && m.lsocks[i].fd[k] >= 0 &&
-			    lsock_wanted(cfg, k)) {
-				ls[i].fd[k] = m.lsocks[i].fd[k];
-				m.lsocks[i].fd[k] = -1;
-				continue;
-			}
-			/* Only a group of our own may exist on our port. */
-			if (lsock_open(cfg, i, &ls[i], k, !same_port && i == 0) < 0)
-				goto fail;
-		}
-	}
-	return ls;
-fail:
-	lsocks_giveback(ls, n, cfg->intercept.port);
-	return NULL;
-}
+_Static_assert(LB_WORKER_MAX_LISTENERS >= LB_LISTENER_FAMILIES, "a worker gets one listener per family");
 
 static void worker_child(struct slot *s)
 {
@@ -266,8 +115,8 @@ static void worker_child(struct slot *s)
 		.pipes = m.cap.pipes,
 		.ledger = s->ledger,
 	};
-	int keep[LSOCK_KINDS + 1];
-	size_t n_keep = 0;
+	int keep[2 * LB_WORKER_MAX_LISTENERS + 1];
+	size_t n_keep;
 	char tag[32];
 
 	lb_capacity_split(&m.cap, g->cfg, &args.capacity, &args.flows);
@@ -276,17 +125,11 @@ static void worker_child(struct slot *s)
 	snprintf(tag, sizeof(tag), "worker[%u]", s->id);
 	lb_log_init(g->cfg->log_level, tag);
 	lb_log_use_syslog(g->cfg->log_syslog);
-	for (size_t k = 0; k < LSOCK_KINDS; k++) {
-		int fd = m.lsocks[s->id].fd[k];
-
-		if (fd < 0)
-			continue;
-		keep[n_keep++] = fd;
-		if (lsock_proto(k) == LB_PROTO_UDP)
-			args.udp_fds[args.n_udp++] = fd;
-		else
-			args.listen_fds[args.n_listen++] = fd;
-	}
+	args.n_listen = lb_listener_set_fds(&m.ls, s->id, LB_PROTO_TCP, args.listen_fds);
+	args.n_udp = lb_listener_set_fds(&m.ls, s->id, LB_PROTO_UDP, args.udp_fds);
+	memcpy(keep, args.listen_fds, args.n_listen * sizeof(int));
+	memcpy(keep + args.n_listen, args.udp_fds, args.n_udp * sizeof(int));
+	n_keep = args.n_listen + args.n_udp;
 	keep[n_keep++] = s->fd;
 	lb_priv_close_fds(keep, n_keep);
 	if (lb_priv_drop_worker(g->cfg) < 0)
@@ -304,8 +147,8 @@ static int spawn(struct slot *s)
 	pid_t pid;
 
 	/* A slot whose start failed gave its listener up: it gets a new one. */
-	for (size_t k = 0; s->gen == m.cur && k < LSOCK_KINDS; k++) {
-		int rc = lsock_open(s->gen->cfg, s->id, &m.lsocks[s->id], k, false);
+	if (s->gen == m.cur) {
+		int rc = lb_listener_set_open(&m.ls, s->id);
 
 		if (rc < 0)
 			return rc;
@@ -388,8 +231,8 @@ static void spawn_failed(struct slot *s, int err)
 		s->backoff_ms = SPAWN_BACKOFF_MAX_MS;
 	lb_err("worker %u of generation %u: cannot start: %s; retrying in %u ms", s->id,
 	       s->gen->shm->generation, strerror(-err), s->backoff_ms);
-	if (s->gen == m.cur && m.lsocks && s->id < m.n_lsocks)
-		lsock_close(&m.lsocks[s->id]);
+	if (s->gen == m.cur)
+		lb_listener_set_close(&m.ls, s->id);
 	lb_loop_timer_set(m.loop, &s->respawn, lb_loop_now(m.loop) + s->backoff_ms);
 }
 
@@ -580,20 +423,21 @@ static void stop_expired(struct lb_timer *t)
 	arm_stop_timer();
 }
 
-static void begin_stop(int signo)
+/*
+ * Stops lb: withdraws its announcements, closes the listeners and gives
+ * the workers drain_ms to finish their connections.
+ */
+static void begin_stop(const char *why, unsigned int drain_ms)
 {
-	/* m.cur is set before the loop runs and never cleared while it does. */
-	unsigned int drain_ms = m.cur->cfg->drain_timeout_ms;
-
 	if (m.stopping)
 		return;
 	m.stopping = true;
-	lb_info("%s: stopping", strsignal(signo));
+	lb_info("%s: stopping", why);
 	lb_notify("STOPPING=1");
+	/* Before the listeners go, so routers stop sending as early as possible. */
+	lb_announce_stop(m.announce, lb_loop_now(m.loop));
 	/* No new connection may queue on a socket nobody will accept from. */
-	lsocks_free(m.lsocks, m.n_lsocks);
-	m.lsocks = NULL;
-	m.n_lsocks = 0;
+	lb_listener_set_free(&m.ls);
 	for_each_gen(g) {
 		for (unsigned int i = 0; i < g->n_slots; i++)
 			g->slots[i].kept = false;
@@ -635,6 +479,18 @@ static void watchdog(void)
 	}
 }
 
+/* Connections open in every worker of every generation (the pool's slots). */
+static int64_t open_connections(void)
+{
+	const struct lb_shm *shm = m.cur->shm;
+	int64_t n = 0;
+
+	for (uint32_t i = 0; i < shm->n_workers; i++)
+		if (atomic_load(&shm->workers[i].pid))
+			n += atomic_load(&shm->workers[i].active);
+	return n;
+}
+
 static void tick(struct lb_timer *t)
 {
 	uint64_t now = lb_loop_now(m.loop);
@@ -642,6 +498,9 @@ static void tick(struct lb_timer *t)
 					     LB_SHM_MAGLEV_BUDGET);
 
 	watchdog();
+	if (!m.stopping && lb_announce_state(m.announce)->gateway == LB_GATEWAY_DRAINING &&
+	    lb_announce_drain_check(m.announce, open_connections(), now))
+		begin_stop("gateway drained", 0);
 	/* A build under way goes on at the next turn of the loop, after what else is ready. */
 	lb_loop_timer_set(m.loop, t, now + (due && due < TICK_MS ? due : TICK_MS));
 }
@@ -665,40 +524,16 @@ static unsigned int start_gen(struct gen *g)
 	return started;
 }
 
-/* One line out of a multi-line config error report, for status and replies. */
-static void first_errors(char *msg, size_t len, const char *errors)
+/*
+ * Hands the heap the parser freed (a 100,000-VIP config leaves tens of MB
+ * of small holes) back to the kernel before workers are forked: they
+ * would each map it, and the master's RSS would keep it.
+ */
+static void trim_heap(void)
 {
-	size_t n = 0;
-
-	for (const char *p = errors; *p && n + 1 < len; p++)
-		msg[n++] = *p == '\n' ? (p[1] ? ';' : '\0') : *p;
-	msg[n < len ? n : len - 1] = '\0';
-}
-
-/* Two reloads can run in one batch, so more than one checker may wait here. */
-static void retire_health(struct lb_health *h)
-{
-	struct lb_health **p;
-
-	if (!h)
-		return;
-	p = realloc(m.dead_health, (m.n_dead_health + 1) * sizeof(*p));
-	if (!p) {
-		/* Better a leak than a checker freed under its own pending events. */
-		lb_err("out of memory retiring a health checker");
-		return;
-	}
-	m.dead_health = p;
-	m.dead_health[m.n_dead_health++] = h;
-}
-
-static void stop_retired_health(void)
-{
-	for (size_t i = 0; i < m.n_dead_health; i++)
-		lb_health_stop(m.dead_health[i]);
-	free(m.dead_health);
-	m.dead_health = NULL;
-	m.n_dead_health = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 /*
@@ -712,10 +547,10 @@ static int reload(char *msg, size_t len)
 {
 	struct lb_config *cfg;
 	struct lb_shm *shm = NULL;
-	struct lsock *ls = NULL;
+	struct lb_listener_set ls = { 0 };
 	struct lb_health *health;
 	struct gen *g = NULL, *old = m.cur;
-	char *errors = NULL, err[512];
+	char err[512];
 	unsigned int n, started;
 	int rc;
 
@@ -723,21 +558,9 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "lb is stopping");
 		return -ESHUTDOWN;
 	}
-	cfg = lb_config_load(m.config_path, &errors);
-	if (!cfg) {
-		for (const char *p = errors; p && *p;) {
-			const char *nl = strchr(p, '\n');
-			int l = nl ? (int)(nl - p) : (int)strlen(p);
-
-			lb_err("reload: %s: %.*s", m.config_path, l, p);
-			p += l + (nl ? 1 : 0);
-		}
-		snprintf(err, sizeof(err), "%s: ", m.config_path);
-		first_errors(err + strlen(err), sizeof(err) - strlen(err), errors ? errors : "invalid");
-		snprintf(msg, len, "%s", err);
-		free(errors);
+	cfg = lb_config_load_log(m.config_path, "reload: ", msg, len);
+	if (!cfg)
 		return -EINVAL;
-	}
 	if (lb_priv_check(cfg) < 0) {
 		snprintf(msg, len, "cannot run workers as %s:%s (see the log)", cfg->user, cfg->group);
 		lb_config_free(cfg);
@@ -752,9 +575,8 @@ static int reload(char *msg, size_t len)
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
-	n = worker_count(cfg);
-	ls = lsocks_plan(cfg, n);
-	if (!ls) {
+	n = lb_limits_workers(cfg);
+	if (lb_listener_set_plan(&ls, cfg, n, &m.ls) < 0) {
 		snprintf(msg, len, "cannot open the listening sockets (see the log)");
 		rc = -EIO;
 		goto fail;
@@ -766,7 +588,9 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "shared memory: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
+	rc = lb_announce_prepare(m.announce, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
 	if (rc < 0) {
 		lb_err("reload: %s", err);
 		snprintf(msg, len, "%s", err);
@@ -781,16 +605,15 @@ static int reload(char *msg, size_t len)
 		lb_err("reload: health checks: %s; backends are not checked until the next "
 		       "reload", strerror(errno));
 	/* The old checker works on the old generation's state: it goes with it. */
-	retire_health(m.health);
+	lb_health_retire(&m.retired_health, m.health);
 	m.health = health;
-	lsocks_free(m.lsocks, m.n_lsocks);	/* only those the new set did not take */
-	m.lsocks = ls;
-	m.n_lsocks = n;
-	m.lport = cfg->intercept.port;
+	lb_listener_set_free(&m.ls);	/* only those the new set did not take */
+	m.ls = ls;
 	m.cur = g;
 	old->retiring = true;
 	old->next = m.old;
 	m.old = old;
+	trim_heap();
 	started = start_gen(g);
 	/*
 	 * Old workers stop accepting at once and the new ones take over their
@@ -813,6 +636,7 @@ static int reload(char *msg, size_t len)
 	if (started < n)
 		lb_err("reload: generation %u started %u of %u workers; the rest are retried, and "
 		       "older workers keep their positions meanwhile", shm->generation, started, n);
+	lb_announce_use(m.announce, cfg, shm);
 	m.ctl_state.cfg = cfg;
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
@@ -824,8 +648,7 @@ static int reload(char *msg, size_t len)
 	lb_info("reload: %s", msg);
 	return 0;
 fail:
-	if (ls)
-		lsocks_giveback(ls, n, cfg->intercept.port);
+	lb_listener_set_giveback(&ls, &m.ls);
 	if (g) {
 		g->cfg = NULL;
 		g->shm = NULL;
@@ -865,25 +688,22 @@ static void sighup_reload(void)
 	lb_ctl_state_reloaded(&m.ctl_state, rc == 0, msg);
 }
 
-static void sig_event(struct lb_event *ev, uint32_t events)
+static void on_signal(int signo)
 {
-	struct signalfd_siginfo si;
-
-	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
-		switch (si.ssi_signo) {
-		case SIGCHLD:
-			reap();
-			break;
-		case SIGTERM:
-		case SIGINT:
-			begin_stop(si.ssi_signo);
-			break;
-		case SIGHUP:
-			/* Signals queued meanwhile coalesce into one more reload. */
-			if (!m.stopping)
-				sighup_reload();
-			break;
-		}
+	switch (signo) {
+	case SIGCHLD:
+		reap();
+		break;
+	case SIGTERM:
+	case SIGINT:
+		/* m.cur is set before the loop runs and never cleared while it does. */
+		begin_stop(strsignal(signo), m.cur->cfg->drain_timeout_ms);
+		break;
+	case SIGHUP:
+		/* Signals queued meanwhile coalesce into one more reload. */
+		if (!m.stopping)
+			sighup_reload();
+		break;
 	}
 }
 
@@ -892,7 +712,9 @@ static void after_batch(void *arg)
 {
 	struct gen **pg = &m.old;
 
-	stop_retired_health();
+	/* States changed in this batch (health, control) reach the routes now. */
+	lb_announce_sync(m.announce, lb_loop_now(m.loop));
+	lb_health_stop_list(&m.retired_health);
 	while (*pg) {
 		struct gen *g = *pg;
 
@@ -904,75 +726,6 @@ static void after_batch(void *arg)
 		lb_info("generation %u drained", g->shm->generation);
 		gen_free(g);
 	}
-}
-
-static int setup_signals(void)
-{
-	sigset_t mask;
-
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL) == -1)
-		return -errno;
-	signal(SIGPIPE, SIG_IGN);
-	m.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (m.sig.fd == -1)
-		return -errno;
-	m.sig.cb = sig_event;
-	return lb_loop_add(m.loop, &m.sig, EPOLLIN);
-}
-
-static int sysctl_read(const char *path)
-{
-	char buf[32];
-	int fd = open(path, O_RDONLY | O_CLOEXEC), v = -1;
-	ssize_t n;
-
-	if (fd == -1)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		v = atoi(buf);
-	}
-	close(fd);
-	return v;
-}
-
-static void sysctl_write(const char *path, int v)
-{
-	char buf[16];
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	int n = snprintf(buf, sizeof(buf), "%d\n", v);
-
-	if (fd == -1)
-		return;
-	if (write(fd, buf, n) != n)
-		lb_warn("cannot set %s: %s", path, strerror(errno));
-	close(fd);
-}
-
-/*
- * A listening socket closed on reload (fewer workers, another port) hands
- * its queued connections to the rest of its SO_REUSEPORT group only with
- * tcp_migrate_req; lb sets it in its namespace and restores it on exit.
- */
-static void enable_migrate_req(void)
-{
-	int v = sysctl_read(MIGRATE_REQ);
-
-	if (v < 0) {
-		lb_warn("%s is missing (kernel before 5.14): a reload that lowers the worker "
-			"count may reset connections still in an accept queue", MIGRATE_REQ);
-		return;
-	}
-	if (v == 1)
-		return;
-	m.migrate_req_saved = v;
-	sysctl_write(MIGRATE_REQ, 1);
 }
 
 static void open_ctl(void)
@@ -995,21 +748,6 @@ static void open_ctl(void)
 		lb_err("control socket: %s", err);
 }
 
-/* Host limits below what the config asks for are worth a line at start. */
-static void warn_limits(const struct lb_config *cfg, unsigned int n)
-{
-	struct lb_limits l;
-
-	if (lb_limits_collect(&l, cfg, n, &m.cap, NULL) == 0) {
-		for (size_t i = 0; i < l.n_warnings; i++)
-			lb_warn("limits: %s", l.warnings[i]);
-		lb_info("limits: %llu connections over %u workers (%u each, open-file limit %lu); "
-			"binding limit: %s, %llu", l.total, l.workers, l.per_worker, l.nofile,
-			lb_limits_bound_name(l.bound), l.bound_conns);
-	}
-	lb_limits_fini(&l);
-}
-
 int lb_master_run(const char *config_path, struct lb_config *cfg)
 {
 	struct lb_shm *shm;
@@ -1025,8 +763,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		return 1;
 	}
 	lb_capacity_compute(&m.cap);
-	n = worker_count(cfg);
-	warn_limits(cfg, n);
+	n = lb_limits_workers(cfg);
+	lb_limits_log(cfg, n, &m.cap);
 	m.loop = lb_loop_alloc();
 	shm = lb_shm_create(cfg, n, n * m.cap.conns);
 	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
@@ -1038,32 +776,39 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	lb_loop_set_after(m.loop, after_batch, NULL);
 	m.stop_timer.cb = stop_expired;
-	rc = setup_signals();
+	signal(SIGPIPE, SIG_IGN);
+	rc = lb_loop_add_signals(m.loop, &m.sig, (const int[]){ SIGCHLD, SIGTERM, SIGINT, SIGHUP, 0 },
+				 on_signal);
 	if (rc < 0) {
 		lb_err("signals: %s", strerror(-rc));
 		goto out;
 	}
-	m.lsocks = lsocks_plan(cfg, n);
-	if (!m.lsocks)
+	if (lb_listener_set_plan(&m.ls, cfg, n, NULL) < 0)
 		goto out;
-	m.n_lsocks = n;
-	m.lport = cfg->intercept.port;
-	enable_migrate_req();
+	m.migrate_req_saved = lb_preflight_migrate_req();
 	open_ctl();
 	if (!m.ctl)
 		goto out;
 	m.rules = lb_rules_alloc();
+	m.announce = lb_announce_alloc();
 	m.http = lb_http_alloc(m.loop, &m.ctl_state);
-	if (!m.rules || !m.http) {
+	if (!m.rules || !m.announce || !m.http) {
 		lb_err("out of memory");
 		goto out;
 	}
 	m.ctl_state.pid = getpid();
+	m.ctl_state.announce = m.announce;
 	/* Before dropping privileges: a port below 1024 needs them. */
 	if (lb_http_apply(m.http, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
 		goto out;
 	}
+	/* Nothing is announced before lb is ready; the device must exist before privileges go. */
+	if (lb_announce_prepare(m.announce, cfg, err, sizeof(err)) < 0) {
+		lb_err("%s", err);
+		goto out;
+	}
+	lb_announce_use(m.announce, cfg, shm);
 	/* Watching first: a removal between the install and the watch would go unnoticed. */
 	lb_rules_watch(m.rules, m.loop);
 	m.ctl_state.rules = lb_rules_state(m.rules);
@@ -1080,14 +825,16 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		goto out;
 	m.tick.cb = tick;
 	lb_loop_timer_set(m.loop, &m.tick, lb_loop_now(m.loop) + TICK_MS);
+	trim_heap();
 	if (start_gen(m.cur) == 0) {
 		lb_err("no worker could start");
-		begin_stop(SIGTERM);
+		begin_stop("no worker could start", cfg->drain_timeout_ms);
 	} else {
 		lb_info("ready: %u workers, %u connections each (open-file limit %lu), "
 			"intercepting on port %u, table inet %s", n, m.cap.conns, m.cap.nofile,
 			cfg->intercept.port, cfg->intercept.table);
 		lb_notify("READY=1\nSTATUS=generation 1");
+		lb_announce_ready(m.announce, lb_loop_now(m.loop));
 	}
 	rc = lb_loop_run(m.loop);
 	if (rc < 0) {
@@ -1099,14 +846,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	status = rc < 0 ? 1 : 0;
 out:
-	stop_retired_health();
+	/* The device, and every route through it, goes first: routers stop sending at once. */
+	lb_announce_free(m.announce);
+	lb_health_stop_list(&m.retired_health);
 	lb_health_stop(m.health);
 	lb_http_free(m.http);
 	lb_ctl_close(m.ctl);
-	lsocks_free(m.lsocks, m.n_lsocks);
+	lb_listener_set_free(&m.ls);
 	lb_rules_remove(m.rules);
-	if (m.migrate_req_saved >= 0)
-		sysctl_write(MIGRATE_REQ, m.migrate_req_saved);
+	lb_preflight_migrate_restore(m.migrate_req_saved);
 	if (status == 0)
 		lb_info("stopped; rules and routes removed");
 	lb_rules_free(m.rules);
@@ -1117,8 +865,8 @@ out:
 		gen_free(g);
 	}
 	gen_free(m.cur);
-	if (m.sig.fd > 0)
-		close(m.sig.fd);
+	if (m.sig.ev.fd > 0)
+		close(m.sig.ev.fd);
 	lb_loop_free(m.loop);
 	return status;
 }

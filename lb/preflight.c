@@ -16,17 +16,79 @@
 #define CAP_NET_ADMIN_BIT 12
 #define CAP_NET_RAW_BIT 13
 
-static int read_long(const char *path, long *v)
+#define PROCROOT "/proc/sys"
+#define MIGRATE_REQ "net/ipv4/tcp_migrate_req"
+
+size_t lb_preflight_sysctl(const char *procroot, const char *name, long long *v, size_t n)
 {
-	FILE *f = fopen(path, "re");
+	char path[4096];
+	size_t got = 0;
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot ? procroot : PROCROOT, name) >=
+	    sizeof(path))
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (got < n && fscanf(f, "%lld", &v[got]) == 1)
+		got++;
+	fclose(f);
+	return got;
+}
+
+/* The one value of sysctl name, or dflt when it cannot be read. */
+static long long sysctl_or(const char *procroot, const char *name, long long dflt)
+{
+	long long v;
+
+	return lb_preflight_sysctl(procroot, name, &v, 1) == 1 ? v : dflt;
+}
+
+static int sysctl_write(const char *name, long long v)
+{
+	char path[256];
+	FILE *f;
 	int rc = 0;
 
+	snprintf(path, sizeof(path), "%s/%s", PROCROOT, name);
+	f = fopen(path, "we");
 	if (!f)
 		return -errno;
-	if (fscanf(f, "%ld", v) != 1)
-		rc = -EINVAL;
-	fclose(f);
+	if (fprintf(f, "%lld\n", v) < 0)
+		rc = -EIO;
+	if (fclose(f) == EOF && rc == 0)
+		rc = -errno;
 	return rc;
+}
+
+int lb_preflight_migrate_req(void)
+{
+	long long v = sysctl_or(NULL, MIGRATE_REQ, -1);
+	int rc;
+
+	if (v < 0) {
+		lb_warn("%s/%s is missing (kernel before 5.14): a reload that lowers the worker "
+			"count may reset connections still in an accept queue", PROCROOT, MIGRATE_REQ);
+		return -1;
+	}
+	if (v == 1)
+		return -1;
+	rc = sysctl_write(MIGRATE_REQ, 1);
+	if (rc < 0)
+		lb_warn("cannot set %s/%s: %s", PROCROOT, MIGRATE_REQ, strerror(-rc));
+	return (int)v;
+}
+
+void lb_preflight_migrate_restore(int saved)
+{
+	int rc;
+
+	if (saved < 0)
+		return;
+	rc = sysctl_write(MIGRATE_REQ, saved);
+	if (rc < 0)
+		lb_warn("cannot set %s/%s: %s", PROCROOT, MIGRATE_REQ, strerror(-rc));
 }
 
 static int effective_caps(uint64_t *caps)
@@ -69,14 +131,11 @@ static int check_caps(void)
 
 static void check_forwarding(const struct lb_config *cfg)
 {
-	long v = -1;	/* read_long() leaves it unset when it fails */
-
-	if (lb_config_has_family(cfg, AF_INET) &&
-	    read_long("/proc/sys/net/ipv4/ip_forward", &v) == 0 && v == 0)
+	if (lb_config_has_family(cfg, AF_INET) && sysctl_or(NULL, "net/ipv4/ip_forward", -1) == 0)
 		lb_warn("net.ipv4.ip_forward is 0: this gateway does not route other traffic between "
 			"clients and backends; fix: sysctl -w net.ipv4.ip_forward=1");
 	if (lb_config_has_family(cfg, AF_INET6) &&
-	    read_long("/proc/sys/net/ipv6/conf/all/forwarding", &v) == 0 && v == 0)
+	    sysctl_or(NULL, "net/ipv6/conf/all/forwarding", -1) == 0)
 		lb_warn("net.ipv6.conf.all.forwarding is 0: this gateway does not route other IPv6 "
 			"traffic; fix: sysctl -w net.ipv6.conf.all.forwarding=1");
 }
@@ -88,32 +147,32 @@ static void check_forwarding(const struct lb_config *cfg)
  */
 static void check_rp_filter(const struct lb_config *cfg)
 {
-	char path[320];
-	long all = 0, valid_mark = 0;
+	long long all, valid_mark;
+	char name[320];
 	struct dirent *de;
 	DIR *d;
 
 	if (!lb_config_has_family(cfg, AF_INET))
 		return;
-	read_long("/proc/sys/net/ipv4/conf/all/rp_filter", &all);
-	read_long("/proc/sys/net/ipv4/conf/all/src_valid_mark", &valid_mark);
-	d = opendir("/proc/sys/net/ipv4/conf");
+	all = sysctl_or(NULL, "net/ipv4/conf/all/rp_filter", 0);
+	valid_mark = sysctl_or(NULL, "net/ipv4/conf/all/src_valid_mark", 0);
+	d = opendir(PROCROOT "/net/ipv4/conf");
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		long rp = 0, vm = 0;
+		long long rp, vm;
 
 		if (de->d_name[0] == '.' || !strcmp(de->d_name, "all") ||
 		    !strcmp(de->d_name, "default") || !strcmp(de->d_name, "lo"))
 			continue;
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", de->d_name);
-		read_long(path, &rp);
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/src_valid_mark", de->d_name);
-		read_long(path, &vm);
+		snprintf(name, sizeof(name), "net/ipv4/conf/%s/rp_filter", de->d_name);
+		rp = sysctl_or(NULL, name, 0);
+		snprintf(name, sizeof(name), "net/ipv4/conf/%s/src_valid_mark", de->d_name);
+		vm = sysctl_or(NULL, name, 0);
 		if (rp < all)
 			rp = all;
 		if (rp && (vm || valid_mark))
-			lb_warn("interface %s: rp_filter=%ld with src_valid_mark=1 drops intercepted "
+			lb_warn("interface %s: rp_filter=%lld with src_valid_mark=1 drops intercepted "
 				"packets silently; fix: sysctl -w net.ipv4.conf.all.src_valid_mark=0 "
 				"net.ipv4.conf.%s.src_valid_mark=0", de->d_name, rp, de->d_name);
 		else if (rp == 1)
@@ -255,17 +314,6 @@ static bool global6(const struct ifaddrs *ifa)
 	return !IN6_IS_ADDR_LINKLOCAL(a) && !IN6_IS_ADDR_LOOPBACK(a) && !IN6_IS_ADDR_MULTICAST(a);
 }
 
-static long sysctl_or(const char *procroot, const char *name, long dflt)
-{
-	char path[320];
-	long v = dflt;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", procroot, name) >= sizeof(path) ||
-	    read_long(path, &v) < 0)
-		return dflt;
-	return v;
-}
-
 /*
  * With keep_addr_on_down <= 0 (the default), a link that goes down loses
  * its IPv6 addresses, and with them the routes through it; nothing puts
@@ -276,14 +324,14 @@ static long sysctl_or(const char *procroot, const char *name, long dflt)
 static int check_keep_addr(struct lb_preflight_report *r, const struct lb_config *cfg,
 			   const struct ifaddrs *ifs, const char *procroot)
 {
-	long all = sysctl_or(procroot, "net/ipv6/conf/all/keep_addr_on_down", 0);
+	long long all = sysctl_or(procroot, "net/ipv6/conf/all/keep_addr_on_down", 0);
 	char name[IF_NAMESIZE + 48], via[LB_ADDR_STRLEN + 64], text[LB_ADDR_STRLEN];
 
 	if (!lb_config_has_family(cfg, AF_INET6) || all > 0)
 		return 0;
 	for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
 		const struct ifaddrs *prev;
-		long dev;
+		long long dev;
 
 		if (!global6(ifa))
 			continue;
@@ -314,7 +362,7 @@ static int check_keep_addr(struct lb_preflight_report *r, const struct lb_config
 				}
 			}
 		}
-		if (report(r, false, "interface %s: net.ipv6.conf.%s.keep_addr_on_down is %ld: its "
+		if (report(r, false, "interface %s: net.ipv6.conf.%s.keep_addr_on_down is %lld: its "
 			   "IPv6 addresses are removed when the link goes down and not restored when "
 			   "it comes back, which cuts IPv6 VIPs off after a link flap%s; fix: "
 			   "sysctl -w net.ipv6.conf.%s.keep_addr_on_down=1", ifa->ifa_name,
@@ -340,14 +388,14 @@ static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_conf
 		unsigned int want = cfg->services[i].socket_buffer_bytes;
 
 		for (size_t k = 0; want && k < 2; k++) {
-			long max;
+			long long max;
 
 			snprintf(path, sizeof(path), "net/core/%s", names[k]);
 			max = sysctl_or(procroot, path, -1);
 			if (max < 0 || want <= (unsigned long)max)
 				continue;
 			if (report(r, false, "services[%zu].socket_buffer_bytes: %u is above "
-				   "net.core.%s %ld, to which the kernel lowers it; fix: sysctl -w "
+				   "net.core.%s %lld, to which the kernel lowers it; fix: sysctl -w "
 				   "net.core.%s=%u", i, want, names[k], max, names[k], want) < 0)
 				return -ENOMEM;
 		}
@@ -364,14 +412,14 @@ static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_conf
 static int check_fastopen(struct lb_preflight_report *r, const struct lb_config *cfg,
 			  const char *procroot)
 {
-	long v = sysctl_or(procroot, "net/ipv4/tcp_fastopen", -1);
+	long long v = sysctl_or(procroot, "net/ipv4/tcp_fastopen", -1);
 
 	for (size_t i = 0; v >= 0 && !(v & 1) && i < cfg->n_services; i++) {
 		if (!cfg->services[i].fastopen)
 			continue;
-		if (report(r, false, "services[%zu].fastopen: net.ipv4.tcp_fastopen is %ld, without "
+		if (report(r, false, "services[%zu].fastopen: net.ipv4.tcp_fastopen is %lld, without "
 			   "the client bit (1): lb connects to this service's backends without TCP "
-			   "Fast Open; fix: sysctl -w net.ipv4.tcp_fastopen=%ld", i, v, v | 1) < 0)
+			   "Fast Open; fix: sysctl -w net.ipv4.tcp_fastopen=%lld", i, v, v | 1) < 0)
 			return -ENOMEM;
 	}
 	return 0;

@@ -43,6 +43,25 @@ int lb_preflight_config(struct lb_preflight_report *r, const struct lb_config *c
 void lb_preflight_report_fini(struct lb_preflight_report *r);
 
 /*
+ * Reads up to n integers from the sysctl file procroot/name (procroot
+ * NULL: "/proc/sys"; name like "net/ipv4/tcp_mem") into v. Returns how many
+ * it read, 0 when the file cannot be read; the rest of v is left alone.
+ */
+size_t lb_preflight_sysctl(const char *procroot, const char *name, long long *v, size_t n);
+
+/*
+ * A listening socket closed on reload (fewer workers, another port) hands
+ * its queued connections to the rest of its SO_REUSEPORT group only with
+ * net.ipv4.tcp_migrate_req, so lb sets it in its namespace (and warns when
+ * the kernel lacks it). Returns the value to restore at exit, or -1 when
+ * nothing was changed.
+ */
+int lb_preflight_migrate_req(void);
+
+/* Puts tcp_migrate_req back to saved (what lb_preflight_migrate_req() returned; -1: nothing). */
+void lb_preflight_migrate_restore(int saved);
+
+/*
  * At start and on reload: logs cfg's own warnings (cfg->warnings) and what
  * lb_preflight_config() finds, each line after prefix. Returns 0, or
  * -EINVAL when cfg cannot work here, with the first error in msg (if not

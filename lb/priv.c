@@ -72,12 +72,21 @@ static int load_caps(const char *who)
 	return err_or(EIO);
 }
 
-/* Ambient capabilities came with Linux 4.3; without them there is nothing to clear. */
-static int clear_ambient(void)
+/*
+ * Nothing here executes a program, but should something be made to, it
+ * must gain nothing by it: the ambient set is emptied and no_new_privs
+ * set. Returns NULL, or the step that failed (errno says why).
+ */
+static const char *seal_exec(void)
 {
+	errno = 0;
+	/* Ambient capabilities came with Linux 4.3; without them there is nothing to clear. */
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == -1 && errno != EINVAL)
-		return -errno;
-	return 0;
+		return "clearing the ambient set";
+	errno = 0;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return "prctl(PR_SET_NO_NEW_PRIVS)";
+	return NULL;
 }
 
 static bool runs_as(uid_t uid, gid_t gid)
@@ -136,14 +145,8 @@ int lb_priv_drop_master(void)
 	errno = 0;
 	if (capng_apply(CAPNG_SELECT_CAPS) != 0)
 		goto fail;
-	what = "clearing the ambient set";
-	rc = clear_ambient();
-	if (rc < 0) {
-		errno = -rc;
-		goto fail;
-	}
-	what = "prctl(PR_SET_NO_NEW_PRIVS)";
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+	what = seal_exec();
+	if (what)
 		goto fail;
 	kept = capng_print_caps_text(CAPNG_PRINT_BUFFER, CAPNG_EFFECTIVE);
 	lb_info("privileges: master keeps uid %u with %s", (unsigned int)geteuid(),
@@ -202,12 +205,6 @@ static int drop_to_user(const struct lb_config *cfg, bool net_raw, const char *p
 		if (capng_apply(CAPNG_SELECT_CAPS) != 0)
 			goto fail;
 	}
-	what = "clearing the ambient set";
-	rc = clear_ambient();
-	if (rc < 0) {
-		errno = -rc;
-		goto fail;
-	}
 	/* Trust, but verify: a half-done change must not go on serving. */
 	what = "still holding other ids or groups after the change";
 	errno = EPERM;
@@ -218,9 +215,8 @@ static int drop_to_user(const struct lb_config *cfg, bool net_raw, const char *p
 	    (net_raw && capng_have_capability(CAPNG_EFFECTIVE, CAP_NET_RAW) != 1) ||
 	    (!net_raw && capng_have_capabilities(CAPNG_SELECT_CAPS) != CAPNG_NONE))
 		goto fail;
-	errno = 0;
-	what = "prctl(PR_SET_NO_NEW_PRIVS)";
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+	what = seal_exec();
+	if (what)
 		goto fail;
 	/* Other processes of the same user must not ptrace their way to CAP_NET_RAW. */
 	what = "prctl(PR_SET_DUMPABLE)";

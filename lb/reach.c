@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -57,4 +58,57 @@ bool lb_reach_local(const union lb_sockaddr *dst, int err, bool sync)
 	if (!route_error(err) && err != ETIMEDOUT)
 		return false;
 	return lb_reach_path_down(dst);
+}
+
+struct lb_reach_memo {
+	uint64_t **down;		/* per service, per backend: ms of the last path failure */
+	size_t n;
+};
+
+struct lb_reach_memo *lb_reach_memo_alloc(const struct lb_config *cfg)
+{
+	struct lb_reach_memo *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->n = cfg->n_services;
+	m->down = calloc(m->n ? m->n : 1, sizeof(*m->down));
+	if (!m->down)
+		goto fail;
+	for (size_t i = 0; i < m->n; i++) {
+		m->down[i] = calloc(cfg->services[i].n_backends + 1, sizeof(**m->down));
+		if (!m->down[i])
+			goto fail;
+	}
+	return m;
+fail:
+	lb_reach_memo_free(m);
+	return NULL;
+}
+
+void lb_reach_memo_free(struct lb_reach_memo *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; m->down && i < m->n; i++)
+		free(m->down[i]);
+	free(m->down);
+	free(m);
+}
+
+bool lb_reach_failed(struct lb_reach_memo *m, size_t svc, unsigned int idx,
+		     const union lb_sockaddr *dst, int err, bool sync, uint64_t started,
+		     uint64_t now)
+{
+	uint64_t *seen = &m->down[svc][idx];
+	bool local;
+
+	if (!sync && *seen && *seen >= started &&
+	    (err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH))
+		local = true;
+	else
+		local = lb_reach_local(dst, err, sync);
+	if (local)
+		*seen = now;
+	return local;
 }

@@ -3,8 +3,11 @@
 #define LB_REACH_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "lb/addr.h"
+#include "lb/config.h"
 
 /*
  * Tells a connect that failed because of this gateway (no route, its own
@@ -32,5 +35,26 @@ bool lb_reach_path_down(const union lb_sockaddr *dst);
  * answered) is the backend's.
  */
 bool lb_reach_local(const union lb_sockaddr *dst, int err, bool sync);
+
+/*
+ * When the gateway's path to each backend of a config last failed, so
+ * that a connect under way while the path failed, and ending only after
+ * it came back (a timeout), is not blamed on the backend either.
+ */
+struct lb_reach_memo;
+
+/* An owned memo for cfg's services and backends, or NULL (out of memory). */
+struct lb_reach_memo *lb_reach_memo_alloc(const struct lb_config *cfg);
+void lb_reach_memo_free(struct lb_reach_memo *m);
+
+/*
+ * lb_reach_local() for a connect to backend idx of service svc, at dst,
+ * that began at started (ms) and failed now with err: also true for a
+ * timeout or unreachable of a connect begun before a path failure m
+ * remembers for that backend. A failure found is remembered.
+ */
+bool lb_reach_failed(struct lb_reach_memo *m, size_t svc, unsigned int idx,
+		     const union lb_sockaddr *dst, int err, bool sync, uint64_t started,
+		     uint64_t now);
 
 #endif

@@ -17,9 +17,9 @@
  */
 #define COPY_LEN (16 * 1024)
 
-int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int keep)
+int lb_relay_pool_init(struct lb_relay_pool *pool, unsigned int max, unsigned int keep)
 {
-	*pool = (struct lb_pipe_pool){ .max = max, .keep = keep };
+	*pool = (struct lb_relay_pool){ .max = max, .keep = keep };
 	pool->bounce = malloc(BOUNCE_LEN);
 	if (!pool->bounce)
 		return -ENOMEM;
@@ -27,17 +27,17 @@ int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int 
 	return 0;
 }
 
-static void pipe_close(struct lb_pipe *p)
+static void pipe_close(struct lb_relay_pipe *p)
 {
 	close(p->rd);
 	close(p->wr);
 	free(p);
 }
 
-void lb_pipe_pool_fini(struct lb_pipe_pool *pool)
+void lb_relay_pool_fini(struct lb_relay_pool *pool)
 {
 	while (pool->free) {
-		struct lb_pipe *p = pool->free;
+		struct lb_relay_pipe *p = pool->free;
 
 		pool->free = p->next;
 		pipe_close(p);
@@ -46,9 +46,9 @@ void lb_pipe_pool_fini(struct lb_pipe_pool *pool)
 	pool->bounce = NULL;
 }
 
-static struct lb_pipe *pool_get(struct lb_pipe_pool *pool)
+static struct lb_relay_pipe *pool_get(struct lb_relay_pool *pool)
 {
-	struct lb_pipe *p = pool->free;
+	struct lb_relay_pipe *p = pool->free;
 	int fds[2], n;
 
 	if (p) {
@@ -66,7 +66,7 @@ static struct lb_pipe *pool_get(struct lb_pipe_pool *pool)
 		free(p);
 		return NULL;
 	}
-	*p = (struct lb_pipe){ .rd = fds[0], .wr = fds[1] };
+	*p = (struct lb_relay_pipe){ .rd = fds[0], .wr = fds[1] };
 	/*
 	 * Past the user's fs.pipe-user-pages-soft a new pipe holds only a
 	 * page or two, and workers may not raise that: size it here.
@@ -77,9 +77,9 @@ static struct lb_pipe *pool_get(struct lb_pipe_pool *pool)
 	return p;
 }
 
-void lb_relay_release(struct lb_pipe_pool *pool, struct lb_half *h)
+void lb_relay_release(struct lb_relay_pool *pool, struct lb_relay_half *h)
 {
-	struct lb_pipe *p = h->pipe;
+	struct lb_relay_pipe *p = h->pipe;
 
 	if (!p)
 		return;
@@ -99,7 +99,7 @@ void lb_relay_release(struct lb_pipe_pool *pool, struct lb_half *h)
  * Reads from src for h. Returns >0 bytes read; 0 when src is at EOF
  * (h->eof set) or drained (h->src_ready cleared); or -errno.
  */
-static ssize_t src_recv(struct lb_half *h, int src, void *buf, size_t len, int flags)
+static ssize_t src_recv(struct lb_relay_half *h, int src, void *buf, size_t len, int flags)
 {
 	ssize_t n = recv(src, buf, len, flags | MSG_DONTWAIT);
 
@@ -122,7 +122,7 @@ static ssize_t src_recv(struct lb_half *h, int src, void *buf, size_t len, int f
  * much, so nothing is held here between calls. Returns >0 moved, 0 when a
  * side would block or src is at EOF (h->eof set), or -errno.
  */
-static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+static ssize_t relay_bounce(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst)
 {
 	ssize_t n, m;
 
@@ -150,9 +150,9 @@ static ssize_t relay_bounce(struct lb_pipe_pool *pool, struct lb_half *h, int sr
  * one, made now if need be. NULL when no pipe can be had (the pool is at
  * max, or pipe2 fails: EMFILE, ENFILE); then the caller bounces instead.
  */
-static const struct lb_pipe *pool_reserve(struct lb_pipe_pool *pool)
+static const struct lb_relay_pipe *pool_reserve(struct lb_relay_pool *pool)
 {
-	struct lb_pipe *p;
+	struct lb_relay_pipe *p;
 
 	if (pool->free)
 		return pool->free;
@@ -175,7 +175,7 @@ static const struct lb_pipe *pool_reserve(struct lb_pipe_pool *pool)
  * continues to see it. Returns >0 bytes read, 0 when src would block or is
  * at EOF (h->eof), or -errno.
  */
-static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst,
+static ssize_t relay_copy(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst,
 			  size_t len)
 {
 	ssize_t n, m;
@@ -209,9 +209,9 @@ static ssize_t relay_copy(struct lb_pipe_pool *pool, struct lb_half *h, int src,
 	return n;
 }
 
-int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst)
+int lb_relay_move(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst)
 {
-	const struct lb_pipe *spare;
+	const struct lb_relay_pipe *spare;
 	ssize_t n;
 
 	for (;;) {

@@ -7,11 +7,11 @@
 #include <stdint.h>
 
 /* A kernel pipe that carries one direction's bytes while they are in flight. */
-struct lb_pipe {
+struct lb_relay_pipe {
 	int rd, wr;
 	size_t len;			/* bytes sitting in the pipe */
 	size_t size;			/* what it holds at most (F_GETPIPE_SZ) */
-	struct lb_pipe *next;
+	struct lb_relay_pipe *next;
 };
 
 /*
@@ -20,16 +20,16 @@ struct lb_pipe {
  * `max` pipes exist at once; past that a direction falls back to a copy
  * through the pool's bounce buffer that never holds data across calls.
  */
-struct lb_pipe_pool {
-	struct lb_pipe *free;
+struct lb_relay_pool {
+	struct lb_relay_pipe *free;
 	unsigned int n_free, n_out, max, keep;
 	char *bounce;
 	size_t bounce_len;
 };
 
 /* One direction of a proxied connection. */
-struct lb_half {
-	struct lb_pipe *pipe;
+struct lb_relay_half {
+	struct lb_relay_pipe *pipe;
 	uint64_t in;			/* read from src so far */
 	uint64_t bytes;			/* written to dst so far */
 	bool src_ready, dst_ready;	/* edge-triggered readiness not yet used up */
@@ -41,8 +41,8 @@ struct lb_half {
 };
 
 /* Sets up a pool of at most max pipes, keeping up to keep idle ones. */
-int lb_pipe_pool_init(struct lb_pipe_pool *pool, unsigned int max, unsigned int keep);
-void lb_pipe_pool_fini(struct lb_pipe_pool *pool);
+int lb_relay_pool_init(struct lb_relay_pool *pool, unsigned int max, unsigned int keep);
+void lb_relay_pool_fini(struct lb_relay_pool *pool);
 
 /*
  * Moves what it can from src to dst until one side would block. Small reads
@@ -53,13 +53,13 @@ void lb_pipe_pool_fini(struct lb_pipe_pool *pool);
  * Returns 0, or -errno from a socket (-ECONNRESET, -EPIPE, ...) after which
  * the connection must be torn down.
  */
-int lb_relay_move(struct lb_pipe_pool *pool, struct lb_half *h, int src, int dst);
+int lb_relay_move(struct lb_relay_pool *pool, struct lb_relay_half *h, int src, int dst);
 
 /* Returns h's pipe, if any, to the pool (dropping data still in it). */
-void lb_relay_release(struct lb_pipe_pool *pool, struct lb_half *h);
+void lb_relay_release(struct lb_relay_pool *pool, struct lb_relay_half *h);
 
 /* True when h has data waiting for dst. */
-static inline bool lb_relay_pending(const struct lb_half *h)
+static inline bool lb_relay_pending(const struct lb_relay_half *h)
 {
 	return h->pipe && h->pipe->len;
 }

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lb/balance.h"
 #include "lb/log.h"
@@ -34,22 +37,22 @@ static const char *const worker_state_names[] = {
 	[LB_WORKER_DRAINING] = "draining",
 };
 
-const char *lb_admin_name(enum lb_admin admin)
+const char *lb_shm_admin_name(enum lb_admin admin)
 {
 	return admin <= LB_ADMIN_DISABLED ? admin_names[admin] : "unknown";
 }
 
-const char *lb_health_name(enum lb_health_state health)
+const char *lb_shm_health_name(enum lb_health_state health)
 {
 	return health <= LB_HEALTH_DOWN ? health_names[health] : "unknown";
 }
 
-const char *lb_worker_state_name(enum lb_worker_state state)
+const char *lb_shm_worker_state_name(enum lb_worker_state state)
 {
 	return state <= LB_WORKER_DRAINING ? worker_state_names[state] : "unknown";
 }
 
-int lb_admin_parse(const char *text, enum lb_admin *out)
+int lb_shm_admin_parse(const char *text, enum lb_admin *out)
 {
 	for (int i = LB_ADMIN_UP; i <= LB_ADMIN_DISABLED; i++)
 		if (!strcmp(text, admin_names[i])) {
@@ -82,6 +85,22 @@ static void *map_shared(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+/*
+ * The CID table's hash key: random, so that nobody outside can choose
+ * CIDs that crowd one window. Without getrandom (a kernel too old, or no
+ * entropy yet, which GRND_NONBLOCK reports) the clock still varies it.
+ */
+static uint64_t table_seed(void)
+{
+	uint64_t seed = 0;
+	struct timespec ts;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+		return seed;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)ts.tv_sec ^ (uint64_t)getpid() << 32;
+}
+
 static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers,
 				       unsigned int n_flows)
 {
@@ -89,6 +108,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size_t nw = n_workers * 4 > POOL_MIN_WORKERS ? n_workers * 4 : POOL_MIN_WORKERS;
 	size_t nk = lb_keyset_size(n_flows);
 	size_t na = lb_affinity_size(n_flows);
+	size_t nc = lb_cidtab_size(n_flows);
 	size_t size = align_up(sizeof(struct lb_shm_pool));
 	struct lb_shm_pool *pool;
 	char *base;
@@ -97,6 +117,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size += align_up(nw * sizeof(struct lb_shm_worker));
 	size += align_up(nk);
 	size += align_up(na);
+	size += align_up(nc);
 	base = map_shared(size);
 	if (!base)
 		return NULL;
@@ -115,6 +136,8 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	lb_keyset_init(pool->keyset, nk);
 	pool->affinity = (struct lb_affinity *)((char *)pool->keyset + align_up(nk));
 	lb_affinity_init(pool->affinity, na);
+	pool->cids = (struct lb_cidtab *)((char *)pool->affinity + align_up(na));
+	lb_cidtab_init(pool->cids, nc, table_seed());
 	return pool;
 }
 
@@ -129,11 +152,17 @@ static long find_slot(const struct lb_shm *prev, const struct lb_config *prev_cf
 	return prev->services[si].slots[bi];
 }
 
+/* A free slot: searched from the one after the last taken, so that 30,000 take linear time. */
 static long alloc_slot(struct lb_shm_pool *pool)
 {
-	for (uint32_t i = 0; i < pool->n_backend_slots; i++)
-		if (!pool->backends[i].refs)
+	for (uint32_t n = 0; n < pool->n_backend_slots; n++) {
+		uint32_t i = (pool->next_slot + n) % pool->n_backend_slots;
+
+		if (!pool->backends[i].refs) {
+			pool->next_slot = i + 1;
 			return i;
+		}
+	}
 	return -1;
 }
 
@@ -141,27 +170,38 @@ static long alloc_slot(struct lb_shm_pool *pool)
  * A service of the same name in prev hands on its counters, so they stay
  * monotonic across reloads. What prev's draining workers add after this
  * copy is not seen by the new generation (it is small: they accept nothing
- * new).
+ * new; their UDP flows go on until they end or drain_timeout_ms). The
+ * gauge of open UDP flows is each generation's own.
  */
 static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 			   const struct lb_config *prev_cfg, const char *name)
 {
 	const struct lb_shm_service *old;
+	long i;
 
-	if (!prev)
+	if (!prev || (i = lb_config_service_index(prev_cfg, name)) < 0)
 		return;
-	for (size_t i = 0; i < prev_cfg->n_services; i++) {
-		if (strcmp(prev_cfg->services[i].name, name))
-			continue;
-		old = &prev->services[i];
-		atomic_store(&ss->total, atomic_load(&old->total));
-		atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
-		atomic_store(&ss->queued, atomic_load(&old->queued));
-		atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
-		lb_hist_carry(&ss->duration, &old->duration);
-		lb_hist_carry(&ss->queue, &old->queue);
-		return;
-	}
+	old = &prev->services[i];
+	atomic_store(&ss->total, atomic_load(&old->total));
+	atomic_store(&ss->no_backend, atomic_load(&old->no_backend));
+	atomic_store(&ss->queued, atomic_load(&old->queued));
+	atomic_store(&ss->queue_timeouts, atomic_load(&old->queue_timeouts));
+	atomic_store(&ss->udp_flows_total, atomic_load(&old->udp_flows_total));
+	atomic_store(&ss->udp_datagrams_in, atomic_load(&old->udp_datagrams_in));
+	atomic_store(&ss->udp_datagrams_out, atomic_load(&old->udp_datagrams_out));
+	atomic_store(&ss->udp_bytes_in, atomic_load(&old->udp_bytes_in));
+	atomic_store(&ss->udp_bytes_out, atomic_load(&old->udp_bytes_out));
+	atomic_store(&ss->udp_drop_no_backend, atomic_load(&old->udp_drop_no_backend));
+	atomic_store(&ss->udp_drop_full, atomic_load(&old->udp_drop_full));
+	atomic_store(&ss->udp_drop_send, atomic_load(&old->udp_drop_send));
+	atomic_store(&ss->quic_routed_cid, atomic_load(&old->quic_routed_cid));
+	atomic_store(&ss->quic_routed_learned, atomic_load(&old->quic_routed_learned));
+	atomic_store(&ss->quic_fallback, atomic_load(&old->quic_fallback));
+	atomic_store(&ss->quic_dropped, atomic_load(&old->quic_dropped));
+	atomic_store(&ss->quic_learned, atomic_load(&old->quic_learned));
+	atomic_store(&ss->quic_learn_full, atomic_load(&old->quic_learn_full));
+	lb_hist_carry(&ss->duration, &old->duration);
+	lb_hist_carry(&ss->queue, &old->queue);
 }
 
 static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *prev,
@@ -315,36 +355,37 @@ int lb_shm_worker_slot(struct lb_shm *shm)
 int lb_shm_find(const struct lb_shm *shm, const struct lb_config *cfg, const char *name,
 		const union lb_sockaddr *addr, size_t *service, size_t *backend)
 {
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct lb_service_conf *svc = &cfg->services[i];
+	long i = lb_config_service_index(cfg, name);
+	const struct lb_service_conf *svc;
 
-		if (strcmp(svc->name, name))
-			continue;
-		*service = i;
-		if (!addr)
+	if (i < 0)
+		return -ESRCH;
+	svc = &cfg->services[i];
+	*service = (size_t)i;
+	if (!addr)
+		return 0;
+	for (size_t j = 0; j < svc->n_backends; j++)
+		if (lb_addr_equal(&svc->backends[j].addr, addr)) {
+			*backend = j;
 			return 0;
-		for (size_t j = 0; j < svc->n_backends; j++)
-			if (lb_addr_equal(&svc->backends[j].addr, addr)) {
-				*backend = j;
-				return 0;
-			}
-		return -ENOENT;
-	}
-	return -ESRCH;
+		}
+	return -ENOENT;
 }
 
-static void log_change(const struct lb_config *cfg, const struct lb_shm_backend *b,
-		       const char *what, const char *from, const char *to, const char *reason)
+/*
+ * Logs that b's what went from one state to another, and moves the
+ * service's epoch on so that the master rebuilds its Maglev tables.
+ * Returns true, for the setters to return.
+ */
+static bool changed(struct lb_shm *shm, size_t service, const struct lb_shm_backend *b,
+		    const char *what, const char *from, const char *to, const char *reason)
 {
 	char buf[LB_ADDR_STRLEN];
 
 	lb_info("service %s backend %s: %s %s -> %s (%s)", b->service_name,
 		lb_addr_format(&b->addr, buf, sizeof(buf)), what, from, to, reason);
-}
-
-static void bump_epoch(struct lb_shm *shm, size_t service)
-{
 	atomic_fetch_add_explicit(&shm->services[service].epoch, 1, memory_order_release);
+	return true;
 }
 
 bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
@@ -353,11 +394,8 @@ bool lb_shm_set_admin(struct lb_shm *shm, const struct lb_config *cfg, size_t se
 	struct lb_shm_backend *b = lb_shm_backend(shm, service, backend);
 	uint32_t old = atomic_exchange(&b->admin, admin);
 
-	if (old == admin)
-		return false;
-	log_change(cfg, b, "admin", lb_admin_name(old), lb_admin_name(admin), reason);
-	bump_epoch(shm, service);
-	return true;
+	return old != admin && changed(shm, service, b, "admin", lb_shm_admin_name(old),
+				       lb_shm_admin_name(admin), reason);
 }
 
 bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
@@ -370,9 +408,8 @@ bool lb_shm_set_health(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 		return false;
 	if (health == LB_HEALTH_UP)
 		atomic_store(&b->consecutive_failures, 0);
-	log_change(cfg, b, "health", lb_health_name(old), lb_health_name(health), reason);
-	bump_epoch(shm, service);
-	return true;
+	return changed(shm, service, b, "health", lb_shm_health_name(old),
+		       lb_shm_health_name(health), reason);
 }
 
 bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t service,
@@ -382,13 +419,9 @@ bool lb_shm_set_weight(struct lb_shm *shm, const struct lb_config *cfg, size_t s
 	uint32_t old = atomic_exchange(&b->weight, weight);
 	char from[16], to[16];
 
-	if (old == weight)
-		return false;
 	snprintf(from, sizeof(from), "%u", old);
 	snprintf(to, sizeof(to), "%u", weight);
-	log_change(cfg, b, "weight", from, to, reason);
-	bump_epoch(shm, service);
-	return true;
+	return old != weight && changed(shm, service, b, "weight", from, to, reason);
 }
 
 /*

@@ -11,6 +11,7 @@
 #include "lb/balance.h"
 #include "lb/config.h"
 #include "lb/affinity.h"
+#include "lb/cidtab.h"
 #include "lb/hist.h"
 #include "lb/keyset.h"
 
@@ -105,6 +106,15 @@ struct lb_shm_service {
 	_Atomic uint64_t udp_drop_full;		/* the worker's flow table was full */
 	_Atomic uint64_t udp_drop_send;		/* a send failed (buffer full, no socket) */
 	/*
+	 * QUIC services: how the flows of new 4-tuples were routed (the
+	 * backend a QUIC-LB server ID names, a learned CID, or the scheduler),
+	 * short headers dropped for a DCID neither routable nor known, CIDs
+	 * learned from the backends' long headers and those the table had no
+	 * room for. Carried across reloads.
+	 */
+	_Atomic uint64_t quic_routed_cid, quic_routed_learned, quic_fallback, quic_dropped;
+	_Atomic uint64_t quic_learned, quic_learn_full;
+	/*
 	 * Maglev lookup tables, one per family, double-buffered: the master
 	 * fills the spare one, then publishes it by bumping maglev_gen, so a
 	 * worker never sees a half-built table. Index [family][gen & 1];
@@ -144,10 +154,12 @@ struct lb_shm_pool {
 	size_t size;
 	uint32_t n_backend_slots, n_worker_slots;
 	uint32_t users;			/* generations mapped on it (master only) */
+	uint32_t next_slot;		/* where the search for a free backend slot starts */
 	struct lb_shm_backend *backends;
 	struct lb_shm_worker *workers;
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
 	struct lb_affinity *affinity;	/* tcp+udp services: each client's backend */
+	struct lb_cidtab *cids;		/* QUIC services: learned connection IDs' backends */
 };
 
 /* One generation's view: its services, over the shared pool. */
@@ -167,8 +179,8 @@ struct lb_shm {
 /*
  * Maps the first generation for cfg, with a new pool: every backend up,
  * admin up, weight from the config; Maglev tables built. n_workers sizes
- * the pool's worker slots, n_flows its UDP keyset (the flows all workers
- * may hold at once). Returns NULL with errno set.
+ * the pool's worker slots, n_flows its UDP keyset and QUIC CID table (the
+ * flows all workers may hold at once). Returns NULL with errno set.
  */
 struct lb_shm *lb_shm_create(const struct lb_config *cfg, unsigned int n_workers,
 			     unsigned int n_flows);
@@ -267,10 +279,10 @@ void lb_shm_ledger_unmap(uint32_t *ledger, unsigned int capacity);
 unsigned int lb_shm_ledger_settle(struct lb_shm_pool *pool, uint32_t *ledger,
 				  unsigned int capacity);
 
-const char *lb_admin_name(enum lb_admin admin);
-const char *lb_health_name(enum lb_health_state health);
-const char *lb_worker_state_name(enum lb_worker_state state);
+const char *lb_shm_admin_name(enum lb_admin admin);
+const char *lb_shm_health_name(enum lb_health_state health);
+const char *lb_shm_worker_state_name(enum lb_worker_state state);
 /* Parses "up", "drain", "disabled"; returns 0 or -EINVAL. */
-int lb_admin_parse(const char *text, enum lb_admin *out);
+int lb_shm_admin_parse(const char *text, enum lb_admin *out);
 
 #endif

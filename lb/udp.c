@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lb/hash.h"
 #include "lb/keyset.h"
-#include "lb/listener.h"
 #include "lb/log.h"
+#include "lb/quic_route.h"
+#include "lb/sock.h"
 #include "lb/udp.h"
 
 #define BATCH 32
+/* A GSO send: at most this many datagrams (the kernel's floor for UDP_MAX_SEGMENTS), */
+#define GSO_SEGS 64
+/* and bytes, below the largest IPv4 UDP payload (65,507). */
+#define GSO_BYTES 65000
 /* Fragments are reassembled before tproxy sees them: a datagram may be this long. */
 #define DGRAM_MAX 65536
 /* Batches a socket may read per event before the others get their turn. */
@@ -55,9 +62,16 @@ struct flow {
 	bool dirty;
 	/* Its sockets' first read is checked for senders other than its peers (see cli_event). */
 	bool cli_checked, srv_checked;
+	/* Whether sends on each socket may be segmented by the kernel (see batch_send). */
+	bool cli_gso, srv_gso;
 	uint64_t key;			/* its (client, backend) pair in the shared keyset */
 	uint32_t key_at;
 	bool keyed, live;
+	bool quic;			/* its service routes by QUIC connection IDs ... */
+	uint8_t route;			/* ... and this is how it was routed (enum lb_quic_how) */
+	/* QUIC: the CID (table key) it keeps alive in the shared table, and when it last did (s). */
+	uint64_t cid_key;
+	uint32_t cid_stamp;
 	struct flow *hnext;		/* chain in the (client, VIP) table */
 	struct flow *next;		/* free list, or those freed after the batch */
 	struct flow *dnext;		/* dirty list */
@@ -72,6 +86,7 @@ struct lb_udp {
 	struct lb_udp_args a;
 	struct flow *slab, *free, *dead, *dirty;
 	struct lb_timer flush;
+	struct lb_quic_router *quic;
 	unsigned int fresh, n_active;
 	struct flow **buckets;
 	size_t mask;
@@ -83,17 +98,11 @@ struct lb_udp {
 	struct iovec iov[BATCH];
 	union lb_sockaddr names[BATCH];
 	char ctrl[BATCH][CMSG_SPACE(sizeof(struct sockaddr_in6))];
+	/* The same batch as runs of equal datagrams, one send each (batch_send). */
+	struct mmsghdr runs[BATCH];
+	int run_len[BATCH];
+	char run_ctrl[BATCH][CMSG_SPACE(sizeof(uint16_t))];
 };
-
-static uint64_t mix(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ull;
-	h ^= h >> 33;
-	return h;
-}
 
 static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 {
@@ -109,7 +118,7 @@ static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 	}
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	return mix(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
+	return lb_hash_mix64(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
 }
 
 uint64_t lb_udp_pair_key(const union lb_sockaddr *client, const union lb_sockaddr *backend)
@@ -156,6 +165,14 @@ static void flow_flush(struct flow *f)
 		atomic_fetch_add_explicit(&b->bytes_out, f->pend_bout, memory_order_relaxed);
 	}
 	f->pend_din = f->pend_dout = f->pend_bin = f->pend_bout = 0;
+	/* A live flow that moved data keeps its CID's route, once a second at most. */
+	if (f->cid_key && f->live) {
+		uint32_t now = (uint32_t)(lb_loop_now(f->u->a.loop) / 1000);
+
+		if (now != f->cid_stamp && lb_quic_record(f->u->quic, f->si, f->cid_key,
+							  f->u->a.ledger[f - f->u->slab], now) == 0)
+			f->cid_stamp = now;
+	}
 }
 
 /* Counts what the flow moved; the shared counters get it at the next flush. */
@@ -205,18 +222,21 @@ static void drop(struct lb_udp *u, size_t si, _Atomic uint64_t *counter, const c
 	struct lb_shm_service *ss = &u->a.shm->services[si];
 	uint64_t now = lb_loop_now(u->a.loop);
 	uint64_t last = atomic_load_explicit(&ss->no_backend_log_ms, memory_order_relaxed);
-	char buf[LB_ADDR_STRLEN];
+	char buf[LB_ADDR_STRLEN], quic[48] = "";
 
 	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 	if ((int64_t)(now - last) < DROP_LOG_MS ||
 	    !atomic_compare_exchange_strong(&ss->no_backend_log_ms, &last, now))
 		return;
+	if (lb_quic_enabled(u->quic, si))
+		snprintf(quic, sizeof(quic), ", quic_dropped %llu",
+			 (unsigned long long)atomic_load(&ss->quic_dropped));
 	lb_warn("service %s: udp: %s for client %s: dropping (no_backend %llu, flows_full %llu, "
-		"send_errors %llu)", u->a.cfg->services[si].name, why,
+		"send_errors %llu%s)", u->a.cfg->services[si].name, why,
 		lb_addr_format(client, buf, sizeof(buf)),
 		(unsigned long long)atomic_load(&ss->udp_drop_no_backend),
 		(unsigned long long)atomic_load(&ss->udp_drop_full),
-		(unsigned long long)atomic_load(&ss->udp_drop_send));
+		(unsigned long long)atomic_load(&ss->udp_drop_send), quic);
 }
 
 static void access_log(const struct flow *f, const char *end)
@@ -225,13 +245,14 @@ static void access_log(const struct flow *f, const char *end)
 
 	lb_log_fields(LB_LOG_INFO, "event=access proto=udp service=%s client=%s vip=%s backend=%s "
 		      "datagrams_in=%llu datagrams_out=%llu bytes_in=%llu bytes_out=%llu "
-		      "duration_ms=%llu end=%s", f->u->a.cfg->services[f->si].name,
+		      "duration_ms=%llu end=%s%s%s", f->u->a.cfg->services[f->si].name,
 		      lb_addr_format(&f->client, cli, sizeof(cli)),
 		      lb_addr_format(&f->vip, vip, sizeof(vip)),
 		      lb_addr_format(&f->backend->addr, be, sizeof(be)),
 		      (unsigned long long)f->dgrams_in, (unsigned long long)f->dgrams_out,
 		      (unsigned long long)f->bytes_in, (unsigned long long)f->bytes_out,
-		      (unsigned long long)(lb_loop_now(f->u->a.loop) - f->started), end);
+		      (unsigned long long)(lb_loop_now(f->u->a.loop) - f->started), end,
+		      f->quic ? " route=" : "", f->quic ? lb_quic_how_name(f->route) : "");
 }
 
 /* Ends a flow: its sockets, claim and key go now, its slot after the batch. */
@@ -244,8 +265,9 @@ static void flow_end(struct flow *f, const char *end)
 		return;
 	if (u->a.cfg->access_log)
 		access_log(f, end);
-	flow_flush(f);
+	/* Not live first: its CID's route is left to expire, not kept alive by this last flush. */
 	f->live = false;
+	flow_flush(f);
 	close(f->cli.fd);
 	close(f->srv.fd);
 	lb_loop_timer_cancel(u->a.loop, &f->timer);
@@ -283,7 +305,7 @@ static int flow_socket(const union lb_sockaddr *local, const union lb_sockaddr *
 	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	if (fd == -1)
 		return -errno;
-	rc = lb_sock_set_transparent(fd, family);
+	rc = lb_sock_transparent(fd, family);
 	/* Every flow's reply socket shares its VIP:port; the kernel tells them by peer. */
 	if (rc == 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
 		rc = -errno;
@@ -301,13 +323,42 @@ static int flow_socket(const union lb_sockaddr *local, const union lb_sockaddr *
 	return fd;
 }
 
-/* Claims a backend for f whose (client, backend) pair no other flow holds. */
-static enum lb_backend_result flow_pick(struct flow *f)
+/*
+ * Claims the backend a QUIC connection ID named (qr). Its (client,
+ * backend) pair may be held by a flow through another VIP: the connection
+ * must reach this backend all the same, so it then leaves from another
+ * port (*any_port), as after a NAT rebinding.
+ */
+static void flow_claim(struct flow *f, const struct lb_quic_route *qr, bool *any_port)
+{
+	struct lb_udp *u = f->u;
+	uint32_t *held = &u->a.ledger[f - u->slab];
+	int rc;
+
+	lb_backend_claim(u->a.shm, f->si, qr->backend, held);
+	f->backend_idx = qr->backend;
+	f->backend = lb_backend_held(u->a.shm, *held);
+	f->key = lb_udp_pair_key(&f->client, &f->backend->addr);
+	rc = lb_keyset_insert(u->a.shm->pool->keyset, f->key, u->a.owner, &f->key_at);
+	f->keyed = rc == 0;
+	*any_port = rc == -EEXIST;
+}
+
+/*
+ * Claims a backend for f whose (client, backend) pair no other flow holds:
+ * the one a QUIC connection ID names (qr), else the scheduler's.
+ */
+static enum lb_backend_result flow_pick(struct flow *f, const struct lb_quic_route *qr,
+					bool *any_port)
 {
 	struct lb_udp *u = f->u;
 	uint32_t *held = &u->a.ledger[f - u->slab];
 	uint64_t exclude = 0;
 
+	if (qr && (qr->how == LB_QUIC_BY_CID || qr->how == LB_QUIC_BY_LEARNED)) {
+		flow_claim(f, qr, any_port);
+		return LB_BACKEND_OK;
+	}
 	for (;;) {
 		enum lb_backend_result r = lb_backend_pick(u->a.picker, f->si, &f->client, exclude,
 							   held, &f->backend_idx);
@@ -335,19 +386,68 @@ static enum lb_backend_result flow_pick(struct flow *f)
 	}
 }
 
+/* Seconds on the clock the shared CID table's entries expire by. */
+static uint32_t now_s(const struct lb_udp *u)
+{
+	return (uint32_t)(lb_loop_now(u->a.loop) / 1000);
+}
+
+/* Keeps key routing to f's backend, as the CID f keeps alive; false when the table is full. */
+static bool flow_keep_cid(struct flow *f, uint64_t key)
+{
+	struct lb_udp *u = f->u;
+	uint32_t now = now_s(u);
+
+	if (lb_quic_record(u->quic, f->si, key, u->a.ledger[f - u->slab], now) < 0) {
+		atomic_fetch_add_explicit(&service_of(f)->quic_learn_full, 1, memory_order_relaxed);
+		return false;
+	}
+	f->cid_key = key;
+	f->cid_stamp = now;
+	return true;
+}
+
+/*
+ * A QUIC flow is open: counts how it was routed; a scheduled one records
+ * its DCID for the backend chosen (the client's retransmissions from
+ * another port follow it), a learned one keeps its CID alive.
+ */
+static void flow_quic_opened(struct flow *f, const struct lb_quic_route *qr)
+{
+	f->quic = true;
+	f->route = (uint8_t)qr->how;
+	lb_quic_count(f->u->a.shm, f->si, qr->how);
+	if (qr->key && qr->how != LB_QUIC_BY_CID)
+		flow_keep_cid(f, qr->key);
+}
+
+/* A datagram from f's backend: the SCID of a long header is a CID of its own to learn. */
+static void flow_learn(struct flow *f, const uint8_t *pkt, size_t len)
+{
+	uint64_t key = lb_quic_scid_key(f->u->quic, f->si, pkt, len);
+
+	if (!key || key == f->cid_key)
+		return;
+	if (flow_keep_cid(f, key))
+		atomic_fetch_add_explicit(&service_of(f)->quic_learned, 1, memory_order_relaxed);
+}
+
 static void flow_timeout(struct lb_timer *t);
 static void cli_event(struct lb_event *ev, uint32_t events);
 static void srv_event(struct lb_event *ev, uint32_t events);
 
-/* Opens a flow for client's datagram to vip of service si, or returns NULL (counted). */
+/*
+ * Opens a flow for client's datagram to vip of service si, to the backend
+ * qr (a QUIC service's routing, else NULL) says; or returns NULL (counted).
+ */
 static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockaddr *client,
-			      const union lb_sockaddr *vip)
+			      const union lb_sockaddr *vip, const struct lb_quic_route *qr)
 {
 	struct lb_shm_service *ss = &u->a.shm->services[si];
 	const struct lb_service_conf *svc = &u->a.cfg->services[si];
 	union lb_sockaddr src = *client;
 	struct flow *f, **b, *next, *dnext;
-	bool was_dirty;
+	bool was_dirty, any_port = false;
 	int fd;
 
 	if (u->n_active >= u->a.capacity || (!u->free && u->fresh >= u->a.capacity)) {
@@ -361,11 +461,14 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	dnext = f->dnext;
 	*f = (struct flow){ .u = u, .si = si, .client = *client, .vip = *vip,
 			    .cli = { .fd = -1, .cb = cli_event }, .srv = { .fd = -1, .cb = srv_event },
-			    .timer = { .cb = flow_timeout }, .dirty = was_dirty, .dnext = dnext };
-	if (flow_pick(f) != LB_BACKEND_OK) {
+			    .timer = { .cb = flow_timeout }, .dirty = was_dirty, .dnext = dnext,
+			    .cli_gso = true, .srv_gso = true };
+	if (flow_pick(f, qr, &any_port) != LB_BACKEND_OK) {
 		drop(u, si, &ss->udp_drop_no_backend, "no usable backend", client);
 		return NULL;
 	}
+	if (any_port)
+		lb_addr_set_port(&src, 0);
 	fd = flow_socket(&src, &f->backend->addr);
 	if (fd == -EADDRINUSE) {
 		/* Its port is taken here by a socket that does not share: the address alone. */
@@ -407,6 +510,8 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	atomic_fetch_add_explicit(&ss->udp_flows, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ss->udp_flows_total, 1, memory_order_relaxed);
 	lb_loop_timer_set(u->a.loop, &f->timer, f->last + svc->udp_idle_timeout_ms);
+	if (qr)
+		flow_quic_opened(f, qr);
 	return f;
 }
 
@@ -447,14 +552,10 @@ static int batch_recv(struct lb_udp *u, int fd, bool names, bool ctrl)
 	return n == -1 ? -errno : n;
 }
 
-/*
- * Sends the n datagrams of the batch (in msgs order, names cleared: fd is
- * connected) on fd. Returns how many left; the rest are dropped. -errno
- * when the first failed for a reason other than a full buffer.
- */
-static int batch_send(struct lb_udp *u, int fd, int n)
+/* Sends msgs[from, n) one message each; returns the index reached, or -errno at from. */
+static int send_each(struct lb_udp *u, int fd, int from, int n)
 {
-	int sent = 0;
+	int sent = from;
 
 	while (sent < n) {
 		int m = sendmmsg(fd, u->msgs + sent, n - sent, MSG_DONTWAIT);
@@ -464,9 +565,89 @@ static int batch_send(struct lb_udp *u, int fd, int n)
 				continue;
 			if (errno == EAGAIN || errno == ENOBUFS)
 				return sent;
-			return sent ? sent : -errno;
+			return sent > from ? sent : -errno;
 		}
 		sent += m;
+	}
+	return sent;
+}
+
+/*
+ * Groups msgs[0, n) into runs the kernel can segment (UDP GSO): datagrams
+ * of one size, and at most one shorter at the end, up to GSO_SEGS of them
+ * and GSO_BYTES in all. Their iovecs are consecutive already (batch_keep),
+ * so a run is one message of several iovecs and a UDP_SEGMENT size. Returns
+ * the number of runs.
+ */
+static int make_runs(struct lb_udp *u, int n)
+{
+	int runs = 0;
+
+	for (int i = 0; i < n;) {
+		size_t size = u->iov[i].iov_len, total = size;
+		int j = i + 1;
+		struct msghdr *h = &u->runs[runs].msg_hdr;
+
+		while (size && j < n && j - i < GSO_SEGS && u->iov[j].iov_len <= size &&
+		       total + u->iov[j].iov_len <= GSO_BYTES) {
+			total += u->iov[j].iov_len;
+			if (u->iov[j++].iov_len < size)
+				break;	/* the short one ends the run */
+		}
+		*h = (struct msghdr){ .msg_iov = &u->iov[i], .msg_iovlen = (size_t)(j - i) };
+		if (j - i > 1) {
+			struct cmsghdr *c = (struct cmsghdr *)u->run_ctrl[runs];
+			uint16_t seg = (uint16_t)size;
+
+			h->msg_control = c;
+			h->msg_controllen = CMSG_SPACE(sizeof(seg));
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		}
+		u->run_len[runs++] = j - i;
+		i = j;
+	}
+	return runs;
+}
+
+/*
+ * Sends the n datagrams of the batch (in msgs order, names cleared: fd is
+ * connected) on fd. Returns how many left, always the first ones; the rest
+ * are dropped. -errno when the first failed for a reason other than a full
+ * buffer. With *gso, runs of equal datagrams go as one send each, which
+ * the kernel cuts into datagrams as late as it can: one trip through the
+ * stack and the interface for up to GSO_SEGS of them. A socket or path
+ * that refuses it (no checksum offload: EIO; datagrams longer than the
+ * path MTU, which only fragmentation carries: EMSGSIZE) clears *gso and
+ * sends one by one from then on.
+ */
+static int batch_send(struct lb_udp *u, int fd, int n, bool *gso)
+{
+	int runs, done = 0, sent = 0;
+
+	if (!*gso || n < 2)
+		return send_each(u, fd, 0, n);
+	runs = make_runs(u, n);
+	while (done < runs) {
+		int m = sendmmsg(fd, u->runs + done, runs - done, MSG_DONTWAIT);
+
+		if (m == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == ENOBUFS)
+				return sent;
+			if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP ||
+			    errno == EMSGSIZE) {
+				*gso = false;
+				return send_each(u, fd, sent, n);
+			}
+			return sent ? sent : -errno;
+		}
+		for (int k = done; k < done + m; k++)
+			sent += u->run_len[k];
+		done += m;
 	}
 	return sent;
 }
@@ -510,7 +691,7 @@ static void flow_sent_up(struct flow *f, int sent, int n, uint64_t bytes)
 static void flow_up(struct flow *f, int n)
 {
 	struct lb_udp *u = f->u;
-	int sent = batch_send(u, f->srv.fd, n);
+	int sent = batch_send(u, f->srv.fd, n, &f->srv_gso);
 	uint64_t bytes = 0;
 
 	for (int i = 0; i < sent; i++)
@@ -547,8 +728,18 @@ static void dispatch(struct lb_udp *u, const union lb_sockaddr *client,
 		return;
 	}
 	f = flow_find(u, client, vip);
-	if (!f)
-		f = flow_open(u, si, client, vip);
+	if (!f && lb_quic_enabled(u->quic, si)) {
+		struct lb_quic_route qr;
+
+		lb_quic_route(u->quic, si, client->sa.sa_family, data, len, now_s(u), &qr);
+		if (qr.how == LB_QUIC_DROP) {
+			drop(u, si, &u->a.shm->services[si].quic_dropped, qr.why, client);
+			return;
+		}
+		f = flow_open(u, si, client, vip, &qr);
+	} else if (!f) {
+		f = flow_open(u, si, client, vip, NULL);
+	}
 	if (!f)
 		return;
 	sent = send(f->srv.fd, data, len, MSG_DONTWAIT);
@@ -668,6 +859,8 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 			}
 			if (svc->udp_responses && f->dgrams_out + kept >= svc->udp_responses)
 				break;
+			if (f->quic)
+				flow_learn(f, u->iov[i].iov_base, u->msgs[i].msg_len);
 			bytes += u->msgs[i].msg_len;
 			batch_keep(u, kept++, i);
 		}
@@ -675,7 +868,7 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 			break;
 		if (!f->dgrams_out)
 			lb_backend_connected(f->backend);
-		sent = batch_send(u, f->cli.fd, kept);
+		sent = batch_send(u, f->cli.fd, kept, &f->cli_gso);
 		if (sent < 0)
 			sent = 0;
 		for (int i = sent; i < kept; i++)
@@ -713,7 +906,8 @@ struct lb_udp *lb_udp_alloc(const struct lb_udp_args *args)
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (u->bufs == MAP_FAILED)
 		u->bufs = NULL;
-	if (!u->buckets || !u->slab || !u->bufs)
+	u->quic = lb_quic_router_alloc(args->cfg, args->shm);
+	if (!u->buckets || !u->slab || !u->bufs || !u->quic)
 		goto fail;
 	for (size_t i = 0; i < args->n_listen && i < 2; i++) {
 		u->listeners[i] = (struct udp_listener){
@@ -771,6 +965,7 @@ void lb_udp_free(struct lb_udp *u)
 		close(u->listeners[i].ev.fd);
 	if (u->bufs)
 		munmap(u->bufs, (size_t)BATCH * DGRAM_MAX);
+	lb_quic_router_free(u->quic);
 	free(u->slab);
 	free(u->buckets);
 	free(u);

@@ -15,23 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "lb/backend.h"
 #include "lb/fastopen.h"
-#include "lb/listener.h"
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/reach.h"
 #include "lb/relay.h"
+#include "lb/sock.h"
 #include "lb/udp.h"
 #include "lb/worker.h"
-
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
 
 #define SOCK_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
 #define ACCEPT_RETRY_MS 100
@@ -53,8 +48,8 @@ enum conn_state {
 struct conn {
 	struct lb_event cli, srv;
 	struct lb_timer timer;
-	struct lb_half up;		/* client -> server */
-	struct lb_half down;		/* server -> client */
+	struct lb_relay_half up;	/* client -> server */
+	struct lb_relay_half down;	/* server -> client */
 	const struct lb_service_conf *svc;
 	struct lb_shm_backend *backend;	/* claimed (counted in its active) while set */
 	unsigned int backend_idx;	/* its index in svc->backends */
@@ -84,7 +79,8 @@ struct worker {
 	size_t n_listen;
 	bool paused;			/* not accepting: at capacity or out of fds */
 	struct lb_timer retry_timer;
-	struct lb_event master, sig;
+	struct lb_event master;
+	struct lb_signals sig;
 	struct conn *slab, *free, *dead;
 	unsigned int fresh;		/* slab[fresh..capacity) never used yet */
 	unsigned int n_active;
@@ -93,8 +89,8 @@ struct worker {
 	struct lb_backend_picker *picker;
 	struct lb_udp *udp;		/* its UDP flows; NULL without UDP listeners */
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
-	uint64_t **path_down;		/* per service, per backend: when the gateway's path to it last failed */
-	struct lb_pipe_pool pipes;
+	struct lb_reach_memo *reach;	/* when the gateway's path to each backend last failed */
+	struct lb_relay_pool pipes;
 	bool draining;
 	struct lb_timer drain_timer;
 	struct lb_timer beat;
@@ -108,24 +104,6 @@ static struct worker w;
 static void conn_pump(struct conn *c);
 static void conn_connect(struct conn *c);
 static void accept_pause(bool retry_later);
-
-static void set_nodelay(int fd)
-{
-	int one = 1;
-
-	/* Pass bytes on as they come: the peers did their own coalescing. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-}
-
-static void close_rst(int fd)
-{
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-	if (fd < 0)
-		return;
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
 
 static size_t service_index(const struct conn *c)
 {
@@ -214,8 +192,8 @@ static void conn_end(struct conn *c, bool reset)
 	if (w.cfg->access_log)
 		access_log(c, reset);
 	if (reset) {
-		close_rst(c->cli.fd);
-		close_rst(c->srv.fd);
+		lb_sock_close_rst(c->cli.fd);
+		lb_sock_close_rst(c->srv.fd);
 	} else {
 		close(c->cli.fd);
 		if (c->srv.fd >= 0)
@@ -234,69 +212,6 @@ static void conn_abandon(struct conn *c, const char *reason)
 	lb_sock_close_abandoned(c->cli.fd, lb_relay_pending(&c->down));
 	lb_sock_close_abandoned(c->srv.fd, lb_relay_pending(&c->up));
 	conn_release(c);
-}
-
-/*
- * Opens the upstream socket from the client's own address. Keeping the
- * client's port makes the backend's view exact; when that port is taken
- * here, bind the address alone and let connect() pick the port
- * (IP_BIND_ADDRESS_NO_PORT defers the choice to connect time, so bind does
- * not search the port space). Returns fd (connect in progress or done) or
- * -errno, with *local telling a shortage here (fds, memory, ports) from a
- * backend that refused: only the latter counts against the backend. With
- * len > 0 the connect's SYN carries first, the client's first bytes
- * (fastopen): c->syn_bytes says how many.
- */
-static int upstream_open(struct conn *c, const union lb_sockaddr *backend, bool *local,
-			 const void *first, size_t len)
-{
-	union lb_sockaddr src = c->client;
-	int family = backend->sa.sa_family;
-	bool keep_port = true;
-	int fd, rc, one = 1;
-	size_t sent;
-
-	*local = true;
-again:
-	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
-	if (fd == -1)
-		return -errno;
-	rc = lb_sock_set_transparent(fd, family);
-	if (rc < 0)
-		goto fail;
-	/* Before connect: the window scale offered in the SYN follows the buffer. */
-	lb_sock_set_buffers(fd, c->svc->socket_buffer_bytes);
-	if (!keep_port) {
-		lb_addr_set_port(&src, 0);
-		setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	}
-	if (bind(fd, &src.sa, lb_addr_len(&src)) == -1) {
-		rc = -errno;
-		/* EACCES: a port below 1024 needs a capability workers do not keep. */
-		if ((rc == -EADDRINUSE || rc == -EACCES) && keep_port) {
-			close(fd);
-			keep_port = false;
-			goto again;
-		}
-		goto fail;
-	}
-	set_nodelay(fd);
-	rc = lb_fastopen_connect(fd, backend, first, len, &sent);
-	c->syn_bytes = sent;
-	if (rc < 0) {
-		*local = rc == -EADDRNOTAVAIL || rc == -ENOBUFS || rc == -ENOMEM;
-		/* The exact 4-tuple may still be in TIME_WAIT here. */
-		if (rc == -EADDRNOTAVAIL && keep_port) {
-			close(fd);
-			keep_port = false;
-			goto again;
-		}
-		goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return rc;
 }
 
 /* Cannot fail: the heap has room for every connection's timer (worker_setup). */
@@ -337,27 +252,6 @@ static void log_no_backend(struct conn *c, const char *what)
 }
 
 /*
- * Whether a failed connect is the gateway's own failure (no route, its
- * link down) rather than the backend's. Remembered per backend, so that a
- * connect under way while the path failed, and ending only after it came
- * back (a timeout), is not blamed on the backend either.
- */
-static bool path_failed(struct conn *c, int err, bool sync)
-{
-	uint64_t *seen = &w.path_down[service_index(c)][c->backend_idx];
-	bool local;
-
-	if (!sync && *seen && *seen >= c->attempt_started &&
-	    (err == ETIMEDOUT || err == ENETUNREACH || err == EHOSTUNREACH))
-		local = true;
-	else
-		local = lb_reach_local(&c->backend->addr, err, sync);
-	if (local)
-		*seen = lb_loop_now(w.loop);
-	return local;
-}
-
-/*
  * Passive health: fall consecutive connect failures take a backend down.
  * A failure of the gateway's own path says nothing about the backend: it
  * neither counts nor clears the count, and it is logged once a second.
@@ -373,7 +267,8 @@ static bool connect_failed(struct conn *c, int err, bool sync)
 		return false;
 	if (c->backend_idx < 64)
 		c->tried |= 1ull << c->backend_idx;
-	if (path_failed(c, err, sync)) {
+	if (lb_reach_failed(w.reach, service_index(c), c->backend_idx, &b->addr, err, sync,
+			    c->attempt_started, now)) {
 		if (now - w.last_path_log >= PATH_LOG_MS) {
 			w.last_path_log = now;
 			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
@@ -452,6 +347,7 @@ static void conn_connect(struct conn *c)
 	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
 	char first[LB_FASTOPEN_PEEK];
 	ssize_t first_len;
+	size_t sent;
 	bool local;
 
 	first_len = fastopen_first(c, first, sizeof(first));
@@ -477,8 +373,11 @@ static void conn_connect(struct conn *c)
 		c->attempts++;
 		c->connect_us = lb_hist_now_us();
 		c->attempt_started = lb_loop_now(w.loop);
-		fd = upstream_open(c, &c->backend->addr, &local, first,
-				   lb_shm_fastopen_paused(c->backend, c->attempt_started) ? 0 : first_len);
+		fd = lb_fastopen_connect(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
+					 first,
+					 lb_shm_fastopen_paused(c->backend, c->attempt_started) ? 0 : first_len,
+					 &sent, &local);
+		c->syn_bytes = sent;
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
@@ -679,14 +578,14 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 
 	/* TPROXY keeps the original destination as the socket's local address. */
 	if (getsockname(fd, &local.sa, &len) == -1) {
-		close_rst(fd);
+		lb_sock_close_rst(fd);
 		return;
 	}
 	lb_addr_unmap(&local);
 	svc = lb_config_find_service(w.cfg, &local);
 	if (!svc) {
 		lb_debug("no service for %s", lb_addr_format(&local, buf, sizeof(buf)));
-		close_rst(fd);
+		lb_sock_close_rst(fd);
 		return;
 	}
 	if (w.free) {
@@ -822,29 +721,24 @@ static void drain_expired(struct lb_timer *t)
 	lb_loop_stop(w.loop);
 }
 
-static void sig_event(struct lb_event *ev, uint32_t events)
+static void on_signal(int signo)
 {
-	struct signalfd_siginfo si;
-
-	while (read(ev->fd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo != SIGTERM || w.draining)
-			continue;
-		/*
-		 * Take what already queued: on a reload this socket may be closing
-		 * (another port, fewer workers) and its queue would be reset.
-		 */
-		accept_all();
-		w.draining = true;
-		atomic_store(&w.self->state, LB_WORKER_DRAINING);
-		stop_accepting();
-		/* Its flows' own sockets keep their datagrams coming here until they end. */
-		if (w.udp)
-			lb_udp_stop_accepting(w.udp);
-		lb_info("stopping: draining %u connections and %u udp flows (at most %u ms)",
-			w.n_active, lb_udp_active(w.udp), w.cfg->drain_timeout_ms);
-		lb_loop_timer_set(w.loop, &w.drain_timer,
-				  lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
-	}
+	if (signo != SIGTERM || w.draining)
+		return;
+	/*
+	 * Take what already queued: on a reload this socket may be closing
+	 * (another port, fewer workers) and its queue would be reset.
+	 */
+	accept_all();
+	w.draining = true;
+	atomic_store(&w.self->state, LB_WORKER_DRAINING);
+	stop_accepting();
+	/* Its flows' own sockets keep their datagrams coming here until they end. */
+	if (w.udp)
+		lb_udp_stop_accepting(w.udp);
+	lb_info("stopping: draining %u connections and %u udp flows (at most %u ms)", w.n_active,
+		lb_udp_active(w.udp), w.cfg->drain_timeout_ms);
+	lb_loop_timer_set(w.loop, &w.drain_timer, lb_loop_now(w.loop) + w.cfg->drain_timeout_ms);
 }
 
 static void master_event(struct lb_event *ev, uint32_t events)
@@ -889,7 +783,6 @@ static void after_batch(void *arg)
 
 static int worker_setup(const struct lb_worker_args *args)
 {
-	sigset_t mask;
 	int rc;
 
 	w.args = args;
@@ -916,25 +809,14 @@ static int worker_setup(const struct lb_worker_args *args)
 		return -ENOMEM;
 	/* Slots are handed out in order and never touched before: idle capacity stays unmapped. */
 	w.fresh = 0;
-	w.path_down = calloc(w.cfg->n_services, sizeof(*w.path_down));
-	if (!w.path_down)
+	w.reach = lb_reach_memo_alloc(w.cfg);
+	if (!w.reach)
 		return -ENOMEM;
-	for (size_t i = 0; i < w.cfg->n_services; i++) {
-		w.path_down[i] = calloc(w.cfg->services[i].n_backends + 1, sizeof(**w.path_down));
-		if (!w.path_down[i])
-			return -ENOMEM;
-	}
-	rc = lb_pipe_pool_init(&w.pipes, args->pipes, args->pipes / 4);
+	rc = lb_relay_pool_init(&w.pipes, args->pipes, args->pipes / 4);
 	if (rc < 0)
 		return rc;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	w.sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (w.sig.fd == -1)
-		return -errno;
-	w.sig.cb = sig_event;
-	rc = lb_loop_add(w.loop, &w.sig, EPOLLIN);
+	rc = lb_loop_add_signals(w.loop, &w.sig, (const int[]){ SIGTERM, 0 }, on_signal);
 	if (rc < 0)
 		return rc;
 	w.master = (struct lb_event){ .fd = args->master_fd, .cb = master_event };

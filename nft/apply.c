@@ -3,6 +3,7 @@
  * Sends lb's ruleset to the kernel in one nf_tables transaction and turns
  * the kernel's answer into one line naming the object it rejected.
  */
+#include "nft/netlink.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -34,13 +34,9 @@
 /* Cost of one queued ack in the receive buffer (skb truesize, not bytes). */
 #define LB_NFT_ACK_COST		1024
 
-/* The kernel answers while we are still in sendmsg(); this only bounds a
- * kernel that never does. */
-#define LB_NFT_RECV_TIMEOUT_S	10
-
 #define LB_NFT_MSG_TYPE(t)	((NFNL_SUBSYS_NFTABLES << 8) | (t))
 
-struct lb_nft_batch {
+struct batch {
 	char *buf;
 	struct mnl_nlmsg_batch *b;
 	uint32_t first_seq;	/* of the batch-begin message */
@@ -49,7 +45,7 @@ struct lb_nft_batch {
 	char job[NFT_TABLE_MAXNAMELEN + 48];	/* what the batch does, for messages */
 };
 
-static void lb_nft_batch_free(struct lb_nft_batch *nb)
+static void batch_free(struct batch *nb)
 {
 	if (nb->b)
 		mnl_nlmsg_batch_stop(nb->b);
@@ -59,7 +55,7 @@ static void lb_nft_batch_free(struct lb_nft_batch *nb)
 }
 
 /* Elements in spec's VIP sets. */
-static size_t lb_nft_spec_elems(const struct lb_nft_spec *spec)
+static size_t spec_elems(const struct lb_nft_spec *spec)
 {
 	return spec ? spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges : 0;
 }
@@ -69,12 +65,12 @@ static size_t lb_nft_spec_elems(const struct lb_nft_spec *spec)
  * to spec; a lone DELTABLE when spec is NULL) + end into nb. Returns 0 or
  * -errno.
  */
-static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *spec,
-			     const struct lb_nft_spec *old, const char *table)
+static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
+		      const struct lb_nft_spec *old, const char *table)
 {
 	/* Elements go many to a message: about 64 bytes each, with the headers. */
 	size_t limit = LB_NFT_FIXED_MSGS * LB_NFT_MSG_MAX +
-		       (lb_nft_spec_elems(spec) + lb_nft_spec_elems(old)) * LB_NFT_ELEM_COST;
+		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST;
 	uint32_t seq;
 	int ret;
 
@@ -118,17 +114,16 @@ static int lb_nft_batch_make(struct lb_nft_batch *nb, const struct lb_nft_spec *
 		}
 		if (ret != -EMSGSIZE)
 			break;
-		lb_nft_batch_free(nb);
+		batch_free(nb);
 		limit *= 2;
 	}
 cleanup:
 	if (ret)
-		lb_nft_batch_free(nb);
+		batch_free(nb);
 	return ret;
 }
 
-static const struct nlmsghdr *lb_nft_batch_find(const struct lb_nft_batch *nb, uint32_t seq,
-						int *rule_no)
+static const struct nlmsghdr *batch_find(const struct batch *nb, uint32_t seq, int *rule_no)
 {
 	const struct nlmsghdr *nlh = mnl_nlmsg_batch_head(nb->b);
 	int len = (int)mnl_nlmsg_batch_size(nb->b);
@@ -145,7 +140,7 @@ static const struct nlmsghdr *lb_nft_batch_find(const struct lb_nft_batch *nb, u
 
 /* "198.18.100.1:80" / "[2001:db8::1]:80" from a vips4/vips6 set key, "ICMP
  * type 3" from one of the anonymous sets of ICMP error types. */
-static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
+static void key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN];
 	uint16_t port;
@@ -161,8 +156,7 @@ static void lb_nft_key_format(const uint8_t *key, uint32_t len, char *buf, size_
 	}
 }
 
-static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
-				 char *what, size_t size)
+static void describe_elem(const struct nlmsghdr *nlh, const char *table, char *what, size_t size)
 {
 	char key_text[INET6_ADDRSTRLEN + 16] = "?";
 	struct nftnl_set_elems_iter *it = NULL;
@@ -180,7 +174,7 @@ static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
 		e = it ? nftnl_set_elems_iter_next(it) : NULL;
 		key = e ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &len) : NULL;
 		if (key)
-			lb_nft_key_format(key, len, key_text, sizeof(key_text));
+			key_format(key, len, key_text, sizeof(key_text));
 	}
 	snprintf(what, size, "creating element %s of set %s in table inet %s",
 		 key_text, set_name, table);
@@ -190,8 +184,8 @@ static void lb_nft_describe_elem(const struct nlmsghdr *nlh, const char *table,
 }
 
 /* Names a rule by what it needs from the kernel; *module is the one to load. */
-static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, int rule_no,
-				 char *what, size_t size, const char **module)
+static void describe_rule(const struct nlmsghdr *nlh, const char *table, int rule_no,
+			  char *what, size_t size, const char **module)
 {
 	struct nftnl_expr_iter *it = NULL;
 	const char *kind = "?";
@@ -229,8 +223,8 @@ static void lb_nft_describe_rule(const struct nlmsghdr *nlh, const char *table, 
 /*
  * Writes "nft: WHAT: [HINT: ]strerror" for error -ret on message seq.
  */
-static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uint32_t seq,
-			   int ret, const char *extack, char *err, size_t errlen)
+static void explain(const struct batch *nb, const char *table, uint32_t seq,
+		    int ret, const char *extack, char *err, size_t errlen)
 {
 	const char *hint = NULL, *module = NULL;
 	const struct nlmsghdr *nlh;
@@ -238,7 +232,7 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 	uint16_t type = 0;
 	int rule_no;
 
-	nlh = lb_nft_batch_find(nb, seq, &rule_no);
+	nlh = batch_find(nb, seq, &rule_no);
 	if (nlh)
 		type = nlh->nlmsg_type;
 	switch (type) {
@@ -272,13 +266,13 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 		break;
 	}
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWSETELEM):
-		lb_nft_describe_elem(nlh, table, what, sizeof(what));
+		describe_elem(nlh, table, what, sizeof(what));
 		break;
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN):
 		snprintf(what, sizeof(what), "creating chain prerouting in table inet %s", table);
 		break;
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
-		lb_nft_describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
+		describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
 		/* Unknown expression: ENOENT after the module request failed;
 		 * EOPNOTSUPP when the expression lacks this family or hook. */
 		if (ret == -ENOENT || ret == -EOPNOTSUPP)
@@ -296,83 +290,32 @@ static void lb_nft_explain(const struct lb_nft_batch *nb, const char *table, uin
 		 extack ? extack : "", extack ? ": " : "", strerror(-ret));
 }
 
-/* Extended-ack text the kernel attached to an error, if any. */
-static const char *lb_nft_extack(const struct nlmsghdr *nlh)
-{
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	size_t off = sizeof(*e), total = mnl_nlmsg_get_payload_len(nlh);
-	const struct nlattr *a;
-	const char *end;
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return NULL;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if (off >= total)
-		return NULL;
-	end = (const char *)e + total;
-	for (a = (const void *)((const char *)e + off);
-	     mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a)) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0)
-			return mnl_attr_get_str(a);
-	}
-	return NULL;
-}
-
-static void lb_nft_sockbuf(int fd, int force, int opt, size_t want)
-{
-	int cur = 0, val = (int)want;
-	socklen_t len = sizeof(cur);
-
-	if (getsockopt(fd, SOL_SOCKET, opt, &cur, &len) == 0 && (size_t)cur >= want)
-		return;
-	/* The FORCE variant passes rmem_max/wmem_max with CAP_NET_ADMIN,
-	 * which lb has whenever the batch can succeed at all. */
-	if (setsockopt(fd, SOL_SOCKET, force, &val, sizeof(val)) == -1)
-		setsockopt(fd, SOL_SOCKET, opt, &val, sizeof(val));
-}
-
 /*
  * Sends nb and waits for one answer per message asking for an ack, or for
  * an error on the batch itself. Returns 0 or the first error as -errno,
  * explained in err.
  */
-static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *err,
-		       size_t errlen)
+static int talk(const struct batch *nb, const char *table, char *err, size_t errlen)
 {
 	char rbuf[MNL_SOCKET_BUFFER_SIZE];
-	struct timeval tv = { .tv_sec = LB_NFT_RECV_TIMEOUT_S };
 	size_t size = mnl_nlmsg_batch_size(nb->b);
 	struct mnl_socket *nl;
 	uint32_t acked = 0;
 	unsigned int portid;
-	int fd, one = 1, ret;
+	int fd, ret;
 
-	nl = mnl_socket_open(NETLINK_NETFILTER);
-	if (!nl) {
-		ret = -errno;
-		snprintf(err, errlen, "nft: opening netfilter netlink socket: %s%s",
-			 ret == -EPROTONOSUPPORT ? "kernel lacks nfnetlink: " : "",
-			 strerror(-ret));
+	ret = lb_nft_netlink_request(&nl, NETLINK_NETFILTER, "nft", "netfilter netlink socket", err,
+				     errlen);
+	if (ret)
 		return ret;
-	}
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "nft: binding netlink socket: %s", strerror(-ret));
-		goto cleanup;
-	}
 	portid = mnl_socket_get_portid(nl);
 	/* What this transaction changes is lb's doing: the watch must not restore it. */
 	lb_nft_watch_own(NETLINK_NETFILTER, portid);
 	fd = mnl_socket_get_fd(nl);
-	/* Acks without a copy of each request, and with the kernel's text. */
-	setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	/* The whole transaction must travel in one sendmsg(). */
-	lb_nft_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, size + 4096);
-	lb_nft_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, (size_t)nb->n_acked * LB_NFT_ACK_COST);
+	lb_nft_netlink_sockbuf(fd, SO_SNDBUFFORCE, SO_SNDBUF, size + 4096);
+	lb_nft_netlink_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF,
+			       (size_t)nb->n_acked * LB_NFT_ACK_COST);
 
 	if (mnl_socket_sendto(nl, mnl_nlmsg_batch_head(nb->b), size) == -1) {
 		ret = -errno;
@@ -405,8 +348,8 @@ static int lb_nft_talk(const struct lb_nft_batch *nb, const char *table, char *e
 			e = mnl_nlmsg_get_payload(nlh);
 			if (e->error) {
 				ret = e->error;
-				lb_nft_explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_extack(nlh),
-					       err, errlen);
+				explain(nb, table, nlh->nlmsg_seq, ret, lb_nft_netlink_extack(nlh),
+					err, errlen);
 				goto cleanup;
 			}
 			acked++;
@@ -419,10 +362,10 @@ cleanup:
 
 int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 {
-	struct lb_nft_batch nb = { 0 };
+	struct batch nb = { 0 };
 	int ret;
 
-	ret = lb_nft_batch_make(&nb, spec, NULL, NULL);
+	ret = batch_make(&nb, spec, NULL, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -430,18 +373,18 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 		return ret;
 	}
 	snprintf(nb.job, sizeof(nb.job), "applying ruleset to table inet %s", spec->table);
-	ret = lb_nft_talk(&nb, spec->table, err, errlen);
-	lb_nft_batch_free(&nb);
+	ret = talk(&nb, spec->table, err, errlen);
+	batch_free(&nb);
 	return ret;
 }
 
 int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
 		      size_t errlen, size_t *added, size_t *removed)
 {
-	struct lb_nft_batch nb = { 0 };
+	struct batch nb = { 0 };
 	int ret;
 
-	ret = lb_nft_batch_make(&nb, spec, old, NULL);
+	ret = batch_make(&nb, spec, old, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building the VIP changes for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -452,28 +395,28 @@ int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *s
 	*removed = nb.removed;
 	snprintf(nb.job, sizeof(nb.job), "changing VIPs in table inet %s", spec->table);
 	/* Nothing changed: an empty transaction is not worth a round trip. */
-	ret = nb.added || nb.removed ? lb_nft_talk(&nb, spec->table, err, errlen) : 0;
-	lb_nft_batch_free(&nb);
+	ret = nb.added || nb.removed ? talk(&nb, spec->table, err, errlen) : 0;
+	batch_free(&nb);
 	return ret;
 }
 
 int lb_nft_remove(const char *table, char *err, size_t errlen)
 {
-	struct lb_nft_batch nb = { 0 };
+	struct batch nb = { 0 };
 	int ret;
 
 	if (!table || !*table || strlen(table) >= NFT_TABLE_MAXNAMELEN) {
 		snprintf(err, errlen, "nft: deleting table: invalid table name");
 		return -EINVAL;
 	}
-	ret = lb_nft_batch_make(&nb, NULL, NULL, table);
+	ret = batch_make(&nb, NULL, NULL, table);
 	if (ret) {
 		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
 		return ret;
 	}
 	snprintf(nb.job, sizeof(nb.job), "deleting table inet %s", table);
-	ret = lb_nft_talk(&nb, table, err, errlen);
-	lb_nft_batch_free(&nb);
+	ret = talk(&nb, table, err, errlen);
+	batch_free(&nb);
 	if (ret == -ENOENT) {
 		ret = 0;
 		if (errlen)

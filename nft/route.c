@@ -7,6 +7,7 @@
  *   ip route replace local default dev lo table TABLE
  * for each family, spoken over rtnetlink.
  */
+#include "nft/netlink.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
@@ -14,7 +15,6 @@
 #include <net/if.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
 
 #include <linux/fib_rules.h>
 #include <linux/netlink.h>
@@ -25,122 +25,46 @@
 /* Bounds the loop that deletes duplicates an older run may have left. */
 #define LB_NFT_RULE_DUPS_MAX	64
 
-#define LB_NFT_RECV_TIMEOUT_S	10
-
-struct lb_nft_rtnl {
+struct rtnl {
 	struct mnl_socket *nl;
 	unsigned int portid;
 	uint32_t seq;
 };
 
-static int lb_nft_rtnl_open(struct lb_nft_rtnl *r, char *err, size_t errlen)
+static int rtnl_open(struct rtnl *r, char *err, size_t errlen)
 {
-	struct timeval tv = { .tv_sec = LB_NFT_RECV_TIMEOUT_S };
-	int one = 1, ret;
+	int ret = lb_nft_netlink_request(&r->nl, NETLINK_ROUTE, "route", "rtnetlink socket", err,
+					 errlen);
 
-	r->nl = mnl_socket_open(NETLINK_ROUTE);
-	if (!r->nl) {
-		ret = -errno;
-		snprintf(err, errlen, "route: opening rtnetlink socket: %s", strerror(-ret));
+	if (ret)
 		return ret;
-	}
-	if (mnl_socket_bind(r->nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "route: binding rtnetlink socket: %s", strerror(-ret));
-		mnl_socket_close(r->nl);
-		r->nl = NULL;
-		return ret;
-	}
-	/* Short acks that still carry the kernel's explanation. */
-	setsockopt(mnl_socket_get_fd(r->nl), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-	setsockopt(mnl_socket_get_fd(r->nl), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-	setsockopt(mnl_socket_get_fd(r->nl), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	r->portid = mnl_socket_get_portid(r->nl);
 	lb_nft_watch_own(NETLINK_ROUTE, r->portid);
 	r->seq = (uint32_t)time(NULL);
 	return 0;
 }
 
-static void lb_nft_rtnl_close(struct lb_nft_rtnl *r)
+static void rtnl_close(struct rtnl *r)
 {
 	if (r->nl)
 		mnl_socket_close(r->nl);
 	r->nl = NULL;
 }
 
-/* Copies the kernel's extended-ack text, if any, into why. */
-static void lb_nft_rtnl_extack(const struct nlmsghdr *nlh, char *why, size_t whylen)
+/* lb_nft_netlink_talk() on r's socket, with its next sequence number. */
+static int rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, char *why, size_t whylen)
 {
-	const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
-	size_t off = sizeof(*e), total = mnl_nlmsg_get_payload_len(nlh);
-	const struct nlattr *a;
-	const char *end;
-
-	if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-		return;
-	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
-	if (off >= total)
-		return;
-	end = (const char *)e + total;
-	for (a = (const void *)((const char *)e + off);
-	     mnl_attr_ok(a, (int)(end - (const char *)a)); a = mnl_attr_next(a)) {
-		if (mnl_attr_get_type(a) == NLMSGERR_ATTR_MSG &&
-		    mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0) {
-			snprintf(why, whylen, "%s", mnl_attr_get_str(a));
-			return;
-		}
-	}
+	return lb_nft_netlink_talk(r->nl, r->seq++, nlh, why, whylen);
 }
 
-/*
- * Sends one request and waits for its ack. Returns 0 or the kernel's
- * -errno, with its extended-ack text (or "") in why.
- */
-static int lb_nft_rtnl_talk(struct lb_nft_rtnl *r, struct nlmsghdr *nlh, char *why,
-			    size_t whylen)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = r->seq++;
-
-	why[0] = '\0';
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) == -1)
-		return -errno;
-	for (;;) {
-		const struct nlmsghdr *h;
-		ssize_t n;
-		int len;
-
-		n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
-		if (n == -1)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		len = (int)n;
-		for (h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, len);
-		     h = mnl_nlmsg_next(h, &len)) {
-			const struct nlmsgerr *e;
-
-			if (h->nlmsg_seq != seq || h->nlmsg_pid != r->portid ||
-			    h->nlmsg_type != NLMSG_ERROR ||
-			    h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-				continue;
-			e = mnl_nlmsg_get_payload(h);
-			if (e->error)
-				lb_nft_rtnl_extack(h, why, whylen);
-			return e->error;
-		}
-	}
-}
-
-static const char *lb_nft_family_name(int family)
+static const char *family_name(int family)
 {
 	return family == AF_INET ? "ipv4" : "ipv6";
 }
 
 /* Writes "route: WHAT (FAMILY): [HINT: ][KERNEL TEXT: ]strerror". */
-static void lb_nft_route_explain(const char *what, int family, int ret, const char *why,
-				 char *err, size_t errlen)
+static void explain(const char *what, int family, int ret, const char *why,
+		    char *err, size_t errlen)
 {
 	const char *hint = NULL;
 
@@ -161,44 +85,53 @@ static void lb_nft_route_explain(const char *what, int family, int ret, const ch
 			hint = "IPv6 is disabled (net.ipv6.conf.lo.disable_ipv6)";
 		break;
 	}
-	snprintf(err, errlen, "route: %s (%s): %s%s%s%s%s", what, lb_nft_family_name(family),
+	snprintf(err, errlen, "route: %s (%s): %s%s%s%s%s", what, family_name(family),
 		 hint ? hint : "", hint ? ": " : "", why[0] ? why : "", why[0] ? ": " : "",
 		 strerror(-ret));
 }
 
-static struct nlmsghdr *lb_nft_rule_msg(char *buf, uint16_t type, uint16_t flags, int family,
-					const struct lb_nft_route_spec *spec)
+/* A request of type and flags in buf, with a zeroed family header of hdrlen in *hdr. */
+static struct nlmsghdr *msg_start(char *buf, uint16_t type, uint16_t flags, size_t hdrlen,
+				  void **hdr)
 {
-	struct fib_rule_hdr *frh;
-	struct nlmsghdr *nlh;
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 
-	nlh = mnl_nlmsg_put_header(buf);
 	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = flags;
-	frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
+	*hdr = mnl_nlmsg_put_extra_header(nlh, hdrlen);
+	return nlh;
+}
+
+/* The 8-bit table fields only hold small ids; the attribute always holds the id. */
+static uint8_t short_table(uint32_t table)
+{
+	return table < 256 ? table : RT_TABLE_UNSPEC;
+}
+
+static struct nlmsghdr *rule_msg(char *buf, uint16_t type, uint16_t flags, int family,
+				 const struct lb_nft_route_spec *spec)
+{
+	struct fib_rule_hdr *frh;
+	struct nlmsghdr *nlh = msg_start(buf, type, flags, sizeof(*frh), (void **)&frh);
+
 	frh->family = family;
 	frh->action = FR_ACT_TO_TBL;
-	/* The 8-bit field only holds small ids; FRA_TABLE always holds it. */
-	frh->table = spec->table < 256 ? spec->table : RT_TABLE_UNSPEC;
+	frh->table = short_table(spec->table);
 	mnl_attr_put_u32(nlh, FRA_FWMARK, spec->mark);
 	mnl_attr_put_u32(nlh, FRA_TABLE, spec->table);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, spec->priority);
 	return nlh;
 }
 
-static struct nlmsghdr *lb_nft_route_msg(char *buf, uint16_t type, uint16_t flags, int family,
-					 const struct lb_nft_route_spec *spec, uint32_t lo)
+static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int family,
+				  const struct lb_nft_route_spec *spec, uint32_t lo)
 {
-	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
+	struct nlmsghdr *nlh = msg_start(buf, type, flags, sizeof(*rtm), (void **)&rtm);
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = type;
-	nlh->nlmsg_flags = flags;
-	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = family;
 	rtm->rtm_dst_len = 0;
-	rtm->rtm_table = spec->table < 256 ? spec->table : RT_TABLE_UNSPEC;
+	rtm->rtm_table = short_table(spec->table);
 	rtm->rtm_type = RTN_LOCAL;
 	if (type == RTM_NEWROUTE) {
 		rtm->rtm_protocol = RTPROT_BOOT;
@@ -212,8 +145,8 @@ static struct nlmsghdr *lb_nft_route_msg(char *buf, uint16_t type, uint16_t flag
 	return nlh;
 }
 
-static int lb_nft_route_family(struct lb_nft_rtnl *r, const struct lb_nft_route_spec *spec,
-			       int family, int add, char *err, size_t errlen)
+static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
+			int family, int add, char *err, size_t errlen)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[256], what[128], rule[96], route[64];
 	struct nlmsghdr *nlh;
@@ -226,27 +159,25 @@ static int lb_nft_route_family(struct lb_nft_rtnl *r, const struct lb_nft_route_
 	if (lo == 0) {
 		ret = -errno;
 		snprintf(err, errlen, "route: %s %s (%s): no loopback device: %s",
-			 add ? "adding" : "removing", route, lb_nft_family_name(family),
-			 strerror(-ret));
+			 add ? "adding" : "removing", route, family_name(family), strerror(-ret));
 		return ret;
 	}
 
 	if (add) {
 		/* EXCL makes an identical existing rule an EEXIST instead of a
 		 * duplicate, without the gap a delete-then-add would open. */
-		nlh = lb_nft_rule_msg(buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, spec);
-		ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+		nlh = rule_msg(buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, spec);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
 		if (ret && ret != -EEXIST) {
 			snprintf(what, sizeof(what), "adding %s", rule);
-			lb_nft_route_explain(what, family, ret, why, err, errlen);
+			explain(what, family, ret, why, err, errlen);
 			return ret;
 		}
-		nlh = lb_nft_route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family,
-				       spec, lo);
-		ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+		nlh = route_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, spec, lo);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
 		if (ret) {
 			snprintf(what, sizeof(what), "adding %s", route);
-			lb_nft_route_explain(what, family, ret, why, err, errlen);
+			explain(what, family, ret, why, err, errlen);
 			return ret;
 		}
 		return 0;
@@ -254,30 +185,29 @@ static int lb_nft_route_family(struct lb_nft_rtnl *r, const struct lb_nft_route_
 
 	/* Rule first, so no marked packet is looked up in an empty table. */
 	for (i = 0; i < LB_NFT_RULE_DUPS_MAX; i++) {
-		nlh = lb_nft_rule_msg(buf, RTM_DELRULE, 0, family, spec);
-		ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+		nlh = rule_msg(buf, RTM_DELRULE, 0, family, spec);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
 		if (ret == -ENOENT || ret == -ESRCH)
 			break;
 		if (ret) {
 			snprintf(what, sizeof(what), "removing %s", rule);
-			lb_nft_route_explain(what, family, ret, why, err, errlen);
+			explain(what, family, ret, why, err, errlen);
 			return ret;
 		}
 	}
-	nlh = lb_nft_route_msg(buf, RTM_DELROUTE, 0, family, spec, lo);
-	ret = lb_nft_rtnl_talk(r, nlh, why, sizeof(why));
+	nlh = route_msg(buf, RTM_DELROUTE, 0, family, spec, lo);
+	ret = rtnl_talk(r, nlh, why, sizeof(why));
 	if (ret && ret != -ENOENT && ret != -ESRCH) {
 		snprintf(what, sizeof(what), "removing %s", route);
-		lb_nft_route_explain(what, family, ret, why, err, errlen);
+		explain(what, family, ret, why, err, errlen);
 		return ret;
 	}
 	return 0;
 }
 
-static int lb_nft_route_run(const struct lb_nft_route_spec *spec, int add, char *err,
-			    size_t errlen)
+static int route_run(const struct lb_nft_route_spec *spec, int add, char *err, size_t errlen)
 {
-	struct lb_nft_rtnl r = { 0 };
+	struct rtnl r = { 0 };
 	int ret;
 
 	if (!spec || spec->table == 0 || spec->table == RT_TABLE_UNSPEC ||
@@ -289,33 +219,33 @@ static int lb_nft_route_run(const struct lb_nft_route_spec *spec, int add, char 
 			 spec ? spec->table : 0);
 		return -EINVAL;
 	}
-	ret = lb_nft_rtnl_open(&r, err, errlen);
+	ret = rtnl_open(&r, err, errlen);
 	if (ret)
 		return ret;
 	if (spec->ipv4) {
-		ret = lb_nft_route_family(&r, spec, AF_INET, add, err, errlen);
+		ret = route_family(&r, spec, AF_INET, add, err, errlen);
 		/* Removal goes on to IPv6 anyway: leave as little behind as we can. */
 		if (ret && add)
 			goto cleanup;
 	}
 	if (spec->ipv6) {
-		int ret6 = lb_nft_route_family(&r, spec, AF_INET6, add,
-					       ret ? NULL : err, ret ? 0 : errlen);
+		int ret6 = route_family(&r, spec, AF_INET6, add,
+					ret ? NULL : err, ret ? 0 : errlen);
 
 		if (!ret)
 			ret = ret6;
 	}
 cleanup:
-	lb_nft_rtnl_close(&r);
+	rtnl_close(&r);
 	return ret;
 }
 
 int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
-	return lb_nft_route_run(spec, 1, err, errlen);
+	return route_run(spec, 1, err, errlen);
 }
 
 int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
-	return lb_nft_route_run(spec, 0, err, errlen);
+	return route_run(spec, 0, err, errlen);
 }

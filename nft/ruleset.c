@@ -42,10 +42,10 @@
  * the kernel) and no informational type, so an echo request to a VIP never
  * reaches lb.
  */
-static const uint8_t lb_nft_icmp4_errors[] = {
+static const uint8_t icmp4_errors[] = {
 	ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAMETERPROB,
 };
-static const uint8_t lb_nft_icmp6_errors[] = {
+static const uint8_t icmp6_errors[] = {
 	ICMP6_DST_UNREACH, ICMP6_PACKET_TOO_BIG, ICMP6_TIME_EXCEEDED, ICMP6_PARAM_PROB,
 };
 
@@ -63,14 +63,14 @@ const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N] = {
 		.key_type = KEY4_TYPE, .key_len = LB_NFT_KEY4_LEN, .nfproto = NFPROTO_IPV4,
 		.daddr_off = 16, .addr_len = 4,
 		.icmp_proto = IPPROTO_ICMP, .icmp_set_id = 3, .icmp_type = LB_NFT_TYPE_ICMP,
-		.icmp_errors = lb_nft_icmp4_errors, .n_icmp_errors = sizeof(lb_nft_icmp4_errors),
+		.icmp_errors = icmp4_errors, .n_icmp_errors = sizeof(icmp4_errors),
 	},
 	[LB_NFT_VS_TCP6] = {
 		.set = "vips6", .set_id = 2, .l4proto = IPPROTO_TCP,
 		.key_type = KEY6_TYPE, .key_len = LB_NFT_KEY6_LEN, .nfproto = NFPROTO_IPV6,
 		.daddr_off = 24, .addr_len = 16,
 		.icmp_proto = IPPROTO_ICMPV6, .icmp_set_id = 4, .icmp_type = LB_NFT_TYPE_ICMP6,
-		.icmp_errors = lb_nft_icmp6_errors, .n_icmp_errors = sizeof(lb_nft_icmp6_errors),
+		.icmp_errors = icmp6_errors, .n_icmp_errors = sizeof(icmp6_errors),
 	},
 	[LB_NFT_VS_UDP4] = {
 		.set = "udp_vips4", .set_id = 5, .l4proto = IPPROTO_UDP,
@@ -104,7 +104,7 @@ const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N] = {
 	},
 };
 
-static int lb_nft_vips_check(const struct sockaddr_storage *vips, size_t n)
+static int vips_check(const struct sockaddr_storage *vips, size_t n)
 {
 	if (n && !vips)
 		return -EINVAL;
@@ -114,7 +114,7 @@ static int lb_nft_vips_check(const struct sockaddr_storage *vips, size_t n)
 	return 0;
 }
 
-static int lb_nft_spec_check(const struct lb_nft_spec *spec)
+static int spec_check(const struct lb_nft_spec *spec)
 {
 	size_t len;
 	int ret;
@@ -130,9 +130,9 @@ static int lb_nft_spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	ret = lb_nft_vips_check(spec->vips, spec->n_vips);
+	ret = vips_check(spec->vips, spec->n_vips);
 	if (!ret)
-		ret = lb_nft_vips_check(spec->udp_vips, spec->n_udp_vips);
+		ret = vips_check(spec->udp_vips, spec->n_udp_vips);
 	for (size_t i = 0; !ret && i < spec->n_ranges + spec->n_udp_ranges; i++) {
 		const struct lb_nft_range *r = i < spec->n_ranges ? &spec->ranges[i] :
 					       &spec->udp_ranges[i - spec->n_ranges];
@@ -160,8 +160,8 @@ int lb_nft_msg_end(struct mnl_nlmsg_batch *batch)
 	return mnl_nlmsg_batch_next(batch) ? 0 : -EMSGSIZE;
 }
 
-static int lb_nft_table_msg(const char *name, struct mnl_nlmsg_batch *batch,
-			    uint16_t type, uint16_t flags, uint32_t *seq)
+static int table_msg(const char *name, struct mnl_nlmsg_batch *batch,
+		     uint16_t type, uint16_t flags, uint32_t *seq)
 {
 	struct nftnl_table *t;
 	struct nlmsghdr *nlh;
@@ -194,9 +194,9 @@ struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *n
 }
 
 /* One element in a message of its own (the ICMP sets' few). */
-static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
-			   const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
-			   uint32_t *seq)
+static int elem_msg(const struct lb_nft_spec *spec, const char *set, uint32_t set_id,
+		    const void *key, uint32_t len, struct mnl_nlmsg_batch *batch,
+		    uint32_t *seq)
 {
 	struct nftnl_set_elem *e;
 	struct nftnl_set *s;
@@ -223,8 +223,8 @@ static int lb_nft_elem_msg(const struct lb_nft_spec *spec, const char *set, uint
  * anonymous (bound to the one rule that looks it up, deleted with it) and
  * constant, then its elements.
  */
-static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-				struct mnl_nlmsg_batch *batch, uint32_t *seq)
+static int icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			 struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_set *s;
 	struct nlmsghdr *nlh;
@@ -243,13 +243,13 @@ static int lb_nft_icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_
 	nftnl_set_free(s);
 	ret = lb_nft_msg_end(batch);
 	for (i = 0; ret == 0 && i < fam->n_icmp_errors; i++)
-		ret = lb_nft_elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
-				      &fam->icmp_errors[i], 1, batch, seq);
+		ret = elem_msg(spec, LB_NFT_ANON_SET, fam->icmp_set_id,
+			       &fam->icmp_errors[i], 1, batch, seq);
 	return ret;
 }
 
-static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-			    uint32_t *seq)
+static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+		     uint32_t *seq)
 {
 	struct nftnl_chain *c;
 	struct nlmsghdr *nlh;
@@ -274,7 +274,7 @@ static int lb_nft_chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_bat
  * Expression helpers: each appends one expression to r and returns 0 or
  * -ENOMEM. The rule owns what was appended, so callers only free the rule.
  */
-static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
+static struct nftnl_expr *expr_add(struct nftnl_rule *r, const char *name)
 {
 	struct nftnl_expr *e = nftnl_expr_alloc(name);
 
@@ -283,16 +283,16 @@ static struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name
 	return e;
 }
 
-static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
+static int expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "meta");
+	e = expr_add(r, "meta");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "cmp");
+	e = expr_add(r, "cmp");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
@@ -301,12 +301,12 @@ static int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
 	return 0;
 }
 
-static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-			  uint32_t dreg)
+static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+			uint32_t dreg)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "payload");
+	e = expr_add(r, "payload");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
@@ -316,11 +316,11 @@ static int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uin
 	return 0;
 }
 
-static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+static int expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "immediate");
+	e = expr_add(r, "immediate");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
@@ -329,12 +329,12 @@ static int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uin
 }
 
 /* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
-static int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
-			       bool invert)
+static int expr_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+			     bool invert)
 {
 	struct nftnl_expr *e;
 
-	e = lb_nft_expr_add(r, "lookup");
+	e = expr_add(r, "lookup");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
@@ -345,42 +345,42 @@ static int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *
 	return 0;
 }
 
-static int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+static int expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
 {
-	return lb_nft_lookup_flags(r, sreg, set, id, false);
+	return expr_lookup_flags(r, sreg, set, id, false);
 }
 
 /* Loads "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
-static int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
+static int vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 {
 	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
 	uint32_t port_off = fam->l4proto == IPPROTO_UDP ? offsetof(struct udphdr, uh_dport)
 							: offsetof(struct tcphdr, th_dport);
 	int ret;
 
-	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
-				  fam->addr_len, NFT_REG32_00)))
+	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
+	    (ret = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+				fam->addr_len, NFT_REG32_00)))
 		return ret;
-	return lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
+	return expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
 }
 
 /* "meta mark set MARK accept": the mark routes the packet to lo. */
-static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
+static int mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
 	struct nftnl_expr *e;
 	int ret;
 
-	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
+	ret = expr_imm(r, NFT_REG_1, &mark, sizeof(mark));
 	if (ret)
 		return ret;
-	e = lb_nft_expr_add(r, "meta");
+	e = expr_add(r, "meta");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "immediate");
+	e = expr_add(r, "immediate");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
@@ -394,37 +394,37 @@ static int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
  * the socket that sent the packet the error quotes), so the mark routes it
  * to lo and the kernel delivers it to that socket.
  */
-static int lb_nft_socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
+static int socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
 	struct nftnl_expr *e;
 	uint8_t one = 1;
 
-	e = lb_nft_expr_add(r, "socket");
+	e = expr_add(r, "socket");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
-	e = lb_nft_expr_add(r, "cmp");
+	e = expr_add(r, "cmp");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
 	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
-	return lb_nft_mark_accept(r, spec->mark);
+	return mark_accept(r, spec->mark);
 }
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
  * marked so that replies and later segments reach them through lo. */
-static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+static int rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
 {
 	int ret;
 
 	(void)fam;
-	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	ret = expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
 	if (ret)
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /*
@@ -445,17 +445,17 @@ static int lb_nft_rule_socket(const struct lb_nft_spec *spec, const struct lb_nf
  * address, which is the one that sent it; a client's datagram never
  * matches, since ICMP errors are all these rules take.
  */
-static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			    struct nftnl_rule *r)
+static int rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		     struct nftnl_rule *r)
 {
 	int ret;
 
-	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
-	    (ret = lb_nft_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
+	if ((ret = expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = expr_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
+	    (ret = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
+	    (ret = expr_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /*
@@ -463,16 +463,16 @@ static int lb_nft_rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_
  * The concatenation is laid out as nft does, one 32-bit register per 4
  * bytes: daddr from NFT_REG32_00, dport in the register after it.
  */
-static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			      struct nftnl_rule *r)
+static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
 {
 	uint16_t port = htons(spec->port);
 	struct nftnl_expr *e;
 	uint8_t addr[16];
 	int ret;
 
-	if ((ret = lb_nft_vip_key_load(r, fam)) ||
-	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
+	if ((ret = vip_key_load(r, fam)) ||
+	    (ret = expr_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
 		return ret;
 
 	if (fam->nfproto == NFPROTO_IPV4) {
@@ -482,16 +482,16 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
 	} else {
 		memcpy(addr, &in6addr_loopback, sizeof(in6addr_loopback));
 	}
-	if ((ret = lb_nft_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
-	    (ret = lb_nft_imm(r, NFT_REG_2, &port, sizeof(port))))
+	if ((ret = expr_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
+	    (ret = expr_imm(r, NFT_REG_2, &port, sizeof(port))))
 		return ret;
-	e = lb_nft_expr_add(r, "tproxy");
+	e = expr_add(r, "tproxy");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, fam->nfproto);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
-	return lb_nft_mark_accept(r, spec->mark);
+	return mark_accept(r, spec->mark);
 }
 
 /*
@@ -503,29 +503,29 @@ static int lb_nft_rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nf
  * Datagrams to a VIP go to the tproxy rule, whose own lookup takes only a
  * connected socket (the flow's) before it falls back to the listener.
  */
-static int lb_nft_rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-				  struct nftnl_rule *r)
+static int rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			   struct nftnl_rule *r)
 {
 	const struct lb_nft_family *ranges =
 		&lb_nft_vipsets[fam->nfproto == NFPROTO_IPV4 ? LB_NFT_VS_UDP_R4 : LB_NFT_VS_UDP_R6];
 	int ret;
 
-	if ((ret = lb_nft_vip_key_load(r, fam)))
+	if ((ret = vip_key_load(r, fam)))
 		return ret;
 	/* Single VIPs, and prefix and port-range ones: whichever sets exist. */
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) &&
-	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
+	    (ret = expr_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
 		return ret;
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4) &&
-	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
+	    (ret = expr_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
 		return ret;
-	return lb_nft_socket_mark(spec, r);
+	return socket_mark(spec, r);
 }
 
 /* Appends one rule, its expressions from fill (for fam, where it has one). */
-static int lb_nft_rule_msg(const struct lb_nft_spec *spec,
-			   int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
-				       struct nftnl_rule *),
+static int rule_msg(const struct lb_nft_spec *spec,
+		    int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
+				struct nftnl_rule *),
 			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq)
 {
@@ -554,8 +554,8 @@ cleanup:
  * The tproxy rules, one per existing VIP set (TCP first), with the UDP
  * mark rules before the UDP ones.
  */
-static int lb_nft_vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-				uint32_t *seq)
+static int vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq)
 {
 	static const enum lb_nft_vs order[] = {
 		LB_NFT_VS_TCP4, LB_NFT_VS_TCP6, LB_NFT_VS_TCP_R4, LB_NFT_VS_TCP_R6,
@@ -569,13 +569,13 @@ static int lb_nft_vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg
 		const struct lb_nft_family *f = &lb_nft_vipsets[order[i]];
 
 		if (order[i] == LB_NFT_VS_UDP4 && udp &&
-		    ((ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket,
-					    &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
-		     (ret = lb_nft_rule_msg(spec, lb_nft_rule_udp_socket,
-					    &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq))))
+		    ((ret = rule_msg(spec, rule_udp_socket,
+				     &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
+		     (ret = rule_msg(spec, rule_udp_socket,
+				     &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq))))
 			break;
 		if (lb_nft_vipset_exists(spec, order[i]))
-			ret = lb_nft_rule_msg(spec, lb_nft_rule_tproxy, f, batch, seq);
+			ret = rule_msg(spec, rule_tproxy, f, batch, seq);
 	}
 	return ret;
 }
@@ -586,7 +586,7 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 {
 	int ret;
 
-	ret = lb_nft_spec_check(spec);
+	ret = spec_check(spec);
 	if (ret)
 		return ret;
 	/*
@@ -596,22 +596,22 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	 * sees a half-built ruleset and no other table is touched.
 	 */
 	if (spec->retire && strcmp(spec->retire, spec->table) &&
-	    ((ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	     (ret = lb_nft_table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
+	    ((ret = table_msg(spec->retire, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	     (ret = table_msg(spec->retire, batch, NFT_MSG_DELTABLE, 0, seq))))
 		return ret;
-	if ((ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
-	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
-	    (ret = lb_nft_table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	if ((ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
+	    (ret = table_msg(spec->table, batch, NFT_MSG_DELTABLE, 0, seq)) ||
+	    (ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
 	    (ret = lb_nft_vipset_msgs(spec, bare, batch, seq)))
 		return ret;
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = lb_nft_chain_msg(spec, batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_socket, NULL, batch, seq)) ||
-	    (ret = lb_nft_vip_rule_msgs(spec, batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
-	    (ret = lb_nft_icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
-	    (ret = lb_nft_rule_msg(spec, lb_nft_rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
+	if ((ret = chain_msg(spec, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
+	    (ret = vip_rule_msgs(spec, batch, seq)) ||
+	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
+	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
 		return ret;
 	return 0;
 }
@@ -650,7 +650,7 @@ bool lb_nft_ruleset_same_shape(const struct lb_nft_spec *a, const struct lb_nft_
 	struct mnl_nlmsg_batch *x, *y;
 	bool same = false;
 
-	if (lb_nft_spec_check(a) || lb_nft_spec_check(b))
+	if (spec_check(a) || spec_check(b))
 		return false;
 	x = bare_batch(a, &ba);
 	y = bare_batch(b, &bb);
@@ -671,7 +671,7 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 			      struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
 			      size_t *removed)
 {
-	int ret = lb_nft_spec_check(next);
+	int ret = spec_check(next);
 
 	return ret ? ret : lb_nft_vipset_diff_msgs(old, next, batch, seq, added, removed);
 }
@@ -703,7 +703,7 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	unsigned int m;
 	int ret;
 
-	ret = lb_nft_spec_check(spec);
+	ret = spec_check(spec);
 	if (ret)
 		return ret;
 	m = spec->mark;

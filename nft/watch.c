@@ -8,17 +8,20 @@
  * with an NFT_MSG_NEWGEN naming the committing process; routing changes
  * name only the port, which for most tools (ip, nft) is their pid.
  */
+#include "nft/netlink.h"
 #include "nft/watch.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <linux/fib_rules.h>
+#include <linux/filter.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -35,6 +38,8 @@
 #define LB_NFT_WATCH_BUFSIZE	65536
 /* lb opens at most a few request sockets per reload or restore; events are read in between. */
 #define LB_NFT_OWN_MAX		32
+/* Request sockets that live as long as lb (announce.c's): never pushed out by newer ones. */
+#define LB_NFT_KEPT_MAX		4
 /* Highest attribute type any parsed message uses. */
 #define LB_NFT_ATTR_MAX		31
 
@@ -48,14 +53,77 @@ struct lb_nft_watch {
 static struct {
 	int proto;
 	uint32_t portid;
-} own[LB_NFT_OWN_MAX];
+} own[LB_NFT_OWN_MAX], kept[LB_NFT_KEPT_MAX];
 static size_t n_own;
+/* The watch that is open, whose sockets drop lb's own notifications. */
+static struct lb_nft_watch *active;
+
+/*
+ * Has the kernel drop, before they are queued, the notifications of src's
+ * protocol that lb's own request ports caused: a transaction of 100,000
+ * VIP elements makes as many notifications, which would overrun the
+ * queue (and lb would take its own install for a removal it missed).
+ * The kernel sends one transaction's notifications together, all with the
+ * port of the socket that asked. A classic BPF program: load nlmsg_pid,
+ * compare it with each own port (BPF loads big-endian), drop on a match.
+ * Without the filter (it failed) lb sees and ignores them, as before.
+ */
+static void filter_own(struct lb_nft_watch *w, enum lb_nft_watch_src src, int proto)
+{
+	struct sock_filter prog[LB_NFT_OWN_MAX + LB_NFT_KEPT_MAX + 3];
+	struct sock_fprog fprog = { .filter = prog };
+	size_t n = n_own < LB_NFT_OWN_MAX ? n_own : LB_NFT_OWN_MAX, k = 0, len = 0;
+	uint32_t ports[LB_NFT_OWN_MAX + LB_NFT_KEPT_MAX];
+
+	if (!w || !w->nl[src])
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (own[i].proto == proto && own[i].portid)
+			ports[k++] = own[i].portid;
+	for (size_t i = 0; i < LB_NFT_KEPT_MAX; i++)
+		if (kept[i].proto == proto && kept[i].portid)
+			ports[k++] = kept[i].portid;
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+						   offsetof(struct nlmsghdr, nlmsg_pid));
+	for (size_t i = 0; i < k; i++)
+		prog[len++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+							   ntohl(ports[i]), (uint8_t)(k - i), 0);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	prog[len++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	fprog.len = (unsigned short)len;
+	setsockopt(mnl_socket_get_fd(w->nl[src]), SOL_SOCKET, SO_ATTACH_FILTER, &fprog,
+		   sizeof(fprog));
+}
 
 void lb_nft_watch_own(int proto, uint32_t portid)
 {
 	own[n_own % LB_NFT_OWN_MAX].proto = proto;
 	own[n_own % LB_NFT_OWN_MAX].portid = portid;
 	n_own++;
+	filter_own(active, proto == NETLINK_NETFILTER ? LB_NFT_WATCH_NFT : LB_NFT_WATCH_ROUTE,
+		   proto);
+}
+
+void lb_nft_watch_own_kept(int proto, uint32_t portid, bool on)
+{
+	size_t free_slot = LB_NFT_KEPT_MAX;
+
+	for (size_t i = 0; i < LB_NFT_KEPT_MAX; i++) {
+		if (kept[i].proto == proto && kept[i].portid == portid) {
+			if (!on)
+				kept[i].portid = 0;
+			free_slot = LB_NFT_KEPT_MAX + 1;
+			break;
+		}
+		if (!kept[i].portid && free_slot == LB_NFT_KEPT_MAX)
+			free_slot = i;
+	}
+	if (on && free_slot < LB_NFT_KEPT_MAX) {
+		kept[free_slot].proto = proto;
+		kept[free_slot].portid = portid;
+	}
+	filter_own(active, proto == NETLINK_NETFILTER ? LB_NFT_WATCH_NFT : LB_NFT_WATCH_ROUTE,
+		   proto);
 }
 
 static bool is_own(int proto, uint32_t portid)
@@ -65,6 +133,9 @@ static bool is_own(int proto, uint32_t portid)
 	/* Port 0 is the kernel itself, never lb. */
 	for (size_t i = 0; portid && i < n; i++)
 		if (own[i].proto == proto && own[i].portid == portid)
+			return true;
+	for (size_t i = 0; portid && i < LB_NFT_KEPT_MAX; i++)
+		if (kept[i].proto == proto && kept[i].portid == portid)
 			return true;
 	return false;
 }
@@ -78,32 +149,27 @@ void lb_nft_watch_free(struct lb_nft_watch *w)
 {
 	if (!w)
 		return;
+	if (active == w)
+		active = NULL;
 	for (size_t i = 0; i < LB_NFT_WATCH_NSRC; i++)
 		if (w->nl[i])
 			mnl_socket_close(w->nl[i]);
 	free(w);
 }
 
-static int lb_nft_watch_open_src(struct lb_nft_watch *w, enum lb_nft_watch_src src, int proto,
-				 const unsigned int *groups, size_t n_groups, const char *what,
-				 char *err, size_t errlen)
+static int open_src(struct lb_nft_watch *w, enum lb_nft_watch_src src, int proto,
+		    const unsigned int *groups, size_t n_groups, const char *what,
+		    char *err, size_t errlen)
 {
-	int size = LB_NFT_WATCH_RCVBUF, fd, ret;
 	struct mnl_socket *nl;
+	char sock[96];
+	int ret;
 
-	nl = mnl_socket_open2(proto, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (!nl) {
-		ret = -errno;
-		snprintf(err, errlen, "watch: opening a netlink socket for %s: %s", what,
-			 strerror(-ret));
+	snprintf(sock, sizeof(sock), "a netlink socket for %s", what);
+	ret = lb_nft_netlink_open(&nl, proto, SOCK_NONBLOCK | SOCK_CLOEXEC, "watch", sock, err,
+				  errlen);
+	if (ret)
 		return ret;
-	}
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) == -1) {
-		ret = -errno;
-		snprintf(err, errlen, "watch: binding the netlink socket for %s: %s", what,
-			 strerror(-ret));
-		goto fail;
-	}
 	for (size_t i = 0; i < n_groups; i++) {
 		unsigned int group = groups[i];
 
@@ -115,10 +181,8 @@ static int lb_nft_watch_open_src(struct lb_nft_watch *w, enum lb_nft_watch_src s
 			goto fail;
 		}
 	}
-	fd = mnl_socket_get_fd(nl);
-	/* FORCE passes rmem_max with CAP_NET_ADMIN; without it, what rmem_max allows. */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) == -1)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	lb_nft_netlink_sockbuf(mnl_socket_get_fd(nl), SO_RCVBUFFORCE, SO_RCVBUF,
+			       LB_NFT_WATCH_RCVBUF);
 	w->nl[src] = nl;
 	return 0;
 fail:
@@ -134,13 +198,19 @@ int lb_nft_watch_open(struct lb_nft_watch *w, char *err, size_t errlen)
 	};
 	int ret;
 
-	ret = lb_nft_watch_open_src(w, LB_NFT_WATCH_NFT, NETLINK_NETFILTER, nft_groups, 1,
-				    "nftables notifications", err, errlen);
+	ret = open_src(w, LB_NFT_WATCH_NFT, NETLINK_NETFILTER, nft_groups, 1,
+		       "nftables notifications", err, errlen);
 	if (ret)
 		return ret;
-	return lb_nft_watch_open_src(w, LB_NFT_WATCH_ROUTE, NETLINK_ROUTE, route_groups,
-				     sizeof(route_groups) / sizeof(route_groups[0]),
-				     "routing rule and route notifications", err, errlen);
+	ret = open_src(w, LB_NFT_WATCH_ROUTE, NETLINK_ROUTE, route_groups,
+		       sizeof(route_groups) / sizeof(route_groups[0]),
+		       "routing rule and route notifications", err, errlen);
+	if (ret)
+		return ret;
+	active = w;
+	filter_own(w, LB_NFT_WATCH_NFT, NETLINK_NETFILTER);
+	filter_own(w, LB_NFT_WATCH_ROUTE, NETLINK_ROUTE);
+	return 0;
 }
 
 int lb_nft_watch_fd(const struct lb_nft_watch *w, enum lb_nft_watch_src src)
@@ -148,7 +218,7 @@ int lb_nft_watch_fd(const struct lb_nft_watch *w, enum lb_nft_watch_src src)
 	return w->nl[src] ? mnl_socket_get_fd(w->nl[src]) : -1;
 }
 
-static int lb_nft_attr_cb(const struct nlattr *a, void *data)
+static int attr_cb(const struct nlattr *a, void *data)
 {
 	const struct nlattr **tb = data;
 	uint16_t type = mnl_attr_get_type(a);
@@ -158,30 +228,30 @@ static int lb_nft_attr_cb(const struct nlattr *a, void *data)
 	return MNL_CB_OK;
 }
 
-static const char *lb_nft_attr_str(const struct nlattr *a)
+static const char *attr_str(const struct nlattr *a)
 {
 	return a && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0 ? mnl_attr_get_str(a) : NULL;
 }
 
 /* u32 attribute a, or dflt when absent or malformed. */
-static uint32_t lb_nft_attr_u32(const struct nlattr *a, uint32_t dflt)
+static uint32_t attr_u32(const struct nlattr *a, uint32_t dflt)
 {
 	return a && mnl_attr_validate(a, MNL_TYPE_U32) == 0 ? mnl_attr_get_u32(a) : dflt;
 }
 
-static const char *lb_nft_watch_family(int family)
+static const char *family_name(int family)
 {
 	return family == AF_INET ? "ipv4" : "ipv6";
 }
 
 /* The transaction ended: report it when it touched the table. */
-static void lb_nft_watch_newgen(struct lb_nft_watch *w, const struct nlattr **tb,
-				void (*cb)(void *, const struct lb_nft_watch_event *), void *arg)
+static void newgen(struct lb_nft_watch *w, const struct nlattr **tb,
+		   void (*cb)(void *, const struct lb_nft_watch_event *), void *arg)
 {
-	const char *comm = lb_nft_attr_str(tb[NFTA_GEN_PROC_NAME]);
+	const char *comm = attr_str(tb[NFTA_GEN_PROC_NAME]);
 
 	if (w->txn.gone) {
-		w->txn.pid = ntohl(lb_nft_attr_u32(tb[NFTA_GEN_PROC_PID], 0));
+		w->txn.pid = ntohl(attr_u32(tb[NFTA_GEN_PROC_PID], 0));
 		snprintf(w->txn.comm, sizeof(w->txn.comm), "%s", comm ? comm : "");
 		cb(arg, &w->txn);
 	}
@@ -194,16 +264,16 @@ static const struct {
 	uint16_t type;
 	uint16_t table_attr, name_attr;
 	const char *kind;
-} lb_nft_watch_objs[] = {
+} deletions[] = {
 	{ NFT_MSG_DELCHAIN, NFTA_CHAIN_TABLE, NFTA_CHAIN_NAME, "chain" },
 	{ NFT_MSG_DELRULE, NFTA_RULE_TABLE, NFTA_RULE_CHAIN, "rule of chain" },
 	{ NFT_MSG_DELSET, NFTA_SET_TABLE, NFTA_SET_NAME, "set" },
 	{ NFT_MSG_DELSETELEM, NFTA_SET_ELEM_LIST_TABLE, NFTA_SET_ELEM_LIST_SET, "element of set" },
 };
 
-static void lb_nft_watch_nft_msg(struct lb_nft_watch *w, const struct nlmsghdr *nlh,
-				 const struct lb_nft_watch_spec *spec,
-				 void (*cb)(void *, const struct lb_nft_watch_event *), void *arg)
+static void nft_msg(struct lb_nft_watch *w, const struct nlmsghdr *nlh,
+		    const struct lb_nft_watch_spec *spec,
+		    void (*cb)(void *, const struct lb_nft_watch_event *), void *arg)
 {
 	const struct nlattr *tb[LB_NFT_ATTR_MAX + 1] = { 0 };
 	uint16_t type = NFNL_MSG_TYPE(nlh->nlmsg_type);
@@ -216,27 +286,27 @@ static void lb_nft_watch_nft_msg(struct lb_nft_watch *w, const struct nlmsghdr *
 	    nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*nfg)))
 		return;
 	nfg = mnl_nlmsg_get_payload(nlh);
-	mnl_attr_parse(nlh, sizeof(*nfg), lb_nft_attr_cb, tb);
+	mnl_attr_parse(nlh, sizeof(*nfg), attr_cb, tb);
 	if (type == NFT_MSG_NEWGEN) {
-		lb_nft_watch_newgen(w, tb, cb, arg);
+		newgen(w, tb, cb, arg);
 		return;
 	}
 	if (type == NFT_MSG_DELTABLE ||
 	    /* A dormant table is there but does nothing. */
 	    (type == NFT_MSG_NEWTABLE &&
-	     (ntohl(lb_nft_attr_u32(tb[NFTA_TABLE_FLAGS], 0)) & NFT_TABLE_F_DORMANT))) {
-		table = lb_nft_attr_str(tb[NFTA_TABLE_NAME]);
+	     (ntohl(attr_u32(tb[NFTA_TABLE_FLAGS], 0)) & NFT_TABLE_F_DORMANT))) {
+		table = attr_str(tb[NFTA_TABLE_NAME]);
 		snprintf(what, sizeof(what), "table inet %.32s %s", table ? table : "",
 			 type == NFT_MSG_DELTABLE ? "deleted" : "made dormant");
 		is_table = true;
 	}
-	for (size_t i = 0; !table && i < sizeof(lb_nft_watch_objs) / sizeof(lb_nft_watch_objs[0]);
+	for (size_t i = 0; !table && i < sizeof(deletions) / sizeof(deletions[0]);
 	     i++) {
-		if (lb_nft_watch_objs[i].type != type)
+		if (deletions[i].type != type)
 			continue;
-		table = lb_nft_attr_str(tb[lb_nft_watch_objs[i].table_attr]);
-		name = lb_nft_attr_str(tb[lb_nft_watch_objs[i].name_attr]);
-		snprintf(what, sizeof(what), "%s inet %.32s %.32s deleted", lb_nft_watch_objs[i].kind,
+		table = attr_str(tb[deletions[i].table_attr]);
+		name = attr_str(tb[deletions[i].name_attr]);
+		snprintf(what, sizeof(what), "%s inet %.32s %.32s deleted", deletions[i].kind,
 			 table ? table : "", name ? name : "?");
 	}
 	if (nfg->nfgen_family != NFPROTO_INET || !table || !spec->table ||
@@ -252,8 +322,8 @@ static void lb_nft_watch_nft_msg(struct lb_nft_watch *w, const struct nlmsghdr *
 	w->txn.portid = nlh->nlmsg_pid;
 }
 
-static void lb_nft_watch_rule_msg(const struct nlmsghdr *nlh, const struct lb_nft_route_spec *rs,
-				  struct lb_nft_watch_event *ev)
+static void rule_msg(const struct nlmsghdr *nlh, const struct lb_nft_route_spec *rs,
+		     struct lb_nft_watch_event *ev)
 {
 	const struct nlattr *tb[LB_NFT_ATTR_MAX + 1] = { 0 };
 	const struct fib_rule_hdr *frh;
@@ -263,18 +333,18 @@ static void lb_nft_watch_rule_msg(const struct nlmsghdr *nlh, const struct lb_nf
 	frh = mnl_nlmsg_get_payload(nlh);
 	if (!(frh->family == AF_INET && rs->ipv4) && !(frh->family == AF_INET6 && rs->ipv6))
 		return;
-	mnl_attr_parse(nlh, sizeof(*frh), lb_nft_attr_cb, tb);
-	if (!tb[FRA_FWMARK] || lb_nft_attr_u32(tb[FRA_FWMARK], 0) != rs->mark ||
-	    lb_nft_attr_u32(tb[FRA_TABLE], frh->table) != rs->table ||
-	    lb_nft_attr_u32(tb[FRA_PRIORITY], 0) != rs->priority)
+	mnl_attr_parse(nlh, sizeof(*frh), attr_cb, tb);
+	if (!tb[FRA_FWMARK] || attr_u32(tb[FRA_FWMARK], 0) != rs->mark ||
+	    attr_u32(tb[FRA_TABLE], frh->table) != rs->table ||
+	    attr_u32(tb[FRA_PRIORITY], 0) != rs->priority)
 		return;
 	ev->gone = frh->family == AF_INET ? LB_NFT_GONE_RULE4 : LB_NFT_GONE_RULE6;
 	snprintf(ev->what, sizeof(ev->what), "rule fwmark 0x%x lookup %u pref %u (%s) deleted",
-		 rs->mark, rs->table, rs->priority, lb_nft_watch_family(frh->family));
+		 rs->mark, rs->table, rs->priority, family_name(frh->family));
 }
 
-static void lb_nft_watch_route_msg(const struct nlmsghdr *nlh, const struct lb_nft_route_spec *rs,
-				   struct lb_nft_watch_event *ev)
+static void route_msg(const struct nlmsghdr *nlh, const struct lb_nft_route_spec *rs,
+		      struct lb_nft_watch_event *ev)
 {
 	const struct nlattr *tb[LB_NFT_ATTR_MAX + 1] = { 0 };
 	const struct rtmsg *rtm;
@@ -292,12 +362,12 @@ static void lb_nft_watch_route_msg(const struct nlmsghdr *nlh, const struct lb_n
 	if (del ? rtm->rtm_type != RTN_LOCAL
 		: rtm->rtm_type == RTN_LOCAL || !(nlh->nlmsg_flags & NLM_F_REPLACE))
 		return;
-	mnl_attr_parse(nlh, sizeof(*rtm), lb_nft_attr_cb, tb);
-	if (lb_nft_attr_u32(tb[RTA_TABLE], rtm->rtm_table) != rs->table)
+	mnl_attr_parse(nlh, sizeof(*rtm), attr_cb, tb);
+	if (attr_u32(tb[RTA_TABLE], rtm->rtm_table) != rs->table)
 		return;
 	ev->gone = rtm->rtm_family == AF_INET ? LB_NFT_GONE_ROUTE4 : LB_NFT_GONE_ROUTE6;
 	snprintf(ev->what, sizeof(ev->what), "route local default table %u (%s) %s", rs->table,
-		 lb_nft_watch_family(rtm->rtm_family), del ? "deleted" : "replaced");
+		 family_name(rtm->rtm_family), del ? "deleted" : "replaced");
 }
 
 void lb_nft_watch_parse(struct lb_nft_watch *w, enum lb_nft_watch_src src,
@@ -311,13 +381,13 @@ void lb_nft_watch_parse(struct lb_nft_watch *w, enum lb_nft_watch_src src,
 		struct lb_nft_watch_event ev = { 0 };
 
 		if (src == LB_NFT_WATCH_NFT) {
-			lb_nft_watch_nft_msg(w, nlh, spec, cb, arg);
+			nft_msg(w, nlh, spec, cb, arg);
 			continue;
 		}
 		if (is_own(NETLINK_ROUTE, nlh->nlmsg_pid))
 			continue;
-		lb_nft_watch_rule_msg(nlh, &spec->route, &ev);
-		lb_nft_watch_route_msg(nlh, &spec->route, &ev);
+		rule_msg(nlh, &spec->route, &ev);
+		route_msg(nlh, &spec->route, &ev);
 		if (ev.gone) {
 			ev.objects = 1;
 			ev.portid = nlh->nlmsg_pid;

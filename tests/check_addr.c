@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lb/addr.h"
+#include "tests/unit.h"
 
 /* Parses text, expecting success, and checks it formats back unchanged. */
 static void round_trip(const char *text, int family, uint16_t port)
@@ -195,29 +196,13 @@ START_TEST(test_unmap)
 }
 END_TEST
 
-static Suite *addr_suite(void)
-{
-	Suite *s = suite_create("addr");
-	TCase *tc = tcase_create("addr");
-
-	tcase_add_test(tc, test_parse_valid);
-	tcase_add_test(tc, test_parse_canonical);
-	tcase_add_loop_test(tc, test_parse_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
-	tcase_add_test(tc, test_format_ip);
-	tcase_add_test(tc, test_port);
-	tcase_add_test(tc, test_equal);
-	tcase_add_test(tc, test_unmap);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(addr_suite());
-	int failed;
+	Suite *s = suite_create("addr");
+	TCase *tc = lb_test_case(s, "addr", NULL, NULL,
+				 LB_TESTS(test_parse_valid, test_parse_canonical, test_format_ip,
+					  test_port, test_equal, test_unmap));
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	tcase_add_loop_test(tc, test_parse_invalid, 0, sizeof(invalid) / sizeof(invalid[0]));
+	return lb_test_run(s);
 }

@@ -20,6 +20,7 @@
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/shm.h"
+#include "tests/unit.h"
 
 static const char config_json[] =
 	"{\"services\": ["
@@ -405,34 +406,12 @@ START_TEST(test_affinity_table)
 }
 END_TEST
 
-static Suite *backend_suite(void)
-{
-	Suite *s = suite_create("backend");
-	TCase *tc = tcase_create("pick");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_pick_claims_and_put_gives_back);
-	tcase_add_test(tc, test_pick_family_and_states);
-	tcase_add_test(tc, test_lost_race_never_excludes);
-	tcase_add_test(tc, test_ledger_settle);
-	tcase_add_test(tc, test_passive_health);
-	tcase_add_test(tc, test_maglev_consistent_read);
-	tcase_add_test(tc, test_maglev_refresh_coalesces);
-	tcase_add_test(tc, test_maglev_refresh_steps);
-	tcase_add_test(tc, test_affinity);
-	tcase_add_test(tc, test_affinity_table);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(backend_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("backend", setup, teardown, 60,
+			    LB_TESTS(test_pick_claims_and_put_gives_back,
+				     test_pick_family_and_states, test_lost_race_never_excludes,
+				     test_ledger_settle, test_passive_health,
+				     test_maglev_consistent_read, test_maglev_refresh_coalesces,
+				     test_maglev_refresh_steps, test_affinity, test_affinity_table));
 }

@@ -12,6 +12,7 @@
 #include "lb/addr.h"
 #include "lb/balance.h"
 #include "lb/shm.h"
+#include "tests/unit.h"
 
 #define PICKS 100000
 #define CLIENTS 100000
@@ -820,45 +821,16 @@ START_TEST(test_is_prime)
 }
 END_TEST
 
-static Suite *balance_suite(void)
-{
-	Suite *s = suite_create("balance");
-	TCase *tc = tcase_create("balance");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_swrr_shares);
-	tcase_add_test(tc, test_swrr_interleave);
-	tcase_add_test(tc, test_swrr_weight_drop);
-	tcase_add_test(tc, test_swrr_churn);
-	tcase_add_test(tc, test_leastconn);
-	tcase_add_test(tc, test_leastconn_converges);
-	tcase_add_test(tc, test_random2);
-	tcase_add_test(tc, test_maglev_shares);
-	tcase_add_test(tc, test_maglev_big_weights);
-	tcase_add_test(tc, test_maglev_disruption);
-	tcase_add_test(tc, test_maglev_determinism);
-	tcase_add_test(tc, test_keys);
-	tcase_add_test(tc, test_maglev_errors);
-	tcase_add_test(tc, test_maglev_max_backends);
-	tcase_add_test(tc, test_maglev_pick);
-	tcase_add_test(tc, test_zero_weight);
-	tcase_add_test(tc, test_max_conns);
-	tcase_add_test(tc, test_is_prime);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(int argc, char **argv)
 {
-	SRunner *sr;
-	int failed;
-
 	if (argc == 2 && !strcmp(argv[1], "--maglev-dump"))
 		return maglev_dump();
 	verbose = getenv("CHECK_BALANCE_VERBOSE") != NULL;
-	sr = srunner_create(balance_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("balance", NULL, NULL, 30,
+			    LB_TESTS(test_swrr_shares, test_swrr_interleave, test_swrr_weight_drop,
+				     test_swrr_churn, test_leastconn, test_leastconn_converges,
+				     test_random2, test_maglev_shares, test_maglev_big_weights,
+				     test_maglev_disruption, test_maglev_determinism, test_keys,
+				     test_maglev_errors, test_maglev_max_backends, test_maglev_pick,
+				     test_zero_weight, test_max_conns, test_is_prime));
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lb/hist.h"
+#include "tests/unit.h"
 
 static const enum lb_hist_kind kinds[] = { LB_HIST_CONNECT, LB_HIST_QUEUE, LB_HIST_DURATION };
 
@@ -137,20 +138,5 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("hist");
-	TCase *tc = tcase_create("hist");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, test_buckets);
-	tcase_add_test(tc, test_quantile);
-	tcase_add_test(tc, test_concurrent);
-	tcase_add_test(tc, test_carry);
-	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("hist", NULL, NULL, 60, LB_TESTS(test_buckets, test_quantile, test_concurrent, test_carry));
 }

@@ -10,6 +10,7 @@
 
 #include "lb/config.h"
 #include "lb/limits.h"
+#include "tests/unit.h"
 
 static char root[64];
 
@@ -266,6 +267,16 @@ START_TEST(test_unreadable_tree)
 	ck_assert_uint_eq(l.ports, 0);
 	ck_assert_int_eq(l.port_lo, LB_LIMITS_UNKNOWN);
 	lb_limits_fini(&l);
+
+	/* So is a negative value, and what follows it. */
+	put("fs/file-max", "-5");
+	put("net/ipv4/tcp_mem", "287898\t-1\t575796");
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 17, &cap20k, root), 0);
+	ck_assert_int_eq(l.file_max, LB_LIMITS_UNKNOWN);
+	ck_assert_int_eq(l.tcp_mem[0], LB_LIMITS_UNKNOWN);
+	ck_assert_int_eq(l.tcp_mem[2], LB_LIMITS_UNKNOWN);
+	ck_assert_int_eq(l.somaxconn, 4096);
+	lb_limits_fini(&l);
 	lb_config_free(cfg);
 }
 END_TEST
@@ -332,34 +343,11 @@ START_TEST(test_print)
 }
 END_TEST
 
-static Suite *limits_suite(void)
-{
-	Suite *s = suite_create("limits");
-	TCase *tc = tcase_create("limits");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_tuned_no_warnings);
-	tcase_add_test(tc, test_file_max_binds);
-	tcase_add_test(tc, test_max_conns_above_capacity);
-	tcase_add_test(tc, test_max_conns_binds);
-	tcase_add_test(tc, test_one_unlimited_backend);
-	tcase_add_test(tc, test_small_worker);
-	tcase_add_test(tc, test_tcp_mem_small);
-	tcase_add_test(tc, test_unreadable_tree);
-	tcase_add_test(tc, test_json);
-	tcase_add_test(tc, test_print);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(limits_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("limits", setup, teardown, 0,
+			    LB_TESTS(test_defaults, test_tuned_no_warnings, test_file_max_binds,
+				     test_max_conns_above_capacity, test_max_conns_binds,
+				     test_one_unlimited_backend, test_small_worker,
+				     test_tcp_mem_small, test_unreadable_tree, test_json, test_print));
 }

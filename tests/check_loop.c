@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "lb/loop.h"
+#include "tests/unit.h"
 
 #define N_TIMERS 2000
 
@@ -174,25 +176,45 @@ START_TEST(test_fd_events)
 }
 END_TEST
 
-static Suite *loop_suite(void)
-{
-	Suite *s = suite_create("loop");
-	TCase *tc = tcase_create("loop");
+static int signals_seen[4];
+static int n_signals;
 
-	tcase_add_test(tc, test_timer_heap_random);
-	tcase_add_test(tc, test_timer_future);
-	tcase_add_test(tc, test_fd_events);
-	suite_add_tcase(s, tc);
-	return s;
+static void on_signal(int signo)
+{
+	if (n_signals < 4)
+		signals_seen[n_signals++] = signo;
+	lb_loop_stop(loop);
 }
+
+/* Signals arrive in order through the loop, as numbers; none reaches a handler. */
+START_TEST(test_signals)
+{
+	struct lb_signals sig = { 0 };
+	sigset_t blocked;
+
+	loop = lb_loop_alloc();
+	ck_assert_ptr_nonnull(loop);
+	ck_assert_int_eq(lb_loop_add_signals(loop, &sig, (const int[]){ SIGUSR1, SIGUSR2, 0 },
+					     on_signal), 0);
+	ck_assert_int_eq(sigprocmask(SIG_BLOCK, NULL, &blocked), 0);
+	ck_assert(sigismember(&blocked, SIGUSR1) && sigismember(&blocked, SIGUSR2));
+	/* Default action of both is to end the process: only the block keeps it alive. */
+	ck_assert_int_eq(raise(SIGUSR2), 0);
+	ck_assert_int_eq(lb_loop_run(loop), 0);
+	ck_assert_int_eq(n_signals, 1);
+	ck_assert_int_eq(signals_seen[0], SIGUSR2);
+	ck_assert_int_eq(raise(SIGUSR1), 0);
+	ck_assert_int_eq(lb_loop_run(loop), 0);
+	ck_assert_int_eq(n_signals, 2);
+	ck_assert_int_eq(signals_seen[1], SIGUSR1);
+	close(sig.ev.fd);
+	lb_loop_free(loop);
+}
+END_TEST
 
 int main(void)
 {
-	SRunner *sr = srunner_create(loop_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("loop", NULL, NULL, 0,
+			    LB_TESTS(test_timer_heap_random, test_timer_future, test_fd_events,
+				     test_signals));
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lb/prefix.h"
+#include "tests/unit.h"
 
 static union lb_sockaddr ip(const char *s)
 {
@@ -82,17 +83,5 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("prefix");
-	TCase *tc = tcase_create("prefix");
-	SRunner *sr;
-	int failed;
-
-	tcase_add_test(tc, test_match);
-	tcase_add_test(tc, test_errors);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("prefix", NULL, NULL, 0, LB_TESTS(test_match, test_errors));
 }

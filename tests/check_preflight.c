@@ -16,6 +16,7 @@
 
 #include "lb/config.h"
 #include "lb/preflight.h"
+#include "tests/unit.h"
 
 /* One interface address of the made-up host, with its own storage. */
 struct fake_if {
@@ -271,30 +272,31 @@ START_TEST(test_fastopen)
 }
 END_TEST
 
-static Suite *preflight_suite(void)
+/* The one /proc/sys reader, which limits.c reads its tree with too. */
+START_TEST(test_sysctl_read)
 {
-	Suite *s = suite_create("preflight");
-	TCase *tc = tcase_create("host");
+	long long v[4] = { 7, 7, 7, 7 };
 
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_clean);
-	tcase_add_test(tc, test_own_address);
-	tcase_add_test(tc, test_broadcast);
-	tcase_add_test(tc, test_keep_addr);
-	tcase_add_test(tc, test_keep_addr_all_overrides);
-	tcase_add_test(tc, test_buffer_caps);
-	tcase_add_test(tc, test_fastopen);
-	suite_add_tcase(s, tc);
-	return s;
+	sysctl_set("net/ipv4/tcp_mem", "188049\t250734\t376098\n");
+	ck_assert_uint_eq(lb_preflight_sysctl(procroot, "net/ipv4/tcp_mem", v, 4), 3);
+	ck_assert(v[0] == 188049 && v[1] == 250734 && v[2] == 376098 && v[3] == 7);
+	ck_assert_uint_eq(lb_preflight_sysctl(procroot, "net/ipv4/tcp_mem", v, 1), 1);
+	/* Negative values are values (keep_addr_on_down -1); what is missing is not read. */
+	sysctl_set("net/ipv6/conf/all/keep_addr_on_down", "-1\n");
+	ck_assert_uint_eq(lb_preflight_sysctl(procroot, "net/ipv6/conf/all/keep_addr_on_down",
+					      v, 2), 1);
+	ck_assert(v[0] == -1 && v[1] == 250734);
+	ck_assert_uint_eq(lb_preflight_sysctl(procroot, "net/core/nothing", v, 1), 0);
+	sysctl_set("net/core/garbage", "abc\n");
+	ck_assert_uint_eq(lb_preflight_sysctl(procroot, "net/core/garbage", v, 1), 0);
+	ck_assert(v[0] == -1);
 }
+END_TEST
 
 int main(void)
 {
-	SRunner *sr = srunner_create(preflight_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("preflight", setup, teardown, 0,
+			    LB_TESTS(test_clean, test_own_address, test_broadcast, test_keep_addr,
+				     test_keep_addr_all_overrides, test_buffer_caps,
+				     test_sysctl_read, test_fastopen));
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lb/relay.h"
+#include "tests/unit.h"
 
 /* The byte at offset i of the stream the writer sends. */
 static unsigned char pattern(uint64_t i)
@@ -82,10 +83,10 @@ struct run {
  * Pushes r->total bytes writer -> [src relay dst] -> reader, calling
  * lb_relay_move as a worker would (readiness from poll), reading slowly.
  */
-static void relay_run(struct lb_pipe_pool *pool, struct run *r)
+static void relay_run(struct lb_relay_pool *pool, struct run *r)
 {
 	int writer, src, dst, reader;
-	struct lb_half h = { .src_ready = true, .dst_ready = true };
+	struct lb_relay_half h = { .src_ready = true, .dst_ready = true };
 	unsigned char *wbuf = malloc(r->chunk), *rbuf = malloc(r->read_len);
 	uint64_t sent = 0;
 	bool shut = false;
@@ -165,41 +166,41 @@ static void assert_exact(const struct run *r)
 
 START_TEST(test_copy_then_splice)
 {
-	struct lb_pipe_pool pool;
+	struct lb_relay_pool pool;
 	struct run r = { .total = 4 << 20, .chunk = 64 << 10, .read_len = 64 << 10 };
 
-	ck_assert_int_eq(lb_pipe_pool_init(&pool, 8, 2), 0);
+	ck_assert_int_eq(lb_relay_pool_init(&pool, 8, 2), 0);
 	relay_run(&pool, &r);
 	assert_exact(&r);
 	/* Reads that fill the copy buffer switch the direction to splice. */
 	ck_assert(r.spliced);
-	lb_pipe_pool_fini(&pool);
+	lb_relay_pool_fini(&pool);
 }
 END_TEST
 
 START_TEST(test_small_reads_copied)
 {
-	struct lb_pipe_pool pool;
+	struct lb_relay_pool pool;
 	struct run r = { .total = 200 << 10, .chunk = 100, .read_len = 64 << 10 };
 
-	ck_assert_int_eq(lb_pipe_pool_init(&pool, 8, 2), 0);
+	ck_assert_int_eq(lb_relay_pool_init(&pool, 8, 2), 0);
 	relay_run(&pool, &r);
 	assert_exact(&r);
-	lb_pipe_pool_fini(&pool);
+	lb_relay_pool_fini(&pool);
 }
 END_TEST
 
 /* A pool allowed no pipe at all: everything bounces, nothing is lost. */
 START_TEST(test_no_pipe_bounces)
 {
-	struct lb_pipe_pool pool;
+	struct lb_relay_pool pool;
 	struct run r = { .total = 2 << 20, .chunk = 32 << 10, .read_len = 3000 };
 
-	ck_assert_int_eq(lb_pipe_pool_init(&pool, 0, 0), 0);
+	ck_assert_int_eq(lb_relay_pool_init(&pool, 0, 0), 0);
 	relay_run(&pool, &r);
 	assert_exact(&r);
 	ck_assert(!r.spliced || pool.n_out == 0);
-	lb_pipe_pool_fini(&pool);
+	lb_relay_pool_fini(&pool);
 }
 END_TEST
 
@@ -227,11 +228,11 @@ START_TEST(test_emfile_slow_reader)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct lb_pipe_pool pool;
+		struct lb_relay_pool pool;
 		struct run r = { .total = 2 << 20, .chunk = 32 << 10, .read_len = 3000,
 				 .ready = fill_fd_table };
 
-		if (lb_pipe_pool_init(&pool, 64, 0) < 0)
+		if (lb_relay_pool_init(&pool, 64, 0) < 0)
 			_exit(2);
 		relay_run(&pool, &r);
 		if (r.rc) {
@@ -259,7 +260,7 @@ START_TEST(test_small_pipes_slow_reader)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct lb_pipe_pool pool;
+		struct lb_relay_pool pool;
 		struct run r = { .total = 2 << 20, .chunk = 32 << 10, .read_len = 3000 };
 		struct rlimit rl;
 		int fds[2], size = 0, taken = 0;
@@ -280,7 +281,7 @@ START_TEST(test_small_pipes_slow_reader)
 			fprintf(stderr, "small pipes: new pipes stay %d bytes after %d\n", size, taken);
 			_exit(3);
 		}
-		if (lb_pipe_pool_init(&pool, 64, 16) < 0)
+		if (lb_relay_pool_init(&pool, 64, 16) < 0)
 			_exit(2);
 		relay_run(&pool, &r);
 		if (r.rc) {
@@ -299,28 +300,10 @@ START_TEST(test_small_pipes_slow_reader)
 }
 END_TEST
 
-static Suite *relay_suite(void)
-{
-	Suite *s = suite_create("relay");
-	TCase *tc = tcase_create("loopback");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_copy_then_splice);
-	tcase_add_test(tc, test_small_reads_copied);
-	tcase_add_test(tc, test_no_pipe_bounces);
-	tcase_add_test(tc, test_emfile_slow_reader);
-	tcase_add_test(tc, test_small_pipes_slow_reader);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(relay_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("relay", NULL, NULL, 60,
+			    LB_TESTS(test_copy_then_splice, test_small_reads_copied,
+				     test_no_pipe_bounces, test_emfile_slow_reader,
+				     test_small_pipes_slow_reader));
 }

@@ -22,6 +22,7 @@
 #include <libnftnl/table.h>
 
 #include "nft/nft.h"
+#include "tests/unit.h"
 
 #define MARK	0x1eb
 #define PORT	8080
@@ -735,41 +736,12 @@ START_TEST(test_diff)
 }
 END_TEST
 
-static Suite *ruleset_suite(void)
-{
-	Suite *s = suite_create("ruleset");
-	TCase *tc = tcase_create("build");
-
-	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, test_message_order);
-	tcase_add_test(tc, test_tables);
-	tcase_add_test(tc, test_retire);
-	tcase_add_test(tc, test_sets);
-	tcase_add_test(tc, test_elements);
-	tcase_add_test(tc, test_chain);
-	tcase_add_test(tc, test_rule_socket);
-	tcase_add_test(tc, test_rule_tproxy4);
-	tcase_add_test(tc, test_rule_tproxy6);
-	tcase_add_test(tc, test_icmp_sets);
-	tcase_add_test(tc, test_rule_icmp);
-	tcase_add_test(tc, test_empty_vips);
-	tcase_add_test(tc, test_invalid_spec);
-	tcase_add_test(tc, test_batch_full);
-	tcase_add_test(tc, test_print);
-	tcase_add_test(tc, test_print_empty);
-	tcase_add_test(tc, test_ranges);
-	tcase_add_test(tc, test_diff);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(ruleset_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("ruleset", setup, NULL, 0,
+			    LB_TESTS(test_message_order, test_tables, test_retire, test_sets,
+				     test_elements, test_chain, test_rule_socket, test_rule_tproxy4,
+				     test_rule_tproxy6, test_icmp_sets, test_rule_icmp,
+				     test_empty_vips, test_invalid_spec, test_batch_full,
+				     test_print, test_print_empty, test_ranges, test_diff));
 }

@@ -13,6 +13,7 @@
 
 #include "lb/config.h"
 #include "lb/vipmap.h"
+#include "tests/unit.h"
 
 #define N 3000
 
@@ -134,17 +135,5 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("vipmap");
-	TCase *tc = tcase_create("vipmap");
-	SRunner *sr;
-	int failed;
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_against_scan);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("vipmap", NULL, NULL, 60, LB_TESTS(test_against_scan));
 }

@@ -20,6 +20,7 @@
 #include <libmnl/libmnl.h>
 
 #include "nft/watch.h"
+#include "tests/unit.h"
 
 #define MAX_EVENTS 8
 
@@ -210,6 +211,22 @@ START_TEST(own_changes_are_ignored)
 }
 END_TEST
 
+/* A kept port (announce.c's) stays lb's whatever the ports opened after it, until it goes. */
+START_TEST(kept_port_is_own_until_dropped)
+{
+	lb_nft_watch_own_kept(NETLINK_ROUTE, 0x80009999, true);
+	for (uint32_t i = 0; i < 100; i++)
+		lb_nft_watch_own(NETLINK_ROUTE, 0x80010000 + i);
+	rule(RTM_DELRULE, AF_INET, 0x80009999, 1, 100, true, 100);
+	parse(LB_NFT_WATCH_ROUTE);
+	ck_assert_int_eq(n_events, 0);
+	lb_nft_watch_own_kept(NETLINK_ROUTE, 0x80009999, false);
+	rule(RTM_DELRULE, AF_INET, 0x80009999, 1, 100, true, 100);
+	parse(LB_NFT_WATCH_ROUTE);
+	ck_assert_int_eq(n_events, 1);
+}
+END_TEST
+
 START_TEST(dormant_table_counts_as_gone)
 {
 	struct nlmsghdr *nlh = nft(NFT_MSG_NEWTABLE, NFPROTO_INET, 3);
@@ -339,34 +356,16 @@ START_TEST(no_table_watched)
 }
 END_TEST
 
-static Suite *watch_suite(void)
-{
-	Suite *s = suite_create("watch");
-	TCase *tc = tcase_create("parse");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, flush_ruleset_is_one_event_blamed_on_its_process);
-	tcase_add_test(tc, transaction_is_reported_at_its_newgen);
-	tcase_add_test(tc, other_tables_and_families_are_ignored);
-	tcase_add_test(tc, own_changes_are_ignored);
-	tcase_add_test(tc, dormant_table_counts_as_gone);
-	tcase_add_test(tc, fwmark_rule_deleted);
-	tcase_add_test(tc, unwatched_family_is_ignored);
-	tcase_add_test(tc, local_default_route_deleted_or_replaced);
-	tcase_add_test(tc, large_route_table_ids_come_from_the_attribute);
-	tcase_add_test(tc, malformed_input_is_skipped);
-	tcase_add_test(tc, no_table_watched);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(watch_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return lb_test_main("watch", setup, teardown, 0,
+			    LB_TESTS(flush_ruleset_is_one_event_blamed_on_its_process,
+				     transaction_is_reported_at_its_newgen,
+				     other_tables_and_families_are_ignored, own_changes_are_ignored,
+				     kept_port_is_own_until_dropped,
+				     dormant_table_counts_as_gone, fwmark_rule_deleted,
+				     unwatched_family_is_ignored,
+				     local_default_route_deleted_or_replaced,
+				     large_route_table_ids_come_from_the_attribute,
+				     malformed_input_is_skipped, no_table_watched));
 }

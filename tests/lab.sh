@@ -25,6 +25,11 @@
 # client routes them to the gateway by default route and lb's tproxy rules
 # pick them up there. Everything is torn down by lab_down, which lab_up
 # installs as an EXIT/INT/TERM trap.
+#
+# The functions come in sections, by topic: logging and verdicts, what a
+# test needs, the namespaces, processes, backends (nginx, the test peer),
+# lb (config, process, control socket), then clients, load and
+# measurements.
 
 LAB_VIP4=198.18.100.1
 LAB_VIP6=2001:db8:100::1
@@ -35,6 +40,8 @@ LAB_GW_IP6=2001:db8::1
 LAB_BE_IP4=(198.18.2.2 198.18.2.3)
 LAB_BE_IP6=(2001:db8:2::2 2001:db8:2::3)
 
+# What lab_log lines start with: the test's file name without ".sh".
+LAB_NAME=${LAB_NAME:-$(basename "$0" .sh)}
 LAB_ID=${LAB_ID:-lb-$$-$RANDOM}
 LAB_CLI=$LAB_ID-cli
 LAB_GW=$LAB_ID-gw
@@ -42,6 +49,8 @@ LAB_BE=$LAB_ID-be
 LAB_DIR=
 LAB_NS=()
 LAB_PIDS=()
+LAB_PEER_LOGS=()
+LAB_PEER_OUT=
 LAB_LB_PID=
 LAB_LB_LOG=
 LAB_DOWN_DONE=
@@ -49,8 +58,10 @@ LAB_DOWN_DONE=
 # made outside the namespaces, such as a cgroup).
 LAB_ON_DOWN=()
 
+# ==== Logging and verdicts ====
+
 lab_log() {
-	printf '%s: %s\n' "${LAB_NAME:-${0##*/}}" "$*" >&2
+	printf '%s: %s\n' "$LAB_NAME" "$*" >&2
 }
 
 lab_fail() {
@@ -75,12 +86,17 @@ lab_check() {
 	fi
 }
 
+# lab_now_ms: the wall clock in milliseconds, for timing what a test waits on.
+lab_now_ms() { date +%s%3N; }
+
+# ==== What a test needs ====
+
 # lab_skip_unless_root [TOOL...]: exit 77 unless we are root, the tools the
 # lab needs (plus any named) exist, and network namespaces can be created.
 lab_skip_unless_root() {
 	local t
 	[[ $EUID -eq 0 ]] || lab_skip "needs root (network namespaces, nftables)"
-	for t in ip nft curl /usr/sbin/nginx "$@"; do
+	for t in ip nft curl jq /usr/sbin/nginx "$@"; do
 		command -v "$t" >/dev/null 2>&1 || lab_skip "missing tool: $t"
 	done
 	local probe=$LAB_ID-probe
@@ -89,24 +105,26 @@ lab_skip_unless_root() {
 	ip netns del "$probe"
 }
 
-# lab_need_lb: exit 77 when LB_BIN is unset or not built.
+# lab_need_lb [peer]: exit 77 when LB_BIN is unset or not built; with
+# "peer", also without the test peer (tests/tools/peer, built by make
+# check), which it sets as $PEER unless PEER is set.
 lab_need_lb() {
 	[[ -n ${LB_BIN:-} ]] || lab_skip "LB_BIN is not set"
 	[[ -x $LB_BIN ]] || lab_skip "lb binary not found: $LB_BIN"
-}
-
-# lab_need_peer: the test peer (tests/tools/peer, built by make check) as
-# $PEER unless PEER is set, or skip.
-lab_need_peer() {
+	[[ ${1:-} == peer ]] || return 0
 	PEER=${PEER:-${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/peer}
 	[[ -x $PEER ]] || lab_skip "peer not built: $PEER"
 }
 
-# lab_now_ms: the wall clock in milliseconds, for timing what a test waits on.
-lab_now_ms() { date +%s%3N; }
+# lab_need_peer: lab_need_lb peer, under the name tests written before it use.
+lab_need_peer() { lab_need_lb peer; }
+
+# ==== Namespaces: the lab itself ====
 
 in_cli() { ip netns exec "$LAB_CLI" "$@"; }
+
 in_gw() { ip netns exec "$LAB_GW" "$@"; }
+
 in_be() { ip netns exec "$LAB_BE" "$@"; }
 
 lab_ns_add() {
@@ -203,6 +221,71 @@ lab_wait_links() {
 	return 1
 }
 
+# lab_cli_addrs_add ADDR...: more addresses on the client namespace's c0
+# (IPv4 in 198.18.0.0/24, IPv6 in 2001:db8::/64), for load that needs more
+# source addresses than LAB_CLI_IP4/LAB_CLI_IP6. They go with the namespace.
+lab_cli_addrs_add() { lab_addrs_add "$LAB_CLI" c0 "$@"; }
+
+# lab_be_addrs_add ADDR...: more addresses on the backend namespace's b0
+# (IPv4 in 198.18.2.0/24, IPv6 in 2001:db8:2::/64), for tests that need
+# more backends than LAB_BE_IP4/LAB_BE_IP6. They go with the namespace.
+lab_be_addrs_add() { lab_addrs_add "$LAB_BE" b0 "$@"; }
+
+# lab_addrs_add NS DEV ADDR...: the addresses on DEV in NS, IPv4 as /24 and
+# IPv6 as /64 (without duplicate address detection).
+lab_addrs_add() {
+	local ns=$1 dev=$2 a
+	shift 2
+	for a in "$@"; do
+		if [[ $a == *:* ]]; then
+			ip -n "$ns" addr add "$a/64" dev "$dev" nodad || lab_fail "add $a to $dev"
+		else
+			ip -n "$ns" addr add "$a/24" dev "$dev" || lab_fail "add $a to $dev"
+		fi
+	done
+}
+
+# lab_down: kill what we started, delete our namespaces and temp dir.
+# Idempotent; runs from the EXIT trap.
+lab_down() {
+	local rc=$? p ns pids i
+	set +e
+	[[ -n $LAB_DOWN_DONE ]] && return "$rc"
+	LAB_DOWN_DONE=1
+	trap - EXIT INT TERM
+	for p in "${LAB_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${LAB_PIDS[@]}"; do
+		for ((i = 0; i < 30; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	# Anything still inside our namespaces (workers, children) was
+	# started by this run.
+	for ns in "${LAB_NS[@]}"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		# shellcheck disable=SC2086 # one pid per word
+		[[ -n $pids ]] && kill -KILL $pids 2>/dev/null
+	done
+	for ns in "${LAB_NS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	LAB_NS=()
+	for p in "${LAB_ON_DOWN[@]}"; do
+		eval "$p"
+	done
+	if [[ -n $LAB_DIR && -d $LAB_DIR && -z ${LAB_KEEP:-} ]]; then
+		rm -rf "$LAB_DIR"
+	fi
+	return "$rc"
+}
+
+# ==== Processes ====
+
 # lab_bg NS LOG CMD...: run CMD in namespace NS in the background with output
 # to LOG; remembers the pid (ip netns exec execs CMD, so it is CMD's pid) in
 # LAB_BG_PID and for lab_down.
@@ -212,6 +295,13 @@ lab_bg() {
 	ip netns exec "$ns" "$@" >"$log" 2>&1 </dev/null &
 	LAB_BG_PID=$!
 	LAB_PIDS+=("$LAB_BG_PID")
+}
+
+# lab_stop PID: SIGTERM a process started with lab_bg and reap it.
+lab_stop() {
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
 }
 
 # lab_wait_port NS ADDR PORT: wait up to 5 s for a TCP listener.
@@ -225,6 +315,23 @@ lab_wait_port() {
 	done
 	return 1
 }
+
+# lab_wait_grep FILE ERE SECONDS: wait until a line of FILE matches ERE;
+# prints the last matching line. Returns 1 after SECONDS (fractions allowed).
+lab_wait_grep() {
+	local file=$1 re=$2 i n
+	n=$(awk -v s="$3" 'BEGIN { printf "%d", s * 20 }')
+	for ((i = 0; i <= n; i++)); do
+		if grep -Eq -- "$re" "$file" 2>/dev/null; then
+			grep -E -- "$re" "$file" | tail -n1
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# ==== Backends: nginx and the test peer ====
 
 # lab_nginx_conf DIR WORKERS CONNECTIONS LISTEN_LINES: write DIR/nginx.conf
 # for an nginx answering "backend=<server addr> client=<peer addr>" on the
@@ -280,177 +387,6 @@ lab_nginx_start() {
 	lab_log "nginx up in $LAB_BE"
 }
 
-# lab_config_with TOP SERVICES: write an lb config with the lab's control
-# socket (in the lab dir) and intercept blocks, the top-level members TOP
-# (e.g. '"workers": 1', may be empty) and the members SERVICES of the
-# services array; print its path.
-lab_config_with() {
-	local f
-	f=$(mktemp "$LAB_DIR/lb.XXXXXX.json")
-	cat >"$f" <<EOF
-{
-	${1:+$1,}
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		$2
-	]
-}
-EOF
-	printf '%s\n' "$f"
-}
-
-# lab_config [EXTRA_SERVICES_JSON]: write an lb config (the lab.json
-# example, with the control socket in the lab dir) and print its path.
-# EXTRA_SERVICES_JSON, if given, is appended to the services array, e.g.
-# '{"name": "x", ...}'.
-lab_config() {
-	lab_config_with '"workers": 2' '{
-			"name": "web",
-			"vips": ["198.18.100.1:80", "[2001:db8:100::1]:80"],
-			"backends": [
-				{"address": "198.18.2.2:80"},
-				{"address": "198.18.2.3:80"},
-				{"address": "[2001:db8:2::2]:80"},
-				{"address": "[2001:db8:2::3]:80"}
-			],
-			"connect_timeout_ms": 3000
-		}'"${1:+,
-		$1}"
-}
-
-# lab_lb_start CONFIG [ARGS...]: run $LB_BIN -c CONFIG in the gateway
-# namespace; wait up to LAB_LB_TIMEOUT (10) s for its "ready" line. Sets
-# LAB_LB_PID and LAB_LB_LOG.
-lab_lb_start() {
-	local cfg=$1 i limit
-	shift
-	lab_need_lb
-	LAB_LB_LOG=$(mktemp "$LAB_DIR/lb.XXXXXX.log")
-	lab_bg "$LAB_GW" "$LAB_LB_LOG" "$LB_BIN" -c "$cfg" "$@"
-	LAB_LB_PID=$LAB_BG_PID
-	limit=$((${LAB_LB_TIMEOUT:-10} * 10))
-	for ((i = 0; i < limit; i++)); do
-		if grep -qw ready "$LAB_LB_LOG"; then
-			lab_log "lb ready (pid $LAB_LB_PID)"
-			return 0
-		fi
-		if ! kill -0 "$LAB_LB_PID" 2>/dev/null; then
-			wait "$LAB_LB_PID"
-			lab_log "lb exited with status $? before ready; its log:"
-			sed 's/^/  | /' "$LAB_LB_LOG" >&2
-			LAB_LB_PID=
-			lab_fail "lb did not start"
-		fi
-		sleep 0.1
-	done
-	lab_log "lb not ready after ${LAB_LB_TIMEOUT:-10} s; its log:"
-	sed 's/^/  | /' "$LAB_LB_LOG" >&2
-	lab_fail "lb did not become ready"
-}
-
-# lab_lb_stop [SIGNAL]: signal lb (TERM) and wait up to 10 s for it to exit;
-# returns its exit status (124 when it did not exit, then it is KILLed).
-lab_lb_stop() {
-	local sig=${1:-TERM} pid=$LAB_LB_PID i rc
-	[[ -n $pid ]] || return 0
-	kill "-$sig" "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		LAB_LB_PID=
-		return 124
-	fi
-	wait "$pid"
-	rc=$?
-	LAB_LB_PID=
-	return $rc
-}
-
-# lab_lb_log: show lb's log, indented (for failure diagnostics).
-lab_lb_log() {
-	[[ -n $LAB_LB_LOG && -f $LAB_LB_LOG ]] && sed 's/^/  | /' "$LAB_LB_LOG" >&2
-	return 0
-}
-
-# lab_curl SRCIP URL: one HTTP request from the client namespace, bound to
-# SRCIP, printing the body.
-lab_curl() {
-	in_cli curl -gsS --fail --max-time 5 --interface "$1" "$2"
-}
-
-# lab_down: kill what we started, delete our namespaces and temp dir.
-# Idempotent; runs from the EXIT trap.
-lab_down() {
-	local rc=$? p ns pids i
-	set +e
-	[[ -n $LAB_DOWN_DONE ]] && return "$rc"
-	LAB_DOWN_DONE=1
-	trap - EXIT INT TERM
-	for p in "${LAB_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null
-	done
-	for p in "${LAB_PIDS[@]}"; do
-		for ((i = 0; i < 30; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	# Anything still inside our namespaces (workers, children) was
-	# started by this run.
-	for ns in "${LAB_NS[@]}"; do
-		pids=$(ip netns pids "$ns" 2>/dev/null)
-		# shellcheck disable=SC2086 # one pid per word
-		[[ -n $pids ]] && kill -KILL $pids 2>/dev/null
-	done
-	for ns in "${LAB_NS[@]}"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	LAB_NS=()
-	for p in "${LAB_ON_DOWN[@]}"; do
-		eval "$p"
-	done
-	if [[ -n $LAB_DIR && -d $LAB_DIR && -z ${LAB_KEEP:-} ]]; then
-		rm -rf "$LAB_DIR"
-	fi
-	return "$rc"
-}
-
-# lab_wait_grep FILE ERE SECONDS: wait until a line of FILE matches ERE;
-# prints the last matching line. Returns 1 after SECONDS (fractions allowed).
-lab_wait_grep() {
-	local file=$1 re=$2 i n
-	n=$(awk -v s="$3" 'BEGIN { printf "%d", s * 20 }')
-	for ((i = 0; i <= n; i++)); do
-		if grep -Eq -- "$re" "$file" 2>/dev/null; then
-			grep -E -- "$re" "$file" | tail -n1
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-
-# lab_lb_pids: lb's master and its workers, one pid per line.
-lab_lb_pids() {
-	[[ -n $LAB_LB_PID ]] || return 1
-	echo "$LAB_LB_PID"
-	pgrep -P "$LAB_LB_PID"
-}
-
-# lab_stop PID: SIGTERM a process started with lab_bg and reap it.
-lab_stop() {
-	kill -TERM "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 0
-}
-
 # lab_nginx_one ADDR PORT: a separate nginx in the backend namespace on
 # ADDR:PORT alone (ADDR without brackets), answering like lab_nginx_start,
 # so a test can stop and restart one backend. Sets LAB_NGINX_PID; stop it
@@ -484,45 +420,174 @@ lab_nginx_stop() {
 	lab_fail "nginx on $addr:$port did not stop"
 }
 
-# lab_be_addrs_add ADDR...: more addresses on the backend namespace's b0
-# (IPv4 in 198.18.2.0/24, IPv6 in 2001:db8:2::/64), for tests that need
-# more backends than LAB_BE_IP4/LAB_BE_IP6. They go with the namespace.
-lab_be_addrs_add() {
-	local a
-	for a in "$@"; do
-		if [[ $a == *:* ]]; then
-			ip -n "$LAB_BE" addr add "$a/64" dev b0 nodad || lab_fail "add $a to b0"
-		else
-			ip -n "$LAB_BE" addr add "$a/24" dev b0 || lab_fail "add $a to b0"
-		fi
+# lab_peer_start NS LOG MODE [ARG...] ADDR:PORT...: the test peer in MODE
+# (echo, serve, sink, rst, early...) in namespace NS, output to LOG, as
+# lab_bg starts it (LAB_BG_PID); waits until it listens on each ADDR:PORT
+# among its last arguments (IPv6 in brackets), or fails the test with its
+# log. The log is kept in LAB_PEER_LOGS for lab_peer_run.
+lab_peer_start() {
+	local ns=$1 log=$2 mode=$3 pid a i
+	lab_bg "$ns" "$log" "$PEER" "${@:3}"
+	pid=$LAB_BG_PID
+	LAB_PEER_LOGS+=("$log")
+	for ((i = $#; i > 3; i--)); do
+		a=${!i}
+		[[ $a =~ ^(\[[0-9a-f:]+\]|[0-9.]+):[0-9]+$ ]] || break
+		lab_wait_port "$ns" "${a%:*}" "${a##*:}" && continue
+		sed 's/^/  peer| /' "$log" >&2
+		lab_fail "peer $mode did not listen on $a"
 	done
+	LAB_BG_PID=$pid
 }
 
-# lab_mem_kib PID...: "RSS PSS" in KiB summed over the PIDs (from
-# /proc/PID/smaps_rollup; PSS charges each shared page to its sharers, so
-# summing it over a process tree counts shared pages once). Gone PIDs count 0.
-lab_mem_kib() {
-	local p rss=0 pss=0 r s
-	for p in "$@"; do
-		read -r r s < <(awk '/^Rss:/ { r = $2 } /^Pss:/ { s = $2 } END { print r + 0, s + 0 }' \
-			"/proc/$p/smaps_rollup" 2>/dev/null) || continue
-		rss=$((rss + ${r:-0})) pss=$((pss + ${s:-0}))
-	done
-	echo "$rss $pss"
-}
-
-# lab_sockstat NS [FIELD]: the TCP line of NS's /proc/net/sockstat
-# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse and tw
-# count NS's sockets; orphan, alloc and mem (pages of socket buffers) are
-# the host's totals (the kernel keeps those counters for all namespaces).
-lab_sockstat() {
-	local line
-	line=$(ip netns exec "$1" awk '$1 == "TCP:" { $1 = ""; sub(/^ /, ""); print }' /proc/net/sockstat)
-	if [[ -n ${2:-} ]]; then
-		awk -v f="$2" '{ for (i = 1; i < NF; i += 2) if ($i == f) print $(i + 1) }' <<<"$line"
-	else
-		echo "$line"
+# lab_peer_run WHAT SRC DST [ARG...]: one run of "peer client -b SRC ARG...
+# DST" from the client namespace; logs "checking: WHAT", then "ok: WHAT:"
+# with the client's summary, which it leaves in LAB_PEER_OUT. When the
+# client fails it shows its errors, the backends' peer logs and lb's log,
+# and fails the test.
+lab_peer_run() {
+	local what=$1 src=$2 dst=$3 l
+	shift 3
+	lab_log "checking: $what ($src -> $dst${*:+, $*})"
+	if LAB_PEER_OUT=$(in_cli "$PEER" client -b "$src" "$@" "$dst" 2>"$LAB_DIR/client.err"); then
+		lab_log "ok: $what: $LAB_PEER_OUT"
+		return 0
 	fi
+	lab_log "FAIL: $what: $LAB_PEER_OUT"
+	sed 's/^/  client| /' "$LAB_DIR/client.err" >&2
+	for l in "${LAB_PEER_LOGS[@]}"; do
+		sed 's/^/  peer| /' "$l" >&2
+	done
+	lab_lb_log
+	exit 1
+}
+
+# ==== lb: its config, process and control socket ====
+
+# lab_svc NAME PORT: a service NAME on port PORT of both VIPs, with the first
+# IPv4 and the first IPv6 backend on PORT, as JSON for lab_config.
+lab_svc() {
+	printf '{"name": "%s", "vips": ["%s:%s", "[%s]:%s"],
+		"backends": [{"address": "%s:%s"}, {"address": "[%s]:%s"}]}' \
+		"$1" "$LAB_VIP4" "$2" "$LAB_VIP6" "$2" \
+		"${LAB_BE_IP4[0]}" "$2" "${LAB_BE_IP6[0]}" "$2"
+}
+
+# lab_config_with TOP SERVICES: write an lb config with the lab's control
+# socket (in the lab dir) and intercept blocks, the top-level members TOP
+# (e.g. '"workers": 1', may be empty) and the members SERVICES of the
+# services array ("-": read from stdin, e.g. a here-document); print its
+# path.
+lab_config_with() {
+	local f services=$2
+	[[ $services == - ]] && services=$(cat)
+	f=$(mktemp "$LAB_DIR/lb.XXXXXX.json")
+	cat >"$f" <<EOF
+{
+	${1:+$1,}
+	"control": {"path": "$LAB_DIR/lb.sock"},
+	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
+	"services": [
+		$services
+	]
+}
+EOF
+	printf '%s\n' "$f"
+}
+
+# lab_config [EXTRA_SERVICES_JSON]: write an lb config and print its path:
+# docs/examples/lab.json (what the lab runs is what the example shows) with
+# the control socket in the lab dir, the lab's intercept block, and its
+# service's connect timeout written out (3000 ms, the default). Keys come
+# out as '"workers": 2' and '"connect_timeout_ms": 3000', for a test to
+# sed. EXTRA_SERVICES_JSON, if given, is appended to the services array,
+# e.g. '{"name": "x", ...}'.
+lab_config() {
+	local example=$LB_SRCDIR/docs/examples/lab.json top services
+	top=$(jq -r 'del(.control, .services) | to_entries |
+		map("\"\(.key)\": \(.value | tojson)") | join(", ")' "$example") ||
+		lab_fail "cannot read $example"
+	services=$(jq --tab '.services | map(.connect_timeout_ms = 3000)' "$example" | sed '1d;$d')
+	lab_config_with "$top" "$services${1:+,
+		$1}"
+}
+
+# lab_lb_start CONFIG [ARGS...]: run $LB_BIN -c CONFIG in the gateway
+# namespace; wait up to LAB_LB_TIMEOUT (10) s for its "ready" line. Sets
+# LAB_LB_PID and LAB_LB_LOG.
+lab_lb_start() {
+	local cfg=$1 i limit
+	shift
+	lab_need_lb
+	LAB_LB_LOG=$(mktemp "$LAB_DIR/lb.XXXXXX.log")
+	lab_bg "$LAB_GW" "$LAB_LB_LOG" "$LB_BIN" -c "$cfg" "$@"
+	LAB_LB_PID=$LAB_BG_PID
+	limit=$((${LAB_LB_TIMEOUT:-10} * 10))
+	for ((i = 0; i < limit; i++)); do
+		if grep -qw ready "$LAB_LB_LOG"; then
+			lab_log "lb ready (pid $LAB_LB_PID)"
+			return 0
+		fi
+		if ! kill -0 "$LAB_LB_PID" 2>/dev/null; then
+			wait "$LAB_LB_PID"
+			lab_log "lb exited with status $? before ready; its log:"
+			sed 's/^/  | /' "$LAB_LB_LOG" >&2
+			LAB_LB_PID=
+			lab_fail "lb did not start"
+		fi
+		sleep 0.1
+	done
+	lab_log "lb not ready after ${LAB_LB_TIMEOUT:-10} s; its log:"
+	sed 's/^/  | /' "$LAB_LB_LOG" >&2
+	lab_fail "lb did not become ready"
+}
+
+# lab_lb_start_nofile N CONFIG [ARGS...]: lab_lb_start with lb's open-file
+# limit set to N:N (prlimit execs, so LAB_LB_PID is lb's own pid).
+lab_lb_start_nofile() {
+	local n=$1 w real=${LB_BIN:-}
+	shift
+	lab_need_lb
+	w=$LAB_DIR/lb-nofile-$n
+	printf '#!/bin/sh\nexec prlimit --nofile=%s:%s %s "$@"\n' "$n" "$n" "$real" >"$w"
+	chmod 755 "$w"
+	LB_BIN=$w lab_lb_start "$@"
+	LB_BIN=$real
+}
+
+# lab_lb_stop [SIGNAL]: signal lb (TERM) and wait up to 10 s for it to exit;
+# returns its exit status (124 when it did not exit, then it is KILLed).
+lab_lb_stop() {
+	local sig=${1:-TERM} pid=$LAB_LB_PID i rc
+	[[ -n $pid ]] || return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		LAB_LB_PID=
+		return 124
+	fi
+	wait "$pid"
+	rc=$?
+	LAB_LB_PID=
+	return $rc
+}
+
+# lab_lb_log: show lb's log, indented (for failure diagnostics).
+lab_lb_log() {
+	[[ -n $LAB_LB_LOG && -f $LAB_LB_LOG ]] && sed 's/^/  | /' "$LAB_LB_LOG" >&2
+	return 0
+}
+
+# lab_lb_pids: lb's master and its workers, one pid per line.
+lab_lb_pids() {
+	[[ -n $LAB_LB_PID ]] || return 1
+	echo "$LAB_LB_PID"
+	pgrep -P "$LAB_LB_PID"
 }
 
 # lab_ctl_call REQUEST_JSON: one request on lb's control socket
@@ -543,38 +608,6 @@ while not b.endswith(b"\n"):
     b += d
 sys.stdout.write(b.decode())' "$sock" "$1"
 	fi
-}
-
-# lab_fd_counts PID: "TOTAL SOCKETS PIPES OTHER" open files of PID (from
-# /proc/PID/fd). A worker's sockets are its listeners, its socketpair to the
-# master and two per connection; its pipes are the relay pool (idle pipes
-# are kept, up to a quarter of the pool); OTHER is stdio, epoll, signalfd.
-# Prints nothing and returns 1 when PID is gone.
-lab_fd_counts() {
-	local l t=0 s=0 p=0 o=0
-	[[ -d /proc/$1/fd ]] || return 1
-	while read -r l; do
-		t=$((t + 1))
-		case $l in
-		socket:*) s=$((s + 1)) ;;
-		pipe:*) p=$((p + 1)) ;;
-		*) o=$((o + 1)) ;;
-		esac
-	done < <(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null)
-	echo "$t $s $p $o"
-}
-
-# lab_lb_start_nofile N CONFIG [ARGS...]: lab_lb_start with lb's open-file
-# limit set to N:N (prlimit execs, so LAB_LB_PID is lb's own pid).
-lab_lb_start_nofile() {
-	local n=$1 w real=${LB_BIN:-}
-	shift
-	lab_need_lb
-	w=$LAB_DIR/lb-nofile-$n
-	printf '#!/bin/sh\nexec prlimit --nofile=%s:%s %s "$@"\n' "$n" "$n" "$real" >"$w"
-	chmod 755 "$w"
-	LB_BIN=$w lab_lb_start "$@"
-	LB_BIN=$real
 }
 
 # lab_gw_leftovers: prints what lb may have left in the gateway namespace
@@ -598,18 +631,12 @@ lab_gw_leftovers() {
 	return 1
 }
 
-# lab_cli_addrs_add ADDR...: more addresses on the client namespace's c0
-# (IPv4 in 198.18.0.0/24, IPv6 in 2001:db8::/64), for load that needs more
-# source addresses than LAB_CLI_IP4/LAB_CLI_IP6. They go with the namespace.
-lab_cli_addrs_add() {
-	local a
-	for a in "$@"; do
-		if [[ $a == *:* ]]; then
-			ip -n "$LAB_CLI" addr add "$a/64" dev c0 nodad || lab_fail "add $a to c0"
-		else
-			ip -n "$LAB_CLI" addr add "$a/24" dev c0 || lab_fail "add $a to c0"
-		fi
-	done
+# ==== Clients, load and measurements ====
+
+# lab_curl SRCIP URL: one HTTP request from the client namespace, bound to
+# SRCIP, printing the body.
+lab_curl() {
+	in_cli curl -gsS --fail --max-time 5 --interface "$1" "$2"
 }
 
 # lab_load_start URL [SRCIP]: a loop of one-request connections (curl,
@@ -653,4 +680,50 @@ lab_load_report() {
 		printf "%d ok, %d failed, longest outage %d ms, slowest %d ms\n", ok, bad, worst, slow
 		exit bad > 0
 	}' "$LAB_LOAD_LOG"
+}
+
+# lab_mem_kib PID...: "RSS PSS" in KiB summed over the PIDs (from
+# /proc/PID/smaps_rollup; PSS charges each shared page to its sharers, so
+# summing it over a process tree counts shared pages once). Gone PIDs count 0.
+lab_mem_kib() {
+	local p rss=0 pss=0 r s
+	for p in "$@"; do
+		read -r r s < <(awk '/^Rss:/ { r = $2 } /^Pss:/ { s = $2 } END { print r + 0, s + 0 }' \
+			"/proc/$p/smaps_rollup" 2>/dev/null) || continue
+		rss=$((rss + ${r:-0})) pss=$((pss + ${s:-0}))
+	done
+	echo "$rss $pss"
+}
+
+# lab_sockstat NS [FIELD]: the TCP line of NS's /proc/net/sockstat
+# ("inuse N orphan N tw N alloc N mem N"), or one FIELD of it. inuse and tw
+# count NS's sockets; orphan, alloc and mem (pages of socket buffers) are
+# the host's totals (the kernel keeps those counters for all namespaces).
+lab_sockstat() {
+	local line
+	line=$(ip netns exec "$1" awk '$1 == "TCP:" { $1 = ""; sub(/^ /, ""); print }' /proc/net/sockstat)
+	if [[ -n ${2:-} ]]; then
+		awk -v f="$2" '{ for (i = 1; i < NF; i += 2) if ($i == f) print $(i + 1) }' <<<"$line"
+	else
+		echo "$line"
+	fi
+}
+
+# lab_fd_counts PID: "TOTAL SOCKETS PIPES OTHER" open files of PID (from
+# /proc/PID/fd). A worker's sockets are its listeners, its socketpair to the
+# master and two per connection; its pipes are the relay pool (idle pipes
+# are kept, up to a quarter of the pool); OTHER is stdio, epoll, signalfd.
+# Prints nothing and returns 1 when PID is gone.
+lab_fd_counts() {
+	local l t=0 s=0 p=0 o=0
+	[[ -d /proc/$1/fd ]] || return 1
+	while read -r l; do
+		t=$((t + 1))
+		case $l in
+		socket:*) s=$((s + 1)) ;;
+		pipe:*) p=$((p + 1)) ;;
+		*) o=$((o + 1)) ;;
+		esac
+	done < <(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null)
+	echo "$t $s $p $o"
 }

@@ -8,7 +8,6 @@
 # the timeout (the dead one was tried first). At least one request must have
 # tried the dead backend. IPv4 and IPv6.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=blackhole
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb

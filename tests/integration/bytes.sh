@@ -7,11 +7,9 @@
 # directions in flight at once can outnumber the workers' pipe pools (128
 # pipes each), so the copying fallback may carry some of them too.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=bytes
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 cfg=$(lab_config '{
@@ -25,31 +23,19 @@ cfg=$(lab_config '{
 			]
 		}')
 serve_log=$LAB_DIR/peer-serve.log
-lab_bg "$LAB_BE" "$serve_log" "$PEER" serve 198.18.2.2:9000 198.18.2.3:9000 \
+lab_peer_start "$LAB_BE" "$serve_log" serve 198.18.2.2:9000 198.18.2.3:9000 \
 	'[2001:db8:2::2]:9000' '[2001:db8:2::3]:9000'
-for a in 198.18.2.2 198.18.2.3 '[2001:db8:2::2]' '[2001:db8:2::3]'; do
-	lab_wait_port "$LAB_BE" "$a" 9000 || { cat "$serve_log" >&2; lab_fail "peer serve did not listen on $a:9000"; }
-done
 lab_lb_start "$cfg"
 
-# run WHAT SRCIP VIP:PORT: 200 connections, random sizes up to 16 MiB.
-run() {
-	local what=$1 src=$2 dst=$3 out
-	lab_log "checking: $what ($src -> $dst)"
-	if out=$(in_cli "$PEER" client -t 50 -b "$src" -n 200 -s 16M "$dst" 2>"$LAB_DIR/client.err"); then
-		lab_log "ok: $what: $out"
-	else
-		lab_log "FAIL: $what: $out"
-		sed 's/^/  client| /' "$LAB_DIR/client.err" >&2
-		sed 's/^/  serve| /' "$serve_log" >&2
-		lab_lb_log
-		exit 1
-	fi
-	[[ $out == *" 200 ok, 0 failed"* ]] || lab_fail "$what: not all 200 connections verified: $out"
+# bytes WHAT SRCIP VIP:PORT: 200 connections, random sizes up to 16 MiB, each verified.
+bytes() {
+	lab_peer_run "$1" "$2" "$3" -t 50 -n 200 -s 16M
+	[[ $LAB_PEER_OUT == *" 200 ok, 0 failed"* ]] ||
+		lab_fail "$1: not all 200 connections verified: $LAB_PEER_OUT"
 }
 
-run "IPv4: 200 concurrent connections, 0..16 MiB both ways, byte-exact" 198.18.0.10 "$LAB_VIP4:9000"
-run "IPv6: 200 concurrent connections, 0..16 MiB both ways, byte-exact" 2001:db8::10 "[$LAB_VIP6]:9000"
+bytes "IPv4: 200 concurrent connections, 0..16 MiB both ways, byte-exact" 198.18.0.10 "$LAB_VIP4:9000"
+bytes "IPv6: 200 concurrent connections, 0..16 MiB both ways, byte-exact" 2001:db8::10 "[$LAB_VIP6]:9000"
 
 if grep -Eq 'mismatch|short upload|longer than|bad header' "$serve_log"; then
 	sed 's/^/  serve| /' "$serve_log" >&2

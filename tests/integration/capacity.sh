@@ -19,11 +19,9 @@
 #      reset inside the accept loop) must not crash the worker: slots of
 #      connections that ended in the batch are not on the free list yet.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=capacity
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root prlimit pgrep ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 lab_nginx_start
 

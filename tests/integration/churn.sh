@@ -16,18 +16,15 @@
 # at start, resident only once used), and the pipe pool's kept idle pipes.
 # Against a fresh worker those would look like growth.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=churn
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq socat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 N=${CHURN_N:-100000}
 WARM=${CHURN_WARM:-5000}
 lab_up
 
 cfg=$(lab_config '{"name": "churn", "vips": ["198.18.100.1:9500"], "backends": [{"address": "198.18.2.2:9500"}]}')
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo 198.18.2.2:9500
-lab_wait_port "$LAB_BE" 198.18.2.2 9500 || lab_fail "peer echo did not listen"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo 198.18.2.2:9500
 lab_lb_start "$cfg"
 
 workers() {

@@ -14,7 +14,6 @@
 #    log and in status), the generation stays, no request fails; a reload
 #    with all weights 0 in a second service applies and logs the warning.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=configcheck
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq
 lab_need_lb

@@ -15,22 +15,17 @@
 #    2 (no lb there).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LB_BUILDDIR=${LB_BUILDDIR:-$LB_SRCDIR}
-LAB_NAME=control
 . "$LB_SRCDIR/tests/lab.sh"
 LBCTL=${LBCTL:-$LB_BUILDDIR/lb/lbctl}
 lab_skip_unless_root socat timeout stat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 [[ -x $LBCTL ]] || lab_skip "lbctl not built: $LBCTL"
 lab_up
 lab_nginx_start
 
 cfg=$(lab_config '{"name": "echo", "vips": ["198.18.100.1:7"],
 	"backends": [{"address": "198.18.2.2:7"}, {"address": "198.18.2.3:7"}]}')
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo 198.18.2.2:7 198.18.2.3:7
-for a in 198.18.2.2 198.18.2.3; do
-	lab_wait_port "$LAB_BE" "$a" 7 || lab_fail "peer echo did not listen on $a:7"
-done
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo 198.18.2.2:7 198.18.2.3:7
 lab_lb_start "$cfg"
 SOCK=$LAB_DIR/lb.sock
 export LB_SOCKET=$SOCK

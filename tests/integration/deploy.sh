@@ -22,7 +22,6 @@
 #        router that is not there),
 #        step backend-policy-routing
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=deploy
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root socat
 lab_need_lb

@@ -6,7 +6,6 @@
 # do not postpone an older one's. (The watchdog, which would also kill a
 # stopped worker, is off: watchdog.sh tests it.)
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=drainkill
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb

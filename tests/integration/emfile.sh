@@ -19,19 +19,16 @@
 # ENFILE (fs.file-max) is host-wide and ENOMEM cannot be provoked safely;
 # both take the same paths in lb (see docs/reliability.md).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=emfile
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root prlimit setpriv jq socat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 NOFILE=512
 lab_up
 
 cfg=$(lab_config '{"name": "echo", "vips": ["198.18.100.1:9600"], "backends": [{"address": "198.18.2.2:9600"}]}')
 sed -i 's/"workers": 2/"workers": 1/' "$cfg"
 grep -q '"workers": 1' "$cfg" || lab_fail "could not set workers to 1 in $cfg"
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v 198.18.2.2:9600
-lab_wait_port "$LAB_BE" 198.18.2.2 9600 || lab_fail "peer echo did not listen"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo -v 198.18.2.2:9600
 lab_lb_start_nofile "$NOFILE" "$cfg"
 grep -q "open-file limit $NOFILE)" "$LAB_LB_LOG" || { lab_lb_log; lab_fail "lb does not report an open-file limit of $NOFILE"; }
 

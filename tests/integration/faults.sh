@@ -26,11 +26,9 @@
 # process, nft table, rule, route or listener behind.
 # Run parts alone with: faults.sh [storm] [master] [backend] [mute] [stuck] [vanish]
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=faults
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root wrk ss pgrep jq socat
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 parts=${*:-storm master backend mute stuck vanish}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
@@ -55,13 +53,9 @@ sed -i 's/"workers": 2/"workers": 1/' "$cfg1"
 grep -q '"workers": 4' "$cfg4" && grep -q '"workers": 1' "$cfg1" || lab_fail "could not set workers"
 
 echo_log=$LAB_DIR/echo.log
-lab_bg "$LAB_BE" "$echo_log" "$PEER" echo -v "$be1:9400" "$be2:9403"
-lab_bg "$LAB_BE" "$LAB_DIR/mute.log" "$PEER" sink -v "$be1:9402"
-lab_bg "$LAB_BE" "$LAB_DIR/stuck.log" "$PEER" sink -A -l 1 "$be1:9403"
-for ap in "$be1 9400" "$be2 9403" "$be1 9402" "$be1 9403"; do
-	# shellcheck disable=SC2086 # "addr port"
-	lab_wait_port "$LAB_BE" $ap || lab_fail "no backend listening on $ap"
-done
+lab_peer_start "$LAB_BE" "$echo_log" echo -v "$be1:9400" "$be2:9403"
+lab_peer_start "$LAB_BE" "$LAB_DIR/mute.log" sink -v "$be1:9402"
+lab_peer_start "$LAB_BE" "$LAB_DIR/stuck.log" sink -A -l 1 "$be1:9403"
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 status() { lab_ctl_call '{"cmd": "status"}'; }
@@ -336,9 +330,8 @@ backend_kill() {
 	local srv_pid cpid log=$LAB_DIR/big.log t0 ms rc i
 	lab_log "checking: backend: a backend killed in the middle of a 1 GiB response"
 	[[ -n $LAB_LB_PID ]] || start_lb1
-	lab_bg "$LAB_BE" "$LAB_DIR/serve.log" "$PEER" serve "$be1:9401"
+	lab_peer_start "$LAB_BE" "$LAB_DIR/serve.log" serve "$be1:9401"
 	srv_pid=$LAB_BG_PID
-	lab_wait_port "$LAB_BE" "$be1" 9401 || lab_fail "backend: peer serve did not listen"
 	# Read at 100 MB/s so the 1 GiB takes ~10 s and the kill lands mid-way.
 	lab_bg "$LAB_CLI" "$log" "$PEER" client -b 198.18.0.13 -u 0 -d 1G -r 100M -P -t 30 "$LAB_VIP4:9401"
 	cpid=$LAB_BG_PID

@@ -20,7 +20,6 @@
 # Measured times come from polling (50 ms) and the client's probes; they are
 # printed, and only the 3 s bound is asserted.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=ha
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root keepalived socat
 lab_need_lb

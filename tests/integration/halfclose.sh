@@ -11,22 +11,15 @@
 # response (peer: "EOF before status byte", socat: empty answer), or reset the
 # client's late upload, so each check fails then.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=halfclose
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root socat timeout
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
-svc() { # NAME PORT: a service with one v4 and one v6 backend on PORT
-	printf '{"name": "%s", "vips": ["198.18.100.1:%s", "[2001:db8:100::1]:%s"],
-		"backends": [{"address": "198.18.2.2:%s"}, {"address": "[2001:db8:2::2]:%s"}]}' \
-		"$1" "$2" "$2" "$2" "$2"
-}
-cfg=$(lab_config "$(svc peer 9000), $(svc clifin 9001), $(svc srvfin 9002)")
+cfg=$(lab_config "$(lab_svc peer 9000), $(lab_svc clifin 9001), $(lab_svc srvfin 9002)")
 
 serve_log=$LAB_DIR/serve.log
-lab_bg "$LAB_BE" "$serve_log" "$PEER" serve 198.18.2.2:9000 '[2001:db8:2::2]:9000'
+lab_peer_start "$LAB_BE" "$serve_log" serve 198.18.2.2:9000 '[2001:db8:2::2]:9000'
 # Reads the request to EOF (the client's FIN), waits 1 s, then answers.
 # shellcheck disable=SC2016 # expanded by the shell socat starts
 lab_bg "$LAB_BE" "$LAB_DIR/socat1.log" socat -t 10 \
@@ -34,34 +27,19 @@ lab_bg "$LAB_BE" "$LAB_DIR/socat1.log" socat -t 10 \
 	SYSTEM:'n=$(wc -c); sleep 1; echo "got $n bytes"'
 # Sends "early" and its FIN at once, then logs how much the client still sends.
 early_log=$LAB_DIR/early.log
-lab_bg "$LAB_BE" "$early_log" "$PEER" early 198.18.2.2:9002
-for a in 198.18.2.2:9000 '[2001:db8:2::2]:9000' 198.18.2.2:9001 198.18.2.2:9002; do
-	lab_wait_port "$LAB_BE" "${a%:*}" "${a##*:}" || lab_fail "no backend listening on $a"
-done
+lab_peer_start "$LAB_BE" "$early_log" early 198.18.2.2:9002
+lab_wait_port "$LAB_BE" 198.18.2.2 9001 || lab_fail "socat did not listen on 198.18.2.2:9001"
 lab_lb_start "$cfg"
 
 # peer: the server answers only after the client's FIN.
-peer_run() { # WHAT SRC DST ARGS...
-	local what=$1 src=$2 dst=$3 out
-	shift 3
-	lab_log "checking: $what"
-	if out=$(in_cli "$PEER" client -t 20 -b "$src" "$@" "$dst" 2>"$LAB_DIR/client.err"); then
-		lab_log "ok: $what: $out"
-	else
-		sed 's/^/  client| /' "$LAB_DIR/client.err" >&2
-		sed 's/^/  serve| /' "$serve_log" >&2
-		lab_lb_log
-		lab_fail "$what"
-	fi
-}
-peer_run "IPv4: client FIN right after the header, then a 4 MiB response" \
-	198.18.0.10 "$LAB_VIP4:9000" -u 0 -d 4M
-peer_run "IPv4: 1 MiB upload, client FIN, then a 4 MiB response" \
-	198.18.0.10 "$LAB_VIP4:9000" -u 1M -d 4M
-peer_run "IPv6: 1 MiB upload, client FIN, then a 4 MiB response" \
-	2001:db8::10 "[$LAB_VIP6]:9000" -u 1M -d 4M
-peer_run "IPv4: 50 connections at once, each half-closing, random sizes" \
-	198.18.0.11 "$LAB_VIP4:9000" -n 50 -s 1M
+lab_peer_run "IPv4: client FIN right after the header, then a 4 MiB response" \
+	198.18.0.10 "$LAB_VIP4:9000" -t 20 -u 0 -d 4M
+lab_peer_run "IPv4: 1 MiB upload, client FIN, then a 4 MiB response" \
+	198.18.0.10 "$LAB_VIP4:9000" -t 20 -u 1M -d 4M
+lab_peer_run "IPv6: 1 MiB upload, client FIN, then a 4 MiB response" \
+	2001:db8::10 "[$LAB_VIP6]:9000" -t 20 -u 1M -d 4M
+lab_peer_run "IPv4: 50 connections at once, each half-closing, random sizes" \
+	198.18.0.11 "$LAB_VIP4:9000" -t 20 -n 50 -s 1M
 
 lab_log "checking: socat: client sends 100000 bytes and shuts down writing; backend answers 1 s after that FIN"
 out=$(head -c 100000 /dev/zero | in_cli timeout 15 socat -t 10 - TCP:$LAB_VIP4:9001,bind=198.18.0.12 2>"$LAB_DIR/c1.err")

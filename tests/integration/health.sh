@@ -5,7 +5,6 @@
 # out, so every request goes to the other; once it serves again it is put
 # back after rise checks and gets requests again.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=health
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb
@@ -24,28 +23,21 @@ lab_nginx_one "$A" $PORT
 lab_nginx_one "$B" $PORT
 PID_B=$LAB_NGINX_PID
 
-cfg=$LAB_DIR/health.json
-cat >"$cfg" <<JSON
-{
-	"workers": 2,
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		{
-			"name": "web",
-			"vips": ["$LAB_VIP4:80"],
-			"backends": [
-				{"address": "$A:$PORT"},
-				{"address": "$B:$PORT"}
-			],
-			"connect_timeout_ms": 1000,
-			"health": {"type": "http", "path": "/", "interval_ms": $INTERVAL,
-				   "timeout_ms": $TIMEOUT, "rise": $RISE, "fall": $FALL,
-				   "expect": "200-399"}
-		}
-	]
-}
+cfg=$(lab_config_with '"workers": 2' - <<JSON
+	{
+		"name": "web",
+		"vips": ["$LAB_VIP4:80"],
+		"backends": [
+			{"address": "$A:$PORT"},
+			{"address": "$B:$PORT"}
+		],
+		"connect_timeout_ms": 1000,
+		"health": {"type": "http", "path": "/", "interval_ms": $INTERVAL,
+			   "timeout_ms": $TIMEOUT, "rise": $RISE, "fall": $FALL,
+			   "expect": "200-399"}
+	}
 JSON
+)
 lab_lb_start "$cfg"
 
 # count N: N requests from one client address; prints "A_COUNT B_COUNT".

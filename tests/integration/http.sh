@@ -20,7 +20,6 @@
 #  - the process is restarted when it dies (killed), replaced on reload
 #    (status shows generation 2), and exits when the master is killed.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=http
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root curl jq python3
 lab_need_lb

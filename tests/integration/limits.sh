@@ -6,7 +6,6 @@
 # service, and the limit that binds first; lb warns at start when a limit
 # is below what its config needs.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=limits
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root prlimit
 lab_need_lb

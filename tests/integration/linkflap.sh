@@ -30,7 +30,6 @@
 #           every client of service "noroute" is served by the other one.
 # Run parts alone with: linkflap.sh [warn] [admin] [carrier] [dead]
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=linkflap
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq
 lab_need_lb

@@ -4,7 +4,6 @@
 # access_log adds one per connection with client, VIP, backend, bytes and
 # duration; log_level warning leaves out info lines.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=logging
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb

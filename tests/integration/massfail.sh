@@ -9,11 +9,9 @@
 #    fails, p99 latency under 50 ms;
 #  - when the peer comes back, all return within rise x interval + 1 s.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=massfail
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root socat jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 BE=${LAB_BE_IP4[0]}

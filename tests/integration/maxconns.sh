@@ -15,11 +15,9 @@
 #    and the backend never holds more than 2 connections; each client that
 #    queued is counted once in the queue-time histogram.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=maxconns
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 BE=${LAB_BE_IP4[0]}
@@ -27,8 +25,7 @@ PORT=9500
 QUEUE_MS=1500
 VIP=$LAB_VIP4:$PORT
 
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v "$BE:$PORT"
-lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo -v "$BE:$PORT"
 
 cfg=$(lab_config_with '"workers": 2' '{
 	"name": "one",

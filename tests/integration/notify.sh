@@ -4,7 +4,6 @@
 # workers accept, RELOADING=1 then READY=1 around a reload, STOPPING=1 on
 # SIGTERM, to the datagram socket named by NOTIFY_SOCKET.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=notify
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root socat
 lab_need_lb

@@ -21,11 +21,9 @@
 # FIN-WAIT-1 with their buffers for minutes.
 # Run parts alone with: orphans.sh [idle] [drain] [cap] [close]
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=orphans
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 parts=${*:-idle drain cap close}
 want() { [[ " $parts " == *" $1 "* ]]; }
 
@@ -33,11 +31,8 @@ N=100
 BE=${LAB_BE_IP4[0]}
 CLI=${LAB_CLI_IP4[0]}
 lab_up
-lab_bg "$LAB_BE" "$LAB_DIR/sink.log" "$PEER" sink -N -v "$BE:9600" "$BE:9601" "$BE:9602"
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo -v "$BE:9603"
-for p in 9600 9601 9602 9603; do
-	lab_wait_port "$LAB_BE" "$BE" $p || lab_fail "no backend on $BE:$p"
-done
+lab_peer_start "$LAB_BE" "$LAB_DIR/sink.log" sink -N -v "$BE:9600" "$BE:9601" "$BE:9602"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo -v "$BE:9603"
 
 svc() { # NAME PORT EXTRA_KEYS
 	printf '{"name": "%s", "vips": ["%s:%s"], "backends": [{"address": "%s:%s"}]%s}' \

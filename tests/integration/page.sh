@@ -11,7 +11,6 @@
 #    refresh from /status.json, not a reload.
 # LB_SCREENSHOTS=DIR keeps the screenshots (desktop and phone) there.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=page
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root chromium python3
 lab_need_lb

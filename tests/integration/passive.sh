@@ -13,11 +13,9 @@
 #    are down, no connect is tried, and "no usable backend" is logged at
 #    most once a second.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=passive
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 PORT=9400
@@ -30,23 +28,15 @@ UP_WITHIN=5	# 2 probes 2000 ms apart, the first up to 2000 ms away, + 1 s
 lab_nginx_one "$A" $PORT
 PID_A=$LAB_NGINX_PID
 
-cfg=$LAB_DIR/passive.json
-cat >"$cfg" <<JSON
-{
-	"workers": 2,
-	"log_level": "debug",
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		{
-			"name": "p",
-			"vips": ["$LAB_VIP4:80"],
-			"backends": [{"address": "$A:$PORT"}, {"address": "$B:$PORT"}],
-			"connect_timeout_ms": 3000
-		}
-	]
-}
+cfg=$(lab_config_with '"workers": 2, "log_level": "debug"' - <<JSON
+	{
+		"name": "p",
+		"vips": ["$LAB_VIP4:80"],
+		"backends": [{"address": "$A:$PORT"}, {"address": "$B:$PORT"}],
+		"connect_timeout_ms": 3000
+	}
 JSON
+)
 lab_lb_start "$cfg"
 
 fails_of() { grep -c "service p: connect to $1:$PORT failed" "$LAB_LB_LOG"; }

@@ -32,11 +32,9 @@
 #   be    198.18.2.2; 198.18.2.9 and 2001:db8:2::9 are down, 198.18.2.8 filtered
 # The client network is 2001:db8::/64 (2001:db8::10-13, rc1 2001:db8::1).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=pmtu
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 
 SIZE=${PMTU_SIZE:-256M}	# per transfer
 XFER_S=${PMTU_TIMEOUT:-8}	# a transfer still running after this has stalled
@@ -142,32 +140,23 @@ icmp_in() {
 }
 
 pmtu_up
-lab_bg "$LAB_BE" "$LAB_DIR/serve.log" "$PEER" serve "$BE4:9000" "[$BE6]:9000"
-lab_wait_port "$LAB_BE" "$BE4" 9000 && lab_wait_port "$LAB_BE" "[$BE6]" 9000 ||
-	{ cat "$LAB_DIR/serve.log" >&2; lab_fail "peer serve did not listen"; }
+lab_peer_start "$LAB_BE" "$LAB_DIR/serve.log" serve "$BE4:9000" "[$BE6]:9000"
 
-cfg=$LAB_DIR/pmtu.json
-cat >"$cfg" <<JSON
-{
-	"workers": 2,
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		{
-			"name": "bulk",
-			"vips": ["$LAB_VIP4:9000", "[$LAB_VIP6]:9000"],
-			"backends": [{"address": "$BE4:9000"}, {"address": "[$BE6]:9000"}]
-		},
-		{
-			"name": "dead",
-			"vips": ["$LAB_VIP4:9009", "[$LAB_VIP6]:9009"],
-			"backends": [{"address": "$DOWN4:9000"}, {"address": "$FILTERED4:9000"},
-				     {"address": "[$DOWN6]:9000"}],
-			"connect_timeout_ms": $CONNECT_MS
-		}
-	]
-}
+cfg=$(lab_config_with '"workers": 2' - <<JSON
+	{
+		"name": "bulk",
+		"vips": ["$LAB_VIP4:9000", "[$LAB_VIP6]:9000"],
+		"backends": [{"address": "$BE4:9000"}, {"address": "[$BE6]:9000"}]
+	},
+	{
+		"name": "dead",
+		"vips": ["$LAB_VIP4:9009", "[$LAB_VIP6]:9009"],
+		"backends": [{"address": "$DOWN4:9000"}, {"address": "$FILTERED4:9000"},
+			     {"address": "[$DOWN6]:9000"}],
+		"connect_timeout_ms": $CONNECT_MS
+	}
 JSON
+)
 lab_lb_start "$cfg"
 
 # xfer SRC DST PEER-ARGS...: one connection; prints its peer client line,

@@ -10,7 +10,6 @@
 # removes the table, the routes, the control socket and restores
 # tcp_migrate_req. A non-root lb that cannot switch users says so and exits.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=privilege
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root pgrep getent setpriv
 lab_need_lb

@@ -11,7 +11,6 @@
 #  - after lbctl drain, the backend's admin state series changes: it was 1
 #    for state="up" and becomes 1 for state="drain".
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=prometheus
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root curl jq prometheus
 lab_need_lb

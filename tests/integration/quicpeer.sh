@@ -13,7 +13,6 @@
 #    does not encode the server's ID, an unroutable packet answered when it
 #    should have been dropped, no answer at all.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=quicpeer
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 QUICPEER=${QUICPEER:-${LB_BUILDDIR:-$LB_SRCDIR}/tests/tools/quicpeer}

@@ -9,17 +9,14 @@
 # place and shows in status; a storm of 20 SIGHUPs ends with the newest
 # file applied and no leaked process, fd or nft object.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=reload
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root wrk
-lab_need_lb
+lab_need_lb peer
 LBCTL=${LB_BUILDDIR:-$LB_SRCDIR}/lb/lbctl
 [[ -x $LBCTL ]] || lab_skip "lbctl not built: $LBCTL"
-lab_need_peer
 lab_up
 lab_nginx_start
-lab_bg "$LAB_BE" "$LAB_DIR/peer.log" "$PEER" serve 198.18.2.2:9000
-lab_wait_port "$LAB_BE" 198.18.2.2 9000 || lab_fail "peer serve did not start"
+lab_peer_start "$LAB_BE" "$LAB_DIR/peer.log" serve 198.18.2.2:9000
 
 # variant WORKERS SCHEDULER BACKENDS_JSON [EXTRA_SERVICE]: print a config.
 variant() {

@@ -10,29 +10,17 @@
 #    reset, not a FIN.
 # IPv4 and IPv6.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=resets
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
-svc() { # NAME PORT: one v4 and one v6 backend on PORT
-	printf '{"name": "%s", "vips": ["198.18.100.1:%s", "[2001:db8:100::1]:%s"],
-		"backends": [{"address": "198.18.2.2:%s"}, {"address": "[2001:db8:2::2]:%s"}]}' \
-		"$1" "$2" "$2" "$2" "$2"
-}
-cfg=$(lab_config "$(svc rstlate 9010), $(svc rstnow 9011), $(svc echo 9012)")
+cfg=$(lab_config "$(lab_svc rstlate 9010), $(lab_svc rstnow 9011), $(lab_svc echo 9012)")
 be4=198.18.2.2 be6='[2001:db8:2::2]'
-lab_bg "$LAB_BE" "$LAB_DIR/rstlate.log" "$PEER" rst -v "$be4:9010" "$be6:9010"
-lab_bg "$LAB_BE" "$LAB_DIR/rstnow.log" "$PEER" rst -i -v "$be4:9011" "$be6:9011"
+lab_peer_start "$LAB_BE" "$LAB_DIR/rstlate.log" rst -v "$be4:9010" "$be6:9010"
+lab_peer_start "$LAB_BE" "$LAB_DIR/rstnow.log" rst -i -v "$be4:9011" "$be6:9011"
 echo_log=$LAB_DIR/echo.log
-lab_bg "$LAB_BE" "$echo_log" "$PEER" echo -v "$be4:9012" "$be6:9012"
-for p in 9010 9011 9012; do
-	for a in "$be4" "$be6"; do
-		lab_wait_port "$LAB_BE" "$a" "$p" || lab_fail "no backend listening on $a:$p"
-	done
-done
+lab_peer_start "$LAB_BE" "$echo_log" echo -v "$be4:9012" "$be6:9012"
 lab_lb_start "$cfg"
 
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }

@@ -3,7 +3,6 @@
 # A SIGKILLed worker is replaced by a new one (new pid, same master) within
 # a few seconds, and requests keep succeeding meanwhile and afterwards.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=restart
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root pgrep
 lab_need_lb

@@ -6,7 +6,6 @@
 # path of an error in a bad one; a reload that renames the table swaps it in
 # one transaction.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=rules
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb

@@ -16,7 +16,6 @@
 # recovers ("not restored within 5 s"); and without the reload re-asserting
 # unchanged routes, the route is still missing right after the reload.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=rulewatch
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq socat
 lab_need_lb

@@ -16,11 +16,9 @@
 # Where a connection landed is read on the backend side (ss by local
 # address), which worker took it on the gateway (ss -p).
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=sched
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 A=${LAB_BE_IP4[0]}
@@ -32,34 +30,23 @@ LC=9200 MGP=9300
 
 lab_be_addrs_add "${MG[@]:2}"
 lab_nginx_start
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$A:$LC" "$B:$LC" \
-	"${MG[0]}:$MGP" "${MG[1]}:$MGP" "${MG[2]}:$MGP" "${MG[3]}:$MGP"
-for a in "$A:$LC" "$B:$LC" "${MG[@]/%/:$MGP}"; do
-	lab_wait_port "$LAB_BE" "${a%:*}" "${a##*:}" || lab_fail "peer echo not listening on $a"
-done
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo "$A:$LC" "$B:$LC" "${MG[@]/%/:$MGP}"
 
 two() { # NAME PORT SCHED BACKEND_PORT [WEIGHT_A WEIGHT_B]
 	printf '{"name": "%s", "vips": ["%s:%s"], "scheduler": "%s", "backends": [
 		{"address": "%s:%s", "weight": %s}, {"address": "%s:%s", "weight": %s}]}' \
 		"$1" "$LAB_VIP4" "$2" "$3" "$A" "$4" "${5:-1}" "$B" "$4" "${6:-1}"
 }
-cfg=$LAB_DIR/sched.json
-cat >"$cfg" <<JSON
-{
-	"workers": 2,
-	"control": {"path": "$LAB_DIR/lb.sock"},
-	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
-	"services": [
-		$(two rr $P_RR roundrobin 80 1 3),
-		$(two lc $P_LC leastconn $LC),
-		$(two lcrr $P_LCRR roundrobin $LC),
-		{"name": "mg", "vips": ["$LAB_VIP4:$P_MG"], "scheduler": "maglev", "hash": "address",
-		 "backends": [{"address": "${MG[0]}:$MGP"}, {"address": "${MG[1]}:$MGP"},
-			      {"address": "${MG[2]}:$MGP"}, {"address": "${MG[3]}:$MGP"}]},
-		$(two r2 $P_R2 random2 80)
-	]
-}
+cfg=$(lab_config_with '"workers": 2' - <<JSON
+	$(two rr $P_RR roundrobin 80 1 3),
+	$(two lc $P_LC leastconn $LC),
+	$(two lcrr $P_LCRR roundrobin $LC),
+	{"name": "mg", "vips": ["$LAB_VIP4:$P_MG"], "scheduler": "maglev", "hash": "address",
+	 "backends": [{"address": "${MG[0]}:$MGP"}, {"address": "${MG[1]}:$MGP"},
+		      {"address": "${MG[2]}:$MGP"}, {"address": "${MG[3]}:$MGP"}]},
+	$(two r2 $P_R2 random2 80)
 JSON
+)
 lab_lb_start "$cfg"
 
 # split PORT N: N requests from CLI to VIP:PORT in one curl, each on a new

@@ -12,17 +12,14 @@
 #    running ahead towards 1 GiB;
 #  - after the slow phase the whole GiB arrives byte-exact.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=slowreader
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 cfg=$(lab_config '{"name": "bulk", "vips": ["198.18.100.1:9000"], "backends": [{"address": "198.18.2.2:9000"}]}')
 serve_log=$LAB_DIR/serve.log
-lab_bg "$LAB_BE" "$serve_log" "$PEER" serve 198.18.2.2:9000
-lab_wait_port "$LAB_BE" 198.18.2.2 9000 || lab_fail "peer serve did not listen"
+lab_peer_start "$LAB_BE" "$serve_log" serve 198.18.2.2:9000
 lab_lb_start "$cfg"
 
 slow_s=10

@@ -11,7 +11,6 @@
 #  - once the limit is lifted both slots start (with backoff, within 6 s),
 #    the old worker hands over and drains, and requests never stopped.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=spawnfail
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss jq
 lab_need_lb

@@ -5,7 +5,6 @@
 # a table left by a crashed run is replaced, other tables are never touched;
 # a taken intercept port is named.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=startup
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root setpriv
 lab_need_lb

@@ -11,7 +11,6 @@
 #  - Ctrl-C (sent through the terminal, so it arrives as SIGINT from the
 #    line discipline) ends it the same clean way.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=top
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root script jq
 lab_need_lb

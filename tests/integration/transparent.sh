@@ -3,7 +3,6 @@
 # Backends see the client's own address (v4 and v6, several source IPs), and
 # round robin spreads each family's requests over both of its backends.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=transparent
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root
 lab_need_lb

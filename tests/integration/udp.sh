@@ -15,7 +15,6 @@
 #    (affinity), five runs in a row.
 #  - the control socket and metrics count flows and datagrams.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=udp
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root kdig dnsmasq gtlsclient gtlsserver iperf3 openssl jq
 lab_need_lb

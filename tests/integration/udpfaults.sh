@@ -13,7 +13,6 @@
 #    worker held goes on without a lost datagram, and the killed worker's
 #    flows come back (a new flow) once its replacement runs.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=udpfaults
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq ss
 lab_need_lb

@@ -9,7 +9,6 @@
 #  - a loop of DNS queries (kdig, no retries) across the same reloads gets
 #    every answer.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=udpreload
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root kdig dnsmasq iperf3 jq
 lab_need_lb

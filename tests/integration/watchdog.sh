@@ -11,7 +11,6 @@
 #    the watchdog plus a restart (3 s);
 #  - lbctl status shows each worker's heartbeat age.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=watchdog
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq
 lab_need_lb

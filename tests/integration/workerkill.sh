@@ -8,19 +8,16 @@
 #  - two new clients are served at once: none is queued behind counts of
 #    connections that are gone, none is reset after queue_timeout_ms.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_NAME=workerkill
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root ss jq
-lab_need_lb
-lab_need_peer
+lab_need_lb peer
 lab_up
 
 BE=${LAB_BE_IP4[0]}
 PORT=9510
 VIP=$LAB_VIP4:$PORT
 
-lab_bg "$LAB_BE" "$LAB_DIR/echo.log" "$PEER" echo "$BE:$PORT"
-lab_wait_port "$LAB_BE" "$BE" $PORT || lab_fail "peer echo not listening on $BE:$PORT"
+lab_peer_start "$LAB_BE" "$LAB_DIR/echo.log" echo "$BE:$PORT"
 
 cfg=$(lab_config_with '"workers": 1' '{
 	"name": "one",

@@ -6,8 +6,9 @@
  * byte-exact echoes.
  *
  *   quicpeer server -i SERVER_ID -c CONF [-N NAME] [-v] ADDR:PORT...
- *   quicpeer client [-c CONF] [-b SRCIP]... [-n N] [-r] [-s SIZE] [-t MS] [-T TRIES]
- *                   [-V VERSION] [-u dropped|answered [-k CR]] [-x VERSION] [-v] ADDR:PORT...
+ *   quicpeer client [-c CONF] [-b SRCIP]... [-n N] [-r] [-m] [-s SIZE] [-t MS] [-T TRIES]
+ *                   [-V VERSION] [-W FILE] [-u dropped|answered [-k CR]] [-x VERSION] [-v]
+ *                   ADDR:PORT...
  *   quicpeer relay [-d DIR] LISTEN_ADDR:PORT TARGET_ADDR:PORT
  *
  * CONF is a QUIC-LB plaintext configuration CONFIG_ID:SERVER_ID_LEN:NONCE_LEN
@@ -26,7 +27,10 @@
  *   "QPEER", flags (1: the DCID is a CID this server issued), server ID
  *   length, server ID, name length, name, then the whole datagram received
  *
- * so the client checks every byte that crossed. It counts packets per
+ * so the client checks every byte that crossed. Flags 2 says a spare CID
+ * follows the name (length, CID): a fresh QUIC-LB CID of this server, as a
+ * real server hands out in encrypted NEW_CONNECTION_ID frames, which a
+ * load balancer never sees. It counts packets per
  * source and prints, at SIGTERM/SIGINT and on SIGUSR1:
  *   quicpeer: server SID (NAME): L long, S short (U unknown dcid), B bad from N sources
  *   quicpeer: source ADDR: L long, S short
@@ -42,7 +46,11 @@
  *   quicpeer: short I from SRC to DST: server SID (NAME) known|unknown cid
  *   quicpeer: N/N short packets answered by server SID from P source ports
  * Each packet is resent every -t MS (500) up to -T TRIES (4) times until a
- * well-formed answer echoing it comes back. -u sends, from a new socket, a
+ * well-formed answer echoing it comes back. With -m (migration) each short
+ * packet goes to the spare CID of the answer before it instead, so no
+ * DCID is ever one a load balancer saw in a long header: only QUIC-LB
+ * decoding routes them. With -W the client waits after the Initial until
+ * FILE exists (a test reloads lb meanwhile). -u sends, from a new socket, a
  * short-header packet with a DCID no server issued (random, with config
  * rotation bits -k CR, default 7: 0b111, the unroutable codepoint; a CR no
  * configuration uses is unroutable too) and expects it dropped (no answer)
@@ -89,6 +97,7 @@
 #define SHORT_MAGIC "QPS1"
 #define SHORT_MAGIC_LEN 4
 #define FLAG_KNOWN 1
+#define FLAG_SPARE_CID 2
 
 static volatile sig_atomic_t stop, report;
 
@@ -96,8 +105,9 @@ static void usage(void) __attribute__((noreturn));
 static void usage(void)
 {
 	fputs("usage: quicpeer server -i SERVER_ID -c CONF [-N NAME] [-v] ADDR:PORT...\n"
-	      "       quicpeer client [-c CONF] [-b SRCIP]... [-n N] [-r] [-s SIZE] [-t MS] [-T TRIES]\n"
-	      "                       [-V VERSION] [-u dropped|answered [-k CR]] [-x VERSION] [-v]\n"
+	      "       quicpeer client [-c CONF] [-b SRCIP]... [-n N] [-r] [-m] [-s SIZE] [-t MS]\n"
+	      "                       [-T TRIES] [-V VERSION] [-W FILE] [-u dropped|answered [-k CR]]\n"
+	      "                       [-x VERSION] [-v]\n"
 	      "                       ADDR:PORT...\n"
 	      "       quicpeer relay [-d DIR] LISTEN_ADDR:PORT TARGET_ADDR:PORT\n"
 	      "CONF: CONFIG_ID:SERVER_ID_LEN:NONCE_LEN[:nolen], e.g. 0:2:6\n", stderr);
@@ -343,30 +353,33 @@ static bool issued(const uint8_t *cid, size_t len)
 	return false;
 }
 
-/* The reply payload: marker, flags, server ID, name, then the datagram received. */
+/* The reply payload: marker, flags, server ID, name, spare CID, then the datagram received. */
 static size_t put_answer(uint8_t *p, uint8_t flags, const uint8_t *rx, size_t rx_len)
 {
 	size_t off = 0, name_len = strlen(srv.name);
 
 	memcpy(p, MARKER, MARKER_LEN);
 	off += MARKER_LEN;
-	p[off++] = flags;
+	p[off++] = flags | FLAG_SPARE_CID;
 	p[off++] = srv.conf.server_id_len;
 	memcpy(p + off, srv.sid, srv.conf.server_id_len);
 	off += srv.conf.server_id_len;
 	p[off++] = (uint8_t)name_len;
 	memcpy(p + off, srv.name, name_len);
 	off += name_len;
+	p[off] = (uint8_t)issue_cid(p + off + 1);
+	off += 1 + p[off];
 	memcpy(p + off, rx, rx_len);
 	return off + rx_len;
 }
 
 /* Room the reply needs beyond the datagram it echoes. */
-#define ANSWER_OVERHEAD (MARKER_LEN + 3 + LB_QUIC_LB_SID_MAX + NAME_MAX_LEN)
+#define ANSWER_OVERHEAD (MARKER_LEN + 4 + LB_QUIC_LB_SID_MAX + NAME_MAX_LEN + LB_QUIC_CID_MAX)
 
 static size_t answer_len(size_t rx_len)
 {
-	return MARKER_LEN + 3 + srv.conf.server_id_len + strlen(srv.name) + rx_len;
+	return MARKER_LEN + 4 + srv.conf.server_id_len + strlen(srv.name) +
+	       lb_quic_lb_cid_len(&srv.conf) + rx_len;
 }
 
 static void server_packet(int fd, const uint8_t *rx, size_t len, const union lb_sockaddr *from)
@@ -498,7 +511,8 @@ static int run_server(int argc, char **argv)
 
 static struct client {
 	struct lb_quic_lb_conf conf;
-	bool have_conf, rotate, verbose;
+	bool have_conf, rotate, migrate, verbose;
+	const char *wait_file;
 	union lb_sockaddr src[MAX_SOCKS], dst[MAX_SOCKS];
 	size_t n_src, n_dst, next_src;
 	unsigned long count, size, timeout_ms, tries;
@@ -515,6 +529,8 @@ struct answer {
 	char name[NAME_MAX_LEN + 1];
 	bool known;
 	char sid_hex[2 * LB_QUIC_LB_SID_MAX + 1];
+	uint8_t spare[LB_QUIC_CID_MAX];		/* a CID the server issued, not yet used */
+	size_t spare_len;
 };
 
 /* Reads the reply payload at p; true when well formed and echoing sent exactly. */
@@ -537,6 +553,14 @@ static bool read_answer(const uint8_t *p, size_t len, const uint8_t *sent, size_
 	memcpy(ans->name, p + off, name_len);
 	ans->name[name_len] = '\0';
 	off += name_len;
+	ans->spare_len = 0;
+	if (p[MARKER_LEN] & FLAG_SPARE_CID) {
+		if (len < off + 1 || p[off] > LB_QUIC_CID_MAX || len < off + 1 + p[off])
+			return false;
+		ans->spare_len = p[off];
+		memcpy(ans->spare, p + off + 1, ans->spare_len);
+		off += 1 + ans->spare_len;
+	}
 	hex(ans->sid, ans->sid_len, ans->sid_hex);
 	return len - off == sent_len && memcmp(p + off, sent, sent_len) == 0;
 }
@@ -696,7 +720,7 @@ static int run_client(int argc, char **argv)
 	cl.timeout_ms = 500;
 	cl.tries = 4;
 	cl.version = LB_QUIC_V1;
-	while ((c = getopt(argc, argv, "c:b:n:rs:t:T:V:u:k:x:v")) != -1) {
+	while ((c = getopt(argc, argv, "c:b:n:rms:t:T:V:W:u:k:x:v")) != -1) {
 		switch (c) {
 		case 'c':
 			parse_conf(optarg, &cl.conf);
@@ -712,6 +736,12 @@ static int run_client(int argc, char **argv)
 			break;
 		case 'r':
 			cl.rotate = true;
+			break;
+		case 'm':
+			cl.migrate = true;
+			break;
+		case 'W':
+			cl.wait_file = optarg;
 			break;
 		case 's':
 			cl.size = parse_num(optarg, 64, INITIAL_SIZE, "-s");
@@ -760,6 +790,12 @@ static int run_client(int argc, char **argv)
 	}
 	printf("quicpeer: initial from %s to %s: server %s (%s) cid %s\n", local_name(fd, l),
 	       fmt_addr(&cl.dst[0], d), first.sid_hex, first.name, hex(cl.server_cid, cl.server_cid_len, h));
+	if (cl.wait_file) {
+		while (access(cl.wait_file, F_OK) == -1 && !stop)
+			usleep(20000);
+		printf("quicpeer: %s exists: going on\n", cl.wait_file);
+	}
+	ans = first;
 
 	for (unsigned long i = 0; i < cl.count && !stop; i++) {
 		if (cl.rotate) {
@@ -771,6 +807,11 @@ static int run_client(int argc, char **argv)
 			if (connect(fd, &cl.dst[i % cl.n_dst].sa, lb_addr_len(&cl.dst[i % cl.n_dst])) == -1)
 				err(1, "connect");
 		}
+		/* Migrating: the CID the last answer handed out, never seen in a long header. */
+		if (cl.migrate && ans.spare_len) {
+			memcpy(cl.server_cid, ans.spare, ans.spare_len);
+			cl.server_cid_len = ans.spare_len;
+		}
 		len = build_short(pkt, cl.server_cid, cl.server_cid_len, (uint32_t)i, cl.size);
 		if (!exchange(fd, pkt, len, false, &ans)) {
 			printf("quicpeer: short %lu from %s to %s: no answer\n", i, local_name(fd, l),
@@ -778,8 +819,10 @@ static int run_client(int argc, char **argv)
 			ok = false;
 			continue;
 		}
-		printf("quicpeer: short %lu from %s to %s: server %s (%s) %s cid\n", i, local_name(fd, l),
-		       fmt_addr(&cl.dst[i % cl.n_dst], d), ans.sid_hex, ans.name, ans.known ? "known" : "unknown");
+		printf("quicpeer: short %lu from %s to %s: server %s (%s) %s cid%s%s\n", i,
+		       local_name(fd, l), fmt_addr(&cl.dst[i % cl.n_dst], d), ans.sid_hex, ans.name,
+		       ans.known ? "known" : "unknown", cl.migrate ? " " : "",
+		       cl.migrate ? hex(cl.server_cid, cl.server_cid_len, h) : "");
 		if (strcmp(ans.sid_hex, first.sid_hex) || !ans.known)
 			ok = false;
 		else

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#ifndef LB_TESTS_UNIT_H
+#define LB_TESTS_UNIT_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+/* The tests of one test case, in order: LB_TESTS(test_a, test_b). */
+#define LB_TESTS(...) ((const TTest *const[]){ __VA_ARGS__, NULL })
+
+/*
+ * Adds to s a test case named name running tests (LB_TESTS()), each under
+ * a checked fixture of setup and teardown (NULL: none). Returns it, for
+ * tcase_set_timeout() and loop tests.
+ */
+static inline TCase *lb_test_case(Suite *s, const char *name, SFun setup, SFun teardown,
+				  const TTest *const *tests)
+{
+	TCase *tc = tcase_create(name);
+
+	if (setup || teardown)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	for (; *tests; tests++)
+		tcase_add_test(tc, *tests);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+/* Runs suite s (taking it) and returns main()'s exit status: failure when any test failed. */
+static inline int lb_test_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/*
+ * What main() of a unit test of one test case returns: runs tests in a
+ * suite and case both called name, with their fixture and a timeout in
+ * seconds (0: Check's default).
+ */
+static inline int lb_test_main(const char *name, SFun setup, SFun teardown, unsigned int timeout,
+			       const TTest *const *tests)
+{
+	Suite *s = suite_create(name);
+	TCase *tc = lb_test_case(s, name, setup, teardown, tests);
+
+	if (timeout)
+		tcase_set_timeout(tc, timeout);
+	return lb_test_run(s);
+}
+
+/* The int value of socket option opt at level of fd, asserted readable. */
+static inline int lb_test_sockopt(int fd, int level, int opt)
+{
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	ck_assert_int_eq(getsockopt(fd, level, opt, &v, &len), 0);
+	return v;
+}
+
+#endif
