@@ -102,6 +102,8 @@ struct lb_service_conf {
 	unsigned int queue_timeout_ms;	/* wait for a free slot when all are at max_conns */
 	unsigned int retries;		/* further backends tried after a failed connect */
 	unsigned int socket_buffer_bytes;	/* SO_SNDBUF/SO_RCVBUF of both sockets; 0: autotuned */
+	bool fastopen;			/* the client's first bytes go in the SYN to the backend */
+	unsigned int fastopen_wait_ms;	/* ... waited for this long at most */
 	int hash_port;			/* maglev: hash address and port, not address alone */
 	unsigned int maglev_size;	/* maglev: prime lookup table size */
 	struct lb_health_conf health;

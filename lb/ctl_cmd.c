@@ -595,6 +595,12 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 		json_object_set_new(o, "datagrams_out", ju64(ld(&b->datagrams_out)));
 	}
 	json_object_set_new(o, "connect_failures", ju64(ld(&b->connect_failures)));
+	if (svc->fastopen)
+		json_object_set_new(o, "fastopen", json_pack("{s:o, s:o, s:o, s:b}",
+				    "acked", ju64(ld(&b->fastopen_acked)),
+				    "refused", ju64(ld(&b->fastopen_refused)),
+				    "plain", ju64(ld(&b->fastopen_plain)),
+				    "paused", lb_shm_fastopen_paused(b, lb_clock_ms())));
 	json_object_set_new(o, "consecutive_failures",
 			    json_integer(atomic_load(&b->consecutive_failures)));
 	json_object_set_new(o, "last_check", last_check_json(b));

@@ -185,6 +185,28 @@ static void metrics_backends(struct lb_str *b, const struct lb_config *cfg,
 					      lb_shm_admin_name(admins[k]), admin == admins[k]);
 			}
 		}
+	family(b, "lb_backend_fastopen_connects_total", "counter",
+	       "Connects of fastopen services by what became of the client's first bytes: "
+	       "acked (the backend took them with the SYN), refused (the kernel resent them "
+	       "after the handshake), plain (none in time, or TCP Fast Open paused or off).");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; cfg->services[i].fastopen && j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			const struct {
+				const char *name;
+				uint64_t v;
+			} r[] = {
+				{ "acked", ld(&be->fastopen_acked) },
+				{ "refused", ld(&be->fastopen_refused) },
+				{ "plain", ld(&be->fastopen_plain) },
+			};
+
+			for (size_t k = 0; k < sizeof(r) / sizeof(r[0]); k++) {
+				lb_str_printf(b, "lb_backend_fastopen_connects_total{");
+				backend_labels(b, cfg->services[i].name, be);
+				lb_str_printf(b, ",result=\"%s\"} %" PRIu64 "\n", r[k].name, r[k].v);
+			}
+		}
 	family(b, "lb_backend_connect_seconds", "histogram",
 	       "Time from connect() to an established connection to the backend.");
 	for (size_t i = 0; i < n_svc; i++)

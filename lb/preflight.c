@@ -416,7 +416,7 @@ static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_conf
 static int check_syncookies(struct lb_preflight_report *r, const struct lb_config *cfg,
 			    const char *procroot)
 {
-	long v = sysctl_or(procroot, "net/ipv4/tcp_syncookies", 1);
+	long long v = sysctl_or(procroot, "net/ipv4/tcp_syncookies", 1);
 
 	if (!lb_config_has_vip(cfg, LB_PROTO_TCP, AF_INET) &&
 	    !lb_config_has_vip(cfg, LB_PROTO_TCP, AF_INET6))
@@ -430,6 +430,28 @@ static int check_syncookies(struct lb_preflight_report *r, const struct lb_confi
 			      "cookie, flood or not, and loses window scaling and SACK when it sends "
 			      "no timestamps; 1 sends cookies only while a SYN queue is full; fix: "
 			      "sysctl -w net.ipv4.tcp_syncookies=1");
+	return 0;
+}
+
+/*
+ * "fastopen" connects with MSG_FASTOPEN, which the kernel refuses unless
+ * net.ipv4.tcp_fastopen (of the gateway's namespace) has its client bit
+ * (1): the service still works, without the SYN's data. The other bits
+ * serve other uses; the fix keeps them.
+ */
+static int check_fastopen(struct lb_preflight_report *r, const struct lb_config *cfg,
+			  const char *procroot)
+{
+	long long v = sysctl_or(procroot, "net/ipv4/tcp_fastopen", -1);
+
+	for (size_t i = 0; v >= 0 && !(v & 1) && i < cfg->n_services; i++) {
+		if (!cfg->services[i].fastopen)
+			continue;
+		if (report(r, false, "services[%zu].fastopen: net.ipv4.tcp_fastopen is %lld, without "
+			   "the client bit (1): lb connects to this service's backends without TCP "
+			   "Fast Open; fix: sysctl -w net.ipv4.tcp_fastopen=%lld", i, v, v | 1) < 0)
+			return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -448,6 +470,8 @@ int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_confi
 		rc = check_buffer_caps(r, cfg, procroot);
 	if (rc == 0)
 		rc = check_syncookies(r, cfg, procroot);
+	if (rc == 0)
+		rc = check_fastopen(r, cfg, procroot);
 	return rc;
 }
 

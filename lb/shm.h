@@ -67,6 +67,18 @@ struct lb_shm_backend {
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t datagrams_in, datagrams_out;	/* UDP: from clients, to them */
 	_Atomic uint64_t connect_failures;
+	/*
+	 * TCP Fast Open ("fastopen" services, lb/fastopen.c): connects whose
+	 * SYN carried the client's first bytes and the backend took them, or
+	 * did not; connects without data (no client bytes within
+	 * fastopen_wait_ms, a paused backend, no TFO on the gateway). A
+	 * backend refusing LB_FASTOPEN_REFUSALS in a row is paused until
+	 * fastopen_pause_until (loop ms); fastopen_warned: that was logged.
+	 */
+	_Atomic uint64_t fastopen_acked, fastopen_refused, fastopen_plain;
+	_Atomic uint32_t fastopen_streak;
+	_Atomic uint32_t fastopen_warned;
+	_Atomic uint64_t fastopen_pause_until;
 	struct lb_hist connect;		/* connect() to established, µs (workers observe) */
 	/* Last active check: only the master reads and writes these. */
 	uint64_t last_check_ms;		/* wall clock; 0: never checked */
@@ -219,6 +231,14 @@ static inline bool lb_shm_backend_usable(const struct lb_shm_backend *b)
 	return atomic_load_explicit(&b->admin, memory_order_relaxed) == LB_ADMIN_UP &&
 	       atomic_load_explicit(&b->health, memory_order_relaxed) == LB_HEALTH_UP &&
 	       atomic_load_explicit(&b->weight, memory_order_relaxed) > 0;
+}
+
+/* fastopen: whether connects to b go without data in the SYN at now_ms (lb_clock_ms). */
+static inline bool lb_shm_fastopen_paused(const struct lb_shm_backend *b, uint64_t now_ms)
+{
+	uint64_t until = atomic_load_explicit(&b->fastopen_pause_until, memory_order_relaxed);
+
+	return (int64_t)(now_ms - until) < 0;
 }
 
 /*

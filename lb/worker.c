@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lb/backend.h"
+#include "lb/fastopen.h"
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/reach.h"
@@ -39,6 +40,7 @@
 enum conn_state {
 	CONN_FREE,
 	CONN_QUEUED,			/* every usable backend is at max_conns */
+	CONN_WAITING,			/* fastopen: for the client's first bytes, briefly */
 	CONN_CONNECTING,
 	CONN_RELAYING,
 };
@@ -63,6 +65,8 @@ struct conn {
 	uint64_t attempt_started;	/* when the current connect began */
 	uint64_t tried;			/* backends (index < 64) whose connect failed */
 	unsigned int attempts, max_attempts;
+	uint32_t syn_bytes;		/* fastopen: client bytes the connect under way sent in its SYN */
+	bool fastopen_waited;		/* fastopen: the wait for the client's first bytes is over */
 	enum conn_state state;
 	struct conn *next;		/* free list, or the list freed after a batch */
 };
@@ -316,12 +320,41 @@ static void gateway_short(struct conn *c, int err)
 		accept_pause(true);
 }
 
+/*
+ * fastopen: the client's first bytes, peeked into buf for the SYN. A
+ * client that sent nothing yet gets fastopen_wait_ms, once, to do so
+ * (returns -EAGAIN, c waits); then the connect goes ahead without data,
+ * as a protocol where the server speaks first needs. Returns the bytes
+ * (0: none).
+ */
+static ssize_t fastopen_first(struct conn *c, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!c->svc->fastopen || !lb_fastopen_available())
+		return 0;
+	n = lb_fastopen_peek(c->cli.fd, buf, len);
+	if (n == -EAGAIN && !c->fastopen_waited && c->svc->fastopen_wait_ms) {
+		c->fastopen_waited = true;
+		c->state = CONN_WAITING;
+		conn_timer_set(c, lb_loop_now(w.loop) + c->svc->fastopen_wait_ms);
+		return -EAGAIN;
+	}
+	return n > 0 ? n : 0;
+}
+
 /* Tries backends until one connect is under way; else resets the client. */
 static void conn_connect(struct conn *c)
 {
 	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+	char first[LB_FASTOPEN_PEEK];
+	ssize_t first_len;
+	size_t sent;
 	bool local;
 
+	first_len = fastopen_first(c, first, sizeof(first));
+	if (first_len < 0)
+		return;
 	while (c->attempts < c->max_attempts) {
 		enum lb_backend_result r = pick_backend(c);
 		int fd;
@@ -337,13 +370,16 @@ static void conn_connect(struct conn *c)
 			conn_queue(c);
 			return;
 		}
-		if (r == LB_BACKEND_NONE)
+		if (r != LB_BACKEND_OK)
 			break;
 		c->attempts++;
 		c->connect_us = lb_hist_now_us();
 		c->attempt_started = lb_loop_now(w.loop);
-		fd = lb_sock_connect_from(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
-					  &local);
+		fd = lb_fastopen_connect(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
+					 first,
+					 lb_shm_fastopen_paused(c->backend, c->attempt_started) ? 0 : first_len,
+					 &sent, &local);
+		c->syn_bytes = sent;
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
@@ -365,6 +401,8 @@ static void conn_connect(struct conn *c)
 			backend_put(c);
 			continue;
 		}
+		if (c->svc->fastopen && !c->syn_bytes)
+			atomic_fetch_add_explicit(&c->backend->fastopen_plain, 1, memory_order_relaxed);
 		if (c->state == CONN_QUEUED)
 			observe_queue(c);
 		c->state = CONN_CONNECTING;
@@ -416,6 +454,7 @@ static void conn_timeout(struct lb_timer *t)
 
 	switch (c->state) {
 	case CONN_QUEUED:
+	case CONN_WAITING:
 		conn_connect(c);
 		return;
 	case CONN_CONNECTING:
@@ -480,6 +519,9 @@ static void cli_event(struct lb_event *ev, uint32_t events)
 		/* The client gave up while we were still connecting. */
 		if (events & EPOLLERR)
 			conn_end(c, true);
+		/* Its first bytes (or its FIN) came while it waited: connect. */
+		else if (c->state == CONN_WAITING && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+			conn_connect(c);
 		return;
 	}
 	conn_pump(c);
@@ -507,6 +549,16 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 		if (err || (events & (EPOLLERR | EPOLLHUP))) {
 			conn_retry(c, err ? err : ECONNREFUSED);
 			return;
+		}
+		if (c->syn_bytes) {
+			if (lb_fastopen_settle(c->cli.fd, c->srv.fd, c->syn_bytes, c->backend,
+					       c->svc->name, lb_loop_now(w.loop)) < 0) {
+				conn_end(c, true);
+				return;
+			}
+			c->up.in += c->syn_bytes;
+			c->up.bytes += c->syn_bytes;
+			c->syn_bytes = 0;
 		}
 		conn_established(c);
 		return;

@@ -110,6 +110,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
 	ck_assert_uint_eq(s->socket_buffer_bytes, 0);
+	ck_assert(!s->fastopen);
+	ck_assert_uint_eq(s->fastopen_wait_ms, 3);
 	ck_assert_ptr_null(cfg->warnings);
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);

@@ -269,6 +269,31 @@ START_TEST(test_syncookies)
 }
 END_TEST
 
+#define FASTOPEN(on) "{'services':[{'name':'web','vips':['198.18.100.1:80']," \
+	"'backends':[{'address':'198.18.2.2:80'}],'fastopen':" #on "}," \
+	"{'name':'db','vips':['198.18.100.1:3306'],'backends':[{'address':'198.18.2.2:3306'}]}]}"
+
+START_TEST(test_fastopen)
+{
+	/* The kernel's default for a namespace, and what docs/deploy.md sets: fine. */
+	sysctl_set("net/ipv4/tcp_fastopen", "1");
+	check(FASTOPEN(true), "", "");
+	sysctl_set("net/ipv4/tcp_fastopen", "5");
+	check(FASTOPEN(true), "", "");
+	/* Server bits only: the fix adds the client bit and keeps them. */
+	sysctl_set("net/ipv4/tcp_fastopen", "514");
+	check(FASTOPEN(true), "", "services[0].fastopen: net.ipv4.tcp_fastopen is 514, without the "
+	      "client bit (1): lb connects to this service's backends without TCP Fast Open; fix: "
+	      "sysctl -w net.ipv4.tcp_fastopen=515\n");
+	sysctl_set("net/ipv4/tcp_fastopen", "0");
+	check(FASTOPEN(true), "", "services[0].fastopen: net.ipv4.tcp_fastopen is 0, without the "
+	      "client bit (1): lb connects to this service's backends without TCP Fast Open; fix: "
+	      "sysctl -w net.ipv4.tcp_fastopen=1\n");
+	/* No service asks for it: nothing to say. */
+	check(FASTOPEN(false), "", "");
+}
+END_TEST
+
 /* The one /proc/sys reader, which limits.c reads its tree with too. */
 START_TEST(test_sysctl_read)
 {
@@ -295,5 +320,6 @@ int main(void)
 	return lb_test_main("preflight", setup, teardown, 0,
 			    LB_TESTS(test_clean, test_own_address, test_broadcast, test_keep_addr,
 				     test_keep_addr_all_overrides, test_buffer_caps,
-				     test_sysctl_read, test_syncookies));
+				     test_sysctl_read, test_syncookies,
+				     test_fastopen));
 }

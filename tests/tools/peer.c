@@ -2,12 +2,12 @@
 /*
  * peer: byte-exact TCP test peer for lb's integration tests.
  *
- *   peer serve [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer serve [-F] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]
  *               [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT
- *   peer echo [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer echo [-F] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]
- *   peer early ADDR:PORT [ADDR:PORT...]
+ *   peer early [-F] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
  *   peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
@@ -33,6 +33,9 @@
  * accepts and closes with a reset (SO_LINGER 0) as soon as the first bytes
  * arrive, or at once with -i. With -v, servers print how each connection
  * ended ("eof", "reset", "error ...").
+ * With -F, serve, echo and early listen with TCP_FASTOPEN (a queue of 256),
+ * so that a SYN may bring data when the namespace's net.ipv4.tcp_fastopen
+ * allows it (0x202: without a cookie).
  *
  * early sends "early\n" and its FIN at once, then counts what the client still
  * sends and prints "early: ADDR: N bytes after our FIN, then EOF" at EOF.
@@ -113,12 +116,12 @@ static const struct {
 void usage(void)
 {
 	fprintf(stderr,
-		"usage: peer serve [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"usage: peer serve [-F] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]\n"
 		"                   [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT\n"
-		"       peer echo [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer echo [-F] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]\n"
-		"       peer early ADDR:PORT [ADDR:PORT...]\n"
+		"       peer early [-F] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n"
 		"       peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
