@@ -555,7 +555,8 @@ static int reload(char *msg, size_t len)
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
-	n = lb_limits_workers(cfg);
+	n = lb_limits_workers(cfg, &m.cap);
+	lb_limits_log(cfg, n, &m.cap);
 	if (lb_listener_set_plan(&ls, cfg, n, &m.ls) < 0) {
 		snprintf(msg, len, "cannot open the listening sockets (see the log)");
 		rc = -EIO;
@@ -737,7 +738,7 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		return 1;
 	}
 	lb_capacity_compute(&m.cap);
-	n = lb_limits_workers(cfg);
+	n = lb_limits_workers(cfg, &m.cap);
 	lb_limits_log(cfg, n, &m.cap);
 	m.loop = lb_loop_alloc();
 	shm = lb_shm_create(cfg, n, n * m.cap.conns);
