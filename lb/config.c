@@ -154,7 +154,7 @@ static void parse_control(struct lb_config_ctx *c, json_t *obj)
 }
 
 /* Tables 253..255 are the kernel's own; taking one over would break routing. */
-static bool route_table_free(struct lb_config_ctx *c, long long n)
+bool lb_config_route_table_free(struct lb_config_ctx *c, long long n)
 {
 	static const char *const reserved[] = { "default", "main", "local" };
 
@@ -189,7 +189,8 @@ static void parse_intercept(struct lb_config_ctx *c, json_t *obj)
 				c->cfg->intercept.table = s;
 			}
 		} else if (!strcmp(key, "route_table")) {
-			if (lb_config_get_int(c, v, 1, 0xffffffffLL, &n) && route_table_free(c, n))
+			if (lb_config_get_int(c, v, 1, 0xffffffffLL, &n) &&
+			    lb_config_route_table_free(c, n))
 				c->cfg->intercept.route_table = n;
 		} else if (!strcmp(key, "rule_priority")) {
 			/* 0, 32766 and 32767 hold the local, main and default rules. */
@@ -403,6 +404,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			parse_id(c, v, true);
 		} else if (!strcmp(key, "services")) {
 			lb_config_parse_services(c, v);
+		} else if (!strcmp(key, "announce")) {
+			lb_config_parse_announce(c, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -411,6 +414,7 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 	default_user(c, root);
 	default_group(c, root);
 	check_control_group(c);
+	lb_config_check_announce(c);
 	if (!json_object_get(root, "services"))
 		lb_config_err_missing(c, "services");
 	else
@@ -599,6 +603,7 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg->control_group);
 	free(cfg->http.allow);
 	free(cfg->intercept.table);
+	free(cfg->announce.device);
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->warnings);

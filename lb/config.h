@@ -107,6 +107,13 @@ struct lb_config {
 		uint32_t route_table;
 		uint32_t rule_priority;	/* ip rule preference */
 	} intercept;
+	struct {
+		bool enabled;		/* an "announce" block is present */
+		uint32_t table;		/* routing table of the VIP routes */
+		uint8_t protocol;	/* their rtm_protocol, 250 */
+		char *device;		/* TUN device they go through, "lb-announce" */
+		unsigned int settle_ms;	/* a drain lasts at least this after the withdrawal */
+	} announce;
 	/* The read-only HTTP management listener (docs/monitoring.md); off unless "http" is set. */
 	struct {
 		bool enabled;

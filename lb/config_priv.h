@@ -6,8 +6,9 @@
  * Shared by the config parser's files: config_json.c (paths, error lines,
  * value getters) below config.c (document, control, intercept),
  * config_service.c (services, VIPs, backends), config_health.c (a service's
- * health checks), config_quic.c (a service's "quic" object) and
- * config_http.c (the "http" object), which all call
+ * health checks), config_quic.c (a service's "quic" object),
+ * config_http.c (the "http" object) and config_announce.c (the "announce"
+ * object), which all call
  * down into it and into each other only through the entry points at the
  * end, from the document down. Not part of the API: only those files
  * include it.
@@ -93,6 +94,14 @@ void *lb_config_alloc_array(struct lb_config_ctx *c, json_t *arr, size_t size);
 
 /* 1..LB_CONFIG_NAME_MAX characters of A-Za-z0-9 and extra. */
 bool lb_config_valid_name(const char *s, const char *extra);
+
+/* Tables 253..255 are the kernel's: false (error recorded) for those. */
+bool lb_config_route_table_free(struct lb_config_ctx *c, long long n);
+
+/* Parses the "announce" block (config_announce.c). */
+void lb_config_parse_announce(struct lb_config_ctx *c, json_t *obj);
+/* Checks announce against the rest of the config, once all of it is parsed. */
+void lb_config_check_announce(struct lb_config_ctx *c);
 
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "lb/announce.h"
 #include "lb/config.h"
 #include "lb/limits.h"
 #include "lb/loop.h"
@@ -43,6 +44,8 @@ struct lb_ctl_state {
 	const struct lb_capacity *cap;	/* per-worker capacity; NULL: "limits" unavailable */
 	unsigned int workers;		/* of the current generation */
 	const struct lb_rules_state *rules;	/* NULL: "rules" unknown */
+	/* Announcements and gateway drain; NULL: drain-gateway answers "unavailable". */
+	struct lb_announce *announce;
 	/* Last reload, recorded by lb_ctl_state_reloaded(); reload_time 0: none yet. */
 	time_t reload_time;
 	bool reload_ok;

@@ -2,8 +2,9 @@
 /*
  * The control protocol's requests: one JSON object in, one reply line out
  * (docs/control.md). Everything here reads the state the master keeps in
- * struct lb_ctl_state and shm; only set-state, set-weight and reload change
- * anything, and those are logged with who asked.
+ * struct lb_ctl_state and shm; only set-state, set-weight, reload,
+ * drain-gateway and resume-gateway change anything, and those are logged
+ * with who asked.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -325,6 +326,57 @@ static json_t *rules_json(const struct lb_rules_state *rs)
 			 "last_error", rs->last_error[0] ? jstr(rs->last_error) : json_null());
 }
 
+static json_t *jtime(time_t t)
+{
+	return t ? json_integer((json_int_t)t) : json_null();
+}
+
+/* The gateway's state, its drain, and which VIPs it announces and why not. */
+static json_t *gateway_json(const struct lb_announce *a)
+{
+	const struct lb_announce_state *as;
+	json_t *drain = json_null(), *ann = json_null(), *vips;
+
+	if (!a)
+		return json_null();
+	as = lb_announce_state(a);
+	if (as->drain_since && (as->gateway == LB_GATEWAY_DRAINING ||
+				as->gateway == LB_GATEWAY_DRAINED))
+		drain = json_pack("{s:I, s:o, s:o, s:b, s:b, s:o}",
+				  "since", (json_int_t)as->drain_since,
+				  "deadline", jtime(as->drain_deadline),
+				  "ended", jtime(as->drained_at),
+				  "stop", as->drain_stop,
+				  "timed_out", as->drain_timed_out,
+				  "connections", jint(as->drain_active));
+	if (as->configured) {
+		vips = json_array();
+		for (size_t i = 0; vips && i < as->n_shown; i++) {
+			const struct lb_announce_vip *v = &as->vips[i];
+			char buf[LB_ADDR_STRLEN], addr[LB_ADDR_STRLEN + 8];
+
+			snprintf(addr, sizeof(addr), "%s%s", lb_addr_format_ip(&v->addr, buf, sizeof(buf)),
+				 lb_announce_plen_suffix(v));
+			json_array_append_new(vips, json_pack("{s:s, s:b, s:o, s:o}",
+				"address", addr,
+				"announced", v->announced, "since", jtime(v->since),
+				"why", v->why ? json_string(v->why) : json_null()));
+		}
+		ann = json_pack("{s:s, s:I, s:i, s:I, s:I, s:o, s:o, s:o, s:o}",
+				"device", as->device,
+				"table", (json_int_t)as->table,
+				"protocol", (int)as->protocol,
+				"routes", (json_int_t)as->n_announced,
+				"vip_count", (json_int_t)as->n_vips,
+				"changes", ju64(as->changes),
+				"failures", ju64(as->failures),
+				"last_error", as->last_error[0] ? jstr(as->last_error) : json_null(),
+				"vips", vips);
+	}
+	return json_pack("{s:s, s:o, s:o}", "state", lb_announce_gateway_name(as->gateway),
+			 "drain", drain, "announce", ann);
+}
+
 static json_t *cmd_status(struct req *r)
 {
 	const struct lb_ctl_state *st = r->st;
@@ -338,7 +390,7 @@ static json_t *cmd_status(struct req *r)
 	for (unsigned int i = 0; st->shm && workers && i < st->shm->n_workers; i++)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
-	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o, s:o}",
 			 "pid", (int)(st->pid ? st->pid : getpid()),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
@@ -347,6 +399,7 @@ static json_t *cmd_status(struct req *r)
 			 "generation", (int)st->generation,
 			 "last_reload", reload,
 			 "rules", rules_json(st->rules),
+			 "gateway", gateway_json(st->announce),
 			 "memory", memory_json(st),
 			 "workers", workers);
 }
@@ -750,7 +803,63 @@ static json_t *cmd_reload(struct req *r)
 	return json_pack("{s:i, s:s}", "generation", (int)st->generation, "message", msg);
 }
 
+static bool need_announce(struct req *r)
+{
+	if (r->st->announce)
+		return true;
+	fail(r, "unavailable", NULL, "the gateway state is not set up yet");
+	return false;
+}
+
+static json_t *cmd_drain_gateway(struct req *r)
+{
+	struct lb_announce *a = r->st->announce;
+	json_t *stop = json_object_get(r->obj, "stop"), *t = json_object_get(r->obj, "timeout_ms");
+	json_int_t timeout = 0;
+	char msg[256];
+
+	if (!need_announce(r))
+		return NULL;
+	if (stop && !json_is_boolean(stop)) {
+		fail(r, "bad_argument", "stop", "argument 'stop' must be true or false");
+		return NULL;
+	}
+	if (t) {
+		timeout = json_is_integer(t) ? json_integer_value(t) : 0;
+		if (timeout < 1 || timeout > 86400000) {
+			fail(r, "bad_argument", "timeout_ms",
+			     "argument 'timeout_ms' must be an integer 1..86400000");
+			return NULL;
+		}
+	}
+	if (lb_announce_drain(a, json_is_true(stop), (unsigned int)timeout, lb_clock_ms(), msg,
+			      sizeof(msg)) < 0) {
+		fail(r, "unavailable", NULL, "%s", msg);
+		return NULL;
+	}
+	lb_info("control: %s: drain-gateway: %s", r->who, msg);
+	return json_pack("{s:s, s:s}", "state",
+			 lb_announce_gateway_name(lb_announce_state(a)->gateway), "message", msg);
+}
+
+static json_t *cmd_resume_gateway(struct req *r)
+{
+	struct lb_announce *a = r->st->announce;
+	char msg[256];
+
+	if (!need_announce(r))
+		return NULL;
+	if (lb_announce_resume(a, lb_clock_ms(), msg, sizeof(msg)) < 0) {
+		fail(r, "not_draining", NULL, "%s", msg);
+		return NULL;
+	}
+	lb_info("control: %s: resume-gateway: %s", r->who, msg);
+	return json_pack("{s:s, s:s}", "state",
+			 lb_announce_gateway_name(lb_announce_state(a)->gateway), "message", msg);
+}
+
 static const char *const no_args[] = { NULL };
+static const char *const drain_gateway_args[] = { "stop", "timeout_ms", NULL };
 static const char *const service_arg[] = { "service", NULL };
 static const char *const state_args[] = { "service", "backend", "state", NULL };
 static const char *const weight_args[] = { "service", "backend", "weight", NULL };
@@ -770,6 +879,11 @@ static const struct cmd commands[] = {
 	{ "set-weight", weight_args, weight_args, cmd_set_weight,
 	  "set a backend's weight, 0..1000" },
 	{ "reload", no_args, no_args, cmd_reload, "reload the config file" },
+	{ "drain-gateway", drain_gateway_args, no_args, cmd_drain_gateway,
+	  "withdraw this gateway's announcements; connections go on until they end or "
+	  "timeout_ms (then lb stops, with stop)" },
+	{ "resume-gateway", no_args, no_args, cmd_resume_gateway,
+	  "end a gateway drain: announce the VIPs again" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -426,6 +426,28 @@ static void metrics_rules(struct lb_str *b, const struct lb_rules_state *rs)
 		      (long long)rs->last_time);
 }
 
+static void metrics_announce(struct lb_str *b, const struct lb_announce_state *as)
+{
+	family(b, "lb_gateway_serving", "gauge",
+	       "1 while lb announces what it can serve; 0 while starting, drained or stopping.");
+	lb_str_printf(b, "lb_gateway_serving %d\n", as->gateway == LB_GATEWAY_SERVING);
+	family(b, "lb_gateway_draining", "gauge",
+	       "1 from a gateway drain (lbctl drain-gateway) until lb resumes or stops.");
+	lb_str_printf(b, "lb_gateway_draining %d\n", as->gateway == LB_GATEWAY_DRAINING ||
+		  as->gateway == LB_GATEWAY_DRAINED);
+	if (!as->configured)
+		return;
+	family(b, "lb_announce_vips", "gauge", "VIP addresses in the config (one route each).");
+	lb_str_printf(b, "lb_announce_vips %zu\n", as->n_vips);
+	family(b, "lb_announce_routes", "gauge", "VIP routes in the announce table now.");
+	lb_str_printf(b, "lb_announce_routes %zu\n", as->n_announced);
+	family(b, "lb_announce_changes_total", "counter", "VIP routes added or deleted.");
+	lb_str_printf(b, "lb_announce_changes_total %" PRIu64 "\n", as->changes);
+	family(b, "lb_announce_failures_total", "counter",
+	       "VIP route changes the kernel refused (retried every second).");
+	lb_str_printf(b, "lb_announce_failures_total %" PRIu64 "\n", as->failures);
+}
+
 char *lb_ctl_metrics(const struct lb_ctl_state *st)
 {
 	struct lb_str b = { 0 };
@@ -450,6 +472,8 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 		      (long long)st->reload_time);
 	if (st->rules)
 		metrics_rules(&b, st->rules);
+	if (st->announce)
+		metrics_announce(&b, lb_announce_state(st->announce));
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);

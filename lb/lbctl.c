@@ -272,6 +272,34 @@ static json_t *req_metrics(char **argv) { return req_plain("metrics"); }
 static json_t *req_version(char **argv) { return req_plain("version"); }
 static json_t *req_limits(char **argv) { return req_plain("limits"); }
 
+static json_t *req_resume_gateway(char **argv) { return req_plain("resume-gateway"); }
+
+/* drain-gateway [--stop] [SECONDS], in either order. */
+static json_t *req_drain_gateway(char **argv)
+{
+	json_t *req = req_plain("drain-gateway");
+	bool stop = false, timeout = false;
+
+	for (; *argv; argv++) {
+		char *end;
+		long s;
+
+		if (!strcmp(*argv, "--stop") && !stop) {
+			stop = true;
+			json_object_set_new(req, "stop", json_true());
+			continue;
+		}
+		errno = 0;
+		s = strtol(*argv, &end, 10);
+		if (timeout || errno || end == *argv || *end || s < 1 || s > 86400)
+			die(EXIT_USAGE, "drain-gateway: '%s' is neither --stop nor a number of "
+			    "seconds 1..86400", *argv);
+		timeout = true;
+		json_object_set_new(req, "timeout_ms", json_integer((json_int_t)s * 1000));
+	}
+	return req;
+}
+
 static json_t *req_backends(char **argv)
 {
 	return argv[0] ? json_pack("{s:s, s:s}", "cmd", "backends", "service", argv[0])
@@ -338,6 +366,63 @@ static void print_rules(json_t *rules)
 	}
 }
 
+/* "gateway:" line(s) of status: serving or drained, and the VIPs not announced. */
+static void print_gateway(json_t *gw)
+{
+	json_t *drain = json_object_get(gw, "drain"), *ann = json_object_get(gw, "announce"), *v;
+	char when[64], until[64];
+	size_t i, shown = 0, withdrawn = 0;
+
+	if (!json_is_object(gw))
+		return;
+	if (json_is_object(drain)) {
+		timestamp(when, sizeof(when), num(drain, "since"));
+		if (json_is_integer(json_object_get(drain, "ended"))) {
+			timestamp(until, sizeof(until), num(drain, "ended"));
+			printf("gateway:     drained since %s (withdrawn %s)%s\n", until, when,
+			       json_is_true(json_object_get(drain, "timed_out"))
+			       ? ": the timeout passed with connections open" : "");
+		} else {
+			timestamp(until, sizeof(until), num(drain, "deadline"));
+			printf("gateway:     draining since %s: %lld connections open; ends by %s%s\n",
+			       when, num(drain, "connections"), until,
+			       json_is_true(json_object_get(drain, "stop")) ? ", then lb stops" : "");
+		}
+	} else {
+		printf("gateway:     %s\n", str(gw, "state"));
+	}
+	if (!json_is_object(ann))
+		return;
+	printf("announce:    %lld of %lld VIPs, table %lld protocol %lld device %s\n",
+	       num(ann, "routes"), num(ann, "vip_count"), num(ann, "table"), num(ann, "protocol"),
+	       str(ann, "device"));
+	json_array_foreach(json_object_get(ann, "vips"), i, v) {
+		if (json_is_true(json_object_get(v, "announced")))
+			continue;
+		if (withdrawn++ >= 10)
+			continue;
+		shown++;
+		printf("             %s not announced: %s\n", str(v, "address"), str(v, "why"));
+	}
+	if (withdrawn > shown)
+		printf("             and %zu more not announced (lbctl -j status lists them)\n",
+		       withdrawn - shown);
+	if (json_is_string(json_object_get(ann, "last_error"))) {
+		char *err = clean(str(ann, "last_error"));
+
+		printf("             %lld failed route changes, last: %s\n", num(ann, "failures"), err);
+		free(err);
+	}
+}
+
+static void print_gateway_change(json_t *d, char **argv)
+{
+	char *msg = clean(str(d, "message"));
+
+	printf("gateway %s: %s\n", str(d, "state"), msg);
+	free(msg);
+}
+
 static void print_status(json_t *d, char **argv)
 {
 	static const char *const head[] = { ">ID", ">PID", ">GEN", "STATE", ">ACTIVE",
@@ -364,6 +449,7 @@ static void print_status(json_t *d, char **argv)
 		printf("last reload: none\n");
 	}
 	print_rules(json_object_get(d, "rules"));
+	print_gateway(json_object_get(d, "gateway"));
 	if (json_is_object(mem))
 		printf("memory:      shm %sB (pool %sB), master rss %sB\n",
 		       lbctl_human((double)num(mem, "shm_bytes"), a, sizeof(a)),
@@ -598,6 +684,21 @@ static const struct subcommand commands[] = {
 	  "Asks lb to read its configuration file again and waits (60 s by default) for\n"
 	  "the result. A failed reload leaves the running configuration in force.\n",
 	  req_reload, print_reload },
+	{ "drain-gateway", "[--stop] [SECONDS]", 0, 2, 10,
+	  "withdraw this gateway's announcements and let its connections finish",
+	  "Withdraws every VIP route lb announces (see \"announce\" in lb.json(5)), so the\n"
+	  "routers send new connections to the other gateways, and keeps serving: it\n"
+	  "goes on accepting what still arrives, and established connections go on.\n"
+	  "The drain ends when no connection is left (but no sooner than\n"
+	  "announce.settle_ms after the withdrawal) or after SECONDS (default: the\n"
+	  "config's drain_timeout_ms). With --stop, lb then stops; without, it stays\n"
+	  "drained, still serving what is left, until resume-gateway or a stop. lbctl\n"
+	  "status shows the drain. A rolling upgrade of a tier drains one gateway\n"
+	  "with --stop, upgrades and starts it, then goes on to the next.\n",
+	  req_drain_gateway, print_gateway_change },
+	{ "resume-gateway", "", 0, 0, 10, "end a gateway drain: announce the VIPs again",
+	  "Announces again every VIP lb can serve and cancels a pending stop.\n",
+	  req_resume_gateway, print_gateway_change },
 	{ "metrics", "", 0, 0, 10, "print metrics in the Prometheus text format",
 	  "Prints what a Prometheus scrape would get; see docs/control.md for the names.\n",
 	  req_metrics, print_metrics },

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb/announce.h"
 #include "lb/config.h"
 #include "lb/limits.h"
 #include "lb/master.h"
@@ -77,7 +78,7 @@ static int test_config(const char *path, const struct lb_config *cfg)
 
 	if (test_host(path, cfg))
 		return 1;
-	if (lb_rules_print(cfg, stdout) < 0) {
+	if (lb_rules_print(cfg, stdout) < 0 || lb_announce_print(cfg, stdout) < 0) {
 		fprintf(stderr, "lb: out of memory\n");
 		return 1;
 	}

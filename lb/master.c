@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lb/announce.h"
 #include "lb/ctl.h"
 #include "lb/health.h"
 #include "lb/http.h"
@@ -85,6 +86,7 @@ struct master {
 	struct lb_listener_set ls;	/* one position per worker of the current generation */
 	struct lb_capacity cap;
 	struct lb_rules *rules;
+	struct lb_announce *announce;
 	struct lb_health *health;
 	struct lb_health *retired_health;	/* retired in callbacks, stopped after the batch */
 	struct lb_ctl *ctl;
@@ -450,16 +452,19 @@ static void stop_expired(struct lb_timer *t)
 	arm_stop_timer();
 }
 
-static void begin_stop(int signo)
+/*
+ * Stops lb: withdraws its announcements, closes the listeners and gives
+ * the workers drain_ms to finish their connections.
+ */
+static void begin_stop(const char *why, unsigned int drain_ms)
 {
-	/* m.cur is set before the loop runs and never cleared while it does. */
-	unsigned int drain_ms = m.cur->cfg->drain_timeout_ms;
-
 	if (m.stopping)
 		return;
 	m.stopping = true;
-	lb_info("%s: stopping", strsignal(signo));
+	lb_info("%s: stopping", why);
 	lb_notify("STOPPING=1");
+	/* Before the listeners go, so routers stop sending as early as possible. */
+	lb_announce_stop(m.announce, lb_loop_now(m.loop));
 	/* No new connection may queue on a socket nobody will accept from. */
 	lb_listener_set_free(&m.ls);
 	for_each_gen(g) {
@@ -503,6 +508,18 @@ static void watchdog(void)
 	}
 }
 
+/* Connections open in every worker of every generation (the pool's slots). */
+static int64_t open_connections(void)
+{
+	const struct lb_shm *shm = m.cur->shm;
+	int64_t n = 0;
+
+	for (uint32_t i = 0; i < shm->n_workers; i++)
+		if (atomic_load(&shm->workers[i].pid))
+			n += atomic_load(&shm->workers[i].active);
+	return n;
+}
+
 static void tick(struct lb_timer *t)
 {
 	uint64_t now = lb_loop_now(m.loop);
@@ -510,6 +527,9 @@ static void tick(struct lb_timer *t)
 					     LB_SHM_MAGLEV_BUDGET);
 
 	watchdog();
+	if (!m.stopping && lb_announce_state(m.announce)->gateway == LB_GATEWAY_DRAINING &&
+	    lb_announce_drain_check(m.announce, open_connections(), now))
+		begin_stop("gateway drained", 0);
 	/* A build under way goes on at the next turn of the loop, after what else is ready. */
 	lb_loop_timer_set(m.loop, t, now + (due && due < TICK_MS ? due : TICK_MS));
 }
@@ -598,7 +618,9 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "shared memory: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
+	rc = lb_announce_prepare(m.announce, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
 	if (rc < 0) {
 		lb_err("reload: %s", err);
 		snprintf(msg, len, "%s", err);
@@ -644,6 +666,7 @@ static int reload(char *msg, size_t len)
 	if (started < n)
 		lb_err("reload: generation %u started %u of %u workers; the rest are retried, and "
 		       "older workers keep their positions meanwhile", shm->generation, started, n);
+	lb_announce_use(m.announce, cfg, shm);
 	m.ctl_state.cfg = cfg;
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
@@ -703,7 +726,8 @@ static void on_signal(int signo)
 		break;
 	case SIGTERM:
 	case SIGINT:
-		begin_stop(signo);
+		/* m.cur is set before the loop runs and never cleared while it does. */
+		begin_stop(strsignal(signo), m.cur->cfg->drain_timeout_ms);
 		break;
 	case SIGHUP:
 		/* Signals queued meanwhile coalesce into one more reload. */
@@ -718,6 +742,8 @@ static void after_batch(void *arg)
 {
 	struct gen **pg = &m.old;
 
+	/* States changed in this batch (health, control) reach the routes now. */
+	lb_announce_sync(m.announce, lb_loop_now(m.loop));
 	lb_health_stop_list(&m.retired_health);
 	while (*pg) {
 		struct gen *g = *pg;
@@ -798,17 +824,25 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	if (!m.ctl)
 		goto out;
 	m.rules = lb_rules_alloc();
+	m.announce = lb_announce_alloc();
 	m.http = lb_http_alloc(m.loop, &m.ctl_state);
-	if (!m.rules || !m.http) {
+	if (!m.rules || !m.announce || !m.http) {
 		lb_err("out of memory");
 		goto out;
 	}
 	m.ctl_state.pid = getpid();
+	m.ctl_state.announce = m.announce;
 	/* Before dropping privileges: a port below 1024 needs them. */
 	if (lb_http_apply(m.http, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
 		goto out;
 	}
+	/* Nothing is announced before lb is ready; the device must exist before privileges go. */
+	if (lb_announce_prepare(m.announce, cfg, err, sizeof(err)) < 0) {
+		lb_err("%s", err);
+		goto out;
+	}
+	lb_announce_use(m.announce, cfg, shm);
 	/* Watching first: a removal between the install and the watch would go unnoticed. */
 	lb_rules_watch(m.rules, m.loop);
 	m.ctl_state.rules = lb_rules_state(m.rules);
@@ -828,12 +862,13 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	trim_heap();
 	if (start_gen(m.cur) == 0) {
 		lb_err("no worker could start");
-		begin_stop(SIGTERM);
+		begin_stop("no worker could start", cfg->drain_timeout_ms);
 	} else {
 		lb_info("ready: %u workers, %u connections each (open-file limit %lu), "
 			"intercepting on port %u, table inet %s", n, m.cap.conns, m.cap.nofile,
 			cfg->intercept.port, cfg->intercept.table);
 		lb_notify("READY=1\nSTATUS=generation 1");
+		lb_announce_ready(m.announce, lb_loop_now(m.loop));
 	}
 	rc = lb_loop_run(m.loop);
 	if (rc < 0) {
@@ -845,6 +880,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	}
 	status = rc < 0 ? 1 : 0;
 out:
+	/* The device, and every route through it, goes first: routers stop sending at once. */
+	lb_announce_free(m.announce);
 	lb_health_stop_list(&m.retired_health);
 	lb_health_stop(m.health);
 	lb_http_free(m.http);

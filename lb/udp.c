@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,10 @@
 #include "lb/udp.h"
 
 #define BATCH 32
+/* A GSO send: at most this many datagrams (the kernel's floor for UDP_MAX_SEGMENTS), */
+#define GSO_SEGS 64
+/* and bytes, below the largest IPv4 UDP payload (65,507). */
+#define GSO_BYTES 65000
 /* Fragments are reassembled before tproxy sees them: a datagram may be this long. */
 #define DGRAM_MAX 65536
 /* Batches a socket may read per event before the others get their turn. */
@@ -57,6 +62,8 @@ struct flow {
 	bool dirty;
 	/* Its sockets' first read is checked for senders other than its peers (see cli_event). */
 	bool cli_checked, srv_checked;
+	/* Whether sends on each socket may be segmented by the kernel (see batch_send). */
+	bool cli_gso, srv_gso;
 	uint64_t key;			/* its (client, backend) pair in the shared keyset */
 	uint32_t key_at;
 	bool keyed, live;
@@ -91,6 +98,10 @@ struct lb_udp {
 	struct iovec iov[BATCH];
 	union lb_sockaddr names[BATCH];
 	char ctrl[BATCH][CMSG_SPACE(sizeof(struct sockaddr_in6))];
+	/* The same batch as runs of equal datagrams, one send each (batch_send). */
+	struct mmsghdr runs[BATCH];
+	int run_len[BATCH];
+	char run_ctrl[BATCH][CMSG_SPACE(sizeof(uint16_t))];
 };
 
 static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
@@ -450,7 +461,8 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	dnext = f->dnext;
 	*f = (struct flow){ .u = u, .si = si, .client = *client, .vip = *vip,
 			    .cli = { .fd = -1, .cb = cli_event }, .srv = { .fd = -1, .cb = srv_event },
-			    .timer = { .cb = flow_timeout }, .dirty = was_dirty, .dnext = dnext };
+			    .timer = { .cb = flow_timeout }, .dirty = was_dirty, .dnext = dnext,
+			    .cli_gso = true, .srv_gso = true };
 	if (flow_pick(f, qr, &any_port) != LB_BACKEND_OK) {
 		drop(u, si, &ss->udp_drop_no_backend, "no usable backend", client);
 		return NULL;
@@ -540,14 +552,10 @@ static int batch_recv(struct lb_udp *u, int fd, bool names, bool ctrl)
 	return n == -1 ? -errno : n;
 }
 
-/*
- * Sends the n datagrams of the batch (in msgs order, names cleared: fd is
- * connected) on fd. Returns how many left; the rest are dropped. -errno
- * when the first failed for a reason other than a full buffer.
- */
-static int batch_send(struct lb_udp *u, int fd, int n)
+/* Sends msgs[from, n) one message each; returns the index reached, or -errno at from. */
+static int send_each(struct lb_udp *u, int fd, int from, int n)
 {
-	int sent = 0;
+	int sent = from;
 
 	while (sent < n) {
 		int m = sendmmsg(fd, u->msgs + sent, n - sent, MSG_DONTWAIT);
@@ -557,9 +565,89 @@ static int batch_send(struct lb_udp *u, int fd, int n)
 				continue;
 			if (errno == EAGAIN || errno == ENOBUFS)
 				return sent;
-			return sent ? sent : -errno;
+			return sent > from ? sent : -errno;
 		}
 		sent += m;
+	}
+	return sent;
+}
+
+/*
+ * Groups msgs[0, n) into runs the kernel can segment (UDP GSO): datagrams
+ * of one size, and at most one shorter at the end, up to GSO_SEGS of them
+ * and GSO_BYTES in all. Their iovecs are consecutive already (batch_keep),
+ * so a run is one message of several iovecs and a UDP_SEGMENT size. Returns
+ * the number of runs.
+ */
+static int make_runs(struct lb_udp *u, int n)
+{
+	int runs = 0;
+
+	for (int i = 0; i < n;) {
+		size_t size = u->iov[i].iov_len, total = size;
+		int j = i + 1;
+		struct msghdr *h = &u->runs[runs].msg_hdr;
+
+		while (size && j < n && j - i < GSO_SEGS && u->iov[j].iov_len <= size &&
+		       total + u->iov[j].iov_len <= GSO_BYTES) {
+			total += u->iov[j].iov_len;
+			if (u->iov[j++].iov_len < size)
+				break;	/* the short one ends the run */
+		}
+		*h = (struct msghdr){ .msg_iov = &u->iov[i], .msg_iovlen = (size_t)(j - i) };
+		if (j - i > 1) {
+			struct cmsghdr *c = (struct cmsghdr *)u->run_ctrl[runs];
+			uint16_t seg = (uint16_t)size;
+
+			h->msg_control = c;
+			h->msg_controllen = CMSG_SPACE(sizeof(seg));
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(seg));
+			memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		}
+		u->run_len[runs++] = j - i;
+		i = j;
+	}
+	return runs;
+}
+
+/*
+ * Sends the n datagrams of the batch (in msgs order, names cleared: fd is
+ * connected) on fd. Returns how many left, always the first ones; the rest
+ * are dropped. -errno when the first failed for a reason other than a full
+ * buffer. With *gso, runs of equal datagrams go as one send each, which
+ * the kernel cuts into datagrams as late as it can: one trip through the
+ * stack and the interface for up to GSO_SEGS of them. A socket or path
+ * that refuses it (no checksum offload: EIO; datagrams longer than the
+ * path MTU, which only fragmentation carries: EMSGSIZE) clears *gso and
+ * sends one by one from then on.
+ */
+static int batch_send(struct lb_udp *u, int fd, int n, bool *gso)
+{
+	int runs, done = 0, sent = 0;
+
+	if (!*gso || n < 2)
+		return send_each(u, fd, 0, n);
+	runs = make_runs(u, n);
+	while (done < runs) {
+		int m = sendmmsg(fd, u->runs + done, runs - done, MSG_DONTWAIT);
+
+		if (m == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == ENOBUFS)
+				return sent;
+			if (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP ||
+			    errno == EMSGSIZE) {
+				*gso = false;
+				return send_each(u, fd, sent, n);
+			}
+			return sent ? sent : -errno;
+		}
+		for (int k = done; k < done + m; k++)
+			sent += u->run_len[k];
+		done += m;
 	}
 	return sent;
 }
@@ -603,7 +691,7 @@ static void flow_sent_up(struct flow *f, int sent, int n, uint64_t bytes)
 static void flow_up(struct flow *f, int n)
 {
 	struct lb_udp *u = f->u;
-	int sent = batch_send(u, f->srv.fd, n);
+	int sent = batch_send(u, f->srv.fd, n, &f->srv_gso);
 	uint64_t bytes = 0;
 
 	for (int i = 0; i < sent; i++)
@@ -780,7 +868,7 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 			break;
 		if (!f->dgrams_out)
 			lb_backend_connected(f->backend);
-		sent = batch_send(u, f->cli.fd, kept);
+		sent = batch_send(u, f->cli.fd, kept, &f->cli_gso);
 		if (sent < 0)
 			sent = 0;
 		for (int i = sent; i < kept; i++)

@@ -89,3 +89,43 @@ const char *lb_nft_netlink_extack(const struct nlmsghdr *nlh)
 	}
 	return NULL;
 }
+
+int lb_nft_netlink_talk(struct mnl_socket *nl, uint32_t seq, struct nlmsghdr *nlh, char *why,
+			size_t whylen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	unsigned int portid = mnl_socket_get_portid(nl);
+
+	why[0] = '\0';
+	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) == -1)
+		return -errno;
+	for (;;) {
+		const struct nlmsghdr *h;
+		ssize_t n;
+		int len;
+
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n == -1)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		len = (int)n;
+		for (h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, len);
+		     h = mnl_nlmsg_next(h, &len)) {
+			const struct nlmsgerr *e;
+
+			if (h->nlmsg_seq != seq || h->nlmsg_pid != portid ||
+			    h->nlmsg_type != NLMSG_ERROR ||
+			    h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+				continue;
+			e = mnl_nlmsg_get_payload(h);
+			if (e->error) {
+				const char *text = lb_nft_netlink_extack(h);
+
+				if (text)
+					snprintf(why, whylen, "%s", text);
+			}
+			return e->error;
+		}
+	}
+}

@@ -3,14 +3,15 @@
 #define LB_NFT_NETLINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mnl_socket;
 struct nlmsghdr;
 
 /*
- * What the request sockets of apply.c and route.c and the notification
- * sockets of watch.c have in common: opening and binding, acks that carry
- * the kernel's explanation, and buffer sizes.
+ * What the request sockets of apply.c, route.c and announce.c and the
+ * notification sockets of watch.c have in common: opening and binding,
+ * requests and acks that carry the kernel's explanation, and buffer sizes.
  */
 
 /*
@@ -39,5 +40,14 @@ void lb_nft_netlink_sockbuf(int fd, int force, int opt, size_t want);
 
 /* The extended-ack text the kernel attached to error message nlh, or NULL. */
 const char *lb_nft_netlink_extack(const struct nlmsghdr *nlh);
+
+/*
+ * Sends request nlh on nl (a lb_nft_netlink_request() socket) with sequence
+ * number seq, asking for an ack, and waits for it. Returns 0 or the
+ * kernel's -errno (-ETIMEDOUT when no answer came), with its extended-ack
+ * text, or "", in why.
+ */
+int lb_nft_netlink_talk(struct mnl_socket *nl, uint32_t seq, struct nlmsghdr *nlh, char *why,
+			size_t whylen);
 
 #endif

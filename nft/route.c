@@ -51,47 +51,10 @@ static void rtnl_close(struct rtnl *r)
 	r->nl = NULL;
 }
 
-/*
- * Sends one request and waits for its ack. Returns 0 or the kernel's
- * -errno, with its extended-ack text (or "") in why.
- */
+/* lb_nft_netlink_talk() on r's socket, with its next sequence number. */
 static int rtnl_talk(struct rtnl *r, struct nlmsghdr *nlh, char *why, size_t whylen)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	uint32_t seq = r->seq++;
-
-	why[0] = '\0';
-	nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	if (mnl_socket_sendto(r->nl, nlh, nlh->nlmsg_len) == -1)
-		return -errno;
-	for (;;) {
-		const struct nlmsghdr *h;
-		ssize_t n;
-		int len;
-
-		n = mnl_socket_recvfrom(r->nl, buf, sizeof(buf));
-		if (n == -1)
-			return errno == EAGAIN ? -ETIMEDOUT : -errno;
-		len = (int)n;
-		for (h = (const struct nlmsghdr *)buf; mnl_nlmsg_ok(h, len);
-		     h = mnl_nlmsg_next(h, &len)) {
-			const struct nlmsgerr *e;
-
-			if (h->nlmsg_seq != seq || h->nlmsg_pid != r->portid ||
-			    h->nlmsg_type != NLMSG_ERROR ||
-			    h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-				continue;
-			e = mnl_nlmsg_get_payload(h);
-			if (e->error) {
-				const char *text = lb_nft_netlink_extack(h);
-
-				if (text)
-					snprintf(why, whylen, "%s", text);
-			}
-			return e->error;
-		}
-	}
+	return lb_nft_netlink_talk(r->nl, r->seq++, nlh, why, whylen);
 }
 
 static const char *family_name(int family)

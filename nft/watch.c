@@ -38,6 +38,8 @@
 #define LB_NFT_WATCH_BUFSIZE	65536
 /* lb opens at most a few request sockets per reload or restore; events are read in between. */
 #define LB_NFT_OWN_MAX		32
+/* Request sockets that live as long as lb (announce.c's): never pushed out by newer ones. */
+#define LB_NFT_KEPT_MAX		4
 /* Highest attribute type any parsed message uses. */
 #define LB_NFT_ATTR_MAX		31
 
@@ -51,7 +53,7 @@ struct lb_nft_watch {
 static struct {
 	int proto;
 	uint32_t portid;
-} own[LB_NFT_OWN_MAX];
+} own[LB_NFT_OWN_MAX], kept[LB_NFT_KEPT_MAX];
 static size_t n_own;
 /* The watch that is open, whose sockets drop lb's own notifications. */
 static struct lb_nft_watch *active;
@@ -68,16 +70,19 @@ static struct lb_nft_watch *active;
  */
 static void filter_own(struct lb_nft_watch *w, enum lb_nft_watch_src src, int proto)
 {
-	struct sock_filter prog[LB_NFT_OWN_MAX + 3];
+	struct sock_filter prog[LB_NFT_OWN_MAX + LB_NFT_KEPT_MAX + 3];
 	struct sock_fprog fprog = { .filter = prog };
 	size_t n = n_own < LB_NFT_OWN_MAX ? n_own : LB_NFT_OWN_MAX, k = 0, len = 0;
-	uint32_t ports[LB_NFT_OWN_MAX];
+	uint32_t ports[LB_NFT_OWN_MAX + LB_NFT_KEPT_MAX];
 
 	if (!w || !w->nl[src])
 		return;
 	for (size_t i = 0; i < n; i++)
 		if (own[i].proto == proto && own[i].portid)
 			ports[k++] = own[i].portid;
+	for (size_t i = 0; i < LB_NFT_KEPT_MAX; i++)
+		if (kept[i].proto == proto && kept[i].portid)
+			ports[k++] = kept[i].portid;
 	prog[len++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 						   offsetof(struct nlmsghdr, nlmsg_pid));
 	for (size_t i = 0; i < k; i++)
@@ -99,6 +104,28 @@ void lb_nft_watch_own(int proto, uint32_t portid)
 		   proto);
 }
 
+void lb_nft_watch_own_kept(int proto, uint32_t portid, bool on)
+{
+	size_t free_slot = LB_NFT_KEPT_MAX;
+
+	for (size_t i = 0; i < LB_NFT_KEPT_MAX; i++) {
+		if (kept[i].proto == proto && kept[i].portid == portid) {
+			if (!on)
+				kept[i].portid = 0;
+			free_slot = LB_NFT_KEPT_MAX + 1;
+			break;
+		}
+		if (!kept[i].portid && free_slot == LB_NFT_KEPT_MAX)
+			free_slot = i;
+	}
+	if (on && free_slot < LB_NFT_KEPT_MAX) {
+		kept[free_slot].proto = proto;
+		kept[free_slot].portid = portid;
+	}
+	filter_own(active, proto == NETLINK_NETFILTER ? LB_NFT_WATCH_NFT : LB_NFT_WATCH_ROUTE,
+		   proto);
+}
+
 static bool is_own(int proto, uint32_t portid)
 {
 	size_t n = n_own < LB_NFT_OWN_MAX ? n_own : LB_NFT_OWN_MAX;
@@ -106,6 +133,9 @@ static bool is_own(int proto, uint32_t portid)
 	/* Port 0 is the kernel itself, never lb. */
 	for (size_t i = 0; portid && i < n; i++)
 		if (own[i].proto == proto && own[i].portid == portid)
+			return true;
+	for (size_t i = 0; portid && i < LB_NFT_KEPT_MAX; i++)
+		if (kept[i].proto == proto && kept[i].portid == portid)
 			return true;
 	return false;
 }

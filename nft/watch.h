@@ -2,6 +2,7 @@
 #ifndef LB_NFT_WATCH_H
 #define LB_NFT_WATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -95,5 +96,13 @@ void lb_nft_watch_parse(struct lb_nft_watch *w, enum lb_nft_watch_src src,
  * call it for every socket they open; the last few ports are kept.
  */
 void lb_nft_watch_own(int proto, uint32_t portid);
+
+/*
+ * The same for a request socket that lives as long as lb (with on) and
+ * is never pushed out by newer ones, until it closes (on false). For
+ * announce.c's, whose route changes, one a VIP, would otherwise be queued
+ * to the watch by the thousand.
+ */
+void lb_nft_watch_own_kept(int proto, uint32_t portid, bool on);
 
 #endif

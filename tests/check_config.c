@@ -404,11 +404,64 @@ static const struct {
 	{ TOP("'log_syslog':1"), "log_syslog: expected true or false\n" },
 	{ TOP("'access_log':'yes'"), "access_log: expected true or false\n" },
 
+	/* announce */
+	{ TOP("'announce':[]"), "announce: expected an object\n" },
+	{ TOP("'announce':{}"), "announce.table: missing required key\n" },
+	{ TOP("'announce':{'table':0}"), "announce.table: 0 out of range (1..4294967295)\n" },
+	{ TOP("'announce':{'table':254}"),
+	  "announce.table: 254 is reserved (the \"main\" routing table)\n" },
+	{ TOP("'announce':{'table':'200'}"), "announce.table: expected an integer\n" },
+	{ TOP("'announce':{'table':100}"), "announce.table: 100 is also intercept.route_table, "
+	  "whose local default route would be announced with the VIPs; use a table of its own\n" },
+	{ TOP("'intercept':{'route_table':300},'announce':{'table':300}"),
+	  "announce.table: 300 is also intercept.route_table, whose local default route would be "
+	  "announced with the VIPs; use a table of its own\n" },
+	{ TOP("'announce':{'table':200,'protocol':2}"), "announce.protocol: 2 is the kernel's own "
+	  "(\"kernel\"); use a number no routing daemon uses, like 250\n" },
+	{ TOP("'announce':{'table':200,'protocol':12}"), "announce.protocol: 12 is BIRD's own: BIRD "
+	  "would delete these routes as stale; use a number no routing daemon uses, like 250\n" },
+	{ TOP("'announce':{'table':200,'protocol':256}"),
+	  "announce.protocol: 256 out of range (0..255)\n" },
+	{ TOP("'announce':{'table':200,'device':'lb announce'}"), "announce.device: invalid device "
+	  "name \"lb announce\" (1..15 characters of A-Za-z0-9_-.)\n" },
+	{ TOP("'announce':{'table':200,'device':'lb-announce-vips'}"), "announce.device: invalid "
+	  "device name \"lb-announce-vips\" (1..15 characters of A-Za-z0-9_-.)\n" },
+	{ TOP("'announce':{'table':200,'device':'..'}"), "announce.device: invalid device "
+	  "name \"..\" (1..15 characters of A-Za-z0-9_-.)\n" },
+	{ TOP("'announce':{'table':200,'device':7}"), "announce.device: expected a string\n" },
+	{ TOP("'announce':{'table':200,'settle_ms':-1}"),
+	  "announce.settle_ms: -1 out of range (0..600000)\n" },
+	{ TOP("'announce':{'table':200,'metric':5}"), "announce.metric: unknown key\n" },
+
 	/* Syntax, reported by jansson with its position. */
 	{ "{'workers':1,'workers':2}", "line 1, column 22: duplicate object key near '\"workers\"'\n" },
 	{ "", "line 1, column 0: unexpected token near end of file\n" },
 	{ "{\n  'workers': 2,\n}", "line 3, column 1: string or '}' expected near '}'\n" },
 };
+
+START_TEST(test_announce)
+{
+	struct lb_config *cfg = parse_ok(TOP("'workers':1"));
+
+	ck_assert(!cfg->announce.enabled);
+	ck_assert_ptr_null(cfg->announce.device);
+	lb_config_free(cfg);
+	cfg = parse_ok(TOP("'announce':{'table':200}"));
+	ck_assert(cfg->announce.enabled);
+	ck_assert_uint_eq(cfg->announce.table, 200);
+	ck_assert_uint_eq(cfg->announce.protocol, 250);
+	ck_assert_str_eq(cfg->announce.device, "lb-announce");
+	ck_assert_uint_eq(cfg->announce.settle_ms, 2000);
+	lb_config_free(cfg);
+	cfg = parse_ok(TOP("'announce':{'table':4294967295,'protocol':5,'device':'vips.0_x-y',"
+			   "'settle_ms':0}"));
+	ck_assert_uint_eq(cfg->announce.table, 4294967295u);
+	ck_assert_uint_eq(cfg->announce.protocol, 5);
+	ck_assert_str_eq(cfg->announce.device, "vips.0_x-y");
+	ck_assert_uint_eq(cfg->announce.settle_ms, 0);
+	lb_config_free(cfg);
+}
+END_TEST
 
 START_TEST(test_invalid)
 {
@@ -585,6 +638,10 @@ START_TEST(test_load_full)
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
 	ck_assert_uint_eq(cfg->n_services, 2);
+	ck_assert(cfg->announce.enabled);
+	ck_assert_uint_eq(cfg->announce.table, 200);
+	ck_assert_uint_eq(cfg->announce.protocol, 250);
+	ck_assert_str_eq(cfg->announce.device, "lb-announce");
 
 	s = &cfg->services[0];
 	ck_assert_int_eq(s->sched, LB_SCHED_MAGLEV);
@@ -730,7 +787,7 @@ int main(void)
 				 LB_TESTS(test_full, test_workers_auto, test_defaults, test_control_group,
 					  test_user_group, test_default_group, test_many_errors, test_find_service,
 					  test_has_family, test_load_lab, test_load_minimal,
-					  test_load_full, test_load_errors, test_http));
+					  test_load_full, test_load_errors, test_http, test_announce));
 
 	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));

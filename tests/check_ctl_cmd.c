@@ -129,7 +129,7 @@ START_TEST(test_version_help)
 	d = ask_ok("  { 'cmd' : 'version' }\r", &r);
 	json_decref(r);
 	d = ask_ok("{'cmd': 'help'}", &r);
-	ck_assert_uint_eq(json_array_size(d), 11);
+	ck_assert_uint_eq(json_array_size(d), 13);
 	ck_assert_str_eq(sget(json_array_get(d, 0), "cmd"), "help");
 	json_decref(r);
 }
@@ -377,10 +377,72 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/*
+ * drain-gateway and resume-gateway, and what status shows. The
+ * announce block is set after prepare, so no device is opened (no root):
+ * the decisions show in each VIP's "why".
+ */
+START_TEST(test_gateway)
+{
+	struct lb_announce *a = lb_announce_alloc();
+	json_t *r, *d, *gw, *vips;
+	char err[256];
+
+	ck_assert_ptr_nonnull(a);
+	ask_err("{'cmd': 'drain-gateway'}", "unavailable", NULL, NULL);
+	ck_assert_int_eq(lb_announce_prepare(a, cfg, err, sizeof(err)), 0);
+	cfg->announce.enabled = true;
+	cfg->announce.table = 200;
+	cfg->announce.protocol = 250;
+	lb_announce_use(a, cfg, shm);
+	st.announce = a;
+	ask_err("{'cmd': 'drain-gateway'}", "unavailable", NULL, "lb is starting");
+	lb_announce_ready(a, lb_clock_ms());
+
+	d = ask_ok("{'cmd': 'status'}", &r);
+	gw = json_object_get(d, "gateway");
+	ck_assert_str_eq(sget(gw, "state"), "serving");
+	ck_assert(json_is_null(json_object_get(gw, "drain")));
+	ck_assert_int_eq(iget(json_object_get(gw, "announce"), "table"), 200);
+	ck_assert_int_eq(iget(json_object_get(gw, "announce"), "protocol"), 250);
+	vips = json_object_get(json_object_get(gw, "announce"), "vips");
+	ck_assert_uint_eq(json_array_size(vips), 3);
+	ck_assert_str_eq(sget(json_array_get(vips, 0), "address"), "198.18.100.1");
+	ck_assert(json_is_null(json_object_get(json_array_get(vips, 0), "why")));
+	json_decref(r);
+
+	ask_err("{'cmd': 'drain-gateway', 'stop': 1}", "bad_argument", "stop", NULL);
+	ask_err("{'cmd': 'drain-gateway', 'timeout_ms': 0}", "bad_argument", "timeout_ms", NULL);
+	ask_err("{'cmd': 'drain-gateway', 'timeout_ms': '5'}", "bad_argument", "timeout_ms", NULL);
+	ask_err("{'cmd': 'drain-gateway', 'now': true}", "bad_argument", "now", NULL);
+	ask_err("{'cmd': 'resume-gateway'}", "not_draining", NULL, NULL);
+	d = ask_ok("{'cmd': 'drain-gateway', 'stop': true, 'timeout_ms': 30000}", &r);
+	ck_assert_str_eq(sget(d, "state"), "draining");
+	json_decref(r);
+	lb_announce_drain_check(a, 4, lb_clock_ms());
+	d = ask_ok("{'cmd': 'status'}", &r);
+	gw = json_object_get(d, "gateway");
+	ck_assert_str_eq(sget(gw, "state"), "draining");
+	ck_assert(json_is_true(json_object_get(json_object_get(gw, "drain"), "stop")));
+	ck_assert_int_eq(iget(json_object_get(gw, "drain"), "connections"), 4);
+	ck_assert_int_ge(iget(json_object_get(gw, "drain"), "deadline") -
+			 iget(json_object_get(gw, "drain"), "since"), 30);
+	vips = json_object_get(json_object_get(gw, "announce"), "vips");
+	ck_assert_str_eq(sget(json_array_get(vips, 2), "why"), "gateway draining");
+	json_decref(r);
+
+	d = ask_ok("{'cmd': 'resume-gateway'}", &r);
+	ck_assert_str_eq(sget(d, "state"), "serving");
+	json_decref(r);
+	st.announce = NULL;
+	lb_announce_free(a);
+}
+END_TEST
+
 int main(void)
 {
 	return lb_test_main("ctl_cmd", ctl_fixture_setup, ctl_fixture_teardown, 0,
 			    LB_TESTS(test_errors, test_no_shm, test_version_help, test_status,
 				     test_services_backends_stats, test_set_state, test_set_weight,
-				     test_reload));
+				     test_reload, test_gateway));
 }

@@ -442,9 +442,43 @@ START_TEST(test_metrics_escaping)
 }
 END_TEST
 
+/* The gateway's families: drain state and announcements (no device: the block comes after prepare). */
+START_TEST(test_gateway_metrics)
+{
+	struct lb_announce *a = lb_announce_alloc();
+	char err[256], msg[256], *text;
+	struct expo x;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(lb_announce_prepare(a, cfg, err, sizeof(err)), 0);
+	cfg->announce.enabled = true;
+	cfg->announce.table = 200;
+	lb_announce_use(a, cfg, shm);
+	lb_announce_ready(a, lb_clock_ms());
+	st.announce = a;
+	text = lb_ctl_metrics(&st);
+	ck_assert_ptr_nonnull(text);
+	if (expo_check(text, &x) < 0)
+		ck_abort_msg("%s\n%s", x.err, text);
+	expo_free(&x);
+	ck_assert_int_eq(sample(text, "lb_gateway_serving"), 1);
+	ck_assert_int_eq(sample(text, "lb_gateway_draining"), 0);
+	ck_assert_int_eq(sample(text, "lb_announce_vips"), 3);
+	free(text);
+	ck_assert_int_eq(lb_announce_drain(a, false, 30000, lb_clock_ms(), msg, sizeof(msg)), 0);
+	text = lb_ctl_metrics(&st);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(sample(text, "lb_gateway_draining"), 1);
+	ck_assert_int_eq(sample(text, "lb_gateway_serving"), 0);
+	free(text);
+	st.announce = NULL;
+	lb_announce_free(a);
+}
+END_TEST
+
 int main(void)
 {
 	return lb_test_main("ctl_metrics", ctl_fixture_setup, ctl_fixture_teardown, 0,
 			    LB_TESTS(test_checker_rejects, test_metrics, test_histograms,
-				     test_metrics_escaping));
+				     test_metrics_escaping, test_gateway_metrics));
 }

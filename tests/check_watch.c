@@ -211,6 +211,22 @@ START_TEST(own_changes_are_ignored)
 }
 END_TEST
 
+/* A kept port (announce.c's) stays lb's whatever the ports opened after it, until it goes. */
+START_TEST(kept_port_is_own_until_dropped)
+{
+	lb_nft_watch_own_kept(NETLINK_ROUTE, 0x80009999, true);
+	for (uint32_t i = 0; i < 100; i++)
+		lb_nft_watch_own(NETLINK_ROUTE, 0x80010000 + i);
+	rule(RTM_DELRULE, AF_INET, 0x80009999, 1, 100, true, 100);
+	parse(LB_NFT_WATCH_ROUTE);
+	ck_assert_int_eq(n_events, 0);
+	lb_nft_watch_own_kept(NETLINK_ROUTE, 0x80009999, false);
+	rule(RTM_DELRULE, AF_INET, 0x80009999, 1, 100, true, 100);
+	parse(LB_NFT_WATCH_ROUTE);
+	ck_assert_int_eq(n_events, 1);
+}
+END_TEST
+
 START_TEST(dormant_table_counts_as_gone)
 {
 	struct nlmsghdr *nlh = nft(NFT_MSG_NEWTABLE, NFPROTO_INET, 3);
@@ -346,6 +362,7 @@ int main(void)
 			    LB_TESTS(flush_ruleset_is_one_event_blamed_on_its_process,
 				     transaction_is_reported_at_its_newgen,
 				     other_tables_and_families_are_ignored, own_changes_are_ignored,
+				     kept_port_is_own_until_dropped,
 				     dormant_table_counts_as_gone, fwmark_rule_deleted,
 				     unwatched_family_is_ignored,
 				     local_default_route_deleted_or_replaced,

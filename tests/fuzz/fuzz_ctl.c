@@ -6,11 +6,7 @@
  * be one line of JSON with a boolean "ok". The whole input is also tried
  * as a single request. Build:
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *     -std=gnu11 -D_GNU_SOURCE -I. \
- *     tests/fuzz/fuzz_ctl.c lb/ctl.c lb/ctl_cmd.c lb/ctl_metrics.c lb/shm.c \
- *     lb/balance.c lb/config.c lb/config_service.c lb/addr.c lb/log.c lb/loop.c \
- *     -ljansson -o fuzz_ctl
+ *   make fuzz      (the sources are FUZZ_CTL_SRCS in Makefile.am)
  *   ./fuzz_ctl tests/fuzz/corpus/ctl
  */
 #include <jansson.h>
@@ -36,6 +32,8 @@ static const char config_json[] =
 static struct lb_config *cfg;
 static struct lb_shm *shm;
 static struct lb_ctl_state st;
+static struct lb_announce *announce;
+
 /*
  * The shm's Maglev build state is malloc'ed, but its only pointer lives in
  * the shared mapping, which LeakSanitizer does not scan: held here too, so
@@ -63,11 +61,24 @@ static void init(void)
 	st.start_ms = lb_clock_ms();
 	st.generation = 1;
 	atomic_store(&shm->workers[0].pid, 100);
+	/* drain-gateway and resume-gateway act on it; prepared without a block, so no device. */
+	announce = lb_announce_alloc();
+	if (!announce || lb_announce_prepare(announce, cfg, (char[128]){ 0 }, 128) < 0)
+		abort();
+	cfg->announce.enabled = true;
+	cfg->announce.table = 200;
+	cfg->announce.protocol = 250;
+	lb_announce_use(announce, cfg, shm);
+	lb_announce_ready(announce, lb_clock_ms());
+	st.announce = announce;
 }
 
 /* Every run starts from the same states, so a crash reproduces from its input alone. */
 static void reset(void)
 {
+	char msg[128];
+
+	lb_announce_resume(announce, lb_clock_ms(), msg, sizeof(msg));
 	for (size_t i = 0; i < cfg->n_services; i++)
 		for (size_t j = 0; j < cfg->services[i].n_backends; j++) {
 			struct lb_shm_backend *b = lb_shm_backend(shm, i, j);

@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* peer churn: many short connections, each reset once established (after
- * one echoed byte with -e, or for every second one with -a). */
+ * one echoed byte with -e, or for every second one with -a); -p of them
+ * under way, or with -r a steady RATE of new ones a second (a probe of new
+ * connections while something changes), each failing after -T MS, with -L
+ * every failure logged with its start time. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "peer.h"
@@ -13,6 +17,8 @@ struct chconn {
 	int fd;
 	unsigned int idx;
 	bool echo, sent;
+	double started;			/* now_s() at its start */
+	struct chconn *prev, *next;	/* under way, oldest first */
 };
 
 struct churn {
@@ -21,6 +27,11 @@ struct churn {
 	unsigned int n, parallel, started, active;
 	unsigned int connected, echoed, failed, reported;
 	int echo_mode;			/* 0 none, 1 all, 2 every second one */
+	unsigned int rate;		/* -r: starts per second; 0: -p under way */
+	double deadline;		/* -T: seconds a connection may take; 0: none */
+	bool log_fails;			/* -L */
+	double wall0;			/* wall clock (ms) at start, for -L */
+	struct chconn *head, *tail;	/* under way, oldest first */
 	double start, timeout;
 	struct loop loop;
 };
@@ -31,6 +42,8 @@ static void chconn_done(struct churn *ch, struct chconn *c, bool rst)
 		sock_close_rst(c->fd);
 	else
 		close(c->fd);
+	*(c->prev ? &c->prev->next : &ch->head) = c->next;
+	*(c->next ? &c->next->prev : &ch->tail) = c->prev;
 	ch->active--;
 	free(c);
 }
@@ -38,7 +51,10 @@ static void chconn_done(struct churn *ch, struct chconn *c, bool rst)
 static void chconn_fail(struct churn *ch, struct chconn *c, const char *what, int err)
 {
 	ch->failed++;
-	if (ch->reported++ < MAX_REPORTS)
+	if (ch->log_fails)
+		printf("churn: fail %.0f %u: %s: %s\n", ch->wall0 + (c->started - ch->start) * 1000,
+		       c->idx, what, err < 0 ? "timed out" : err ? strerror(err) : "unexpected EOF");
+	else if (ch->reported++ < MAX_REPORTS)
 		fprintf(stderr, "%s: churn: conn %u: %s: %s\n", prog, c->idx, what,
 			err ? strerror(err) : "unexpected EOF");
 	chconn_done(ch, c, false);
@@ -52,6 +68,10 @@ static void chconn_start(struct churn *ch)
 
 	c->idx = ch->started++;
 	c->echo = ch->echo_mode == 1 || (ch->echo_mode == 2 && c->idx % 2 == 0);
+	c->started = now_s();
+	c->prev = ch->tail;
+	*(ch->tail ? &ch->tail->next : &ch->head) = c;
+	ch->tail = c;
 	ch->active++;
 	rc = sock_connect_ep(&c->fd, &ch->dst, sources_pick(&ch->src, c->idx), ch->loop.ep, c,
 			     &what);
@@ -93,16 +113,28 @@ static void chconn_event(struct churn *ch, struct chconn *c, uint32_t events)
 	chconn_done(ch, c, true);
 }
 
-/* Keeps -p connections under way until all are done or time is up. */
+/*
+ * Keeps -p connections under way (or starts one every 1/RATE s since the
+ * start, with -r) until all are done or time is up; -T fails those under
+ * way for too long, oldest first.
+ */
 static int churn_before(void *ctx)
 {
 	struct churn *ch = ctx;
+	double t = now_s();
 
-	if ((ch->started == ch->n && ch->active == 0) || now_s() - ch->start >= ch->timeout)
+	if ((ch->started == ch->n && ch->active == 0) || t - ch->start >= ch->timeout)
 		return LOOP_END;
+	while (ch->deadline && ch->head && t - ch->head->started > ch->deadline)
+		chconn_fail(ch, ch->head, ch->head->sent ? "echo" : "connect", -1);
+	if (ch->rate) {
+		while (ch->started < ch->n && t - ch->start >= (double)ch->started / ch->rate)
+			chconn_start(ch);
+		return 2;
+	}
 	while (ch->active < ch->parallel && ch->started < ch->n)
 		chconn_start(ch);
-	return 100;
+	return ch->deadline ? 10 : 100;
 }
 
 static void churn_event(void *ctx, epoll_data_t data, uint32_t events)
@@ -117,14 +149,21 @@ int cmd_churn(int argc, char **argv)
 		{ 'b', ARG_SOURCE, .to = &ch.src },
 		{ 'n', ARG_COUNT, .to = &ch.n, .limit = 100000000 },
 		{ 'p', ARG_COUNT, .to = &ch.parallel, .limit = 100000000 },
+		{ 'r', ARG_COUNT, .to = &ch.rate, .limit = 1000000 },
+		{ 'T', ARG_MS, .to = &ch.deadline, .limit = 3600000 },
+		{ 'L', ARG_FLAG, .to = &ch.log_fails },
 		{ 'e', ARG_CHOICE, .to = &ch.echo_mode, .limit = 1 },
 		{ 'a', ARG_CHOICE, .to = &ch.echo_mode, .limit = 2 },
 		{ 't', ARG_SECONDS, .to = &ch.timeout, .what = "timeout" },
 		{ 0 }
 	};
 
+	struct timespec ts;
+
 	args_parse(argc, argv, args, &ch.dst);
 	loop_setup(&ch.loop, churn_before, churn_event, &ch);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ch.wall0 = (double)ts.tv_sec * 1000 + (double)ts.tv_nsec / 1e6;
 	ch.start = now_s();
 	loop_run(&ch.loop);
 	if (ch.started < ch.n || ch.active > 0) {

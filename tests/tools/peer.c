@@ -11,7 +11,8 @@
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
  *   peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
- *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS] ADDR:PORT
+ *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS] [-L]
+ *              [-t SECONDS] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
  * size, download size, seed; big endian), then the upload bytes, then
@@ -63,7 +64,12 @@
  * churn opens CONNS connections, PARALLEL at a time, and closes each with a
  * reset (SO_LINGER 0) as soon as it is established; with -e each first sends
  * one byte and waits for it to come back (against an echo server), with -a
- * every second one does. Several -b rotate source addresses. It prints
+ * every second one does. Several -b rotate source addresses. With -r it
+ * starts RATE connections a second instead, however many are under way (a
+ * probe of new connections while something changes); -T MS fails a
+ * connection not done MS after it started; -L prints every failure as
+ *   churn: fail WALL_MS I: WHAT: REASON
+ * (WALL_MS: when conn I started, in ms since the epoch). It prints
  *   churn: N conns: C connected, E echoed, F failed in S s
  * and exits 0 when none failed.
  *
@@ -106,8 +112,8 @@ void usage(void)
 		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n"
 		"       peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
-		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL] [-e | -a] [-t SECONDS]"
-		" ADDR:PORT\n");
+		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS]\n"
+		"                  [-L] [-t SECONDS] ADDR:PORT\n");
 	exit(2);
 }
 

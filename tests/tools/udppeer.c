@@ -3,8 +3,8 @@
  * udppeer: datagram test peer for lb's UDP tests and benchmarks.
  *
  *   udppeer echo [-v] [-j PROCS] [-d] ADDR:PORT [ADDR:PORT...]
- *   udppeer gen [-v] [-b SRCIP]... [-f FLOWS] [-s SIZE] [-r RATE] [-t SECONDS]
- *               [-w MS] [-n COUNT] ADDR:PORT
+ *   udppeer gen [-v] [-b SRCIP]... [-f FLOWS] [-s SIZE] [-S MAX] [-r RATE]
+ *               [-t SECONDS] [-w MS] [-n COUNT] ADDR:PORT
  *
  * echo sends every datagram back to where it came from, in batches
  * (recvmmsg/sendmmsg). With -v it prints "echo: ADDR:PORT from SRC" the
@@ -17,7 +17,9 @@
  * connected to ADDR:PORT, and sends SIZE-byte datagrams (64; 16..65507) at
  * RATE datagrams per second over all flows (0: as fast as it can) for
  * SECONDS (5) or until COUNT were sent, then waits -w MS (500) for the last
- * echoes. Every datagram carries its flow, a sequence number and a
+ * echoes. With -S, sizes vary: three datagrams of MAX bytes, then one of
+ * SIZE..MAX-1 (a mix that a proxy forwarding runs of equal datagrams as one
+ * send must cut right), each datagram's size known from its sequence. Every datagram carries its flow, a sequence number and a
  * deterministic payload; an echo that does not match byte for byte is
  * counted bad. It prints
  *   gen: F flows: sent S, received R, lost L (P%), bad B, T s, D datagrams/s, G Gbit/s
@@ -80,8 +82,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: udppeer echo [-v] [-j PROCS] [-d] ADDR:PORT [ADDR:PORT...]\n"
-		"       udppeer gen [-v] [-b SRCIP]... [-f FLOWS] [-s SIZE] [-r RATE] [-t SECONDS]\n"
-		"                   [-w MS] [-n COUNT] ADDR:PORT\n");
+		"       udppeer gen [-v] [-b SRCIP]... [-f FLOWS] [-s SIZE] [-S MAX] [-r RATE]\n"
+		"                   [-t SECONDS] [-w MS] [-n COUNT] ADDR:PORT\n");
 	exit(2);
 }
 
@@ -229,6 +231,7 @@ static void echo_run(struct listener *ls, size_t n, bool verbose, bool drop)
 static int cmd_echo(int argc, char **argv)
 {
 	bool verbose = false, drop = false;
+	pid_t children[64];
 	int procs = 1, c;
 	struct listener *ls;
 	size_t n;
@@ -275,6 +278,7 @@ static int cmd_echo(int argc, char **argv)
 
 		if (pid == -1)
 			die("fork: %s", strerror(errno));
+		children[p - 1] = pid;
 		if (pid == 0) {
 			for (size_t i = 0; i < n; i++) {
 				int fd = socket(ls[i].addr.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
@@ -290,12 +294,11 @@ static int cmd_echo(int argc, char **argv)
 		}
 	}
 	echo_run(ls, n, verbose, drop);
-	if (procs > 1) {
-		signal(SIGTERM, SIG_IGN);
-		kill(0, SIGTERM);
-		while (wait(NULL) > 0)
-			;
-	}
+	/* Its own children only: the process group is the caller's (a test, make). */
+	for (int p = 1; p < procs; p++)
+		kill(children[p - 1], SIGTERM);
+	while (wait(NULL) > 0)
+		;
 	return 0;
 }
 
@@ -312,6 +315,16 @@ static unsigned char pattern(uint32_t flow, uint64_t seq, size_t i)
 	return (unsigned char)((flow * 131u + seq * 31u + i * 7u) >> 1);
 }
 
+/* Datagram seq of flow: size bytes, or with max > size, as -S describes. */
+static size_t size_of(size_t size, size_t max, uint32_t flow, uint64_t seq)
+{
+	if (max <= size)
+		return size;
+	if (seq % 4 != 3)
+		return max;
+	return size + (size_t)((flow * 2654435761u + seq * 40503u) % (max - size));
+}
+
 static void fill(unsigned char *p, size_t size, uint32_t flow, uint64_t seq)
 {
 	uint32_t magic = htonl(MAGIC), f = htonl(flow);
@@ -324,17 +337,20 @@ static void fill(unsigned char *p, size_t size, uint32_t flow, uint64_t seq)
 }
 
 /* True when p is a whole datagram of flow as fill() made it. */
-static bool check(const unsigned char *p, size_t len, size_t size, uint32_t flow)
+static bool check(const unsigned char *p, size_t len, size_t size, size_t max, uint32_t flow)
 {
 	uint32_t magic, f;
 	uint64_t seq;
 
-	if (len != size)
+	if (len < HDR)
 		return false;
 	memcpy(&magic, p, 4);
 	memcpy(&f, p + 4, 4);
 	memcpy(&seq, p + 8, 8);
 	if (ntohl(magic) != MAGIC || ntohl(f) != flow)
+		return false;
+	size = size_of(size, max, flow, seq);
+	if (len != size)
 		return false;
 	for (size_t i = HDR; i < size; i++)
 		if (p[i] != pattern(flow, seq, i))
@@ -345,7 +361,7 @@ static bool check(const unsigned char *p, size_t len, size_t size, uint32_t flow
 static int cmd_gen(int argc, char **argv)
 {
 	union addr srcs[MAX_ADDRS], dst;
-	size_t n_srcs = 0, n_flows = 1, size = 64, sent_total = 0;
+	size_t n_srcs = 0, n_flows = 1, size = 64, max = 0, sent_total = 0;
 	double rate = 0, seconds = 5, wait_ms = 500, t0, t_end, t_last = 0;
 	uint64_t count = 0, received = 0, bad = 0;
 	bool verbose = false;
@@ -355,7 +371,7 @@ static int cmd_gen(int argc, char **argv)
 	struct flow *flows;
 	int c, ep;
 
-	while ((c = getopt(argc, argv, "vb:f:s:r:t:w:n:")) != -1) {
+	while ((c = getopt(argc, argv, "vb:f:s:S:r:t:w:n:")) != -1) {
 		switch (c) {
 		case 'v':
 			verbose = true;
@@ -370,6 +386,9 @@ static int cmd_gen(int argc, char **argv)
 			break;
 		case 's':
 			size = strtoul(optarg, NULL, 10);
+			break;
+		case 'S':
+			max = strtoul(optarg, NULL, 10);
 			break;
 		case 'r':
 			rate = strtod(optarg, NULL);
@@ -388,7 +407,8 @@ static int cmd_gen(int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc || addr_parse(argv[optind], true, &dst) < 0 || !n_flows ||
-	    n_flows > 20000 || size < HDR || size > MAX_DGRAM || rate < 0 || seconds <= 0)
+	    n_flows > 20000 || size < HDR || size > MAX_DGRAM || max > MAX_DGRAM ||
+	    (max && max <= size) || rate < 0 || seconds <= 0)
 		usage();
 	flows = calloc(n_flows, sizeof(*flows));
 	ep = epoll_create1(0);
@@ -432,8 +452,10 @@ static int cmd_gen(int argc, char **argv)
 			if (count && n > count - sent_total)
 				n = count - sent_total;
 			for (size_t i = 0; i < n; i++) {
-				fill(bufs[i], size, flow, f->next_seq + i);
-				iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = size };
+				size_t len = size_of(size, max, flow, f->next_seq + i);
+
+				fill(bufs[i], len, flow, f->next_seq + i);
+				iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = len };
 				msgs[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &iov[i], .msg_iovlen = 1 } };
 			}
 			if (n) {
@@ -466,7 +488,7 @@ static int cmd_gen(int argc, char **argv)
 			}
 			got = recvmmsg(f->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
 			for (int i = 0; i < got; i++) {
-				if (check(bufs[i], msgs[i].msg_len, size, evs[e].data.u64)) {
+				if (check(bufs[i], msgs[i].msg_len, size, max, evs[e].data.u64)) {
 					received++;
 					f->received++;
 				} else {
