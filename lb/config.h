@@ -111,8 +111,14 @@ struct lb_service_conf {
 	struct lb_quic_conf quic;
 };
 
+/* Most workers a config may ask for, and most connections it may say it wants. */
+#define LB_CONFIG_WORKERS_MAX 256
+#define LB_CONFIG_CONNECTIONS_MAX 1000000000
+
 struct lb_config {
 	unsigned int workers;		/* 0 in the file means "number of CPUs" */
+	bool workers_auto;		/* "auto": sized from connections and the open-file limit */
+	unsigned int connections;	/* concurrent connections wanted; 0: not said */
 	char *control_path;
 	unsigned int control_mode;	/* socket file mode, 0600 */
 	char *control_group;		/* group owning the socket; NULL: lb's own */

@@ -100,6 +100,9 @@ struct master {
 	bool stopping;
 	struct lb_timer stop_timer;
 	int migrate_req_saved;		/* tcp_migrate_req before lb set it; -1: untouched */
+	/* Scratch for reap(): the shm slots of workers whose UDP keys must be purged. */
+	uint64_t *dead_owners;
+	size_t n_owner_words;
 };
 
 static struct master m = { .migrate_req_saved = -1 };
@@ -325,8 +328,24 @@ static struct slot *find_slot(pid_t pid)
 	return NULL;
 }
 
+/*
+ * A worker that ends its flows removes their keys from the shared keyset
+ * itself; one that died may have left some. Only a generation with UDP
+ * services ever inserts any, and a worker that exited 0 had ended every
+ * flow first. The scan covers the whole set, sized for every slot of
+ * every worker, so the dead are collected and purged in one pass.
+ */
+static bool leaves_keys(const struct slot *s, int status)
+{
+	for (size_t i = 0; i < s->gen->cfg->n_services; i++)
+		if (s->gen->cfg->services[i].protocols & LB_PROTO_UDP)
+			return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	return false;
+}
+
 static void reap(void)
 {
+	struct lb_shm_pool *purge = NULL;
 	int status;
 	pid_t pid;
 
@@ -358,7 +377,10 @@ static void reap(void)
 		/* Its clients' connections no longer count against clients.max_conns. */
 		lb_clients_settle(s->gen->shm->pool->clients, s->client_ledger, m.cap.conns);
 		/* The UDP flows' (client, backend) pairs it held are free for others. */
-		lb_keyset_purge(s->gen->shm->pool->keyset, s->shm_slot);
+		if (leaves_keys(s, status) && (size_t)s->shm_slot / 64 < m.n_owner_words) {
+			m.dead_owners[s->shm_slot / 64] |= 1ull << (s->shm_slot % 64);
+			purge = s->gen->shm->pool;
+		}
 		if (m.stopping || s->gen->retiring) {
 			lb_info("worker %u of generation %u (pid %d) exited", s->id,
 				s->gen->shm->generation, (int)pid);
@@ -375,6 +397,13 @@ static void reap(void)
 		/* A worker that dies at once would otherwise be forked in a tight loop. */
 		lb_loop_timer_set(m.loop, &s->respawn,
 				  lb_loop_now(m.loop) + (lived < RESPAWN_MIN_LIFE_MS ? 1000 : 0));
+	}
+	if (purge) {
+		unsigned int n = lb_keyset_purge(purge->keyset, m.dead_owners, m.n_owner_words * 64);
+
+		if (n)
+			lb_info("%u udp flow keys of dead workers released", n);
+		memset(m.dead_owners, 0, m.n_owner_words * sizeof(*m.dead_owners));
 	}
 	arm_stop_timer();
 	if (m.stopping && all_exited())
@@ -599,7 +628,8 @@ static int reload(char *msg, size_t len)
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
-	n = lb_limits_workers(cfg);
+	n = lb_limits_workers(cfg, &m.cap);
+	lb_limits_log(cfg, n, &m.cap);
 	if (lb_listener_set_plan(&ls, cfg, n, &m.ls) < 0) {
 		snprintf(msg, len, "cannot open the listening sockets (see the log)");
 		rc = -EIO;
@@ -790,11 +820,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		return 1;
 	}
 	lb_capacity_compute(&m.cap);
-	n = lb_limits_workers(cfg);
+	n = lb_limits_workers(cfg, &m.cap);
 	lb_limits_log(cfg, n, &m.cap);
 	m.loop = lb_loop_alloc();
 	shm = lb_shm_create(cfg, n, n * m.cap.conns);
-	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
+	if (shm) {
+		m.n_owner_words = (shm->pool->n_worker_slots + 63) / 64;
+		m.dead_owners = calloc(m.n_owner_words, sizeof(*m.dead_owners));
+	}
+	m.cur = shm && m.loop && m.dead_owners ? gen_alloc(cfg, shm, n) : NULL;
 	if (!m.cur) {
 		lb_err("out of memory");
 		lb_shm_destroy(shm);
@@ -892,6 +926,7 @@ out:
 		gen_free(g);
 	}
 	gen_free(m.cur);
+	free(m.dead_owners);
 	if (m.sig.ev.fd > 0)
 		close(m.sig.ev.fd);
 	lb_loop_free(m.loop);

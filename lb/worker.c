@@ -45,6 +45,12 @@ enum conn_state {
 	CONN_RELAYING,
 };
 
+/*
+ * Every slot of the slab is one of these, so its size is lb's cost per
+ * held connection (240 bytes): what can be found again (the VIP, from the
+ * client socket's local address) is not kept, and what a connection needs
+ * only until it relays shares its room with what it needs after.
+ */
 struct conn {
 	struct lb_event cli, srv;
 	struct lb_timer timer;
@@ -52,22 +58,27 @@ struct conn {
 	struct lb_relay_half down;	/* server -> client */
 	const struct lb_service_conf *svc;
 	struct lb_shm_backend *backend;	/* claimed (counted in its active) while set */
-	unsigned int backend_idx;	/* its index in svc->backends */
 	union lb_sockaddr client;
-	union lb_sockaddr vip;
+	unsigned int backend_idx;	/* its index in svc->backends */
+	uint8_t attempts, max_attempts;	/* connects tried, and allowed (retries + 1, at most 17) */
+	uint8_t state;			/* enum conn_state */
+	bool fastopen_waited;		/* fastopen: the wait for the client's first bytes is over */
 	uint64_t started;
 	const char *end_reason;		/* for the access log; NULL: close or reset */
-	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
-	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
-	uint64_t queued_until;
-	uint64_t queued_at;		/* loop ms when it started waiting for max_conns; 0: never */
-	uint64_t connect_us;		/* when the current connect() began (lb_hist_now_us) */
-	uint64_t attempt_started;	/* when the current connect began */
-	uint64_t tried;			/* backends (index < 64) whose connect failed */
-	unsigned int attempts, max_attempts;
-	uint32_t syn_bytes;		/* fastopen: client bytes the connect under way sent in its SYN */
-	bool fastopen_waited;		/* fastopen: the wait for the client's first bytes is over */
-	enum conn_state state;
+	union {
+		/* CONN_QUEUED and CONN_CONNECTING */
+		struct {
+			uint64_t queued_at;	/* loop ms when it began waiting for max_conns; 0: never */
+			uint64_t connect_us;	/* when the current connect() began (lb_hist_now_us) */
+			uint64_t attempt_started;	/* the same, loop ms */
+			uint64_t tried;		/* backends (index < 64) whose connect failed */
+			uint32_t syn_bytes;	/* fastopen: client bytes the connect under way sent in its SYN */
+		} setup;
+		/* CONN_RELAYING */
+		struct {
+			uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
+		} live;
+	};
 	struct conn *next;		/* free list, or the list freed after a batch */
 };
 
@@ -116,37 +127,17 @@ static void publish_active(void)
 	atomic_store_explicit(&w.self->active, w.n_active, memory_order_relaxed);
 }
 
-/* Adds the bytes moved since the last call to the backend's counters. */
-static void count_bytes(struct conn *c)
-{
-	struct lb_shm_backend *b = c->backend;
-
-	if (!b)
-		return;
-	if (c->up.bytes != c->counted_in) {
-		atomic_fetch_add_explicit(&b->bytes_in, c->up.bytes - c->counted_in,
-					  memory_order_relaxed);
-		c->counted_in = c->up.bytes;
-	}
-	if (c->down.bytes != c->counted_out) {
-		atomic_fetch_add_explicit(&b->bytes_out, c->down.bytes - c->counted_out,
-					  memory_order_relaxed);
-		c->counted_out = c->down.bytes;
-	}
-}
-
 /* A client that waited for max_conns leaves the queue: with a backend, or reset. */
 static void observe_queue(struct conn *c)
 {
 	lb_hist_observe(&w.shm->services[service_index(c)].queue, LB_HIST_QUEUE,
-			(lb_loop_now(w.loop) - c->queued_at) * 1000);
+			(lb_loop_now(w.loop) - c->setup.queued_at) * 1000);
 }
 
 static void backend_put(struct conn *c)
 {
 	if (!c->backend)
 		return;
-	count_bytes(c);
 	lb_backend_put(w.shm, &w.ledger[c - w.slab]);
 	c->backend = NULL;
 }
@@ -175,14 +166,20 @@ static void conn_release(struct conn *c)
 
 static void access_log(const struct conn *c, bool reset)
 {
-	char cli[LB_ADDR_STRLEN], vip[LB_ADDR_STRLEN], be[LB_ADDR_STRLEN] = "-";
+	char cli[LB_ADDR_STRLEN], vip[LB_ADDR_STRLEN] = "-", be[LB_ADDR_STRLEN] = "-";
+	union lb_sockaddr local;
+	socklen_t len = sizeof(local);
 
 	if (c->backend)
 		lb_addr_format(&c->backend->addr, be, sizeof(be));
+	/* TPROXY keeps the VIP as the client socket's local address. */
+	if (getsockname(c->cli.fd, &local.sa, &len) == 0) {
+		lb_addr_unmap(&local);
+		lb_addr_format(&local, vip, sizeof(vip));
+	}
 	lb_log_fields(LB_LOG_INFO, "event=access service=%s client=%s vip=%s backend=%s "
 		      "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s", c->svc->name,
-		      lb_addr_format(&c->client, cli, sizeof(cli)),
-		      lb_addr_format(&c->vip, vip, sizeof(vip)), be,
+		      lb_addr_format(&c->client, cli, sizeof(cli)), vip, be,
 		      (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
 		      (unsigned long long)(lb_loop_now(w.loop) - c->started),
 		      c->end_reason ? c->end_reason : reset ? "reset" : "close");
@@ -207,7 +204,6 @@ static void conn_end(struct conn *c, bool reset)
 /* Ends a connection lb gives up on (idle, drain timeout): see lb_sock_close_abandoned(). */
 static void conn_abandon(struct conn *c, const char *reason)
 {
-	count_bytes(c);
 	c->end_reason = reason;
 	if (w.cfg->access_log)
 		access_log(c, false);
@@ -228,7 +224,7 @@ static enum lb_backend_result pick_backend(struct conn *c)
 	uint32_t *held = &w.ledger[c - w.slab];
 	enum lb_backend_result r;
 
-	r = lb_backend_pick(w.picker, service_index(c), &c->client, c->tried, held,
+	r = lb_backend_pick(w.picker, service_index(c), &c->client, c->setup.tried, held,
 			    &c->backend_idx);
 	if (r == LB_BACKEND_OK)
 		c->backend = lb_backend_held(w.shm, *held);
@@ -268,9 +264,9 @@ static bool connect_failed(struct conn *c, int err, bool sync)
 	if (!b)
 		return false;
 	if (c->backend_idx < 64)
-		c->tried |= 1ull << c->backend_idx;
+		c->setup.tried |= 1ull << c->backend_idx;
 	if (lb_reach_failed(w.reach, service_index(c), c->backend_idx, &b->addr, err, sync,
-			    c->attempt_started, now)) {
+			    c->setup.attempt_started, now)) {
 		if (now - w.last_path_log >= PATH_LOG_MS) {
 			w.last_path_log = now;
 			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
@@ -285,20 +281,24 @@ static bool connect_failed(struct conn *c, int err, bool sync)
 	return false;
 }
 
+static uint64_t queued_until(const struct conn *c)
+{
+	return c->setup.queued_at + c->svc->queue_timeout_ms;
+}
+
 static void conn_queue(struct conn *c)
 {
 	uint64_t now = lb_loop_now(w.loop);
 
 	if (c->state != CONN_QUEUED) {
 		c->state = CONN_QUEUED;
-		c->queued_until = now + c->svc->queue_timeout_ms;
-		c->queued_at = now;
+		c->setup.queued_at = now;
 		atomic_fetch_add_explicit(&w.shm->services[service_index(c)].queued, 1,
 					  memory_order_relaxed);
 	}
 	/* Slots free in other workers too, so look again shortly rather than wait for one here. */
-	conn_timer_set(c, now + QUEUE_RETRY_MS < c->queued_until ? now + QUEUE_RETRY_MS
-								 : c->queued_until);
+	conn_timer_set(c, now + QUEUE_RETRY_MS < queued_until(c) ? now + QUEUE_RETRY_MS
+								  : queued_until(c));
 }
 
 /*
@@ -360,7 +360,7 @@ static void conn_connect(struct conn *c)
 		int fd;
 
 		if (r == LB_BACKEND_FULL) {
-			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= c->queued_until) {
+			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= queued_until(c)) {
 				atomic_fetch_add_explicit(&ss->queue_timeouts, 1, memory_order_relaxed);
 				log_no_backend(c, "every backend at max_conns for queue_timeout_ms");
 				c->end_reason = "queue_timeout";
@@ -373,13 +373,13 @@ static void conn_connect(struct conn *c)
 		if (r != LB_BACKEND_OK)
 			break;
 		c->attempts++;
-		c->connect_us = lb_hist_now_us();
-		c->attempt_started = lb_loop_now(w.loop);
+		c->setup.connect_us = lb_hist_now_us();
+		c->setup.attempt_started = lb_loop_now(w.loop);
 		fd = lb_fastopen_connect(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
 					 first,
-					 lb_shm_fastopen_paused(c->backend, c->attempt_started) ? 0 : first_len,
+					 lb_shm_fastopen_paused(c->backend, c->setup.attempt_started) ? 0 : first_len,
 					 &sent, &local);
-		c->syn_bytes = sent;
+		c->setup.syn_bytes = sent;
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
@@ -401,7 +401,7 @@ static void conn_connect(struct conn *c)
 			backend_put(c);
 			continue;
 		}
-		if (c->svc->fastopen && !c->syn_bytes)
+		if (c->svc->fastopen && !c->setup.syn_bytes)
 			atomic_fetch_add_explicit(&c->backend->fastopen_plain, 1, memory_order_relaxed);
 		if (c->state == CONN_QUEUED)
 			observe_queue(c);
@@ -429,20 +429,22 @@ static void conn_retry(struct conn *c, int err)
 
 static uint64_t idle_deadline(const struct conn *c)
 {
-	uint64_t cli = c->last_cli + c->svc->client_idle_timeout_ms;
-	uint64_t srv = c->last_srv + c->svc->server_idle_timeout_ms;
+	uint64_t cli = c->live.last_cli + c->svc->client_idle_timeout_ms;
+	uint64_t srv = c->live.last_srv + c->svc->server_idle_timeout_ms;
 
 	return cli < srv ? cli : srv;
 }
 
 static void conn_established(struct conn *c)
 {
-	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT, lb_hist_now_us() - c->connect_us);
+	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT,
+			lb_hist_now_us() - c->setup.connect_us);
 	lb_backend_connected(c->backend);
+	/* From here on the setup fields are gone: live shares their room. */
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
 	c->down.src_ready = true;
-	c->last_cli = c->last_srv = lb_loop_now(w.loop);
+	c->live.last_cli = c->live.last_srv = lb_loop_now(w.loop);
 	conn_timer_set(c, idle_deadline(c));
 	conn_pump(c);
 }
@@ -486,6 +488,13 @@ static void conn_pump(struct conn *c)
 		c->down.close_after_eof = c->up.shut;
 		rc = lb_relay_move(&w.pipes, &c->down, c->srv.fd, c->cli.fd);
 	}
+	/* Counted as they go (bytes_in came from the client, bytes_out went to it). */
+	if (c->backend && c->up.bytes != up_out)
+		atomic_fetch_add_explicit(&c->backend->bytes_in, c->up.bytes - up_out,
+					  memory_order_relaxed);
+	if (c->backend && c->down.bytes != down_out)
+		atomic_fetch_add_explicit(&c->backend->bytes_out, c->down.bytes - down_out,
+					  memory_order_relaxed);
 	if (rc < 0) {
 		/* A reset (or any socket error) on one side resets the other. */
 		conn_end(c, true);
@@ -496,11 +505,9 @@ static void conn_pump(struct conn *c)
 		return;
 	}
 	if (c->up.in != up_in || c->down.bytes != down_out)
-		c->last_cli = now;
-	if (c->down.in != down_in || c->up.bytes != up_out) {
-		c->last_srv = now;
-		count_bytes(c);
-	}
+		c->live.last_cli = now;
+	if (c->down.in != down_in || c->up.bytes != up_out)
+		c->live.last_srv = now;
 }
 
 static void cli_event(struct lb_event *ev, uint32_t events)
@@ -550,15 +557,15 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 			conn_retry(c, err ? err : ECONNREFUSED);
 			return;
 		}
-		if (c->syn_bytes) {
-			if (lb_fastopen_settle(c->cli.fd, c->srv.fd, c->syn_bytes, c->backend,
+		if (c->setup.syn_bytes) {
+			if (lb_fastopen_settle(c->cli.fd, c->srv.fd, c->setup.syn_bytes, c->backend,
 					       c->svc->name, lb_loop_now(w.loop)) < 0) {
 				conn_end(c, true);
 				return;
 			}
-			c->up.in += c->syn_bytes;
-			c->up.bytes += c->syn_bytes;
-			c->syn_bytes = 0;
+			c->up.in += c->setup.syn_bytes;
+			c->up.bytes += c->setup.syn_bytes;
+			c->setup.syn_bytes = 0;
 		}
 		conn_established(c);
 		return;
@@ -642,7 +649,6 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->svc = svc;
 	c->client = *peer;
 	lb_addr_unmap(&c->client);
-	c->vip = local;
 	c->started = lb_loop_now(w.loop);
 	c->up.src_ready = true;
 	c->down.dst_ready = true;
