@@ -338,6 +338,27 @@ static void check_control_group(struct lb_config_ctx *c)
 	lb_config_path_pop(c, saved);
 }
 
+/* A count, or "auto": as many as "connections" needs (lb_limits_workers). */
+static void parse_workers(struct lb_config_ctx *c, json_t *v)
+{
+	long long n;
+
+	if (json_is_string(v)) {
+		if (!strcmp(json_string_value(v), "auto"))
+			c->cfg->workers_auto = true;
+		else
+			lb_config_err_quoted(c, "expected an integer (0..256) or \"auto\", not",
+					     json_string_value(v), "");
+		return;
+	}
+	if (!json_is_integer(v)) {
+		lb_config_err(c, "expected an integer (0..%d) or \"auto\"", LB_CONFIG_WORKERS_MAX);
+		return;
+	}
+	if (lb_config_get_int(c, v, 0, LB_CONFIG_WORKERS_MAX, &n))
+		c->cfg->workers = n;
+}
+
 static void parse_root(struct lb_config_ctx *c, json_t *root)
 {
 	struct lb_config *cfg = c->cfg;
@@ -351,8 +372,10 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 	json_object_foreach(root, key, v) {
 		saved = lb_config_path_key(c, key);
 		if (!strcmp(key, "workers")) {
-			if (lb_config_get_int(c, v, 0, 256, &n))
-				cfg->workers = n;
+			parse_workers(c, v);
+		} else if (!strcmp(key, "connections")) {
+			if (lb_config_get_int(c, v, 1, LB_CONFIG_CONNECTIONS_MAX, &n))
+				cfg->connections = n;
 		} else if (!strcmp(key, "control")) {
 			parse_control(c, v);
 		} else if (!strcmp(key, "intercept")) {

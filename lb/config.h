@@ -60,6 +60,25 @@ struct lb_quic_conf {
 	size_t n_server_ids;
 };
 
+/*
+ * What a service lets each client do (its "clients" object, docs/config.md):
+ * kept out of lb by nftables before it accepts anything (lists, rate), or
+ * reset by the workers (max_conns).
+ */
+struct lb_clients_conf {
+	struct lb_prefix *allow;	/* NULL: every client not denied; else only these */
+	size_t n_allow;
+	struct lb_prefix *deny;		/* refused even when allowed */
+	size_t n_deny;
+	bool deny_reset;		/* refused with a reset (TCP) or port unreachable (UDP) */
+	unsigned int rate;		/* new connections or flows a second per client; 0: none */
+	unsigned int burst;		/* taken at once above rate (rate) */
+	unsigned int rate_prefix4;	/* IPv4 clients in one such prefix share a budget (32) */
+	unsigned int rate_prefix6;	/* likewise for IPv6 (128) */
+	unsigned int rate_table_size;	/* clients the kernel keeps a budget for at once */
+	unsigned int max_conns;		/* open TCP connections per client address; 0: any */
+};
+
 struct lb_service_conf {
 	char *name;
 	/*
@@ -83,9 +102,12 @@ struct lb_service_conf {
 	unsigned int queue_timeout_ms;	/* wait for a free slot when all are at max_conns */
 	unsigned int retries;		/* further backends tried after a failed connect */
 	unsigned int socket_buffer_bytes;	/* SO_SNDBUF/SO_RCVBUF of both sockets; 0: autotuned */
+	bool fastopen;			/* the client's first bytes go in the SYN to the backend */
+	unsigned int fastopen_wait_ms;	/* ... waited for this long at most */
 	int hash_port;			/* maglev: hash address and port, not address alone */
 	unsigned int maglev_size;	/* maglev: prime lookup table size */
 	struct lb_health_conf health;
+	struct lb_clients_conf clients;
 	struct lb_quic_conf quic;
 };
 
@@ -103,8 +125,14 @@ struct lb_owner_peer {
 /* The peer's address of family (port 0), or NULL when it has none. */
 const union lb_sockaddr *lb_config_peer_addr(const struct lb_owner_peer *p, int family);
 
+/* Most workers a config may ask for, and most connections it may say it wants. */
+#define LB_CONFIG_WORKERS_MAX 256
+#define LB_CONFIG_CONNECTIONS_MAX 1000000000
+
 struct lb_config {
 	unsigned int workers;		/* 0 in the file means "number of CPUs" */
+	bool workers_auto;		/* "auto": sized from connections and the open-file limit */
+	unsigned int connections;	/* concurrent connections wanted; 0: not said */
 	char *control_path;
 	unsigned int control_mode;	/* socket file mode, 0600 */
 	char *control_group;		/* group owning the socket; NULL: lb's own */
@@ -217,6 +245,9 @@ const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, ch
 
 /* True when a service carrying proto has a VIP of that family. */
 bool lb_config_has_vip(const struct lb_config *cfg, enum lb_proto proto, int family);
+
+/* True when svc has per-client rules in nftables (lists or a rate limit). */
+bool lb_config_clients_nft(const struct lb_service_conf *svc);
 
 /* True when the config has a VIP of that family (AF_INET / AF_INET6). */
 bool lb_config_has_family(const struct lb_config *cfg, int family);

@@ -15,40 +15,6 @@
 
 static const char *const default_allow[] = { "127.0.0.0/8", "::1" };
 
-static void parse_allow(struct lb_config_ctx *c, json_t *arr)
-{
-	struct lb_prefix *p = lb_config_alloc_array(c, arr, sizeof(*p));
-	size_t i, saved;
-	bool ok = true;
-	json_t *v;
-
-	if (!p)
-		return;
-	json_array_foreach(arr, i, v) {
-		const char *s, *why;
-
-		saved = lb_config_path_index(c, i);
-		s = lb_config_get_string(c, v);
-		if (!s) {
-			ok = false;
-		} else if (lb_prefix_parse(s, &p[i], &why) < 0) {
-			char tail[160];
-
-			snprintf(tail, sizeof(tail), ": %s", why);
-			lb_config_err_quoted(c, "invalid prefix", s, tail);
-			ok = false;
-		}
-		lb_config_path_pop(c, saved);
-	}
-	if (!ok) {
-		free(p);
-		return;
-	}
-	free(c->cfg->http.allow);
-	c->cfg->http.allow = p;
-	c->cfg->http.n_allow = json_array_size(arr);
-}
-
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj)
 {
 	struct lb_config *cfg = c->cfg;
@@ -67,7 +33,8 @@ void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj)
 			if (lb_config_get_addr(c, v, &cfg->http.listen))
 				cfg->http.enabled = true;
 		} else if (!strcmp(key, "allow")) {
-			parse_allow(c, v);
+			/* Overlaps do no harm here: a client in any prefix is served. */
+			lb_config_get_prefixes(c, v, false, &cfg->http.allow, &cfg->http.n_allow);
 		} else if (!strcmp(key, "max_clients")) {
 			/* Each client is an fd in a process whose limit is the workers'. */
 			if (lb_config_get_int(c, v, 1, 10000, &n))

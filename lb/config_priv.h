@@ -113,6 +113,17 @@ void lb_config_free_ownership(struct lb_config *cfg);
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);
 
+/*
+ * An owned array of the prefixes in arr (a non-empty array of strings such
+ * as "198.18.0.0/15"), replacing *out; with disjoint, a prefix inside
+ * another (or listed twice) is an error too. False after the errors.
+ */
+bool lb_config_get_prefixes(struct lb_config_ctx *c, json_t *arr, bool disjoint,
+			    struct lb_prefix **out, size_t *n_out);
+/* Parses svc's "clients" object (config_clients.c), once its protocols and VIPs are. */
+void lb_config_parse_clients(struct lb_config_ctx *c, struct lb_service_conf *svc, json_t *obj);
+void lb_config_clients_free(struct lb_clients_conf *cl);
+
 /* Parses a service's "health" object into h, over its defaults (config_health.c). */
 void lb_config_parse_health(struct lb_config_ctx *c, struct lb_health_conf *h, json_t *obj);
 /* Parses the "services" array into c->cfg (config_service.c). */

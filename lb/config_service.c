@@ -23,6 +23,7 @@
 #define SOCKET_BUFFER_MIN	4096
 #define SOCKET_BUFFER_MAX	(64 << 20)
 #define UDP_RESPONSES_MAX	1000000
+#define FASTOPEN_WAIT_MAX	1000
 
 static const char *const proto_names[] = {
 	[LB_PROTO_TCP] = "tcp",
@@ -33,7 +34,7 @@ static const char *const proto_names[] = {
 /* Keys that only mean something for one protocol, refused on a service without it. */
 static const char *const tcp_keys[] = {
 	"connect_timeout_ms", "idle_timeout_ms", "client_idle_timeout_ms", "server_idle_timeout_ms",
-	"queue_timeout_ms", "retries", "socket_buffer_bytes",
+	"queue_timeout_ms", "retries", "socket_buffer_bytes", "fastopen", "fastopen_wait_ms",
 };
 static const char *const udp_keys[] = { "udp_idle_timeout_ms", "udp_responses", "quic" };
 
@@ -456,6 +457,7 @@ static void service_defaults(struct lb_service_conf *svc)
 	svc->server_idle_timeout_ms = 300000;
 	svc->queue_timeout_ms = 1000;
 	svc->retries = 2;
+	svc->fastopen_wait_ms = 3;
 	svc->hash_port = 0;
 	svc->maglev_size = 0;		/* sized to the backends once they are parsed */
 	/* Without a health block, passive checks use fall, tcp probes the rest. */
@@ -568,17 +570,39 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 		} else if (!strcmp(key, "socket_buffer_bytes")) {
 			if (lb_config_get_int(c, v, SOCKET_BUFFER_MIN, SOCKET_BUFFER_MAX, &n))
 				svc->socket_buffer_bytes = n;
+		} else if (!strcmp(key, "fastopen")) {
+			if (json_is_boolean(v))
+				svc->fastopen = json_is_true(v);
+			else
+				lb_config_err(c, "expected true or false");
+		} else if (!strcmp(key, "fastopen_wait_ms")) {
+			if (lb_config_get_int(c, v, 0, FASTOPEN_WAIT_MAX, &n))
+				svc->fastopen_wait_ms = n;
 		} else if (!strcmp(key, "health")) {
 			lb_config_parse_health(c, &svc->health, v);
+		} else if (!strcmp(key, "clients")) {
+			/* After the loop: it needs the protocols and VIPs. */
 		} else {
 			lb_config_err(c, "unknown key");
 		}
+		lb_config_path_pop(c, saved);
+	}
+	v = json_object_get(obj, "clients");
+	if (v) {
+		saved = lb_config_path_key(c, "clients");
+		lb_config_parse_clients(c, svc, v);
 		lb_config_path_pop(c, saved);
 	}
 	if (!(svc->protocols & LB_PROTO_TCP))
 		refuse_keys(c, obj, tcp_keys, sizeof(tcp_keys) / sizeof(tcp_keys[0]), "TCP", svc);
 	if (!(svc->protocols & LB_PROTO_UDP))
 		refuse_keys(c, obj, udp_keys, sizeof(udp_keys) / sizeof(udp_keys[0]), "UDP", svc);
+	if (!svc->fastopen && (svc->protocols & LB_PROTO_TCP) &&
+	    json_object_get(obj, "fastopen_wait_ms")) {
+		saved = lb_config_path_key(c, "fastopen_wait_ms");
+		lb_config_warn(c, "has no effect without \"fastopen\": true");
+		lb_config_path_pop(c, saved);
+	}
 	/* idle_timeout_ms sets both sides; an explicit side wins, in any key order. */
 	if (idle && !json_object_get(obj, "client_idle_timeout_ms"))
 		svc->client_idle_timeout_ms = idle;
@@ -824,5 +848,6 @@ void lb_config_service_free(struct lb_service_conf *svc)
 	free(svc->backends);
 	free(svc->health.path);
 	free(svc->health.host);
+	lb_config_clients_free(&svc->clients);
 	free(svc->quic.by_server_id);
 }

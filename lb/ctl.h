@@ -63,6 +63,11 @@ struct lb_ctl_state {
 	 */
 	int (*reload)(void *arg, char *msg, size_t msglen);
 	void *reload_arg;
+	/*
+	 * Brings counters kept outside shm (the kernel's per-client drops) up
+	 * to date in shm before a request reads them; NULL: shm is current.
+	 */
+	void (*refresh)(void);
 };
 
 /* Records a reload's outcome (now) in st; the master calls it for SIGHUP reloads too. */
@@ -144,6 +149,13 @@ void lb_ctl_input_fini(struct lb_ctl_input *in);
  * Reads only.
  */
 char *lb_ctl_status_json(struct lb_ctl_state *st);
+
+/*
+ * What services[i] of st refused per client, and its top clients by open
+ * connections (at most top): the "clients" reply's entry (ctl_clients.c).
+ * An owned jansson object, or NULL when out of memory.
+ */
+struct json_t *lb_ctl_clients_json(const struct lb_ctl_state *st, size_t i, size_t top);
 
 /* The Prometheus text exposition of st (what "metrics" returns); owned, or NULL. */
 char *lb_ctl_metrics(const struct lb_ctl_state *st);

@@ -27,6 +27,8 @@
 #endif
 
 #define WEIGHT_MAX 1000
+#define CLIENTS_TOP 10			/* top clients a "clients" reply lists per service */
+#define CLIENTS_TOP_MAX 1000
 
 struct req {
 	struct lb_ctl_state *st;
@@ -595,6 +597,12 @@ static json_t *backend_json(const struct lb_config *cfg, const struct lb_shm *sh
 		json_object_set_new(o, "datagrams_out", ju64(ld(&b->datagrams_out)));
 	}
 	json_object_set_new(o, "connect_failures", ju64(ld(&b->connect_failures)));
+	if (svc->fastopen)
+		json_object_set_new(o, "fastopen", json_pack("{s:o, s:o, s:o, s:b}",
+				    "acked", ju64(ld(&b->fastopen_acked)),
+				    "refused", ju64(ld(&b->fastopen_refused)),
+				    "plain", ju64(ld(&b->fastopen_plain)),
+				    "paused", lb_shm_fastopen_paused(b, lb_clock_ms())));
 	json_object_set_new(o, "consecutive_failures",
 			    json_integer(atomic_load(&b->consecutive_failures)));
 	json_object_set_new(o, "last_check", last_check_json(b));
@@ -656,7 +664,11 @@ static json_t *cmd_stats(struct req *r)
 
 static json_t *cmd_metrics(struct req *r)
 {
-	char *text = lb_ctl_metrics(r->st);
+	char *text;
+
+	if (r->st->refresh)
+		r->st->refresh();
+	text = lb_ctl_metrics(r->st);
 	json_t *j;
 
 	if (!text)
@@ -707,6 +719,42 @@ static json_t *cmd_limits(struct req *r)
 	}
 	lb_limits_fini(&l);
 	return j;
+}
+
+/* Per service: what its per-client rules refused, and its top clients by open connections. */
+static json_t *cmd_clients(struct req *r)
+{
+	size_t only = SIZE_MAX, top = CLIENTS_TOP;
+	const char *name;
+	json_t *v, *list;
+
+	if (!need_shm(r) || !arg_string(r, "service", false, &name))
+		return NULL;
+	if (name && !find_service(r, name, &only))
+		return NULL;
+	v = json_object_get(r->obj, "top");
+	if (v) {
+		json_int_t n = json_is_integer(v) ? json_integer_value(v) : 0;
+
+		if (n < 1 || n > CLIENTS_TOP_MAX) {
+			fail(r, "bad_argument", "top", "argument 'top' must be an integer 1..%d",
+			     CLIENTS_TOP_MAX);
+			return NULL;
+		}
+		top = (size_t)n;
+	}
+	if (r->st->refresh)
+		r->st->refresh();
+	list = json_array();
+	for (size_t i = 0; list && i < r->st->cfg->n_services && i < r->st->shm->n_services; i++) {
+		if (only != SIZE_MAX && i != only)
+			continue;
+		if (json_array_append_new(list, lb_ctl_clients_json(r->st, i, top)) < 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
 }
 
 static json_t *cmd_help(struct req *r);
@@ -863,6 +911,7 @@ static json_t *cmd_resume_gateway(struct req *r)
 static const char *const no_args[] = { NULL };
 static const char *const drain_gateway_args[] = { "stop", "timeout_ms", NULL };
 static const char *const service_arg[] = { "service", NULL };
+static const char *const clients_args[] = { "service", "top", NULL };
 static const char *const state_args[] = { "service", "backend", "state", NULL };
 static const char *const weight_args[] = { "service", "backend", "weight", NULL };
 
@@ -874,6 +923,8 @@ static const struct cmd commands[] = {
 	{ "backends", service_arg, no_args, cmd_backends, "backends, all or of one service" },
 	{ "stats", no_args, no_args, cmd_stats, "counters in total and per service" },
 	{ "metrics", no_args, no_args, cmd_metrics, "Prometheus text exposition" },
+	{ "clients", clients_args, no_args, cmd_clients,
+	  "clients refused (deny lists, rate, max_conns) and the top clients by open connections" },
 	{ "limits", no_args, no_args, cmd_limits,
 	  "connection capacity and the host limits that bound it" },
 	{ "set-state", state_args, state_args, cmd_set_state,

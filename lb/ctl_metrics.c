@@ -15,6 +15,8 @@
 #include "lb/ctl.h"
 #include "lb/str.h"
 
+#define METRICS_TOP_CLIENTS 5
+
 #ifndef LB_VERSION
 #define LB_VERSION "unknown"
 #endif
@@ -181,6 +183,28 @@ static void metrics_backends(struct lb_str *b, const struct lb_config *cfg,
 				backend_labels(b, cfg->services[i].name, be);
 				lb_str_printf(b, ",state=\"%s\"} %d\n",
 					      lb_shm_admin_name(admins[k]), admin == admins[k]);
+			}
+		}
+	family(b, "lb_backend_fastopen_connects_total", "counter",
+	       "Connects of fastopen services by what became of the client's first bytes: "
+	       "acked (the backend took them with the SYN), refused (the kernel resent them "
+	       "after the handshake), plain (none in time, or TCP Fast Open paused or off).");
+	for (size_t i = 0; i < n_svc; i++)
+		for (size_t j = 0; cfg->services[i].fastopen && j < shm->services[i].n_backends; j++) {
+			const struct lb_shm_backend *be = lb_shm_backend(shm, i, j);
+			const struct {
+				const char *name;
+				uint64_t v;
+			} r[] = {
+				{ "acked", ld(&be->fastopen_acked) },
+				{ "refused", ld(&be->fastopen_refused) },
+				{ "plain", ld(&be->fastopen_plain) },
+			};
+
+			for (size_t k = 0; k < sizeof(r) / sizeof(r[0]); k++) {
+				lb_str_printf(b, "lb_backend_fastopen_connects_total{");
+				backend_labels(b, cfg->services[i].name, be);
+				lb_str_printf(b, ",result=\"%s\"} %" PRIu64 "\n", r[k].name, r[k].v);
 			}
 		}
 	family(b, "lb_backend_connect_seconds", "histogram",
@@ -372,6 +396,45 @@ static void metrics_quic(struct lb_str *b, const struct lb_config *cfg, const st
 	service_series(b, cfg, shm, fams, sizeof(fams) / sizeof(fams[0]), routes_quic, quic_values);
 }
 
+/* Clients the per-client rules refused, and each service's top clients by open connections. */
+static void metrics_clients(struct lb_str *b, const struct lb_config *cfg, struct lb_shm *shm)
+{
+	size_t n_svc = cfg->n_services < shm->n_services ? cfg->n_services : shm->n_services;
+	static const char *const reasons[] = { "deny", "rate", "max_conns" };
+	char buf[LB_ADDR_STRLEN];
+
+	family(b, "lb_service_clients_refused_total", "counter",
+	       "Clients refused by the service's clients rules: packets the deny and allow lists "
+	       "(deny) and the rate limit (rate) dropped or rejected in the kernel, connections "
+	       "reset for max_conns.");
+	for (size_t i = 0; i < n_svc; i++) {
+		const struct lb_shm_service *ss = &shm->services[i];
+		const uint64_t v[] = { ld(&ss->client_deny), ld(&ss->client_rate),
+				       ld(&ss->client_conns) };
+
+		for (size_t k = 0; k < 3; k++) {
+			lb_str_printf(b, "lb_service_clients_refused_total{");
+			put_label(b, "service", cfg->services[i].name);
+			lb_str_printf(b, ",reason=\"%s\"} %" PRIu64 "\n", reasons[k], v[k]);
+		}
+	}
+	family(b, "lb_service_top_client_connections", "gauge",
+	       "Open TCP connections of the service's clients holding the most (up to 5 a service).");
+	for (size_t i = 0; i < n_svc; i++) {
+		struct lb_clients_top top[METRICS_TOP_CLIENTS];
+		size_t n = lb_clients_top(shm->pool->clients, shm->services[i].clients_key, top,
+					  METRICS_TOP_CLIENTS);
+
+		for (size_t k = 0; k < n; k++) {
+			lb_str_printf(b, "lb_service_top_client_connections{");
+			put_label(b, "service", cfg->services[i].name);
+			lb_str_printf(b, ",");
+			put_label(b, "client", lb_addr_format_ip(&top[k].addr, buf, sizeof(buf)));
+			lb_str_printf(b, "} %u\n", top[k].conns);
+		}
+	}
+}
+
 static void metrics_workers(struct lb_str *b, const struct lb_shm *shm)
 {
 	static const char *const fams[][3] = {
@@ -525,6 +588,7 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);
 		metrics_udp(&b, st->cfg, st->shm);
+		metrics_clients(&b, st->cfg, st->shm);
 		metrics_quic(&b, st->cfg, st->shm);
 		metrics_backends(&b, st->cfg, st->shm);
 	}

@@ -86,14 +86,15 @@ void lb_keyset_remove(struct lb_keyset *ks, uint32_t where, uint64_t key, uint16
 	atomic_compare_exchange_strong(&ks->slot[where & ks->mask], &mine, 0);
 }
 
-unsigned int lb_keyset_purge(struct lb_keyset *ks, uint16_t owner)
+unsigned int lb_keyset_purge(struct lb_keyset *ks, const uint64_t *dead, size_t n_owners)
 {
 	unsigned int n = 0;
 
 	for (uint64_t s = 0; s <= ks->mask; s++) {
 		uint64_t v = atomic_load_explicit(&ks->slot[s], memory_order_relaxed);
+		uint64_t owner = (v & OWNER_MASK) - 1;
 
-		if (v && (v & OWNER_MASK) == (uint64_t)owner + 1 &&
+		if (v && owner < n_owners && (dead[owner / 64] >> (owner % 64) & 1) &&
 		    atomic_compare_exchange_strong(&ks->slot[s], &v, 0))
 			n++;
 	}

@@ -40,7 +40,12 @@ int lb_keyset_insert(struct lb_keyset *ks, uint64_t key, uint16_t owner, uint32_
 /* Removes what an insert put at where for key and owner. */
 void lb_keyset_remove(struct lb_keyset *ks, uint32_t where, uint64_t key, uint16_t owner);
 
-/* Master only: removes every key of owner (a worker that died). Returns how many. */
-unsigned int lb_keyset_purge(struct lb_keyset *ks, uint16_t owner);
+/*
+ * Master only: removes every key of the owners (workers that died) whose
+ * bits are set in dead, a bitmap of n_owners bits (bit i of dead[i / 64]).
+ * One pass over the whole set whatever the number of owners, so workers
+ * reaped together cost one scan. Returns how many keys went.
+ */
+unsigned int lb_keyset_purge(struct lb_keyset *ks, const uint64_t *dead, size_t n_owners);
 
 #endif

@@ -306,6 +306,12 @@ static json_t *req_backends(char **argv)
 		       : req_plain("backends");
 }
 
+static json_t *req_clients(char **argv)
+{
+	return argv[0] ? json_pack("{s:s, s:s}", "cmd", "clients", "service", argv[0])
+		       : req_plain("clients");
+}
+
 static json_t *req_state(const char *state, char **argv)
 {
 	return json_pack("{s:s, s:s, s:s, s:s}", "cmd", "set-state", "service", argv[0],
@@ -627,6 +633,45 @@ static void print_stats(json_t *d, char **argv)
 	printf("\naccepted by workers: %lld\n", num(json_object_get(d, "totals"), "accepted"));
 }
 
+/* What each service's clients rules refused, then its top clients by open connections. */
+static void print_clients(json_t *d, char **argv)
+{
+	static const char *const head[] = { "SERVICE", "ALLOW", "DENY", ">RATE", ">MAX_CONNS",
+					    ">REFUSED_DENY", ">REFUSED_RATE",
+					    ">REFUSED_MAX_CONNS" };
+	static const char *const top_head[] = { "SERVICE", "CLIENT", ">CONNECTIONS" };
+	struct table t = { .ncols = 8, .head = head }, tt = { .ncols = 3, .head = top_head };
+	json_t *s, *c;
+	size_t i, k;
+
+	json_array_foreach(d, i, s) {
+		json_t *refused = json_object_get(s, "refused");
+
+		cell(&t, "%s", str(s, "name"));
+		cell(&t, "%s", json_is_true(json_object_get(s, "allow")) ? "list" : "all");
+		cell(&t, "%s", json_is_true(json_object_get(s, "deny")) ? "list" : "-");
+		if (num(s, "rate"))
+			cell(&t, "%lld/s", num(s, "rate"));
+		else
+			cell(&t, "-");
+		if (num(s, "max_conns"))
+			cell(&t, "%lld", num(s, "max_conns"));
+		else
+			cell(&t, "-");
+		cell(&t, "%lld", num(refused, "deny"));
+		cell(&t, "%lld", num(refused, "rate"));
+		cell(&t, "%lld", num(refused, "max_conns"));
+		json_array_foreach(json_object_get(s, "top"), k, c) {
+			cell(&tt, "%s", str(s, "name"));
+			cell(&tt, "%s", str(c, "client"));
+			cell(&tt, "%lld", num(c, "connections"));
+		}
+	}
+	table_print(&t);
+	printf("\n");
+	table_print(&tt);
+}
+
 static void print_state(json_t *d, char **argv)
 {
 	if (json_is_true(json_object_get(d, "changed")))
@@ -693,6 +738,13 @@ static const struct subcommand commands[] = {
 	  req_backends, print_backends },
 	{ "stats", "", 0, 0, 10, "show counters per service and in total", NULL,
 	  req_stats, print_stats },
+	{ "clients", "[SERVICE]", 0, 1, 10, "show clients refused and the top clients",
+	  "Per service: its allow and deny lists, rate limit and max_conns per client,\n"
+	  "and what they refused: packets the lists (REFUSED_DENY) and the rate\n"
+	  "(REFUSED_RATE) dropped or rejected in the kernel, connections reset for\n"
+	  "max_conns. Then the clients holding the most connections open now, up to 10\n"
+	  "a service.\n",
+	  req_clients, print_clients },
 	{ "drain", "SERVICE BACKEND", 2, 2, 10, "stop new connections to a backend",
 	  "Sets the backend's state to drain: it takes no new connections, and the ones\n"
 	  "it has go on until they end. BACKEND is its address as in the config, like\n"

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,24 @@ static int collect_warnings(struct lb_limits *l)
 		rc = warn(l, "the services' max_conns add up to %llu, more than the %llu "
 			  "connections %u workers of %u can hold: add workers or raise the "
 			  "open-file limit", l->max_conns, l->total, l->workers, l->per_worker);
+	if (!rc && l->plan.capped)
+		rc = warn(l, "\"workers\": \"auto\": %llu connections and %u %% headroom need "
+			  "%u workers of %u (open-file limit %lu), more than %d: capped at %d, "
+			  "which hold %llu; raise the open-file limit", l->plan.wanted,
+			  LB_WORKERS_HEADROOM_PCT, l->plan.needed, l->plan.per_worker, l->nofile,
+			  LB_CONFIG_WORKERS_MAX, LB_CONFIG_WORKERS_MAX, l->total);
+	else if (!rc && l->plan.wanted_from && !strcmp(l->plan.wanted_from, "connections") &&
+		 l->plan.wanted > l->total && l->plan.needed > LB_CONFIG_WORKERS_MAX)
+		rc = warn(l, "\"connections\" %llu is more than the %llu connections %u workers "
+			  "of %u can hold, and more than %d workers could: raise the open-file "
+			  "limit", l->plan.wanted, l->total, l->workers, l->per_worker,
+			  LB_CONFIG_WORKERS_MAX);
+	else if (!rc && l->plan.wanted_from && !strcmp(l->plan.wanted_from, "connections") &&
+		 l->plan.wanted > l->total)
+		rc = warn(l, "\"connections\" %llu is more than the %llu connections %u workers "
+			  "of %u can hold: set \"workers\" to %u (%u %% headroom) or to \"auto\"",
+			  l->plan.wanted, l->total, l->workers, l->per_worker, l->plan.needed,
+			  LB_WORKERS_HEADROOM_PCT);
 	if (!rc && l->per_worker < SMALL_WORKER)
 		rc = warn(l, "the open-file limit %lu leaves %u connections per worker: raise "
 			  "it (LimitNOFILE= in the unit, or ulimit -Hn)", l->nofile, l->per_worker);
@@ -183,14 +202,68 @@ static int collect_warnings(struct lb_limits *l)
 	return rc;
 }
 
-unsigned int lb_limits_workers(const struct lb_config *cfg)
+static unsigned int online_cpus(void)
 {
-	long ncpu;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (cfg->workers)
-		return cfg->workers;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	return ncpu > 0 ? (unsigned int)ncpu : 1;
+}
+
+/* The sum of every backend's max_conns, or 0 when one of them has none. */
+static unsigned long long config_max_conns(const struct lb_config *cfg)
+{
+	unsigned long long sum = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		for (size_t j = 0; j < cfg->services[i].n_backends; j++) {
+			if (!cfg->services[i].backends[j].max_conns)
+				return 0;
+			sum += cfg->services[i].backends[j].max_conns;
+		}
+	return sum;
+}
+
+void lb_limits_plan_workers(struct lb_workers_plan *p, const struct lb_config *cfg,
+			    const struct lb_capacity *cap)
+{
+	unsigned int conns, flows;
+	unsigned long long need;
+
+	memset(p, 0, sizeof(*p));
+	p->cpus = online_cpus();
+	lb_capacity_split(cap, cfg, &conns, &flows);
+	/* A UDP-only config spends its slots on flows. */
+	p->per_worker = conns ? conns : flows;
+	if (cfg->connections) {
+		p->wanted = cfg->connections;
+		p->wanted_from = "connections";
+	} else if ((p->wanted = config_max_conns(cfg))) {
+		p->wanted_from = "max_conns";
+	}
+	p->sized_for = p->wanted + (p->wanted * LB_WORKERS_HEADROOM_PCT + 99) / 100;
+	if (p->wanted && p->per_worker) {
+		need = (p->sized_for + p->per_worker - 1) / p->per_worker;
+		p->needed = need > UINT_MAX ? UINT_MAX : (unsigned int)need;
+	}
+	if (!cfg->workers_auto) {
+		p->how = cfg->workers ? LB_WORKERS_SET : LB_WORKERS_CPUS;
+		p->workers = cfg->workers ? cfg->workers : p->cpus;
+		return;
+	}
+	p->how = p->needed > p->cpus ? LB_WORKERS_AUTO : LB_WORKERS_AUTO_CPUS;
+	p->workers = p->needed > p->cpus ? p->needed : p->cpus;
+	if (p->workers > LB_CONFIG_WORKERS_MAX) {
+		p->workers = LB_CONFIG_WORKERS_MAX;
+		p->capped = true;
+	}
+}
+
+unsigned int lb_limits_workers(const struct lb_config *cfg, const struct lb_capacity *cap)
+{
+	struct lb_workers_plan p;
+
+	lb_limits_plan_workers(&p, cfg, cap);
+	return p.workers;
 }
 
 int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsigned int workers,
@@ -199,8 +272,9 @@ int lb_limits_collect(struct lb_limits *out, const struct lb_config *cfg, unsign
 	long ps = sysconf(_SC_PAGESIZE);
 
 	memset(out, 0, sizeof(*out));
+	lb_limits_plan_workers(&out->plan, cfg, cap);
 	if (!workers)
-		workers = lb_limits_workers(cfg);
+		workers = out->plan.workers;
 	out->workers = workers;
 	out->nofile = cap->nofile;
 	lb_capacity_split(cap, cfg, &out->per_worker, &out->per_worker_flows);
@@ -231,6 +305,52 @@ void lb_limits_fini(struct lb_limits *l)
 
 /* --- output --- */
 
+static const char *const how_names[] = {
+	[LB_WORKERS_SET] = "set",
+	[LB_WORKERS_CPUS] = "cpus",
+	[LB_WORKERS_AUTO] = "auto",
+	[LB_WORKERS_AUTO_CPUS] = "auto_cpus",
+};
+
+/*
+ * One line on how the worker count came about, for lb -t, lbctl limits
+ * and the log: the arithmetic of "auto" written out, so an operator can
+ * check it and see which knob moves it.
+ */
+static void plan_text(const struct lb_workers_plan *p, unsigned long nofile, char *buf, size_t len)
+{
+	int n = 0;
+
+	switch (p->how) {
+	case LB_WORKERS_SET:
+		snprintf(buf, len, "%u, as \"workers\" says", p->workers);
+		return;
+	case LB_WORKERS_CPUS:
+		snprintf(buf, len, "%u, one per CPU (\"workers\" is 0 or absent)", p->workers);
+		return;
+	case LB_WORKERS_AUTO:
+	case LB_WORKERS_AUTO_CPUS:
+		break;
+	}
+	if (!p->wanted) {
+		snprintf(buf, len, "%u, \"auto\" with no \"connections\" to size for (nor a "
+			 "max_conns on every backend): one per CPU", p->workers);
+		return;
+	}
+	n = snprintf(buf, len, "%u, \"auto\": %llu connections wanted (%s) + %u %% for the "
+		     "kernel's uneven spread = %llu, at %u per worker (open-file limit %lu): "
+		     "%u needed", p->workers, p->wanted,
+		     strcmp(p->wanted_from, "connections") ? "the backends' max_conns added up"
+							   : "\"connections\"",
+		     LB_WORKERS_HEADROOM_PCT, p->sized_for, p->per_worker, nofile, p->needed);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (p->capped)
+		snprintf(buf + n, len - n, ", capped at %d", LB_CONFIG_WORKERS_MAX);
+	else if (p->how == LB_WORKERS_AUTO_CPUS)
+		snprintf(buf + n, len - n, ", but never fewer than one per CPU");
+}
+
 static json_t *jnum(long long v)
 {
 	return v == LB_LIMITS_UNKNOWN ? json_null() : json_integer(v);
@@ -243,7 +363,8 @@ static json_t *jull(unsigned long long v)
 
 json_t *lb_limits_json(const struct lb_limits *l)
 {
-	json_t *root, *services = json_array(), *warnings = json_array(), *tcp_mem, *range;
+	json_t *root, *services = json_array(), *warnings = json_array(), *tcp_mem, *range, *plan;
+	char text[384];
 
 	tcp_mem = l->tcp_mem[0] == LB_LIMITS_UNKNOWN ? json_null()
 		: json_pack("[I, I, I]", (json_int_t)l->tcp_mem[0], (json_int_t)l->tcp_mem[1],
@@ -263,9 +384,24 @@ json_t *lb_limits_json(const struct lb_limits *l)
 	}
 	for (size_t i = 0; warnings && i < l->n_warnings; i++)
 		json_array_append_new(warnings, json_string(l->warnings[i]));
-	root = json_pack("{s:i, s:{s:I, s:i, s:i, s:i}, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}, "
+	plan_text(&l->plan, l->nofile, text, sizeof(text));
+	plan = json_pack("{s:s, s:i, s:i, s:o, s:o, s:i, s:o, s:i, s:o, s:b, s:s}",
+			 "how", how_names[l->plan.how],
+			 "workers", (int)l->plan.workers,
+			 "cpus", (int)l->plan.cpus,
+			 "wanted", l->plan.wanted ? jull(l->plan.wanted) : json_null(),
+			 "wanted_from", l->plan.wanted_from ? json_string(l->plan.wanted_from)
+							    : json_null(),
+			 "headroom_percent", LB_WORKERS_HEADROOM_PCT,
+			 "sized_for", l->plan.wanted ? jull(l->plan.sized_for) : json_null(),
+			 "per_worker", (int)l->plan.per_worker,
+			 "needed", l->plan.wanted ? json_integer(l->plan.needed) : json_null(),
+			 "capped", l->plan.capped,
+			 "text", text);
+	root = json_pack("{s:i, s:o, s:{s:I, s:i, s:i, s:i}, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}, "
 			 "s:I, s:o, s:{s:s, s:o}, s:o}",
 			 "workers", (int)l->workers,
+			 "workers_plan", plan,
 			 "per_worker",
 			 "nofile", (json_int_t)l->nofile,
 			 "connections", (int)l->per_worker,
@@ -300,7 +436,13 @@ static void print_num(FILE *out, const char *name, long long v)
 void lb_limits_print(const struct lb_limits *l, FILE *out)
 {
 	unsigned long long used;
+	char plan[384];
 
+	plan_text(&l->plan, l->nofile, plan, sizeof(plan));
+	fprintf(out, "# workers: %s\n", plan);
+	if (l->workers != l->plan.workers)
+		fprintf(out, "# workers: %u running (the config now asks for %u; a reload applies it)\n",
+			l->workers, l->plan.workers);
 	fprintf(out, "# capacity: %u connections per worker (open-file limit %lu), "
 		"%u workers: %llu connections\n", l->per_worker, l->nofile, l->workers, l->total);
 	if (l->per_worker_flows)
@@ -374,8 +516,11 @@ void lb_limits_log(const struct lb_config *cfg, unsigned int workers,
 		   const struct lb_capacity *cap)
 {
 	struct lb_limits l;
+	char plan[384];
 
 	if (lb_limits_collect(&l, cfg, workers, cap, NULL) == 0) {
+		plan_text(&l.plan, l.nofile, plan, sizeof(plan));
+		lb_info("limits: workers: %s", plan);
 		for (size_t i = 0; i < l.n_warnings; i++)
 			lb_warn("limits: %s", l.warnings[i]);
 		lb_info("limits: %llu connections over %u workers (%u each, open-file limit %lu); "

@@ -48,7 +48,41 @@ struct lb_limits_service {
 	unsigned long long limit;	/* what lb may hold for it: min(total, max_conns) */
 };
 
+/* How the number of workers was chosen (lb_limits_plan_workers). */
+enum lb_workers_how {
+	LB_WORKERS_SET,			/* "workers": N */
+	LB_WORKERS_CPUS,		/* "workers" 0 or absent: one per online CPU */
+	LB_WORKERS_AUTO,		/* "auto": enough for the connections wanted */
+	LB_WORKERS_AUTO_CPUS,		/* "auto" with no target, or one the CPUs already cover */
+};
+
+/* A share of headroom on top of the connections wanted: the kernel spreads them unevenly. */
+#define LB_WORKERS_HEADROOM_PCT 10
+
+struct lb_workers_plan {
+	enum lb_workers_how how;
+	unsigned int workers;
+	unsigned int cpus;		/* online CPUs */
+	/* Connections wanted: "connections", else the sum of every backend's max_conns; 0: neither. */
+	unsigned long long wanted;
+	const char *wanted_from;	/* "connections", "max_conns", or NULL */
+	unsigned long long sized_for;	/* wanted plus the headroom */
+	unsigned int per_worker;	/* connections (UDP flows in a UDP-only config) one worker holds */
+	unsigned int needed;		/* workers for sized_for at per_worker, before any cap */
+	bool capped;			/* needed more than LB_CONFIG_WORKERS_MAX */
+};
+
+/*
+ * Sizes the workers for cfg at per-worker capacity cap: "workers": N is N;
+ * 0 is one per CPU; "auto" is enough for the connections wanted plus
+ * LB_WORKERS_HEADROOM_PCT, never fewer than the CPUs nor more than
+ * LB_CONFIG_WORKERS_MAX. Pure but for counting the CPUs.
+ */
+void lb_limits_plan_workers(struct lb_workers_plan *p, const struct lb_config *cfg,
+			    const struct lb_capacity *cap);
+
 struct lb_limits {
+	struct lb_workers_plan plan;
 	unsigned int workers;
 	unsigned long nofile;		/* per worker (RLIMIT_NOFILE) */
 	unsigned int per_worker;	/* connections one worker may hold */
@@ -74,11 +108,11 @@ struct lb_limits {
 	size_t n_warnings;
 };
 
-/* The workers cfg runs: cfg->workers, or one per online CPU when that is 0. */
-unsigned int lb_limits_workers(const struct lb_config *cfg);
+/* The workers cfg runs at per-worker capacity cap (lb_limits_plan_workers). */
+unsigned int lb_limits_workers(const struct lb_config *cfg, const struct lb_capacity *cap);
 
 /*
- * Fills out for cfg run with workers workers (0: lb_limits_workers(cfg)) with per-worker capacity cap,
+ * Fills out for cfg run with workers workers (0: lb_limits_workers(cfg, cap)) with per-worker capacity cap,
  * reading sysctls below procroot (NULL: "/proc/sys"). Unreadable sysctls
  * are LB_LIMITS_UNKNOWN and produce no warning. Returns 0 or -ENOMEM;
  * release with lb_limits_fini() either way.

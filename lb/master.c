@@ -46,6 +46,8 @@
 #define STOP_GRACE_MS 2000
 /* How often the master looks for state changes to build into Maglev tables, and for hung workers. */
 #define TICK_MS 50
+/* How often the master copies the kernel's per-client drop counters into shm. */
+#define DROPS_POLL_MS 1000
 
 struct gen;
 
@@ -56,6 +58,7 @@ struct slot {
 	pid_t pid;
 	int fd;				/* master's end of the worker's socketpair */
 	uint32_t *ledger;		/* the backend claims its worker holds (lb_shm_ledger_map) */
+	uint32_t *client_ledger;	/* its connections' entries in pool->clients, likewise */
 	uint64_t started;
 	unsigned int restarts;
 	unsigned int backoff_ms;	/* next retry delay after a failed start; 0: none failed */
@@ -96,9 +99,13 @@ struct master {
 	struct lb_ctl_state ctl_state;
 	struct lb_http *http;		/* the HTTP listener's process, off unless configured */
 	struct lb_timer tick;
+	uint64_t drops_polled_ms;	/* loop clock of the last read of the kernel's drop counters */
 	bool stopping;
 	struct lb_timer stop_timer;
 	int migrate_req_saved;		/* tcp_migrate_req before lb set it; -1: untouched */
+	/* Scratch for reap(): the shm slots of workers whose UDP keys must be purged. */
+	uint64_t *dead_owners;
+	size_t n_owner_words;
 };
 
 static struct master m = { .migrate_req_saved = -1 };
@@ -117,6 +124,7 @@ static void worker_child(struct slot *s)
 		.master_fd = s->fd,
 		.pipes = m.cap.pipes,
 		.ledger = s->ledger,
+		.client_ledger = s->client_ledger,
 	};
 	int keep[2 * LB_WORKER_MAX_LISTENERS + 1];
 	size_t n_keep;
@@ -158,7 +166,9 @@ static int spawn(struct slot *s)
 	}
 	if (!s->ledger)
 		s->ledger = lb_shm_ledger_map(m.cap.conns);
-	if (!s->ledger)
+	if (!s->client_ledger)
+		s->client_ledger = lb_shm_ledger_map(m.cap.conns);
+	if (!s->ledger || !s->client_ledger)
 		return -ENOMEM;
 	if (s->shm_slot < 0)
 		s->shm_slot = lb_shm_worker_slot(shm);
@@ -283,6 +293,7 @@ static void gen_free(struct gen *g)
 		if (s->shm_slot >= 0 && g->shm)
 			atomic_store(&g->shm->workers[s->shm_slot].pid, 0);
 		lb_shm_ledger_unmap(s->ledger, m.cap.conns);
+		lb_shm_ledger_unmap(s->client_ledger, m.cap.conns);
 	}
 	free(g->slots);
 	lb_shm_destroy(g->shm);
@@ -320,8 +331,24 @@ static struct slot *find_slot(pid_t pid)
 	return NULL;
 }
 
+/*
+ * A worker that ends its flows removes their keys from the shared keyset
+ * itself; one that died may have left some. Only a generation with UDP
+ * services ever inserts any, and a worker that exited 0 had ended every
+ * flow first. The scan covers the whole set, sized for every slot of
+ * every worker, so the dead are collected and purged in one pass.
+ */
+static bool leaves_keys(const struct slot *s, int status)
+{
+	for (size_t i = 0; i < s->gen->cfg->n_services; i++)
+		if (s->gen->cfg->services[i].protocols & LB_PROTO_UDP)
+			return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	return false;
+}
+
 static void reap(void)
 {
+	struct lb_shm_pool *purge = NULL;
 	int status;
 	pid_t pid;
 
@@ -350,8 +377,13 @@ static void reap(void)
 		if (settled)
 			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",
 				s->id, (int)pid, settled);
+		/* Its clients' connections no longer count against clients.max_conns. */
+		lb_clients_settle(s->gen->shm->pool->clients, s->client_ledger, m.cap.conns);
 		/* The UDP flows' (client, backend) pairs it held are free for others. */
-		lb_keyset_purge(s->gen->shm->pool->keyset, s->shm_slot);
+		if (leaves_keys(s, status) && (size_t)s->shm_slot / 64 < m.n_owner_words) {
+			m.dead_owners[s->shm_slot / 64] |= 1ull << (s->shm_slot % 64);
+			purge = s->gen->shm->pool;
+		}
 		if (m.stopping || s->gen->retiring) {
 			lb_info("worker %u of generation %u (pid %d) exited", s->id,
 				s->gen->shm->generation, (int)pid);
@@ -368,6 +400,13 @@ static void reap(void)
 		/* A worker that dies at once would otherwise be forked in a tight loop. */
 		lb_loop_timer_set(m.loop, &s->respawn,
 				  lb_loop_now(m.loop) + (lived < RESPAWN_MIN_LIFE_MS ? 1000 : 0));
+	}
+	if (purge) {
+		unsigned int n = lb_keyset_purge(purge->keyset, m.dead_owners, m.n_owner_words * 64);
+
+		if (n)
+			lb_info("%u udp flow keys of dead workers released", n);
+		memset(m.dead_owners, 0, m.n_owner_words * sizeof(*m.dead_owners));
 	}
 	arm_stop_timer();
 	if (m.stopping && all_exited())
@@ -482,6 +521,18 @@ static void watchdog(void)
 	}
 }
 
+static void client_drops_cb(void *arg, size_t service, const char *what, uint64_t packets)
+{
+	lb_shm_client_drops(arg, service, what, packets);
+}
+
+/* Copies what the kernel's per-client rules dropped into the current generation's shm. */
+static void client_drops_poll(void)
+{
+	m.drops_polled_ms = lb_loop_now(m.loop);
+	lb_rules_client_drops(m.rules, client_drops_cb, m.cur->shm);
+}
+
 /* Connections open in every worker of every generation (the pool's slots). */
 static int64_t open_connections(void)
 {
@@ -501,6 +552,8 @@ static void tick(struct lb_timer *t)
 					     LB_SHM_MAGLEV_BUDGET);
 
 	watchdog();
+	if (now - m.drops_polled_ms >= DROPS_POLL_MS)
+		client_drops_poll();
 	if (!m.stopping && lb_announce_state(m.announce)->gateway == LB_GATEWAY_DRAINING &&
 	    lb_announce_drain_check(m.announce, open_connections(), now))
 		begin_stop("gateway drained", 0);
@@ -578,12 +631,15 @@ static int reload(char *msg, size_t len)
 	if (strcmp(cfg->control_path, old->cfg->control_path) ||
 	    cfg->control_mode != old->cfg->control_mode)
 		lb_warn("reload: control socket settings change only when lb restarts");
-	n = lb_limits_workers(cfg);
+	n = lb_limits_workers(cfg, &m.cap);
+	lb_limits_log(cfg, n, &m.cap);
 	if (lb_listener_set_plan(&ls, cfg, n, &m.ls) < 0) {
 		snprintf(msg, len, "cannot open the listening sockets (see the log)");
 		rc = -EIO;
 		goto fail;
 	}
+	/* What the old table counted goes to the old generation, which hands it on. */
+	client_drops_poll();
 	shm = lb_shm_create_next(old->shm, old->cfg, cfg);
 	g = shm ? gen_alloc(cfg, shm, n) : NULL;
 	if (!g) {
@@ -753,6 +809,7 @@ static void open_ctl(void)
 		.cap = &m.cap,
 		.workers = m.cur->n_slots,
 		.reload = ctl_reload,
+		.refresh = client_drops_poll,
 	};
 	m.ctl = lb_ctl_open(m.loop, m.cur->cfg, &m.ctl_state, err, sizeof(err));
 	if (!m.ctl)
@@ -774,11 +831,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		return 1;
 	}
 	lb_capacity_compute(&m.cap);
-	n = lb_limits_workers(cfg);
+	n = lb_limits_workers(cfg, &m.cap);
 	lb_limits_log(cfg, n, &m.cap);
 	m.loop = lb_loop_alloc();
 	shm = lb_shm_create(cfg, n, n * m.cap.conns);
-	m.cur = shm && m.loop ? gen_alloc(cfg, shm, n) : NULL;
+	if (shm) {
+		m.n_owner_words = (shm->pool->n_worker_slots + 63) / 64;
+		m.dead_owners = calloc(m.n_owner_words, sizeof(*m.dead_owners));
+	}
+	m.cur = shm && m.loop && m.dead_owners ? gen_alloc(cfg, shm, n) : NULL;
 	if (!m.cur) {
 		lb_err("out of memory");
 		lb_shm_destroy(shm);
@@ -884,6 +945,7 @@ out:
 		gen_free(g);
 	}
 	gen_free(m.cur);
+	free(m.dead_owners);
 	if (m.sig.ev.fd > 0)
 		close(m.sig.ev.fd);
 	lb_loop_free(m.loop);

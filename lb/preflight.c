@@ -403,6 +403,58 @@ static int check_buffer_caps(struct lb_preflight_report *r, const struct lb_conf
 	return 0;
 }
 
+/*
+ * A SYN flood fills a listener's SYN queue with half-open connections
+ * that never complete. With tcp_syncookies 1 the kernel then answers new
+ * SYNs with a cookie and keeps no state, so legitimate clients still get
+ * in and workers only ever accept completed handshakes; with 0 it drops
+ * SYNs until entries time out (63 s at the default tcp_synack_retries), and
+ * every new client of the gateway waits or fails meanwhile. 2 sends cookies
+ * to every client, flood or not, which costs them their TCP options when
+ * timestamps are off.
+ */
+static int check_syncookies(struct lb_preflight_report *r, const struct lb_config *cfg,
+			    const char *procroot)
+{
+	long long v = sysctl_or(procroot, "net/ipv4/tcp_syncookies", 1);
+
+	if (!lb_config_has_vip(cfg, LB_PROTO_TCP, AF_INET) &&
+	    !lb_config_has_vip(cfg, LB_PROTO_TCP, AF_INET6))
+		return 0;
+	if (v == 0)
+		return report(r, false, "net.ipv4.tcp_syncookies is 0: a SYN flood fills each "
+			      "worker's SYN queue and every new client is dropped until the flood "
+			      "ends; fix: sysctl -w net.ipv4.tcp_syncookies=1");
+	if (v == 2)
+		return report(r, false, "net.ipv4.tcp_syncookies is 2: every client gets a SYN "
+			      "cookie, flood or not, and loses window scaling and SACK when it sends "
+			      "no timestamps; 1 sends cookies only while a SYN queue is full; fix: "
+			      "sysctl -w net.ipv4.tcp_syncookies=1");
+	return 0;
+}
+
+/*
+ * "fastopen" connects with MSG_FASTOPEN, which the kernel refuses unless
+ * net.ipv4.tcp_fastopen (of the gateway's namespace) has its client bit
+ * (1): the service still works, without the SYN's data. The other bits
+ * serve other uses; the fix keeps them.
+ */
+static int check_fastopen(struct lb_preflight_report *r, const struct lb_config *cfg,
+			  const char *procroot)
+{
+	long long v = sysctl_or(procroot, "net/ipv4/tcp_fastopen", -1);
+
+	for (size_t i = 0; v >= 0 && !(v & 1) && i < cfg->n_services; i++) {
+		if (!cfg->services[i].fastopen)
+			continue;
+		if (report(r, false, "services[%zu].fastopen: net.ipv4.tcp_fastopen is %lld, without "
+			   "the client bit (1): lb connects to this service's backends without TCP "
+			   "Fast Open; fix: sysctl -w net.ipv4.tcp_fastopen=%lld", i, v, v | 1) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,
 			    const struct ifaddrs *ifs, const char *procroot)
 {
@@ -416,6 +468,10 @@ int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_confi
 		rc = check_keep_addr(r, cfg, ifs, procroot);
 	if (rc == 0)
 		rc = check_buffer_caps(r, cfg, procroot);
+	if (rc == 0)
+		rc = check_syncookies(r, cfg, procroot);
+	if (rc == 0)
+		rc = check_fastopen(r, cfg, procroot);
 	return rc;
 }
 

@@ -28,8 +28,10 @@ struct lb_preflight_report {
  * Checks cfg against the host described by ifs (getifaddrs) and the sysctl
  * tree at procroot (NULL: "/proc/sys"): backends that are one of the
  * gateway's own addresses or a broadcast address of its networks (errors),
- * interfaces whose IPv6 addresses vanish when their link goes down, and
- * socket_buffer_bytes above what the kernel allows (warnings). Lines start with the JSON path or "interface NAME". Returns 0
+ * interfaces whose IPv6 addresses vanish when their link goes down,
+ * socket_buffer_bytes above what the kernel allows, and fastopen services
+ * on a gateway whose net.ipv4.tcp_fastopen lacks the client bit
+ * (warnings). Lines start with the JSON path or "interface NAME". Returns 0
  * or -ENOMEM; release with lb_preflight_report_fini() either way.
  */
 int lb_preflight_check_host(struct lb_preflight_report *r, const struct lb_config *cfg,

@@ -49,6 +49,8 @@ struct spec {
 	struct lb_nft_fwd_route *fwd;	/* owned; one per peer but this gateway */
 	size_t n_fwd;
 	struct sockaddr_storage *fwd_addrs;	/* owned; two per peer, what fwd points to */
+	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips, ranges */
+	struct lb_nft_prefix *prefixes;	/* owned: every allow and deny list, end to end */
 };
 
 struct watch_src {
@@ -73,6 +75,14 @@ struct lb_rules {
 	unsigned int fails;		/* failed restores in a row */
 	/* Ownership counters: what tables replaced since start had counted, and the last read. */
 	uint64_t counted[LB_NFT_OWNER_COUNTERS], last[LB_NFT_OWNER_COUNTERS];
+	uint64_t counters_log_ms;	/* loop clock of the last "cannot read counters" line */
+	/*
+	 * What the installed table's per-client counters said at the last
+	 * read, [2 * service + (rate)]: reads report what they added since.
+	 * Cleared when a new table replaces the old (its counters start at 0).
+	 */
+	uint64_t *seen;
+	size_t n_seen;
 	struct lb_rules_state st;
 };
 
@@ -86,8 +96,12 @@ static void spec_fini(struct spec *s)
 	free(s->chance);
 	free(s->fwd);
 	free(s->fwd_addrs);
+	free(s->clients);
+	free(s->prefixes);
 	s->vips = NULL;
 	s->ranges = NULL;
+	s->clients = NULL;
+	s->prefixes = NULL;
 	s->names = NULL;
 	s->marks = NULL;
 	s->to = s->chance = NULL;
@@ -173,6 +187,74 @@ static void vip_range(const struct lb_service_conf *svc, size_t k, struct lb_nft
 	memcpy(&r->last, &last, sizeof(last));
 }
 
+static struct lb_nft_prefix *prefixes_copy(struct lb_nft_prefix *to, const struct lb_prefix *p,
+					   size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		to[i] = (struct lb_nft_prefix){ .family = p[i].family, .len = (uint8_t)p[i].len };
+		memcpy(to[i].addr, p[i].addr, sizeof(to[i].addr));
+	}
+	return to;
+}
+
+/*
+ * The per-client rules of cfg's services that have lists or a rate, each
+ * named by its service's index. spec_init lays a service's VIPs out in
+ * s->vips and s->ranges in service order: TCP ones from the front, UDP
+ * ones from the back (2n entries each).
+ */
+static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
+{
+	size_t n_prefixes = 0, k = 0, p = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_prefixes += cfg->services[i].clients.n_allow + cfg->services[i].clients.n_deny;
+	s->clients = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*s->clients));
+	s->prefixes = calloc(n_prefixes ? n_prefixes : 1, sizeof(*s->prefixes));
+	if (!s->clients || !s->prefixes)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+		const struct lb_clients_conf *cl = &svc->clients;
+		size_t singles = 0, nt, nu, nt_r, nu_r;
+
+		for (size_t j = 0; j < svc->n_vips; j++)
+			singles += lb_config_vip_single(svc, j);
+		nt = svc->protocols & LB_PROTO_TCP ? singles : 0;
+		nu = svc->protocols & LB_PROTO_UDP ? singles : 0;
+		nt_r = svc->protocols & LB_PROTO_TCP ? svc->n_vips - singles : 0;
+		nu_r = svc->protocols & LB_PROTO_UDP ? svc->n_vips - singles : 0;
+		tcp += nt, udp += nu, tcp_r += nt_r, udp_r += nu_r;
+		if (!lb_config_clients_nft(svc))
+			continue;
+		s->clients[k++] = (struct lb_nft_clients){
+			.id = (uint32_t)i,
+			.vips = s->vips + tcp - nt,
+			.n_vips = nt,
+			.udp_vips = s->vips + 2 * n - udp,
+			.n_udp_vips = nu,
+			.ranges = s->ranges + tcp_r - nt_r,
+			.n_ranges = nt_r,
+			.udp_ranges = s->ranges + 2 * n - udp_r,
+			.n_udp_ranges = nu_r,
+			.allow = cl->allow ? prefixes_copy(s->prefixes + p, cl->allow, cl->n_allow) : NULL,
+			.n_allow = cl->n_allow,
+			.deny = prefixes_copy(s->prefixes + p + cl->n_allow, cl->deny, cl->n_deny),
+			.n_deny = cl->n_deny,
+			.reset = cl->deny_reset,
+			.rate = cl->rate,
+			.burst = cl->burst,
+			.prefix4 = (uint8_t)cl->rate_prefix4,
+			.prefix6 = (uint8_t)cl->rate_prefix6,
+			.size = cl->rate_table_size,
+		};
+		p += cl->n_allow + cl->n_deny;
+	}
+	s->nft.clients = s->clients;
+	s->nft.n_clients = k;
+	return 0;
+}
+
 static int spec_init(struct spec *s, const struct lb_config *cfg, const struct lb_rules_owner *own)
 {
 	size_t n = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
@@ -223,7 +305,8 @@ static int spec_init(struct spec *s, const struct lb_config *cfg, const struct l
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
-	if (cfg->ownership.enabled && owner_init(s, cfg, own) < 0) {
+	if (clients_init(s, cfg, n) < 0 ||
+	    (cfg->ownership.enabled && owner_init(s, cfg, own) < 0)) {
 		spec_fini(s);
 		return -ENOMEM;
 	}
@@ -429,6 +512,9 @@ static void restore(struct lb_timer *t)
 			r->counted[i] += r->last[i];
 		memset(r->last, 0, sizeof(r->last));
 		rc_nft = lb_nft_apply(&r->cur.nft, err_nft, sizeof(err_nft));
+		/* A new table: its counters start over (what went with the old is lost). */
+		if (rc_nft == 0 && r->seen)
+			memset(r->seen, 0, r->n_seen * sizeof(*r->seen));
 	}
 	if (rc == 0 && rc_nft < 0) {
 		rc = rc_nft;
@@ -492,6 +578,7 @@ void lb_rules_free(struct lb_rules *r)
 	/* Closing the sockets takes them out of the loop's epoll set. */
 	lb_nft_watch_free(r->watch);
 	spec_fini(&r->cur);
+	free(r->seen);
 	munmap(r, sizeof(*r));
 }
 
@@ -531,11 +618,66 @@ static void fwd_retire(const struct spec *old, const struct spec *next)
 		lb_err("rules: %s", err);
 }
 
+struct drops_cb {
+	struct lb_rules *r;
+	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
+	void *arg;
+};
+
+static void on_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
+{
+	struct drops_cb *d = arg;
+	size_t at = 2 * (size_t)id + (strcmp(what, "rate") == 0);
+	uint64_t *seen = at < d->r->n_seen ? &d->r->seen[at] : NULL;
+	uint64_t added;
+
+	if (id == LB_NFT_COUNTER_OWNER || !seen)
+		return;
+	/* Less than before: someone reset it, or a restore made a new table. */
+	added = packets >= *seen ? packets - *seen : packets;
+	*seen = packets;
+	if (added)
+		d->cb(d->arg, id, what, added);
+}
+
+int lb_rules_client_drops(struct lb_rules *r,
+			  void (*cb)(void *arg, size_t service, const char *what, uint64_t packets),
+			  void *arg)
+{
+	struct drops_cb d = { .r = r, .cb = cb, .arg = arg };
+	char err[256];
+	uint64_t now;
+	int rc;
+
+	if (!r->nft_installed || !r->cur.nft.n_clients)
+		return 0;
+	rc = lb_nft_counters_read(r->cur.nft.table, on_counter, &d, err, sizeof(err));
+	now = r->loop ? lb_loop_now(r->loop) : 0;
+	if (rc < 0 && (!r->counters_log_ms || now - r->counters_log_ms >= 60000)) {
+		r->counters_log_ms = now ? now : 1;
+		lb_warn("rules: %s; per-client drop counts are not updated", err);
+	}
+	return rc;
+}
+
+/* A new table's counters start at 0: forget what the old one's said. */
+static int seen_reset(struct lb_rules *r, size_t n_services)
+{
+	uint64_t *seen = calloc(n_services ? 2 * n_services : 1, sizeof(*seen));
+
+	if (!seen)
+		return -ENOMEM;
+	free(r->seen);
+	r->seen = seen;
+	r->n_seen = 2 * n_services;
+	return 0;
+}
+
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		     const struct lb_rules_owner *own, char *err, size_t errlen)
 {
 	struct spec next;
-	bool routes_changed;
+	bool routes_changed, kept = false;
 	int rc;
 
 	rc = spec_init(&next, cfg, own);
@@ -566,6 +708,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		size_t added, removed;
 
 		rc = lb_nft_apply_diff(&r->cur.nft, &next.nft, err, errlen, &added, &removed);
+		kept = true;
 		if (rc == 0)
 			lb_info("rules: table inet %s kept: %zu VIP element%s added, %zu removed",
 				next.nft.table, added, added == 1 ? "" : "s", removed);
@@ -602,6 +745,9 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
 	}
 	fwd_retire(&r->cur, &next);
+	/* A table kept keeps its counters; a new one counts from 0. */
+	if (!kept && seen_reset(r, cfg->n_services) < 0)
+		lb_warn("rules: out of memory: per-client drop counts may miss some");
 	spec_fini(&r->cur);
 	r->cur = next;
 	/* The copy moved: its ownership spec is its own again. */
@@ -707,17 +853,34 @@ int lb_rules_owner_update(struct lb_rules *r, const struct lb_rules_owner *own, 
 	return 0;
 }
 
+struct owner_read {
+	uint64_t packets[LB_NFT_OWNER_COUNTERS];
+	unsigned int found;		/* bit i: counter i was in the table */
+};
+
+static void on_owner_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
+{
+	struct owner_read *o = arg;
+
+	for (unsigned int i = 0; id == LB_NFT_COUNTER_OWNER && i < LB_NFT_OWNER_COUNTERS; i++)
+		if (!strcmp(what, lb_nft_owner_counters[i])) {
+			o->packets[i] = packets;
+			o->found |= 1u << i;
+		}
+}
+
 int lb_rules_owner_counters(struct lb_rules *r, uint64_t packets[LB_NFT_OWNER_COUNTERS])
 {
-	uint64_t now[LB_NFT_OWNER_COUNTERS];
+	struct owner_read o = { 0 };
 	char err[256];
 	int rc = 0;
 
 	if (r->nft_installed && r->cur.nft.owner && !(r->gone & GONE_NFT)) {
-		rc = lb_nft_owner_read(r->cur.nft.table, now, err, sizeof(err));
-		if (rc == 0)
-			memcpy(r->last, now, sizeof(now));
-		else if (rc != -ENOENT)
+		rc = lb_nft_counters_read(r->cur.nft.table, on_owner_counter, &o, err, sizeof(err));
+		/* A table without them (removed meanwhile) counts nothing new. */
+		if (rc == 0 && o.found == (1u << LB_NFT_OWNER_COUNTERS) - 1)
+			memcpy(r->last, o.packets, sizeof(o.packets));
+		else if (rc < 0)
 			lb_warn("rules: %s", err);
 	}
 	for (size_t i = 0; i < LB_NFT_OWNER_COUNTERS; i++)

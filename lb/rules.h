@@ -92,6 +92,16 @@ int lb_rules_owner_counters(struct lb_rules *r, uint64_t packets[LB_NFT_OWNER_CO
 /* Stops watching and removes what is installed; errors are logged. NULL is fine. */
 void lb_rules_remove(struct lb_rules *r);
 
+/*
+ * Reads what the installed table's per-client rules refused: cb(arg,
+ * service index of the installed config, "deny" or "rate", packets since
+ * the table was installed). Nothing installed: no call. Returns 0 or
+ * -errno (logged at most once a minute).
+ */
+int lb_rules_client_drops(struct lb_rules *r,
+			  void (*cb)(void *arg, size_t service, const char *what, uint64_t packets),
+			  void *arg);
+
 /* Borrowed; valid until lb_rules_free(). */
 const struct lb_rules_state *lb_rules_state(const struct lb_rules *r);
 

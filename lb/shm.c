@@ -109,6 +109,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size_t nk = lb_keyset_size(n_flows);
 	size_t na = lb_affinity_size(n_flows);
 	size_t nc = lb_cidtab_size(n_flows);
+	size_t ncl = lb_clients_size(n_flows);
 	size_t size = align_up(sizeof(struct lb_shm_pool));
 	struct lb_shm_pool *pool;
 	char *base;
@@ -118,6 +119,7 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	size += align_up(nk);
 	size += align_up(na);
 	size += align_up(nc);
+	size += align_up(ncl);
 	base = map_shared(size);
 	if (!base)
 		return NULL;
@@ -138,6 +140,8 @@ static struct lb_shm_pool *pool_create(size_t n_backends, unsigned int n_workers
 	lb_affinity_init(pool->affinity, na);
 	pool->cids = (struct lb_cidtab *)((char *)pool->affinity + align_up(na));
 	lb_cidtab_init(pool->cids, nc, table_seed());
+	pool->clients = (struct lb_clients *)((char *)pool->cids + align_up(nc));
+	lb_clients_init(pool->clients, ncl);
 	return pool;
 }
 
@@ -200,6 +204,9 @@ static void carry_counters(struct lb_shm_service *ss, const struct lb_shm *prev,
 	atomic_store(&ss->quic_dropped, atomic_load(&old->quic_dropped));
 	atomic_store(&ss->quic_learned, atomic_load(&old->quic_learned));
 	atomic_store(&ss->quic_learn_full, atomic_load(&old->quic_learn_full));
+	atomic_store(&ss->client_deny, atomic_load(&old->client_deny));
+	atomic_store(&ss->client_rate, atomic_load(&old->client_rate));
+	atomic_store(&ss->client_conns, atomic_load(&old->client_conns));
 	lb_hist_carry(&ss->duration, &old->duration);
 	lb_hist_carry(&ss->queue, &old->queue);
 }
@@ -253,6 +260,7 @@ static struct lb_shm *shm_map(struct lb_shm_pool *pool, const struct lb_shm *pre
 
 		ss->slots = slots;
 		ss->n_backends = svc->n_backends;
+		ss->clients_key = lb_clients_service_key(svc->name);
 		slots += svc->n_backends;
 		carry_counters(ss, prev, prev_cfg, svc->name);
 		for (size_t j = 0; j < svc->n_backends; j++) {
@@ -342,6 +350,19 @@ void lb_shm_destroy(struct lb_shm *shm)
 	munmap(shm, shm->size);
 	if (--pool->users == 0)
 		munmap(pool, pool->size);
+}
+
+void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, uint64_t packets)
+{
+	struct lb_shm_service *ss;
+
+	if (service >= shm->n_services)
+		return;
+	ss = &shm->services[service];
+	if (!strcmp(what, "deny"))
+		atomic_fetch_add(&ss->client_deny, packets);
+	else if (!strcmp(what, "rate"))
+		atomic_fetch_add(&ss->client_rate, packets);
 }
 
 int lb_shm_worker_slot(struct lb_shm *shm)

@@ -12,6 +12,7 @@
 #include "lb/config.h"
 #include "lb/affinity.h"
 #include "lb/cidtab.h"
+#include "lb/clients.h"
 #include "lb/hist.h"
 #include "lb/keyset.h"
 
@@ -66,6 +67,18 @@ struct lb_shm_backend {
 	_Atomic uint64_t bytes_in, bytes_out;
 	_Atomic uint64_t datagrams_in, datagrams_out;	/* UDP: from clients, to them */
 	_Atomic uint64_t connect_failures;
+	/*
+	 * TCP Fast Open ("fastopen" services, lb/fastopen.c): connects whose
+	 * SYN carried the client's first bytes and the backend took them, or
+	 * did not; connects without data (no client bytes within
+	 * fastopen_wait_ms, a paused backend, no TFO on the gateway). A
+	 * backend refusing LB_FASTOPEN_REFUSALS in a row is paused until
+	 * fastopen_pause_until (loop ms); fastopen_warned: that was logged.
+	 */
+	_Atomic uint64_t fastopen_acked, fastopen_refused, fastopen_plain;
+	_Atomic uint32_t fastopen_streak;
+	_Atomic uint32_t fastopen_warned;
+	_Atomic uint64_t fastopen_pause_until;
 	struct lb_hist connect;		/* connect() to established, µs (workers observe) */
 	/* Last active check: only the master reads and writes these. */
 	uint64_t last_check_ms;		/* wall clock; 0: never checked */
@@ -102,6 +115,15 @@ struct lb_shm_service {
 	 */
 	_Atomic uint64_t quic_routed_cid, quic_routed_learned, quic_fallback, quic_dropped;
 	_Atomic uint64_t quic_learned, quic_learn_full;
+	/*
+	 * Clients refused (clients in the config): packets the nftables lists
+	 * and rate dropped or rejected (the master adds what the kernel's
+	 * counters gained since it last read them), and connections reset by
+	 * the workers for max_conns.
+	 */
+	_Atomic uint64_t client_deny, client_rate, client_conns;
+	_Atomic uint64_t client_conns_log_ms;	/* rate limit for the log line, over all workers */
+	uint32_t clients_key;		/* names the service in pool->clients */
 	/*
 	 * Maglev lookup tables, one per family, double-buffered: the master
 	 * fills the spare one, then publishes it by bumping maglev_gen, so a
@@ -148,6 +170,7 @@ struct lb_shm_pool {
 	struct lb_keyset *keyset;	/* UDP flows' (client, backend) pairs, over all workers */
 	struct lb_affinity *affinity;	/* tcp+udp services: each client's backend */
 	struct lb_cidtab *cids;		/* QUIC services: learned connection IDs' backends */
+	struct lb_clients *clients;	/* each client's open TCP connections, per service */
 };
 
 /* One generation's view: its services, over the shared pool. */
@@ -186,6 +209,9 @@ struct lb_shm *lb_shm_create_next(const struct lb_shm *prev, const struct lb_con
 /* Unmaps a generation; releases slots no generation uses any more. */
 void lb_shm_destroy(struct lb_shm *shm);
 
+/* Master only: adds packets the kernel refused for services[service] under "deny" or "rate". */
+void lb_shm_client_drops(struct lb_shm *shm, size_t service, const char *what, uint64_t packets);
+
 /* A free worker slot (pid 0), or -1. Master only. */
 int lb_shm_worker_slot(struct lb_shm *shm);
 
@@ -205,6 +231,14 @@ static inline bool lb_shm_backend_usable(const struct lb_shm_backend *b)
 	return atomic_load_explicit(&b->admin, memory_order_relaxed) == LB_ADMIN_UP &&
 	       atomic_load_explicit(&b->health, memory_order_relaxed) == LB_HEALTH_UP &&
 	       atomic_load_explicit(&b->weight, memory_order_relaxed) > 0;
+}
+
+/* fastopen: whether connects to b go without data in the SYN at now_ms (lb_clock_ms). */
+static inline bool lb_shm_fastopen_paused(const struct lb_shm_backend *b, uint64_t now_ms)
+{
+	uint64_t until = atomic_load_explicit(&b->fastopen_pause_until, memory_order_relaxed);
+
+	return (int64_t)(now_ms - until) < 0;
 }
 
 /*

@@ -3,6 +3,7 @@
 #define LB_SOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "lb/addr.h"
 
@@ -37,6 +38,17 @@ void lb_sock_set_buffers(int fd, unsigned int bytes);
  */
 int lb_sock_connect_from(const union lb_sockaddr *client, const union lb_sockaddr *backend,
 			 unsigned int bufbytes, bool *local);
+
+/*
+ * lb_sock_connect_from() whose SYN carries data (len > 0): TCP Fast Open,
+ * cookie-less (TCP_FASTOPEN_NO_COOKIE, sendto with MSG_FASTOPEN). *sent is
+ * how many bytes the SYN took (0: none, the caller sends them once
+ * connected). -EOPNOTSUPP when this kernel or the namespace's
+ * net.ipv4.tcp_fastopen (client bit 1 clear) allows no Fast Open.
+ */
+int lb_sock_fastopen_from(const union lb_sockaddr *client, const union lb_sockaddr *backend,
+			  unsigned int bufbytes, const void *data, size_t len, size_t *sent,
+			  bool *local);
 
 /* Closes fd with a reset (SO_LINGER 0) instead of a FIN; fd -1 is ignored. */
 void lb_sock_close_rst(int fd);

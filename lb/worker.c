@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lb/backend.h"
+#include "lb/fastopen.h"
 #include "lb/log.h"
 #include "lb/loop.h"
 #include "lb/reach.h"
@@ -39,10 +40,17 @@
 enum conn_state {
 	CONN_FREE,
 	CONN_QUEUED,			/* every usable backend is at max_conns */
+	CONN_WAITING,			/* fastopen: for the client's first bytes, briefly */
 	CONN_CONNECTING,
 	CONN_RELAYING,
 };
 
+/*
+ * Every slot of the slab is one of these, so its size is lb's cost per
+ * held connection (240 bytes): what can be found again (the VIP, from the
+ * client socket's local address) is not kept, and what a connection needs
+ * only until it relays shares its room with what it needs after.
+ */
 struct conn {
 	struct lb_event cli, srv;
 	struct lb_timer timer;
@@ -50,20 +58,27 @@ struct conn {
 	struct lb_relay_half down;	/* server -> client */
 	const struct lb_service_conf *svc;
 	struct lb_shm_backend *backend;	/* claimed (counted in its active) while set */
-	unsigned int backend_idx;	/* its index in svc->backends */
 	union lb_sockaddr client;
-	union lb_sockaddr vip;
+	unsigned int backend_idx;	/* its index in svc->backends */
+	uint8_t attempts, max_attempts;	/* connects tried, and allowed (retries + 1, at most 17) */
+	uint8_t state;			/* enum conn_state */
+	bool fastopen_waited;		/* fastopen: the wait for the client's first bytes is over */
 	uint64_t started;
 	const char *end_reason;		/* for the access log; NULL: close or reset */
-	uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
-	uint64_t counted_in, counted_out;	/* bytes already added to the backend's counters */
-	uint64_t queued_until;
-	uint64_t queued_at;		/* loop ms when it started waiting for max_conns; 0: never */
-	uint64_t connect_us;		/* when the current connect() began (lb_hist_now_us) */
-	uint64_t attempt_started;	/* when the current connect began */
-	uint64_t tried;			/* backends (index < 64) whose connect failed */
-	unsigned int attempts, max_attempts;
-	enum conn_state state;
+	union {
+		/* CONN_QUEUED and CONN_CONNECTING */
+		struct {
+			uint64_t queued_at;	/* loop ms when it began waiting for max_conns; 0: never */
+			uint64_t connect_us;	/* when the current connect() began (lb_hist_now_us) */
+			uint64_t attempt_started;	/* the same, loop ms */
+			uint64_t tried;		/* backends (index < 64) whose connect failed */
+			uint32_t syn_bytes;	/* fastopen: client bytes the connect under way sent in its SYN */
+		} setup;
+		/* CONN_RELAYING */
+		struct {
+			uint64_t last_cli, last_srv;	/* last byte read from or written to each side */
+		} live;
+	};
 	struct conn *next;		/* free list, or the list freed after a batch */
 };
 
@@ -85,6 +100,7 @@ struct worker {
 	struct lb_backend_picker *picker;
 	struct lb_udp *udp;		/* its UDP flows; NULL without UDP listeners */
 	uint32_t *ledger;		/* per slab slot: the backend claim it holds */
+	uint32_t *client_ledger;	/* per slab slot: its client's entry in pool->clients */
 	struct lb_reach_memo *reach;	/* when the gateway's path to each backend last failed */
 	struct lb_relay_pool pipes;
 	bool draining;
@@ -111,37 +127,17 @@ static void publish_active(void)
 	atomic_store_explicit(&w.self->active, w.n_active, memory_order_relaxed);
 }
 
-/* Adds the bytes moved since the last call to the backend's counters. */
-static void count_bytes(struct conn *c)
-{
-	struct lb_shm_backend *b = c->backend;
-
-	if (!b)
-		return;
-	if (c->up.bytes != c->counted_in) {
-		atomic_fetch_add_explicit(&b->bytes_in, c->up.bytes - c->counted_in,
-					  memory_order_relaxed);
-		c->counted_in = c->up.bytes;
-	}
-	if (c->down.bytes != c->counted_out) {
-		atomic_fetch_add_explicit(&b->bytes_out, c->down.bytes - c->counted_out,
-					  memory_order_relaxed);
-		c->counted_out = c->down.bytes;
-	}
-}
-
 /* A client that waited for max_conns leaves the queue: with a backend, or reset. */
 static void observe_queue(struct conn *c)
 {
 	lb_hist_observe(&w.shm->services[service_index(c)].queue, LB_HIST_QUEUE,
-			(lb_loop_now(w.loop) - c->queued_at) * 1000);
+			(lb_loop_now(w.loop) - c->setup.queued_at) * 1000);
 }
 
 static void backend_put(struct conn *c)
 {
 	if (!c->backend)
 		return;
-	count_bytes(c);
 	lb_backend_put(w.shm, &w.ledger[c - w.slab]);
 	c->backend = NULL;
 }
@@ -155,6 +151,7 @@ static void conn_release(struct conn *c)
 	lb_hist_observe(&ss->duration, LB_HIST_DURATION,
 			(lb_loop_now(w.loop) - c->started) * 1000);
 	backend_put(c);
+	lb_clients_put(w.shm->pool->clients, &w.client_ledger[c - w.slab]);
 	lb_loop_timer_cancel(w.loop, &c->timer);
 	lb_relay_release(&w.pipes, &c->up);
 	lb_relay_release(&w.pipes, &c->down);
@@ -169,14 +166,20 @@ static void conn_release(struct conn *c)
 
 static void access_log(const struct conn *c, bool reset)
 {
-	char cli[LB_ADDR_STRLEN], vip[LB_ADDR_STRLEN], be[LB_ADDR_STRLEN] = "-";
+	char cli[LB_ADDR_STRLEN], vip[LB_ADDR_STRLEN] = "-", be[LB_ADDR_STRLEN] = "-";
+	union lb_sockaddr local;
+	socklen_t len = sizeof(local);
 
 	if (c->backend)
 		lb_addr_format(&c->backend->addr, be, sizeof(be));
+	/* TPROXY keeps the VIP as the client socket's local address. */
+	if (getsockname(c->cli.fd, &local.sa, &len) == 0) {
+		lb_addr_unmap(&local);
+		lb_addr_format(&local, vip, sizeof(vip));
+	}
 	lb_log_fields(LB_LOG_INFO, "event=access service=%s client=%s vip=%s backend=%s "
 		      "bytes_in=%llu bytes_out=%llu duration_ms=%llu end=%s", c->svc->name,
-		      lb_addr_format(&c->client, cli, sizeof(cli)),
-		      lb_addr_format(&c->vip, vip, sizeof(vip)), be,
+		      lb_addr_format(&c->client, cli, sizeof(cli)), vip, be,
 		      (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
 		      (unsigned long long)(lb_loop_now(w.loop) - c->started),
 		      c->end_reason ? c->end_reason : reset ? "reset" : "close");
@@ -201,7 +204,6 @@ static void conn_end(struct conn *c, bool reset)
 /* Ends a connection lb gives up on (idle, drain timeout): see lb_sock_close_abandoned(). */
 static void conn_abandon(struct conn *c, const char *reason)
 {
-	count_bytes(c);
 	c->end_reason = reason;
 	if (w.cfg->access_log)
 		access_log(c, false);
@@ -222,7 +224,7 @@ static enum lb_backend_result pick_backend(struct conn *c)
 	uint32_t *held = &w.ledger[c - w.slab];
 	enum lb_backend_result r;
 
-	r = lb_backend_pick(w.picker, service_index(c), &c->client, c->tried, held,
+	r = lb_backend_pick(w.picker, service_index(c), &c->client, c->setup.tried, held,
 			    &c->backend_idx);
 	if (r == LB_BACKEND_OK)
 		c->backend = lb_backend_held(w.shm, *held);
@@ -262,9 +264,9 @@ static bool connect_failed(struct conn *c, int err, bool sync)
 	if (!b)
 		return false;
 	if (c->backend_idx < 64)
-		c->tried |= 1ull << c->backend_idx;
+		c->setup.tried |= 1ull << c->backend_idx;
 	if (lb_reach_failed(w.reach, service_index(c), c->backend_idx, &b->addr, err, sync,
-			    c->attempt_started, now)) {
+			    c->setup.attempt_started, now)) {
 		if (now - w.last_path_log >= PATH_LOG_MS) {
 			w.last_path_log = now;
 			lb_warn("service %s: no path from this gateway to backend %s: %s; not held "
@@ -279,20 +281,24 @@ static bool connect_failed(struct conn *c, int err, bool sync)
 	return false;
 }
 
+static uint64_t queued_until(const struct conn *c)
+{
+	return c->setup.queued_at + c->svc->queue_timeout_ms;
+}
+
 static void conn_queue(struct conn *c)
 {
 	uint64_t now = lb_loop_now(w.loop);
 
 	if (c->state != CONN_QUEUED) {
 		c->state = CONN_QUEUED;
-		c->queued_until = now + c->svc->queue_timeout_ms;
-		c->queued_at = now;
+		c->setup.queued_at = now;
 		atomic_fetch_add_explicit(&w.shm->services[service_index(c)].queued, 1,
 					  memory_order_relaxed);
 	}
 	/* Slots free in other workers too, so look again shortly rather than wait for one here. */
-	conn_timer_set(c, now + QUEUE_RETRY_MS < c->queued_until ? now + QUEUE_RETRY_MS
-								 : c->queued_until);
+	conn_timer_set(c, now + QUEUE_RETRY_MS < queued_until(c) ? now + QUEUE_RETRY_MS
+								  : queued_until(c));
 }
 
 /*
@@ -314,18 +320,47 @@ static void gateway_short(struct conn *c, int err)
 		accept_pause(true);
 }
 
+/*
+ * fastopen: the client's first bytes, peeked into buf for the SYN. A
+ * client that sent nothing yet gets fastopen_wait_ms, once, to do so
+ * (returns -EAGAIN, c waits); then the connect goes ahead without data,
+ * as a protocol where the server speaks first needs. Returns the bytes
+ * (0: none).
+ */
+static ssize_t fastopen_first(struct conn *c, char *buf, size_t len)
+{
+	ssize_t n;
+
+	if (!c->svc->fastopen || !lb_fastopen_available())
+		return 0;
+	n = lb_fastopen_peek(c->cli.fd, buf, len);
+	if (n == -EAGAIN && !c->fastopen_waited && c->svc->fastopen_wait_ms) {
+		c->fastopen_waited = true;
+		c->state = CONN_WAITING;
+		conn_timer_set(c, lb_loop_now(w.loop) + c->svc->fastopen_wait_ms);
+		return -EAGAIN;
+	}
+	return n > 0 ? n : 0;
+}
+
 /* Tries backends until one connect is under way; else resets the client. */
 static void conn_connect(struct conn *c)
 {
 	struct lb_shm_service *ss = &w.shm->services[service_index(c)];
+	char first[LB_FASTOPEN_PEEK];
+	ssize_t first_len;
+	size_t sent;
 	bool local;
 
+	first_len = fastopen_first(c, first, sizeof(first));
+	if (first_len < 0)
+		return;
 	while (c->attempts < c->max_attempts) {
 		enum lb_backend_result r = pick_backend(c);
 		int fd;
 
 		if (r == LB_BACKEND_FULL) {
-			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= c->queued_until) {
+			if (c->state == CONN_QUEUED && lb_loop_now(w.loop) >= queued_until(c)) {
 				atomic_fetch_add_explicit(&ss->queue_timeouts, 1, memory_order_relaxed);
 				log_no_backend(c, "every backend at max_conns for queue_timeout_ms");
 				c->end_reason = "queue_timeout";
@@ -335,13 +370,16 @@ static void conn_connect(struct conn *c)
 			conn_queue(c);
 			return;
 		}
-		if (r == LB_BACKEND_NONE)
+		if (r != LB_BACKEND_OK)
 			break;
 		c->attempts++;
-		c->connect_us = lb_hist_now_us();
-		c->attempt_started = lb_loop_now(w.loop);
-		fd = lb_sock_connect_from(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
-					  &local);
+		c->setup.connect_us = lb_hist_now_us();
+		c->setup.attempt_started = lb_loop_now(w.loop);
+		fd = lb_fastopen_connect(&c->client, &c->backend->addr, c->svc->socket_buffer_bytes,
+					 first,
+					 lb_shm_fastopen_paused(c->backend, c->setup.attempt_started) ? 0 : first_len,
+					 &sent, &local);
+		c->setup.syn_bytes = sent;
 		if (fd < 0 && local) {
 			gateway_short(c, -fd);
 			return;
@@ -363,6 +401,8 @@ static void conn_connect(struct conn *c)
 			backend_put(c);
 			continue;
 		}
+		if (c->svc->fastopen && !c->setup.syn_bytes)
+			atomic_fetch_add_explicit(&c->backend->fastopen_plain, 1, memory_order_relaxed);
 		if (c->state == CONN_QUEUED)
 			observe_queue(c);
 		c->state = CONN_CONNECTING;
@@ -389,20 +429,22 @@ static void conn_retry(struct conn *c, int err)
 
 static uint64_t idle_deadline(const struct conn *c)
 {
-	uint64_t cli = c->last_cli + c->svc->client_idle_timeout_ms;
-	uint64_t srv = c->last_srv + c->svc->server_idle_timeout_ms;
+	uint64_t cli = c->live.last_cli + c->svc->client_idle_timeout_ms;
+	uint64_t srv = c->live.last_srv + c->svc->server_idle_timeout_ms;
 
 	return cli < srv ? cli : srv;
 }
 
 static void conn_established(struct conn *c)
 {
-	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT, lb_hist_now_us() - c->connect_us);
+	lb_hist_observe(&c->backend->connect, LB_HIST_CONNECT,
+			lb_hist_now_us() - c->setup.connect_us);
 	lb_backend_connected(c->backend);
+	/* From here on the setup fields are gone: live shares their room. */
 	c->state = CONN_RELAYING;
 	c->up.dst_ready = true;
 	c->down.src_ready = true;
-	c->last_cli = c->last_srv = lb_loop_now(w.loop);
+	c->live.last_cli = c->live.last_srv = lb_loop_now(w.loop);
 	conn_timer_set(c, idle_deadline(c));
 	conn_pump(c);
 }
@@ -414,6 +456,7 @@ static void conn_timeout(struct lb_timer *t)
 
 	switch (c->state) {
 	case CONN_QUEUED:
+	case CONN_WAITING:
 		conn_connect(c);
 		return;
 	case CONN_CONNECTING:
@@ -445,6 +488,13 @@ static void conn_pump(struct conn *c)
 		c->down.close_after_eof = c->up.shut;
 		rc = lb_relay_move(&w.pipes, &c->down, c->srv.fd, c->cli.fd);
 	}
+	/* Counted as they go (bytes_in came from the client, bytes_out went to it). */
+	if (c->backend && c->up.bytes != up_out)
+		atomic_fetch_add_explicit(&c->backend->bytes_in, c->up.bytes - up_out,
+					  memory_order_relaxed);
+	if (c->backend && c->down.bytes != down_out)
+		atomic_fetch_add_explicit(&c->backend->bytes_out, c->down.bytes - down_out,
+					  memory_order_relaxed);
 	if (rc < 0) {
 		/* A reset (or any socket error) on one side resets the other. */
 		conn_end(c, true);
@@ -455,11 +505,9 @@ static void conn_pump(struct conn *c)
 		return;
 	}
 	if (c->up.in != up_in || c->down.bytes != down_out)
-		c->last_cli = now;
-	if (c->down.in != down_in || c->up.bytes != up_out) {
-		c->last_srv = now;
-		count_bytes(c);
-	}
+		c->live.last_cli = now;
+	if (c->down.in != down_in || c->up.bytes != up_out)
+		c->live.last_srv = now;
 }
 
 static void cli_event(struct lb_event *ev, uint32_t events)
@@ -478,6 +526,9 @@ static void cli_event(struct lb_event *ev, uint32_t events)
 		/* The client gave up while we were still connecting. */
 		if (events & EPOLLERR)
 			conn_end(c, true);
+		/* Its first bytes (or its FIN) came while it waited: connect. */
+		else if (c->state == CONN_WAITING && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)))
+			conn_connect(c);
 		return;
 	}
 	conn_pump(c);
@@ -506,6 +557,16 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 			conn_retry(c, err ? err : ECONNREFUSED);
 			return;
 		}
+		if (c->setup.syn_bytes) {
+			if (lb_fastopen_settle(c->cli.fd, c->srv.fd, c->setup.syn_bytes, c->backend,
+					       c->svc->name, lb_loop_now(w.loop)) < 0) {
+				conn_end(c, true);
+				return;
+			}
+			c->up.in += c->setup.syn_bytes;
+			c->up.bytes += c->setup.syn_bytes;
+			c->setup.syn_bytes = 0;
+		}
 		conn_established(c);
 		return;
 	}
@@ -514,6 +575,36 @@ static void srv_event(struct lb_event *ev, uint32_t events)
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 		c->up.dst_ready = true;
 	conn_pump(c);
+}
+
+/*
+ * Counts the connection against its client's open ones (lb/clients.c),
+ * over all workers. A client at the service's max_conns is refused: reset
+ * at once, never queued, so a client holding connections cannot make
+ * others wait. Returns false then.
+ */
+static bool clients_take(const struct lb_service_conf *svc, const union lb_sockaddr *peer,
+			 uint32_t *held)
+{
+	struct lb_shm_service *ss = &w.shm->services[svc - w.cfg->services];
+	unsigned int max = svc->clients.max_conns;
+	union lb_sockaddr client = *peer;
+	char buf[LB_ADDR_STRLEN];
+	uint64_t now, last;
+
+	lb_addr_unmap(&client);
+	if (lb_clients_take(w.shm->pool->clients, ss->clients_key, &client, max, held) != -EDQUOT)
+		return true;
+	atomic_fetch_add_explicit(&ss->client_conns, 1, memory_order_relaxed);
+	now = lb_loop_now(w.loop);
+	last = atomic_load_explicit(&ss->client_conns_log_ms, memory_order_relaxed);
+	if ((int64_t)(now - last) >= NO_BACKEND_LOG_MS &&
+	    atomic_compare_exchange_strong(&ss->client_conns_log_ms, &last, now))
+		lb_warn("service %s: client %s has %u connections open (clients.max_conns): "
+			"resetting its new ones (client_conns %llu)", svc->name,
+			lb_addr_format_ip(&client, buf, sizeof(buf)), max,
+			(unsigned long long)atomic_load(&ss->client_conns));
+	return false;
 }
 
 static void conn_start(int fd, const union lb_sockaddr *peer)
@@ -536,12 +627,16 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 		lb_sock_close_rst(fd);
 		return;
 	}
-	if (w.free) {
-		c = w.free;
-		w.free = c->next;
-	} else {
-		c = &w.slab[w.fresh++];
+	c = w.free ? w.free : &w.slab[w.fresh];
+	/* The claim goes straight into the ledger: a worker dying after it still gives it back. */
+	if (!clients_take(svc, peer, &w.client_ledger[c - w.slab])) {
+		lb_sock_close_rst(fd);
+		return;
 	}
+	if (w.free)
+		w.free = c->next;
+	else
+		w.fresh++;
 	w.n_active++;
 	publish_active();
 	atomic_fetch_add_explicit(&w.self->accepted, 1, memory_order_relaxed);
@@ -554,7 +649,6 @@ static void conn_start(int fd, const union lb_sockaddr *peer)
 	c->svc = svc;
 	c->client = *peer;
 	lb_addr_unmap(&c->client);
-	c->vip = local;
 	c->started = lb_loop_now(w.loop);
 	c->up.src_ready = true;
 	c->down.dst_ready = true;
@@ -746,6 +840,7 @@ static int worker_setup(const struct lb_worker_args *args)
 	w.shm = args->shm;
 	w.self = &w.shm->workers[args->slot];
 	w.ledger = args->ledger;
+	w.client_ledger = args->client_ledger;
 	/* One timer per connection plus the worker's own: arming never allocates. */
 	rc = lb_loop_timer_reserve(w.loop, args->capacity + args->flows + 8);
 	if (rc < 0)

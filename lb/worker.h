@@ -28,6 +28,8 @@ struct lb_worker_args {
 	 * the connections' backend claims, then the flows'.
 	 */
 	uint32_t *ledger;
+	/* capacity entries, likewise: each connection's entry in shm->pool->clients. */
+	uint32_t *client_ledger;
 };
 
 /*

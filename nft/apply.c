@@ -5,6 +5,7 @@
  */
 #include "nft/netlink.h"
 #include "nft/nft.h"
+#include "nft/nft_priv.h"
 #include "nft/watch.h"
 
 #include <arpa/inet.h>
@@ -19,8 +20,8 @@
 #include <linux/netlink.h>
 
 #include <libmnl/libmnl.h>
-#include <libnftnl/chain.h>
 #include <libnftnl/common.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/object.h>
 #include <libnftnl/rule.h>
@@ -83,7 +84,9 @@ static int batch_make(struct batch *nb, enum batch_kind kind, const struct lb_nf
 {
 	/* Elements go many to a message: about 64 bytes each, with the headers. */
 	size_t limit = LB_NFT_FIXED_MSGS * LB_NFT_MSG_MAX +
-		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST;
+		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST +
+		       (spec ? (lb_nft_clients_msgs(spec) + lb_nft_owner_msgs(spec)) *
+				LB_NFT_MSG_MAX : 0);
 	uint32_t seq;
 	int ret;
 
@@ -229,6 +232,15 @@ static void describe_rule(const struct nlmsghdr *nlh, const char *table, int rul
 		} else if (strcmp(name, "socket") == 0) {
 			kind = icmp ? "ICMP errors, socket transparent" : "socket transparent";
 			*module = "kernel lacks socket matching (load module nft_socket)";
+		} else if (strcmp(name, "reject") == 0) {
+			kind = "clients, reject";
+			*module = "kernel lacks reject support (load module nft_reject_inet)";
+		} else if (strcmp(name, "dynset") == 0) {
+			kind = "clients, rate meter";
+			*module = "kernel lacks limit support (load module nft_limit)";
+		} else if (strcmp(name, "objref") == 0 && strcmp(kind, "?") == 0) {
+			kind = "clients, counter";
+			*module = "kernel lacks named counters (load module nft_objref)";
 		} else if (strcmp(name, "lookup") == 0) {
 			/* Only the ICMP rules look up an anonymous set (their types). */
 			icmp = strncmp(nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET), "__set", 5) == 0;
@@ -290,18 +302,27 @@ static void explain(const struct batch *nb, const char *table, uint32_t seq,
 		break;
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWCHAIN): {
 		struct nftnl_chain *c = nftnl_chain_alloc();
-		const char *name = "?";
+		const char *name = "prerouting";
 
-		if (c && nftnl_chain_nlmsg_parse(nlh, c) >= 0 && nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
+		if (c && nftnl_chain_nlmsg_parse(nlh, c) >= 0 &&
+		    nftnl_chain_is_set(c, NFTNL_CHAIN_NAME))
 			name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
 		snprintf(what, sizeof(what), "creating chain %s in table inet %s", name, table);
 		nftnl_chain_free(c);
 		break;
 	}
-	case LB_NFT_MSG_TYPE(NFT_MSG_NEWOBJ):
-		snprintf(what, sizeof(what), "creating the ownership counters in table inet %s",
-			 table);
+	case LB_NFT_MSG_TYPE(NFT_MSG_NEWOBJ): {
+		struct nftnl_obj *o = nftnl_obj_alloc();
+		const char *name = "?";
+
+		if (o && nftnl_obj_nlmsg_parse(nlh, o) >= 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME))
+			name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+		snprintf(what, sizeof(what), "creating counter %s in table inet %s", name, table);
+		nftnl_obj_free(o);
+		if (ret == -ENOENT || ret == -EOPNOTSUPP)
+			hint = "kernel lacks named counters (load module nft_counter)";
 		break;
+	}
 	case LB_NFT_MSG_TYPE(NFT_MSG_NEWRULE):
 		describe_rule(nlh, table, rule_no, what, sizeof(what), &module);
 		/* Unknown expression: ENOENT after the module request failed;
@@ -449,85 +470,6 @@ int lb_nft_apply_owner(const struct lb_nft_spec *old, const struct lb_nft_spec *
 	snprintf(nb.job, sizeof(nb.job), "changing bucket owners in table inet %s", spec->table);
 	ret = nb.added ? talk(&nb, spec->table, err, errlen) : 0;
 	batch_free(&nb);
-	return ret;
-}
-
-struct counters {
-	uint64_t *packets;
-	unsigned int found;
-};
-
-/* One counter object of the dump: its packets, if it is one of ownership's. */
-static int counter_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct counters *c = data;
-	struct nftnl_obj *o = nftnl_obj_alloc();
-	const char *name;
-
-	if (!o)
-		return MNL_CB_ERROR;
-	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 && nftnl_obj_is_set(o, NFTNL_OBJ_NAME) &&
-	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER) {
-		name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
-		for (unsigned int i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
-			if (!strcmp(name, lb_nft_owner_counters[i])) {
-				c->packets[i] = nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS);
-				c->found |= 1u << i;
-			}
-	}
-	nftnl_obj_free(o);
-	return MNL_CB_OK;
-}
-
-int lb_nft_owner_read(const char *table, uint64_t packets[LB_NFT_OWNER_COUNTERS], char *err,
-		      size_t errlen)
-{
-	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct counters c = { .packets = packets };
-	struct mnl_socket *nl;
-	struct nftnl_obj *o;
-	struct nlmsghdr *nlh;
-	uint32_t seq = (uint32_t)time(NULL);
-	unsigned int portid;
-	int ret;
-
-	memset(packets, 0, LB_NFT_OWNER_COUNTERS * sizeof(*packets));
-	ret = lb_nft_netlink_request(&nl, NETLINK_NETFILTER, "nft", "netfilter netlink socket",
-				     err, errlen);
-	if (ret)
-		return ret;
-	portid = mnl_socket_get_portid(nl);
-	o = nftnl_obj_alloc();
-	if (!o) {
-		ret = -ENOMEM;
-		goto cleanup;
-	}
-	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, table);
-	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETOBJ, NFPROTO_INET, NLM_F_DUMP, seq);
-	nftnl_obj_nlmsg_build_payload(nlh, o);
-	nftnl_obj_free(o);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) == -1) {
-		ret = -errno;
-		goto cleanup;
-	}
-	do {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-
-		if (n == -1) {
-			ret = errno == EAGAIN ? -ETIMEDOUT : -errno;
-			goto cleanup;
-		}
-		ret = mnl_cb_run(buf, (size_t)n, seq, portid, counter_cb, &c);
-	} while (ret > MNL_CB_STOP);
-	ret = ret == MNL_CB_ERROR ? -errno : 0;
-	if (!ret && c.found != (1u << LB_NFT_OWNER_COUNTERS) - 1)
-		ret = -ENOENT;
-cleanup:
-	if (ret && ret != -ENOENT)
-		snprintf(err, errlen, "nft: reading the ownership counters of table inet %s: %s",
-			 table, strerror(-ret));
-	mnl_socket_close(nl);
 	return ret;
 }
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The expressions lb's rules are made of, and a rule's message, shared by
- * ruleset.c (the interception rules) and owner.c (the ownership chains).
- * Each helper appends to a rule, which owns what was appended: callers
- * only free the rule. They return 0 or -ENOMEM. Pure: no socket, no root.
+ * Expressions beyond ruleset.c's basic ones, for the ownership chains
+ * (owner.c) and the per-client rules (clients_build.c): compare, bitwise,
+ * payload writes, hashes, verdict maps, named counters. Each appends to a
+ * rule, which owns what was appended: callers only free the rule. They
+ * return 0 or -ENOMEM. Pure: no socket, no root.
  */
 #include <errno.h>
 
@@ -12,18 +13,10 @@
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 
 #include "nft/nft_priv.h"
-
-struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
-{
-	struct nftnl_expr *e = nftnl_expr_alloc(name);
-
-	if (e)
-		nftnl_rule_add_expr(r, e);
-	return e;
-}
 
 int lb_nft_expr_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *data,
 		    uint32_t len)
@@ -38,39 +31,11 @@ int lb_nft_expr_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void
 	return 0;
 }
 
-int lb_nft_expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
-{
-	struct nftnl_expr *e;
-
-	e = lb_nft_expr_add(r, "meta");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	return lb_nft_expr_cmp(r, NFT_REG_1, NFT_CMP_EQ, &value, sizeof(value));
-}
-
-int lb_nft_expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-			uint32_t dreg)
-{
-	struct nftnl_expr *e;
-
-	e = lb_nft_expr_add(r, "payload");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	return 0;
-}
-
 int lb_nft_expr_payload_write(struct nftnl_rule *r, uint32_t sreg, uint32_t off, uint32_t len,
 			      uint32_t csum_off)
 {
-	struct nftnl_expr *e;
+	struct nftnl_expr *e = lb_nft_expr_add(r, "payload");
 
-	e = lb_nft_expr_add(r, "payload");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_SREG, sreg);
@@ -98,19 +63,7 @@ int lb_nft_expr_bitwise(struct nftnl_rule *r, uint32_t reg, uint32_t len, const 
 	return 0;
 }
 
-int lb_nft_expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
-{
-	struct nftnl_expr *e;
-
-	e = lb_nft_expr_add(r, "immediate");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
-	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
-	return 0;
-}
-
-int lb_nft_expr_verdict(struct nftnl_rule *r, int verdict, const char *chain)
+int lb_nft_expr_jump(struct nftnl_rule *r, int verdict, const char *chain)
 {
 	struct nftnl_expr *e = lb_nft_expr_add(r, "immediate");
 
@@ -118,37 +71,14 @@ int lb_nft_expr_verdict(struct nftnl_rule *r, int verdict, const char *chain)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
-	if (chain)
-		nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
+	nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain);
 	return 0;
-}
-
-int lb_nft_expr_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
-			     bool invert)
-{
-	struct nftnl_expr *e;
-
-	e = lb_nft_expr_add(r, "lookup");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
-	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
-	if (invert)
-		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
-	return 0;
-}
-
-int lb_nft_expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
-{
-	return lb_nft_expr_lookup_flags(r, sreg, set, id, false);
 }
 
 int lb_nft_expr_vmap(struct nftnl_rule *r, uint32_t sreg, const char *map, uint32_t id)
 {
-	struct nftnl_expr *e;
+	struct nftnl_expr *e = lb_nft_expr_add(r, "lookup");
 
-	e = lb_nft_expr_add(r, "lookup");
 	if (!e)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
@@ -186,25 +116,12 @@ int lb_nft_expr_counter(struct nftnl_rule *r, const char *name)
 	return 0;
 }
 
-int lb_nft_expr_socket_transparent(struct nftnl_rule *r)
-{
-	struct nftnl_expr *e;
-	uint8_t one = 1;
-
-	e = lb_nft_expr_add(r, "socket");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
-	return lb_nft_expr_cmp(r, NFT_REG_1, NFT_CMP_EQ, &one, sizeof(one));
-}
-
 int lb_nft_expr_mark_set(struct nftnl_rule *r, uint32_t mark)
 {
 	struct nftnl_expr *e;
 	int ret;
 
-	ret = lb_nft_expr_imm(r, NFT_REG_1, &mark, sizeof(mark));
+	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
 	if (ret)
 		return ret;
 	e = lb_nft_expr_add(r, "meta");
@@ -215,36 +132,20 @@ int lb_nft_expr_mark_set(struct nftnl_rule *r, uint32_t mark)
 	return 0;
 }
 
-int lb_nft_expr_mark_accept(struct nftnl_rule *r, uint32_t mark)
+int lb_nft_counter_msg(const struct lb_nft_spec *spec, const char *name,
+		       struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
-	int ret = lb_nft_expr_mark_set(r, mark);
-
-	return ret ? ret : lb_nft_expr_verdict(r, NF_ACCEPT, NULL);
-}
-
-struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain)
-{
-	struct nftnl_rule *r = nftnl_rule_alloc();
-
-	if (!r)
-		return NULL;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
-	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
-	return r;
-}
-
-int lb_nft_rule_end(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq)
-{
+	struct nftnl_obj *o = nftnl_obj_alloc();
 	struct nlmsghdr *nlh;
 
-	if (!r)
+	if (!o)
 		return -ENOMEM;
-	if (ret == 0) {
-		nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
-		nftnl_rule_nlmsg_build_payload(nlh, r);
-		ret = lb_nft_msg_end(batch);
-	}
-	nftnl_rule_free(r);
-	return ret;
+	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, NFPROTO_INET);
+	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, spec->table);
+	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
+	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+	nlh = lb_nft_msg(batch, NFT_MSG_NEWOBJ, NLM_F_CREATE, seq);
+	nftnl_obj_nlmsg_build_payload(nlh, o);
+	nftnl_obj_free(o);
+	return lb_nft_msg_end(batch);
 }

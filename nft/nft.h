@@ -46,6 +46,40 @@ struct lb_nft_owner {
 	const uint16_t *chance;
 };
 
+/* An address prefix: family AF_INET or AF_INET6, bits past len zero. */
+struct lb_nft_prefix {
+	int family;
+	uint8_t addr[16];		/* network order */
+	uint8_t len;
+};
+
+/*
+ * What one service lets each client do, checked before tproxy (nft/clients.c):
+ * its VIPs jump to chain clients_ID, which drops (or rejects) clients outside
+ * allow or inside deny, and those that open new connections or flows faster
+ * than rate (a meter: one token bucket per client address or prefix).
+ */
+struct lb_nft_clients {
+	uint32_t id;			/* names its chain, sets and counters: the service's index */
+	const struct sockaddr_storage *vips;	/* TCP, with port */
+	size_t n_vips;
+	const struct sockaddr_storage *udp_vips;
+	size_t n_udp_vips;
+	const struct lb_nft_range *ranges;	/* TCP prefix and port-range VIPs */
+	size_t n_ranges;
+	const struct lb_nft_range *udp_ranges;
+	size_t n_udp_ranges;
+	const struct lb_nft_prefix *allow;	/* NULL: no allow list (everyone not denied) */
+	size_t n_allow;
+	const struct lb_nft_prefix *deny;
+	size_t n_deny;			/* none: no deny list */
+	int reset;			/* refuse with a TCP reset / ICMP port unreachable, not a drop */
+	uint32_t rate;			/* new connections or flows a second per key; 0: no meter */
+	uint32_t burst;
+	uint8_t prefix4, prefix6;	/* the meter's key: the client's address cut to these */
+	uint32_t size;			/* keys the meter holds at once */
+};
+
 /* What lb intercepts: everything the ruleset is built from. */
 struct lb_nft_spec {
 	const char *table;		/* table name, family inet */
@@ -60,6 +94,8 @@ struct lb_nft_spec {
 	size_t n_ranges;
 	const struct lb_nft_range *udp_ranges;	/* UDP, likewise */
 	size_t n_udp_ranges;
+	const struct lb_nft_clients *clients;	/* services with per-client rules */
+	size_t n_clients;
 	const struct lb_nft_owner *owner;	/* NULL: no ownership chains */
 };
 
@@ -138,16 +174,23 @@ enum {
 };
 extern const char *const lb_nft_owner_counters[LB_NFT_OWNER_COUNTERS];
 
-/*
- * Reads the packet counts of the ownership counters of table (family
- * inet) into packets[]. Returns 0, -ENOENT when the table has none, or
- * -errno with a one-line reason in err.
- */
-int lb_nft_owner_read(const char *table, uint64_t packets[LB_NFT_OWNER_COUNTERS], char *err,
-		      size_t errlen);
-
 /* Deletes table `table` (family inet); a missing table is not an error. */
 int lb_nft_remove(const char *table, char *err, size_t errlen);
+
+/* The service id gateway ownership's counters are reported with. */
+#define LB_NFT_COUNTER_OWNER UINT32_MAX
+
+/*
+ * The named counters of table `table`: calls cb for each of clients
+ * service id with what its deny lists ("deny") and its rate ("rate")
+ * dropped or refused so far (packets), and for each ownership counter
+ * with id LB_NFT_COUNTER_OWNER and its name (lb_nft_owner_counters).
+ * Returns 0 (a missing table too: nothing is reported) or -errno with err
+ * as for lb_nft_apply().
+ */
+int lb_nft_counters_read(const char *table,
+			 void (*cb)(void *arg, uint32_t id, const char *what, uint64_t packets),
+			 void *arg, char *err, size_t errlen);
 
 /* Policy routing that delivers marked packets locally. */
 struct lb_nft_route_spec {

@@ -2,7 +2,11 @@
 #ifndef LB_NFT_PRIV_H
 #define LB_NFT_PRIV_H
 
-/* What ruleset.c and vipset.c share; nothing outside nft/ sees it. */
+/*
+ * What ruleset.c, vipset.c and clients.c share; nothing outside nft/ sees
+ * it. Expression helpers append to a rule and return 0 or -ENOMEM: the rule
+ * owns what they appended, so callers only free the rule.
+ */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -12,7 +16,11 @@
 
 struct mnl_nlmsg_batch;
 struct nlmsghdr;
+struct nftnl_expr;
+struct nftnl_rule;
 struct nftnl_set;
+
+#define LB_NFT_CHAIN	"prerouting"
 
 /* nft's concatenated datatype ids: (first << TYPE_BITS) | second. */
 #define LB_NFT_TYPE_BITS	6
@@ -53,42 +61,53 @@ enum lb_nft_vs {
 };
 extern const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N];
 
-/* The base chain: lb's rules hook into prerouting here. */
-#define LB_NFT_CHAIN	"prerouting"
-
 /* ruleset.c: message plumbing. */
 struct nlmsghdr *lb_nft_msg(struct mnl_nlmsg_batch *batch, uint16_t type, uint16_t flags,
 			    uint32_t *seq);
 int lb_nft_msg_end(struct mnl_nlmsg_batch *batch);
 struct nftnl_set *lb_nft_set_alloc(const struct lb_nft_spec *spec, const char *name, uint32_t id);
+/* A chain of spec's table: with base, lb's prerouting hook. */
+int lb_nft_chain_msg(const struct lb_nft_spec *spec, const char *name, bool base,
+		     struct mnl_nlmsg_batch *batch, uint32_t *seq);
+/* A rule for chain; then its message (frees r; with ret non-zero, only frees it). */
+struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain);
+int lb_nft_rule_put(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq);
+
+/* ruleset.c: expressions. */
+struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name);
+/* "meta KEY == value" for a one-byte key (nfproto, l4proto). */
+int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value);
+int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len, uint32_t dreg);
+int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len);
+/* "SREG @set" (invert: "!= @set"), by name and by id in this batch. */
+int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+			bool invert);
+int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id);
+/* "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
+int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam);
+int lb_nft_verdict(struct nftnl_rule *r, int verdict);
+int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark);
+/* "socket transparent 1". */
+int lb_nft_socket_transparent(struct nftnl_rule *r);
+/* "tproxy to lb's listener, meta mark set MARK accept". */
+int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r);
 
 /*
- * expr.c: expressions appended to a rule (0 or -ENOMEM; the rule owns
- * them), and rule messages.
+ * expr.c: more expressions (0 or -ENOMEM), for owner.c and clients_build.c,
+ * and a named counter's message.
  */
-struct nftnl_expr;
-struct nftnl_rule;
-struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name);
 /* "SREG OP DATA". */
 int lb_nft_expr_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *data,
 		    uint32_t len);
-/* "meta KEY == VALUE" (nfproto, l4proto), through NFT_REG_1. */
-int lb_nft_expr_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value);
-int lb_nft_expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
-			uint32_t dreg);
 /* Writes SREG to the network header at off; csum_off: the IPv4 header checksum to fix, 0: none. */
 int lb_nft_expr_payload_write(struct nftnl_rule *r, uint32_t sreg, uint32_t off, uint32_t len,
 			      uint32_t csum_off);
 /* "REG = (REG & mask) ^ xor", len bytes. */
 int lb_nft_expr_bitwise(struct nftnl_rule *r, uint32_t reg, uint32_t len, const void *mask,
 			const void *xor);
-int lb_nft_expr_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len);
-/* A verdict (NF_ACCEPT, NF_DROP, NFT_RETURN, NFT_GOTO with chain...). */
-int lb_nft_expr_verdict(struct nftnl_rule *r, int verdict, const char *chain);
-/* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
-int lb_nft_expr_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
-			     bool invert);
-int lb_nft_expr_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id);
+/* NFT_JUMP or NFT_GOTO chain. */
+int lb_nft_expr_jump(struct nftnl_rule *r, int verdict, const char *chain);
 /* "SREG vmap @map": the verdict map's verdict for the key in SREG. */
 int lb_nft_expr_vmap(struct nftnl_rule *r, uint32_t sreg, const char *map, uint32_t id);
 /* "DREG = jhash(len bytes from SREG, seed) % modulus". */
@@ -96,19 +115,11 @@ int lb_nft_expr_jhash(struct nftnl_rule *r, uint32_t sreg, uint32_t len, uint32_
 		      uint32_t seed, uint32_t dreg);
 /* "counter name NAME": the table's named counter. */
 int lb_nft_expr_counter(struct nftnl_rule *r, const char *name);
-/* "socket transparent 1", through NFT_REG_1. */
-int lb_nft_expr_socket_transparent(struct nftnl_rule *r);
 /* "meta mark set MARK", through NFT_REG_1. */
 int lb_nft_expr_mark_set(struct nftnl_rule *r, uint32_t mark);
-/* "meta mark set MARK accept": with lb's mark, the mark routes the packet to lo. */
-int lb_nft_expr_mark_accept(struct nftnl_rule *r, uint32_t mark);
-/* A rule of spec's table in chain; NULL when out of memory. */
-struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain);
-/*
- * Appends r (NULL: out of memory) to batch when ret, what filling it
- * returned, is 0, then frees it. Returns 0 or -errno.
- */
-int lb_nft_rule_end(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq);
+/* A named counter of spec's table. */
+int lb_nft_counter_msg(const struct lb_nft_spec *spec, const char *name,
+		       struct mnl_nlmsg_batch *batch, uint32_t *seq);
 
 /* owner.c: the ownership chains and maps (nft.h's struct lb_nft_owner). */
 #define LB_NFT_CHAIN_TPROXY4	"tproxy4"
@@ -120,10 +131,10 @@ int lb_nft_rule_end(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch
 bool lb_nft_owner_on(const struct lb_nft_spec *spec);
 /* 0, or -EINVAL for an owner spec that cannot be built (NULL is fine). */
 int lb_nft_owner_check(const struct lb_nft_owner *o);
-/* Declares the counters and both maps (before any chain). */
+/* Declares the counters and both maps. */
 int lb_nft_owner_decl_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
 			   uint32_t *seq);
-/* Declares the ownership chains, tproxy4 and tproxy6 included. */
+/* Declares the ownership chains, tproxy4 and tproxy6 included (before the maps' elements). */
 int lb_nft_owner_chain_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
 			    uint32_t *seq);
 /* Every bucket's element in both maps (after the chains they name). */
@@ -135,6 +146,8 @@ int lb_nft_owner_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batc
 /* The element changes from old's maps to next's; *changed counts them. */
 int lb_nft_owner_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
 			   struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *changed);
+/* Messages (of at most LB_NFT_MSG_MAX bytes) a batch should have room for. */
+size_t lb_nft_owner_msgs(const struct lb_nft_spec *spec);
 /* The counters and maps, then the chains, as nft lists them. */
 void lb_nft_owner_print_decl(const struct lb_nft_spec *spec, FILE *out);
 void lb_nft_owner_print_chains(const struct lb_nft_spec *spec, FILE *out);
@@ -159,5 +172,31 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 
 /* Prints every existing VIP set as nft lists it. */
 void lb_nft_vipset_print(const struct lb_nft_spec *spec, FILE *out);
+
+/* "address . port" of a VIP as its set stores it (LB_NFT_KEY_MAX bytes, zero padded). */
+void lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key);
+/* A key of f's sets as nft lists it: "198.18.0.1 . 80", or with end "198.18.0.0/24 . 80-90". */
+void lb_nft_vip_key_print(const struct lb_nft_family *f, const uint8_t *key, const uint8_t *end,
+			  FILE *out);
+
+/* clients.c: per-client rules; each does nothing without spec->clients. */
+int lb_nft_clients_check(const struct lb_nft_spec *spec);
+/* Messages (of at most LB_NFT_MSG_MAX bytes) a batch should have room for. */
+size_t lb_nft_clients_msgs(const struct lb_nft_spec *spec);
+/* Counters, sets, the clients_ID chains and the maps that jump to them. */
+int lb_nft_clients_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			 uint32_t *seq);
+/* In prerouting after the TCP socket rule: new TCP connections to their VIPs jump. */
+int lb_nft_clients_jump_tcp(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			    uint32_t *seq);
+/* In prerouting before the UDP tproxy rules: flows' datagrams go on, new ones jump. */
+int lb_nft_clients_udp(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+		       uint32_t *seq);
+/* nft(8) text of the same, at the places `nft list table` shows them. */
+void lb_nft_clients_print_objects(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_sets(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_chains(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_jump_tcp(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_clients_print_udp(const struct lb_nft_spec *spec, FILE *out);
 
 #endif

@@ -89,27 +89,15 @@ int lb_nft_owner_check(const struct lb_nft_owner *o)
 	return 0;
 }
 
+/* Appends r (NULL: out of memory) when ret, what filling it returned, is 0; frees it. */
+static int rule_end(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	return r ? lb_nft_rule_put(r, ret, batch, seq) : -ENOMEM;
+}
+
 static void chain_name(char *buf, size_t len, const char *prefix, const char *peer)
 {
 	snprintf(buf, len, "%s%s", prefix, peer);
-}
-
-static int object_msg(const struct lb_nft_spec *spec, const char *name,
-		      struct mnl_nlmsg_batch *batch, uint32_t *seq)
-{
-	struct nftnl_obj *o = nftnl_obj_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!o)
-		return -ENOMEM;
-	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, NFPROTO_INET);
-	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, spec->table);
-	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
-	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWOBJ, NLM_F_CREATE, seq);
-	nftnl_obj_nlmsg_build_payload(nlh, o);
-	nftnl_obj_free(o);
-	return lb_nft_msg_end(batch);
 }
 
 static int map_msg(const struct lb_nft_spec *spec, const char *name, uint32_t id,
@@ -138,29 +126,12 @@ int lb_nft_owner_decl_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batc
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < LB_NFT_OWNER_COUNTERS; i++)
-		ret = object_msg(spec, lb_nft_owner_counters[i], batch, seq);
+		ret = lb_nft_counter_msg(spec, lb_nft_owner_counters[i], batch, seq);
 	if (!ret)
 		ret = map_msg(spec, MAP_OWNER, MAP_OWNER_ID, batch, seq);
 	if (!ret)
 		ret = map_msg(spec, MAP_CHANCE, MAP_CHANCE_ID, batch, seq);
 	return ret;
-}
-
-static int chain_msg(const struct lb_nft_spec *spec, const char *name,
-		     struct mnl_nlmsg_batch *batch, uint32_t *seq)
-{
-	struct nftnl_chain *c = nftnl_chain_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!c)
-		return -ENOMEM;
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, spec->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
-	nftnl_chain_nlmsg_build_payload(nlh, c);
-	nftnl_chain_free(c);
-	return lb_nft_msg_end(batch);
 }
 
 int lb_nft_owner_chain_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
@@ -175,16 +146,16 @@ int lb_nft_owner_chain_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_bat
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < sizeof(fixed) / sizeof(fixed[0]); i++)
-		ret = chain_msg(spec, fixed[i], batch, seq);
+		ret = lb_nft_chain_msg(spec, fixed[i], false, batch, seq);
 	for (size_t k = 0; !ret && k < o->n_peers; k++) {
 		if (k == o->self)
 			continue;
 		chain_name(name, sizeof(name), CHAIN_TO, o->names[k]);
-		ret = chain_msg(spec, name, batch, seq);
+		ret = lb_nft_chain_msg(spec, name, false, batch, seq);
 		if (ret)
 			break;
 		chain_name(name, sizeof(name), CHAIN_CHANCE, o->names[k]);
-		ret = chain_msg(spec, name, batch, seq);
+		ret = lb_nft_chain_msg(spec, name, false, batch, seq);
 	}
 	return ret;
 }
@@ -305,8 +276,8 @@ static int dscp_cmp(struct nftnl_rule *r, bool v6, uint8_t dscp)
 	if (!v6) {
 		uint8_t mask = 0xfc, zero = 0, want = (uint8_t)(dscp << 2);
 
-		if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, NFPROTO_IPV4)) ||
-		    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 1, 1, NFT_REG_1)) ||
+		if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, NFPROTO_IPV4)) ||
+		    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 1, 1, NFT_REG_1)) ||
 		    (ret = lb_nft_expr_bitwise(r, NFT_REG_1, 1, &mask, &zero)))
 			return ret;
 		return lb_nft_expr_cmp(r, NFT_REG_1, NFT_CMP_EQ, &want, 1);
@@ -314,8 +285,8 @@ static int dscp_cmp(struct nftnl_rule *r, bool v6, uint8_t dscp)
 	uint8_t mask[2] = { 0x0f, 0xc0 }, zero[2] = { 0, 0 };
 	uint8_t want[2] = { (uint8_t)(dscp >> 2), (uint8_t)((dscp & 3) << 6) };
 
-	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, NFPROTO_IPV6)) ||
-	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 2, NFT_REG_1)) ||
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, NFPROTO_IPV6)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 2, NFT_REG_1)) ||
 	    (ret = lb_nft_expr_bitwise(r, NFT_REG_1, 2, mask, zero)))
 		return ret;
 	return lb_nft_expr_cmp(r, NFT_REG_1, NFT_CMP_EQ, want, 2);
@@ -337,7 +308,7 @@ static int dscp_set(struct nftnl_rule *r, bool v6, uint8_t dscp)
 		mask[0] = 0xf0, mask[1] = 0x3f;
 		xor[0] = (uint8_t)(dscp >> 2), xor[1] = (uint8_t)((dscp & 3) << 6);
 	}
-	if ((ret = lb_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 2, NFT_REG_1)) ||
+	if ((ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, 0, 2, NFT_REG_1)) ||
 	    (ret = lb_nft_expr_bitwise(r, NFT_REG_1, 2, mask, xor)))
 		return ret;
 	return lb_nft_expr_payload_write(r, NFT_REG_1, 0, 2, v6 ? 0 : IP4_CSUM_OFF);
@@ -349,8 +320,8 @@ static int syn_cmp(struct nftnl_rule *r)
 	uint8_t mask = TCP_FIN_SYN_RST_ACK, zero = 0, syn = TCP_SYN;
 	int ret;
 
-	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
-	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFF, 1,
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFF, 1,
 				       NFT_REG_1)) ||
 	    (ret = lb_nft_expr_bitwise(r, NFT_REG_1, 1, &mask, &zero)))
 		return ret;
@@ -364,10 +335,10 @@ static int bucket_vmap(const struct lb_nft_owner *o, struct nftnl_rule *r, bool 
 	uint32_t alen = v6 ? 16 : 4;
 	int ret;
 
-	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4)) ||
-	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER,
 				       v6 ? IP6_SADDR_OFF : IP4_SADDR_OFF, alen, NFT_REG32_00)) ||
-	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2,
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2,
 				       NFT_REG32_00 + alen / 4)) ||
 	    (ret = lb_nft_expr_jhash(r, NFT_REG32_00, alen + 4, o->buckets, o->seed,
 				     NFT_REG32_00)))
@@ -394,29 +365,29 @@ static int rule_fill(const struct lb_nft_owner *o, struct nftnl_rule *r, enum ru
 
 	switch (kind) {
 	case R_UDP_FLOW:
-		if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_UDP)) ||
-		    (ret = lb_nft_expr_socket_transparent(r)))
+		if ((ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_UDP)) ||
+		    (ret = lb_nft_socket_transparent(r)))
 			return ret;
-		return lb_nft_expr_verdict(r, NFT_RETURN, NULL);
+		return lb_nft_verdict(r, NFT_RETURN);
 	case R_DSCP_CHANCE:
 		ret = dscp_cmp(r, v6, o->dscp_second_chance);
-		return ret ? ret : lb_nft_expr_verdict(r, NFT_GOTO, CHAIN_ARRIVED);
+		return ret ? ret : lb_nft_expr_jump(r, NFT_GOTO, CHAIN_ARRIVED);
 	case R_DSCP_OWNER:
 		ret = dscp_cmp(r, v6, o->dscp_to_owner);
-		return ret ? ret : lb_nft_expr_verdict(r, NFT_GOTO, CHAIN_OWNED);
+		return ret ? ret : lb_nft_expr_jump(r, NFT_GOTO, CHAIN_OWNED);
 	case R_OWNER_MAP:
 		return bucket_vmap(o, r, v6, MAP_OWNER, MAP_OWNER_ID);
 	case R_UDP_HERE:
-		ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_UDP);
-		return ret ? ret : lb_nft_expr_verdict(r, NFT_RETURN, NULL);
+		ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_UDP);
+		return ret ? ret : lb_nft_verdict(r, NFT_RETURN);
 	case R_SYN_HERE:
 		ret = syn_cmp(r);
-		return ret ? ret : lb_nft_expr_verdict(r, NFT_RETURN, NULL);
+		return ret ? ret : lb_nft_verdict(r, NFT_RETURN);
 	case R_CHANCE_MAP:
 		return bucket_vmap(o, r, v6, MAP_CHANCE, MAP_CHANCE_ID);
 	case R_DROP:
 		ret = lb_nft_expr_counter(r, lb_nft_owner_counters[LB_NFT_OWNER_DROPPED]);
-		return ret ? ret : lb_nft_expr_verdict(r, NF_DROP, NULL);
+		return ret ? ret : lb_nft_verdict(r, NF_DROP);
 	}
 	return -EINVAL;
 }
@@ -426,7 +397,7 @@ static int rule_msg(const struct lb_nft_spec *spec, const char *chain, enum rule
 {
 	struct nftnl_rule *r = lb_nft_rule_alloc(spec, chain);
 
-	return lb_nft_rule_end(r, r ? rule_fill(spec->owner, r, kind, v6) : -ENOMEM, batch, seq);
+	return rule_end(r, r ? rule_fill(spec->owner, r, kind, v6) : -ENOMEM, batch, seq);
 }
 
 /* to_NAME (chance false) or chance_NAME: counted, tagged, marked for peer k, accepted. */
@@ -440,16 +411,16 @@ static int forward_msgs(const struct lb_nft_spec *spec, size_t k, bool chance,
 
 	chain_name(chain, sizeof(chain), chance ? CHAIN_CHANCE : CHAIN_TO, o->names[k]);
 	r = lb_nft_rule_alloc(spec, chain);
-	ret = lb_nft_rule_end(r, r ? lb_nft_expr_counter(r, lb_nft_owner_counters[chance]) :
+	ret = rule_end(r, r ? lb_nft_expr_counter(r, lb_nft_owner_counters[chance]) :
 				     -ENOMEM, batch, seq);
 	for (int v6 = 0; v6 < 2 && !ret; v6++) {
 		r = lb_nft_rule_alloc(spec, chain);
-		if (r && !(ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO,
+		if (r && !(ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO,
 						      v6 ? NFPROTO_IPV6 : NFPROTO_IPV4)) &&
 		    !(ret = dscp_set(r, v6, chance ? o->dscp_second_chance : o->dscp_to_owner)) &&
 		    !(ret = lb_nft_expr_mark_set(r, o->marks[k])))
-			ret = lb_nft_expr_verdict(r, NF_ACCEPT, NULL);
-		ret = lb_nft_rule_end(r, r ? ret : -ENOMEM, batch, seq);
+			ret = lb_nft_verdict(r, NF_ACCEPT);
+		ret = rule_end(r, r ? ret : -ENOMEM, batch, seq);
 	}
 	return ret;
 }
@@ -484,6 +455,12 @@ int lb_nft_owner_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batc
 			ret = forward_msgs(spec, k, true, batch, seq);
 	}
 	return ret;
+}
+
+size_t lb_nft_owner_msgs(const struct lb_nft_spec *spec)
+{
+	/* Chains, rules, counters, maps: a few fixed and some per peer; elements are counted apart. */
+	return spec->owner ? 40 + 8 * spec->owner->n_peers : 0;
 }
 
 void lb_nft_owner_print_decl(const struct lb_nft_spec *spec, FILE *out)

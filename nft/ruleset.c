@@ -129,9 +129,7 @@ static int spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	ret = lb_nft_owner_check(spec->owner);
-	if (!ret)
-		ret = vips_check(spec->vips, spec->n_vips);
+	ret = vips_check(spec->vips, spec->n_vips);
 	if (!ret)
 		ret = vips_check(spec->udp_vips, spec->n_udp_vips);
 	for (size_t i = 0; !ret && i < spec->n_ranges + spec->n_udp_ranges; i++) {
@@ -142,7 +140,9 @@ static int spec_check(const struct lb_nft_spec *spec)
 		    r->last.ss_family != r->first.ss_family)
 			ret = -EAFNOSUPPORT;
 	}
-	return ret;
+	if (!ret)
+		ret = lb_nft_owner_check(spec->owner);
+	return ret ? ret : lb_nft_clients_check(spec);
 }
 
 /* Starts a message in the batch; every one asks for an ack so that apply.c
@@ -249,8 +249,8 @@ static int icmp_set_msgs(const struct lb_nft_spec *spec, const struct lb_nft_fam
 	return ret;
 }
 
-static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
-		     uint32_t *seq)
+int lb_nft_chain_msg(const struct lb_nft_spec *spec, const char *name, bool base,
+		     struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_chain *c;
 	struct nlmsghdr *nlh;
@@ -260,31 +260,161 @@ static int chain_msg(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *bat
 		return -ENOMEM;
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, spec->table);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, LB_NFT_CHAIN);
-	nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
-	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+	if (base) {
+		nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_PRE_ROUTING);
+		nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, LB_NFT_PRIO);
+		nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	}
 	nlh = lb_nft_msg(batch, NFT_MSG_NEWCHAIN, NLM_F_CREATE, seq);
 	nftnl_chain_nlmsg_build_payload(nlh, c);
 	nftnl_chain_free(c);
 	return lb_nft_msg_end(batch);
 }
 
+/*
+ * Expression helpers: each appends one expression to r and returns 0 or
+ * -ENOMEM. The rule owns what was appended, so callers only free the rule.
+ */
+struct nftnl_expr *lb_nft_expr_add(struct nftnl_rule *r, const char *name)
+{
+	struct nftnl_expr *e = nftnl_expr_alloc(name);
+
+	if (e)
+		nftnl_rule_add_expr(r, e);
+	return e;
+}
+
+int lb_nft_meta_cmp(struct nftnl_rule *r, uint32_t key, uint8_t value)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "meta");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	e = lb_nft_expr_add(r, "cmp");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &value, sizeof(value));
+	return 0;
+}
+
+int lb_nft_payload(struct nftnl_rule *r, uint32_t base, uint32_t off, uint32_t len,
+			uint32_t dreg)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "payload");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, dreg);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, off);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	return 0;
+}
+
+int lb_nft_imm(struct nftnl_rule *r, uint32_t dreg, const void *data, uint32_t len)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, dreg);
+	nftnl_expr_set(e, NFTNL_EXPR_IMM_DATA, data, len);
+	return 0;
+}
+
+/* "SREG @set" (with invert, "!= @set"): the set by name and by its id in this batch. */
+int lb_nft_lookup_flags(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id,
+			     bool invert)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "lookup");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, sreg);
+	nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, id);
+	if (invert)
+		nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
+	return 0;
+}
+
+int lb_nft_lookup(struct nftnl_rule *r, uint32_t sreg, const char *set, uint32_t id)
+{
+	return lb_nft_lookup_flags(r, sreg, set, id, false);
+}
+
 /* Loads "daddr . dport" of fam's protocol into the registers from NFT_REG32_00. */
-static int vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
+int lb_nft_vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
 {
 	uint32_t port_reg = NFT_REG32_00 + fam->addr_len / 4;
 	uint32_t port_off = fam->l4proto == IPPROTO_UDP ? offsetof(struct udphdr, uh_dport)
 							: offsetof(struct tcphdr, th_dport);
 	int ret;
 
-	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
-	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->l4proto)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_NETWORK_HEADER, fam->daddr_off,
 				fam->addr_len, NFT_REG32_00)))
 		return ret;
-	return lb_nft_expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
+	return lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, port_off, 2, port_reg);
+}
+
+/* "meta mark set MARK accept": the mark routes the packet to lo. */
+int lb_nft_verdict(struct nftnl_rule *r, int verdict)
+{
+	struct nftnl_expr *e;
+
+	e = lb_nft_expr_add(r, "immediate");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, verdict);
+	return 0;
+}
+
+int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
+{
+	struct nftnl_expr *e;
+	int ret;
+
+	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
+	if (ret)
+		return ret;
+	e = lb_nft_expr_add(r, "meta");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
+	return lb_nft_verdict(r, NF_ACCEPT);
+}
+
+int lb_nft_socket_transparent(struct nftnl_rule *r)
+{
+	struct nftnl_expr *e;
+	uint8_t one = 1;
+
+	e = lb_nft_expr_add(r, "socket");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_KEY, NFT_SOCKET_TRANSPARENT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_SOCKET_DREG, NFT_REG_1);
+	e = lb_nft_expr_add(r, "cmp");
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
+	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &one, sizeof(one));
+	return 0;
 }
 
 /*
@@ -295,9 +425,9 @@ static int vip_key_load(struct nftnl_rule *r, const struct lb_nft_family *fam)
  */
 static int socket_mark(const struct lb_nft_spec *spec, struct nftnl_rule *r)
 {
-	int ret = lb_nft_expr_socket_transparent(r);
+	int ret = lb_nft_socket_transparent(r);
 
-	return ret ? ret : lb_nft_expr_mark_accept(r, spec->mark);
+	return ret ? ret : lb_nft_mark_accept(r, spec->mark);
 }
 
 /* Rule 1: packets of connections lb already owns (transparent sockets) are
@@ -308,7 +438,7 @@ static int rule_socket(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	int ret;
 
 	(void)fam;
-	ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
+	ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP);
 	if (ret)
 		return ret;
 	return socket_mark(spec, r);
@@ -337,17 +467,21 @@ static int rule_icmp(const struct lb_nft_spec *spec, const struct lb_nft_family 
 {
 	int ret;
 
-	if ((ret = lb_nft_expr_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
-	    (ret = lb_nft_expr_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
-	    (ret = lb_nft_expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
-	    (ret = lb_nft_expr_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
+	if ((ret = lb_nft_meta_cmp(r, NFT_META_NFPROTO, fam->nfproto)) ||
+	    (ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, fam->icmp_proto)) ||
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, NFT_REG_1)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG_1, LB_NFT_ANON_SET, fam->icmp_set_id)))
 		return ret;
 	return socket_mark(spec, r);
 }
 
-/* "tproxy to 127.0.0.1:PORT (or [::1]) meta mark set MARK accept", for fam's family. */
-static int tproxy_accept(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
-			 struct nftnl_rule *r)
+/*
+ * Rules 2 and 3: new connections to a VIP are diverted to lb's listener.
+ * The concatenation is laid out as nft does, one 32-bit register per 4
+ * bytes: daddr from NFT_REG32_00, dport in the register after it.
+ */
+int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+		       struct nftnl_rule *r)
 {
 	uint16_t port = htons(spec->port);
 	struct nftnl_expr *e;
@@ -361,8 +495,8 @@ static int tproxy_accept(const struct lb_nft_spec *spec, const struct lb_nft_fam
 	} else {
 		memcpy(addr, &in6addr_loopback, sizeof(in6addr_loopback));
 	}
-	if ((ret = lb_nft_expr_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
-	    (ret = lb_nft_expr_imm(r, NFT_REG_2, &port, sizeof(port))))
+	if ((ret = lb_nft_imm(r, NFT_REG_1, addr, fam->addr_len)) ||
+	    (ret = lb_nft_imm(r, NFT_REG_2, &port, sizeof(port))))
 		return ret;
 	e = lb_nft_expr_add(r, "tproxy");
 	if (!e)
@@ -370,28 +504,22 @@ static int tproxy_accept(const struct lb_nft_spec *spec, const struct lb_nft_fam
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_FAMILY, fam->nfproto);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_ADDR, NFT_REG_1);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_TPROXY_REG_PORT, NFT_REG_2);
-	return lb_nft_expr_mark_accept(r, spec->mark);
+	return lb_nft_mark_accept(r, spec->mark);
 }
 
-/*
- * Rules 2 and 3: new connections to a VIP are diverted to lb's listener;
- * with ownership, to the family's tproxy chain, where the ownership chains
- * may forward them first (nft/owner.c). The concatenation is laid out as
- * nft does, one 32-bit register per 4 bytes: daddr from NFT_REG32_00,
- * dport in the register after it.
- */
 static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
 		       struct nftnl_rule *r)
 {
 	int ret;
 
-	if ((ret = vip_key_load(r, fam)) ||
-	    (ret = lb_nft_expr_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
+	if ((ret = lb_nft_vip_key_load(r, fam)) ||
+	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
 		return ret;
+	/* With ownership, the family's tproxy chain, where nft/owner.c's chains may forward first. */
 	if (lb_nft_owner_on(spec))
-		return lb_nft_expr_verdict(r, NFT_GOTO, fam->nfproto == NFPROTO_IPV4 ?
-					   LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6);
-	return tproxy_accept(spec, fam, r);
+		return lb_nft_expr_jump(r, NFT_GOTO, fam->nfproto == NFPROTO_IPV4 ?
+					LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6);
+	return lb_nft_tproxy_mark(spec, fam, r);
 }
 
 /* The tproxy chain of one family (ownership only): the ownership chains first, then tproxy. */
@@ -403,12 +531,16 @@ static int tproxy_chain_msgs(const struct lb_nft_spec *spec, const struct lb_nft
 	struct nftnl_rule *r = lb_nft_rule_alloc(spec, chain);
 	int ret;
 
-	ret = lb_nft_rule_end(r, r ? lb_nft_expr_verdict(r, NFT_JUMP, v4 ? LB_NFT_CHAIN_OWN4 :
-							  LB_NFT_CHAIN_OWN6) : -ENOMEM, batch, seq);
+	if (!r)
+		return -ENOMEM;
+	ret = lb_nft_rule_put(r, lb_nft_expr_jump(r, NFT_JUMP, v4 ? LB_NFT_CHAIN_OWN4 :
+						   LB_NFT_CHAIN_OWN6), batch, seq);
 	if (ret)
 		return ret;
 	r = lb_nft_rule_alloc(spec, chain);
-	return lb_nft_rule_end(r, r ? tproxy_accept(spec, fam, r) : -ENOMEM, batch, seq);
+	if (!r)
+		return -ENOMEM;
+	return lb_nft_rule_put(r, lb_nft_tproxy_mark(spec, fam, r), batch, seq);
 }
 
 /*
@@ -427,28 +559,54 @@ static int rule_udp_socket(const struct lb_nft_spec *spec, const struct lb_nft_f
 		&lb_nft_vipsets[fam->nfproto == NFPROTO_IPV4 ? LB_NFT_VS_UDP_R4 : LB_NFT_VS_UDP_R6];
 	int ret;
 
-	if ((ret = vip_key_load(r, fam)))
+	if ((ret = lb_nft_vip_key_load(r, fam)))
 		return ret;
 	/* Single VIPs, and prefix and port-range ones: whichever sets exist. */
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4) &&
-	    (ret = lb_nft_expr_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
+	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, fam->set, fam->set_id, true)))
 		return ret;
 	if (lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4) &&
-	    (ret = lb_nft_expr_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
+	    (ret = lb_nft_lookup_flags(r, NFT_REG32_00, ranges->set, ranges->set_id, true)))
 		return ret;
 	return socket_mark(spec, r);
 }
 
-/* Appends one rule to lb's base chain, its expressions from fill (for fam, where it has one). */
+/* Appends one rule, its expressions from fill (for fam, where it has one). */
+struct nftnl_rule *lb_nft_rule_alloc(const struct lb_nft_spec *spec, const char *chain)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	if (!r)
+		return NULL;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	nftnl_rule_set_str(r, NFTNL_RULE_TABLE, spec->table);
+	nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+	return r;
+}
+
+int lb_nft_rule_put(struct nftnl_rule *r, int ret, struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	struct nlmsghdr *nlh;
+
+	if (ret == 0) {
+		nlh = lb_nft_msg(batch, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, seq);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		ret = lb_nft_msg_end(batch);
+	}
+	nftnl_rule_free(r);
+	return ret;
+}
+
 static int rule_msg(const struct lb_nft_spec *spec,
 		    int (*fill)(const struct lb_nft_spec *, const struct lb_nft_family *,
 				struct nftnl_rule *),
-			   const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch,
-			   uint32_t *seq)
+		    const struct lb_nft_family *fam, struct mnl_nlmsg_batch *batch, uint32_t *seq)
 {
 	struct nftnl_rule *r = lb_nft_rule_alloc(spec, LB_NFT_CHAIN);
 
-	return lb_nft_rule_end(r, r ? fill(spec, fam, r) : -ENOMEM, batch, seq);
+	if (!r)
+		return -ENOMEM;
+	return lb_nft_rule_put(r, fill(spec, fam, r), batch, seq);
 }
 
 /*
@@ -473,7 +631,8 @@ static int vip_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 		    ((ret = rule_msg(spec, rule_udp_socket,
 				     &lb_nft_vipsets[LB_NFT_VS_UDP4], batch, seq)) ||
 		     (ret = rule_msg(spec, rule_udp_socket,
-				     &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq))))
+				     &lb_nft_vipsets[LB_NFT_VS_UDP6], batch, seq)) ||
+		     (ret = lb_nft_clients_udp(spec, batch, seq))))
 			break;
 		if (lb_nft_vipset_exists(spec, order[i]))
 			ret = rule_msg(spec, rule_tproxy, f, batch, seq);
@@ -512,14 +671,14 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	 */
 	if (lb_nft_owner_on(spec) &&
 	    ((ret = lb_nft_owner_decl_msgs(spec, batch, seq)) ||
-	     (ret = chain_msg(spec, batch, seq)) ||
 	     (ret = lb_nft_owner_chain_msgs(spec, batch, seq)) ||
 	     (!bare && (ret = lb_nft_owner_elem_msgs(spec, batch, seq)))))
 		return ret;
-	if (!lb_nft_owner_on(spec) && (ret = chain_msg(spec, batch, seq)))
-		return ret;
 	/* An anonymous set must come before the rule that binds it. */
-	if ((ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
+	if ((ret = lb_nft_clients_build(spec, batch, seq)) ||
+	    (ret = lb_nft_chain_msg(spec, LB_NFT_CHAIN, true, batch, seq)) ||
+	    (ret = rule_msg(spec, rule_socket, NULL, batch, seq)) ||
+	    (ret = lb_nft_clients_jump_tcp(spec, batch, seq)) ||
 	    (ret = vip_rule_msgs(spec, batch, seq)) ||
 	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
 	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
@@ -655,13 +814,17 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	udp_ranges = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP_R4);
 	udp_single = lb_nft_vipset_exists(spec, LB_NFT_VS_UDP4);
 	fprintf(out, "table inet %s {\n", spec->table);
+	lb_nft_clients_print_objects(spec, out);
 	lb_nft_vipset_print(spec, out);
+	lb_nft_clients_print_sets(spec, out);
+	lb_nft_clients_print_chains(spec, out);
 	if (lb_nft_owner_on(spec))
 		lb_nft_owner_print_decl(spec, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n",
 		LB_NFT_CHAIN, m);
+	lb_nft_clients_print_jump_tcp(spec, out);
 	for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
 		if (lb_nft_vipset_exists(spec, tcp[i]))
 			print_tproxy(spec, &lb_nft_vipsets[tcp[i]], out);
@@ -675,6 +838,7 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 			fprintf(out, "%s daddr . udp dport != @udp_vip_ranges%d ", ip, v6 ? 6 : 4);
 		fprintf(out, "socket transparent 1 meta mark set 0x%08x accept\n", m);
 	}
+	lb_nft_clients_print_udp(spec, out);
 	for (size_t i = 0; i < sizeof(udp) / sizeof(udp[0]); i++)
 		if (lb_nft_vipset_exists(spec, udp[i]))
 			print_tproxy(spec, &lb_nft_vipsets[udp[i]], out);

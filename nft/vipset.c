@@ -41,8 +41,7 @@ static void keys_free(struct keys *k)
 	k->n = 0;
 }
 
-/* "address . port" as the set stores it. */
-static void key_of(const struct sockaddr_storage *ss, uint8_t *key)
+void lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
 {
 	memset(key, 0, LB_NFT_KEY_MAX);
 	if (ss->ss_family == AF_INET) {
@@ -109,16 +108,16 @@ static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct 
 	k->key = malloc((n ? n : 1) * w);
 	if (!k->key)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const struct sockaddr_storage *first = vips ? &vips[i] : &ranges[i].first;
+	for (size_t i = 0; (ranges || vips) && i < n; i++) {
+		const struct sockaddr_storage *first = ranges ? &ranges[i].first : &vips[i];
 		uint8_t tmp[LB_NFT_KEY_MAX];
 
 		if (first->ss_family != family_of(f))
 			continue;
-		key_of(first, tmp);
+		lb_nft_vip_key(first, tmp);
 		memcpy(k->key + m * w, tmp, f->key_len);
 		if (ranges) {
-			key_of(&ranges[i].last, tmp);
+			lb_nft_vip_key(&ranges[i].last, tmp);
 			memcpy(k->key + m * w + f->key_len, tmp, f->key_len);
 		}
 		m++;
@@ -281,7 +280,7 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 	for (int pass = 0; pass < 2 && !ret; pass++) {
 		for (int vs = 0; vs < LB_NFT_VS_N && !ret; vs++) {
 			const struct lb_nft_family *f = &lb_nft_vipsets[vs];
-			struct keys a, b;
+			struct keys a = { 0 }, b = { 0 };
 			size_t *pick = NULL, n = 0;
 
 			if (!lb_nft_vipset_exists(next, vs))
@@ -306,9 +305,8 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 	return ret;
 }
 
-/* "198.18.0.1 . 80", or for an interval "198.18.0.0/24 . 80-90" when it is one. */
-static void print_key(const struct lb_nft_family *f, const uint8_t *key, const uint8_t *end,
-		      FILE *out)
+void lb_nft_vip_key_print(const struct lb_nft_family *f, const uint8_t *key, const uint8_t *end,
+			  FILE *out)
 {
 	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
 	uint16_t p0, p1;
@@ -374,7 +372,7 @@ void lb_nft_vipset_print(const struct lb_nft_spec *spec, FILE *out)
 		}
 		for (size_t i = 0; i < k.n; i++) {
 			fputs(sep, out);
-			print_key(f, k.key + i * k.len, k.end ? k.end + i * k.len : NULL, out);
+			lb_nft_vip_key_print(f, k.key + i * k.len, k.end ? k.end + i * k.len : NULL, out);
 			sep = ",\n\t\t\t     ";
 		}
 		if (k.n)

@@ -87,6 +87,23 @@ START_TEST(test_full)
 }
 END_TEST
 
+START_TEST(test_workers_auto)
+{
+	struct lb_config *cfg = parse_ok(TOP("'workers':'auto','connections':1000000"));
+
+	ck_assert(cfg->workers_auto);
+	ck_assert_uint_eq(cfg->workers, 0);
+	ck_assert_uint_eq(cfg->connections, 1000000);
+	lb_config_free(cfg);
+	/* A target with a fixed count is kept: lb -t warns when they disagree. */
+	cfg = parse_ok(TOP("'workers':4,'connections':1000000000"));
+	ck_assert(!cfg->workers_auto);
+	ck_assert_uint_eq(cfg->workers, 4);
+	ck_assert_uint_eq(cfg->connections, 1000000000);
+	lb_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_defaults)
 {
 	struct lb_config *cfg = parse_ok(
@@ -95,6 +112,8 @@ START_TEST(test_defaults)
 	const struct lb_service_conf *s = &cfg->services[0];
 
 	ck_assert_uint_eq(cfg->workers, 0);
+	ck_assert(!cfg->workers_auto);
+	ck_assert_uint_eq(cfg->connections, 0);
 	ck_assert_str_eq(cfg->control_path, "/run/lb/lb.sock");
 	ck_assert_uint_eq(cfg->intercept.port, 50080);
 	ck_assert_uint_eq(cfg->intercept.mark, 1);
@@ -110,6 +129,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(s->server_idle_timeout_ms, 300000);
 	ck_assert_uint_eq(s->retries, 2);
 	ck_assert_uint_eq(s->socket_buffer_bytes, 0);
+	ck_assert(!s->fastopen);
+	ck_assert_uint_eq(s->fastopen_wait_ms, 3);
 	ck_assert_ptr_null(cfg->warnings);
 	ck_assert_uint_eq(cfg->control_mode, 0600);
 	ck_assert_ptr_null(cfg->control_group);
@@ -270,12 +291,16 @@ static const struct {
 	{ "{'a\\nb':1,'services':[{" SVC_BODY "}]}", "a\\x0ab: unknown key\n" },
 
 	/* workers */
-	{ TOP("'workers':'2'"), "workers: expected an integer\n" },
-	{ TOP("'workers':2.0"), "workers: expected an integer\n" },
-	{ TOP("'workers':true"), "workers: expected an integer\n" },
-	{ TOP("'workers':null"), "workers: expected an integer\n" },
+	{ TOP("'workers':'2'"), "workers: expected an integer (0..256) or \"auto\", not \"2\"\n" },
+	{ TOP("'workers':'Auto'"), "workers: expected an integer (0..256) or \"auto\", not \"Auto\"\n" },
+	{ TOP("'workers':2.0"), "workers: expected an integer (0..256) or \"auto\"\n" },
+	{ TOP("'workers':true"), "workers: expected an integer (0..256) or \"auto\"\n" },
+	{ TOP("'workers':null"), "workers: expected an integer (0..256) or \"auto\"\n" },
 	{ TOP("'workers':-1"), "workers: -1 out of range (0..256)\n" },
 	{ TOP("'workers':257"), "workers: 257 out of range (0..256)\n" },
+	{ TOP("'connections':0"), "connections: 0 out of range (1..1000000000)\n" },
+	{ TOP("'connections':1000000001"), "connections: 1000000001 out of range (1..1000000000)\n" },
+	{ TOP("'connections':'1M'"), "connections: expected an integer\n" },
 
 	/* control */
 	{ TOP("'control':'/run/lb.sock'"), "control: expected an object\n" },
@@ -466,7 +491,7 @@ START_TEST(test_many_errors)
 		    "   'backends': [{'address': '198.18.2.5:53'}]},"
 		    "  {}],"
 		    " 'extra': true}",
-		    "workers: expected an integer\n"
+		    "workers: expected an integer (0..256) or \"auto\", not \"two\"\n"
 		    "control.path: must be an absolute path\n"
 		    "control.mode: invalid mode \"rw\" (expected octal digits, like \"0660\")\n"
 		    "control.group: unknown group \"lb-no-such-group\"\n"
@@ -684,7 +709,7 @@ START_TEST(test_load_errors)
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_str_eq(errors, "services[0].vips: missing required key\n"
 				 "services[0].backends: missing required key\n"
-				 "workers: expected an integer\n");
+				 "workers: expected an integer (0..256) or \"auto\", not \"a\"\n");
 	free(errors);
 
 	/* A NUL byte does not end the file early. */
@@ -761,8 +786,8 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = lb_test_case(s, "config", NULL, NULL,
-				 LB_TESTS(test_full, test_defaults, test_control_group, test_user_group,
-					  test_default_group, test_many_errors, test_find_service,
+				 LB_TESTS(test_full, test_workers_auto, test_defaults, test_control_group,
+					  test_user_group, test_default_group, test_many_errors, test_find_service,
 					  test_has_family, test_load_lab, test_load_minimal,
 					  test_load_full, test_load_errors, test_http, test_announce));
 

@@ -184,6 +184,16 @@ START_TEST(test_limits)
 	cfg = parse_ok(SVC("'socket_buffer_bytes':67108864"));
 	ck_assert_uint_eq(cfg->services[0].socket_buffer_bytes, 67108864);
 	lb_config_free(cfg);
+
+	cfg = parse_ok(SVC("'fastopen':true,'fastopen_wait_ms':0"));
+	ck_assert(cfg->services[0].fastopen);
+	ck_assert_uint_eq(cfg->services[0].fastopen_wait_ms, 0);
+	ck_assert_ptr_null(cfg->warnings);
+	lb_config_free(cfg);
+	cfg = parse_ok(SVC("'fastopen_wait_ms':1000,'fastopen':false"));
+	ck_assert(!cfg->services[0].fastopen);
+	ck_assert_uint_eq(cfg->services[0].fastopen_wait_ms, 1000);
+	lb_config_free(cfg);
 }
 END_TEST
 
@@ -323,6 +333,14 @@ static const struct {
 	  "services[0].socket_buffer_bytes: 0 out of range (4096..67108864)\n" },
 	{ SVC("'socket_buffer_bytes':'64k'"),
 	  "services[0].socket_buffer_bytes: expected an integer\n" },
+	{ SVC("'fastopen':1"), "services[0].fastopen: expected true or false\n" },
+	{ SVC("'fastopen':'yes'"), "services[0].fastopen: expected true or false\n" },
+	{ SVC("'fastopen':true,'fastopen_wait_ms':1001"),
+	  "services[0].fastopen_wait_ms: 1001 out of range (0..1000)\n" },
+	{ SVC("'fastopen':true,'fastopen_wait_ms':-1"),
+	  "services[0].fastopen_wait_ms: -1 out of range (0..1000)\n" },
+	{ "{'services':[{" SVC_BODY ",'protocol':'udp','fastopen':true}]}",
+	  "services[0].fastopen: applies to TCP; this service's protocol is \"udp\"\n" },
 
 	/* scheduler options */
 	{ SVC("'hash':'port'"),
@@ -722,6 +740,10 @@ START_TEST(test_warnings)
 		    "'backends':[{'address':'198.18.2.2:80','weight':0},{'address':'198.18.2.3:80'}]}]}",
 		    NULL);
 	parse_warns("{'services':[{" SVC_BODY "}]}", NULL);
+	/* A wait for the first bytes of a connect that does not send them. */
+	parse_warns(SVC("'fastopen_wait_ms':50"),
+		    "services[0].fastopen_wait_ms: has no effect without \"fastopen\": true\n");
+	parse_warns(SVC("'fastopen_wait_ms':50,'fastopen':true"), NULL);
 	/* A backend on a VIP's address but another port is someone else's host. */
 	parse_warns("{'services':[{'name':'web','vips':['198.18.100.1:80'],"
 		    "'backends':[{'address':'198.18.100.1:8080'}]}]}", NULL);

@@ -129,7 +129,7 @@ START_TEST(test_version_help)
 	d = ask_ok("  { 'cmd' : 'version' }\r", &r);
 	json_decref(r);
 	d = ask_ok("{'cmd': 'help'}", &r);
-	ck_assert_uint_eq(json_array_size(d), 13);
+	ck_assert_uint_eq(json_array_size(d), 14);
 	ck_assert_str_eq(sget(json_array_get(d, 0), "cmd"), "help");
 	json_decref(r);
 }
@@ -378,6 +378,65 @@ START_TEST(test_reload)
 END_TEST
 
 /*
+ * The clients command: what each service refused per client (the kernel's
+ * counts arrive through refresh) and its top clients by open connections,
+ * from the shared table.
+ */
+static int refreshed;
+
+static void refresh_count(void)
+{
+	refreshed++;
+	lb_shm_client_drops(shm, 0, "deny", 5);
+}
+
+START_TEST(test_clients)
+{
+	uint32_t web = shm->services[0].clients_key, held[5];
+	union lb_sockaddr a, b;
+	const char *why;
+	json_t *r, *d, *s;
+
+	ck_assert_int_eq(lb_addr_parse("198.18.0.10:1000", &a, &why), 0);
+	ck_assert_int_eq(lb_addr_parse("[2001:db8::10]:1000", &b, &why), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(lb_clients_take(shm->pool->clients, web, &a, 0, &held[i]), 0);
+	ck_assert_int_eq(lb_clients_take(shm->pool->clients, web, &b, 0, &held[4]), 0);
+	atomic_store(&shm->services[0].client_conns, 7);
+	lb_shm_client_drops(shm, 0, "rate", 11);
+	st.refresh = refresh_count;
+	d = ask_ok("{'cmd': 'clients', 'service': 'web', 'top': 1}", &r);
+	ck_assert_int_eq(refreshed, 1);
+	ck_assert_uint_eq(json_array_size(d), 1);
+	s = json_array_get(d, 0);
+	ck_assert_str_eq(sget(s, "name"), "web");
+	ck_assert_int_eq(iget(json_object_get(s, "refused"), "deny"), 5);
+	ck_assert_int_eq(iget(json_object_get(s, "refused"), "rate"), 11);
+	ck_assert_int_eq(iget(json_object_get(s, "refused"), "max_conns"), 7);
+	ck_assert_uint_eq(json_array_size(json_object_get(s, "top")), 1);
+	ck_assert_str_eq(sget(json_array_get(json_object_get(s, "top"), 0), "client"),
+			 "198.18.0.10");
+	ck_assert_int_eq(iget(json_array_get(json_object_get(s, "top"), 0), "connections"), 4);
+	json_decref(r);
+	/* Every service, ten clients at most each by default. */
+	d = ask_ok("{'cmd': 'clients'}", &r);
+	ck_assert_int_eq(refreshed, 2);
+	ck_assert_uint_eq(json_array_size(d), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(d, 0), "top")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_array_get(d, 1), "top")), 0);
+	json_decref(r);
+	ask_err("{'cmd': 'clients', 'service': 'nope'}", "unknown_service", "service", NULL);
+	ask_err("{'cmd': 'clients', 'top': 0}", "bad_argument", "top",
+		"argument 'top' must be an integer 1..1000");
+	ask_err("{'cmd': 'clients', 'top': '5'}", "bad_argument", "top",
+		"argument 'top' must be an integer 1..1000");
+	for (int i = 0; i < 5; i++)
+		lb_clients_put(shm->pool->clients, &held[i]);
+	st.refresh = NULL;
+}
+END_TEST
+
+/*
  * drain-gateway and resume-gateway, and what status shows. The
  * announce block is set after prepare, so no device is opened (no root):
  * the decisions show in each VIP's "why".
@@ -444,5 +503,6 @@ int main(void)
 	return lb_test_main("ctl_cmd", ctl_fixture_setup, ctl_fixture_teardown, 0,
 			    LB_TESTS(test_errors, test_no_shm, test_version_help, test_status,
 				     test_services_backends_stats, test_set_state, test_set_weight,
-				     test_reload, test_gateway));
+				     test_reload, test_gateway,
+				     test_clients));
 }

@@ -442,6 +442,37 @@ START_TEST(test_metrics_escaping)
 }
 END_TEST
 
+/* Clients refused per service, and each service's top clients by open connections. */
+START_TEST(test_clients)
+{
+	uint32_t web = shm->services[0].clients_key, held;
+	union lb_sockaddr a;
+	const char *why;
+	struct expo x;
+	char *text;
+
+	ck_assert_int_eq(lb_addr_parse("[2001:db8::10]:1000", &a, &why), 0);
+	ck_assert_int_eq(lb_clients_take(shm->pool->clients, web, &a, 0, &held), 0);
+	lb_shm_client_drops(shm, 0, "deny", 10);
+	atomic_store(&shm->services[1].client_conns, 3);
+	text = lb_ctl_metrics(&st);
+	ck_assert_ptr_nonnull(text);
+	if (expo_check(text, &x) < 0)
+		ck_abort_msg("%s", x.err);
+	expo_free(&x);
+	ck_assert_int_eq(sample(text, "lb_service_clients_refused_total{service=\"web\","
+				"reason=\"deny\"}"), 10);
+	ck_assert_int_eq(sample(text, "lb_service_clients_refused_total{service=\"web\","
+				"reason=\"rate\"}"), 0);
+	ck_assert_int_eq(sample(text, "lb_service_clients_refused_total{service=\"db\","
+				"reason=\"max_conns\"}"), 3);
+	ck_assert_int_eq(sample(text, "lb_service_top_client_connections{service=\"web\","
+				"client=\"2001:db8::10\"}"), 1);
+	free(text);
+	lb_clients_put(shm->pool->clients, &held);
+}
+END_TEST
+
 /* The gateway's families: drain state and announcements (no device: the block comes after prepare). */
 START_TEST(test_gateway_metrics)
 {
@@ -480,5 +511,6 @@ int main(void)
 {
 	return lb_test_main("ctl_metrics", ctl_fixture_setup, ctl_fixture_teardown, 0,
 			    LB_TESTS(test_checker_rejects, test_metrics, test_histograms,
-				     test_metrics_escaping, test_gateway_metrics));
+				     test_metrics_escaping, test_gateway_metrics,
+				     test_clients));
 }

@@ -28,6 +28,7 @@ START_TEST(test_insert_remove_purge)
 {
 	struct lb_keyset *ks = ks_new(100);
 	uint32_t w[10], other;
+	uint64_t dead[2] = { 0 };
 
 	ck_assert_uint_eq(ks->mask + 1, 512);
 	for (int i = 0; i < 10; i++)
@@ -42,12 +43,20 @@ START_TEST(test_insert_remove_purge)
 	lb_keyset_remove(ks, w[3], 1003, 3);
 	ck_assert_int_eq(lb_keyset_insert(ks, 1003, 9, &other), 0);
 	/* Owner 4 died: its five keys go, owner 3's four stay. */
-	ck_assert_uint_eq(lb_keyset_purge(ks, 4), 5);
+	dead[0] = 1ull << 4;
+	ck_assert_uint_eq(lb_keyset_purge(ks, dead, 64), 5);
 	for (int i = 5; i < 10; i++)
 		ck_assert_int_eq(lb_keyset_insert(ks, 1000 + i, 7, &w[i]), 0);
 	ck_assert_int_eq(lb_keyset_insert(ks, 1000, 7, &other), -EEXIST);
-	ck_assert_uint_eq(lb_keyset_purge(ks, 3), 4);
+	/* Owners 3 and 70 in one pass; 7 (a bit past n_owners is never read) stays. */
+	ck_assert_int_eq(lb_keyset_insert(ks, 2000, 70, &other), 0);
+	dead[0] = 1ull << 3;
+	dead[1] = 1ull << (70 - 64);
+	ck_assert_uint_eq(lb_keyset_purge(ks, dead, 71), 5);
 	ck_assert_int_eq(lb_keyset_insert(ks, 1000, 7, &other), 0);
+	ck_assert_int_eq(lb_keyset_insert(ks, 2000, 8, &other), 0);
+	ck_assert_uint_eq(lb_keyset_purge(ks, (const uint64_t[]){ 1ull << 7 }, 7), 0);
+	ck_assert_int_eq(lb_keyset_insert(ks, 1005, 9, &other), -EEXIST);
 	ck_assert_int_eq(lb_keyset_insert(ks, 1, 65535, &other), -EINVAL);
 	free(ks);
 }

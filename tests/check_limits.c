@@ -281,6 +281,131 @@ START_TEST(test_unreadable_tree)
 }
 END_TEST
 
+static struct lb_config *config_top(const char *top, const char *backends)
+{
+	char text[2048], *errors = NULL;
+	struct lb_config *cfg;
+
+	snprintf(text, sizeof(text),
+		 "{%s, \"services\": [{\"name\": \"web\", "
+		 "\"vips\": [\"198.18.100.1:80\"], \"backends\": [%s]}]}", top, backends);
+	cfg = lb_config_parse(text, &errors);
+	if (!cfg)
+		ck_abort_msg("config: %s", errors);
+	return cfg;
+}
+
+/* "auto": the connections wanted plus 10 %, over what one worker holds. */
+START_TEST(test_workers_auto)
+{
+	struct lb_config *cfg = config_top("\"workers\": \"auto\", \"connections\": 1000000",
+					   TWO_BACKENDS);
+	struct lb_limits l;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	ck_assert_uint_eq(lb_limits_workers(cfg, &cap20k), 112);
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 0, &cap20k, root), 0);
+	ck_assert_int_eq(l.plan.how, LB_WORKERS_AUTO);
+	ck_assert_uint_eq(l.plan.wanted, 1000000);
+	ck_assert_str_eq(l.plan.wanted_from, "connections");
+	ck_assert_uint_eq(l.plan.sized_for, 1100000);
+	ck_assert_uint_eq(l.plan.per_worker, 9840);
+	ck_assert_uint_eq(l.plan.needed, 112);
+	ck_assert(!l.plan.capped);
+	ck_assert_uint_eq(l.workers, 112);
+	ck_assert_uint_eq(l.total, 112 * 9840);
+	ck_assert(!has_warning(&l, "\"connections\""));
+	f = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(f);
+	lb_limits_print(&l, f);
+	fclose(f);
+	ck_assert_msg(strstr(text, "# workers: 112, \"auto\": 1000000 connections wanted "
+			     "(\"connections\") + 10 % for the kernel's uneven spread = 1100000, at "
+			     "9840 per worker (open-file limit 20000): 112 needed\n"), "%s", text);
+	free(text);
+	lb_limits_fini(&l);
+
+	/* ctl passes the running count: the plan still says what the config asks for. */
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 100, &cap20k, root), 0);
+	ck_assert_uint_eq(l.workers, 100);
+	ck_assert_uint_eq(l.plan.workers, 112);
+	ck_assert(has_warning(&l, "\"connections\" 1000000 is more than the 984000 connections "
+			      "100 workers of 9840 can hold: set \"workers\" to 112"));
+	lb_limits_fini(&l);
+	lb_config_free(cfg);
+
+	/* A larger open-file limit needs fewer. */
+	cfg = config_top("\"workers\": \"auto\", \"connections\": 1000000", TWO_BACKENDS);
+	{
+		const struct lb_capacity big = { .nofile = 1048576, .conns = 524128, .pipes = 128 };
+
+		ck_assert_uint_eq(lb_limits_workers(cfg, &big), 3);
+	}
+	lb_config_free(cfg);
+}
+END_TEST
+
+/* Never fewer than the CPUs, never more than 256; without a target, max_conns is one. */
+START_TEST(test_workers_auto_bounds)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct lb_config *cfg = config_top("\"workers\": \"auto\", \"connections\": 10", TWO_BACKENDS);
+	struct lb_limits l;
+
+	ck_assert_uint_eq(lb_limits_workers(cfg, &cap20k), (unsigned int)cpus);
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 0, &cap20k, root), 0);
+	ck_assert_int_eq(l.plan.how, cpus > 1 ? LB_WORKERS_AUTO_CPUS : LB_WORKERS_AUTO);
+	ck_assert_uint_eq(l.plan.needed, 1);
+	lb_limits_fini(&l);
+	lb_config_free(cfg);
+
+	cfg = config_top("\"workers\": \"auto\", \"connections\": 3000000", TWO_BACKENDS);
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 0, &cap20k, root), 0);
+	ck_assert_uint_eq(l.plan.needed, 336);
+	ck_assert(l.plan.capped);
+	ck_assert_uint_eq(l.workers, 256);
+	ck_assert(has_warning(&l, "need 336 workers of 9840 (open-file limit 20000), more than 256: "
+			      "capped at 256, which hold 2519040; raise the open-file limit"));
+	lb_limits_fini(&l);
+	lb_config_free(cfg);
+
+	/* No "connections": every backend bounded, so their sum is the target. */
+	cfg = config_top("\"workers\": \"auto\"",
+			 "{\"address\": \"198.18.2.2:80\", \"max_conns\": 100000}, "
+			 "{\"address\": \"198.18.2.3:80\", \"max_conns\": 50000}");
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 0, &cap20k, root), 0);
+	ck_assert_str_eq(l.plan.wanted_from, "max_conns");
+	ck_assert_uint_eq(l.plan.wanted, 150000);
+	ck_assert_uint_eq(l.plan.needed, 17);
+	ck_assert_uint_eq(l.workers, 17 > cpus ? 17 : (unsigned int)cpus);
+	lb_limits_fini(&l);
+	lb_config_free(cfg);
+
+	/* Nothing to size for: one per CPU. */
+	cfg = config_top("\"workers\": \"auto\"", TWO_BACKENDS);
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 0, &cap20k, root), 0);
+	ck_assert_int_eq(l.plan.how, LB_WORKERS_AUTO_CPUS);
+	ck_assert_uint_eq(l.plan.wanted, 0);
+	ck_assert_ptr_null(l.plan.wanted_from);
+	ck_assert_uint_eq(l.workers, (unsigned int)cpus);
+	lb_limits_fini(&l);
+	lb_config_free(cfg);
+
+	/* A fixed count is kept, and warned about when it falls short of the target. */
+	cfg = config_top("\"workers\": 4, \"connections\": 50000", TWO_BACKENDS);
+	ck_assert_int_eq(lb_limits_collect(&l, cfg, 0, &cap20k, root), 0);
+	ck_assert_int_eq(l.plan.how, LB_WORKERS_SET);
+	ck_assert_uint_eq(l.workers, 4);
+	ck_assert(has_warning(&l, "\"connections\" 50000 is more than the 39360 connections 4 "
+			      "workers of 9840 can hold: set \"workers\" to 6 (10 % headroom) or to "
+			      "\"auto\""));
+	lb_limits_fini(&l);
+	lb_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_json)
 {
 	struct lb_config *cfg = config(TWO_BACKENDS);
@@ -291,6 +416,10 @@ START_TEST(test_json)
 	j = lb_limits_json(&l);
 	ck_assert_ptr_nonnull(j);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "workers")), 17);
+	s = json_object_get(j, "workers_plan");
+	ck_assert_str_eq(json_string_value(json_object_get(s, "how")), "set");
+	ck_assert(json_is_null(json_object_get(s, "wanted")));
+	ck_assert_str_eq(json_string_value(json_object_get(s, "text")), "17, as \"workers\" says");
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "connections")), 167280);
 	ck_assert_int_eq(json_integer_value(json_object_get(j, "fds")), 340000);
 	s = json_object_get(j, "per_worker");
@@ -349,5 +478,6 @@ int main(void)
 			    LB_TESTS(test_defaults, test_tuned_no_warnings, test_file_max_binds,
 				     test_max_conns_above_capacity, test_max_conns_binds,
 				     test_one_unlimited_backend, test_small_worker,
-				     test_tcp_mem_small, test_unreadable_tree, test_json, test_print));
+				     test_tcp_mem_small, test_unreadable_tree, test_workers_auto,
+				     test_workers_auto_bounds, test_json, test_print));
 }

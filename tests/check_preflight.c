@@ -247,6 +247,53 @@ START_TEST(test_buffer_caps)
 }
 END_TEST
 
+/* Without cookies a SYN flood shuts every new client out; with 2 every client gets one. */
+START_TEST(test_syncookies)
+{
+	static const char *const udp_only = "{'services':[{'name':'dns','protocol':'udp',"
+		"'vips':['198.18.100.1:53'],'backends':[{'address':'198.18.2.2:53'}]}]}";
+
+	sysctl_set("net/ipv4/tcp_syncookies", "1");
+	check(V4("{'address':'198.18.2.2:80'}"), "", "");
+	sysctl_set("net/ipv4/tcp_syncookies", "0");
+	check(V4("{'address':'198.18.2.2:80'}"), "", "net.ipv4.tcp_syncookies is 0: a SYN flood "
+	      "fills each worker's SYN queue and every new client is dropped until the flood ends; "
+	      "fix: sysctl -w net.ipv4.tcp_syncookies=1\n");
+	/* Nothing to flood without a TCP service. */
+	check(udp_only, "", "");
+	sysctl_set("net/ipv4/tcp_syncookies", "2");
+	check(V6("{'address':'[2001:db8:2::2]:80'}"), "", "net.ipv4.tcp_syncookies is 2: every "
+	      "client gets a SYN cookie, flood or not, and loses window scaling and SACK when it "
+	      "sends no timestamps; 1 sends cookies only while a SYN queue is full; fix: sysctl -w "
+	      "net.ipv4.tcp_syncookies=1\n");
+}
+END_TEST
+
+#define FASTOPEN(on) "{'services':[{'name':'web','vips':['198.18.100.1:80']," \
+	"'backends':[{'address':'198.18.2.2:80'}],'fastopen':" #on "}," \
+	"{'name':'db','vips':['198.18.100.1:3306'],'backends':[{'address':'198.18.2.2:3306'}]}]}"
+
+START_TEST(test_fastopen)
+{
+	/* The kernel's default for a namespace, and what docs/deploy.md sets: fine. */
+	sysctl_set("net/ipv4/tcp_fastopen", "1");
+	check(FASTOPEN(true), "", "");
+	sysctl_set("net/ipv4/tcp_fastopen", "5");
+	check(FASTOPEN(true), "", "");
+	/* Server bits only: the fix adds the client bit and keeps them. */
+	sysctl_set("net/ipv4/tcp_fastopen", "514");
+	check(FASTOPEN(true), "", "services[0].fastopen: net.ipv4.tcp_fastopen is 514, without the "
+	      "client bit (1): lb connects to this service's backends without TCP Fast Open; fix: "
+	      "sysctl -w net.ipv4.tcp_fastopen=515\n");
+	sysctl_set("net/ipv4/tcp_fastopen", "0");
+	check(FASTOPEN(true), "", "services[0].fastopen: net.ipv4.tcp_fastopen is 0, without the "
+	      "client bit (1): lb connects to this service's backends without TCP Fast Open; fix: "
+	      "sysctl -w net.ipv4.tcp_fastopen=1\n");
+	/* No service asks for it: nothing to say. */
+	check(FASTOPEN(false), "", "");
+}
+END_TEST
+
 /* The one /proc/sys reader, which limits.c reads its tree with too. */
 START_TEST(test_sysctl_read)
 {
@@ -273,5 +320,6 @@ int main(void)
 	return lb_test_main("preflight", setup, teardown, 0,
 			    LB_TESTS(test_clean, test_own_address, test_broadcast, test_keep_addr,
 				     test_keep_addr_all_overrides, test_buffer_caps,
-				     test_sysctl_read));
+				     test_sysctl_read, test_syncookies,
+				     test_fastopen));
 }

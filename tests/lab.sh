@@ -727,3 +727,16 @@ lab_fd_counts() {
 	done < <(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 -printf '%l\n' 2>/dev/null)
 	echo "$t $s $p $o"
 }
+
+# lab_stop_drained PID NS PORT: stop a server started with lab_bg once no
+# connection to its PORT in NS is left (up to 5 s): a peer server that exits
+# with connections open leaves them to exit(), which a sanitizer build's
+# leak check reports.
+lab_stop_drained() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[[ -z $(ip netns exec "$2" ss -Htn state established "sport = :$3" 2>/dev/null) ]] && break
+		sleep 0.1
+	done
+	lab_stop "$1"
+}

@@ -3,7 +3,7 @@
  * connhold: open many TCP connections, hold them, prove each one is usable.
  *
  *   connhold -d ADDR:PORT [-b SRCIP]... [-n CONNS] [-p PROCS] [-c PENDING]
- *            [-r RATE] [-T CONNECT_S] [-H HOLD_S | -w] [-E ECHO_S]
+ *            [-r RATE] [-T CONNECT_S] [-H HOLD_S | -w] [-E ECHO_S] [-k]
  *
  * Opens CONNS connections to ADDR:PORT (198.18.100.1:80 or [2001:db8::1]:80)
  * from the source addresses given with -b, taken in turn (none: the route's
@@ -21,12 +21,19 @@
  * process) and checks that the same byte comes back within ECHO_S (default
  * 30) seconds in all: run it against an echo server. A connection sitting
  * in a proxy's listen queue looks established to the client; only the echo
- * proves it is relayed end to end.
+ * proves it is relayed end to end. With -k it prints the summary and keeps
+ * the connections after the check, until SIGUSR1 (or SIGTERM), so that what
+ * they cost once they have carried a byte each way can be measured.
+ *
+ * SIGUSR2 during the ramp stops it: no connect starts after it, those under
+ * way finish, and the run goes on with what it holds (a benchmark that
+ * watches the host's memory stops there rather than let it run out).
  *
  * Every second it prints to stdout
  *   progress: t=S established=N pending=N failed=N lost=N [echo_ok=N echo_failed=N]
  * and finally
  *   summary: target=N held=N failed=N lost=N echo_ok=N echo_failed=N ramp_s=S rate=N/s
+ *            ramp_stopped=0|1
  * followed by one "errors:" line when anything failed (errno names and
  * counts). Exit status 0 when every connection was held and echoed, 1
  * otherwise, 2 on usage errors. SIGINT/SIGTERM stop it early (the summary
@@ -45,7 +52,7 @@
 
 #include "../tools/common.h"
 
-#define MAX_SRC 64
+#define MAX_SRC 256
 #define MAX_PROCS 256
 #define MAX_ERRNO 134
 #define PER_PROC_DEFAULT 15000
@@ -70,6 +77,7 @@ struct pstats {
 
 struct shared {
 	atomic_int phase;
+	atomic_int stop_ramp;		/* SIGUSR2: start no more connects */
 	struct pstats p[];
 };
 
@@ -80,6 +88,7 @@ struct opts {
 	/* The numbers, all set through num_opt(). */
 	unsigned long conns, procs, pending, rate, connect_s, hold_s, echo_s;
 	bool wait_usr1;
+	bool keep;			/* -k: hold on after the echo check, until SIGUSR1 */
 };
 
 static struct opts o = {
@@ -94,7 +103,8 @@ static struct shared *sh;
 static int usage(bool help)
 {
 	fprintf(help ? stdout : stderr, "usage: connhold -d ADDR:PORT [-b SRCIP]... [-n CONNS] "
-		"[-p PROCS] [-c PENDING] [-r RATE] [-T CONNECT_S] [-H HOLD_S | -w] [-E ECHO_S]\n");
+		"[-p PROCS] [-c PENDING] [-r RATE] [-T CONNECT_S] [-H HOLD_S | -w] [-E ECHO_S] "
+		"[-k]\n");
 	return help ? 0 : 2;
 }
 
@@ -339,14 +349,15 @@ static int proc_run(struct proc *p)
 		unsigned long done = atomic_load(&p->st->established) + atomic_load(&p->st->lost) +
 				     atomic_load(&p->st->failed);
 
-		while (p->started < p->n && p->pending < o.pending &&
+		while (p->started < p->n && p->pending < o.pending && !atomic_load(&sh->stop_ramp) &&
 		       (rate <= 0 || p->started < (now - p->t0) * rate + 1))
 			start_one(p);
 		if (now - last_expire >= 0.5) {
 			expire_connects(p, now);
 			last_expire = now;
 		}
-		if (p->started == p->n && !p->pending && done >= p->n)
+		if ((p->started == p->n || atomic_load(&sh->stop_ramp)) && !p->pending &&
+		    done >= p->started)
 			atomic_store(&p->st->ramp_done, 1);
 		loop_once(&p->loop, 10);
 	}
@@ -429,6 +440,18 @@ static void print_errors(void)
 		printf("\n");
 }
 
+static void summarize(double t0, double ramp_s)
+{
+	unsigned long held = SUM(established);
+
+	progress(t0, true);
+	printf("summary: target=%lu held=%lu failed=%lu lost=%lu echo_ok=%lu echo_failed=%lu "
+	       "ramp_s=%.2f rate=%.0f/s ramp_stopped=%d\n", o.conns, held, SUM(failed), SUM(lost),
+	       SUM(echo_ok), SUM(echo_failed), ramp_s, held / (ramp_s > 0 ? ramp_s : 1),
+	       atomic_load(&sh->stop_ramp));
+	print_errors();
+}
+
 static bool child_died(void)
 {
 	int status;
@@ -444,14 +467,14 @@ int main(int argc, char **argv)
 {
 	pid_t pids[MAX_PROCS];
 	double t0, ramp_s = 0, next_report, hold_until = 0;
-	bool stopped = false, have_dst = false;
+	bool stopped = false, have_dst = false, summarized = false;
 	unsigned long held;
 	sigset_t set;
 	int c, rc;
 
 	prog = "connhold";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "d:b:n:p:c:r:T:H:wE:h")) != -1) {
+	while ((c = getopt(argc, argv, "d:b:n:p:c:r:T:H:wE:kh")) != -1) {
 		switch (c) {
 		case 'd':
 			if (addr_parse(&o.dst, optarg) < 0) {
@@ -471,6 +494,9 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			o.wait_usr1 = true;
+			break;
+		case 'k':
+			o.keep = true;
 			break;
 		default:
 			if (!num_opt(c, optarg))
@@ -499,6 +525,8 @@ int main(int argc, char **argv)
 	}
 	atomic_store(&sh->phase, PH_RAMP);
 	signals_block(&set);
+	sigaddset(&set, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	t0 = now_s();
 	rc = procs_fork(pids, o.procs, &set, proc_main, sh);
 	if (rc < 0) {
@@ -519,6 +547,8 @@ int main(int argc, char **argv)
 			stopped = true;
 			break;
 		}
+		if (s == SIGUSR2 && ph == PH_RAMP && !atomic_exchange(&sh->stop_ramp, 1))
+			printf("ramp: stopping at %lu established (SIGUSR2)\n", SUM(established));
 		if (ph == PH_RAMP && ALL(ramp_done)) {
 			ramp_s = now - t0;
 			progress(t0, false);
@@ -535,8 +565,14 @@ int main(int argc, char **argv)
 			atomic_store(&sh->phase, PH_ECHO);
 			continue;
 		}
-		if (ph == PH_ECHO && ALL(echo_done))
-			break;
+		if (ph == PH_ECHO && ALL(echo_done)) {
+			if (!o.keep || s == SIGUSR1)
+				break;
+			if (!summarized)
+				summarize(t0, ramp_s);
+			summarized = true;
+			continue;
+		}
 		if (now >= next_report) {
 			progress(t0, ph == PH_ECHO);
 			next_report += 1;
@@ -547,11 +583,8 @@ int main(int argc, char **argv)
 	if (!ramp_s)
 		ramp_s = now_s() - t0;
 	held = SUM(established);
-	progress(t0, true);
-	printf("summary: target=%lu held=%lu failed=%lu lost=%lu echo_ok=%lu echo_failed=%lu "
-	       "ramp_s=%.2f rate=%.0f/s\n", o.conns, held, SUM(failed), SUM(lost), SUM(echo_ok),
-	       SUM(echo_failed), ramp_s, held / (ramp_s > 0 ? ramp_s : 1));
-	print_errors();
+	if (!summarized)
+		summarize(t0, ramp_s);
 	rc = !stopped && held == o.conns && SUM(echo_ok) == o.conns ? 0 : 1;
 	atomic_store(&sh->phase, PH_EXIT);
 	procs_reap(pids, o.procs, stopped);

@@ -30,9 +30,12 @@ total() { lab_ctl_call '{"cmd": "backends"}' | jq '.data[] | select(.address == 
 
 # run_top KEYS_AFTER_S KEY: lbctl top in a pty with 100 columns, then stty -a in it;
 # KEY typed after KEYS_AFTER_S seconds. The typescript goes to $LAB_DIR/top.out.
+# script(1) runs the line with $SHELL; Ctrl-C signals the whole foreground group,
+# shell included, and dash (CI's /bin/sh) dies of it where bash waits for its
+# child, so the shell is named here rather than taken from the caller.
 run_top() {
 	{ sleep "$1"; printf '%b' "$2"; sleep 1; } |
-		TERM=xterm COLUMNS=100 LINES=30 script -qfec \
+		SHELL=/bin/bash TERM=xterm COLUMNS=100 LINES=30 script -qfec \
 			"stty cols 100 rows 30; $LBCTL -s $SOCK top; echo \"top-exit=\$?\"; stty -a" \
 			"$LAB_DIR/top.out" >/dev/null
 }

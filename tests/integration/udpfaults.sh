@@ -10,8 +10,9 @@
 #    (flows_full) and logs it at most once a second, while the flows it
 #    holds go on without loss;
 #  - a SIGKILLed worker loses only its own flows: every flow the other
-#    worker held goes on without a lost datagram, and the killed worker's
-#    flows come back (a new flow) once its replacement runs.
+#    worker held goes on without a lost datagram, the master releases the
+#    killed worker's keys in the shared keyset, and its flows come back (a
+#    new flow) once its replacement runs.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq ss
@@ -79,6 +80,9 @@ dead=$(grep -c 'received 0$' "$LAB_DIR/gen-kill.log")
 ((held > 0 && held < 40)) || lab_fail "the killed worker held $held of 40 flows"
 ((lossy <= held)) || { cat "$LAB_DIR/gen-kill.log" >&2; lab_fail "$lossy flows lost datagrams, but the killed worker held only $held"; }
 ((dead == 0)) || lab_fail "$dead flows got no answer at all"
+# Its flows' (client, backend) pairs are released for other workers' flows.
+lab_wait_grep "$LAB_LB_LOG" "$held udp flow keys of dead workers released" 3 >/dev/null ||
+	{ lab_lb_log; lab_fail "the master did not release the $held flow keys of the killed worker"; }
 late=$(in_cli "$UP" gen -b "${LAB_CLI_IP4[3]}" -f 40 -r 800 -t 1 "$LAB_VIP4:6001")
 [[ $late == *" lost 0 (0.000%)"* ]] || lab_fail "after the restart: $late"
 lab_log "ok: the killed worker held $held flows; $lossy flows lost datagrams, the other $((40 - lossy)) none; afterwards $late"

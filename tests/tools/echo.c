@@ -47,7 +47,7 @@ static void echo_event(int ep, struct sconn *c, uint32_t events)
 			  (b->len > b->off ? EPOLLOUT : 0));
 }
 
-const struct server_mode echo_mode = { .name = "echo", .optstring = "v", .event = echo_event };
+const struct server_mode echo_mode = { .name = "echo", .optstring = "Fv", .event = echo_event };
 
 /* sink -N: accepts, never reads; waits only for the end of the connection. */
 static bool sink_no_read;

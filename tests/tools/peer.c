@@ -2,17 +2,19 @@
 /*
  * peer: byte-exact TCP test peer for lb's integration tests.
  *
- *   peer serve [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer serve [-F] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]
  *               [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT
- *   peer echo [-v] ADDR:PORT [ADDR:PORT...]
+ *   peer echo [-F] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]
- *   peer early ADDR:PORT [ADDR:PORT...]
+ *   peer early [-F] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT
  *   peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]
  *   peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT
  *   peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS] [-L]
  *              [-t SECONDS] ADDR:PORT
+ *   peer flood [-b SRCIP]... [-p PARALLEL] [-T MS] [-t SECONDS] [-e] ADDR:PORT
+ *   peer latency [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-o FILE] ADDR:PORT
  *
  * Protocol, per connection: the client sends a 32-byte header (magic, upload
  * size, download size, seed; big endian), then the upload bytes, then
@@ -31,6 +33,9 @@
  * accepts and closes with a reset (SO_LINGER 0) as soon as the first bytes
  * arrive, or at once with -i. With -v, servers print how each connection
  * ended ("eof", "reset", "error ...").
+ * With -F, serve, echo and early listen with TCP_FASTOPEN (a queue of 256),
+ * so that a SYN may bring data when the namespace's net.ipv4.tcp_fastopen
+ * allows it (0x202: without a cookie).
  *
  * early sends "early\n" and its FIN at once, then counts what the client still
  * sends and prints "early: ADDR: N bytes after our FIN, then EOF" at EOF.
@@ -73,6 +78,12 @@
  *   churn: N conns: C connected, E echoed, F failed in S s
  * and exits 0 when none failed.
  *
+ * flood is an abusive client: as many connections as it can for -t SECONDS
+ * (5), PARALLEL (256) under way, a connect not answered within -T MS (100)
+ * abandoned for a new one (see flood.c). latency is a well-behaved one: a
+ * request (connect, one echoed byte, reset) every -i MS (10), reporting
+ * latency percentiles (see latency.c).
+ *
  * Sizes take K, M or G suffixes (powers of 1024). Addresses are
  * 198.18.0.1:80 or [2001:db8::1]:80. Exit status: 0 when every connection
  * checked out, 1 otherwise, 2 on usage errors.
@@ -98,22 +109,26 @@ static const struct {
 	{ "sink", NULL, &sink_mode },
 	{ "ping", cmd_ping, NULL },
 	{ "churn", cmd_churn, NULL },
+	{ "flood", cmd_flood, NULL },
+	{ "latency", cmd_latency, NULL },
 };
 
 void usage(void)
 {
 	fprintf(stderr,
-		"usage: peer serve [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"usage: peer serve [-F] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer client [-b SRCIP] [-n CONNS] [-p PARALLEL] [-s MAXSIZE | -u UP -d DOWN]\n"
 		"                   [-S SEED] [-t SECONDS] [-r RATE [-R SECONDS]] [-P] ADDR:PORT\n"
-		"       peer echo [-v] ADDR:PORT [ADDR:PORT...]\n"
+		"       peer echo [-F] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer rst [-i] [-v] ADDR:PORT [ADDR:PORT...]\n"
-		"       peer early ADDR:PORT [ADDR:PORT...]\n"
+		"       peer early [-F] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer hold [-b SRCIP] [-n CONNS] [-p PARALLEL] [-e] [-R] ADDR:PORT\n"
 		"       peer sink [-A] [-N] [-l BACKLOG] [-v] ADDR:PORT [ADDR:PORT...]\n"
 		"       peer ping [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-t SECONDS] ADDR:PORT\n"
 		"       peer churn [-b SRCIP]... [-n CONNS] [-p PARALLEL | -r RATE] [-e | -a] [-T MS]\n"
-		"                  [-L] [-t SECONDS] ADDR:PORT\n");
+		"                  [-L] [-t SECONDS] ADDR:PORT\n"
+		"       peer flood [-b SRCIP]... [-p PARALLEL] [-T MS] [-t SECONDS] [-e] ADDR:PORT\n"
+		"       peer latency [-b SRCIP] [-n CONNS] [-i MS] [-T MS] [-o FILE] ADDR:PORT\n");
 	exit(2);
 }
 

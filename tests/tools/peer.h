@@ -21,6 +21,8 @@ int cmd_client(int argc, char **argv);
 int cmd_hold(int argc, char **argv);
 int cmd_ping(int argc, char **argv);
 int cmd_churn(int argc, char **argv);
+int cmd_flood(int argc, char **argv);
+int cmd_latency(int argc, char **argv);
 
 /* Source addresses given with -b, taken in turn. */
 struct sources {

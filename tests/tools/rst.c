@@ -86,5 +86,5 @@ static void early_event(int ep, struct sconn *c, uint32_t events)
 }
 
 const struct server_mode early_mode = {
-	.name = "early", .optstring = "v", .accepted = early_accepted, .event = early_event
+	.name = "early", .optstring = "Fv", .accepted = early_accepted, .event = early_event
 };

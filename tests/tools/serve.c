@@ -146,6 +146,6 @@ static int serve_done(void)
 }
 
 const struct server_mode serve_mode = {
-	.name = "serve", .optstring = "v", .accepted = serve_accepted, .event = serve_event,
+	.name = "serve", .optstring = "Fv", .accepted = serve_accepted, .event = serve_event,
 	.done = serve_done
 };

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE /* accept4 */
 #endif
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 #include "server.h"
 
 #define DEFAULT_BACKLOG 4096
+/* -F: SYNs with data (TCP Fast Open) not yet accepted, at most. */
+#define FASTOPEN_QLEN 256
 
 struct listener {
 	const struct server_mode *none;	/* NULL: tells it from a struct sconn */
@@ -52,8 +56,9 @@ void sconn_want(int ep, struct sconn *c, uint32_t events)
 	}
 }
 
-static int listen_on(const char *spec, int backlog)
+static int listen_on(const char *spec, int backlog, bool fastopen)
 {
+	int qlen = FASTOPEN_QLEN;
 	char a[ADDR_STRLEN];
 	const char *what;
 	struct addr ad;
@@ -64,6 +69,8 @@ static int listen_on(const char *spec, int backlog)
 	fd = sock_listen(&ad, backlog, false, &what);
 	if (fd < 0)
 		die("%s %s: %s", what, addr_fmt(&ad.ss, a, sizeof(a)), strerror(-fd));
+	if (fastopen && setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) == -1)
+		die("TCP_FASTOPEN %s: %s", addr_fmt(&ad.ss, a, sizeof(a)), strerror(errno));
 	fprintf(stderr, "%s: listening on %s\n", prog, addr_fmt(&ad.ss, a, sizeof(a)));
 	return fd;
 }
@@ -114,6 +121,8 @@ int server_run(const struct server_mode *mode, int argc, char **argv)
 	while ((opt = getopt(argc, argv, mode->optstring)) != -1) {
 		if (opt == 'v')
 			verbose = true;
+		else if (opt == 'F')
+			conf.fastopen = true;
 		else if (opt == '?' || !mode->option || mode->option(&conf, opt, optarg) < 0)
 			usage();
 	}
@@ -127,7 +136,7 @@ int server_run(const struct server_mode *mode, int argc, char **argv)
 	loop_setup(&loop, NULL, server_event, &loop);
 	for (int i = 0; i < argc; i++) {
 		ls[i].mode = mode;
-		ls[i].fd = listen_on(argv[i], conf.backlog);
+		ls[i].fd = listen_on(argv[i], conf.backlog, conf.fastopen);
 		/* sink -A: never accept, so the queue fills and stays full. */
 		if (!conf.no_accept)
 			ep_set(loop.ep, EPOLL_CTL_ADD, ls[i].fd, EPOLLIN, &ls[i]);

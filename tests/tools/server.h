@@ -33,6 +33,7 @@ struct sconn {
 struct server_conf {
 	int backlog;			/* -1: the default, 4096 */
 	bool no_accept;			/* listen, never accept */
+	bool fastopen;			/* -F: TCP_FASTOPEN on the listener (serve, echo, early) */
 };
 
 struct server_mode {

@@ -299,6 +299,7 @@ static int cmd_echo(int argc, char **argv)
 		kill(children[p - 1], SIGTERM);
 	while (wait(NULL) > 0)
 		;
+	free(ls);
 	return 0;
 }
 
@@ -517,6 +518,7 @@ static int cmd_gen(int argc, char **argv)
 				printf("gen: flow %zu from %s: no answer\n", i,
 				       addr_str(&flows[i].local, a, sizeof(a)));
 	}
+	free(flows);
 	return bad ? 1 : 0;
 }
 
