@@ -8,8 +8,9 @@
 #  - drain: gateway 2 drained (lbctl drain-gateway --stop); the long-lived
 #    connections end on their own 3 s later, then lb stops by itself;
 #  - add: gateway 2 starts again, and gateway 1 reloads at the same time;
-#  - kill: gateway 3's lb is SIGKILLed, and gateway 2 reloads meanwhile.
-# With ownership: 0 lost on every gateway in drain and add, 0 on the
+#  - kill: gateway 3's lb is SIGKILLed, and gateway 2 reloads meanwhile;
+#  - restart: gateway 3 starts again over what its killed lb left behind.
+# With ownership: 0 lost on every gateway in drain, add and restart, 0 on the
 # survivors in kill (the killed gateway's own are lost with it), and the
 # forwarding counters moved. Without: the router's remapping loses
 # connections (asserted: at least one over the run, so the count can tell).
@@ -125,6 +126,13 @@ killed() {
 	sleep 3
 }
 
+# gateway 3, SIGKILLed before (its nft table and peer routes left behind), starts again.
+restarted() {
+	so_lb_start 3
+	so_wait_nexthops $SO_VIP4 3 5 >/dev/null || lab_fail "gateway 3 not back"
+	sleep 3
+}
+
 # The whole run of events in MODE (off or on).
 run() {
 	local mode=$1
@@ -143,6 +151,7 @@ run() {
 		so_lbctl 1 status >"$LAB_DIR/status-on" 2>&1
 		so_lbctl 1 metrics >"$LAB_DIR/metrics-on" 2>&1
 	fi
+	event "$mode" restart restarted
 	stop_all
 }
 not() { ! "$@"; }
@@ -150,7 +159,7 @@ not() { ! "$@"; }
 SO_OWNERSHIP=0
 run off
 off_lost=0
-for k in drain add kill; do
+for k in drain add kill restart; do
 	off_lost=$((off_lost + $(lost_on "off.$k" 1 2 3)))
 done
 lab_check "without ownership, the tier's changes cost connections ($off_lost lost)" \
@@ -169,6 +178,8 @@ lab_check "on add (and a reload of gateway 1): 0 lost (${LOST[on.add]})" \
 lab_check "on kill (and a reload of gateway 2): 0 lost on the survivors (${LOST[on.kill]})" \
 	test "$(lost_on on.kill 1 2)" = 0
 
+lab_check "on restart of the killed gateway: 0 lost (${LOST[on.restart]})" \
+	test "$(lost_on on.restart 1 2 3)" = 0
 lab_check "a SIGKILLed peer leaves the table within 1.5 s (dead_ms 500; $DEAD_MS ms)" \
 	test "$DEAD_MS" -le 1500
 fwd() {
@@ -183,9 +194,9 @@ lab_check "status shows the table: gw1 and gw2 own buckets, gw3 none" \
 	awk '/peer gw1 .* serving .*owns +[1-9]/ { a++ } /peer gw2 .* serving .*owns +[1-9]/ { b++ }
 		/peer gw3 .* dead .*owns +0,/ { c++ } END { exit !(a && b && c) }' "$LAB_DIR/status-on"
 sed 's/^/  | /' "$LAB_DIR/status-on" | grep -A4 ownership: >&2
-printf '%-6s %-24s %-24s\n' event "off: lost/held gw1 gw2 gw3" "on: lost/held gw1 gw2 gw3" |
+printf '%-8s %-26s %-26s\n' event "off: lost/held gw1 gw2 gw3" "on: lost/held gw1 gw2 gw3" |
 	tee -a "$LAB_DIR/table" >&2
-for k in drain add kill; do
-	printf '%-6s %-24s %-24s\n' "$k" "${LOST[off.$k]}" "${LOST[on.$k]}" | tee -a "$LAB_DIR/table" >&2
+for k in drain add kill restart; do
+	printf '%-8s %-26s %-26s\n' "$k" "${LOST[off.$k]}" "${LOST[on.$k]}" | tee -a "$LAB_DIR/table" >&2
 done
 lab_log "ownership: done in $((($(lab_now_ms) - T0) / 1000)) s"
