@@ -306,7 +306,8 @@ $(so_ownership_block "$n")
 			{"address": "[${SO_BE6[0]}]:9000"}, {"address": "[${SO_BE6[1]}]:9000"}],
 		 "client_idle_timeout_ms": 600000, $hc},
 		{"name": "solo", "vips": ["$SO_SOLO4:8080"],
-		 "backends": [{"address": "${SO_BE4[0]}:8080"}], $hc}
+		 "backends": [{"address": "${SO_BE4[0]}:8080"}], $hc}${SO_EXTRA_SERVICE:+,
+		$SO_EXTRA_SERVICE}
 	]
 }
 EOF
