@@ -115,47 +115,46 @@ static void parse_peer(struct lb_config_ctx *c, struct lb_owner_peer *p, json_t 
 		lb_config_err_missing(c, "addresses");
 }
 
-/* Names and addresses each once; the heartbeat addresses of one family. */
-static void check_peers(struct lb_config_ctx *c, json_t *arr)
+/*
+ * Peer i against the earlier ones, right after its own keys (errors stay
+ * in document order): names and addresses each once, the heartbeat
+ * addresses of one family.
+ */
+static void check_peer(struct lb_config_ctx *c, size_t i)
 {
 	const struct lb_config *cfg = c->cfg;
+	const struct lb_owner_peer *p = &cfg->ownership.peers[i];
 	char buf[LB_ADDR_STRLEN];
-	size_t saved;
+	size_t saved = lb_config_path_index(c, i);
 
-	for (size_t i = 0; i < cfg->ownership.n_peers; i++) {
-		const struct lb_owner_peer *p = &cfg->ownership.peers[i];
+	for (size_t j = 0; j < i; j++) {
+		const struct lb_owner_peer *q = &cfg->ownership.peers[j];
 
-		saved = lb_config_path_index(c, i);
-		for (size_t j = 0; j < i; j++) {
-			const struct lb_owner_peer *q = &cfg->ownership.peers[j];
+		if (p->name && q->name && !strcmp(p->name, q->name)) {
+			lb_config_path_key(c, "name");
+			lb_config_err_quoted(c, "name", p->name, " is also an earlier peer's");
+			break;
+		}
+		for (size_t k = 0; k < p->n_addrs; k++) {
+			const union lb_sockaddr *o = lb_config_peer_addr(q, p->addrs[k].sa.sa_family);
 
-			if (p->name && q->name && !strcmp(p->name, q->name)) {
-				lb_config_path_key(c, "name");
-				lb_config_err_quoted(c, "name", p->name, " is also an earlier peer's");
+			if (o && lb_addr_equal(o, &p->addrs[k])) {
+				lb_config_path_key(c, "addresses");
+				lb_config_err(c, "%s is also peer %zu's address",
+					      lb_addr_format_ip(o, buf, sizeof(buf)), j);
 				break;
 			}
-			for (size_t k = 0; k < p->n_addrs; k++) {
-				const union lb_sockaddr *o = lb_config_peer_addr(q, p->addrs[k].sa.sa_family);
-
-				if (o && lb_addr_equal(o, &p->addrs[k])) {
-					lb_config_path_key(c, "addresses");
-					lb_config_err(c, "%s is also peer %zu's address",
-						      lb_addr_format_ip(o, buf, sizeof(buf)), j);
-					break;
-				}
-			}
 		}
-		if (i > 0 && p->n_addrs && cfg->ownership.peers[0].n_addrs &&
-		    p->addrs[0].sa.sa_family != cfg->ownership.peers[0].addrs[0].sa.sa_family) {
-			lb_config_path_key(c, "addresses");
-			lb_config_err(c, "the first address is %s, peer 0's is %s: heartbeats go to "
-				      "every peer's first address, which must be of one family",
-				      family_name(p->addrs[0].sa.sa_family),
-				      family_name(cfg->ownership.peers[0].addrs[0].sa.sa_family));
-		}
-		lb_config_path_pop(c, saved);
 	}
-	(void)arr;
+	if (i > 0 && p->n_addrs && cfg->ownership.peers[0].n_addrs &&
+	    p->addrs[0].sa.sa_family != cfg->ownership.peers[0].addrs[0].sa.sa_family) {
+		lb_config_path_key(c, "addresses");
+		lb_config_err(c, "the first address is %s, peer 0's is %s: heartbeats go to "
+			      "every peer's first address, which must be of one family",
+			      family_name(p->addrs[0].sa.sa_family),
+			      family_name(cfg->ownership.peers[0].addrs[0].sa.sa_family));
+	}
+	lb_config_path_pop(c, saved);
 }
 
 static void parse_peers(struct lb_config_ctx *c, json_t *arr)
@@ -176,8 +175,8 @@ static void parse_peers(struct lb_config_ctx *c, json_t *arr)
 		saved = lb_config_path_index(c, i);
 		parse_peer(c, &cfg->ownership.peers[i], v);
 		lb_config_path_pop(c, saved);
+		check_peer(c, i);
 	}
-	check_peers(c, arr);
 }
 
 static void parse_dscp(struct lb_config_ctx *c, json_t *v, uint8_t *out)

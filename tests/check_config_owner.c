@@ -72,6 +72,12 @@ static const struct {
 	  "ownership.self: no peer named \"c\"\n" },
 	{ TOP("'ownership':{'self':'a','peers':[" PEER_A "," PEER_A "]}"),
 	  "ownership.peers[1].name: name \"a\" is also an earlier peer's\n" },
+	/* Several, in document order: a peer's own keys, then how it compares to earlier ones. */
+	{ TOP("'ownership':{'self':'a','peers':[" PEER_A "," PEER_A ",{'addresses':['gw3']}]}"),
+	  "ownership.peers[1].name: name \"a\" is also an earlier peer's\n"
+	  "ownership.peers[2].addresses[0]: invalid address \"gw3\" (an IPv4 or IPv6 address "
+	  "without port)\n"
+	  "ownership.peers[2].name: missing required key\n" },
 	{ TOP("'ownership':{'self':'a','peers':[" PEER_A ",{'name':'b','addresses':['198.18.1.11']}]}"),
 	  "ownership.peers[1].addresses: 198.18.1.11 is also peer 0's address\n" },
 	{ TOP("'ownership':{'self':'a','peers':[" PEER_A ",{'name':'b','addresses':['gw2']}]}"),
