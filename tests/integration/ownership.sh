@@ -11,7 +11,8 @@
 #  - kill: gateway 3's lb is SIGKILLed, and gateway 2 reloads meanwhile;
 #  - restart: gateway 3 starts again over what its killed lb left behind.
 # Before the events, 64 UDP flows (an echo service on be2) must all be
-# answered, and with ownership most of their datagrams forwarded.
+# answered and 600 IPv6 connections echo, and with ownership most of their
+# packets be forwarded.
 # With ownership: 0 lost on every gateway in drain, add and restart, 0 on the
 # survivors in kill (the killed gateway's own are lost with it), and the
 # forwarding counters moved. Without: the router's remapping loses
@@ -53,9 +54,27 @@ start_all() {
 	done
 	so_wait_nexthops $SO_VIP4 3 10 >/dev/null || lab_fail "$SO_VIP4 not through 3 gateways"
 	so_wait_nexthops $SO_VIP6 3 10 >/dev/null || lab_fail "$SO_VIP6 not through 3 gateways"
+	# One request per path first: fresh IPv6 neighbours may cost a SYN.
 	for ((i = 0; i < 4; i++)); do
 		in_cli curl -gsS -o /dev/null --max-time 5 --interface "${SO_CLI4[i]}" "http://$SO_VIP4/"
+		in_cli curl -gsS -o /dev/null --max-time 5 --interface "${SO_CLI6[i]}" \
+			"http://[$SO_VIP6]/"
 	done
+}
+
+# ipv6 MODE: 600 new IPv6 connections (16 client addresses) all echo a byte; with
+# ownership, two in three of them are forwarded to their owner over IPv6.
+ipv6() {
+	local srcs=() a out f0 f1
+	for a in "${SO_CLI6[@]}"; do srcs+=(-b "$a"); done
+	f0=$(fwd_all to_owner)
+	out=$(in_cli "$PEER" churn "${srcs[@]}" -n 600 -p 16 -e "[$SO_VIP6]:9000" 2>&1 | tail -n 1)
+	lab_log "$1 ipv6: $out"
+	lab_check "$1: 600 IPv6 connections through the tier" grep -q ' 600 echoed, 0 failed' <<<"$out"
+	[[ $1 == on ]] || return 0
+	sleep 1.2
+	f1=$(fwd_all to_owner)
+	lab_check "on: IPv6 packets forwarded to their owners ($((f1 - f0)))" test $((f1 - f0)) -ge 600
 }
 
 stop_all() {
@@ -180,6 +199,7 @@ run() {
 	local mode=$1
 	start_all
 	udp "$mode"
+	ipv6 "$mode"
 	event "$mode" drain drain
 	for ((i = 0; i < 60; i++)); do
 		running "${SO_LB_PID[2]}" || break
