@@ -29,6 +29,8 @@
 #define WIRE_VERSION	1
 /* The forwarding counters are read from the kernel this often (status and metrics). */
 #define COUNTERS_MS	1000
+/* A dead peer stays previous owner this many dead_ms. */
+#define DEAD_HOLD	10
 
 struct peer {
 	enum lb_peer_state state;
@@ -36,6 +38,14 @@ struct peer {
 	uint64_t incarnation;
 	uint32_t connections;
 	bool other_config;
+	/*
+	 * Dead (silent for dead_ms) but still previous owner of the buckets it
+	 * had, for DEAD_HOLD of dead_ms: a master that was only slow (a reload,
+	 * a loaded box) keeps its connections; one really gone loses them a
+	 * little later than it would anyway.
+	 */
+	bool dead_holding;
+	uint64_t dead_at;		/* loop clock when it was found dead */
 	time_t since;
 };
 
@@ -257,7 +267,8 @@ static void masks(const struct layout *l, size_t n, size_t self_k, enum lb_peer_
 
 		if (s == LB_PEER_SERVING)
 			*serving |= 1ull << k;
-		else if ((s == LB_PEER_DRAINING || s == LB_PEER_STOPPING) && c)
+		else if (((s == LB_PEER_DRAINING || s == LB_PEER_STOPPING) && c) ||
+			 (s == LB_PEER_DEAD && k != self_k && l->peers[k].dead_holding))
 			*holding |= 1ull << k;
 	}
 }
@@ -435,21 +446,19 @@ static void set_state(struct peer *q, enum lb_peer_state s, const char *name)
 	q->since = time(NULL);
 }
 
-static void on_beat(struct lb_event *ev, uint32_t events)
+/* Reads every heartbeat queued on the socket. Returns whether a peer's state changed. */
+static bool receive(struct lb_peers *p, uint64_t now)
 {
-	struct lb_peers *p = lb_container_of(ev, struct lb_peers, ev);
 	const struct lb_config *cfg = p->cfg;
-	uint64_t now = lb_loop_now(p->loop);
 	uint8_t buf[LB_PEERS_WIRE_LEN + 1];
 	bool changed = false;
 
-	(void)events;
 	for (;;) {
 		union lb_sockaddr from;
 		socklen_t fl = sizeof(from);
 		struct lb_peers_beat b;
 		struct peer *q;
-		ssize_t len = recvfrom(ev->fd, buf, sizeof(buf), 0, &from.sa, &fl);
+		ssize_t len = recvfrom(p->cur.fd, buf, sizeof(buf), 0, &from.sa, &fl);
 
 		if (len == -1)
 			break;
@@ -478,9 +487,19 @@ static void on_beat(struct lb_event *ev, uint32_t events)
 			changed = true;
 		q->incarnation = b.incarnation;
 		q->connections = b.connections;
+		q->dead_holding = false;
 		set_state(q, b.state, cfg->ownership.peers[b.index].name);
 	}
-	if (changed)
+	return changed;
+}
+
+static void on_beat(struct lb_event *ev, uint32_t events)
+{
+	struct lb_peers *p = lb_container_of(ev, struct lb_peers, ev);
+	uint64_t now = lb_loop_now(p->loop);
+
+	(void)events;
+	if (receive(p, now))
 		recompute(p);
 	publish(p, now);
 }
@@ -503,14 +522,23 @@ static void on_timer(struct lb_timer *t)
 	struct lb_peers *p = lb_container_of(t, struct lb_peers, timer);
 	const struct lb_config *cfg = p->cfg;
 	uint64_t now = lb_loop_now(p->loop);
-	bool changed = p->dirty;
+	/* What arrived while this loop was busy first: a late timer must not see silence. */
+	bool changed = receive(p, now) || p->dirty;
 
 	for (size_t k = 0; k < cfg->ownership.n_peers; k++) {
 		struct peer *q = &p->cur.peers[k];
 
+		if (q->dead_holding &&
+		    now - q->dead_at >= (uint64_t)DEAD_HOLD * cfg->ownership.dead_ms) {
+			q->dead_holding = false;
+			changed = true;
+		}
 		if (k == cfg->ownership.self || !q->heard_ms || q->state == LB_PEER_DEAD ||
 		    now - q->heard_ms < cfg->ownership.dead_ms)
 			continue;
+		/* Serving or holding connections when it fell silent: previous owner a while. */
+		q->dead_holding = q->state == LB_PEER_SERVING || q->connections;
+		q->dead_at = now;
 		set_state(q, LB_PEER_DEAD, cfg->ownership.peers[k].name);
 		q->connections = 0;
 		changed = true;

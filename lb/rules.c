@@ -20,6 +20,7 @@
 
 #include "lb/log.h"
 #include "lb/rules.h"
+#include "lb/rules_owner.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
@@ -41,14 +42,8 @@ struct spec {
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
 	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
-	/* Ownership, when the config has it: nft.owner points to owner. */
-	struct lb_nft_owner owner;
-	const char **names;		/* owned array; the names are the config's */
-	uint32_t *marks;		/* owned; per peer */
-	uint16_t *to, *chance;		/* owned; per bucket */
-	struct lb_nft_fwd_route *fwd;	/* owned; one per peer but this gateway */
-	size_t n_fwd;
-	struct sockaddr_storage *fwd_addrs;	/* owned; two per peer, what fwd points to */
+	/* Ownership, when the config has it: nft.owner points to own.owner. */
+	struct lb_rules_owner_spec own;
 	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips, ranges */
 	struct lb_nft_prefix *prefixes;	/* owned: every allow and deny list, end to end */
 };
@@ -90,84 +85,14 @@ static void spec_fini(struct spec *s)
 {
 	free(s->vips);
 	free(s->ranges);
-	free(s->names);
-	free(s->marks);
-	free(s->to);
-	free(s->chance);
-	free(s->fwd);
-	free(s->fwd_addrs);
+	lb_rules_owner_spec_fini(&s->own);
 	free(s->clients);
 	free(s->prefixes);
 	s->vips = NULL;
 	s->ranges = NULL;
 	s->clients = NULL;
 	s->prefixes = NULL;
-	s->names = NULL;
-	s->marks = NULL;
-	s->to = s->chance = NULL;
-	s->fwd = NULL;
-	s->fwd_addrs = NULL;
-	s->n_fwd = 0;
 	s->nft.owner = NULL;
-}
-
-/*
- * The ownership part of s from cfg, its buckets' verdicts from own (own's
- * bucket count must be cfg's). Returns 0 or -ENOMEM.
- */
-static int owner_init(struct spec *s, const struct lb_config *cfg, const struct lb_rules_owner *own)
-{
-	size_t n = cfg->ownership.n_peers, b = cfg->ownership.buckets;
-
-	s->names = calloc(n, sizeof(*s->names));
-	s->marks = calloc(n, sizeof(*s->marks));
-	s->to = calloc(b, sizeof(*s->to));
-	s->chance = calloc(b, sizeof(*s->chance));
-	s->fwd = calloc(n, sizeof(*s->fwd));
-	s->fwd_addrs = calloc(2 * n, sizeof(*s->fwd_addrs));
-	if (!s->names || !s->marks || !s->to || !s->chance || !s->fwd || !s->fwd_addrs)
-		return -ENOMEM;
-	for (size_t k = 0; k < n; k++) {
-		const struct lb_owner_peer *p = &cfg->ownership.peers[k];
-		const union lb_sockaddr *a4 = lb_config_peer_addr(p, AF_INET);
-		const union lb_sockaddr *a6 = lb_config_peer_addr(p, AF_INET6);
-
-		s->names[k] = p->name;
-		s->marks[k] = cfg->ownership.mark + (uint32_t)k;
-		if (k == cfg->ownership.self)
-			continue;
-		s->fwd[s->n_fwd] = (struct lb_nft_fwd_route){
-			.mark = s->marks[k], .table = cfg->ownership.table + (uint32_t)k,
-		};
-		/* Only the families lb intercepts: no other packet is ever marked for a peer. */
-		if (a4 && lb_config_has_family(cfg, AF_INET)) {
-			memcpy(&s->fwd_addrs[2 * k], a4, sizeof(a4->in));
-			s->fwd[s->n_fwd].via4 = (const struct sockaddr *)&s->fwd_addrs[2 * k];
-		}
-		if (a6 && lb_config_has_family(cfg, AF_INET6)) {
-			memcpy(&s->fwd_addrs[2 * k + 1], a6, sizeof(a6->in6));
-			s->fwd[s->n_fwd].via6 = (const struct sockaddr *)&s->fwd_addrs[2 * k + 1];
-		}
-		s->n_fwd++;
-	}
-	for (size_t i = 0; i < b; i++) {
-		s->to[i] = own && own->buckets == b ? own->to[i] : LB_NFT_OWNER_HERE;
-		s->chance[i] = own && own->buckets == b ? own->chance[i] : LB_NFT_OWNER_HERE;
-	}
-	s->owner = (struct lb_nft_owner){
-		.buckets = (uint32_t)b,
-		.seed = LB_RULES_OWNER_SEED,
-		.dscp_to_owner = cfg->ownership.dscp_to_owner,
-		.dscp_second_chance = cfg->ownership.dscp_second_chance,
-		.n_peers = n,
-		.self = cfg->ownership.self,
-		.names = s->names,
-		.marks = s->marks,
-		.to = s->to,
-		.chance = s->chance,
-	};
-	s->nft.owner = &s->owner;
-	return 0;
 }
 
 /* A prefix or port-range VIP as the nft interval set takes it: first and last. */
@@ -305,8 +230,10 @@ static int spec_init(struct spec *s, const struct lb_config *cfg, const struct l
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
+	if (cfg->ownership.enabled)
+		s->nft.owner = &s->own.owner;
 	if (clients_init(s, cfg, n) < 0 ||
-	    (cfg->ownership.enabled && owner_init(s, cfg, own) < 0)) {
+	    (cfg->ownership.enabled && lb_rules_owner_spec_init(&s->own, cfg, own) < 0)) {
 		spec_fini(s);
 		return -ENOMEM;
 	}
@@ -596,28 +523,6 @@ static void counters_keep(struct lb_rules *r)
 	memset(r->last, 0, sizeof(r->last));
 }
 
-/* The peer routes of old that next (NULL: none) does not have (same mark and table) go. */
-static void fwd_retire(const struct spec *old, const struct spec *next)
-{
-	struct lb_nft_fwd_route gone[LB_OWNER_PEERS_MAX];
-	size_t n = 0;
-	char err[256];
-
-	for (size_t i = 0; i < old->n_fwd; i++) {
-		const struct lb_nft_fwd_route *o = &old->fwd[i];
-		bool kept = false;
-
-		for (size_t j = 0; next && j < next->n_fwd && !kept; j++)
-			kept = next->fwd[j].mark == o->mark && next->fwd[j].table == o->table &&
-			       old->route.priority == next->route.priority &&
-			       (!o->via4 || next->fwd[j].via4) && (!o->via6 || next->fwd[j].via6);
-		if (!kept)
-			gone[n++] = *o;
-	}
-	if (n && lb_nft_fwd_remove(gone, n, old->route.priority, err, sizeof(err)) < 0)
-		lb_err("rules: %s", err);
-}
-
 struct drops_cb {
 	struct lb_rules *r;
 	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
@@ -691,8 +596,8 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 	/* Unchanged too: someone may have removed them since. */
 	rc = lb_nft_route_apply(&next.route, err, errlen);
 	/* The way to each peer, before the chains that mark packets for it. */
-	if (rc == 0 && next.n_fwd)
-		rc = lb_nft_fwd_apply(next.fwd, next.n_fwd, next.route.priority, err, errlen);
+	if (rc == 0 && next.own.n_fwd)
+		rc = lb_nft_fwd_apply(next.own.fwd, next.own.n_fwd, next.own.priority, err, errlen);
 	if (rc < 0)
 		goto fail;
 	/*
@@ -728,7 +633,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
 			lb_nft_route_apply(&r->cur.route, ignored, sizeof(ignored));
 		}
-		fwd_retire(&next, r->routes_installed ? &r->cur : NULL);
+		lb_rules_owner_fwd_retire(&next.own, r->routes_installed ? &r->cur.own : NULL);
 		goto fail;
 	}
 	if (routes_changed && r->routes_installed) {
@@ -744,7 +649,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		if (gone.ipv4 || gone.ipv6)
 			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
 	}
-	fwd_retire(&r->cur, &next);
+	lb_rules_owner_fwd_retire(&r->cur.own, &next.own);
 	/* A table kept keeps its counters; a new one counts from 0. */
 	if (!kept && seen_reset(r, cfg->n_services) < 0)
 		lb_warn("rules: out of memory: per-client drop counts may miss some");
@@ -752,7 +657,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 	r->cur = next;
 	/* The copy moved: its ownership spec is its own again. */
 	if (r->cur.nft.owner)
-		r->cur.nft.owner = &r->cur.owner;
+		r->cur.nft.owner = &r->cur.own.owner;
 	r->nft_installed = r->routes_installed = true;
 	r->watched = (struct lb_nft_watch_spec){ .table = r->cur.nft.table, .route = r->cur.route };
 	if (r->gone)
@@ -776,8 +681,9 @@ void lb_rules_remove(struct lb_rules *r)
 		lb_loop_timer_cancel(r->loop, &r->timer);
 	if (r->routes_installed && lb_nft_route_remove(&r->cur.route, err, sizeof(err)) < 0)
 		lb_err("%s", err);
-	if (r->routes_installed && r->cur.n_fwd &&
-	    lb_nft_fwd_remove(r->cur.fwd, r->cur.n_fwd, r->cur.route.priority, err, sizeof(err)) < 0)
+	if (r->routes_installed && r->cur.own.n_fwd &&
+	    lb_nft_fwd_remove(r->cur.own.fwd, r->cur.own.n_fwd, r->cur.own.priority, err,
+			      sizeof(err)) < 0)
 		lb_err("%s", err);
 	if (r->nft_installed && lb_nft_remove(r->cur.nft.table, err, sizeof(err)) < 0)
 		lb_err("%s", err);
@@ -804,21 +710,7 @@ int lb_rules_print(const struct lb_config *cfg, FILE *out)
 		fprintf(out, "ip -6 rule add fwmark 0x%x lookup %u pref %u\n"
 			"ip -6 route add local default dev lo table %u\n",
 			rs->mark, rs->table, rs->priority, rs->table);
-	for (size_t i = 0; i < s.n_fwd; i++) {
-		const struct lb_nft_fwd_route *f = &s.fwd[i];
-		char a[INET6_ADDRSTRLEN];
-
-		if (f->via4)
-			fprintf(out, "ip route replace default via %s table %u\n"
-				"ip rule add fwmark 0x%x lookup %u pref %u\n",
-				inet_ntop(AF_INET, &((const struct sockaddr_in *)f->via4)->sin_addr, a,
-					  sizeof(a)), f->table, f->mark, f->table, rs->priority);
-		if (f->via6)
-			fprintf(out, "ip -6 route replace default via %s table %u\n"
-				"ip -6 rule add fwmark 0x%x lookup %u pref %u\n",
-				inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)f->via6)->sin6_addr,
-					  a, sizeof(a)), f->table, f->mark, f->table, rs->priority);
-	}
+	lb_rules_owner_print(&s.own, out);
 	spec_fini(&s);
 	return 0;
 }
@@ -831,12 +723,12 @@ int lb_rules_owner_update(struct lb_rules *r, const struct lb_rules_owner *own, 
 	size_t changed = 0;
 	int rc = 0;
 
-	if (!r->cur.nft.owner || own->buckets != r->cur.owner.buckets) {
+	if (!r->cur.nft.owner || own->buckets != r->cur.own.owner.buckets) {
 		snprintf(err, errlen, "ownership: no bucket table of %u buckets installed",
 			 own->buckets);
 		return -EINVAL;
 	}
-	next_owner = r->cur.owner;
+	next_owner = r->cur.own.owner;
 	next_owner.to = own->to;
 	next_owner.chance = own->chance;
 	next = r->cur.nft;
@@ -846,8 +738,8 @@ int lb_rules_owner_update(struct lb_rules *r, const struct lb_rules_owner *own, 
 		rc = lb_nft_apply_owner(&r->cur.nft, &next, err, errlen, &changed);
 	if (rc < 0)
 		return rc;
-	memcpy(r->cur.to, own->to, own->buckets * sizeof(*own->to));
-	memcpy(r->cur.chance, own->chance, own->buckets * sizeof(*own->chance));
+	memcpy(r->cur.own.to, own->to, own->buckets * sizeof(*own->to));
+	memcpy(r->cur.own.chance, own->chance, own->buckets * sizeof(*own->chance));
 	if (changed)
 		lb_debug("rules: %zu bucket verdicts changed", changed);
 	return 0;

@@ -97,6 +97,12 @@ event() {
 	local mode=$1 name=$2
 	shift 2
 	so_ping_start $SO_VIP4 9000 "$PINGS"
+	# Every connection mapped to its gateway before the event (a busy box is slow to list).
+	for ((i = 0; i < 100; i++)); do
+		[[ $(wc -l <"$SO_PING_LOG.map") -ge $PINGS ]] && break
+		sleep 0.05
+		so_conn_gateways $SO_VIP4 9000 >"$SO_PING_LOG.map"
+	done
 	so_probe_start $SO_VIP4 9000 5 50
 	sleep 1
 	EVENT_MS=$(lab_now_ms)
@@ -109,14 +115,19 @@ event() {
 	lab_log "$mode $name: new connections: ${PROBES[$mode.$name]}"
 }
 
-# lost_on MODE.NAME GATEWAYS...: connections lost on those gateways.
+# lost_on MODE.NAME GATEWAYS...: connections lost on those gateways, and
+# those lost that no gateway was seen to hold (they count against any).
 lost_on() {
-	local key=$1 g sum=0 f
+	local key=$1 g sum=0 f u
 	shift
 	read -ra f <<<"${LOST[$key]}"
 	for g in "$@"; do
 		sum=$((sum + ${f[g - 1]%%/*}))
 	done
+	if [[ ${f[3]:-} == unmapped:* ]]; then
+		u=${f[3]#unmapped:}
+		sum=$((sum + ${u%%/*}))
+	fi
 	echo "$sum"
 }
 
@@ -234,6 +245,24 @@ has_maps() { in_so_gw 1 nft list map inet lb bucket_owner >/dev/null; }
 lab_check "with ownership, lb installs the bucket maps" has_maps
 stop_all
 run on
+# A stopped lb leaves nothing behind (gateway 3's killed lb's leftovers included).
+leftovers() {
+	local n
+	for n in 1 2 3; do
+		in_so_gw "$n" ip rule | grep -E 'fwmark 0x10[0-2] '
+		in_so_gw "$n" ip -6 rule | grep -E 'fwmark 0x10[0-2] '
+		# (A table that was never filled, or was emptied, does not exist: no output.)
+		in_so_gw "$n" ip route show table 300 2>/dev/null
+		in_so_gw "$n" ip route show table 301 2>/dev/null
+		in_so_gw "$n" ip route show table 302 2>/dev/null
+		in_so_gw "$n" ip -6 route show table 301 2>/dev/null
+		in_so_gw "$n" nft list tables | grep -w lb
+	done
+	return 0
+}
+LEFT=$(leftovers)
+[[ -z $LEFT ]] || sed 's/^/  | /' <<<"$LEFT" >&2
+lab_check "stopped gateways left no peer rule, route or table" test -z "$LEFT"
 lab_check "on drain: 0 lost on every gateway (${LOST[on.drain]})" \
 	test "$(lost_on on.drain 1 2 3)" = 0
 lab_check "on add (and a reload of gateway 1): 0 lost (${LOST[on.add]})" \
@@ -243,8 +272,10 @@ lab_check "on kill (and a reload of gateway 2): 0 lost on the survivors (${LOST[
 
 lab_check "on restart of the killed gateway: 0 lost (${LOST[on.restart]})" \
 	test "$(lost_on on.restart 1 2 3)" = 0
-lab_check "a SIGKILLed peer leaves the table within 1.5 s (dead_ms 500; $DEAD_MS ms)" \
-	test "$DEAD_MS" -le 1500
+# About 600 ms here on a quiet box (dead_ms 500, heartbeats every 100 ms, polled
+# through lbctl); the bound leaves room for a loaded one.
+lab_check "a SIGKILLed peer leaves the table within 3 s (dead_ms 500; $DEAD_MS ms)" \
+	test "$DEAD_MS" -le 3000
 fwd() {
 	awk -v r="$1" '$1 == "lb_ownership_forwarded_packets_total{reason=\"" r "\"}" { print $2 }' \
 		"$LAB_DIR/metrics-on"
