@@ -8,12 +8,14 @@
 #  - drain: gateway 2 drained (lbctl drain-gateway --stop); the long-lived
 #    connections end on their own 3 s later, then lb stops by itself;
 #  - add: gateway 2 starts again, and gateway 1 reloads at the same time;
+#  - stall: gateway 2's master stops (SIGSTOP) for 1.5 s, past dead_ms: the
+#    others find it dead, yet its connections must keep their second chance;
 #  - kill: gateway 3's lb is SIGKILLed, and gateway 2 reloads meanwhile;
 #  - restart: gateway 3 starts again over what its killed lb left behind.
 # Before the events, 64 UDP flows (an echo service on be2) must all be
 # answered and 600 IPv6 connections echo, and with ownership most of their
 # packets be forwarded.
-# With ownership: 0 lost on every gateway in drain, add and restart, 0 on the
+# With ownership: 0 lost on every gateway in drain, add, stall and restart, 0 on the
 # survivors in kill (the killed gateway's own are lost with it), and the
 # forwarding counters moved. Without: the router's remapping loses
 # connections (asserted: at least one over the run, so the count can tell).
@@ -166,6 +168,16 @@ killed() {
 	sleep 3
 }
 
+# gateway 2's master stops for 1.5 s (SIGSTOP: its workers go on): longer
+# than dead_ms, so the others find it dead and take its buckets, though its
+# connections are alive. The router still sends it its share.
+stalled() {
+	kill -STOP "${SO_LB_PID[2]}"
+	sleep 1.5
+	kill -CONT "${SO_LB_PID[2]}"
+	sleep 3
+}
+
 # gateway 3, SIGKILLed before (its nft table and peer routes left behind), starts again.
 restarted() {
 	so_lb_start 3
@@ -220,6 +232,7 @@ run() {
 	wait "${SO_LB_PID[2]}" 2>/dev/null
 	SO_LB_PID[2]=
 	event "$mode" add add
+	event "$mode" stall stalled
 	event "$mode" kill killed
 	if [[ $mode == on ]]; then
 		so_lbctl 1 status >"$LAB_DIR/status-on" 2>&1
@@ -233,7 +246,7 @@ not() { ! "$@"; }
 SO_OWNERSHIP=0
 run off
 off_lost=0
-for k in drain add kill restart; do
+for k in drain add stall kill restart; do
 	off_lost=$((off_lost + $(lost_on "off.$k" 1 2 3)))
 done
 lab_check "without ownership, the tier's changes cost connections ($off_lost lost)" \
@@ -267,6 +280,10 @@ lab_check "on drain: 0 lost on every gateway (${LOST[on.drain]})" \
 	test "$(lost_on on.drain 1 2 3)" = 0
 lab_check "on add (and a reload of gateway 1): 0 lost (${LOST[on.add]})" \
 	test "$(lost_on on.add 1 2 3)" = 0
+lab_check "on stall of gateway 2's master: the others found it dead" \
+	grep -q "peer gw2 serving -> dead" "${SO_LB_LOG[1]}"
+lab_check "on stall of gateway 2's master: 0 lost (${LOST[on.stall]})" \
+	test "$(lost_on on.stall 1 2 3)" = 0
 lab_check "on kill (and a reload of gateway 2): 0 lost on the survivors (${LOST[on.kill]})" \
 	test "$(lost_on on.kill 1 2)" = 0
 
@@ -290,7 +307,7 @@ lab_check "status shows the table: gw1 and gw2 own buckets, gw3 none" \
 sed 's/^/  | /' "$LAB_DIR/status-on" | grep -A4 ownership: >&2
 printf '%-8s %-26s %-26s\n' event "off: lost/held gw1 gw2 gw3" "on: lost/held gw1 gw2 gw3" |
 	tee -a "$LAB_DIR/table" >&2
-for k in drain add kill restart; do
+for k in drain add stall kill restart; do
 	printf '%-8s %-26s %-26s\n' "$k" "${LOST[off.$k]}" "${LOST[on.$k]}" | tee -a "$LAB_DIR/table" >&2
 done
 lab_log "ownership: done in $((($(lab_now_ms) - T0) / 1000)) s"
