@@ -406,6 +406,8 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 			lb_config_parse_services(c, v);
 		} else if (!strcmp(key, "announce")) {
 			lb_config_parse_announce(c, v);
+		} else if (!strcmp(key, "ownership")) {
+			lb_config_parse_ownership(c, v);
 		} else {
 			lb_config_err(c, "unknown key");
 		}
@@ -415,10 +417,12 @@ static void parse_root(struct lb_config_ctx *c, json_t *root)
 	default_group(c, root);
 	check_control_group(c);
 	lb_config_check_announce(c);
-	if (!json_object_get(root, "services"))
+	if (!json_object_get(root, "services")) {
 		lb_config_err_missing(c, "services");
-	else
+	} else {
 		lb_config_check_services(c);
+		lb_config_check_ownership(c);
+	}
 }
 
 static struct lb_config *config_alloc(void)
@@ -604,6 +608,7 @@ void lb_config_free(struct lb_config *cfg)
 	free(cfg->http.allow);
 	free(cfg->intercept.table);
 	free(cfg->announce.device);
+	lb_config_free_ownership(cfg);
 	free(cfg->user);
 	free(cfg->group);
 	free(cfg->warnings);

@@ -111,6 +111,20 @@ struct lb_service_conf {
 	struct lb_quic_conf quic;
 };
 
+/* Peers a tier may have: the owner table keeps them in 64-bit masks. */
+#define LB_OWNER_PEERS_MAX 64
+
+/* One gateway of the tier (ownership.peers). */
+struct lb_owner_peer {
+	char *name;
+	/* addrs[0]: its heartbeats' address; at most one address per family. */
+	union lb_sockaddr addrs[2];
+	size_t n_addrs;
+};
+
+/* The peer's address of family (port 0), or NULL when it has none. */
+const union lb_sockaddr *lb_config_peer_addr(const struct lb_owner_peer *p, int family);
+
 /* Most workers a config may ask for, and most connections it may say it wants. */
 #define LB_CONFIG_WORKERS_MAX 256
 #define LB_CONFIG_CONNECTIONS_MAX 1000000000
@@ -136,6 +150,25 @@ struct lb_config {
 		char *device;		/* TUN device they go through, "lb-announce" */
 		unsigned int settle_ms;	/* a drain lasts at least this after the withdrawal */
 	} announce;
+	/*
+	 * Consistent ownership across a tier of gateways ("ownership",
+	 * docs/scale-out.md): the peers, which one is this gateway, how they
+	 * hear of each other, and how packets travel between them.
+	 */
+	struct {
+		bool enabled;
+		struct lb_owner_peer *peers;	/* in config order: a peer's index is its id */
+		size_t n_peers;
+		size_t self;			/* this gateway's index in peers */
+		uint16_t port;			/* heartbeats, UDP, on each peer's first address */
+		unsigned int interval_ms;	/* between heartbeats */
+		unsigned int dead_ms;		/* a peer silent this long leaves the table */
+		uint32_t buckets;		/* B, prime */
+		uint32_t mark;			/* packets forwarded to peer k carry mark + k */
+		uint32_t table;			/* ... and are routed by table + k */
+		uint8_t dscp_to_owner;		/* what a forwarded packet carries: to its owner */
+		uint8_t dscp_second_chance;	/* ... or a second chance at its previous owner */
+	} ownership;
 	/* The read-only HTTP management listener (docs/monitoring.md); off unless "http" is set. */
 	struct {
 		bool enabled;

@@ -7,8 +7,8 @@
  * value getters) below config.c (document, control, intercept),
  * config_service.c (services, VIPs, backends), config_health.c (a service's
  * health checks), config_quic.c (a service's "quic" object),
- * config_http.c (the "http" object) and config_announce.c (the "announce"
- * object), which all call
+ * config_http.c (the "http" object), config_announce.c (the "announce"
+ * object) and config_owner.c (the "ownership" object), which all call
  * down into it and into each other only through the entry points at the
  * end, from the document down. Not part of the API: only those files
  * include it.
@@ -102,6 +102,13 @@ bool lb_config_route_table_free(struct lb_config_ctx *c, long long n);
 void lb_config_parse_announce(struct lb_config_ctx *c, json_t *obj);
 /* Checks announce against the rest of the config, once all of it is parsed. */
 void lb_config_check_announce(struct lb_config_ctx *c);
+
+/* Parses the "ownership" block (config_owner.c). */
+void lb_config_parse_ownership(struct lb_config_ctx *c, json_t *obj);
+/* Checks ownership against the rest of the config (marks, tables, VIP families). */
+void lb_config_check_ownership(struct lb_config_ctx *c);
+/* Frees what lb_config_parse_ownership() allocated. */
+void lb_config_free_ownership(struct lb_config *cfg);
 
 /* Parses the "http" object into c->cfg->http (config_http.c). */
 void lb_config_parse_http(struct lb_config_ctx *c, json_t *obj);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "lb/announce.h"
+#include "lb/peers.h"
 #include "lb/config.h"
 #include "lb/limits.h"
 #include "lb/loop.h"
@@ -46,6 +47,7 @@ struct lb_ctl_state {
 	const struct lb_rules_state *rules;	/* NULL: "rules" unknown */
 	/* Announcements and gateway drain; NULL: drain-gateway answers "unavailable". */
 	struct lb_announce *announce;
+	const struct lb_peers_state *peers;	/* gateway ownership; NULL: none */
 	/* Last reload, recorded by lb_ctl_state_reloaded(); reload_time 0: none yet. */
 	time_t reload_time;
 	bool reload_ok;

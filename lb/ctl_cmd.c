@@ -17,6 +17,7 @@
 
 #include "lb/addr.h"
 #include "lb/ctl.h"
+#include "lb/ctl_owner.h"
 #include "lb/limits.h"
 #include "lb/log.h"
 #include "lb/str.h"
@@ -392,7 +393,7 @@ static json_t *cmd_status(struct req *r)
 	for (unsigned int i = 0; st->shm && workers && i < st->shm->n_workers; i++)
 		if (atomic_load(&st->shm->workers[i].pid))
 			json_array_append_new(workers, worker_json(&st->shm->workers[i]));
-	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o, s:o}",
+	return json_pack("{s:i, s:s, s:I, s:I, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:o}",
 			 "pid", (int)(st->pid ? st->pid : getpid()),
 			 "version", LB_VERSION,
 			 "uptime_s", (json_int_t)up,
@@ -402,6 +403,7 @@ static json_t *cmd_status(struct req *r)
 			 "last_reload", reload,
 			 "rules", rules_json(st->rules),
 			 "gateway", gateway_json(st->announce),
+			 "ownership", lb_ctl_ownership_json(st->peers),
 			 "memory", memory_json(st),
 			 "workers", workers);
 }

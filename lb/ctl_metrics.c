@@ -511,6 +511,51 @@ static void metrics_announce(struct lb_str *b, const struct lb_announce_state *a
 	lb_str_printf(b, "lb_announce_failures_total %" PRIu64 "\n", as->failures);
 }
 
+static void metrics_ownership(struct lb_str *b, const struct lb_peers_state *ps)
+{
+	static const char *const reasons[LB_NFT_OWNER_COUNTERS] = {
+		"to_owner", "second_chance", "dropped",
+	};
+
+	family(b, "lb_ownership_settled", "gauge",
+	       "1 once this gateway heard the tier and may own buckets.");
+	lb_str_printf(b, "lb_ownership_settled %d\n", ps->settled);
+	family(b, "lb_ownership_buckets", "gauge",
+	       "Buckets each peer owns (owner) and is previous owner of (previous), as this "
+	       "gateway's table has them.");
+	for (size_t k = 0; k < ps->n_peers && k < LB_OWNER_PEERS_MAX; k++) {
+		for (int prev = 0; prev < 2; prev++) {
+			lb_str_printf(b, "lb_ownership_buckets{");
+			put_label(b, "peer", ps->peers[k].name);
+			lb_str_printf(b, ",role=\"%s\"} %u\n", prev ? "previous" : "owner",
+				      prev ? ps->peers[k].previous : ps->peers[k].owned);
+		}
+	}
+	family(b, "lb_ownership_peer_up", "gauge",
+	       "1 for a peer that serves (owns buckets), else 0.");
+	for (size_t k = 0; k < ps->n_peers && k < LB_OWNER_PEERS_MAX; k++) {
+		lb_str_printf(b, "lb_ownership_peer_up{");
+		put_label(b, "peer", ps->peers[k].name);
+		lb_str_printf(b, "} %d\n", ps->peers[k].state == LB_PEER_SERVING);
+	}
+	family(b, "lb_ownership_table_changes_total", "counter",
+	       "Times the buckets' owners changed.");
+	lb_str_printf(b, "lb_ownership_table_changes_total %" PRIu64 "\n", ps->table_changes);
+	family(b, "lb_ownership_forwarded_packets_total", "counter",
+	       "Packets to a VIP with no socket here: forwarded to their bucket's owner "
+	       "(to_owner), to its previous owner (second_chance), or dropped after a second "
+	       "chance found no connection (dropped).");
+	for (int i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+		lb_str_printf(b, "lb_ownership_forwarded_packets_total{reason=\"%s\"} %" PRIu64 "\n",
+			      reasons[i], ps->packets[i]);
+	family(b, "lb_ownership_heartbeats_total", "counter",
+	       "Heartbeats sent, received, and rejected (malformed, unknown sender, other tier).");
+	lb_str_printf(b, "lb_ownership_heartbeats_total{dir=\"sent\"} %" PRIu64 "\n"
+		      "lb_ownership_heartbeats_total{dir=\"received\"} %" PRIu64 "\n"
+		      "lb_ownership_heartbeats_total{dir=\"rejected\"} %" PRIu64 "\n",
+		      ps->sent, ps->received, ps->rejected);
+}
+
 char *lb_ctl_metrics(const struct lb_ctl_state *st)
 {
 	struct lb_str b = { 0 };
@@ -537,6 +582,8 @@ char *lb_ctl_metrics(const struct lb_ctl_state *st)
 		metrics_rules(&b, st->rules);
 	if (st->announce)
 		metrics_announce(&b, lb_announce_state(st->announce));
+	if (st->peers && st->peers->configured)
+		metrics_ownership(&b, st->peers);
 	if (st->shm && st->cfg) {
 		metrics_workers(&b, st->shm);
 		metrics_services(&b, st->cfg, st->shm);

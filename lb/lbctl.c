@@ -372,6 +372,38 @@ static void print_rules(json_t *rules)
 	}
 }
 
+/*
+ * "ownership:" lines of status: the bucket table's owners and previous
+ * owners per peer, and what the kernel forwarded.
+ */
+static void print_ownership(json_t *o)
+{
+	json_t *fwd = json_object_get(o, "forwarded"), *p;
+	size_t i;
+
+	if (!json_is_object(o))
+		return;
+	printf("ownership:   %lld buckets%s; forwarded to owner %lld, second chance %lld, "
+	       "dropped %lld\n", num(o, "buckets"),
+	       json_is_true(json_object_get(o, "settled")) ? "" : ", not settled (hearing the tier)",
+	       num(fwd, "to_owner"), num(fwd, "second_chance"), num(fwd, "dropped"));
+	json_array_foreach(json_object_get(o, "peers"), i, p) {
+		json_t *heard = json_object_get(p, "heard_ms_ago");
+		char ago[32] = "";
+
+		if (json_is_integer(heard))
+			snprintf(ago, sizeof(ago), ", heard %lld ms ago", (long long)json_integer_value(heard));
+		printf("  peer %-8s %-15s %-9s owns %5lld, previous of %5lld, %lld connections%s%s\n",
+		       str(p, "name"), str(p, "address"), str(p, "state"), num(p, "owned"),
+		       num(p, "previous"), num(p, "connections"),
+		       json_is_true(json_object_get(p, "self")) ? " (self)" : ago,
+		       json_is_true(json_object_get(p, "other_config")) ? ", OTHER CONFIG" : "");
+	}
+	if (json_is_string(json_object_get(o, "last_error")))
+		printf("             %lld failed map changes, last: %s\n",
+		       num(o, "install_failures"), str(o, "last_error"));
+}
+
 /* "gateway:" line(s) of status: serving or drained, and the VIPs not announced. */
 static void print_gateway(json_t *gw)
 {
@@ -456,6 +488,7 @@ static void print_status(json_t *d, char **argv)
 	}
 	print_rules(json_object_get(d, "rules"));
 	print_gateway(json_object_get(d, "gateway"));
+	print_ownership(json_object_get(d, "ownership"));
 	if (json_is_object(mem))
 		printf("memory:      shm %sB (pool %sB), master rss %sB\n",
 		       lbctl_human((double)num(mem, "shm_bytes"), a, sizeof(a)),

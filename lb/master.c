@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lb/announce.h"
+#include "lb/peers.h"
 #include "lb/ctl.h"
 #include "lb/health.h"
 #include "lb/http.h"
@@ -90,6 +91,8 @@ struct master {
 	struct lb_capacity cap;
 	struct lb_rules *rules;
 	struct lb_announce *announce;
+	struct lb_peers *peers;		/* gateway ownership's membership */
+	bool ready_pending;		/* ready, but waits to hear the tier before announcing */
 	struct lb_health *health;
 	struct lb_health *retired_health;	/* retired in callbacks, stopped after the batch */
 	struct lb_ctl *ctl;
@@ -646,7 +649,9 @@ static int reload(char *msg, size_t len)
 	}
 	rc = lb_announce_prepare(m.announce, cfg, err, sizeof(err));
 	if (rc == 0)
-		rc = lb_rules_install(m.rules, cfg, err, sizeof(err));
+		rc = lb_peers_prepare(m.peers, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = lb_rules_install(m.rules, cfg, lb_peers_table(m.peers), err, sizeof(err));
 	if (rc < 0) {
 		lb_err("reload: %s", err);
 		snprintf(msg, len, "%s", err);
@@ -693,6 +698,7 @@ static int reload(char *msg, size_t len)
 		lb_err("reload: generation %u started %u of %u workers; the rest are retried, and "
 		       "older workers keep their positions meanwhile", shm->generation, started, n);
 	lb_announce_use(m.announce, cfg, shm);
+	lb_peers_use(m.peers, cfg, m.loop, m.rules, m.announce);
 	m.ctl_state.cfg = cfg;
 	m.ctl_state.shm = shm;
 	m.ctl_state.generation = shm->generation;
@@ -769,6 +775,11 @@ static void after_batch(void *arg)
 	struct gen **pg = &m.old;
 
 	/* States changed in this batch (health, control) reach the routes now. */
+	if (m.ready_pending && lb_peers_settled(m.peers)) {
+		m.ready_pending = false;
+		lb_announce_ready(m.announce, lb_loop_now(m.loop));
+	}
+	lb_peers_sync(m.peers, open_connections(), lb_loop_now(m.loop));
 	lb_announce_sync(m.announce, lb_loop_now(m.loop));
 	lb_health_stop_list(&m.retired_health);
 	while (*pg) {
@@ -852,13 +863,15 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		goto out;
 	m.rules = lb_rules_alloc();
 	m.announce = lb_announce_alloc();
+	m.peers = lb_peers_alloc();
 	m.http = lb_http_alloc(m.loop, &m.ctl_state);
-	if (!m.rules || !m.announce || !m.http) {
+	if (!m.rules || !m.announce || !m.peers || !m.http) {
 		lb_err("out of memory");
 		goto out;
 	}
 	m.ctl_state.pid = getpid();
 	m.ctl_state.announce = m.announce;
+	m.ctl_state.peers = lb_peers_state(m.peers);
 	/* Before dropping privileges: a port below 1024 needs them. */
 	if (lb_http_apply(m.http, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
@@ -873,10 +886,13 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 	/* Watching first: a removal between the install and the watch would go unnoticed. */
 	lb_rules_watch(m.rules, m.loop);
 	m.ctl_state.rules = lb_rules_state(m.rules);
-	if (lb_rules_install(m.rules, cfg, err, sizeof(err)) < 0) {
+	/* The heartbeat socket before privileges go; the table's verdicts with the rules. */
+	if (lb_peers_prepare(m.peers, cfg, err, sizeof(err)) < 0 ||
+	    lb_rules_install(m.rules, cfg, lb_peers_table(m.peers), err, sizeof(err)) < 0) {
 		lb_err("%s", err);
 		goto out;
 	}
+	lb_peers_use(m.peers, cfg, m.loop, m.rules, m.announce);
 	m.health = lb_health_start(m.loop, cfg, shm);
 	if (!m.health) {
 		lb_err("health checks: %s", strerror(errno));
@@ -895,7 +911,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 			"intercepting on port %u, table inet %s", n, m.cap.conns, m.cap.nofile,
 			cfg->intercept.port, cfg->intercept.table);
 		lb_notify("READY=1\nSTATUS=generation 1");
-		lb_announce_ready(m.announce, lb_loop_now(m.loop));
+		/* With ownership, not before the tier knows this gateway (after_batch). */
+		m.ready_pending = true;
 	}
 	rc = lb_loop_run(m.loop);
 	if (rc < 0) {
@@ -909,6 +926,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 out:
 	/* The device, and every route through it, goes first: routers stop sending at once. */
 	lb_announce_free(m.announce);
+	/* Goodbye to the peers while the maps still forward what they send. */
+	lb_peers_free(m.peers);
 	lb_health_stop_list(&m.retired_health);
 	lb_health_stop(m.health);
 	lb_http_free(m.http);

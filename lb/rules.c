@@ -9,6 +9,7 @@
  * fails, or a peer that removes the rules again at once every time, is met
  * with a growing delay: never a loop.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include "lb/log.h"
 #include "lb/rules.h"
+#include "lb/rules_owner.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
@@ -40,6 +42,8 @@ struct spec {
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
 	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
+	/* Ownership, when the config has it: nft.owner points to own.owner. */
+	struct lb_rules_owner_spec own;
 	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips, ranges */
 	struct lb_nft_prefix *prefixes;	/* owned: every allow and deny list, end to end */
 };
@@ -64,6 +68,8 @@ struct lb_rules {
 	uint64_t restored_ms;		/* loop clock of the last restore; 0: none */
 	unsigned int streak;		/* restores each undone within QUICK_MS */
 	unsigned int fails;		/* failed restores in a row */
+	/* Ownership counters: what tables replaced since start had counted, and the last read. */
+	uint64_t counted[LB_NFT_OWNER_COUNTERS], last[LB_NFT_OWNER_COUNTERS];
 	uint64_t counters_log_ms;	/* loop clock of the last "cannot read counters" line */
 	/*
 	 * What the installed table's per-client counters said at the last
@@ -79,12 +85,14 @@ static void spec_fini(struct spec *s)
 {
 	free(s->vips);
 	free(s->ranges);
+	lb_rules_owner_spec_fini(&s->own);
 	free(s->clients);
 	free(s->prefixes);
 	s->vips = NULL;
 	s->ranges = NULL;
 	s->clients = NULL;
 	s->prefixes = NULL;
+	s->nft.owner = NULL;
 }
 
 /* A prefix or port-range VIP as the nft interval set takes it: first and last. */
@@ -172,7 +180,7 @@ static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
 	return 0;
 }
 
-static int spec_init(struct spec *s, const struct lb_config *cfg)
+static int spec_init(struct spec *s, const struct lb_config *cfg, const struct lb_rules_owner *own)
 {
 	size_t n = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
@@ -222,7 +230,10 @@ static int spec_init(struct spec *s, const struct lb_config *cfg)
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
-	if (clients_init(s, cfg, n) < 0) {
+	if (cfg->ownership.enabled)
+		s->nft.owner = &s->own.owner;
+	if (clients_init(s, cfg, n) < 0 ||
+	    (cfg->ownership.enabled && lb_rules_owner_spec_init(&s->own, cfg, own) < 0)) {
 		spec_fini(s);
 		return -ENOMEM;
 	}
@@ -423,6 +434,10 @@ static void restore(struct lb_timer *t)
 	if (r->routes_installed && (r->gone & GONE_ROUTING))
 		rc = lb_nft_route_apply(&r->cur.route, err, sizeof(err));
 	if (r->nft_installed && (r->gone & GONE_NFT)) {
+		/* Gone with the table: its counters too, but for what the last read saw. */
+		for (size_t i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+			r->counted[i] += r->last[i];
+		memset(r->last, 0, sizeof(r->last));
 		rc_nft = lb_nft_apply(&r->cur.nft, err_nft, sizeof(err_nft));
 		/* A new table: its counters start over (what went with the old is lost). */
 		if (rc_nft == 0 && r->seen)
@@ -494,6 +509,20 @@ void lb_rules_free(struct lb_rules *r)
 	munmap(r, sizeof(*r));
 }
 
+/*
+ * The table is about to be replaced whole, and its counters with it: what
+ * they counted so far is kept, so lb's own stay monotonic.
+ */
+static void counters_keep(struct lb_rules *r)
+{
+	uint64_t now[LB_NFT_OWNER_COUNTERS];
+
+	if (lb_rules_owner_counters(r, now) < 0)
+		return;
+	memcpy(r->counted, now, sizeof(now));
+	memset(r->last, 0, sizeof(r->last));
+}
+
 struct drops_cb {
 	struct lb_rules *r;
 	void (*cb)(void *arg, size_t service, const char *what, uint64_t packets);
@@ -507,7 +536,7 @@ static void on_counter(void *arg, uint32_t id, const char *what, uint64_t packet
 	uint64_t *seen = at < d->r->n_seen ? &d->r->seen[at] : NULL;
 	uint64_t added;
 
-	if (!seen)
+	if (id == LB_NFT_COUNTER_OWNER || !seen)
 		return;
 	/* Less than before: someone reset it, or a restore made a new table. */
 	added = packets >= *seen ? packets - *seen : packets;
@@ -549,13 +578,14 @@ static int seen_reset(struct lb_rules *r, size_t n_services)
 	return 0;
 }
 
-int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen)
+int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
+		     const struct lb_rules_owner *own, char *err, size_t errlen)
 {
 	struct spec next;
 	bool routes_changed, kept = false;
 	int rc;
 
-	rc = spec_init(&next, cfg);
+	rc = spec_init(&next, cfg, own);
 	if (rc < 0) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -565,6 +595,9 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 	routes_changed = !r->routes_installed || !route_spec_equal(&next.route, &r->cur.route);
 	/* Unchanged too: someone may have removed them since. */
 	rc = lb_nft_route_apply(&next.route, err, errlen);
+	/* The way to each peer, before the chains that mark packets for it. */
+	if (rc == 0 && next.own.n_fwd)
+		rc = lb_nft_fwd_apply(next.own.fwd, next.own.n_fwd, next.own.priority, err, errlen);
 	if (rc < 0)
 		goto fail;
 	/*
@@ -584,9 +617,12 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		if (rc == 0)
 			lb_info("rules: table inet %s kept: %zu VIP element%s added, %zu removed",
 				next.nft.table, added, added == 1 ? "" : "s", removed);
+		if (rc == 0)
+			rc = lb_nft_apply_owner(&r->cur.nft, &next.nft, err, errlen, &added);
 	} else {
 		if (r->nft_installed && strcmp(next.nft.table, r->cur.nft.table))
 			next.nft.retire = r->cur.nft.table;
+		counters_keep(r);
 		rc = lb_nft_apply(&next.nft, err, errlen);
 		next.nft.retire = NULL;
 	}
@@ -597,6 +633,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
 			lb_nft_route_apply(&r->cur.route, ignored, sizeof(ignored));
 		}
+		lb_rules_owner_fwd_retire(&next.own, r->routes_installed ? &r->cur.own : NULL);
 		goto fail;
 	}
 	if (routes_changed && r->routes_installed) {
@@ -612,11 +649,15 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err,
 		if (gone.ipv4 || gone.ipv6)
 			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
 	}
+	lb_rules_owner_fwd_retire(&r->cur.own, &next.own);
 	/* A table kept keeps its counters; a new one counts from 0. */
 	if (!kept && seen_reset(r, cfg->n_services) < 0)
 		lb_warn("rules: out of memory: per-client drop counts may miss some");
 	spec_fini(&r->cur);
 	r->cur = next;
+	/* The copy moved: its ownership spec is its own again. */
+	if (r->cur.nft.owner)
+		r->cur.nft.owner = &r->cur.own.owner;
 	r->nft_installed = r->routes_installed = true;
 	r->watched = (struct lb_nft_watch_spec){ .table = r->cur.nft.table, .route = r->cur.route };
 	if (r->gone)
@@ -640,6 +681,10 @@ void lb_rules_remove(struct lb_rules *r)
 		lb_loop_timer_cancel(r->loop, &r->timer);
 	if (r->routes_installed && lb_nft_route_remove(&r->cur.route, err, sizeof(err)) < 0)
 		lb_err("%s", err);
+	if (r->routes_installed && r->cur.own.n_fwd &&
+	    lb_nft_fwd_remove(r->cur.own.fwd, r->cur.own.n_fwd, r->cur.own.priority, err,
+			      sizeof(err)) < 0)
+		lb_err("%s", err);
 	if (r->nft_installed && lb_nft_remove(r->cur.nft.table, err, sizeof(err)) < 0)
 		lb_err("%s", err);
 	r->routes_installed = r->nft_installed = false;
@@ -651,7 +696,7 @@ int lb_rules_print(const struct lb_config *cfg, FILE *out)
 	struct spec s;
 	int rc;
 
-	rc = spec_init(&s, cfg);
+	rc = spec_init(&s, cfg, NULL);
 	if (rc < 0)
 		return rc;
 	rs = &s.route;
@@ -665,6 +710,72 @@ int lb_rules_print(const struct lb_config *cfg, FILE *out)
 		fprintf(out, "ip -6 rule add fwmark 0x%x lookup %u pref %u\n"
 			"ip -6 route add local default dev lo table %u\n",
 			rs->mark, rs->table, rs->priority, rs->table);
+	lb_rules_owner_print(&s.own, out);
 	spec_fini(&s);
 	return 0;
+}
+
+int lb_rules_owner_update(struct lb_rules *r, const struct lb_rules_owner *own, char *err,
+			  size_t errlen)
+{
+	struct lb_nft_owner next_owner;
+	struct lb_nft_spec next;
+	size_t changed = 0;
+	int rc = 0;
+
+	if (!r->cur.nft.owner || own->buckets != r->cur.own.owner.buckets) {
+		snprintf(err, errlen, "ownership: no bucket table of %u buckets installed",
+			 own->buckets);
+		return -EINVAL;
+	}
+	next_owner = r->cur.own.owner;
+	next_owner.to = own->to;
+	next_owner.chance = own->chance;
+	next = r->cur.nft;
+	next.owner = &next_owner;
+	/* A table someone removed comes back whole, with these, at the restore. */
+	if (r->nft_installed && !(r->gone & GONE_NFT))
+		rc = lb_nft_apply_owner(&r->cur.nft, &next, err, errlen, &changed);
+	if (rc < 0)
+		return rc;
+	memcpy(r->cur.own.to, own->to, own->buckets * sizeof(*own->to));
+	memcpy(r->cur.own.chance, own->chance, own->buckets * sizeof(*own->chance));
+	if (changed)
+		lb_debug("rules: %zu bucket verdicts changed", changed);
+	return 0;
+}
+
+struct owner_read {
+	uint64_t packets[LB_NFT_OWNER_COUNTERS];
+	unsigned int found;		/* bit i: counter i was in the table */
+};
+
+static void on_owner_counter(void *arg, uint32_t id, const char *what, uint64_t packets)
+{
+	struct owner_read *o = arg;
+
+	for (unsigned int i = 0; id == LB_NFT_COUNTER_OWNER && i < LB_NFT_OWNER_COUNTERS; i++)
+		if (!strcmp(what, lb_nft_owner_counters[i])) {
+			o->packets[i] = packets;
+			o->found |= 1u << i;
+		}
+}
+
+int lb_rules_owner_counters(struct lb_rules *r, uint64_t packets[LB_NFT_OWNER_COUNTERS])
+{
+	struct owner_read o = { 0 };
+	char err[256];
+	int rc = 0;
+
+	if (r->nft_installed && r->cur.nft.owner && !(r->gone & GONE_NFT)) {
+		rc = lb_nft_counters_read(r->cur.nft.table, on_owner_counter, &o, err, sizeof(err));
+		/* A table without them (removed meanwhile) counts nothing new. */
+		if (rc == 0 && o.found == (1u << LB_NFT_OWNER_COUNTERS) - 1)
+			memcpy(r->last, o.packets, sizeof(o.packets));
+		else if (rc < 0)
+			lb_warn("rules: %s", err);
+	}
+	for (size_t i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+		packets[i] = r->counted[i] + r->last[i];
+	return rc;
 }

@@ -9,6 +9,7 @@
 
 #include "lb/config.h"
 #include "lb/loop.h"
+#include "nft/nft.h"
 
 /*
  * lb's nftables table, policy rules and routes: puts a config's in force,
@@ -34,6 +35,20 @@ struct lb_rules_state {
 
 struct lb_rules;
 
+/* The seed of the bucket hash: every gateway of a tier must use the same. */
+#define LB_RULES_OWNER_SEED 0x4c426f77u
+
+/*
+ * The buckets' verdicts of gateway ownership (lb/owner.h's
+ * lb_owner_table_verdicts()): per bucket a peer index, or
+ * LB_NFT_OWNER_HERE (LB_OWNER_NONE).
+ */
+struct lb_rules_owner {
+	uint32_t buckets;
+	const uint16_t *to;		/* where a client's packet goes: the owner */
+	const uint16_t *chance;		/* where a packet sent to its owner goes next */
+};
+
 /* An owned, empty set: nothing installed, nothing watched. NULL when out of memory. */
 struct lb_rules *lb_rules_alloc(void);
 
@@ -55,7 +70,24 @@ int lb_rules_watch(struct lb_rules *r, struct lb_loop *loop);
  * last. On failure the old state is left as it was. Returns 0 or -errno
  * with a one-line reason in err.
  */
-int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg, char *err, size_t errlen);
+int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
+		     const struct lb_rules_owner *own, char *err, size_t errlen);
+
+/*
+ * With ownership installed: changes the buckets' verdicts to own's in one
+ * transaction (only the buckets that changed). Kept for a restore either
+ * way. Returns 0 or -errno with a one-line reason in err; on failure the
+ * installed table is as it was.
+ */
+int lb_rules_owner_update(struct lb_rules *r, const struct lb_rules_owner *own, char *err,
+			  size_t errlen);
+
+/*
+ * The ownership counters since lb started (nft.h's LB_NFT_OWNER_*), over
+ * tables replaced since: reads the kernel's. Returns 0 or -errno (the
+ * counts are then the last ones read).
+ */
+int lb_rules_owner_counters(struct lb_rules *r, uint64_t packets[LB_NFT_OWNER_COUNTERS]);
 
 /* Stops watching and removes what is installed; errors are logged. NULL is fine. */
 void lb_rules_remove(struct lb_rules *r);

@@ -57,24 +57,36 @@ static void batch_free(struct batch *nb)
 	nb->buf = NULL;
 }
 
-/* Elements in spec's VIP sets. */
+/* Elements in spec's VIP sets and ownership maps. */
 static size_t spec_elems(const struct lb_nft_spec *spec)
 {
-	return spec ? spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges : 0;
+	if (!spec)
+		return 0;
+	return spec->n_vips + spec->n_udp_vips + spec->n_ranges + spec->n_udp_ranges +
+	       (spec->owner ? 2 * (size_t)spec->owner->buckets : 0);
 }
 
+/* What a batch carries besides its begin and end. */
+enum batch_kind {
+	BATCH_RULESET,		/* the whole table */
+	BATCH_DIFF,		/* VIP element changes */
+	BATCH_OWNER,		/* ownership map changes */
+	BATCH_DELETE,		/* the table's deletion */
+};
+
 /*
- * Builds begin + (ruleset; with old, only the VIP element changes from old
- * to spec; a lone DELTABLE when spec is NULL) + end into nb. Returns 0 or
- * -errno.
+ * Builds begin + (kind: the ruleset; the VIP element changes from old to
+ * spec; the ownership map changes; a lone DELTABLE of table) + end into
+ * nb. Returns 0 or -errno.
  */
-static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
+static int batch_make(struct batch *nb, enum batch_kind kind, const struct lb_nft_spec *spec,
 		      const struct lb_nft_spec *old, const char *table)
 {
 	/* Elements go many to a message: about 64 bytes each, with the headers. */
 	size_t limit = LB_NFT_FIXED_MSGS * LB_NFT_MSG_MAX +
 		       (spec_elems(spec) + spec_elems(old)) * LB_NFT_ELEM_COST +
-		       (spec ? lb_nft_clients_msgs(spec) * LB_NFT_MSG_MAX : 0);
+		       (spec ? (lb_nft_clients_msgs(spec) + lb_nft_owner_msgs(spec)) *
+				LB_NFT_MSG_MAX : 0);
 	uint32_t seq;
 	int ret;
 
@@ -91,10 +103,12 @@ static int batch_make(struct batch *nb, const struct lb_nft_spec *spec,
 		seq = nb->first_seq = (uint32_t)time(NULL);
 		nftnl_batch_begin(mnl_nlmsg_batch_current(nb->b), seq++);
 		mnl_nlmsg_batch_next(nb->b);
-		if (spec && old) {
+		if (kind == BATCH_DIFF) {
 			ret = lb_nft_ruleset_diff_build(old, spec, nb->b, &seq, &nb->added,
 							&nb->removed);
-		} else if (spec) {
+		} else if (kind == BATCH_OWNER) {
+			ret = lb_nft_ruleset_owner_diff_build(old, spec, nb->b, &seq, &nb->added);
+		} else if (kind == BATCH_RULESET) {
 			ret = lb_nft_ruleset_build(spec, nb->b, &seq);
 		} else {
 			struct nftnl_table *t = nftnl_table_alloc();
@@ -153,6 +167,11 @@ static void key_format(const uint8_t *key, uint32_t len, char *buf, size_t size)
 		memcpy(&port, key + len - 4, sizeof(port));
 		inet_ntop(len == 8 ? AF_INET : AF_INET6, key, ip, sizeof(ip));
 		snprintf(buf, size, len == 8 ? "%s:%u" : "[%s]:%u", ip, ntohs(port));
+	} else if (len == 4) {
+		uint32_t bucket;
+
+		memcpy(&bucket, key, sizeof(bucket));
+		snprintf(buf, size, "bucket %u", bucket);
 	} else if (len == 1) {
 		snprintf(buf, size, "ICMP type %u", key[0]);
 	} else {
@@ -398,7 +417,7 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen)
 	struct batch nb = { 0 };
 	int ret;
 
-	ret = batch_make(&nb, spec, NULL, NULL);
+	ret = batch_make(&nb, BATCH_RULESET, spec, NULL, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building ruleset for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -417,7 +436,7 @@ int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *s
 	struct batch nb = { 0 };
 	int ret;
 
-	ret = batch_make(&nb, spec, old, NULL);
+	ret = batch_make(&nb, BATCH_DIFF, spec, old, NULL);
 	if (ret) {
 		snprintf(err, errlen, "nft: building the VIP changes for table inet %s: %s",
 			 spec && spec->table ? spec->table : "(none)",
@@ -433,6 +452,27 @@ int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *s
 	return ret;
 }
 
+int lb_nft_apply_owner(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
+		       size_t errlen, size_t *changed)
+{
+	struct batch nb = { 0 };
+	int ret;
+
+	*changed = 0;
+	ret = batch_make(&nb, BATCH_OWNER, spec, old, NULL);
+	if (ret) {
+		snprintf(err, errlen, "nft: building the ownership changes for table inet %s: %s",
+			 spec && spec->table ? spec->table : "(none)",
+			 ret == -EINVAL ? "invalid bucket table" : strerror(-ret));
+		return ret;
+	}
+	*changed = nb.added;
+	snprintf(nb.job, sizeof(nb.job), "changing bucket owners in table inet %s", spec->table);
+	ret = nb.added ? talk(&nb, spec->table, err, errlen) : 0;
+	batch_free(&nb);
+	return ret;
+}
+
 int lb_nft_remove(const char *table, char *err, size_t errlen)
 {
 	struct batch nb = { 0 };
@@ -442,7 +482,7 @@ int lb_nft_remove(const char *table, char *err, size_t errlen)
 		snprintf(err, errlen, "nft: deleting table: invalid table name");
 		return -EINVAL;
 	}
-	ret = batch_make(&nb, NULL, NULL, table);
+	ret = batch_make(&nb, BATCH_DELETE, NULL, NULL, table);
 	if (ret) {
 		snprintf(err, errlen, "nft: deleting table inet %s: %s", table, strerror(-ret));
 		return ret;

@@ -29,24 +29,6 @@
 #define TCP_SYN		0x02
 #define TCP_ACK		0x10
 
-static int counter_msg(const struct lb_nft_spec *spec, const char *name,
-		       struct mnl_nlmsg_batch *batch, uint32_t *seq)
-{
-	struct nftnl_obj *o = nftnl_obj_alloc();
-	struct nlmsghdr *nlh;
-
-	if (!o)
-		return -ENOMEM;
-	nftnl_obj_set_u32(o, NFTNL_OBJ_FAMILY, NFPROTO_INET);
-	nftnl_obj_set_str(o, NFTNL_OBJ_TABLE, spec->table);
-	nftnl_obj_set_str(o, NFTNL_OBJ_NAME, name);
-	nftnl_obj_set_u32(o, NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-	nlh = lb_nft_msg(batch, NFT_MSG_NEWOBJ, NLM_F_CREATE, seq);
-	nftnl_obj_nlmsg_build_payload(nlh, o);
-	nftnl_obj_free(o);
-	return lb_nft_msg_end(batch);
-}
-
 /* The open-interval mark nft leaves on an element: it lists the range as nft would. */
 static int elem_open(struct nftnl_set_elem *e)
 {
@@ -213,17 +195,6 @@ static int meter_set(const struct lb_nft_spec *spec, const struct lb_nft_clients
 	return lb_nft_msg_end(batch);
 }
 
-static int objref(struct nftnl_rule *r, const char *counter)
-{
-	struct nftnl_expr *e = lb_nft_expr_add(r, "objref");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_OBJREF_IMM_TYPE, NFT_OBJECT_COUNTER);
-	nftnl_expr_set_str(e, NFTNL_EXPR_OBJREF_IMM_NAME, counter);
-	return 0;
-}
-
 static int reject(struct nftnl_rule *r, uint32_t type, uint8_t code)
 {
 	struct nftnl_expr *e = lb_nft_expr_add(r, "reject");
@@ -258,27 +229,13 @@ static int mask_reg(struct nftnl_rule *r, const struct lb_nft_cfam *f, unsigned 
 static int syn_only(struct nftnl_rule *r)
 {
 	uint8_t mask = TCP_SYN | TCP_ACK, zero = 0, syn = TCP_SYN;
-	struct nftnl_expr *e;
 	int ret;
 
 	if ((ret = lb_nft_meta_cmp(r, NFT_META_L4PROTO, IPPROTO_TCP)) ||
-	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFF, 1, NFT_REG_1)))
+	    (ret = lb_nft_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, TCP_FLAGS_OFF, 1, NFT_REG_1)) ||
+	    (ret = lb_nft_expr_bitwise(r, NFT_REG_1, 1, &mask, &zero)))
 		return ret;
-	e = lb_nft_expr_add(r, "bitwise");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, 1);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, 1);
-	nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &zero, 1);
-	e = lb_nft_expr_add(r, "cmp");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, NFT_CMP_EQ);
-	nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, &syn, 1);
-	return 0;
+	return lb_nft_expr_cmp(r, NFT_REG_1, NFT_CMP_EQ, &syn, 1);
 }
 
 /* The client's address into reg 1, for f (implies "meta nfproto"). */
@@ -317,7 +274,7 @@ static int list_rule(const struct lb_nft_spec *spec, const struct lb_nft_clients
 	if (ret == 0 && (ret = saddr_load(r, f)) == 0 &&
 	    (ret = lb_nft_lookup_flags(r, NFT_REG_1, set, lb_nft_clients_set_id(c, k, f),
 				       k == LB_NFT_ALLOW)) == 0 &&
-	    (ret = objref(r, counter)) == 0) {
+	    (ret = lb_nft_expr_counter(r, counter)) == 0) {
 		if (how == DROP)
 			ret = lb_nft_verdict(r, NF_DROP);
 		else if (how == RESET_TCP)
@@ -393,7 +350,7 @@ static int rate_rule(const struct lb_nft_spec *spec, const struct lb_nft_clients
 			nftnl_expr_add_expr(dyn, NFTNL_EXPR_DYNSET_EXPRESSIONS, lim);
 		}
 	}
-	if (ret == 0 && (ret = objref(r, counter)) == 0)
+	if (ret == 0 && (ret = lb_nft_expr_counter(r, counter)) == 0)
 		ret = lb_nft_verdict(r, NF_DROP);
 	return lb_nft_rule_put(r, ret, batch, seq);
 }
@@ -477,11 +434,11 @@ int lb_nft_clients_build(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch 
 
 		if (c->allow || c->n_deny) {
 			snprintf(name, sizeof(name), "deny_%u", c->id);
-			ret = counter_msg(spec, name, batch, seq);
+			ret = lb_nft_counter_msg(spec, name, batch, seq);
 		}
 		if (ret == 0 && c->rate) {
 			snprintf(name, sizeof(name), "rate_%u", c->id);
-			ret = counter_msg(spec, name, batch, seq);
+			ret = lb_nft_counter_msg(spec, name, batch, seq);
 		}
 	}
 	for (size_t i = 0; ret == 0 && i < spec->n_clients; i++) {

@@ -45,19 +45,34 @@ static bool parse_name(const char *name, char *what, size_t len, uint32_t *id)
 	return !strcmp(what, "deny") || !strcmp(what, "rate");
 }
 
+/* One of gateway ownership's counters (nft/owner.c): they have no service id. */
+static bool owner_name(const char *name)
+{
+	for (int i = 0; i < LB_NFT_OWNER_COUNTERS; i++)
+		if (!strcmp(name, lb_nft_owner_counters[i]))
+			return true;
+	return false;
+}
+
 static int on_obj(const struct nlmsghdr *nlh, void *data)
 {
 	struct reader *rd = data;
 	struct nftnl_obj *o = nftnl_obj_alloc();
+	const char *name;
 	char what[8];
 	uint32_t id;
 
 	if (!o)
 		return MNL_CB_ERROR;
 	if (nftnl_obj_nlmsg_parse(nlh, o) == 0 &&
-	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER &&
-	    parse_name(nftnl_obj_get_str(o, NFTNL_OBJ_NAME), what, sizeof(what), &id))
-		rd->cb(rd->arg, id, what, nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS));
+	    nftnl_obj_get_u32(o, NFTNL_OBJ_TYPE) == NFT_OBJECT_COUNTER) {
+		name = nftnl_obj_get_str(o, NFTNL_OBJ_NAME);
+		if (parse_name(name, what, sizeof(what), &id))
+			rd->cb(rd->arg, id, what, nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS));
+		else if (owner_name(name))
+			rd->cb(rd->arg, LB_NFT_COUNTER_OWNER, name,
+			       nftnl_obj_get_u64(o, NFTNL_OBJ_CTR_PKTS));
+	}
 	nftnl_obj_free(o);
 	return MNL_CB_OK;
 }

@@ -18,6 +18,34 @@ struct lb_nft_range {
 	struct sockaddr_storage first, last;
 };
 
+/* A bucket's verdict that keeps the packet on this gateway (nft/owner.c). */
+#define LB_NFT_OWNER_HERE 0xffffu
+
+/*
+ * Gateway ownership (docs/scale-out.md): which gateway of the tier each of
+ * B buckets of client addresses and ports goes to, in two verdict maps,
+ * and the chains that forward packets there by mark, tagged with a DSCP
+ * code point so the receiver knows a forwarded packet from a client's.
+ */
+struct lb_nft_owner {
+	uint32_t buckets;		/* B: a packet's bucket is jhash(saddr . sport) % B */
+	uint32_t seed;			/* of that hash: the same on every gateway */
+	uint8_t dscp_to_owner;		/* tags a packet forwarded to its bucket's owner */
+	uint8_t dscp_second_chance;	/* ... and one forwarded to its previous owner */
+	size_t n_peers;
+	size_t self;			/* this gateway: no chains of its own */
+	const char *const *names;	/* per peer: its chains are to_NAME and chance_NAME */
+	const uint32_t *marks;		/* per peer: the mark that routes a packet to it */
+	/*
+	 * Per bucket, a peer index or LB_NFT_OWNER_HERE: to[b], where a
+	 * packet from a client goes when no socket here has it; chance[b],
+	 * where one forwarded here by a peer goes when no socket has it and
+	 * it starts no connection.
+	 */
+	const uint16_t *to;
+	const uint16_t *chance;
+};
+
 /* An address prefix: family AF_INET or AF_INET6, bits past len zero. */
 struct lb_nft_prefix {
 	int family;
@@ -68,6 +96,7 @@ struct lb_nft_spec {
 	size_t n_udp_ranges;
 	const struct lb_nft_clients *clients;	/* services with per-client rules */
 	size_t n_clients;
+	const struct lb_nft_owner *owner;	/* NULL: no ownership chains */
 };
 
 /*
@@ -98,6 +127,15 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 			      struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
 			      size_t *removed);
 
+/*
+ * Appends the messages that turn the ownership maps of old (installed)
+ * into next's, rulesets of the same shape: per map, the changed buckets'
+ * elements deleted and added again with their new verdicts. *changed
+ * counts them. Nothing without ownership. Returns 0 or -errno.
+ */
+int lb_nft_ruleset_owner_diff_build(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
+				    struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *changed);
+
 /* Writes the ruleset in nft(8) syntax, as `nft list table` would show it. */
 int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out);
 
@@ -118,14 +156,37 @@ int lb_nft_apply(const struct lb_nft_spec *spec, char *err, size_t errlen);
 int lb_nft_apply_diff(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
 		      size_t errlen, size_t *added, size_t *removed);
 
+/*
+ * Changes the installed ownership maps of old into spec's (rulesets of the
+ * same shape) in one transaction; nothing when no bucket changed.
+ * *changed counts the map entries that did. Returns 0 or -errno with err
+ * as for lb_nft_apply().
+ */
+int lb_nft_apply_owner(const struct lb_nft_spec *old, const struct lb_nft_spec *spec, char *err,
+		       size_t errlen, size_t *changed);
+
+/* The ownership counters, in this order (counter objects of lb's table). */
+enum {
+	LB_NFT_OWNER_TO_OWNER,		/* packets forwarded to their bucket's owner */
+	LB_NFT_OWNER_SECOND_CHANCE,	/* ... to its previous owner */
+	LB_NFT_OWNER_DROPPED,		/* second chances no socket here took */
+	LB_NFT_OWNER_COUNTERS
+};
+extern const char *const lb_nft_owner_counters[LB_NFT_OWNER_COUNTERS];
+
 /* Deletes table `table` (family inet); a missing table is not an error. */
 int lb_nft_remove(const char *table, char *err, size_t errlen);
 
+/* The service id gateway ownership's counters are reported with. */
+#define LB_NFT_COUNTER_OWNER UINT32_MAX
+
 /*
- * The per-client drop counters of table `table`: calls cb for each of
- * clients service id with what its deny lists ("deny") and its rate
- * ("rate") dropped or refused so far (packets). Returns 0 (a missing table
- * too: nothing is reported) or -errno with err as for lb_nft_apply().
+ * The named counters of table `table`: calls cb for each of clients
+ * service id with what its deny lists ("deny") and its rate ("rate")
+ * dropped or refused so far (packets), and for each ownership counter
+ * with id LB_NFT_COUNTER_OWNER and its name (lb_nft_owner_counters).
+ * Returns 0 (a missing table too: nothing is reported) or -errno with err
+ * as for lb_nft_apply().
  */
 int lb_nft_counters_read(const char *table,
 			 void (*cb)(void *arg, uint32_t id, const char *what, uint64_t packets),
@@ -148,5 +209,29 @@ int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t e
 
 /* Removes what lb_nft_route_apply() added; missing entries are fine. */
 int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen);
+
+/*
+ * Gateway ownership: packets marked for a peer go to it, the VIP still
+ * their destination. One per peer but this gateway.
+ */
+struct lb_nft_fwd_route {
+	uint32_t mark;			/* rule "fwmark MARK lookup TABLE" */
+	uint32_t table;			/* holding "default via" the peer's address */
+	const struct sockaddr *via4;	/* the peer's IPv4 address; NULL: no IPv4 route */
+	const struct sockaddr *via6;	/* likewise IPv6 */
+};
+
+/*
+ * Adds, for each of routes[0..n) and each family it has an address of,
+ * route "default via ADDR table TABLE" (replacing what the table had) and
+ * rule "fwmark MARK lookup TABLE pref PRIORITY". Returns 0 or -errno with
+ * err as for lb_nft_apply().
+ */
+int lb_nft_fwd_apply(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+		     char *err, size_t errlen);
+
+/* Removes what lb_nft_fwd_apply() added; missing entries are fine. */
+int lb_nft_fwd_remove(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+		      char *err, size_t errlen);
 
 #endif

@@ -93,6 +93,65 @@ int lb_nft_socket_transparent(struct nftnl_rule *r);
 int lb_nft_tproxy_mark(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
 		       struct nftnl_rule *r);
 
+/*
+ * expr.c: more expressions (0 or -ENOMEM), for owner.c and clients_build.c,
+ * and a named counter's message.
+ */
+/* "SREG OP DATA". */
+int lb_nft_expr_cmp(struct nftnl_rule *r, uint32_t sreg, uint32_t op, const void *data,
+		    uint32_t len);
+/* Writes SREG to the network header at off; csum_off: the IPv4 header checksum to fix, 0: none. */
+int lb_nft_expr_payload_write(struct nftnl_rule *r, uint32_t sreg, uint32_t off, uint32_t len,
+			      uint32_t csum_off);
+/* "REG = (REG & mask) ^ xor", len bytes. */
+int lb_nft_expr_bitwise(struct nftnl_rule *r, uint32_t reg, uint32_t len, const void *mask,
+			const void *xor);
+/* NFT_JUMP or NFT_GOTO chain. */
+int lb_nft_expr_jump(struct nftnl_rule *r, int verdict, const char *chain);
+/* "SREG vmap @map": the verdict map's verdict for the key in SREG. */
+int lb_nft_expr_vmap(struct nftnl_rule *r, uint32_t sreg, const char *map, uint32_t id);
+/* "DREG = jhash(len bytes from SREG, seed) % modulus". */
+int lb_nft_expr_jhash(struct nftnl_rule *r, uint32_t sreg, uint32_t len, uint32_t modulus,
+		      uint32_t seed, uint32_t dreg);
+/* "counter name NAME": the table's named counter. */
+int lb_nft_expr_counter(struct nftnl_rule *r, const char *name);
+/* "meta mark set MARK", through NFT_REG_1. */
+int lb_nft_expr_mark_set(struct nftnl_rule *r, uint32_t mark);
+/* A named counter of spec's table. */
+int lb_nft_counter_msg(const struct lb_nft_spec *spec, const char *name,
+		       struct mnl_nlmsg_batch *batch, uint32_t *seq);
+
+/* owner.c: the ownership chains and maps (nft.h's struct lb_nft_owner). */
+#define LB_NFT_CHAIN_TPROXY4	"tproxy4"
+#define LB_NFT_CHAIN_TPROXY6	"tproxy6"
+#define LB_NFT_CHAIN_OWN4	"own4"
+#define LB_NFT_CHAIN_OWN6	"own6"
+
+/* Whether spec has ownership chains. */
+bool lb_nft_owner_on(const struct lb_nft_spec *spec);
+/* 0, or -EINVAL for an owner spec that cannot be built (NULL is fine). */
+int lb_nft_owner_check(const struct lb_nft_owner *o);
+/* Declares the counters and both maps. */
+int lb_nft_owner_decl_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			   uint32_t *seq);
+/* Declares the ownership chains, tproxy4 and tproxy6 included (before the maps' elements). */
+int lb_nft_owner_chain_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			    uint32_t *seq);
+/* Every bucket's element in both maps (after the chains they name). */
+int lb_nft_owner_elem_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			   uint32_t *seq);
+/* The rules of the ownership chains, but tproxy4's and tproxy6's (ruleset.c's). */
+int lb_nft_owner_rule_msgs(const struct lb_nft_spec *spec, struct mnl_nlmsg_batch *batch,
+			   uint32_t *seq);
+/* The element changes from old's maps to next's; *changed counts them. */
+int lb_nft_owner_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
+			   struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *changed);
+/* Messages (of at most LB_NFT_MSG_MAX bytes) a batch should have room for. */
+size_t lb_nft_owner_msgs(const struct lb_nft_spec *spec);
+/* The counters and maps, then the chains, as nft lists them. */
+void lb_nft_owner_print_decl(const struct lb_nft_spec *spec, FILE *out);
+void lb_nft_owner_print_chains(const struct lb_nft_spec *spec, FILE *out);
+
 /* vipset.c */
 
 /* Whether spec has set vs (the TCP exact ones always; the others when they have VIPs). */

@@ -5,12 +5,16 @@
  * Equivalent to
  *   ip rule add fwmark MARK lookup TABLE pref PRIORITY
  *   ip route replace local default dev lo table TABLE
- * for each family, spoken over rtnetlink.
+ * for each family, spoken over rtnetlink. And, for gateway ownership, the
+ * way to each peer:
+ *   ip route replace default via PEER table TABLE
+ *   ip rule add fwmark MARK lookup TABLE pref PRIORITY
  */
 #include "nft/netlink.h"
 #include "nft/nft.h"
 #include "nft/watch.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <string.h>
@@ -248,4 +252,139 @@ int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t e
 int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
 	return route_run(spec, 0, err, errlen);
+}
+
+/* "default via GATEWAY table TABLE" (delete: the table's default route, whatever it is). */
+static struct nlmsghdr *via_msg(char *buf, uint16_t type, uint16_t flags, int family,
+				uint32_t table, const struct sockaddr *via)
+{
+	struct rtmsg *rtm;
+	struct nlmsghdr *nlh = msg_start(buf, type, flags, sizeof(*rtm), (void **)&rtm);
+
+	rtm->rtm_family = family;
+	rtm->rtm_table = short_table(table);
+	rtm->rtm_type = RTN_UNICAST;
+	if (type == RTM_NEWROUTE) {
+		rtm->rtm_protocol = RTPROT_BOOT;
+		rtm->rtm_scope = RT_SCOPE_UNIVERSE;
+		if (family == AF_INET)
+			mnl_attr_put(nlh, RTA_GATEWAY, 4, &((const struct sockaddr_in *)via)->sin_addr);
+		else
+			mnl_attr_put(nlh, RTA_GATEWAY, 16,
+				     &((const struct sockaddr_in6 *)via)->sin6_addr);
+	} else {
+		rtm->rtm_scope = RT_SCOPE_NOWHERE;
+	}
+	mnl_attr_put_u32(nlh, RTA_TABLE, table);
+	return nlh;
+}
+
+/* One peer's rule and route of one family, added or removed. */
+static int fwd_family(struct rtnl *r, const struct lb_nft_fwd_route *fr, uint32_t priority,
+		      int family, int add, char *err, size_t errlen)
+{
+	const struct lb_nft_route_spec rs = { .mark = fr->mark, .table = fr->table,
+					      .priority = priority };
+	const struct sockaddr *via = family == AF_INET ? fr->via4 : fr->via6;
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[256], what[160], gw[INET6_ADDRSTRLEN] = "?";
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (via)
+		inet_ntop(family, family == AF_INET
+				  ? (const void *)&((const struct sockaddr_in *)via)->sin_addr
+				  : (const void *)&((const struct sockaddr_in6 *)via)->sin6_addr,
+			  gw, sizeof(gw));
+	if (add) {
+		/* The route first: a marked packet never meets an empty table. */
+		nlh = via_msg(buf, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, family, fr->table, via);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
+		if (ret) {
+			snprintf(what, sizeof(what), "adding route default via %s table %u", gw,
+				 fr->table);
+			if (ret == -ENETUNREACH && !why[0])
+				snprintf(why, sizeof(why), "no interface of this gateway is on %s's "
+					 "network", gw);
+			explain(what, family, ret, why, err, errlen);
+			return ret;
+		}
+		nlh = rule_msg(buf, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, family, &rs);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
+		if (ret && ret != -EEXIST) {
+			snprintf(what, sizeof(what), "adding rule fwmark 0x%x lookup %u", fr->mark,
+				 fr->table);
+			explain(what, family, ret, why, err, errlen);
+			return ret;
+		}
+		return 0;
+	}
+	for (int i = 0; i < LB_NFT_RULE_DUPS_MAX; i++) {
+		nlh = rule_msg(buf, RTM_DELRULE, 0, family, &rs);
+		ret = rtnl_talk(r, nlh, why, sizeof(why));
+		if (ret == -ENOENT || ret == -ESRCH)
+			break;
+		if (ret) {
+			snprintf(what, sizeof(what), "removing rule fwmark 0x%x lookup %u", fr->mark,
+				 fr->table);
+			explain(what, family, ret, why, err, errlen);
+			return ret;
+		}
+	}
+	nlh = via_msg(buf, RTM_DELROUTE, 0, family, fr->table, NULL);
+	ret = rtnl_talk(r, nlh, why, sizeof(why));
+	if (ret && ret != -ENOENT && ret != -ESRCH) {
+		snprintf(what, sizeof(what), "removing the default route of table %u", fr->table);
+		explain(what, family, ret, why, err, errlen);
+		return ret;
+	}
+	return 0;
+}
+
+static int fwd_run(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority, int add,
+		   char *err, size_t errlen)
+{
+	struct rtnl r = { 0 };
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (routes[i].table == 0 || (routes[i].table >= RT_TABLE_DEFAULT &&
+					     routes[i].table <= RT_TABLE_LOCAL)) {
+			snprintf(err, errlen, "route: table %u is reserved; use another routing table",
+				 routes[i].table);
+			return -EINVAL;
+		}
+	ret = rtnl_open(&r, err, errlen);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		for (int f = 0; f < 2; f++) {
+			int family = f ? AF_INET6 : AF_INET;
+			int rc;
+
+			if (!(f ? routes[i].via6 : routes[i].via4))
+				continue;
+			/* Removal goes on: leave as little behind as we can. */
+			rc = fwd_family(&r, &routes[i], priority, family, add,
+					ret ? NULL : err, ret ? 0 : errlen);
+			if (rc && !ret)
+				ret = rc;
+			if (ret && add)
+				goto cleanup;
+		}
+	}
+cleanup:
+	rtnl_close(&r);
+	return ret;
+}
+
+int lb_nft_fwd_apply(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+		     char *err, size_t errlen)
+{
+	return fwd_run(routes, n, priority, 1, err, errlen);
+}
+
+int lb_nft_fwd_remove(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+		      char *err, size_t errlen)
+{
+	return fwd_run(routes, n, priority, 0, err, errlen);
 }

@@ -140,6 +140,8 @@ static int spec_check(const struct lb_nft_spec *spec)
 		    r->last.ss_family != r->first.ss_family)
 			ret = -EAFNOSUPPORT;
 	}
+	if (!ret)
+		ret = lb_nft_owner_check(spec->owner);
 	return ret ? ret : lb_nft_clients_check(spec);
 }
 
@@ -513,7 +515,32 @@ static int rule_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_famil
 	if ((ret = lb_nft_vip_key_load(r, fam)) ||
 	    (ret = lb_nft_lookup(r, NFT_REG32_00, fam->set, fam->set_id)))
 		return ret;
+	/* With ownership, the family's tproxy chain, where nft/owner.c's chains may forward first. */
+	if (lb_nft_owner_on(spec))
+		return lb_nft_expr_jump(r, NFT_GOTO, fam->nfproto == NFPROTO_IPV4 ?
+					LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6);
 	return lb_nft_tproxy_mark(spec, fam, r);
+}
+
+/* The tproxy chain of one family (ownership only): the ownership chains first, then tproxy. */
+static int tproxy_chain_msgs(const struct lb_nft_spec *spec, const struct lb_nft_family *fam,
+			     struct mnl_nlmsg_batch *batch, uint32_t *seq)
+{
+	bool v4 = fam->nfproto == NFPROTO_IPV4;
+	const char *chain = v4 ? LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6;
+	struct nftnl_rule *r = lb_nft_rule_alloc(spec, chain);
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	ret = lb_nft_rule_put(r, lb_nft_expr_jump(r, NFT_JUMP, v4 ? LB_NFT_CHAIN_OWN4 :
+						   LB_NFT_CHAIN_OWN6), batch, seq);
+	if (ret)
+		return ret;
+	r = lb_nft_rule_alloc(spec, chain);
+	if (!r)
+		return -ENOMEM;
+	return lb_nft_rule_put(r, lb_nft_tproxy_mark(spec, fam, r), batch, seq);
 }
 
 /*
@@ -637,6 +664,16 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	    (ret = table_msg(spec->table, batch, NFT_MSG_NEWTABLE, NLM_F_CREATE, seq)) ||
 	    (ret = lb_nft_vipset_msgs(spec, bare, batch, seq)))
 		return ret;
+	/*
+	 * Ownership: counters and maps, then chains (the maps' verdicts name
+	 * them), then the maps' elements, which change as peers come and go
+	 * and so are no part of the shape; its rules after the base chain's.
+	 */
+	if (lb_nft_owner_on(spec) &&
+	    ((ret = lb_nft_owner_decl_msgs(spec, batch, seq)) ||
+	     (ret = lb_nft_owner_chain_msgs(spec, batch, seq)) ||
+	     (!bare && (ret = lb_nft_owner_elem_msgs(spec, batch, seq)))))
+		return ret;
 	/* An anonymous set must come before the rule that binds it. */
 	if ((ret = lb_nft_clients_build(spec, batch, seq)) ||
 	    (ret = lb_nft_chain_msg(spec, LB_NFT_CHAIN, true, batch, seq)) ||
@@ -647,6 +684,11 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
 	    (ret = icmp_set_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
 	    (ret = rule_msg(spec, rule_icmp, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)))
+		return ret;
+	if (lb_nft_owner_on(spec) &&
+	    ((ret = tproxy_chain_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP4], batch, seq)) ||
+	     (ret = tproxy_chain_msgs(spec, &lb_nft_vipsets[LB_NFT_VS_TCP6], batch, seq)) ||
+	     (ret = lb_nft_owner_rule_msgs(spec, batch, seq))))
 		return ret;
 	return 0;
 }
@@ -711,14 +753,39 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 	return ret ? ret : lb_nft_vipset_diff_msgs(old, next, batch, seq, added, removed);
 }
 
+int lb_nft_ruleset_owner_diff_build(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
+				    struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *changed)
+{
+	int ret = spec_check(next);
+
+	*changed = 0;
+	return ret ? ret : lb_nft_owner_diff_msgs(old, next, batch, seq, changed);
+}
+
 /* The rule text of a tproxy rule for f, as nft lists it. */
 static void print_tproxy(const struct lb_nft_spec *spec, const struct lb_nft_family *f, FILE *out)
 {
 	bool v4 = f->nfproto == NFPROTO_IPV4;
 
-	fprintf(out, "\t\t%s daddr . %s dport @%s tproxy %s to %s:%u meta mark set 0x%08x accept\n",
-		v4 ? "ip" : "ip6", f->l4proto == IPPROTO_UDP ? "udp" : "tcp", f->set,
-		v4 ? "ip" : "ip6", v4 ? "127.0.0.1" : "[::1]", spec->port, spec->mark);
+	fprintf(out, "\t\t%s daddr . %s dport @%s ", v4 ? "ip" : "ip6",
+		f->l4proto == IPPROTO_UDP ? "udp" : "tcp", f->set);
+	if (lb_nft_owner_on(spec))
+		fprintf(out, "goto %s\n", v4 ? LB_NFT_CHAIN_TPROXY4 : LB_NFT_CHAIN_TPROXY6);
+	else
+		fprintf(out, "tproxy %s to %s:%u meta mark set 0x%08x accept\n", v4 ? "ip" : "ip6",
+			v4 ? "127.0.0.1" : "[::1]", spec->port, spec->mark);
+}
+
+/* With ownership: the tproxy chains, then the ownership chains. */
+static void print_owner_chains(const struct lb_nft_spec *spec, FILE *out)
+{
+	for (int v6 = 0; v6 < 2; v6++)
+		fprintf(out, "\n\tchain %s {\n\t\tjump %s\n"
+			"\t\ttproxy %s to %s:%u meta mark set 0x%08x accept\n\t}\n",
+			v6 ? LB_NFT_CHAIN_TPROXY6 : LB_NFT_CHAIN_TPROXY4,
+			v6 ? LB_NFT_CHAIN_OWN6 : LB_NFT_CHAIN_OWN4, v6 ? "ip6" : "ip",
+			v6 ? "[::1]" : "127.0.0.1", spec->port, spec->mark);
+	lb_nft_owner_print_chains(spec, out);
 }
 
 /*
@@ -751,6 +818,8 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	lb_nft_vipset_print(spec, out);
 	lb_nft_clients_print_sets(spec, out);
 	lb_nft_clients_print_chains(spec, out);
+	if (lb_nft_owner_on(spec))
+		lb_nft_owner_print_decl(spec, out);
 	fprintf(out, "\n\tchain %s {\n"
 		"\t\ttype filter hook prerouting priority mangle; policy accept;\n"
 		"\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%08x accept\n",
@@ -778,7 +847,10 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 		" socket transparent 1 meta mark set 0x%08x accept\n"
 		"\t\ticmpv6 type { destination-unreachable, packet-too-big, time-exceeded,"
 		" parameter-problem } socket transparent 1 meta mark set 0x%08x accept\n"
-		"\t}\n}\n", m, m);
+		"\t}\n", m, m);
+	if (lb_nft_owner_on(spec))
+		print_owner_chains(spec, out);
+	fputs("}\n", out);
 	if (fflush(out) == EOF || ferror(out))
 		return -EIO;
 	return 0;

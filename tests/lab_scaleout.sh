@@ -293,6 +293,7 @@ so_lb_config() {
 	"control": {"path": "$LAB_DIR/lb-gw$n.sock"},
 	"intercept": {"port": 50080, "mark": 1, "table": "lb", "route_table": 100},
 	"announce": {"table": $SO_TABLE, "protocol": $SO_PROTO, "settle_ms": 500},
+$(so_ownership_block "$n")
 	"services": [
 		{"name": "web", "scheduler": "maglev",
 		 "vips": ["$SO_VIP4:80", "[$SO_VIP6]:80"],
@@ -305,11 +306,24 @@ so_lb_config() {
 			{"address": "[${SO_BE6[0]}]:9000"}, {"address": "[${SO_BE6[1]}]:9000"}],
 		 "client_idle_timeout_ms": 600000, $hc},
 		{"name": "solo", "vips": ["$SO_SOLO4:8080"],
-		 "backends": [{"address": "${SO_BE4[0]}:8080"}], $hc}
+		 "backends": [{"address": "${SO_BE4[0]}:8080"}], $hc}${SO_EXTRA_SERVICE:+,
+		$SO_EXTRA_SERVICE}
 	]
 }
 EOF
 	echo "$f"
+}
+
+# so_ownership_block N: with SO_OWNERSHIP=1, gateway N's "ownership" block
+# (docs/scale-out.md): the three gateways on the uplink segment, N itself.
+so_ownership_block() {
+	local k peers=()
+	[[ ${SO_OWNERSHIP:-0} == 1 ]] || return 0
+	for ((k = 1; k <= SO_GWS; k++)); do
+		peers+=("{\"name\": \"gw$k\", \"addresses\": [\"198.18.1.1$k\", \"2001:db8:1::1$k\"]}")
+	done
+	local IFS=,
+	echo "	\"ownership\": {\"self\": \"gw$1\", \"peers\": [${peers[*]}]},"
 }
 
 # so_lb_start N: lb on gateway N; waits for its "ready" line.
