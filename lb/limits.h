@@ -57,7 +57,7 @@ enum lb_workers_how {
 };
 
 /* A share of headroom on top of the connections wanted: the kernel spreads them unevenly. */
-#define LB_WORKERS_HEADROOM_PCT 10
+#define LB_WORKERS_HEADROOM_PCT 10u
 
 struct lb_workers_plan {
 	enum lb_workers_how how;

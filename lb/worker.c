@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -449,6 +450,36 @@ static void conn_established(struct conn *c)
 	conn_pump(c);
 }
 
+/*
+ * A worker the scheduler left out for longer than connect_timeout_ms (a
+ * box under load, a stop) comes back with its timers due and at most one
+ * batch of events read: a connect that completed meanwhile still has its
+ * readiness queued behind that batch. The socket, not the timer, says
+ * whether the backend answered; blaming it for the worker's own stall
+ * would count a failure, and three of them mark it down for every worker.
+ * Returns true when the connect has an outcome, now handled.
+ */
+static void srv_event(struct lb_event *ev, uint32_t events);
+
+static bool connect_done_late(struct conn *c)
+{
+	struct pollfd p = { .fd = c->srv.fd, .events = POLLOUT };
+	uint32_t events = 0;
+
+	if (poll(&p, 1, 0) != 1)
+		return false;
+	if (p.revents & POLLOUT)
+		events |= EPOLLOUT;
+	if (p.revents & POLLERR)
+		events |= EPOLLERR;
+	if (p.revents & POLLHUP)
+		events |= EPOLLHUP;
+	if (!events)
+		return false;
+	srv_event(&c->srv, events);
+	return true;
+}
+
 static void conn_timeout(struct lb_timer *t)
 {
 	struct conn *c = lb_container_of(t, struct conn, timer);
@@ -460,7 +491,8 @@ static void conn_timeout(struct lb_timer *t)
 		conn_connect(c);
 		return;
 	case CONN_CONNECTING:
-		conn_retry(c, ETIMEDOUT);
+		if (!connect_done_late(c))
+			conn_retry(c, ETIMEDOUT);
 		return;
 	default:
 		break;

@@ -187,7 +187,7 @@ START_TEST(test_connect_from)
 {
 	union lb_sockaddr client = { .in = { .sin_family = AF_INET } }, seen;
 	int probe = socket(AF_INET, SOCK_STREAM, 0), taken, fd, b;
-	socklen_t len = sizeof(seen.in);
+	socklen_t len = sizeof(seen.in), slen;
 	bool local = false;
 
 	ck_assert_int_ge(probe, 0);
@@ -207,7 +207,8 @@ START_TEST(test_connect_from)
 
 	fd = lb_sock_connect_from(&client, &laddr, 12288, &local);
 	ck_assert_int_ge(fd, 0);
-	b = accept(lfd, &seen.sa, &(socklen_t){ sizeof(seen.in) });
+	slen = sizeof(seen.in);
+	b = accept(lfd, &seen.sa, &slen);
 	ck_assert_int_ge(b, 0);
 	ck_assert(lb_addr_equal(&seen, &client));
 	ck_assert_int_eq(lb_test_sockopt(fd, SOL_SOCKET, SO_SNDBUF), 24576);
@@ -216,7 +217,8 @@ START_TEST(test_connect_from)
 	/* The client's port is now in use by fd: the next one comes from another port. */
 	taken = lb_sock_connect_from(&client, &laddr, 0, &local);
 	ck_assert_int_ge(taken, 0);
-	b = accept(lfd, &seen.sa, &(socklen_t){ sizeof(seen.in) });
+	slen = sizeof(seen.in);
+	b = accept(lfd, &seen.sa, &slen);
 	ck_assert_int_ge(b, 0);
 	ck_assert_uint_eq(seen.in.sin_addr.s_addr, client.in.sin_addr.s_addr);
 	ck_assert_uint_ne(seen.in.sin_port, client.in.sin_port);

@@ -88,7 +88,7 @@ START_TEST(test_escape_cut)
 	in[LB_STR_QUOTE_MAX - 1] = (char)0xc3;
 	in[LB_STR_QUOTE_MAX] = (char)0xa9;
 	strcpy(want + LB_STR_QUOTE_MAX - 1, "...\"");
-	memmove(want + 1, want, LB_STR_QUOTE_MAX + 3);
+	memmove(want + 1, want, LB_STR_QUOTE_MAX + 4);	/* with its NUL */
 	want[0] = '"';
 	ck_assert_str_eq(lb_str_escape_to(buf, sizeof(buf), in, LB_STR_QUOTE | LB_STR_CUT), want);
 	/* ... and a whole "é" ending right at the limit stays. */
