@@ -256,6 +256,13 @@ SO_OWNERSHIP=1
 so_lb_start 1
 has_maps() { in_so_gw 1 nft list map inet lb bucket_owner >/dev/null; }
 lab_check "with ownership, lb installs the bucket maps" has_maps
+# A reload with a bad ownership block is refused, by JSON path, and changes nothing.
+cfg1=$LAB_DIR/lb-gw1.json
+jq '.ownership.self = "gw9"' "$cfg1" >"$cfg1.bad" && cp "$cfg1" "$cfg1.good" && mv "$cfg1.bad" "$cfg1"
+out=$(so_lbctl 1 reload 2>&1)
+lab_check "a bad ownership block on reload is refused: $out" grep -q 'ownership.self: no peer named "gw9"' <<<"$out"
+lab_check "... and the bucket maps stay" has_maps
+mv "$cfg1.good" "$cfg1"
 stop_all
 run on
 # A stopped lb leaves nothing behind (gateway 3's killed lb's leftovers included).
