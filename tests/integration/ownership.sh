@@ -5,6 +5,8 @@
 # events run twice in one lab, first without an "ownership" block, then
 # with it; each counts the long-lived connections (one echo a second) lost
 # per gateway, with new connections arriving meanwhile:
+#  - enable (with ownership only): the tier runs without, and each gateway
+#    reloads into a config with it;
 #  - drain: gateway 2 drained (lbctl drain-gateway --stop); the long-lived
 #    connections end on their own 3 s later, then lb stops by itself;
 #  - add: gateway 2 starts again, and gateway 1 reloads at the same time;
@@ -15,7 +17,7 @@
 # Before the events, 64 UDP flows (an echo service on be2) must all be
 # answered and 600 IPv6 connections echo, and with ownership most of their
 # packets be forwarded.
-# With ownership: 0 lost on every gateway in drain, add, stall and restart, 0 on the
+# With ownership: 0 lost on every gateway in enable, drain, add, stall and restart, 0 on the
 # survivors in kill (the killed gateway's own are lost with it), and the
 # forwarding counters moved. Without: the router's remapping loses
 # connections (asserted: at least one over the run, so the count can tell).
@@ -168,6 +170,23 @@ killed() {
 	sleep 3
 }
 
+# enable_all: every gateway reloads into a config with ownership; waits
+# until gateway 1 has heard the tier and sees all three serving.
+enable_all() {
+	local n i
+	for n in 1 2 3; do
+		so_lb_config "$n" >/dev/null
+		kill -HUP "${SO_LB_PID[n]}"
+	done
+	for ((i = 0; i < 100; i++)); do
+		so_lbctl 1 -j status 2>/dev/null | jq -e '.data.ownership.settled and
+			([.data.ownership.peers[] | select(.state == "serving")] | length == 3)' \
+			>/dev/null && break
+		sleep 0.05
+	done
+	sleep 2
+}
+
 # gateway 2's master stops for 1.5 s (SIGSTOP: its workers go on): longer
 # than dead_ms, so the others find it dead and take its buckets, though its
 # connections are alive. The router still sends it its share.
@@ -220,7 +239,13 @@ declare -A UDP=()
 # The whole run of events in MODE (off or on).
 run() {
 	local mode=$1
-	start_all
+	if [[ $mode == on ]]; then
+		# The tier starts without, and a reload of each gateway turns ownership on.
+		SO_OWNERSHIP=0 start_all
+		event on enable enable_all
+	else
+		start_all
+	fi
 	udp "$mode"
 	ipv6 "$mode"
 	event "$mode" drain drain
@@ -283,6 +308,8 @@ leftovers() {
 LEFT=$(leftovers)
 [[ -z $LEFT ]] || sed 's/^/  | /' <<<"$LEFT" >&2
 lab_check "stopped gateways left no peer rule, route or table" test -z "$LEFT"
+lab_check "on enable (each gateway reloads into ownership): 0 lost (${LOST[on.enable]})" \
+	test "$(lost_on on.enable 1 2 3)" = 0
 lab_check "on drain: 0 lost on every gateway (${LOST[on.drain]})" \
 	test "$(lost_on on.drain 1 2 3)" = 0
 lab_check "on add (and a reload of gateway 1): 0 lost (${LOST[on.add]})" \
@@ -314,7 +341,7 @@ lab_check "status shows the table: gw1 and gw2 own buckets, gw3 none" \
 sed 's/^/  | /' "$LAB_DIR/status-on" | grep -A4 ownership: >&2
 printf '%-8s %-26s %-26s\n' event "off: lost/held gw1 gw2 gw3" "on: lost/held gw1 gw2 gw3" |
 	tee -a "$LAB_DIR/table" >&2
-for k in drain add stall kill restart; do
-	printf '%-8s %-26s %-26s\n' "$k" "${LOST[off.$k]}" "${LOST[on.$k]}" | tee -a "$LAB_DIR/table" >&2
+for k in enable drain add stall kill restart; do
+	printf '%-8s %-26s %-26s\n' "$k" "${LOST[off.$k]:--}" "${LOST[on.$k]}" | tee -a "$LAB_DIR/table" >&2
 done
 lab_log "ownership: done in $((($(lab_now_ms) - T0) / 1000)) s"
