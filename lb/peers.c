@@ -265,10 +265,11 @@ static void masks(const struct layout *l, size_t n, size_t self_k, enum lb_peer_
 		enum lb_peer_state s = k == self_k ? self : l->peers[k].state;
 		uint32_t c = k == self_k ? self_conns : l->peers[k].connections;
 
+		/* Not serving but with connections: draining, stopping, or a new tier's start. */
 		if (s == LB_PEER_SERVING)
 			*serving |= 1ull << k;
-		else if (((s == LB_PEER_DRAINING || s == LB_PEER_STOPPING) && c) ||
-			 (s == LB_PEER_DEAD && k != self_k && l->peers[k].dead_holding))
+		else if (((s == LB_PEER_DRAINING || s == LB_PEER_STOPPING || s == LB_PEER_STARTING) &&
+			  c) || (s == LB_PEER_DEAD && k != self_k && l->peers[k].dead_holding))
 			*holding |= 1ull << k;
 	}
 }
@@ -312,8 +313,9 @@ int lb_peers_prepare(struct lb_peers *p, const struct lb_config *cfg, char *err,
 		memcpy(l->table.owner, p->cur.table.owner, l->table.buckets * sizeof(uint16_t));
 		memcpy(l->table.prev, p->cur.table.prev, l->table.buckets * sizeof(uint16_t));
 	} else {
-		masks(l, n, cfg->ownership.self, p->cur.enabled ? p->self : LB_PEER_STARTING,
-		      p->self_conns, &serving, &holding);
+		/* A new tier: this gateway starts in it (lb_peers_use() hears it anew). */
+		masks(l, n, cfg->ownership.self, LB_PEER_STARTING, p->self_conns, &serving,
+		      &holding);
 		ret = lb_owner_table_update(&l->table, l->keys, n, serving, holding);
 		if (ret < 0) {
 			snprintf(err, errlen, "ownership: bucket table: %s", strerror(-ret));
