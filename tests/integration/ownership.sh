@@ -332,6 +332,10 @@ fwd() {
 		"$LAB_DIR/metrics-on"
 }
 lab_log "gateway 1 forwarded: to owner $(fwd to_owner), second chance $(fwd second_chance), dropped $(fwd dropped)"
+if command -v promtool >/dev/null; then
+	lab_check "ownership metrics pass promtool's lint" \
+		promtool check metrics <"$LAB_DIR/metrics-on"
+fi
 lab_check "metrics count packets forwarded to their owner" test "$(fwd to_owner)" -gt 0
 lab_check "... and second chances (the drained gateway's and the rejoined one's)" \
 	test "$(fwd second_chance)" -gt 0
