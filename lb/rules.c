@@ -433,6 +433,10 @@ static void restore(struct lb_timer *t)
 	 * calls are idempotent. */
 	if (r->routes_installed && (r->gone & GONE_ROUTING))
 		rc = lb_nft_route_apply(&r->cur.route, err, sizeof(err));
+	/* The peers' routes went the same way as lb's own, likely (a flush): back with them. */
+	if (rc == 0 && r->routes_installed && (r->gone & GONE_ROUTING) && r->cur.own.n_fwd)
+		rc = lb_nft_fwd_apply(r->cur.own.fwd, r->cur.own.n_fwd, r->cur.own.priority, err,
+				      sizeof(err));
 	if (r->nft_installed && (r->gone & GONE_NFT)) {
 		/* Gone with the table: its counters too, but for what the last read saw. */
 		for (size_t i = 0; i < LB_NFT_OWNER_COUNTERS; i++)

@@ -236,6 +236,21 @@ fwd_all() {
 }
 declare -A UDP=()
 
+# flush_rules: lb's policy rules on gateway 1 removed by hand, its own and the
+# peers' (as "ip rule flush" would): lb puts them all back.
+flush_rules() {
+	local i
+	in_so_gw 1 ip rule del fwmark 0x101 lookup 301 pref 100
+	in_so_gw 1 ip rule del fwmark 0x1 lookup 100 pref 100
+	for ((i = 0; i < 100; i++)); do
+		in_so_gw 1 ip rule | grep -q 'fwmark 0x101 lookup 301' &&
+			in_so_gw 1 ip rule | grep -q 'fwmark 0x1 lookup 100' && break
+		sleep 0.05
+	done
+	lab_check "on: lb restored its policy rules, the peers' too" \
+		sh -c "ip netns exec $(so_gw 1) ip rule | grep -q 'fwmark 0x101 lookup 301'"
+}
+
 # The whole run of events in MODE (off or on).
 run() {
 	local mode=$1
@@ -264,6 +279,7 @@ run() {
 		so_lbctl 1 metrics >"$LAB_DIR/metrics-on" 2>&1
 	fi
 	event "$mode" restart restarted
+	[[ $mode == on ]] && flush_rules
 	stop_all
 }
 not() { ! "$@"; }
