@@ -37,6 +37,7 @@
 #include "lb/priv.h"
 #include "lb/rules.h"
 #include "lb/shm.h"
+#include "lb/watchdog.h"
 #include "lb/worker.h"
 
 #define RESPAWN_MIN_LIFE_MS 1000
@@ -68,6 +69,9 @@ struct slot {
 	 */
 	bool kept;
 	bool hung;			/* the watchdog killed it; not reaped yet */
+	struct lb_watchdog_sample quiet;	/* taken halfway through a silence */
+	uint64_t quiet_beat;		/* the heartbeat that silence follows */
+	uint64_t spared_log_ms;
 	uint64_t kill_at;		/* told to drain: SIGKILL it then if still running (0: none) */
 	struct lb_timer respawn;
 };
@@ -493,30 +497,63 @@ static void begin_stop(const char *why, unsigned int drain_ms)
  * A worker whose loop has not stamped its heartbeat for watchdog_ms is
  * stopped or stuck: its listener collects connections nobody accepts and
  * its connections stall. It is killed; reaping restarts it (unless its
- * generation is retiring), and the replacement takes over its queue.
+ * generation is retiring), and the replacement takes over its queue. One
+ * that spent the silence waiting for a CPU is not stuck but starved (the
+ * box carries more than it can, as at a million connections on two CPUs):
+ * killing it would lose its connections and free no CPU, so it is spared
+ * and judged again over the next stretch (lb/watchdog.h).
  */
+static void watchdog_slot(struct gen *g, struct slot *s, uint64_t now)
+{
+	unsigned int limit = g->cfg->watchdog_ms;
+	struct lb_watchdog_sample cur;
+	uint64_t beat, last;
+
+	beat = atomic_load(&g->shm->workers[s->shm_slot].heartbeat_ms);
+	last = beat > s->started ? beat : s->started;
+	if (now < last + limit / 2) {
+		s->quiet.at_ms = 0;
+		return;
+	}
+	if (!s->quiet.at_ms || s->quiet_beat != last) {
+		if (lb_watchdog_read(s->pid, now, &s->quiet) < 0)
+			s->quiet.at_ms = 0;
+		s->quiet_beat = last;
+	}
+	if (now < last + limit || (s->quiet.at_ms && now - s->quiet.at_ms < limit / 2))
+		return;
+	if (s->quiet.at_ms && lb_watchdog_read(s->pid, now, &cur) == 0 &&
+	    lb_watchdog_judge(&s->quiet, &cur) == LB_WATCHDOG_STARVED) {
+		if (now - s->spared_log_ms >= limit) {
+			s->spared_log_ms = now;
+			lb_warn("worker %u (pid %d) of generation %u made no progress for %llu ms "
+				"(watchdog_ms %u) but is waiting for a CPU (it ran %llu ms of the "
+				"last %llu): the box is overloaded, the worker is not stuck; sparing it",
+				s->id, (int)s->pid, g->shm->generation,
+				(unsigned long long)(now - last), limit,
+				(unsigned long long)((cur.run_ns - s->quiet.run_ns) / 1000000),
+				(unsigned long long)(now - s->quiet.at_ms));
+		}
+		s->quiet = cur;
+		return;
+	}
+	lb_warn("worker %u (pid %d) of generation %u made no progress for %llu ms "
+		"(watchdog_ms %u): killing it", s->id, (int)s->pid, g->shm->generation,
+		(unsigned long long)(now - last), limit);
+	s->hung = true;
+	kill(s->pid, SIGKILL);
+}
+
 static void watchdog(void)
 {
 	uint64_t now = lb_clock_ms();
 
 	for_each_gen(g) {
-		unsigned int limit = g->cfg->watchdog_ms;
-
-		for (unsigned int i = 0; limit && i < g->n_slots; i++) {
+		for (unsigned int i = 0; g->cfg->watchdog_ms && i < g->n_slots; i++) {
 			struct slot *s = &g->slots[i];
-			uint64_t beat, last;
 
-			if (s->pid <= 0 || s->hung)
-				continue;
-			beat = atomic_load(&g->shm->workers[s->shm_slot].heartbeat_ms);
-			last = beat > s->started ? beat : s->started;
-			if (now < last + limit)
-				continue;
-			lb_warn("worker %u (pid %d) of generation %u made no progress for %llu ms "
-				"(watchdog_ms %u): killing it", s->id, (int)s->pid, g->shm->generation,
-				(unsigned long long)(now - last), limit);
-			s->hung = true;
-			kill(s->pid, SIGKILL);
+			if (s->pid > 0 && !s->hung)
+				watchdog_slot(g, s, now);
 		}
 	}
 }

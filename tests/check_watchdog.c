@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* lb/watchdog.c: hung or starved, judged from run and run-queue wait times. */
+#include <check.h>
+#include <errno.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lb/watchdog.h"
+#include "tests/unit.h"
+
+#define MS 1000000ull
+
+static struct lb_watchdog_sample at(uint64_t ms, uint64_t run_ms, uint64_t wait_ms)
+{
+	return (struct lb_watchdog_sample){ .at_ms = ms, .run_ns = run_ms * MS, .wait_ns = wait_ms * MS };
+}
+
+START_TEST(test_judge)
+{
+	struct lb_watchdog_sample from = at(10000, 500, 200), to;
+
+	/* Stopped or blocked: neither ran nor waited for a CPU. */
+	to = at(10500, 500, 200);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_HUNG);
+	/* Waited for a CPU most of the time, ran a little: starved. */
+	to = at(10500, 502, 690);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_STARVED);
+	/* Exactly half the time waiting is enough; just under is not. */
+	to = at(10500, 500, 450);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_STARVED);
+	to = at(10500, 500, 449);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_HUNG);
+	/* Ran LB_WATCHDOG_SPIN_MS without a heartbeat: spinning, however long it also waited. */
+	to = at(12000, 500 + LB_WATCHDOG_SPIN_MS, 2000);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_HUNG);
+	to = at(12000, 500 + LB_WATCHDOG_SPIN_MS - 1, 2000);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_STARVED);
+	/* Runnable at both looks, its wait not yet counted (the kernel adds it when it runs): starved. */
+	from.runnable = to.runnable = true;
+	to = at(10500, 500, 200);
+	to.runnable = true;
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_STARVED);
+	to.runnable = false;
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_HUNG);
+	from.runnable = false;
+	/* No first sample, no time between them, or counters that went back (another task): hung. */
+	to = at(10500, 502, 690);
+	ck_assert_int_eq(lb_watchdog_judge(&(struct lb_watchdog_sample){ 0 }, &to), LB_WATCHDOG_HUNG);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &from), LB_WATCHDOG_HUNG);
+	to = at(10500, 400, 690);
+	ck_assert_int_eq(lb_watchdog_judge(&from, &to), LB_WATCHDOG_HUNG);
+}
+END_TEST
+
+static void spin_ms(unsigned int ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* The kernel's counters: this process's run time grows as it spins; a stopped child's does not. */
+START_TEST(test_read)
+{
+	struct lb_watchdog_sample a, b;
+	pid_t child;
+
+	ck_assert_int_eq(lb_watchdog_read(getpid(), 1, &a), 0);
+	ck_assert(a.runnable);		/* it is running: reading its own state */
+	/* Spinning past LB_WATCHDOG_SPIN_MS: hung, though runnable throughout. */
+	spin_ms(LB_WATCHDOG_SPIN_MS + 20);
+	ck_assert_int_eq(lb_watchdog_read(getpid(), 2 + LB_WATCHDOG_SPIN_MS, &b), 0);
+	ck_assert_uint_eq(b.at_ms, 2 + LB_WATCHDOG_SPIN_MS);
+	ck_assert(b.runnable);
+	if (b.run_ns - a.run_ns >= LB_WATCHDOG_SPIN_MS * MS)
+		ck_assert_int_eq(lb_watchdog_judge(&a, &b), LB_WATCHDOG_HUNG);
+	else	/* a busy box gave it less CPU than wall time: the wait shows instead */
+		ck_assert_uint_gt(b.wait_ns, a.wait_ns);
+
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		raise(SIGSTOP);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(child, NULL, WUNTRACED), child);
+	ck_assert_int_eq(lb_watchdog_read(child, 1000, &a), 0);
+	usleep(100000);
+	ck_assert_int_eq(lb_watchdog_read(child, 1100, &b), 0);
+	ck_assert_uint_eq(b.run_ns, a.run_ns);
+	ck_assert_uint_eq(b.wait_ns, a.wait_ns);
+	ck_assert(!a.runnable && !b.runnable);
+	ck_assert_int_eq(lb_watchdog_judge(&a, &b), LB_WATCHDOG_HUNG);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+
+	ck_assert_int_eq(lb_watchdog_read(-1, 1, &a), -ENOENT);
+}
+END_TEST
+
+int main(void)
+{
+	return lb_test_main("watchdog", NULL, NULL, 0, LB_TESTS(test_judge, test_read));
+}
