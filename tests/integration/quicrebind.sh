@@ -127,10 +127,16 @@ check_one v2draft
 lab_log "ok: an unknown version passes, and its CIDs are learned"
 
 lab_log "checking: with QUIC routing, migration to a new connection ID is dropped and counted"
-before=$(quic | jq .dropped)
-download migrate --change-local-addr=1s --delay-stream=2s
-after=$(quic | jq .dropped)
-lab_log "migration: byte-exact $OK, client ports seen per server: $SEEN; dropped +$((after - before))"
+# Once more if nothing was dropped: a busy box (the sanitizer stage) once
+# delayed the handshake past the move, whose packets then still had long
+# headers and were scheduled as a new flow. An lb that never drops fails both.
+for attempt in 1 2; do
+	before=$(quic | jq .dropped)
+	download migrate --change-local-addr=1s --delay-stream=2s
+	after=$(quic | jq .dropped)
+	lab_log "migration (attempt $attempt): byte-exact $OK, client ports seen per server: $SEEN; dropped +$((after - before))"
+	((OK == 0 && after > before)) && break
+done
 ((OK == 0)) || lab_fail "the migrated download completed: lb cannot know the new connection ID"
 ((after > before)) || lab_fail "nothing dropped: $(quic)"
 grep -q 'service h3: udp: short header with an unknown connection ID for client' "$LAB_LB_LOG" ||
