@@ -81,17 +81,6 @@ struct lb_peers {
 	uint64_t counters_ms;
 };
 
-static const char *const state_names[] = {
-	[LB_PEER_UNKNOWN] = "unknown", [LB_PEER_STARTING] = "starting",
-	[LB_PEER_SERVING] = "serving", [LB_PEER_DRAINING] = "draining",
-	[LB_PEER_STOPPING] = "stopping", [LB_PEER_GONE] = "gone", [LB_PEER_DEAD] = "dead",
-};
-
-const char *lb_peers_state_name(enum lb_peer_state s)
-{
-	return (unsigned int)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "?";
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);

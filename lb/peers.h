@@ -117,7 +117,17 @@ void lb_peers_refresh(struct lb_peers *p);
 /* Borrowed; valid until lb_peers_free(). */
 const struct lb_peers_state *lb_peers_state(const struct lb_peers *p);
 
-const char *lb_peers_state_name(enum lb_peer_state s);
+/* Inline, so that status and metrics (and their fuzzer) name states without the membership code. */
+static inline const char *lb_peers_state_name(enum lb_peer_state s)
+{
+	static const char *const names[] = {
+		[LB_PEER_UNKNOWN] = "unknown", [LB_PEER_STARTING] = "starting",
+		[LB_PEER_SERVING] = "serving", [LB_PEER_DRAINING] = "draining",
+		[LB_PEER_STOPPING] = "stopping", [LB_PEER_GONE] = "gone", [LB_PEER_DEAD] = "dead",
+	};
+
+	return (unsigned int)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
 
 /* ---- the heartbeat, pure (for tests) ---- */
 
