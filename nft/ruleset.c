@@ -384,18 +384,9 @@ int lb_nft_verdict(struct nftnl_rule *r, int verdict)
 
 int lb_nft_mark_accept(struct nftnl_rule *r, uint32_t mark)
 {
-	struct nftnl_expr *e;
-	int ret;
+	int ret = lb_nft_expr_mark_set(r, mark);
 
-	ret = lb_nft_imm(r, NFT_REG_1, &mark, sizeof(mark));
-	if (ret)
-		return ret;
-	e = lb_nft_expr_add(r, "meta");
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, NFT_META_MARK);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_SREG, NFT_REG_1);
-	return lb_nft_verdict(r, NF_ACCEPT);
+	return ret ? ret : lb_nft_verdict(r, NF_ACCEPT);
 }
 
 int lb_nft_socket_transparent(struct nftnl_rule *r)
