@@ -15,6 +15,7 @@
 
 #include "lb/cidtab.h"
 #include "lb/loop.h"
+#include "tests/unit.h"
 
 static struct lb_cidtab *tab_new(uint32_t n, uint64_t seed)
 {
@@ -112,6 +113,7 @@ END_TEST
 struct race {
 	struct lb_cidtab *t;
 	atomic_bool stop;
+	uint64_t until;
 	atomic_ulong wrong, hits, sets[2];
 	atomic_uint now;
 };
@@ -120,6 +122,17 @@ struct writer {
 	struct race *r;
 	unsigned int id;
 };
+
+/*
+ * Whether the race is over: its time is up (checked by the racers too, as
+ * valgrind may not run the main thread for seconds while they spin).
+ */
+static bool race_over(struct race *r, unsigned long i)
+{
+	if (i % 1024 == 0 && lb_clock_ms() >= r->until)
+		atomic_store(&r->stop, true);
+	return atomic_load(&r->stop);
+}
 
 static uint32_t slot_of(uint64_t key)
 {
@@ -132,7 +145,7 @@ static void *write_keys(void *arg)
 	struct race *r = w->r;
 	uint64_t k = w->id;
 
-	while (!atomic_load(&r->stop)) {
+	for (unsigned long i = 0; !race_over(r, i); i++) {
 		uint32_t now = atomic_fetch_add(&r->now, 1) / 16;
 
 		uint64_t key;
@@ -150,7 +163,7 @@ static void *read_keys(void *arg)
 	struct race *r = arg;
 	uint64_t k = 99;
 
-	while (!atomic_load(&r->stop)) {
+	for (unsigned long i = 0; !race_over(r, i); i++) {
 		uint64_t key;
 		uint32_t got;
 
@@ -169,11 +182,9 @@ static void *read_keys(void *arg)
 START_TEST(test_race_never_wrong)
 {
 	/* 64 entries: writers keep taking expired entries from each other. */
-	struct race r = { .t = tab_new(16, 5) };
+	struct race r = { .t = tab_new(16, 5), .until = lb_clock_ms() + 1500 };
 	struct writer a = { &r, 0 }, b = { &r, 1 };
 	pthread_t ta, tb, tr;
-	uint64_t until = lb_clock_ms() + 1500;
-
 	/*
 	 * 16 keys per writer, the reader asks for any of the 32: keys come
 	 * back often, to refresh their entry while the other writer may be
@@ -183,7 +194,7 @@ START_TEST(test_race_never_wrong)
 	ck_assert_int_eq(pthread_create(&ta, NULL, write_keys, &a), 0);
 	ck_assert_int_eq(pthread_create(&tb, NULL, write_keys, &b), 0);
 	ck_assert_int_eq(pthread_create(&tr, NULL, read_keys, &r), 0);
-	while (lb_clock_ms() < until && atomic_load(&r.hits) < 200000)
+	while (!race_over(&r, 0) && atomic_load(&r.hits) < 200000)
 		usleep(10000);
 	atomic_store(&r.stop, true);
 	pthread_join(ta, NULL);
@@ -191,34 +202,18 @@ START_TEST(test_race_never_wrong)
 	pthread_join(tr, NULL);
 	ck_assert_msg(atomic_load(&r.wrong) == 0, "%lu of %lu hits named another key's slot",
 		      atomic_load(&r.wrong), atomic_load(&r.hits));
-	ck_assert_uint_gt(atomic_load(&r.sets[0]), 0);
-	ck_assert_uint_gt(atomic_load(&r.sets[1]), 0);
-	ck_assert_uint_gt(atomic_load(&r.hits), 0);
+	if (lb_test_threads_overlap()) {
+		ck_assert_uint_gt(atomic_load(&r.sets[0]), 0);
+		ck_assert_uint_gt(atomic_load(&r.sets[1]), 0);
+		ck_assert_uint_gt(atomic_load(&r.hits), 0);
+	}
 	free(r.t);
 }
 END_TEST
 
-static Suite *cidtab_suite(void)
-{
-	Suite *s = suite_create("cidtab");
-	TCase *tc = tcase_create("core");
-
-	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_keys);
-	tcase_add_test(tc, test_set_get_expire);
-	tcase_add_test(tc, test_window_full);
-	tcase_add_test(tc, test_race_never_wrong);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(cidtab_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("cidtab", NULL, NULL, 20,
+			    LB_TESTS(test_keys, test_set_get_expire, test_window_full,
+				      test_race_never_wrong));
 }

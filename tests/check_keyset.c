@@ -13,6 +13,7 @@
 
 #include "lb/keyset.h"
 #include "lb/loop.h"
+#include "tests/unit.h"
 
 static struct lb_keyset *ks_new(uint32_t n)
 {
@@ -87,6 +88,7 @@ struct race {
 	atomic_int holders[64];
 	atomic_int both;
 	atomic_bool stop;
+	uint64_t until;
 	unsigned long wins[2];
 };
 
@@ -95,13 +97,24 @@ struct racer {
 	uint16_t owner;
 };
 
+/*
+ * Whether the race is over: its time is up (checked by the racers too, as
+ * valgrind may not run the main thread for seconds while they spin).
+ */
+static bool race_over(struct race *r, unsigned long i)
+{
+	if (i % 1024 == 0 && lb_clock_ms() >= r->until)
+		atomic_store(&r->stop, true);
+	return atomic_load(&r->stop);
+}
+
 static void *race(void *arg)
 {
 	struct racer *me = arg;
 	struct race *r = me->r;
 	unsigned int k = me->owner;
 
-	while (!atomic_load(&r->stop)) {
+	for (unsigned long i = 0; !race_over(r, i); i++) {
 		uint32_t w;
 
 		k = (k * 1103515245u + 12345u) & 63;
@@ -118,48 +131,31 @@ static void *race(void *arg)
 
 START_TEST(test_race_never_both)
 {
-	struct race r = { .ks = ks_new(64) };
+	struct race r = { .ks = ks_new(64), .until = lb_clock_ms() + 1500 };
 	struct racer a = { &r, 0 }, b = { &r, 1 };
 	pthread_t ta, tb;
-	uint64_t until = lb_clock_ms() + 1500;
 
 	ck_assert_int_eq(pthread_create(&ta, NULL, race, &a), 0);
 	ck_assert_int_eq(pthread_create(&tb, NULL, race, &b), 0);
-	while (lb_clock_ms() < until && (r.wins[0] < 200000 || r.wins[1] < 200000))
+	while (!race_over(&r, 0) && (r.wins[0] < 200000 || r.wins[1] < 200000))
 		usleep(10000);
 	atomic_store(&r.stop, true);
 	pthread_join(ta, NULL);
 	pthread_join(tb, NULL);
 	ck_assert_msg(atomic_load(&r.both) == 0, "a key was held twice %d times (%lu, %lu wins)",
 		      atomic_load(&r.both), r.wins[0], r.wins[1]);
-	ck_assert_uint_gt(r.wins[0], 0);
-	ck_assert_uint_gt(r.wins[1], 0);
+	if (lb_test_threads_overlap()) {
+		ck_assert_uint_gt(r.wins[0], 0);
+		ck_assert_uint_gt(r.wins[1], 0);
+	}
 	for (uint32_t s = 0; s <= r.ks->mask; s++)
 		ck_assert_uint_eq(atomic_load(&r.ks->slot[s]), 0);
 	free(r.ks);
 }
 END_TEST
 
-static Suite *keyset_suite(void)
-{
-	Suite *s = suite_create("keyset");
-	TCase *tc = tcase_create("keyset");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_insert_remove_purge);
-	tcase_add_test(tc, test_window_full);
-	tcase_add_test(tc, test_race_never_both);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(keyset_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return lb_test_main("keyset", NULL, NULL, 30,
+			    LB_TESTS(test_insert_remove_purge, test_window_full, test_race_never_both));
 }

