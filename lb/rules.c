@@ -582,6 +582,28 @@ static int seen_reset(struct lb_rules *r, size_t n_services)
 	return 0;
 }
 
+/*
+ * Removes what the old route spec added and the new one, just applied,
+ * does not also hold: per family, a table the new rule also looks up keeps
+ * its local route (a new mark or priority changes only the rule).
+ */
+static void route_retire(const struct lb_nft_route_spec *old, const struct lb_nft_route_spec *next)
+{
+	bool table = old->table == next->table;
+	bool rule = table && old->mark == next->mark && old->priority == next->priority;
+	struct lb_nft_route_spec all = *old, rule_only = *old;
+	char ignored[256];
+
+	all.ipv4 = old->ipv4 && !(table && next->ipv4);
+	all.ipv6 = old->ipv6 && !(table && next->ipv6);
+	rule_only.ipv4 = old->ipv4 && table && next->ipv4 && !rule;
+	rule_only.ipv6 = old->ipv6 && table && next->ipv6 && !rule;
+	if (all.ipv4 || all.ipv6)
+		lb_nft_route_remove(&all, ignored, sizeof(ignored));
+	if (rule_only.ipv4 || rule_only.ipv6)
+		lb_nft_route_remove_rule(&rule_only, ignored, sizeof(ignored));
+}
+
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		     const struct lb_rules_owner *own, char *err, size_t errlen)
 {
@@ -640,19 +662,8 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		lb_rules_owner_fwd_retire(&next.own, r->routes_installed ? &r->cur.own : NULL);
 		goto fail;
 	}
-	if (routes_changed && r->routes_installed) {
-		struct lb_nft_route_spec gone = r->cur.route;
-		char ignored[256];
-
-		/* Remove only what the new spec does not also hold. */
-		if (gone.mark == next.route.mark && gone.table == next.route.table &&
-		    gone.priority == next.route.priority) {
-			gone.ipv4 = gone.ipv4 && !next.route.ipv4;
-			gone.ipv6 = gone.ipv6 && !next.route.ipv6;
-		}
-		if (gone.ipv4 || gone.ipv6)
-			lb_nft_route_remove(&gone, ignored, sizeof(ignored));
-	}
+	if (routes_changed && r->routes_installed)
+		route_retire(&r->cur.route, &next.route);
 	lb_rules_owner_fwd_retire(&r->cur.own, &next.own);
 	/* A table kept keeps its counters; a new one counts from 0. */
 	if (!kept && seen_reset(r, cfg->n_services) < 0)

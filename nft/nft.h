@@ -211,6 +211,12 @@ int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t e
 int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen);
 
 /*
+ * Removes only the rules of spec: its table's local route stays, for a
+ * rule of another mark or priority that looks up the same table.
+ */
+int lb_nft_route_remove_rule(const struct lb_nft_route_spec *spec, char *err, size_t errlen);
+
+/*
  * Gateway ownership: packets marked for a peer go to it, the VIP still
  * their destination. One per peer but this gateway.
  */

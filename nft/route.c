@@ -149,9 +149,13 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
 	return nlh;
 }
 
+/* What route_family() does: remove the rule only when another rule still uses the table. */
+enum route_op { ROUTE_REMOVE, ROUTE_ADD, ROUTE_REMOVE_RULE };
+
 static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
-			int family, int add, char *err, size_t errlen)
+			int family, enum route_op op, char *err, size_t errlen)
 {
+	int add = op == ROUTE_ADD;
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[256], what[128], rule[96], route[64];
 	struct nlmsghdr *nlh;
 	unsigned int lo;
@@ -199,6 +203,8 @@ static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
 			return ret;
 		}
 	}
+	if (op == ROUTE_REMOVE_RULE)
+		return 0;
 	nlh = route_msg(buf, RTM_DELROUTE, 0, family, spec, lo);
 	ret = rtnl_talk(r, nlh, why, sizeof(why));
 	if (ret && ret != -ENOENT && ret != -ESRCH) {
@@ -209,7 +215,8 @@ static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
 	return 0;
 }
 
-static int route_run(const struct lb_nft_route_spec *spec, int add, char *err, size_t errlen)
+static int route_run(const struct lb_nft_route_spec *spec, enum route_op op, char *err,
+		     size_t errlen)
 {
 	struct rtnl r = { 0 };
 	int ret;
@@ -227,13 +234,13 @@ static int route_run(const struct lb_nft_route_spec *spec, int add, char *err, s
 	if (ret)
 		return ret;
 	if (spec->ipv4) {
-		ret = route_family(&r, spec, AF_INET, add, err, errlen);
+		ret = route_family(&r, spec, AF_INET, op, err, errlen);
 		/* Removal goes on to IPv6 anyway: leave as little behind as we can. */
-		if (ret && add)
+		if (ret && op == ROUTE_ADD)
 			goto cleanup;
 	}
 	if (spec->ipv6) {
-		int ret6 = route_family(&r, spec, AF_INET6, add,
+		int ret6 = route_family(&r, spec, AF_INET6, op,
 					ret ? NULL : err, ret ? 0 : errlen);
 
 		if (!ret)
@@ -246,12 +253,17 @@ cleanup:
 
 int lb_nft_route_apply(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
-	return route_run(spec, 1, err, errlen);
+	return route_run(spec, ROUTE_ADD, err, errlen);
 }
 
 int lb_nft_route_remove(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
 {
-	return route_run(spec, 0, err, errlen);
+	return route_run(spec, ROUTE_REMOVE, err, errlen);
+}
+
+int lb_nft_route_remove_rule(const struct lb_nft_route_spec *spec, char *err, size_t errlen)
+{
+	return route_run(spec, ROUTE_REMOVE_RULE, err, errlen);
 }
 
 /* "default via GATEWAY table TABLE" (delete: the table's default route, whatever it is). */

@@ -8,7 +8,8 @@
 # went and who removed it, and status counts the restore. A reload with an
 # unchanged config puts back a route deleted just before it (the reload,
 # not the watch: status says which). lb's own changes are not undone: a
-# reload that moves the routes to table 101 leaves table 100 empty, and
+# reload that moves the routes to table 101 leaves table 100 empty, one that
+# changes the mark or the rule priority keeps table 100's route, and
 # SIGTERM leaves nothing behind. Someone deleting the table again and
 # again is met with growing delays, not a restore loop.
 #
@@ -206,6 +207,30 @@ lab_ctl_call '{"cmd": "reload"}' | jq -e .ok >/dev/null || lab_fail "reload back
 sleep 0.6
 intact && [[ $(status .restores) -eq $n0 ]] || { lab_lb_log; lab_fail "back to table 100: not intact, or a restore counted"; }
 lab_log "ok: lb's own route moves (100 -> 101 -> 100) are not undone or counted"
+
+# A new mark or rule priority on the same table changes the rule only: the
+# table's local route, which the new rule looks up, stays (it was removed
+# with the old rule, and lb ignores its own removals: nothing was served).
+for edit in 's/"mark": 1,/"mark": 2,/' 's/"route_table": 100}/"route_table": 100, "rule_priority": 150}/'; do
+	sed "$edit" "$LAB_DIR/t100.json" >"$cfg"
+	cmp -s "$cfg" "$LAB_DIR/t100.json" && lab_fail "$edit: the config did not change"
+	lab_ctl_call '{"cmd": "reload"}' | jq -e .ok >/dev/null || { lab_lb_log; lab_fail "reload ($edit) failed"; }
+	sleep 0.6
+	rules=$(in_gw ip -4 rule show; in_gw ip -6 rule show)
+	[[ $(grep -c 'lookup 100' <<<"$rules") -eq 2 ]] ||
+		lab_fail "$edit: want one rule per family looking up table 100, have: $(grep 'lookup 100' <<<"$rules")"
+	in_gw ip -4 route show table 100 | grep -q '^local default dev lo' &&
+		in_gw ip -6 route show table 100 | grep -q '^local default dev lo' ||
+		{ lab_lb_log; lab_fail "$edit: table 100 lost its local route with the old rule"; }
+	lab_curl "${LAB_CLI_IP4[0]}" "$URL4" >/dev/null && lab_curl "${LAB_CLI_IP6[0]}" "$URL6" >/dev/null ||
+		{ lab_lb_log; lab_fail "$edit: no answer after the reload"; }
+	[[ $(status .state) == intact ]] || { lab_lb_log; lab_fail "$edit: rules not intact after the reload"; }
+	lab_log "ok: reload with $edit: the old rule went, table 100 kept its route, both families served"
+done
+cp "$LAB_DIR/t100.json" "$cfg"
+lab_ctl_call '{"cmd": "reload"}' | jq -e .ok >/dev/null || lab_fail "reload back to mark 1, priority 100 failed"
+sleep 0.6
+intact || { lab_lb_log; lab_fail "back to mark 1, priority 100: not intact"; }
 
 # A restore that fails is retried after 1 s, 2 s, ...: with lo down the
 # route cannot be added (ENETDOWN), and lb must not spin on it.
