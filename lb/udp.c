@@ -459,7 +459,8 @@ static struct flow *flow_open(struct lb_udp *u, size_t si, const union lb_sockad
 	/* A slot still on the dirty list stays there: flush_due unlinks it. */
 	was_dirty = f->dirty;
 	dnext = f->dnext;
-	*f = (struct flow){ .u = u, .si = si, .client = *client, .vip = *vip,
+	/* .next kept: should the open fail, the slot stays the free list's head. */
+	*f = (struct flow){ .u = u, .si = si, .next = next, .client = *client, .vip = *vip,
 			    .cli = { .fd = -1, .cb = cli_event }, .srv = { .fd = -1, .cb = srv_event },
 			    .timer = { .cb = flow_timeout }, .dirty = was_dirty, .dnext = dnext,
 			    .cli_gso = true, .srv_gso = true };

@@ -8,7 +8,8 @@
 #    gone soon after the traffic stops;
 #  - a full flow table (a worker's fd budget) drops new flows, counts them
 #    (flows_full) and logs it at most once a second, while the flows it
-#    holds go on without loss;
+#    holds go on without loss; a flow that cannot open (no usable backend)
+#    loses no free slot of the table;
 #  - a SIGKILLed worker loses only its own flows: every flow the other
 #    worker held goes on without a lost datagram, the master releases the
 #    killed worker's keys in the shared keyset, and its flows come back (a
@@ -109,5 +110,31 @@ answered=$(grep -c 'no answer' <<<"$line")
 n=$(grep -c 'udp: flow table full' "$LAB_LB_LOG")
 ((n >= 1 && n <= 3)) || lab_fail "$n log lines for the full table in ~1 s, want 1..3"
 lab_log "ok: capacity $cap flows: $full datagrams dropped as flows_full, logged $n times; the 20 held flows lost nothing"
+lab_lb_stop || lab_fail "lb exited with status $?"
+
+lab_log "checking: a flow that cannot open (no usable backend) loses no free slot"
+# The table's every slot used once and freed (idle), then an open that
+# fails, then the whole table again: every slot must still be there.
+cfg=$(lab_config_with '"workers": 1' "$(svc idle 6001 '[{"address": "'"$B"':6001"}]' '"udp_idle_timeout_ms": 500')")
+lab_lb_start_nofile 300 "$cfg"
+cap=$(lab_ctl_call '{"cmd": "limits"}' | jq .data.per_worker.udp_flows)
+n=$((cap - 4))
+all() { # SRC: n flows at once; prints how many got no answer
+	in_cli "$UP" gen -b "$1" -f $n -r $((n * 10)) -t 1 "$LAB_VIP4:6001" | grep -c 'no answer'
+}
+[[ $(all "${LAB_CLI_IP4[0]}") == 0 ]] || lab_fail "$n flows of a $cap-flow table: not all answered at first"
+sleep 1.5
+[[ $(svc_udp idle | jq .flows) == 0 ]] || lab_fail "flows not reclaimed after 1.5 s idle: $(svc_udp idle)"
+state() { lab_ctl_call '{"cmd": "set-state", "service": "idle", "backend": "'"$B:6001"'", "state": "'"$1"'"}' |
+	jq -e .ok >/dev/null || lab_fail "set-state $1 failed"; }
+state disabled
+in_cli "$UP" gen -b "${LAB_CLI_IP4[1]}" -f 1 -r 10 -t 0.3 "$LAB_VIP4:6001" >/dev/null
+nb=$(svc_udp idle | jq .dropped.no_backend)
+((nb > 0)) || lab_fail "no datagram dropped for no usable backend: $(svc_udp idle)"
+state up
+unanswered=$(all "${LAB_CLI_IP4[2]}")
+((unanswered == 0)) ||
+	lab_fail "after one failed open, $unanswered of $n flows got no answer: free slots were lost ($(svc_udp idle))"
+lab_log "ok: $n of $cap flows, freed, one failed open ($nb datagrams without a backend), then $n flows again: all answered"
 lab_lb_stop || lab_fail "lb exited with status $?"
 lab_log "PASS"
