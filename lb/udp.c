@@ -771,6 +771,9 @@ static void listener_event(struct lb_event *ev, uint32_t events)
 {
 	struct lb_udp *u = lb_container_of(ev, struct udp_listener, ev)->u;
 
+	/* Stopped earlier in this batch of events. */
+	if (ev->fd < 0)
+		return;
 	for (int round = 0; round < ROUNDS; round++) {
 		int n = batch_recv(u, ev->fd, true, true);
 
@@ -927,9 +930,18 @@ fail:
 void lb_udp_stop_accepting(struct lb_udp *u)
 {
 	for (size_t i = 0; i < u->n_listen; i++) {
+		struct lb_event *ev = &u->listeners[i].ev;
+
 		/* What queued before the stop is still this generation's to carry. */
-		listener_event(&u->listeners[i].ev, EPOLLIN);
-		close(u->listeners[i].ev.fd);
+		listener_event(ev, EPOLLIN);
+		/*
+		 * Out of epoll before the close: the socket stays open in the
+		 * master and the next generation, so closing alone would leave
+		 * it waking this worker to read a descriptor it no longer has.
+		 */
+		lb_loop_del(u->a.loop, ev);
+		close(ev->fd);
+		ev->fd = -1;
 	}
 	u->n_listen = 0;
 }

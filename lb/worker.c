@@ -767,8 +767,11 @@ static void accept_retry(struct lb_timer *t)
 
 static void stop_accepting(void)
 {
-	for (size_t i = 0; i < w.n_listen; i++)
+	/* Out of epoll first: the master and the next generation keep the sockets open. */
+	for (size_t i = 0; i < w.n_listen; i++) {
+		lb_loop_del(w.loop, &w.listeners[i]);
 		close(w.listeners[i].fd);
+	}
 	w.n_listen = 0;
 	lb_loop_timer_cancel(w.loop, &w.retry_timer);
 }

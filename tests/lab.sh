@@ -590,6 +590,35 @@ lab_lb_pids() {
 	pgrep -P "$LAB_LB_PID"
 }
 
+# lab_epoll_stale_once PID...: the epoll registrations of the processes whose
+# file descriptor is closed, or open on another file: a registration that
+# outlived close() (the file stays open elsewhere, say in another process)
+# and still wakes the process. One line each: "PID EPFD TFD INODE".
+lab_epoll_stale_once() {
+	local pid fd tfd ino have
+	for pid in "$@"; do
+		for fd in /proc/"$pid"/fd/*; do
+			[[ $(readlink "$fd" 2>/dev/null) == "anon_inode:[eventpoll]" ]] || continue
+			while read -r tfd ino; do
+				have=$(stat -L -c %i "/proc/$pid/fd/$tfd" 2>/dev/null)
+				[[ $have == "$((16#$ino))" ]] || echo "$pid ${fd##*/} $tfd $((16#$ino))"
+			done < <(awk '$1 == "tfd:" { for (i = 3; i <= NF; i++) if ($i ~ /^ino:/) print $2, substr($i, 5) }' \
+				"/proc/$pid/fdinfo/${fd##*/}" 2>/dev/null)
+		done
+	done
+}
+
+# lab_epoll_stale PID...: the stale registrations (lab_epoll_stale_once) seen
+# in two looks 0.2 s apart: a descriptor closed between reading the
+# registrations and looking at it is not one.
+lab_epoll_stale() {
+	local first
+	first=$(lab_epoll_stale_once "$@" | sort)
+	[[ -n $first ]] || return 0
+	sleep 0.2
+	comm -12 <(echo "$first") <(lab_epoll_stale_once "$@" | sort)
+}
+
 # lab_ctl_call REQUEST_JSON: one request on lb's control socket
 # ($LAB_DIR/lb.sock, as lab_config sets it); prints the reply line
 # ({"ok": true, "data": ...}). Speaks the line protocol directly (socat, else
