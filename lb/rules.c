@@ -604,6 +604,25 @@ static void route_retire(const struct lb_nft_route_spec *old, const struct lb_nf
 		lb_nft_route_remove_rule(&rule_only, ignored, sizeof(ignored));
 }
 
+/*
+ * After a failed install: the routes and the peer forwarding as the running
+ * spec has them, none of what next added (all of it, when none ran yet).
+ */
+static void routes_undo(struct lb_rules *r, const struct spec *next, bool routes_changed)
+{
+	char ignored[256];
+
+	if (!r->routes_installed || routes_changed)
+		lb_nft_route_remove(&next->route, ignored, sizeof(ignored));
+	if (r->routes_installed && routes_changed)
+		lb_nft_route_apply(&r->cur.route, ignored, sizeof(ignored));
+	lb_rules_owner_fwd_retire(&next->own, r->routes_installed ? &r->cur.own : NULL);
+	/* A table both route through holds next's peer address now: cur's again. */
+	if (r->routes_installed && r->cur.own.n_fwd)
+		lb_nft_fwd_apply(r->cur.own.fwd, r->cur.own.n_fwd, r->cur.own.priority, ignored,
+				 sizeof(ignored));
+}
+
 int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		     const struct lb_rules_owner *own, char *err, size_t errlen)
 {
@@ -624,8 +643,10 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 	/* The way to each peer, before the chains that mark packets for it. */
 	if (rc == 0 && next.own.n_fwd)
 		rc = lb_nft_fwd_apply(next.own.fwd, next.own.n_fwd, next.own.priority, err, errlen);
-	if (rc < 0)
+	if (rc < 0) {
+		routes_undo(r, &next, routes_changed);
 		goto fail;
+	}
 	/*
 	 * The table as lb left it (its watch says nothing in it was touched)
 	 * and the same rules in the new one: only the
@@ -653,13 +674,7 @@ int lb_rules_install(struct lb_rules *r, const struct lb_config *cfg,
 		next.nft.retire = NULL;
 	}
 	if (rc < 0) {
-		if (routes_changed && r->routes_installed) {
-			char ignored[256];
-
-			lb_nft_route_remove(&next.route, ignored, sizeof(ignored));
-			lb_nft_route_apply(&r->cur.route, ignored, sizeof(ignored));
-		}
-		lb_rules_owner_fwd_retire(&next.own, r->routes_installed ? &r->cur.own : NULL);
+		routes_undo(r, &next, routes_changed);
 		goto fail;
 	}
 	if (routes_changed && r->routes_installed)

@@ -85,25 +85,46 @@ void lb_rules_owner_spec_fini(struct lb_rules_owner_spec *os)
 	memset(os, 0, sizeof(*os));
 }
 
+/* The entry of next routing through table, or NULL. */
+static const struct lb_nft_fwd_route *fwd_by_table(const struct lb_rules_owner_spec *next,
+						    uint32_t table)
+{
+	for (size_t j = 0; next && j < next->n_fwd; j++)
+		if (next->fwd[j].table == table)
+			return &next->fwd[j];
+	return NULL;
+}
+
 void lb_rules_owner_fwd_retire(const struct lb_rules_owner_spec *old,
 			       const struct lb_rules_owner_spec *next)
 {
-	struct lb_nft_fwd_route gone[LB_OWNER_PEERS_MAX];
-	size_t n = 0;
+	struct lb_nft_fwd_route all[LB_OWNER_PEERS_MAX], rules[LB_OWNER_PEERS_MAX];
+	size_t n_all = 0, n_rules = 0;
 	char err[256];
 
+	/*
+	 * Per family: a table next also routes through keeps its route (next's
+	 * apply replaced it), and loses only an old rule next does not share
+	 * (another mark or priority); any other table goes, rule and route.
+	 */
 	for (size_t i = 0; i < old->n_fwd; i++) {
 		const struct lb_nft_fwd_route *o = &old->fwd[i];
-		bool kept = false;
+		const struct lb_nft_fwd_route *k = fwd_by_table(next, o->table);
+		bool same_rule = k && k->mark == o->mark && next->priority == old->priority;
+		struct lb_nft_fwd_route a = *o, r = *o;
 
-		for (size_t j = 0; next && j < next->n_fwd && !kept; j++)
-			kept = next->fwd[j].mark == o->mark && next->fwd[j].table == o->table &&
-			       old->priority == next->priority &&
-			       (!o->via4 || next->fwd[j].via4) && (!o->via6 || next->fwd[j].via6);
-		if (!kept)
-			gone[n++] = *o;
+		a.via4 = o->via4 && !(k && k->via4) ? o->via4 : NULL;
+		a.via6 = o->via6 && !(k && k->via6) ? o->via6 : NULL;
+		r.via4 = o->via4 && k && k->via4 && !same_rule ? o->via4 : NULL;
+		r.via6 = o->via6 && k && k->via6 && !same_rule ? o->via6 : NULL;
+		if (a.via4 || a.via6)
+			all[n_all++] = a;
+		if (r.via4 || r.via6)
+			rules[n_rules++] = r;
 	}
-	if (n && lb_nft_fwd_remove(gone, n, old->priority, err, sizeof(err)) < 0)
+	if (n_all && lb_nft_fwd_remove(all, n_all, old->priority, err, sizeof(err)) < 0)
+		lb_err("rules: %s", err);
+	if (n_rules && lb_nft_fwd_remove_rule(rules, n_rules, old->priority, err, sizeof(err)) < 0)
 		lb_err("rules: %s", err);
 }
 

@@ -36,7 +36,11 @@ int lb_rules_owner_spec_init(struct lb_rules_owner_spec *os, const struct lb_con
 /* Frees what os owns and zeroes it; a zeroed os is fine. */
 void lb_rules_owner_spec_fini(struct lb_rules_owner_spec *os);
 
-/* Removes the peer routes of old that next (NULL: none) does not have; errors are logged. */
+/*
+ * Removes the peer forwarding of old that next (NULL: none) does not have,
+ * per family: a table next also routes through keeps its route and loses
+ * only an old rule of another mark or priority. Errors are logged.
+ */
 void lb_rules_owner_fwd_retire(const struct lb_rules_owner_spec *old,
 			       const struct lb_rules_owner_spec *next);
 

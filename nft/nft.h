@@ -240,4 +240,8 @@ int lb_nft_fwd_apply(const struct lb_nft_fwd_route *routes, size_t n, uint32_t p
 int lb_nft_fwd_remove(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
 		      char *err, size_t errlen);
 
+/* Removes only the rules of routes: their tables' routes stay, for other rules. */
+int lb_nft_fwd_remove_rule(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+			   char *err, size_t errlen);
+
 #endif

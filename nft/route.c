@@ -293,8 +293,9 @@ static struct nlmsghdr *via_msg(char *buf, uint16_t type, uint16_t flags, int fa
 
 /* One peer's rule and route of one family, added or removed. */
 static int fwd_family(struct rtnl *r, const struct lb_nft_fwd_route *fr, uint32_t priority,
-		      int family, int add, char *err, size_t errlen)
+		      int family, enum route_op op, char *err, size_t errlen)
 {
+	int add = op == ROUTE_ADD;
 	const struct lb_nft_route_spec rs = { .mark = fr->mark, .table = fr->table,
 					      .priority = priority };
 	const struct sockaddr *via = family == AF_INET ? fr->via4 : fr->via6;
@@ -342,6 +343,8 @@ static int fwd_family(struct rtnl *r, const struct lb_nft_fwd_route *fr, uint32_
 			return ret;
 		}
 	}
+	if (op == ROUTE_REMOVE_RULE)
+		return 0;
 	nlh = via_msg(buf, RTM_DELROUTE, 0, family, fr->table, NULL);
 	ret = rtnl_talk(r, nlh, why, sizeof(why));
 	if (ret && ret != -ENOENT && ret != -ESRCH) {
@@ -352,8 +355,8 @@ static int fwd_family(struct rtnl *r, const struct lb_nft_fwd_route *fr, uint32_
 	return 0;
 }
 
-static int fwd_run(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority, int add,
-		   char *err, size_t errlen)
+static int fwd_run(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+		   enum route_op op, char *err, size_t errlen)
 {
 	struct rtnl r = { 0 };
 	int ret = 0;
@@ -376,11 +379,11 @@ static int fwd_run(const struct lb_nft_fwd_route *routes, size_t n, uint32_t pri
 			if (!(f ? routes[i].via6 : routes[i].via4))
 				continue;
 			/* Removal goes on: leave as little behind as we can. */
-			rc = fwd_family(&r, &routes[i], priority, family, add,
+			rc = fwd_family(&r, &routes[i], priority, family, op,
 					ret ? NULL : err, ret ? 0 : errlen);
 			if (rc && !ret)
 				ret = rc;
-			if (ret && add)
+			if (ret && op == ROUTE_ADD)
 				goto cleanup;
 		}
 	}
@@ -392,11 +395,17 @@ cleanup:
 int lb_nft_fwd_apply(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
 		     char *err, size_t errlen)
 {
-	return fwd_run(routes, n, priority, 1, err, errlen);
+	return fwd_run(routes, n, priority, ROUTE_ADD, err, errlen);
 }
 
 int lb_nft_fwd_remove(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
 		      char *err, size_t errlen)
 {
-	return fwd_run(routes, n, priority, 0, err, errlen);
+	return fwd_run(routes, n, priority, ROUTE_REMOVE, err, errlen);
+}
+
+int lb_nft_fwd_remove_rule(const struct lb_nft_fwd_route *routes, size_t n, uint32_t priority,
+			   char *err, size_t errlen)
+{
+	return fwd_run(routes, n, priority, ROUTE_REMOVE_RULE, err, errlen);
 }

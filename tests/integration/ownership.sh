@@ -14,6 +14,8 @@
 #    others find it dead, yet its connections must keep their second chance;
 #  - kill: gateway 3's lb is SIGKILLed, and gateway 2 reloads meanwhile;
 #  - restart: gateway 3 starts again over what its killed lb left behind.
+# A reload with a new rule priority, then one without IPv6, keeps each
+# peer's forwarding route in the families the new config has.
 # Before the events, 64 UDP flows (an echo service on be2) must all be
 # answered and 600 IPv6 connections echo, and with ownership most of their
 # packets be forwarded.
@@ -303,6 +305,35 @@ jq '.ownership.self = "gw9"' "$cfg1" >"$cfg1.bad" && cp "$cfg1" "$cfg1.good" && 
 out=$(so_lbctl 1 reload 2>&1)
 lab_check "a bad ownership block on reload is refused: $out" grep -q 'ownership.self: no peer named "gw9"' <<<"$out"
 lab_check "... and the bucket maps stay" has_maps
+# A reload with a new rule priority, or without its IPv6 VIPs, keeps the
+# forwarding to the peers that the new config still uses: each peer's table
+# keeps its default route (it went with the old rule, or with the old IPv6
+# one), and the rules move to the new priority.
+peer_routes() { # FAMILY: the default routes in gateway 1's tables of peers gw2 and gw3
+	in_so_gw 1 ip "$1" route show table 301 2>/dev/null
+	in_so_gw 1 ip "$1" route show table 302 2>/dev/null
+}
+# n_rules PRIORITY: gateway 1's rules forwarding to peer gw2 at that priority, both families.
+n_rules() { { in_so_gw 1 ip -4 rule show; in_so_gw 1 ip -6 rule show; } 2>/dev/null |
+	grep -c "^$1:.*fwmark 0x101 lookup 301"; }
+reload1() { # WHAT JQ: gateway 1 reloads into its good config changed by JQ
+	jq "$2" "$cfg1.good" >"$cfg1"
+	out=$(so_lbctl 1 reload 2>&1)
+	lab_check "$1 on reload: $out" grep -q '^reloaded' <<<"$out"
+}
+[[ $(peer_routes -4 | grep -c '^default via') == 2 && $(peer_routes -6 | grep -c '^default via') == 2 ]] ||
+	lab_fail "gateway 1 has not both families' routes to both peers: $(peer_routes -4; peer_routes -6)"
+reload1 "a new rule priority" '.intercept.rule_priority = 150'
+lab_check "... the peers' tables keep both families' routes" \
+	test "$(peer_routes -4 | grep -c '^default via') $(peer_routes -6 | grep -c '^default via')" = "2 2"
+lab_check "... the rules to gw2 moved from priority 100 to 150" test "$(n_rules 100) $(n_rules 150)" = "0 2"
+lab_check "... the intercept table keeps its local route" \
+	sh -c "ip netns exec $(so_gw 1) ip route show table 100 | grep -q '^local default'"
+reload1 "IPv4 VIPs and backends only" \
+	'.services |= map(.vips |= map(select(startswith("[") | not)) | .backends |= map(select(.address | startswith("[") | not)))'
+lab_check "... the peers' tables keep their IPv4 routes" test "$(peer_routes -4 | grep -c '^default via')" = 2
+lab_check "... and lose their IPv6 ones" test -z "$(peer_routes -6)"
+lab_check "... one rule to gw2 (IPv4) at priority 100, none at 150" test "$(n_rules 100) $(n_rules 150)" = "1 0"
 mv "$cfg1.good" "$cfg1"
 stop_all
 run on
