@@ -174,13 +174,20 @@ static int spawn(struct slot *s)
 		s->client_ledger = lb_shm_ledger_map(m.cap.conns);
 	if (!s->ledger || !s->client_ledger)
 		return -ENOMEM;
-	if (s->shm_slot < 0)
+	if (s->shm_slot < 0) {
 		s->shm_slot = lb_shm_worker_slot(shm);
-	if (s->shm_slot < 0)
-		return -ENOSPC;
+		if (s->shm_slot < 0)
+			return -ENOSPC;
+		/*
+		 * Claimed at once: the slot stays this one's when the start
+		 * fails below, so the next spawn does not pick it too.
+		 */
+		atomic_store(&shm->workers[s->shm_slot].pid, -1);
+		shm->workers[s->shm_slot].id = s->id;
+	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		return -errno;
-	/* Claimed before fork so the next spawn does not pick the same slot. */
+	/* Until the fork, not a pid anyone can signal. */
 	atomic_store(&shm->workers[s->shm_slot].pid, -1);
 	pid = fork();
 	if (pid == -1) {
