@@ -366,7 +366,7 @@ static void reap(void)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct slot *s = find_slot(pid);
 		struct lb_shm_worker *sw;
-		unsigned int settled;
+		unsigned int settled, flows, tcp_slots, flow_slots;
 		uint64_t lived;
 
 		if (!s) {
@@ -384,6 +384,12 @@ static void reap(void)
 		atomic_store(&sw->state, LB_WORKER_STOPPED);
 		atomic_store(&sw->active, 0);
 		atomic_store(&sw->udp_flows, 0);
+		/* Its flows' entries follow its connections' in the ledger. */
+		lb_capacity_split(&m.cap, s->gen->cfg, &tcp_slots, &flow_slots);
+		flows = lb_shm_ledger_settle_flows(s->gen->shm, s->ledger + tcp_slots, flow_slots);
+		if (flows)
+			lb_info("worker %u (pid %d) held %u udp flows: no longer counted", s->id,
+				(int)pid, flows);
 		settled = lb_shm_ledger_settle(s->gen->shm->pool, s->ledger, m.cap.conns);
 		if (settled)
 			lb_info("worker %u (pid %d) held %u backend connections: no longer counted",

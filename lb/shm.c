@@ -639,6 +639,34 @@ void lb_shm_ledger_unmap(uint32_t *ledger, unsigned int capacity)
 		munmap(ledger, (size_t)(capacity ? capacity : 1) * sizeof(uint32_t));
 }
 
+unsigned int lb_shm_ledger_settle_flows(struct lb_shm *shm, const uint32_t *ledger,
+					unsigned int n)
+{
+	uint32_t n_slots = shm->pool->n_backend_slots, *service_of;
+	unsigned int settled = 0;
+
+	if (!ledger || !n)
+		return 0;
+	/* Each slot is one service's backend in a generation: the ledger names slots. */
+	service_of = calloc(n_slots ? n_slots : 1, sizeof(*service_of));
+	if (!service_of)
+		return 0;
+	for (uint32_t i = 0; i < shm->n_services; i++)
+		for (uint32_t j = 0; j < shm->services[i].n_backends; j++)
+			service_of[shm->services[i].slots[j]] = i + 1;
+	for (unsigned int k = 0; k < n; k++) {
+		uint32_t held = ledger[k];
+
+		if (!held || held > n_slots || !service_of[held - 1])
+			continue;
+		atomic_fetch_sub_explicit(&shm->services[service_of[held - 1] - 1].udp_flows, 1,
+					  memory_order_relaxed);
+		settled++;
+	}
+	free(service_of);
+	return settled;
+}
+
 unsigned int lb_shm_ledger_settle(struct lb_shm_pool *pool, uint32_t *ledger,
 				  unsigned int capacity)
 {

@@ -292,6 +292,13 @@ void lb_shm_ledger_unmap(uint32_t *ledger, unsigned int capacity);
 /* Returns the number of claims given back. */
 unsigned int lb_shm_ledger_settle(struct lb_shm_pool *pool, uint32_t *ledger,
 				  unsigned int capacity);
+/*
+ * Before the settle: the UDP flows a dead worker of generation shm still
+ * held (its ledger's flow entries, n of them) come off their services'
+ * open-flow gauges. Returns how many.
+ */
+unsigned int lb_shm_ledger_settle_flows(struct lb_shm *shm, const uint32_t *ledger,
+					unsigned int n);
 
 const char *lb_shm_admin_name(enum lb_admin admin);
 const char *lb_shm_health_name(enum lb_health_state health);

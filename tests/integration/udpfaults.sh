@@ -12,8 +12,9 @@
 #    loses no free slot of the table;
 #  - a SIGKILLed worker loses only its own flows: every flow the other
 #    worker held goes on without a lost datagram, the master releases the
-#    killed worker's keys in the shared keyset, and its flows come back (a
-#    new flow) once its replacement runs.
+#    killed worker's keys in the shared keyset and its flows from the
+#    service's open-flow gauge, and its flows come back (a new flow) once
+#    its replacement runs.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$LB_SRCDIR/tests/lab.sh"
 lab_skip_unless_root jq ss
@@ -87,6 +88,17 @@ lab_wait_grep "$LAB_LB_LOG" "$held udp flow keys of dead workers released" 3 >/d
 late=$(in_cli "$UP" gen -b "${LAB_CLI_IP4[3]}" -f 40 -r 800 -t 1 "$LAB_VIP4:6001")
 [[ $late == *" lost 0 (0.000%)"* ]] || lab_fail "after the restart: $late"
 lab_log "ok: the killed worker held $held flows; $lossy flows lost datagrams, the other $((40 - lossy)) none; afterwards $late"
+# The service's open-flow gauge lost the killed worker's flows with it: once
+# every flow idled out, it reads 0 again.
+lab_wait_grep "$LAB_LB_LOG" "held $held udp flows: no longer counted" 3 >/dev/null ||
+	{ lab_lb_log; lab_fail "the master did not take the killed worker's $held flows off the gauge"; }
+for ((i = 0; i < 40; i++)); do
+	n=$(svc_udp idle | jq .flows)
+	((n == 0)) && break
+	sleep 0.1
+done
+((n == 0)) || lab_fail "the service still counts $n open flows 4 s after the last datagram (the killed worker held $held)"
+lab_log "ok: the service's open-flow gauge back to 0 once the flows idled out"
 
 lab_lb_stop || lab_fail "lb exited with status $?"
 
