@@ -149,6 +149,27 @@ static struct nlmsghdr *route_msg(char *buf, uint16_t type, uint16_t flags, int 
 	return nlh;
 }
 
+/* Deletes rule "fwmark MARK lookup TABLE pref PRIORITY" of family, every copy; none is fine. */
+static int rule_delete(struct rtnl *r, int family, const struct lb_nft_route_spec *spec,
+		       char *err, size_t errlen)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE], why[256], what[96];
+
+	for (int i = 0; i < LB_NFT_RULE_DUPS_MAX; i++) {
+		int ret = rtnl_talk(r, rule_msg(buf, RTM_DELRULE, 0, family, spec), why, sizeof(why));
+
+		if (ret == -ENOENT || ret == -ESRCH)
+			return 0;
+		if (ret) {
+			snprintf(what, sizeof(what), "removing rule fwmark 0x%x lookup %u", spec->mark,
+				 spec->table);
+			explain(what, family, ret, why, err, errlen);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* What route_family() does: remove the rule only when another rule still uses the table. */
 enum route_op { ROUTE_REMOVE, ROUTE_ADD, ROUTE_REMOVE_RULE };
 
@@ -159,7 +180,7 @@ static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
 	char buf[MNL_SOCKET_BUFFER_SIZE], why[256], what[128], rule[96], route[64];
 	struct nlmsghdr *nlh;
 	unsigned int lo;
-	int ret, i;
+	int ret;
 
 	snprintf(rule, sizeof(rule), "rule fwmark 0x%x lookup %u", spec->mark, spec->table);
 	snprintf(route, sizeof(route), "route local default dev lo table %u", spec->table);
@@ -192,19 +213,9 @@ static int route_family(struct rtnl *r, const struct lb_nft_route_spec *spec,
 	}
 
 	/* Rule first, so no marked packet is looked up in an empty table. */
-	for (i = 0; i < LB_NFT_RULE_DUPS_MAX; i++) {
-		nlh = rule_msg(buf, RTM_DELRULE, 0, family, spec);
-		ret = rtnl_talk(r, nlh, why, sizeof(why));
-		if (ret == -ENOENT || ret == -ESRCH)
-			break;
-		if (ret) {
-			snprintf(what, sizeof(what), "removing %s", rule);
-			explain(what, family, ret, why, err, errlen);
-			return ret;
-		}
-	}
-	if (op == ROUTE_REMOVE_RULE)
-		return 0;
+	ret = rule_delete(r, family, spec, err, errlen);
+	if (ret || op == ROUTE_REMOVE_RULE)
+		return ret;
 	nlh = route_msg(buf, RTM_DELROUTE, 0, family, spec, lo);
 	ret = rtnl_talk(r, nlh, why, sizeof(why));
 	if (ret && ret != -ENOENT && ret != -ESRCH) {
@@ -331,20 +342,9 @@ static int fwd_family(struct rtnl *r, const struct lb_nft_fwd_route *fr, uint32_
 		}
 		return 0;
 	}
-	for (int i = 0; i < LB_NFT_RULE_DUPS_MAX; i++) {
-		nlh = rule_msg(buf, RTM_DELRULE, 0, family, &rs);
-		ret = rtnl_talk(r, nlh, why, sizeof(why));
-		if (ret == -ENOENT || ret == -ESRCH)
-			break;
-		if (ret) {
-			snprintf(what, sizeof(what), "removing rule fwmark 0x%x lookup %u", fr->mark,
-				 fr->table);
-			explain(what, family, ret, why, err, errlen);
-			return ret;
-		}
-	}
-	if (op == ROUTE_REMOVE_RULE)
-		return 0;
+	ret = rule_delete(r, family, &rs, err, errlen);
+	if (ret || op == ROUTE_REMOVE_RULE)
+		return ret;
 	nlh = via_msg(buf, RTM_DELROUTE, 0, family, fr->table, NULL);
 	ret = rtnl_talk(r, nlh, why, sizeof(why));
 	if (ret && ret != -ENOENT && ret != -ESRCH) {

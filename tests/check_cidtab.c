@@ -123,17 +123,6 @@ struct writer {
 	unsigned int id;
 };
 
-/*
- * Whether the race is over: its time is up (checked by the racers too, as
- * valgrind may not run the main thread for seconds while they spin).
- */
-static bool race_over(struct race *r, unsigned long i)
-{
-	if (i % 1024 == 0 && lb_clock_ms() >= r->until)
-		atomic_store(&r->stop, true);
-	return atomic_load(&r->stop);
-}
-
 static uint32_t slot_of(uint64_t key)
 {
 	return (uint32_t)(key * 2654435761u % 1000) + 1;
@@ -145,7 +134,7 @@ static void *write_keys(void *arg)
 	struct race *r = w->r;
 	uint64_t k = w->id;
 
-	for (unsigned long i = 0; !race_over(r, i); i++) {
+	for (unsigned long i = 0; !lb_test_race_over(&r->stop, r->until, i); i++) {
 		uint32_t now = atomic_fetch_add(&r->now, 1) / 16;
 
 		uint64_t key;
@@ -163,7 +152,7 @@ static void *read_keys(void *arg)
 	struct race *r = arg;
 	uint64_t k = 99;
 
-	for (unsigned long i = 0; !race_over(r, i); i++) {
+	for (unsigned long i = 0; !lb_test_race_over(&r->stop, r->until, i); i++) {
 		uint64_t key;
 		uint32_t got;
 
@@ -194,7 +183,7 @@ START_TEST(test_race_never_wrong)
 	ck_assert_int_eq(pthread_create(&ta, NULL, write_keys, &a), 0);
 	ck_assert_int_eq(pthread_create(&tb, NULL, write_keys, &b), 0);
 	ck_assert_int_eq(pthread_create(&tr, NULL, read_keys, &r), 0);
-	while (!race_over(&r, 0) && atomic_load(&r.hits) < 200000)
+	while (!lb_test_race_over(&r.stop, r.until, 0) && atomic_load(&r.hits) < 200000)
 		usleep(10000);
 	atomic_store(&r.stop, true);
 	pthread_join(ta, NULL);

@@ -97,24 +97,13 @@ struct racer {
 	uint16_t owner;
 };
 
-/*
- * Whether the race is over: its time is up (checked by the racers too, as
- * valgrind may not run the main thread for seconds while they spin).
- */
-static bool race_over(struct race *r, unsigned long i)
-{
-	if (i % 1024 == 0 && lb_clock_ms() >= r->until)
-		atomic_store(&r->stop, true);
-	return atomic_load(&r->stop);
-}
-
 static void *race(void *arg)
 {
 	struct racer *me = arg;
 	struct race *r = me->r;
 	unsigned int k = me->owner;
 
-	for (unsigned long i = 0; !race_over(r, i); i++) {
+	for (unsigned long i = 0; !lb_test_race_over(&r->stop, r->until, i); i++) {
 		uint32_t w;
 
 		k = (k * 1103515245u + 12345u) & 63;
@@ -137,7 +126,7 @@ START_TEST(test_race_never_both)
 
 	ck_assert_int_eq(pthread_create(&ta, NULL, race, &a), 0);
 	ck_assert_int_eq(pthread_create(&tb, NULL, race, &b), 0);
-	while (!race_over(&r, 0) && (r.wins[0] < 200000 || r.wins[1] < 200000))
+	while (!lb_test_race_over(&r.stop, r.until, 0) && (r.wins[0] < 200000 || r.wins[1] < 200000))
 		usleep(10000);
 	atomic_store(&r.stop, true);
 	pthread_join(ta, NULL);

@@ -3,9 +3,13 @@
 #define LB_TESTS_UNIT_H
 
 #include <check.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -25,6 +29,22 @@
 static inline int lb_test_threads_overlap(void)
 {
 	return !RUNNING_ON_VALGRIND;
+}
+
+/*
+ * A race test's end, asked by each of its threads at step i: true once stop
+ * is set, or once the monotonic clock (lb_clock_ms()'s) reaches until_ms,
+ * looked at every 1024th step, which then sets stop. The racers ask it
+ * themselves: valgrind may not run the main thread for seconds meanwhile.
+ */
+static inline bool lb_test_race_over(atomic_bool *stop, uint64_t until_ms, unsigned long i)
+{
+	struct timespec ts;
+
+	if (i % 1024 == 0 && clock_gettime(CLOCK_MONOTONIC, &ts) == 0 &&
+	    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 >= until_ms)
+		atomic_store(stop, true);
+	return atomic_load(stop);
 }
 
 /* The tests of one test case, in order: LB_TESTS(test_a, test_b). */
