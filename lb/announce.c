@@ -144,7 +144,7 @@ static int pair_cmp(const void *x, const void *y)
 
 /*
  * cfg's VIP addresses and prefixes (port ranges ignored), sorted and each
- * once, with the services behind each.
+ * once, with the services behind each; empty without an announce block.
  */
 static int layout_build(struct layout *l, const struct lb_config *cfg)
 {
@@ -152,6 +152,9 @@ static int layout_build(struct layout *l, const struct lb_config *cfg)
 	struct pair *pairs;
 
 	memset(l, 0, sizeof(*l));
+	/* Nothing to announce, nothing to lay out (100,000 VIPs took 20 ms a reload). */
+	if (!cfg->announce.enabled)
+		return 0;
 	for (size_t i = 0; i < ns; i++)
 		n += cfg->services[i].n_vips;
 	pairs = calloc(n ? n : 1, sizeof(*pairs));
@@ -273,14 +276,10 @@ const struct lb_announce_state *lb_announce_state(const struct lb_announce *a)
 	return a->st;
 }
 
-int lb_announce_prepare(struct lb_announce *a, const struct lb_config *cfg, char *err,
-			size_t errlen)
+int lb_announce_open(struct lb_announce *a, const struct lb_config *cfg, char *err, size_t errlen)
 {
 	int rc;
 
-	if (a->have_next)
-		layout_free(&a->next);
-	a->have_next = false;
 	if (cfg->announce.enabled && !a->dev) {
 		rc = lb_nft_announce_open(&a->dev, cfg->announce.device, err, errlen);
 		if (rc < 0)
@@ -292,6 +291,17 @@ int lb_announce_prepare(struct lb_announce *a, const struct lb_config *cfg, char
 		lb_warn("announce: device %s stays until lb restarts (the config now says %s)",
 			a->dev_name, cfg->announce.device);
 	}
+	return 0;
+}
+
+int lb_announce_prepare(struct lb_announce *a, const struct lb_config *cfg, char *err,
+			size_t errlen)
+{
+	int rc;
+
+	if (a->have_next)
+		layout_free(&a->next);
+	a->have_next = false;
 	rc = layout_build(&a->next, cfg);
 	if (rc < 0) {
 		snprintf(err, errlen, "announce: out of memory");

@@ -85,11 +85,19 @@ struct lb_announce *lb_announce_alloc(void);
 void lb_announce_free(struct lb_announce *a);
 
 /*
- * The fallible half of taking cfg: opens the device when cfg has an
- * announce block and none is open, and lays out cfg's VIP addresses.
+ * Opens the device when cfg has an announce block and none is open (it
+ * needs CAP_NET_ADMIN: lb opens it before privileges go). Returns 0, or
+ * -errno with a one-line reason in err. A device name that differs from
+ * the open one is logged and ignored: the device changes only when lb
+ * restarts.
+ */
+int lb_announce_open(struct lb_announce *a, const struct lb_config *cfg, char *err, size_t errlen);
+
+/*
+ * The fallible half of taking cfg, after lb_announce_open(): lays out
+ * cfg's VIP addresses when it has an announce block (none without: a
+ * reload of 100,000 VIPs does not pay for what it will not announce).
  * Changes no route. Returns 0, or -errno with a one-line reason in err.
- * A device name that differs from the open one is logged and ignored:
- * the device changes only when lb restarts.
  */
 int lb_announce_prepare(struct lb_announce *a, const struct lb_config *cfg, char *err,
 			size_t errlen);

@@ -460,7 +460,7 @@ static char *take_errors(struct lb_str *b)
 	return s;
 }
 
-static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors)
+static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors, bool keep_tree)
 {
 	struct lb_config_ctx c = { 0 };
 	json_error_t jerr;
@@ -481,7 +481,10 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 		c.errors.oom = true;
 	else
 		parse_root(&c, root);
-	json_decref(root);
+	if (keep_tree && c.cfg)
+		c.cfg->tree = root;
+	else
+		json_decref(root);
 	if (c.n_errors || c.errors.oom || c.warnings.oom) {
 		lb_config_free(c.cfg);
 		free(c.warnings.s);
@@ -497,7 +500,7 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 
 struct lb_config *lb_config_parse(const char *text, char **errors)
 {
-	return parse_buffer(text, strlen(text), errors);
+	return parse_buffer(text, strlen(text), errors, false);
 }
 
 static int read_file(const char *path, char **out, size_t *out_len)
@@ -549,7 +552,7 @@ cleanup:
 	return ret;
 }
 
-struct lb_config *lb_config_load(const char *path, char **errors)
+static struct lb_config *load(const char *path, char **errors, bool keep_tree)
 {
 	struct lb_str b = { 0 };
 	struct lb_config *cfg;
@@ -564,15 +567,20 @@ struct lb_config *lb_config_load(const char *path, char **errors)
 		*errors = take_errors(&b);
 		return NULL;
 	}
-	cfg = parse_buffer(buf, len, errors);
+	cfg = parse_buffer(buf, len, errors, keep_tree);
 	free(buf);
 	return cfg;
+}
+
+struct lb_config *lb_config_load(const char *path, char **errors)
+{
+	return load(path, errors, false);
 }
 
 struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len)
 {
 	char *errors = NULL;
-	struct lb_config *cfg = lb_config_load(path, &errors);
+	struct lb_config *cfg = load(path, &errors, true);
 	struct lb_str one;
 	const char *p;
 
@@ -592,12 +600,21 @@ struct lb_config *lb_config_load_log(const char *path, const char *prefix, char 
 	return NULL;
 }
 
+void lb_config_drop_tree(struct lb_config *cfg)
+{
+	if (!cfg)
+		return;
+	json_decref(cfg->tree);
+	cfg->tree = NULL;
+}
+
 void lb_config_free(struct lb_config *cfg)
 {
 	size_t i;
 
 	if (!cfg)
 		return;
+	lb_config_drop_tree(cfg);
 	for (i = 0; i < cfg->n_services; i++)
 		lb_config_service_free(&cfg->services[i]);
 	free(cfg->services);

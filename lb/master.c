@@ -697,7 +697,9 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "shared memory: %s", strerror(-rc));
 		goto fail;
 	}
-	rc = lb_announce_prepare(m.announce, cfg, err, sizeof(err));
+	rc = lb_announce_open(m.announce, cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = lb_announce_prepare(m.announce, cfg, err, sizeof(err));
 	if (rc == 0)
 		rc = lb_peers_prepare(m.peers, cfg, err, sizeof(err));
 	if (rc == 0)
@@ -832,6 +834,8 @@ static void after_batch(void *arg)
 	lb_peers_sync(m.peers, open_connections(), lb_loop_now(m.loop));
 	lb_announce_sync(m.announce, lb_loop_now(m.loop));
 	lb_health_stop_list(&m.retired_health);
+	/* A reload answered: its config's JSON tree goes now. */
+	lb_config_drop_tree(m.cur->cfg);
 	while (*pg) {
 		struct gen *g = *pg;
 
@@ -928,7 +932,8 @@ int lb_master_run(const char *config_path, struct lb_config *cfg)
 		goto out;
 	}
 	/* Nothing is announced before lb is ready; the device must exist before privileges go. */
-	if (lb_announce_prepare(m.announce, cfg, err, sizeof(err)) < 0) {
+	if (lb_announce_open(m.announce, cfg, err, sizeof(err)) < 0 ||
+	    lb_announce_prepare(m.announce, cfg, err, sizeof(err)) < 0) {
 		lb_err("%s", err);
 		goto out;
 	}

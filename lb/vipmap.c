@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lb/hash.h"
 #include "lb/vipmap.h"
 
 #define NONE UINT32_MAX
@@ -62,7 +63,12 @@ static uint64_t key_hash(const union lb_sockaddr *masked, unsigned int plen)
 
 	for (size_t i = 0; i < len; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h ^ h >> 29;
+	/*
+	 * A multiply carries bits only upwards: the low bits that pick the
+	 * bucket would see only the addresses' low bits, and 100,000 VIPs
+	 * of one /16 probed long runs (a third of parsing their config).
+	 */
+	return lb_hash_mix64(h);
 }
 
 static bool same_prefix(const union lb_sockaddr *a, const union lb_sockaddr *b)
@@ -118,6 +124,32 @@ static int by_plen(const void *a, const void *b)
 	if (x->service != y->service)
 		return x->service < y->service ? -1 : 1;
 	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * order = the VIPs in by_plen order: a stable counting sort on the prefix
+ * length, which leaves VIPs given in config order (as the config parser
+ * gives them) in order within a length; a length whose VIPs came in
+ * another order is sorted. O(n) where qsort took 5 ms of 100,000.
+ */
+static void sort_by_plen(const struct lb_vipmap_vip *vips, size_t n,
+			 const struct lb_vipmap_vip **order)
+{
+	size_t start[130] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		start[vips[i].plen + 1]++;
+	for (unsigned int p = 1; p < 130; p++)
+		start[p] += start[p - 1];
+	for (size_t i = 0; i < n; i++)
+		order[start[vips[i].plen]++] = &vips[i];
+	/* start[p] is now the end of length p's run. */
+	for (size_t p = 0, from = 0; p < 129; from = start[p++])
+		for (size_t i = from + 1; i < start[p]; i++)
+			if (by_plen(&order[i - 1], &order[i]) > 0) {
+				qsort(order + from, start[p] - from, sizeof(*order), by_plen);
+				break;
+			}
 }
 
 /* Enters vip unless it clashes with one entered before. */
@@ -179,9 +211,7 @@ struct lb_vipmap *lb_vipmap_build(const struct lb_vipmap_vip *vips, size_t n,
 	}
 	m->mask = (uint32_t)(buckets - 1);
 	memset(m->buckets, 0xff, buckets * sizeof(*m->buckets));
-	for (size_t i = 0; i < n; i++)
-		order[i] = &vips[i];
-	qsort(order, n, sizeof(*order), by_plen);
+	sort_by_plen(vips, n, order);
 	for (size_t i = 0; i < n; i++)
 		enter(m, order[i], clash, arg);
 	free(order);

@@ -184,12 +184,12 @@ static void setup(void)
 	ck_assert_ptr_nonnull(shm);
 	ann = lb_announce_alloc();
 	ck_assert_ptr_nonnull(ann);
-	/* The block appears after prepare, so no device is opened: no root needed. */
-	ck_assert_int_eq(lb_announce_prepare(ann, cfg, err, sizeof(err)), 0);
+	/* A block but no device (lb_announce_open not called): no root needed. */
 	cfg->announce.enabled = true;
 	cfg->announce.table = 200;
 	cfg->announce.protocol = 250;
 	cfg->announce.settle_ms = 2000;
+	ck_assert_int_eq(lb_announce_prepare(ann, cfg, err, sizeof(err)), 0);
 	lb_announce_use(ann, cfg, shm);
 	now = 1000;
 }
@@ -357,9 +357,9 @@ START_TEST(test_reload)
 	ck_assert_ptr_nonnull(cfg2);
 	shm2 = lb_shm_create_next(shm, cfg, cfg2);
 	ck_assert_ptr_nonnull(shm2);
-	ck_assert_int_eq(lb_announce_prepare(ann, cfg2, err, sizeof(err)), 0);
 	cfg2->announce = cfg->announce;
 	cfg2->announce.device = NULL;
+	ck_assert_int_eq(lb_announce_prepare(ann, cfg2, err, sizeof(err)), 0);
 	lb_announce_use(ann, cfg2, shm2);
 	sync_now();
 	ck_assert_uint_eq(lb_announce_state(ann)->n_vips, 1);
@@ -368,6 +368,33 @@ START_TEST(test_reload)
 	ann = NULL;
 	lb_shm_destroy(shm2);
 	lb_config_free(cfg2);
+}
+END_TEST
+
+/*
+ * A reload without the block lays nothing out (and shows nothing); one
+ * that brings the block back lays every VIP out again.
+ */
+START_TEST(test_reload_unconfigured)
+{
+	const struct lb_announce_state *st = lb_announce_state(ann);
+	char err[256];
+
+	sync_now();
+	ck_assert_uint_eq(st->n_vips, 5);
+	cfg->announce.enabled = false;
+	ck_assert_int_eq(lb_announce_prepare(ann, cfg, err, sizeof(err)), 0);
+	lb_announce_use(ann, cfg, shm);
+	sync_now();
+	ck_assert(!st->configured);
+	ck_assert_uint_eq(st->n_vips, 0);
+	cfg->announce.enabled = true;
+	ck_assert_int_eq(lb_announce_prepare(ann, cfg, err, sizeof(err)), 0);
+	lb_announce_use(ann, cfg, shm);
+	sync_now();
+	ck_assert(st->configured);
+	ck_assert_uint_eq(st->n_vips, 5);
+	ck_assert_str_eq(why("198.18.128.0/20"), "lb is starting");
 }
 END_TEST
 
@@ -389,6 +416,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_prefix);
 	tcase_add_test(tc, test_drain);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_reload_unconfigured);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "lb/config.h"
 #include "lb/log.h"
 #include "tests/config_fixture.h"
@@ -689,6 +691,37 @@ static void write_temp(char *path, const char *data, size_t len)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/*
+ * lb_config_load_log() (a running lb's reload) keeps the JSON tree for
+ * the master to free after answering; the others free it at once. The
+ * tree is the one the config came from, and dropping it twice is fine.
+ */
+START_TEST(test_load_keeps_tree)
+{
+	char path[4096], msg[256], *errors = NULL;
+	struct lb_config *cfg;
+
+	srcdir_path("docs/examples/lab.json", path, sizeof(path));
+	cfg = lb_config_load(path, &errors);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_ptr_null(cfg->tree);
+	lb_config_free(cfg);
+	cfg = lb_config_load_log(path, "test: ", msg, sizeof(msg));
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_ptr_nonnull(cfg->tree);
+	ck_assert_uint_eq(json_array_size(json_object_get(cfg->tree, "services")), cfg->n_services);
+	lb_config_drop_tree(cfg);
+	ck_assert_ptr_null(cfg->tree);
+	lb_config_drop_tree(cfg);
+	ck_assert_str_eq(cfg->services[0].name, "web");
+	lb_config_free(cfg);
+	/* Freed with the config when never dropped (valgrind and ASan would see a leak). */
+	cfg = lb_config_load_log(path, "test: ", msg, sizeof(msg));
+	ck_assert_ptr_nonnull(cfg);
+	lb_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_load_errors)
 {
 	static const char bad[] = "{\"services\": [\n\t{\"name\": \"web\"}\n],\n\"workers\": \"a\"}";
@@ -789,7 +822,8 @@ int main(void)
 				 LB_TESTS(test_full, test_workers_auto, test_defaults, test_control_group,
 					  test_user_group, test_default_group, test_many_errors, test_find_service,
 					  test_has_family, test_load_lab, test_load_minimal,
-					  test_load_full, test_load_errors, test_http, test_announce));
+					  test_load_full, test_load_keeps_tree, test_load_errors, test_http,
+					  test_announce));
 
 	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));
 	tcase_add_loop_test(tc, test_log_level, 0, sizeof(log_levels) / sizeof(log_levels[0]));

@@ -7,6 +7,8 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -736,6 +738,144 @@ START_TEST(test_diff)
 }
 END_TEST
 
+/* The keys of one set-element message, appended to keys[*n] (len bytes each). */
+static void elem_keys(const struct nlmsghdr *nlh, uint8_t *keys, size_t *n, uint32_t len)
+{
+	const struct nlattr *a, *list = NULL;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+		if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_ELEMENTS)
+			list = a;
+	ck_assert_ptr_nonnull(list);
+	mnl_attr_for_each_nested(a, list) {
+		const struct nlattr *k, *v;
+
+		mnl_attr_for_each_nested(k, a) {
+			if (mnl_attr_get_type(k) != NFTA_SET_ELEM_KEY)
+				continue;
+			mnl_attr_for_each_nested(v, k) {
+				ck_assert_uint_eq(mnl_attr_get_payload_len(v), len);
+				memcpy(keys + (*n)++ * len, mnl_attr_get_payload(v), len);
+			}
+		}
+	}
+}
+
+#define MANY_SPACE 4096		/* 1,024 addresses times 4 ports */
+#define MANY_VIPS 3000
+
+static void many_vip(struct sockaddr_storage *ss, unsigned int i)
+{
+	static const uint16_t ports[] = { 80, 443, 8080, 65535 };
+	char ip[32];
+
+	snprintf(ip, sizeof(ip), "198.18.%u.%u", 100 + (i >> 2) / 256, (i >> 2) % 256);
+	vip4(ss, ip, ports[i & 3]);
+}
+
+/* The key space index of an 8-byte IPv4 key made by many_vip(). */
+static unsigned int many_index(const uint8_t *k)
+{
+	unsigned int port = (unsigned int)k[4] << 8 | k[5];
+
+	return (((unsigned int)(k[2] - 100) << 8 | k[3]) << 2) |
+	       (port == 80 ? 0 : port == 443 ? 1 : port == 8080 ? 2 : 3);
+}
+
+/*
+ * Thousands of VIPs drawn with repeats, in random order: every set's
+ * elements go out sorted and once each, and a diff between two such
+ * configs deletes and adds exactly the difference (what the radix sort
+ * and the one-pass merge must get right at scale).
+ */
+START_TEST(test_diff_many)
+{
+	static struct sockaddr_storage a_vips[MANY_VIPS], b_vips[MANY_VIPS];
+	static uint8_t keys[2 * MANY_VIPS * 8];
+	bool in_a[MANY_SPACE] = { 0 }, in_b[MANY_SPACE] = { 0 };
+	struct lb_nft_spec a = spec, b = spec;
+	size_t want_del = 0, want_add = 0, n_del = 0, n_add = 0, added, removed;
+	struct mnl_nlmsg_batch *batch;
+	uint32_t seq = SEQ0;
+	char *big = malloc(1 << 20);
+	int len;
+
+	ck_assert_ptr_nonnull(big);
+	srand(21);
+	for (unsigned int i = 0; i < MANY_VIPS; i++) {
+		unsigned int x = (unsigned int)rand() % MANY_SPACE, y = (unsigned int)rand() % MANY_SPACE;
+
+		many_vip(&a_vips[i], x);
+		many_vip(&b_vips[i], y);
+		in_a[x] = in_b[y] = true;
+	}
+	for (unsigned int i = 0; i < MANY_SPACE; i++) {
+		want_del += in_a[i] && !in_b[i];
+		want_add += in_b[i] && !in_a[i];
+	}
+	a.vips = a_vips, a.n_vips = MANY_VIPS;
+	b.vips = b_vips, b.n_vips = MANY_VIPS;
+	batch = mnl_nlmsg_batch_start(big, (1 << 20) - 65536);
+	ck_assert_int_eq(lb_nft_ruleset_diff_build(&a, &b, batch, &seq, &added, &removed), 0);
+	ck_assert_uint_eq(removed, want_del);
+	ck_assert_uint_eq(added, want_add);
+	len = (int)mnl_nlmsg_batch_size(batch);
+	for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)big; mnl_nlmsg_ok(nlh, len);
+	     nlh = mnl_nlmsg_next(nlh, &len)) {
+		uint16_t type = nlh->nlmsg_type & 0xff;
+		size_t at = n_del + n_add;
+
+		ck_assert(type == NFT_MSG_DELSETELEM || type == NFT_MSG_NEWSETELEM);
+		/* Every delete before the first add. */
+		ck_assert(type == NFT_MSG_NEWSETELEM || n_add == 0);
+		/* Adds after deletes, in the same array. */
+		if (type == NFT_MSG_DELSETELEM)
+			elem_keys(nlh, keys, &n_del, 8);
+		else
+			elem_keys(nlh, keys + n_del * 8, &n_add, 8);
+		ck_assert_uint_gt(n_del + n_add, at);
+	}
+	mnl_nlmsg_batch_stop(batch);
+	ck_assert_uint_eq(n_del, want_del);
+	ck_assert_uint_eq(n_add, want_add);
+	for (size_t i = 0; i < n_del + n_add; i++) {
+		unsigned int x = many_index(keys + i * 8);
+
+		ck_assert(i < n_del ? in_a[x] && !in_b[x] : in_b[x] && !in_a[x]);
+		/* Sorted and once each, within deletes and within adds. */
+		if (i && i != n_del)
+			ck_assert_int_lt(memcmp(keys + (i - 1) * 8, keys + i * 8, 8), 0);
+	}
+	/* A whole table of the same: sorted, once each. */
+	batch = mnl_nlmsg_batch_start(big, (1 << 20) - 65536);
+	seq = SEQ0;
+	ck_assert_int_eq(lb_nft_ruleset_build(&b, batch, &seq), 0);
+	len = (int)mnl_nlmsg_batch_size(batch);
+	n_add = 0;
+	for (const struct nlmsghdr *nlh = (const struct nlmsghdr *)big; mnl_nlmsg_ok(nlh, len);
+	     nlh = mnl_nlmsg_next(nlh, &len)) {
+		const struct nlattr *at;
+		bool vips4 = false;
+
+		if ((nlh->nlmsg_type & 0xff) != NFT_MSG_NEWSETELEM)
+			continue;
+		mnl_attr_for_each(at, nlh, sizeof(struct nfgenmsg))
+			if (mnl_attr_get_type(at) == NFTA_SET_ELEM_LIST_SET)
+				vips4 = !strcmp(mnl_attr_get_str(at), "vips4");
+		if (vips4)
+			elem_keys(nlh, keys, &n_add, 8);
+	}
+	mnl_nlmsg_batch_stop(batch);
+	want_add = 0;
+	for (unsigned int i = 0; i < MANY_SPACE; i++)
+		want_add += in_b[i];
+	ck_assert_uint_eq(n_add, want_add);
+	for (size_t i = 1; i < n_add; i++)
+		ck_assert_int_lt(memcmp(keys + (i - 1) * 8, keys + i * 8, 8), 0);
+	free(big);
+}
+END_TEST
+
 int main(void)
 {
 	return lb_test_main("ruleset", setup, NULL, 0,
@@ -743,5 +883,6 @@ int main(void)
 				     test_elements, test_chain, test_rule_socket, test_rule_tproxy4,
 				     test_rule_tproxy6, test_icmp_sets, test_rule_icmp,
 				     test_empty_vips, test_invalid_spec, test_batch_full,
-				     test_print, test_print_empty, test_ranges, test_diff));
+				     test_print, test_print_empty, test_ranges, test_diff,
+				     test_diff_many));
 }

@@ -133,7 +133,55 @@ START_TEST(test_against_scan)
 }
 END_TEST
 
+/*
+ * The VIPs in any order: the same ones are left out as when they come in
+ * config order (the earlier of two that clash at one prefix length is
+ * kept), whatever order the map was given them in.
+ */
+START_TEST(test_any_order)
+{
+	static struct lb_vipmap_vip shuffled[N];
+	static bool in_order[N];
+	struct lb_vipmap *m;
+
+	for (size_t i = 0; i < N; i++) {
+		struct lb_vipmap_vip *v = &vips[i];
+		bool v6 = next_rand() % 3 == 0;
+
+		rand_addr(&v->addr, v6);
+		v->plen = (uint8_t)(next_rand() % 2 ? (v6 ? 128 : 32) : (v6 ? 126 : 30));
+		lb_vipmap_mask(&v->addr, v->plen);
+		lb_addr_set_port(&v->addr, 80);
+		v->port_last = 80;
+		v->protocols = 1;
+		v->service = (uint32_t)i;
+		kept[i] = true;
+	}
+	m = lb_vipmap_build(vips, N, on_clash, NULL);
+	ck_assert_ptr_nonnull(m);
+	lb_vipmap_free(m);
+	ck_assert_uint_gt(n_clash, 100);
+	memcpy(in_order, kept, sizeof(kept));
+	memcpy(shuffled, vips, sizeof(vips));
+	for (size_t i = N - 1; i > 0; i--) {
+		size_t j = next_rand() % (i + 1);
+		struct lb_vipmap_vip t = shuffled[i];
+
+		shuffled[i] = shuffled[j];
+		shuffled[j] = t;
+	}
+	for (size_t i = 0; i < N; i++)
+		kept[i] = true;
+	m = lb_vipmap_build(shuffled, N, on_clash, NULL);
+	ck_assert_ptr_nonnull(m);
+	for (size_t i = 0; i < N; i++)
+		ck_assert_msg(kept[i] == in_order[i], "VIP %zu: %s in order, %s shuffled", i,
+			      in_order[i] ? "kept" : "left out", kept[i] ? "kept" : "left out");
+	lb_vipmap_free(m);
+}
+END_TEST
+
 int main(void)
 {
-	return lb_test_main("vipmap", NULL, NULL, 60, LB_TESTS(test_against_scan));
+	return lb_test_main("vipmap", NULL, NULL, 60, LB_TESTS(test_against_scan, test_any_order));
 }

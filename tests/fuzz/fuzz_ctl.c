@@ -61,13 +61,13 @@ static void init(void)
 	st.start_ms = lb_clock_ms();
 	st.generation = 1;
 	atomic_store(&shm->workers[0].pid, 100);
-	/* drain-gateway and resume-gateway act on it; prepared without a block, so no device. */
+	/* drain-gateway and resume-gateway act on it; never opened, so no device. */
 	announce = lb_announce_alloc();
-	if (!announce || lb_announce_prepare(announce, cfg, (char[128]){ 0 }, 128) < 0)
-		abort();
 	cfg->announce.enabled = true;
 	cfg->announce.table = 200;
 	cfg->announce.protocol = 250;
+	if (!announce || lb_announce_prepare(announce, cfg, (char[128]){ 0 }, 128) < 0)
+		abort();
 	lb_announce_use(announce, cfg, shm);
 	lb_announce_ready(announce, lb_clock_ms());
 	st.announce = announce;
