@@ -14,6 +14,7 @@
 
 #include "lb/config.h"
 #include "lb/config_priv.h"
+#include "lb/json.h"
 #include "lb/log.h"
 #include "lb/vipmap.h"
 
@@ -467,8 +468,11 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 	json_t *root;
 
 	*errors = NULL;
-	/* Duplicate keys would otherwise silently keep the last value. */
-	root = json_loadb(buf, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+	/*
+	 * json_loadb(JSON_DECODE_ANY | JSON_REJECT_DUPLICATES), faster: duplicate
+	 * keys would otherwise silently keep the last value.
+	 */
+	root = lb_json_loadb(buf, len, &jerr);
 	if (!root) {
 		lb_str_printf(&c.errors, "line %d, column %d: ", jerr.line, jerr.column);
 		lb_str_escape(&c.errors, jerr.text, 0);
