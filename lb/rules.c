@@ -42,6 +42,7 @@ struct spec {
 	struct lb_nft_route_spec route;
 	struct sockaddr_storage *vips;	/* owned; nft.vips points here */
 	struct lb_nft_range *ranges;	/* owned; nft.ranges points here */
+	size_t n_vips, n_ranges;	/* their sizes: TCP entries from the front, UDP from the back */
 	/* Ownership, when the config has it: nft.owner points to own.owner. */
 	struct lb_rules_owner_spec own;
 	struct lb_nft_clients *clients;	/* owned, nft.clients; their VIPs point into vips, ranges */
@@ -126,9 +127,9 @@ static struct lb_nft_prefix *prefixes_copy(struct lb_nft_prefix *to, const struc
  * The per-client rules of cfg's services that have lists or a rate, each
  * named by its service's index. spec_init lays a service's VIPs out in
  * s->vips and s->ranges in service order: TCP ones from the front, UDP
- * ones from the back (2n entries each).
+ * ones from the back.
  */
-static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
+static int clients_init(struct spec *s, const struct lb_config *cfg)
 {
 	size_t n_prefixes = 0, k = 0, p = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
@@ -156,11 +157,11 @@ static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
 			.id = (uint32_t)i,
 			.vips = s->vips + tcp - nt,
 			.n_vips = nt,
-			.udp_vips = s->vips + 2 * n - udp,
+			.udp_vips = s->vips + s->n_vips - udp,
 			.n_udp_vips = nu,
 			.ranges = s->ranges + tcp_r - nt_r,
 			.n_ranges = nt_r,
-			.udp_ranges = s->ranges + 2 * n - udp_r,
+			.udp_ranges = s->ranges + s->n_ranges - udp_r,
 			.n_udp_ranges = nu_r,
 			.allow = cl->allow ? prefixes_copy(s->prefixes + p, cl->allow, cl->n_allow) : NULL,
 			.n_allow = cl->n_allow,
@@ -182,14 +183,20 @@ static int clients_init(struct spec *s, const struct lb_config *cfg, size_t n)
 
 static int spec_init(struct spec *s, const struct lb_config *cfg, const struct lb_rules_owner *own)
 {
-	size_t n = 0, tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
+	size_t tcp = 0, udp = 0, tcp_r = 0, udp_r = 0;
 
 	memset(s, 0, sizeof(*s));
-	for (size_t i = 0; i < cfg->n_services; i++)
-		n += cfg->services[i].n_vips;
+	/* Sized exactly: zeroing room for every VIP twice cost 10 ms at 100,000. */
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct lb_service_conf *svc = &cfg->services[i];
+		size_t both = !!(svc->protocols & LB_PROTO_TCP) + !!(svc->protocols & LB_PROTO_UDP);
+
+		for (size_t j = 0; j < svc->n_vips; j++)
+			*(lb_config_vip_single(svc, j) ? &s->n_vips : &s->n_ranges) += both;
+	}
 	/* A tcp+udp VIP is in both: TCP from the front, UDP from the back. */
-	s->vips = calloc(n ? 2 * n : 1, sizeof(*s->vips));
-	s->ranges = calloc(n ? 2 * n : 1, sizeof(*s->ranges));
+	s->vips = calloc(s->n_vips ? s->n_vips : 1, sizeof(*s->vips));
+	s->ranges = calloc(s->n_ranges ? s->n_ranges : 1, sizeof(*s->ranges));
 	if (!s->vips || !s->ranges) {
 		spec_fini(s);
 		return -ENOMEM;
@@ -203,11 +210,11 @@ static int spec_init(struct spec *s, const struct lb_config *cfg, const struct l
 			if ((svc->protocols & LB_PROTO_TCP) && single)
 				memcpy(&s->vips[tcp++], &svc->vips[j], sizeof(svc->vips[j]));
 			if ((svc->protocols & LB_PROTO_UDP) && single)
-				memcpy(&s->vips[2 * n - ++udp], &svc->vips[j], sizeof(svc->vips[j]));
+				memcpy(&s->vips[s->n_vips - ++udp], &svc->vips[j], sizeof(svc->vips[j]));
 			if ((svc->protocols & LB_PROTO_TCP) && !single)
 				vip_range(svc, j, &s->ranges[tcp_r++]);
 			if ((svc->protocols & LB_PROTO_UDP) && !single)
-				vip_range(svc, j, &s->ranges[2 * n - ++udp_r]);
+				vip_range(svc, j, &s->ranges[s->n_ranges - ++udp_r]);
 		}
 	}
 	s->nft = (struct lb_nft_spec){
@@ -216,11 +223,11 @@ static int spec_init(struct spec *s, const struct lb_config *cfg, const struct l
 		.port = cfg->intercept.port,
 		.vips = s->vips,
 		.n_vips = tcp,
-		.udp_vips = s->vips + 2 * n - udp,
+		.udp_vips = s->vips + s->n_vips - udp,
 		.n_udp_vips = udp,
 		.ranges = s->ranges,
 		.n_ranges = tcp_r,
-		.udp_ranges = s->ranges + 2 * n - udp_r,
+		.udp_ranges = s->ranges + s->n_ranges - udp_r,
 		.n_udp_ranges = udp_r,
 	};
 	s->route = (struct lb_nft_route_spec){
@@ -232,7 +239,7 @@ static int spec_init(struct spec *s, const struct lb_config *cfg, const struct l
 	};
 	if (cfg->ownership.enabled)
 		s->nft.owner = &s->own.owner;
-	if (clients_init(s, cfg, n) < 0 ||
+	if (clients_init(s, cfg) < 0 ||
 	    (cfg->ownership.enabled && lb_rules_owner_spec_init(&s->own, cfg, own) < 0)) {
 		spec_fini(s);
 		return -ENOMEM;

@@ -113,7 +113,11 @@ static int vips_check(const struct sockaddr_storage *vips, size_t n)
 	return 0;
 }
 
-static int spec_check(const struct lb_nft_spec *spec)
+/*
+ * Whether spec can be built; with elems, its VIPs too (a walk of every
+ * one: only builds that send them pay for it).
+ */
+static int spec_check(const struct lb_nft_spec *spec, bool elems)
 {
 	size_t len;
 	int ret;
@@ -129,10 +133,10 @@ static int spec_check(const struct lb_nft_spec *spec)
 	/* Port 0 would make tproxy keep the original port: not lb's listener. */
 	if (spec->port == 0)
 		return -EINVAL;
-	ret = vips_check(spec->vips, spec->n_vips);
-	if (!ret)
+	ret = elems ? vips_check(spec->vips, spec->n_vips) : 0;
+	if (!ret && elems)
 		ret = vips_check(spec->udp_vips, spec->n_udp_vips);
-	for (size_t i = 0; !ret && i < spec->n_ranges + spec->n_udp_ranges; i++) {
+	for (size_t i = 0; !ret && elems && i < spec->n_ranges + spec->n_udp_ranges; i++) {
 		const struct lb_nft_range *r = i < spec->n_ranges ? &spec->ranges[i] :
 					       &spec->udp_ranges[i - spec->n_ranges];
 
@@ -637,7 +641,7 @@ static int ruleset_build(const struct lb_nft_spec *spec, bool bare, struct mnl_n
 {
 	int ret;
 
-	ret = spec_check(spec);
+	ret = spec_check(spec, !bare);
 	if (ret)
 		return ret;
 	/*
@@ -718,8 +722,7 @@ bool lb_nft_ruleset_same_shape(const struct lb_nft_spec *a, const struct lb_nft_
 	struct mnl_nlmsg_batch *x, *y;
 	bool same = false;
 
-	if (spec_check(a) || spec_check(b))
-		return false;
+	/* An invalid spec builds no batch. */
 	x = bare_batch(a, &ba);
 	y = bare_batch(b, &bb);
 	if (x && y)
@@ -739,7 +742,7 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 			      struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
 			      size_t *removed)
 {
-	int ret = spec_check(next);
+	int ret = spec_check(next, true);
 
 	return ret ? ret : lb_nft_vipset_diff_msgs(old, next, batch, seq, added, removed);
 }
@@ -747,7 +750,7 @@ int lb_nft_ruleset_diff_build(const struct lb_nft_spec *old, const struct lb_nft
 int lb_nft_ruleset_owner_diff_build(const struct lb_nft_spec *old, const struct lb_nft_spec *next,
 				    struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *changed)
 {
-	int ret = spec_check(next);
+	int ret = spec_check(next, false);
 
 	*changed = 0;
 	return ret ? ret : lb_nft_owner_diff_msgs(old, next, batch, seq, changed);
@@ -796,7 +799,7 @@ int lb_nft_ruleset_print(const struct lb_nft_spec *spec, FILE *out)
 	unsigned int m;
 	int ret;
 
-	ret = spec_check(spec);
+	ret = spec_check(spec, true);
 	if (ret)
 		return ret;
 	m = spec->mark;
