@@ -604,12 +604,23 @@ struct lb_config *lb_config_load_log(const char *path, const char *prefix, char 
 	return NULL;
 }
 
+struct json_t *lb_config_take_tree(struct lb_config *cfg)
+{
+	json_t *tree = cfg ? cfg->tree : NULL;
+
+	if (cfg)
+		cfg->tree = NULL;
+	return tree;
+}
+
+void lb_config_tree_free(struct json_t *tree)
+{
+	json_decref(tree);
+}
+
 void lb_config_drop_tree(struct lb_config *cfg)
 {
-	if (!cfg)
-		return;
-	json_decref(cfg->tree);
-	cfg->tree = NULL;
+	lb_config_tree_free(lb_config_take_tree(cfg));
 }
 
 void lb_config_free(struct lb_config *cfg)

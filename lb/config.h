@@ -218,13 +218,20 @@ struct lb_config *lb_config_load(const char *path, char **errors);
  * lb_config_load() for a running lb: each error line is logged after
  * prefix, and msg gets "PATH: " and all of them joined by ';', cut to len,
  * for a one-line status or reply. The config keeps its JSON tree until
- * lb_config_drop_tree() or lb_config_free(): freeing the tree of 100,000
- * VIPs takes 15-50 ms, which a reload can spend after answering.
+ * lb_config_take_tree(), lb_config_drop_tree() or lb_config_free():
+ * freeing the tree of 100,000 VIPs takes 15-20 ms, which a reload can
+ * spend on another thread while it applies the config.
  */
 struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len);
 
 /* Frees cfg's JSON tree, if it kept one (nothing reads it after the load). */
 void lb_config_drop_tree(struct lb_config *cfg);
+
+/* cfg's JSON tree, now the caller's to free with lb_config_tree_free(); NULL if none. */
+struct json_t *lb_config_take_tree(struct lb_config *cfg);
+
+/* Frees a tree from lb_config_take_tree(); NULL is fine. Safe on any thread. */
+void lb_config_tree_free(struct json_t *tree);
 
 void lb_config_free(struct lb_config *cfg);
 

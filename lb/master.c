@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -642,6 +643,46 @@ static void trim_heap(void)
 #endif
 }
 
+static void *tree_free_main(void *tree)
+{
+	lb_config_tree_free(tree);
+	return NULL;
+}
+
+/*
+ * Frees cfg's JSON tree on a thread of its own while the reload applies
+ * the config on this one (at 100,000 VIPs, 15-20 ms of frees that would
+ * otherwise delay the answer). Returns false when the tree was freed here
+ * instead. The thread is joined (tree_free_join) before any fork: the
+ * workers must not be forked from a process with two threads, nor
+ * inherit the tree's pages.
+ */
+static bool tree_free_start(pthread_t *t, struct lb_config *cfg)
+{
+	struct json_t *tree = lb_config_take_tree(cfg);
+	sigset_t all, old;
+	int rc;
+
+	if (!tree)
+		return false;
+	/* Signals stay with the loop's thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(t, NULL, tree_free_main, tree);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		return true;
+	lb_config_tree_free(tree);
+	return false;
+}
+
+static void tree_free_join(pthread_t t, bool *running)
+{
+	if (*running)
+		pthread_join(t, NULL);
+	*running = false;
+}
+
 /*
  * Re-reads the config and, only when it is valid and its rules applied,
  * starts a new generation of workers on the (mostly same) listening
@@ -658,6 +699,8 @@ static int reload(char *msg, size_t len)
 	struct gen *g = NULL, *old = m.cur;
 	char err[512];
 	unsigned int n, started;
+	pthread_t tree_thread;
+	bool tree_freeing;
 	int rc;
 
 	if (m.stopping) {
@@ -667,14 +710,17 @@ static int reload(char *msg, size_t len)
 	cfg = lb_config_load_log(m.config_path, "reload: ", msg, len);
 	if (!cfg)
 		return -EINVAL;
+	tree_freeing = tree_free_start(&tree_thread, cfg);
 	if (lb_priv_check(cfg) < 0) {
 		snprintf(msg, len, "cannot run workers as %s:%s (see the log)", cfg->user, cfg->group);
+		tree_free_join(tree_thread, &tree_freeing);
 		lb_config_free(cfg);
 		return -EPERM;
 	}
 	/* Warnings are logged and the config applies; errors keep the running one. */
 	if (lb_preflight_config_log(cfg, "reload: ", err, sizeof(err)) < 0) {
 		snprintf(msg, len, "%s: %s", m.config_path, err);
+		tree_free_join(tree_thread, &tree_freeing);
 		lb_config_free(cfg);
 		return -EINVAL;
 	}
@@ -726,6 +772,7 @@ static int reload(char *msg, size_t len)
 	old->retiring = true;
 	old->next = m.old;
 	m.old = old;
+	tree_free_join(tree_thread, &tree_freeing);
 	trim_heap();
 	started = start_gen(g);
 	/*
@@ -762,6 +809,7 @@ static int reload(char *msg, size_t len)
 	lb_info("reload: %s", msg);
 	return 0;
 fail:
+	tree_free_join(tree_thread, &tree_freeing);
 	lb_listener_set_giveback(&ls, &m.ls);
 	if (g) {
 		g->cfg = NULL;
@@ -834,8 +882,6 @@ static void after_batch(void *arg)
 	lb_peers_sync(m.peers, open_connections(), lb_loop_now(m.loop));
 	lb_announce_sync(m.announce, lb_loop_now(m.loop));
 	lb_health_stop_list(&m.retired_health);
-	/* A reload answered: its config's JSON tree goes now. */
-	lb_config_drop_tree(m.cur->cfg);
 	while (*pg) {
 		struct gen *g = *pg;
 

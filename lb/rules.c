@@ -84,6 +84,8 @@ struct lb_rules {
 
 static void spec_fini(struct spec *s)
 {
+	lb_nft_keys_free(s->nft.keys);
+	s->nft.keys = NULL;
 	free(s->vips);
 	free(s->ranges);
 	lb_rules_owner_spec_fini(&s->own);
@@ -237,6 +239,8 @@ static int spec_init(struct spec *s, const struct lb_config *cfg, const struct l
 		.ipv4 = lb_config_has_family(cfg, AF_INET),
 		.ipv6 = lb_config_has_family(cfg, AF_INET6),
 	};
+	/* Its sets' keys, kept for the next reload's diff (without them, built again). */
+	s->nft.keys = lb_nft_keys_alloc();
 	if (cfg->ownership.enabled)
 		s->nft.owner = &s->own.owner;
 	if (clients_init(s, cfg) < 0 ||

@@ -97,7 +97,16 @@ struct lb_nft_spec {
 	const struct lb_nft_clients *clients;	/* services with per-client rules */
 	size_t n_clients;
 	const struct lb_nft_owner *owner;	/* NULL: no ownership chains */
+	/*
+	 * Optional (lb_nft_keys_alloc): keeps the sorted keys of the VIP sets
+	 * once a build made them, for the next reload's diff against this
+	 * spec. Its VIPs must not change while it is set.
+	 */
+	struct lb_nft_keys *keys;
 };
+
+struct lb_nft_keys *lb_nft_keys_alloc(void);
+void lb_nft_keys_free(struct lb_nft_keys *keys);
 
 /*
  * Appends to batch the messages of one transaction that replaces table

@@ -41,6 +41,26 @@ static void keys_free(struct keys *k)
 	k->n = 0;
 }
 
+/* A spec's keys, set by set, as keys_get() built them. */
+struct lb_nft_keys {
+	struct keys set[LB_NFT_VS_N];
+	bool built[LB_NFT_VS_N];
+};
+
+struct lb_nft_keys *lb_nft_keys_alloc(void)
+{
+	return calloc(1, sizeof(struct lb_nft_keys));
+}
+
+void lb_nft_keys_free(struct lb_nft_keys *keys)
+{
+	if (!keys)
+		return;
+	for (int vs = 0; vs < LB_NFT_VS_N; vs++)
+		keys_free(&keys->set[vs]);
+	free(keys);
+}
+
 void lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
 {
 	memset(key, 0, LB_NFT_KEY_MAX);
@@ -180,6 +200,31 @@ static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct 
 	return 0;
 }
 
+/*
+ * The keys of set vs: the spec's kept ones (built now if not yet, and
+ * kept), borrowed, or built into *own for the caller to free. *k points
+ * to them. Returns 0 or -ENOMEM.
+ */
+static int keys_get(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct keys *own,
+		    const struct keys **k)
+{
+	struct lb_nft_keys *kept = spec->keys;
+	int ret;
+
+	*own = (struct keys){ 0 };
+	if (kept && kept->built[vs]) {
+		*k = &kept->set[vs];
+		return 0;
+	}
+	ret = keys_build(spec, vs, kept ? &kept->set[vs] : own);
+	if (ret)
+		return ret;
+	if (kept)
+		kept->built[vs] = true;
+	*k = kept ? &kept->set[vs] : own;
+	return 0;
+}
+
 bool lb_nft_vipset_exists(const struct lb_nft_spec *spec, enum lb_nft_vs vs)
 {
 	const struct sockaddr_storage *vips;
@@ -268,15 +313,16 @@ int lb_nft_vipset_msgs(const struct lb_nft_spec *spec, bool bare, struct mnl_nlm
 		if (lb_nft_vipset_exists(spec, vs))
 			ret = set_msg(spec, &lb_nft_vipsets[vs], batch, seq);
 	for (int vs = 0; vs < LB_NFT_VS_N && !ret && !bare; vs++) {
-		struct keys k;
+		struct keys own;
+		const struct keys *k;
 
 		if (!lb_nft_vipset_exists(spec, vs))
 			continue;
-		ret = keys_build(spec, vs, &k);
+		ret = keys_get(spec, vs, &own, &k);
 		if (!ret)
-			ret = elems_msgs(spec, &lb_nft_vipsets[vs], &k, NULL, k.n, NFT_MSG_NEWSETELEM,
+			ret = elems_msgs(spec, &lb_nft_vipsets[vs], k, NULL, k->n, NFT_MSG_NEWSETELEM,
 					 batch, seq);
-		keys_free(&k);
+		keys_free(&own);
 	}
 	return ret;
 }
@@ -310,42 +356,43 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 			    struct mnl_nlmsg_batch *batch, uint32_t *seq, size_t *added,
 			    size_t *removed)
 {
-	struct keys a[LB_NFT_VS_N] = { 0 }, b[LB_NFT_VS_N] = { 0 };
+	struct keys own_a[LB_NFT_VS_N] = { 0 }, own_b[LB_NFT_VS_N] = { 0 };
+	const struct keys *a[LB_NFT_VS_N] = { 0 }, *b[LB_NFT_VS_N] = { 0 };
 	size_t *del[LB_NFT_VS_N] = { 0 }, *add[LB_NFT_VS_N] = { 0 };
 	size_t n_del[LB_NFT_VS_N] = { 0 }, n_add[LB_NFT_VS_N] = { 0 };
 	int ret = 0;
 
 	*added = *removed = 0;
-	/* Each set's keys are built once, for both directions. */
+	/* Each set's keys once, for both directions; the old spec's usually kept from its build. */
 	for (int vs = 0; vs < LB_NFT_VS_N && !ret; vs++) {
 		if (!lb_nft_vipset_exists(next, vs))
 			continue;
-		ret = keys_build(old, vs, &a[vs]);
+		ret = keys_get(old, vs, &own_a[vs], &a[vs]);
 		if (!ret)
-			ret = keys_build(next, vs, &b[vs]);
+			ret = keys_get(next, vs, &own_b[vs], &b[vs]);
 		if (!ret)
-			ret = keys_minus(&a[vs], &b[vs], &del[vs], &n_del[vs]);
+			ret = keys_minus(a[vs], b[vs], &del[vs], &n_del[vs]);
 		if (!ret)
-			ret = keys_minus(&b[vs], &a[vs], &add[vs], &n_add[vs]);
+			ret = keys_minus(b[vs], a[vs], &add[vs], &n_add[vs]);
 	}
 	/* Deletes before adds: a range that shrank or grew must not overlap itself. */
 	for (int vs = 0; vs < LB_NFT_VS_N && !ret; vs++) {
 		if (n_del[vs])
-			ret = elems_msgs(next, &lb_nft_vipsets[vs], &a[vs], del[vs], n_del[vs],
+			ret = elems_msgs(next, &lb_nft_vipsets[vs], a[vs], del[vs], n_del[vs],
 					 NFT_MSG_DELSETELEM, batch, seq);
 		*removed += n_del[vs];
 	}
 	for (int vs = 0; vs < LB_NFT_VS_N && !ret; vs++) {
 		if (n_add[vs])
-			ret = elems_msgs(next, &lb_nft_vipsets[vs], &b[vs], add[vs], n_add[vs],
+			ret = elems_msgs(next, &lb_nft_vipsets[vs], b[vs], add[vs], n_add[vs],
 					 NFT_MSG_NEWSETELEM, batch, seq);
 		*added += n_add[vs];
 	}
 	for (int vs = 0; vs < LB_NFT_VS_N; vs++) {
 		free(del[vs]);
 		free(add[vs]);
-		keys_free(&a[vs]);
-		keys_free(&b[vs]);
+		keys_free(&own_a[vs]);
+		keys_free(&own_b[vs]);
 	}
 	return ret;
 }

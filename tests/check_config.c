@@ -715,6 +715,20 @@ START_TEST(test_load_keeps_tree)
 	lb_config_drop_tree(cfg);
 	ck_assert_str_eq(cfg->services[0].name, "web");
 	lb_config_free(cfg);
+	/* Taken, the tree is the caller's (the master frees it on a thread of its own). */
+	cfg = lb_config_load_log(path, "test: ", msg, sizeof(msg));
+	ck_assert_ptr_nonnull(cfg);
+	{
+		struct json_t *tree = lb_config_take_tree(cfg);
+
+		ck_assert_ptr_nonnull(tree);
+		ck_assert_ptr_null(cfg->tree);
+		ck_assert_ptr_null(lb_config_take_tree(cfg));
+		lb_config_free(cfg);
+		ck_assert_uint_eq(json_array_size(json_object_get(tree, "services")), 1);
+		lb_config_tree_free(tree);
+		lb_config_tree_free(NULL);
+	}
 	/* Freed with the config when never dropped (valgrind and ASan would see a leak). */
 	cfg = lb_config_load_log(path, "test: ", msg, sizeof(msg));
 	ck_assert_ptr_nonnull(cfg);

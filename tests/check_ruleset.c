@@ -815,6 +815,29 @@ START_TEST(test_diff_many)
 	}
 	a.vips = a_vips, a.n_vips = MANY_VIPS;
 	b.vips = b_vips, b.n_vips = MANY_VIPS;
+	/* Kept keys (filled by the first build, then reused) change nothing in the batch. */
+	for (int round = 0; round < 3; round++) {
+		static char first[1 << 20];
+		static size_t first_size;
+		size_t size;
+
+		if (round == 1) {
+			a.keys = lb_nft_keys_alloc();
+			b.keys = lb_nft_keys_alloc();
+			ck_assert(a.keys && b.keys);
+		}
+		seq = SEQ0;
+		batch = mnl_nlmsg_batch_start(round ? big : first, (1 << 20) - 65536);
+		ck_assert_int_eq(lb_nft_ruleset_diff_build(&a, &b, batch, &seq, &added, &removed), 0);
+		size = mnl_nlmsg_batch_size(batch);
+		mnl_nlmsg_batch_stop(batch);
+		if (!round)
+			first_size = size;
+		else
+			ck_assert_msg(size == first_size && !memcmp(big, first, size),
+				      "round %d: another batch with kept keys", round);
+	}
+	seq = SEQ0;
 	batch = mnl_nlmsg_batch_start(big, (1 << 20) - 65536);
 	ck_assert_int_eq(lb_nft_ruleset_diff_build(&a, &b, batch, &seq, &added, &removed), 0);
 	ck_assert_uint_eq(removed, want_del);
@@ -872,6 +895,8 @@ START_TEST(test_diff_many)
 	ck_assert_uint_eq(n_add, want_add);
 	for (size_t i = 1; i < n_add; i++)
 		ck_assert_int_lt(memcmp(keys + (i - 1) * 8, keys + i * 8, 8), 0);
+	lb_nft_keys_free(a.keys);
+	lb_nft_keys_free(b.keys);
 	free(big);
 }
 END_TEST
