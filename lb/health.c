@@ -100,11 +100,14 @@ struct lb_health {
 	 * resume at that pace, in order, instead of all at once. starts[]
 	 * counts the starts of each of the last HC_PACE_MS milliseconds (by
 	 * ms % HC_PACE_MS, up to pace_at); those over the budget wait in the
-	 * pace queue for pace_timer.
+	 * pace queue for pace_timer. No millisecond takes more than
+	 * pace_ms_max (the same rate): a window's budget spent at once would
+	 * come back at once a window later, and again while checks wait, a
+	 * burst every HC_PACE_MS that held the control socket for tens of ms.
 	 */
 	uint32_t starts[HC_PACE_MS];
 	uint64_t pace_at;
-	size_t pace_sum, pace_max;
+	size_t pace_sum, pace_max, pace_ms_max;
 	struct hc_probe *pace_head, *pace_tail;
 	struct lb_timer pace_timer;
 	struct lb_health *next_retired;	/* lb_health_retire() */
@@ -505,7 +508,7 @@ static bool pace_take(struct lb_health *h, uint64_t now)
 		}
 	}
 	h->pace_at = now;
-	if (h->pace_sum >= h->pace_max)
+	if (h->pace_sum >= h->pace_max || h->starts[now % HC_PACE_MS] >= h->pace_ms_max)
 		return false;
 	h->starts[now % HC_PACE_MS]++;
 	h->pace_sum++;
@@ -780,6 +783,7 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 	for (size_t i = 0; i < h->n_probes; i++)
 		rate += 1.0 / h->confs[h->p[i].m[0].svc].interval_ms;
 	h->pace_max = (size_t)(HC_PACE_HEADROOM * rate * HC_PACE_MS) + 1;
+	h->pace_ms_max = (size_t)(HC_PACE_HEADROOM * rate) + 1;
 	h->pace_at = now;
 	h->pace_timer.cb = pace_drain;
 	/*
