@@ -74,6 +74,7 @@ struct hc_probe {
 
 #define HC_PACE_MS		100
 #define HC_PACE_HEADROOM	1.5
+#define HC_PACE_BURST_MS	4	/* the most milliseconds of starts one loop turn takes */
 
 struct lb_health {
 	struct lb_loop *loop;
@@ -100,14 +101,17 @@ struct lb_health {
 	 * resume at that pace, in order, instead of all at once. starts[]
 	 * counts the starts of each of the last HC_PACE_MS milliseconds (by
 	 * ms % HC_PACE_MS, up to pace_at); those over the budget wait in the
-	 * pace queue for pace_timer. No millisecond takes more than
-	 * pace_ms_max (the same rate): a window's budget spent at once would
-	 * come back at once a window later, and again while checks wait, a
-	 * burst every HC_PACE_MS that held the control socket for tens of ms.
+	 * pace queue for pace_timer. Within the window starts also take
+	 * tokens, pace_ms_max (the same rate) a millisecond, at most
+	 * HC_PACE_BURST_MS milliseconds' worth at once: a window's budget spent
+	 * at once would come back at once a window later, and again while
+	 * checks wait, a burst every HC_PACE_MS that held the control socket
+	 * for tens of ms. Tokens, not a cap per millisecond: a loop turn that
+	 * takes 2 ms must start 2 ms of checks, or the queue never drains.
 	 */
 	uint32_t starts[HC_PACE_MS];
 	uint64_t pace_at;
-	size_t pace_sum, pace_max, pace_ms_max;
+	size_t pace_sum, pace_max, pace_ms_max, pace_tokens;
 	struct hc_probe *pace_head, *pace_tail;
 	struct lb_timer pace_timer;
 	struct lb_health *next_retired;	/* lb_health_retire() */
@@ -498,20 +502,27 @@ static void hc_timeout(struct lb_timer *t)
 /* Whether the pacer's budget allows one more start at now; takes it if so. */
 static bool pace_take(struct lb_health *h, uint64_t now)
 {
+	size_t burst = h->pace_ms_max * HC_PACE_BURST_MS;
+
 	if (now - h->pace_at >= HC_PACE_MS) {
 		memset(h->starts, 0, sizeof(h->starts));
 		h->pace_sum = 0;
+		h->pace_tokens = burst;
 	} else {
 		for (uint64_t t = h->pace_at + 1; t <= now; t++) {
 			h->pace_sum -= h->starts[t % HC_PACE_MS];
 			h->starts[t % HC_PACE_MS] = 0;
 		}
+		h->pace_tokens += (size_t)(now - h->pace_at) * h->pace_ms_max;
+		if (h->pace_tokens > burst)
+			h->pace_tokens = burst;
 	}
 	h->pace_at = now;
-	if (h->pace_sum >= h->pace_max || h->starts[now % HC_PACE_MS] >= h->pace_ms_max)
+	if (h->pace_sum >= h->pace_max || !h->pace_tokens)
 		return false;
 	h->starts[now % HC_PACE_MS]++;
 	h->pace_sum++;
+	h->pace_tokens--;
 	return true;
 }
 
@@ -784,6 +795,7 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 		rate += 1.0 / h->confs[h->p[i].m[0].svc].interval_ms;
 	h->pace_max = (size_t)(HC_PACE_HEADROOM * rate * HC_PACE_MS) + 1;
 	h->pace_ms_max = (size_t)(HC_PACE_HEADROOM * rate) + 1;
+	h->pace_tokens = h->pace_ms_max;
 	h->pace_at = now;
 	h->pace_timer.cb = pace_drain;
 	/*

@@ -676,10 +676,10 @@ static bool tree_free_start(pthread_t *t, struct lb_config *cfg)
 	return false;
 }
 
-static void tree_free_join(pthread_t t, bool *running)
+static void tree_free_join(const pthread_t *t, bool *running)
 {
 	if (*running)
-		pthread_join(t, NULL);
+		pthread_join(*t, NULL);
 	*running = false;
 }
 
@@ -713,14 +713,14 @@ static int reload(char *msg, size_t len)
 	tree_freeing = tree_free_start(&tree_thread, cfg);
 	if (lb_priv_check(cfg) < 0) {
 		snprintf(msg, len, "cannot run workers as %s:%s (see the log)", cfg->user, cfg->group);
-		tree_free_join(tree_thread, &tree_freeing);
+		tree_free_join(&tree_thread, &tree_freeing);
 		lb_config_free(cfg);
 		return -EPERM;
 	}
 	/* Warnings are logged and the config applies; errors keep the running one. */
 	if (lb_preflight_config_log(cfg, "reload: ", err, sizeof(err)) < 0) {
 		snprintf(msg, len, "%s: %s", m.config_path, err);
-		tree_free_join(tree_thread, &tree_freeing);
+		tree_free_join(&tree_thread, &tree_freeing);
 		lb_config_free(cfg);
 		return -EINVAL;
 	}
@@ -772,7 +772,7 @@ static int reload(char *msg, size_t len)
 	old->retiring = true;
 	old->next = m.old;
 	m.old = old;
-	tree_free_join(tree_thread, &tree_freeing);
+	tree_free_join(&tree_thread, &tree_freeing);
 	trim_heap();
 	started = start_gen(g);
 	/*
@@ -809,7 +809,7 @@ static int reload(char *msg, size_t len)
 	lb_info("reload: %s", msg);
 	return 0;
 fail:
-	tree_free_join(tree_thread, &tree_freeing);
+	tree_free_join(&tree_thread, &tree_freeing);
 	lb_listener_set_giveback(&ls, &m.ls);
 	if (g) {
 		g->cfg = NULL;

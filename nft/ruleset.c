@@ -702,16 +702,21 @@ static struct mnl_nlmsg_batch *bare_batch(const struct lb_nft_spec *spec, char *
 	uint32_t seq = 1;
 
 	for (int tries = 0; tries < 8; tries++, size *= 2) {
+		int ret = -ENOMEM;
+
 		/* Zeroed: libmnl may leave an attribute's padding as it found it. */
 		*buf = calloc(1, size);
 		b = *buf ? mnl_nlmsg_batch_start(*buf, size - MNL_SOCKET_BUFFER_SIZE) : NULL;
-		if (b && ruleset_build(spec, true, b, &seq) == 0)
+		if (b && (ret = ruleset_build(spec, true, b, &seq)) == 0)
 			return b;
 		if (b)
 			mnl_nlmsg_batch_stop(b);
 		free(*buf);
 		*buf = NULL;
 		seq = 1;
+		/* Only a full buffer is worth a larger one; an invalid spec builds in none. */
+		if (ret != -EMSGSIZE)
+			break;
 	}
 	return NULL;
 }
