@@ -145,8 +145,8 @@ static void vipset_source(const struct lb_nft_spec *spec, enum lb_nft_vs vs,
 
 /*
  * The keys of set vs, sorted and unique (the sort makes two specs' sets
- * comparable in one pass, and costs n log n where a check against every
- * earlier key would cost n squared). Returns 0 or -ENOMEM.
+ * comparable in one pass, in time linear in their number, where a check
+ * against every earlier key would cost n squared). Returns 0 or -ENOMEM.
  */
 static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct keys *k)
 {

@@ -10,7 +10,9 @@
 #  - `lb -t` prints the interval sets as `nft list table` shows them;
 #  - a config of 10,000 VIPs: a reload that adds one VIP sends one element
 #    (lb logs "1 VIP element added, 0 removed"), the table is not
-#    replaced, and a connection open across it keeps echoing;
+#    replaced, and a connection open across it keeps echoing; a second
+#    reload that swaps one VIP for another diffs against what the first
+#    one installed (one added, one removed);
 #  - 100,000 VIPs: lb's watch does not take its own install's notifications
 #    for lost ones, and a one-VIP reload sends one element.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -121,6 +123,19 @@ grep -q 'ping: conn 0 port [0-9]*: [0-9]* round trips, max gap [0-9]* ms, ok' "$
 	grep -q 'ping: conn 1 port [0-9]*: [0-9]* round trips, max gap [0-9]* ms, ok' "$LAB_DIR/ping.log" ||
 	{ cat "$LAB_DIR/ping.log" >&2; lab_fail "connections open across the reload did not survive"; }
 lab_log "ok: the added VIP is served and both open connections kept echoing"
+# The next diff starts from the keys the last one installed (lb keeps them):
+# 198.18.103.16 goes, 198.18.103.17 comes.
+sed 's/"198\.18\.103\.16:9700",//' "$(big 10002)" >"$cfg"
+lab_ctl_call '{"cmd": "reload"}' | jq -e .ok >/dev/null || { lab_lb_log; lab_fail "second reload failed"; }
+line=$(lab_wait_grep "$LAB_LB_LOG" 'table inet lb kept: 1 VIP element added, 1 removed' 3) ||
+	{ lab_lb_log | tail -n 20; lab_fail "the second reload did not send a one-for-one diff"; }
+lab_log "ok: ${line#*msg=}"
+set4=$(in_gw nft list set inet lb vips4)
+n=$(grep -o '9700' <<<"$set4" | wc -l)
+((n == 10001)) || lab_fail "vips4 holds $n elements after the second reload, want 10001"
+grep -q '198\.18\.103\.16 \. 9700' <<<"$set4" && lab_fail "198.18.103.16:9700 is still in vips4"
+in_cli "$PEER" ping -b "${LAB_CLI_IP4[1]}" -n 1 -i 50 -t 1 "198.18.103.17:9700" >/dev/null ||
+	lab_fail "the VIP 198.18.103.17:9700 that came in is not served"
 lab_lb_stop || lab_fail "lb exited with status $?"
 
 # 100,000 VIPs (198.19.0.0/16, ports 9700 and 9701): lb's own install
