@@ -200,6 +200,11 @@ struct lb_config {
 	char *warnings;
 	/* The JSON it was read from, when kept by lb_config_load_log(); NULL otherwise. */
 	struct json_t *tree;
+	/*
+	 * Its text and each service's place in it, kept by lb_config_load_log()
+	 * for the next reload (lb_config_reload_log); NULL otherwise.
+	 */
+	struct lb_config_source *source;
 };
 
 /*
@@ -215,6 +220,12 @@ struct lb_config *lb_config_parse(const char *text, char **errors);
 struct lb_config *lb_config_load(const char *path, char **errors);
 
 /*
+ * lb_config_load() keeping the text (cfg->source), for lb to start with:
+ * its first reload then reads again only the services that changed.
+ */
+struct lb_config *lb_config_load_source(const char *path, char **errors);
+
+/*
  * lb_config_load() for a running lb: each error line is logged after
  * prefix, and msg gets "PATH: " and all of them joined by ';', cut to len,
  * for a one-line status or reply. The config keeps its JSON tree until
@@ -223,6 +234,30 @@ struct lb_config *lb_config_load(const char *path, char **errors);
  * spend on another thread while it applies the config.
  */
 struct lb_config *lb_config_load_log(const char *path, const char *prefix, char *msg, size_t len);
+
+/*
+ * lb_config_load_log() for a reload of running (which may be NULL): the
+ * services whose text is unchanged, byte for byte, since running was
+ * loaded this way are copied from it, not read again; each other one is
+ * parsed. The result is the config lb_config_load_log() would return,
+ * with the same warnings; on any error the whole text is read again, so
+ * errors are the same too.
+ */
+struct lb_config *lb_config_reload_log(const char *path, const struct lb_config *running,
+				       const char *prefix, char *msg, size_t len);
+
+/* lb_config_reload_log() with errors as lb_config_load() gives them, and no tree kept. */
+struct lb_config *lb_config_reload(const char *path, const struct lb_config *running,
+				   char **errors);
+
+/* How many of cfg's services lb_config_reload_log() copied from the running config. */
+size_t lb_config_copied(const struct lb_config *cfg);
+
+/* A deep copy of src into dst; false (dst left empty) when memory ran out. */
+bool lb_config_service_copy(struct lb_service_conf *dst, const struct lb_service_conf *src);
+
+/* Frees what the parser (or lb_config_service_copy) allocated for one service. */
+void lb_config_service_free(struct lb_service_conf *svc);
 
 /* Frees cfg's JSON tree, if it kept one (nothing reads it after the load). */
 void lb_config_drop_tree(struct lb_config *cfg);

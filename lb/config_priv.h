@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "lb/config.h"
+#include "lb/json.h"
 #include "lb/str.h"
 
 #define LB_CONFIG_NAME_MAX	64
@@ -49,6 +50,14 @@ struct lb_config_ctx {
 	unsigned int n_errors;
 	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
+	/*
+	 * A reload's copies: services[i] is prev's reuse[i] (i < n_reuse),
+	 * unchanged in the text, or UINT32_MAX when it is parsed.
+	 */
+	const struct lb_config *prev;
+	uint32_t *reuse;
+	size_t n_reuse, reuse_cap;
+	struct lb_config_source *source;	/* being kept; NULL: none */
 };
 
 /* Path: each push returns the depth to hand back to lb_config_path_pop(). */
@@ -146,7 +155,44 @@ void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_
 			       struct lb_backend_conf *b, json_t *v);
 void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
 
-/* Frees what lb_config_parse_services() allocated for one service. */
-void lb_config_service_free(struct lb_service_conf *svc);
+/* Where a service's text is in its config's, and whether it was read with no warning. */
+struct lb_config_span {
+	size_t off, len;
+	bool clean;
+};
+
+struct lb_config_source {
+	char *text;			/* lb_bigmem_alloc(text_cap) */
+	size_t len, text_cap;
+	struct lb_config_span *spans;	/* one per element of "services", in order */
+	size_t n_spans, cap;
+	size_t copied;			/* services copied from the running config */
+};
+
+/* Tells the source being kept whether services[i] was read with no warning. */
+void lb_config_source_clean(struct lb_config_source *src, size_t i, bool clean);
+void lb_config_source_free(struct lb_config_source *src);
+
+/*
+ * A reload's reading of the text (config_reload.c): hook, given to
+ * lb_json_loadb_hook(), skips the services whose text c->prev was read
+ * from, marking them in c->reuse for lb_config_parse_services() to copy,
+ * and notes each service's place in c->source.
+ */
+struct lb_config_reread {
+	struct lb_config_ctx *c;
+	const char *text;		/* the new text */
+	const struct lb_config_source *old;	/* the running config's, or NULL */
+	uint32_t next;			/* the old service expected next */
+	struct lb_config_prefix_slot *index;	/* built at the first one not found in place */
+	size_t mask;
+	bool indexed;
+	struct lb_json_hook hook;
+};
+
+/* Sets r up to read text for c (c->source and c->prev as the load has them). */
+void lb_config_reread_init(struct lb_config_reread *r, struct lb_config_ctx *c, const char *text);
+void lb_config_reread_fini(struct lb_config_reread *r);
+
 
 #endif

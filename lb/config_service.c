@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "lb/bigmem.h"
 #include "lb/config.h"
 #include "lb/config_priv.h"
 #include "lb/prefix.h"
@@ -93,9 +94,13 @@ static unsigned int maglev_default_size(size_t n)
 static void describe_service(struct lb_config_ctx *c, size_t i, char *buf, size_t len)
 {
 	json_t *name = json_object_get(json_array_get(c->services, i), "name");
+	const char *s = c->cfg->services[i].name;
 
-	if (json_is_string(name) && lb_config_valid_name(json_string_value(name), "_.-"))
-		snprintf(buf, len, "service \"%s\"", json_string_value(name));
+	/* A service copied from the running config stands as null in the tree. */
+	if (!s && json_is_string(name) && lb_config_valid_name(json_string_value(name), "_.-"))
+		s = json_string_value(name);
+	if (s)
+		snprintf(buf, len, "service \"%s\"", s);
 	else
 		snprintf(buf, len, "services[%zu]", i);
 }
@@ -634,6 +639,41 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 	}
 }
 
+/*
+ * Parses services[i] and tells the source being kept (lb_config_load_log)
+ * whether it had anything to warn of: only a service without warnings
+ * may be copied by the next reload, which would not repeat them.
+ */
+static void parse_service_at(struct lb_config_ctx *c, size_t i, json_t *obj)
+{
+	size_t warned = c->warnings.len;
+	bool oom = c->warnings.oom;
+
+	parse_service(c, i, obj);
+	if (c->source)
+		lb_config_source_clean(c->source, i, c->warnings.len == warned &&
+				       c->warnings.oom == oom);
+}
+
+/* services[i] is the running config's from, whose text is the same: a copy, named in the index. */
+static void copy_service(struct lb_config_ctx *c, size_t i, const struct lb_service_conf *from)
+{
+	struct lb_config *cfg = c->cfg;
+	int dup;
+
+	if (!lb_config_service_copy(&cfg->services[i], from)) {
+		lb_config_oom(c);
+		return;
+	}
+	if (c->source)
+		lb_config_source_clean(c->source, i, true);
+	if (cfg->services[i].name && (dup = lb_config_index_name(cfg, i)) >= 0) {
+		/* The whole text is read again for this error's own words and place. */
+		lb_config_err(c, "duplicate service name \"%s\" (also services[%d])",
+			      cfg->services[i].name, dup);
+	}
+}
+
 /* Reports vip, which overlaps other, at vip's path, naming other's. */
 static void vip_clash(void *arg, const struct lb_vipmap_vip *vip, const struct lb_vipmap_vip *other)
 {
@@ -668,11 +708,13 @@ static void build_vipmap(struct lb_config_ctx *c)
 {
 	struct lb_config *cfg = c->cfg;
 	struct lb_vipmap_vip *all;
-	size_t n = 0;
+	size_t n = 0, size;
 
 	for (size_t i = 0; i < cfg->n_services; i++)
 		n += cfg->services[i].n_vips;
-	all = calloc(n ? n : 1, sizeof(*all));
+	/* 5 MB at 100,000 VIPs, gone before the workers are forked. */
+	size = (n ? n : 1) * sizeof(*all);
+	all = lb_bigmem_alloc(size, true);
 	if (!all) {
 		lb_config_oom(c);
 		return;
@@ -697,7 +739,7 @@ static void build_vipmap(struct lb_config_ctx *c)
 	cfg->vipmap = lb_vipmap_build(all, n, vip_clash, c);
 	if (!cfg->vipmap)
 		lb_config_oom(c);
-	free(all);
+	lb_bigmem_free(all, size);
 }
 
 void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
@@ -723,7 +765,10 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	json_array_foreach(arr, i, v) {
 		cfg->n_services = i + 1;
 		saved = lb_config_path_index(c, i);
-		parse_service(c, i, v);
+		if (i < c->n_reuse && c->reuse[i] != UINT32_MAX)
+			copy_service(c, i, &c->prev->services[c->reuse[i]]);
+		else
+			parse_service_at(c, i, v);
 		lb_config_path_pop(c, saved);
 	}
 	build_vipmap(c);
@@ -851,4 +896,54 @@ void lb_config_service_free(struct lb_service_conf *svc)
 	free(svc->health.host);
 	lb_config_clients_free(&svc->clients);
 	free(svc->quic.by_server_id);
+}
+
+/* A copy of n bytes at p in *out; false when memory ran out. NULL copies as NULL. */
+static bool copy_bytes(void *out, const void *p, size_t n)
+{
+	void *q = NULL;
+
+	if (p) {
+		q = malloc(n ? n : 1);
+		if (!q)
+			return false;
+		memcpy(q, p, n);
+	}
+	memcpy(out, &q, sizeof(q));
+	return true;
+}
+
+bool lb_config_service_copy(struct lb_service_conf *dst, const struct lb_service_conf *src)
+{
+	const struct lb_clients_conf *cl = &src->clients;
+
+	*dst = *src;
+	/* Every pointer the service owns, so that a failure part-way frees only copies. */
+	dst->name = dst->health.path = dst->health.host = NULL;
+	dst->vips = NULL;
+	dst->vip_plen = NULL;
+	dst->vip_port_last = NULL;
+	dst->backends = NULL;
+	dst->clients.allow = dst->clients.deny = NULL;
+	dst->quic.by_server_id = NULL;
+	if (copy_bytes(&dst->name, src->name, src->name ? strlen(src->name) + 1 : 0) &&
+	    copy_bytes(&dst->vips, src->vips, src->n_vips * sizeof(*src->vips)) &&
+	    copy_bytes(&dst->vip_plen, src->vip_plen, src->n_vips * sizeof(*src->vip_plen)) &&
+	    copy_bytes(&dst->vip_port_last, src->vip_port_last,
+		       src->n_vips * sizeof(*src->vip_port_last)) &&
+	    copy_bytes(&dst->backends, src->backends, src->n_backends * sizeof(*src->backends)) &&
+	    copy_bytes(&dst->health.path, src->health.path,
+		       src->health.path ? strlen(src->health.path) + 1 : 0) &&
+	    copy_bytes(&dst->health.host, src->health.host,
+		       src->health.host ? strlen(src->health.host) + 1 : 0) &&
+	    copy_bytes(&dst->clients.allow, cl->allow, cl->n_allow * sizeof(*cl->allow)) &&
+	    copy_bytes(&dst->clients.deny, cl->deny, cl->n_deny * sizeof(*cl->deny)) &&
+	    /* Allocated for every backend, filled for those with a server ID. */
+	    copy_bytes(&dst->quic.by_server_id, src->quic.by_server_id,
+		       src->n_backends * sizeof(*src->quic.by_server_id)))
+		return true;
+	lb_config_service_free(dst);
+	/* Freed: the config that holds dst frees it again, as an empty service. */
+	memset(dst, 0, sizeof(*dst));
+	return false;
 }

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lb/bigmem.h"
 #include "lb/hash.h"
 #include "lb/health.h"
 #include "lb/log.h"
@@ -719,6 +720,63 @@ static uint64_t member_key(const struct lb_health *h, const struct hc_member *m)
 	return c->type == LB_CHECK_NONE ? lb_hash_mix64(k ^ m->svc) : k;
 }
 
+/* A member's key and where it is, for sort_members(). */
+struct member_ref {
+	uint64_t key;
+	size_t i;
+};
+
+/*
+ * Sorts h->members as qsort(member_cmp) would group them: by key, in four
+ * passes of a radix sort (qsort's 450,000 calls of member_cmp took 5 ms
+ * of a reload at 30,000 backends), then each run of equal keys, rare and
+ * short, by member_cmp itself.
+ */
+static int sort_members(struct lb_health *h)
+{
+	struct member_ref *a = lb_bigmem_alloc(2 * h->n * sizeof(*a), true), *b, *t;
+	uint32_t *count = malloc((UINT16_MAX + 2) * sizeof(*count));
+	struct hc_member *sorted = lb_bigmem_alloc(h->n * sizeof(*sorted), true);
+	size_t i, run;
+
+	if (!a || !count || !sorted) {
+		lb_bigmem_free(a, 2 * h->n * sizeof(*a));
+		free(count);
+		lb_bigmem_free(sorted, h->n * sizeof(*sorted));
+		return -ENOMEM;
+	}
+	b = a + h->n;
+	for (i = 0; i < h->n; i++)
+		a[i] = (struct member_ref){ .key = h->members[i].key, .i = i };
+	for (unsigned int shift = 0; shift < 64; shift += 16) {
+		memset(count, 0, (UINT16_MAX + 2) * sizeof(*count));
+		for (i = 0; i < h->n; i++)
+			count[(a[i].key >> shift & UINT16_MAX) + 1]++;
+		for (i = 1; i <= UINT16_MAX; i++)
+			count[i] += count[i - 1];
+		for (i = 0; i < h->n; i++)
+			b[count[a[i].key >> shift & UINT16_MAX]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	/* Four passes: a is where it started, the first half. */
+	for (i = 0; i < h->n; i++)
+		sorted[i] = h->members[a[i].i];
+	lb_bigmem_free(a, 2 * h->n * sizeof(*a));
+	free(count);
+	lb_bigmem_free(h->members, h->n * sizeof(*h->members));
+	h->members = sorted;
+	sort_h = h;
+	for (i = 0; i < h->n; i = run) {
+		for (run = i + 1; run < h->n && sorted[run].key == sorted[i].key; run++)
+			;
+		if (run - i > 1)
+			qsort(&sorted[i], run - i, sizeof(*sorted), member_cmp);
+	}
+	return 0;
+}
+
 /* Sets up probe b for its n_m members (b->m set) and schedules its first check at first. */
 static int probe_init(struct lb_health *h, struct hc_probe *b, uint64_t first)
 {
@@ -767,8 +825,9 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 	if (h->max_open < 16)
 		h->max_open = 16;
 	h->confs = calloc(cfg->n_services, sizeof(*h->confs));
-	h->members = calloc(h->n, sizeof(*h->members));
-	h->p = calloc(h->n, sizeof(*h->p));
+	/* The master's alone, and 8 MB at 30,000 backends. */
+	h->members = lb_bigmem_alloc(h->n * sizeof(*h->members), true);
+	h->p = lb_bigmem_alloc(h->n * sizeof(*h->p), true);
 	if ((cfg->n_services && !h->confs) || (h->n && (!h->members || !h->p)))
 		goto fail;
 	for (size_t i = 0; i < cfg->n_services; i++) {
@@ -778,8 +837,8 @@ struct lb_health *lb_health_start(struct lb_loop *loop, const struct lb_config *
 	}
 	for (size_t i = 0; i < h->n; i++)
 		h->members[i].key = member_key(h, &h->members[i]);
-	sort_h = h;
-	qsort(h->members, h->n, sizeof(*h->members), member_cmp);
+	if (h->n && sort_members(h) < 0)
+		goto fail;
 	for (size_t i = 0; i < h->n; i++) {
 		struct hc_probe *b = &h->p[h->n_probes];
 
@@ -839,8 +898,8 @@ void lb_health_stop(struct lb_health *h)
 		free(b->req);
 		free(b->buf);
 	}
-	free(h->p);
-	free(h->members);
+	lb_bigmem_free(h->p, h->n * sizeof(*h->p));
+	lb_bigmem_free(h->members, h->n * sizeof(*h->members));
 	free(h->confs);
 	free(h);
 }

@@ -36,6 +36,8 @@ struct parse {
 	unsigned int depth;
 	char *buf;			/* decoded escaped strings, the text of reals */
 	size_t cap;
+	const unsigned char *start;	/* the text's first byte, for offsets */
+	const struct lb_json_hook *hook;	/* NULL: none */
 };
 
 /*
@@ -385,16 +387,33 @@ static int next(struct parse *ps, unsigned char close)
 	return *ps->p++ == ',' ? 0 : -1;
 }
 
-static json_t *parse_array(struct parse *ps)
+/*
+ * An array. With h, the hook's array: an element h knows becomes null,
+ * unparsed, and h is told where each element is.
+ */
+static json_t *parse_array(struct parse *ps, const struct lb_json_hook *h)
 {
 	json_t *arr = json_array(), *v;
+	size_t i = 0, off = 0, n = 0;
 	int r;
 
 	if (!arr)
 		return NULL;
-	for (r = enter(ps, ']'); r == 0; r = next(ps, ']')) {
-		v = parse_value(ps);
-		if (!v || json_array_append_new(arr, v))
+	for (r = enter(ps, ']'); r == 0; r = next(ps, ']'), i++) {
+		if (h) {
+			skip_ws(ps);
+			off = (size_t)(ps->p - ps->start);
+			n = ps->p < ps->end && *ps->p == '{' ?
+				h->known(h->arg, i, off, (size_t)(ps->end - ps->p)) : 0;
+		}
+		if (n) {
+			ps->p += n;
+			v = json_null();
+		} else {
+			v = parse_value(ps);
+		}
+		if (!v || json_array_append_new(arr, v) ||
+		    (h && !h->span(h->arg, i, off, (size_t)(ps->p - ps->start) - off)))
 			goto fail;
 	}
 	if (r < 0)
@@ -437,7 +456,12 @@ static json_t *parse_object(struct parse *ps)
 		skip_ws(ps);
 		if (ps->p == ps->end || *ps->p++ != ':')
 			goto fail;
-		v = parse_value(ps);
+		skip_ws(ps);
+		if (ps->hook && ps->depth == 1 && ps->p < ps->end && *ps->p == '[' &&
+		    klen == strlen(ps->hook->key) && !memcmp(key, ps->hook->key, klen))
+			v = parse_array(ps, ps->hook);
+		else
+			v = parse_value(ps);
 		if (!v || json_object_setn_new_nocheck(obj, key, klen, v))
 			goto fail;
 		free(owned);
@@ -479,7 +503,7 @@ static json_t *parse_value(struct parse *ps)
 	case '{':
 		return parse_object(ps);
 	case '[':
-		return parse_array(ps);
+		return parse_array(ps, NULL);
 	case '-':
 	case '0': case '1': case '2': case '3': case '4':
 	case '5': case '6': case '7': case '8': case '9':
@@ -495,14 +519,14 @@ static json_t *parse_value(struct parse *ps)
 	}
 }
 
-json_t *lb_json_load_fast(const char *buf, size_t len)
+static json_t *load_fast(const char *buf, size_t len, const struct lb_json_hook *hook)
 {
-	struct parse ps = { 0 };
+	struct parse ps = { .hook = hook };
 	json_t *root;
 
 	if (!buf)
 		return NULL;
-	ps.p = (const unsigned char *)buf;
+	ps.p = ps.start = (const unsigned char *)buf;
 	ps.end = ps.p + len;
 	root = parse_value(&ps);
 	skip_ws(&ps);
@@ -514,9 +538,23 @@ json_t *lb_json_load_fast(const char *buf, size_t len)
 	return root;
 }
 
+json_t *lb_json_load_fast(const char *buf, size_t len)
+{
+	return load_fast(buf, len, NULL);
+}
+
 json_t *lb_json_loadb(const char *buf, size_t len, json_error_t *error)
 {
-	json_t *root = lb_json_load_fast(buf, len);
+	json_t *root = load_fast(buf, len, NULL);
 
+	return root ? root : json_loadb(buf, len, JSON_FLAGS, error);
+}
+
+json_t *lb_json_loadb_hook(const char *buf, size_t len, json_error_t *error,
+			   const struct lb_json_hook *hook, bool *hooked)
+{
+	json_t *root = load_fast(buf, len, hook);
+
+	*hooked = root != NULL;
 	return root ? root : json_loadb(buf, len, JSON_FLAGS, error);
 }

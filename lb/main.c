@@ -144,7 +144,8 @@ int main(int argc, char **argv)
 	 */
 	mallopt(M_MXFAST, 0);
 #endif
-	cfg = lb_config_load(path, &errors);
+	/* lb keeps the text it starts with: its first reload compares with it. */
+	cfg = test ? lb_config_load(path, &errors) : lb_config_load_source(path, &errors);
 	if (!cfg) {
 		print_lines(path, "", errors ? errors : "invalid configuration\n");
 		free(errors);

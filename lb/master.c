@@ -707,9 +707,13 @@ static int reload(char *msg, size_t len)
 		snprintf(msg, len, "lb is stopping");
 		return -ESHUTDOWN;
 	}
-	cfg = lb_config_load_log(m.config_path, "reload: ", msg, len);
+	/* Services whose text is unchanged are copied from the running config, not read again. */
+	cfg = lb_config_reload_log(m.config_path, old->cfg, "reload: ", msg, len);
 	if (!cfg)
 		return -EINVAL;
+	if (lb_config_copied(cfg))
+		lb_info("reload: %zu of %zu services unchanged, copied from the running config",
+			lb_config_copied(cfg), cfg->n_services);
 	tree_freeing = tree_free_start(&tree_thread, cfg);
 	if (lb_priv_check(cfg) < 0) {
 		snprintf(msg, len, "cannot run workers as %s:%s (see the log)", cfg->user, cfg->group);

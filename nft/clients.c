@@ -86,10 +86,10 @@ void lb_nft_clients_chain_name(char *buf, const struct lb_nft_clients *c)
 	snprintf(buf, LB_NFT_NAME_LEN, "clients_%u", c->id);
 }
 
-static bool vips_have(const struct sockaddr_storage *v, size_t n, int family)
+static bool vips_have(const union lb_nft_addr *v, size_t n, int family)
 {
 	for (size_t i = 0; v && i < n; i++)
-		if (v[i].ss_family == family)
+		if (v[i].sa.sa_family == family)
 			return true;
 	return false;
 }
@@ -98,7 +98,7 @@ static bool vips_have(const struct sockaddr_storage *v, size_t n, int family)
 static bool ranges_have(const struct lb_nft_range *r, size_t n, int family)
 {
 	for (size_t i = 0; r && i < n; i++)
-		if (r[i].first.ss_family == family)
+		if (r[i].first.sa.sa_family == family)
 			return true;
 	return false;
 }
@@ -146,7 +146,7 @@ bool lb_nft_clients_has_set(const struct lb_nft_clients *c, enum lb_nft_ckind k,
 
 /* c's VIPs that go into map m (single or range, its protocol). */
 static void map_source(const struct lb_nft_clients *c, const struct lb_nft_cmap *m,
-		       const struct sockaddr_storage **vips, const struct lb_nft_range **ranges,
+		       const union lb_nft_addr **vips, const struct lb_nft_range **ranges,
 		       size_t *n)
 {
 	const struct lb_nft_family *f = &lb_nft_vipsets[m->vs];
@@ -171,7 +171,7 @@ static int family_of(const struct lb_nft_cmap *m)
 bool lb_nft_clients_map_has(const struct lb_nft_spec *spec, const struct lb_nft_cmap *m)
 {
 	for (size_t i = 0; i < spec->n_clients; i++) {
-		const struct sockaddr_storage *v;
+		const union lb_nft_addr *v;
 		const struct lb_nft_range *r;
 		size_t n;
 
@@ -216,10 +216,10 @@ int lb_nft_clients_check(const struct lb_nft_spec *spec)
 		    (c->n_ranges && !c->ranges) || (c->n_udp_ranges && !c->udp_ranges))
 			return -EINVAL;
 		for (size_t j = 0; j < c->n_vips + c->n_udp_vips; j++) {
-			const struct sockaddr_storage *v =
+			const union lb_nft_addr *v =
 				j < c->n_vips ? &c->vips[j] : &c->udp_vips[j - c->n_vips];
 
-			if (v->ss_family != AF_INET && v->ss_family != AF_INET6)
+			if (v->sa.sa_family != AF_INET && v->sa.sa_family != AF_INET6)
 				return -EAFNOSUPPORT;
 		}
 		if (c->rate && (!c->burst || !c->size || c->prefix4 < 1 || c->prefix4 > 32 ||
@@ -291,7 +291,7 @@ struct lb_nft_celem *lb_nft_clients_map_elems(const struct lb_nft_spec *spec,
 	struct lb_nft_celem *el;
 
 	for (size_t i = 0; i < spec->n_clients; i++) {
-		const struct sockaddr_storage *v;
+		const union lb_nft_addr *v;
 		const struct lb_nft_range *r;
 		size_t nv;
 
@@ -302,16 +302,16 @@ struct lb_nft_celem *lb_nft_clients_map_elems(const struct lb_nft_spec *spec,
 	if (!el)
 		return NULL;
 	for (size_t i = 0; i < spec->n_clients; i++) {
-		const struct sockaddr_storage *v;
+		const union lb_nft_addr *v;
 		const struct lb_nft_range *r;
 		size_t nv;
 
 		map_source(&spec->clients[i], m, &v, &r, &nv);
 		lb_nft_clients_chain_name(chains[i], &spec->clients[i]);
 		for (size_t j = 0; (r || v) && j < nv; j++) {
-			const struct sockaddr_storage *first = r ? &r[j].first : &v[j];
+			const union lb_nft_addr *first = r ? &r[j].first : &v[j];
 
-			if (first->ss_family != family_of(m))
+			if (first->sa.sa_family != family_of(m))
 				continue;
 			lb_nft_vip_key(first, el[n].key);
 			if (r) {

@@ -4,6 +4,7 @@
  * (nft/clients.c): one dump of the table's counter objects.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,6 +7,7 @@
  * return 0 or -ENOMEM. Pure: no socket, no root.
  */
 #include <errno.h>
+#include <netinet/in.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>

@@ -6,16 +6,28 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 struct mnl_nlmsg_batch;
+
+/*
+ * A VIP's address and port, IPv4 or IPv6: 28 bytes where a
+ * sockaddr_storage takes 128 (every reload writes and walks 100,000 of
+ * them). sa.sa_family tells which.
+ */
+union lb_nft_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
 
 /*
  * A VIP that is a prefix or a port range: every address from first's to
  * last's (a prefix's first and last), every port from first's to last's.
  */
 struct lb_nft_range {
-	struct sockaddr_storage first, last;
+	union lb_nft_addr first, last;
 };
 
 /* A bucket's verdict that keeps the packet on this gateway (nft/owner.c). */
@@ -61,9 +73,9 @@ struct lb_nft_prefix {
  */
 struct lb_nft_clients {
 	uint32_t id;			/* names its chain, sets and counters: the service's index */
-	const struct sockaddr_storage *vips;	/* TCP, with port */
+	const union lb_nft_addr *vips;	/* TCP, with port */
 	size_t n_vips;
-	const struct sockaddr_storage *udp_vips;
+	const union lb_nft_addr *udp_vips;
 	size_t n_udp_vips;
 	const struct lb_nft_range *ranges;	/* TCP prefix and port-range VIPs */
 	size_t n_ranges;
@@ -86,9 +98,9 @@ struct lb_nft_spec {
 	const char *retire;		/* another table to delete in the same transaction, or NULL */
 	uint32_t mark;			/* set on intercepted and on lb-socket packets */
 	uint16_t port;			/* tproxy target port, on 127.0.0.1 and ::1 */
-	const struct sockaddr_storage *vips;	/* TCP: AF_INET / AF_INET6 with port */
+	const union lb_nft_addr *vips;	/* TCP: AF_INET / AF_INET6 with port */
 	size_t n_vips;
-	const struct sockaddr_storage *udp_vips;	/* UDP, likewise; none: no UDP rules */
+	const union lb_nft_addr *udp_vips;	/* UDP, likewise; none: no UDP rules */
 	size_t n_udp_vips;
 	const struct lb_nft_range *ranges;	/* TCP prefixes and port ranges */
 	size_t n_ranges;

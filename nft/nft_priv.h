@@ -174,7 +174,7 @@ int lb_nft_vipset_diff_msgs(const struct lb_nft_spec *old, const struct lb_nft_s
 void lb_nft_vipset_print(const struct lb_nft_spec *spec, FILE *out);
 
 /* "address . port" of a VIP as its set stores it (LB_NFT_KEY_MAX bytes, zero padded). */
-void lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key);
+void lb_nft_vip_key(const union lb_nft_addr *a, uint8_t *key);
 /* A key of f's sets as nft lists it: "198.18.0.1 . 80", or with end "198.18.0.0/24 . 80-90". */
 void lb_nft_vip_key_print(const struct lb_nft_family *f, const uint8_t *key, const uint8_t *end,
 			  FILE *out);

@@ -103,12 +103,12 @@ const struct lb_nft_family lb_nft_vipsets[LB_NFT_VS_N] = {
 	},
 };
 
-static int vips_check(const struct sockaddr_storage *vips, size_t n)
+static int vips_check(const union lb_nft_addr *vips, size_t n)
 {
 	if (n && !vips)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if (vips[i].ss_family != AF_INET && vips[i].ss_family != AF_INET6)
+		if (vips[i].sa.sa_family != AF_INET && vips[i].sa.sa_family != AF_INET6)
 			return -EAFNOSUPPORT;
 	return 0;
 }
@@ -140,8 +140,8 @@ static int spec_check(const struct lb_nft_spec *spec, bool elems)
 		const struct lb_nft_range *r = i < spec->n_ranges ? &spec->ranges[i] :
 					       &spec->udp_ranges[i - spec->n_ranges];
 
-		if ((r->first.ss_family != AF_INET && r->first.ss_family != AF_INET6) ||
-		    r->last.ss_family != r->first.ss_family)
+		if ((r->first.sa.sa_family != AF_INET && r->first.sa.sa_family != AF_INET6) ||
+		    r->last.sa.sa_family != r->first.sa.sa_family)
 			ret = -EAFNOSUPPORT;
 	}
 	if (!ret)

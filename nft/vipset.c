@@ -61,20 +61,16 @@ void lb_nft_keys_free(struct lb_nft_keys *keys)
 	free(keys);
 }
 
-void lb_nft_vip_key(const struct sockaddr_storage *ss, uint8_t *key)
+void lb_nft_vip_key(const union lb_nft_addr *a, uint8_t *key)
 {
 	memset(key, 0, LB_NFT_KEY_MAX);
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-
-		memcpy(key, &in->sin_addr, 4);
-		memcpy(key + 4, &in->sin_port, 2);
+	if (a->sa.sa_family == AF_INET) {
+		memcpy(key, &a->in.sin_addr, 4);
+		memcpy(key + 4, &a->in.sin_port, 2);
 		return;
 	}
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-
-	memcpy(key, &in6->sin6_addr, 16);
-	memcpy(key + 16, &in6->sin6_port, 2);
+	memcpy(key, &a->in6.sin6_addr, 16);
+	memcpy(key + 16, &a->in6.sin6_port, 2);
 }
 
 static int family_of(const struct lb_nft_family *f)
@@ -126,7 +122,7 @@ static int keys_sort(uint8_t *key, size_t n, uint32_t w)
 
 /* The VIPs of spec that belong in set vs: exact or range, its protocol and family. */
 static void vipset_source(const struct lb_nft_spec *spec, enum lb_nft_vs vs,
-			  const struct sockaddr_storage **vips, const struct lb_nft_range **ranges,
+			  const union lb_nft_addr **vips, const struct lb_nft_range **ranges,
 			  size_t *n)
 {
 	const struct lb_nft_family *f = &lb_nft_vipsets[vs];
@@ -151,7 +147,7 @@ static void vipset_source(const struct lb_nft_spec *spec, enum lb_nft_vs vs,
 static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct keys *k)
 {
 	const struct lb_nft_family *f = &lb_nft_vipsets[vs];
-	const struct sockaddr_storage *vips;
+	const union lb_nft_addr *vips;
 	const struct lb_nft_range *ranges;
 	uint32_t w;
 	size_t n, m = 0;
@@ -164,10 +160,10 @@ static int keys_build(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct 
 	if (!k->key)
 		return -ENOMEM;
 	for (size_t i = 0; (ranges || vips) && i < n; i++) {
-		const struct sockaddr_storage *first = ranges ? &ranges[i].first : &vips[i];
+		const union lb_nft_addr *first = ranges ? &ranges[i].first : &vips[i];
 		uint8_t tmp[LB_NFT_KEY_MAX];
 
-		if (first->ss_family != family_of(f))
+		if (first->sa.sa_family != family_of(f))
 			continue;
 		lb_nft_vip_key(first, tmp);
 		memcpy(k->key + m * w, tmp, f->key_len);
@@ -227,7 +223,7 @@ static int keys_get(const struct lb_nft_spec *spec, enum lb_nft_vs vs, struct ke
 
 bool lb_nft_vipset_exists(const struct lb_nft_spec *spec, enum lb_nft_vs vs)
 {
-	const struct sockaddr_storage *vips;
+	const union lb_nft_addr *vips;
 	const struct lb_nft_range *ranges;
 	size_t n;
 

@@ -252,6 +252,118 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* What the hook saw: each element's place, and which it was asked about. */
+struct hook_log {
+	const char *text;
+	bool skip[8];			/* elements to report as known */
+	bool asked[8];
+	size_t off[8], len[8], n;
+	bool fail_span;			/* the span callback gives up */
+};
+
+static size_t log_known(void *arg, size_t i, size_t off, size_t avail)
+{
+	struct hook_log *h = arg;
+	const char *at = h->text + off;
+	size_t n;
+
+	ck_assert_uint_lt(i, 8);
+	ck_assert_int_eq(*at, '{');
+	h->asked[i] = true;
+	if (!h->skip[i])
+		return 0;
+	/* The test's objects nest nothing: the first '}' ends them. */
+	n = (size_t)(strchr(at, '}') - at) + 1;
+	ck_assert_uint_le(n, avail);
+	return n;
+}
+
+static bool log_span(void *arg, size_t i, size_t off, size_t len)
+{
+	struct hook_log *h = arg;
+
+	ck_assert_uint_eq(i, h->n);
+	h->off[h->n] = off;
+	h->len[h->n++] = len;
+	return !h->fail_span;
+}
+
+/*
+ * lb_json_loadb_hook(): the root object's array under the hook's key, and
+ * only that one, has its known elements as null, and every element's
+ * place reported; anything the fast path gives up on is jansson's whole.
+ */
+START_TEST(test_hook)
+{
+	static const char text[] = "{\"a\": {\"services\": [{\"n\": 1}]}, \"services\": [ "
+				   "{\"x\": 1} , 2, {\"y\": [3]}, {\"z\": \"w\"} ], \"b\": [{\"q\": 1}]}";
+	static const char *const elems[] = { "{\"x\": 1}", "2", "{\"y\": [3]}", "{\"z\": \"w\"}" };
+	struct hook_log h = { .text = text, .skip = { true, false, false, true } };
+	struct lb_json_hook hook = { "services", log_known, log_span, &h };
+	json_t *root, *arr, *want;
+	json_error_t err;
+	bool hooked = false;
+
+	root = lb_json_loadb_hook(text, strlen(text), &err, &hook, &hooked);
+	ck_assert_ptr_nonnull(root);
+	ck_assert(hooked);
+	arr = json_object_get(root, "services");
+	ck_assert_uint_eq(json_array_size(arr), 4);
+	ck_assert(json_is_null(json_array_get(arr, 0)));
+	ck_assert_int_eq(json_integer_value(json_array_get(arr, 1)), 2);
+	ck_assert(json_is_object(json_array_get(arr, 2)));
+	ck_assert(json_is_null(json_array_get(arr, 3)));
+	/* Asked about the objects alone. */
+	ck_assert(h.asked[0] && !h.asked[1] && h.asked[2] && h.asked[3]);
+	ck_assert_uint_eq(h.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_uint_eq(h.off[i], (size_t)(strstr(text, elems[i]) - text));
+		ck_assert_uint_eq(h.len[i], strlen(elems[i]));
+	}
+	/* The same key deeper down, and other arrays, are parsed as ever. */
+	want = lb_json_loadb(text, strlen(text), &err);
+	ck_assert_ptr_nonnull(want);
+	ck_assert(lb_test_json_same(json_object_get(root, "a"), json_object_get(want, "a")));
+	ck_assert(lb_test_json_same(json_object_get(root, "b"), json_object_get(want, "b")));
+	ck_assert(lb_test_json_same(json_array_get(arr, 2), json_array_get(json_object_get(want,
+		  "services"), 2)));
+	json_decref(root);
+
+	/* Nothing known: the very value lb_json_loadb() gives. */
+	memset(&h, 0, sizeof(h));
+	h.text = text;
+	root = lb_json_loadb_hook(text, strlen(text), &err, &hook, &hooked);
+	ck_assert(hooked);
+	ck_assert(lb_test_json_same(root, want));
+	json_decref(root);
+
+	/* A span that cannot be kept: jansson's whole tree, and hooked false. */
+	memset(&h, 0, sizeof(h));
+	h.text = text;
+	h.skip[0] = true;
+	h.fail_span = true;
+	root = lb_json_loadb_hook(text, strlen(text), &err, &hook, &hooked);
+	ck_assert(!hooked);
+	ck_assert(lb_test_json_same(root, want));
+	json_decref(root);
+	json_decref(want);
+
+	/* Invalid text: jansson's error, and hooked false. */
+	{
+		static const char dup[] = "{\"services\": [{\"x\": 1}],\n \"services\": []}";
+
+		memset(&h, 0, sizeof(h));
+		h.text = dup;
+		h.skip[0] = true;
+		hooked = true;
+		ck_assert_ptr_null(lb_json_loadb_hook(dup, strlen(dup), &err, &hook, &hooked));
+		ck_assert(!hooked);
+		ck_assert_msg(strstr(err.text, "duplicate object key"), "got \"%s\"", err.text);
+		ck_assert_int_eq(err.line, 2);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("json");
@@ -262,6 +374,7 @@ int main(void)
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_big_config);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_hook);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return lb_test_run(s);

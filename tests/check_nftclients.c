@@ -27,7 +27,7 @@
 #define MAX_MSGS 256
 #define BATCH_LIMIT (256 * 1024)
 
-static struct sockaddr_storage vips[2], udp_vips[1];
+static union lb_nft_addr vips[2], udp_vips[1];
 static struct lb_nft_prefix allow[3], deny[2];
 static struct lb_nft_clients clients[2];
 static struct lb_nft_spec spec;
@@ -36,17 +36,17 @@ static char buf[BATCH_LIMIT * 2];
 static const struct nlmsghdr *msgs[MAX_MSGS];
 static int n_msgs;
 
-static void vip(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+static void vip(union lb_nft_addr *ss, const char *ip, uint16_t port)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (strchr(ip, ':')) {
-		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+		struct sockaddr_in6 *in6 = &ss->in6;
 
 		in6->sin6_family = AF_INET6;
 		ck_assert_int_eq(inet_pton(AF_INET6, ip, &in6->sin6_addr), 1);
 		in6->sin6_port = htons(port);
 	} else {
-		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+		struct sockaddr_in *in = &ss->in;
 
 		in->sin_family = AF_INET;
 		ck_assert_int_eq(inet_pton(AF_INET, ip, &in->sin_addr), 1);

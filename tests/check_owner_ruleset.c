@@ -31,7 +31,7 @@
 #define BATCH_LIMIT 65536
 #define HERE LB_NFT_OWNER_HERE
 
-static struct sockaddr_storage vips[2];
+static union lb_nft_addr vips[2];
 static const char *const names[3] = { "gw1", "gw2", "gw3" };
 static const uint32_t marks[3] = { 0x100, 0x101, 0x102 };
 /* Self is gw1 (0): buckets 0-2 its own, 3-4 gw2's, 5-6 gw3's; bucket 1 was gw3's. */

@@ -32,7 +32,7 @@
 #define MAX_MSGS 64
 #define BATCH_LIMIT 8192
 
-static struct sockaddr_storage vips[3];
+static union lb_nft_addr vips[3];
 
 static const struct lb_nft_spec spec = {
 	.table = "lb", .mark = MARK, .port = PORT, .vips = vips, .n_vips = 3,
@@ -43,9 +43,9 @@ static char buf[BATCH_LIMIT * 2];
 static const struct nlmsghdr *msgs[MAX_MSGS];
 static int n_msgs;
 
-static void vip4(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+static void vip4(union lb_nft_addr *ss, const char *ip, uint16_t port)
 {
-	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in *in = &ss->in;
 
 	memset(ss, 0, sizeof(*ss));
 	in->sin_family = AF_INET;
@@ -53,9 +53,9 @@ static void vip4(struct sockaddr_storage *ss, const char *ip, uint16_t port)
 	in->sin_port = htons(port);
 }
 
-static void vip6(struct sockaddr_storage *ss, const char *ip, uint16_t port)
+static void vip6(union lb_nft_addr *ss, const char *ip, uint16_t port)
 {
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in6 *in6 = &ss->in6;
 
 	memset(ss, 0, sizeof(*ss));
 	in6->sin6_family = AF_INET6;
@@ -531,7 +531,7 @@ END_TEST
 START_TEST(test_invalid_spec)
 {
 	struct mnl_nlmsg_batch *b = mnl_nlmsg_batch_start(buf, BATCH_LIMIT);
-	struct sockaddr_storage bad = { .ss_family = AF_UNIX };
+	union lb_nft_addr bad = { .sa.sa_family = AF_UNIX };
 	struct lb_nft_spec s = spec;
 	char long_name[300];
 	uint32_t seq = SEQ0;
@@ -700,7 +700,7 @@ END_TEST
  */
 START_TEST(test_diff)
 {
-	static struct sockaddr_storage next_vips[3];
+	static union lb_nft_addr next_vips[3];
 	struct lb_nft_spec next = spec, udp = spec;
 	struct mnl_nlmsg_batch *b;
 	size_t added, removed;
@@ -764,7 +764,7 @@ static void elem_keys(const struct nlmsghdr *nlh, uint8_t *keys, size_t *n, uint
 #define MANY_SPACE 4096		/* 1,024 addresses times 4 ports */
 #define MANY_VIPS 3000
 
-static void many_vip(struct sockaddr_storage *ss, unsigned int i)
+static void many_vip(union lb_nft_addr *ss, unsigned int i)
 {
 	static const uint16_t ports[] = { 80, 443, 8080, 65535 };
 	char ip[32];
@@ -790,7 +790,7 @@ static unsigned int many_index(const uint8_t *k)
  */
 START_TEST(test_diff_many)
 {
-	static struct sockaddr_storage a_vips[MANY_VIPS], b_vips[MANY_VIPS];
+	static union lb_nft_addr a_vips[MANY_VIPS], b_vips[MANY_VIPS];
 	static uint8_t keys[2 * MANY_VIPS * 8];
 	bool in_a[MANY_SPACE] = { 0 }, in_b[MANY_SPACE] = { 0 };
 	struct lb_nft_spec a = spec, b = spec;

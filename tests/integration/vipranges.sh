@@ -13,6 +13,10 @@
 #    replaced, and a connection open across it keeps echoing; a second
 #    reload that swaps one VIP for another diffs against what the first
 #    one installed (one added, one removed);
+#  - 1,000 services: a reload that adds a VIP to one copies the other 999
+#    from the running config (lb logs "999 of 1000 services unchanged"); an
+#    error that involves a copied service (its name taken by a new one) is
+#    the one `lb -t` gives; open connections survive all three reloads;
 #  - 100,000 VIPs: lb's watch does not take its own install's notifications
 #    for lost ones, and a one-VIP reload sends one element.
 LB_SRCDIR=${LB_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -136,6 +140,60 @@ n=$(grep -o '9700' <<<"$set4" | wc -l)
 grep -q '198\.18\.103\.16 \. 9700' <<<"$set4" && lab_fail "198.18.103.16:9700 is still in vips4"
 in_cli "$PEER" ping -b "${LAB_CLI_IP4[1]}" -n 1 -i 50 -t 1 "198.18.103.17:9700" >/dev/null ||
 	lab_fail "the VIP 198.18.103.17:9700 that came in is not served"
+lab_lb_stop || lab_fail "lb exited with status $?"
+
+# 1,000 services of one VIP each: a reload reads again only the service
+# whose text changed and copies the rest from the running config; an error
+# that involves a copied service reads as a whole read gives it.
+lab_log "checking: a reload of 1,000 services reads again only the one that changed"
+many() {	# N [VIP added to s0]: services s0..s(N-1), one VIP each from 198.18.64.0
+	local i s=
+	for ((i = 0; i < $1; i++)); do
+		s+='{"name": "s'$i'", "vips": ["198.18.'$((64 + i / 256))'.'$((i % 256))':9700"'
+		((i == 0)) && [[ -n ${2:-} ]] && s+=', "'$2'"'
+		s+='], "backends": [{"address": "'"${LAB_BE_IP4[1]}"':9700"}]},'
+	done
+	lab_config_with '"workers": 2' "${s%,}"
+}
+cfg=$(many 1000)
+lab_lb_start "$cfg"
+lab_bg "$LAB_CLI" "$LAB_DIR/ping2.log" "$PEER" ping -b "$c4" -n 2 -i 50 -T 2000 -t 60 "198.18.65.244:9700"
+PING=$LAB_BG_PID
+lab_wait_grep "$LAB_DIR/ping2.log" 'ping: ready' 5 >/dev/null || lab_fail "ping not connected"
+cp "$(many 1000 198.18.103.16:9700)" "$cfg"
+lab_ctl_call '{"cmd": "reload"}' | jq -e .ok >/dev/null || { lab_lb_log; lab_fail "reload failed"; }
+line=$(lab_wait_grep "$LAB_LB_LOG" 'reload: 999 of 1000 services unchanged, copied from the running config' 3) ||
+	{ lab_lb_log | tail -n 20; lab_fail "the reload did not copy the 999 unchanged services"; }
+lab_log "ok: ${line#*msg=}"
+lab_wait_grep "$LAB_LB_LOG" 'table inet lb kept: 1 VIP element added, 0 removed' 3 >/dev/null ||
+	{ lab_lb_log | tail -n 20; lab_fail "the reload did not send a one-element diff"; }
+for v in 198.18.103.16:9700 198.18.64.0:9700 198.18.67.231:9700; do
+	in_cli "$PEER" ping -b "${LAB_CLI_IP4[1]}" -n 1 -i 50 -t 1 "$v" >/dev/null ||
+		lab_fail "$v is not served after the reload"
+done
+# A new first service takes the name of s3, which is unchanged: the error
+# names s3 at its new place, as a whole read of the file does.
+{ sed 's/"services": \[/"services": [{"name": "s3", "vips": ["198.18.103.17:9700"], "backends": [{"address": "'"${LAB_BE_IP4[1]}"':9700"}]},/' "$cfg"; } >"$cfg.new"
+mv "$cfg.new" "$cfg"
+want='services[4].name: duplicate service name \"s3\" (also services[0])'
+reply=$(lab_ctl_call '{"cmd": "reload"}')
+jq -e '.ok == false' <<<"$reply" >/dev/null || lab_fail "a duplicate name was accepted: $reply"
+grep -qF "$want" <<<"$reply" || lab_fail "the reload's error is not the whole read's: $reply"
+err=$("$LB_BIN" -t -c "$cfg" 2>&1) && lab_fail "lb -t accepted the duplicate name"
+grep -qF 'services[4].name: duplicate service name "s3" (also services[0])' <<<"$err" ||
+	lab_fail "lb -t says otherwise: $err"
+lab_log "ok: the duplicate is refused as lb -t refuses it, and the running config stays"
+in_cli "$PEER" ping -b "${LAB_CLI_IP4[1]}" -n 1 -i 50 -t 1 198.18.103.16:9700 >/dev/null ||
+	lab_fail "the running config is not served after the refused reload"
+cp "$(many 1000)" "$cfg"
+lab_ctl_call '{"cmd": "reload"}' | jq -e .ok >/dev/null || { lab_lb_log; lab_fail "reload back failed"; }
+lab_wait_grep "$LAB_LB_LOG" 'table inet lb kept: 0 VIP elements added, 1 removed' 3 >/dev/null ||
+	{ lab_lb_log | tail -n 20; lab_fail "the reload back did not remove one element"; }
+lab_stop "$PING"
+grep -q 'ping: conn 0 port [0-9]*: [0-9]* round trips, max gap [0-9]* ms, ok' "$LAB_DIR/ping2.log" &&
+	grep -q 'ping: conn 1 port [0-9]*: [0-9]* round trips, max gap [0-9]* ms, ok' "$LAB_DIR/ping2.log" ||
+	{ cat "$LAB_DIR/ping2.log" >&2; lab_fail "connections open across the reloads did not survive"; }
+lab_log "ok: both open connections kept echoing across the three reloads"
 lab_lb_stop || lab_fail "lb exited with status $?"
 
 # 100,000 VIPs (198.19.0.0/16, ports 9700 and 9701): lb's own install

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * lb/bigmem.c: a large array has a mapping of its own, 2 MB aligned,
+ * zeroed, advised for huge pages (VmFlags "hg"), and, when private, not
+ * inherited by a forked child (VmFlags "dc"; msync() in the child finds
+ * nothing there); a small one comes from the heap.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lb/bigmem.h"
+#include "tests/unit.h"
+
+/* The VmFlags line of the mapping that starts at p, from /proc/self/smaps ("" if none). */
+static void vm_flags(const void *p, char *out, size_t len)
+{
+	char line[512], start[32];
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	ck_assert_ptr_nonnull(f);
+	snprintf(start, sizeof(start), "%lx-", (unsigned long)(uintptr_t)p);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, ' ') && strchr(line, '-') < strchr(line, ' '))
+			in = !strncmp(line, start, strlen(start));
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			snprintf(out, len, "%.200s", line + 8);
+	}
+	fclose(f);
+}
+
+static bool has_flag(const char *flags, const char *flag)
+{
+	char pad[8];
+
+	snprintf(pad, sizeof(pad), " %s", flag);
+	return strstr(flags, pad) != NULL;
+}
+
+/* Whether a child forked now finds p mapped (msync fails with ENOMEM where nothing is). */
+static bool child_has(void *p, size_t len)
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(msync(p, len, MS_ASYNC) == 0 ? 0 : errno == ENOMEM ? 1 : 2);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_ne(WEXITSTATUS(status), 2);
+	return WEXITSTATUS(status) == 0;
+}
+
+START_TEST(test_large)
+{
+	const size_t size = 5 * (1u << 20) + 123;
+	char flags[512];
+
+	for (int private = 0; private <= 1; private++) {
+		unsigned char *p = lb_bigmem_alloc(size, private);
+
+		ck_assert_ptr_nonnull(p);
+		ck_assert_uint_eq((uintptr_t)p % (2u << 20), 0);
+		for (size_t i = 0; i < size; i += 4096)
+			ck_assert_uint_eq(p[i], 0);
+		ck_assert_uint_eq(p[size - 1], 0);
+		memset(p, 0xa5, size);
+		vm_flags(p, flags, sizeof(flags));
+		ck_assert_msg(has_flag(flags, "hg"), "no huge page advice: VmFlags%s", flags);
+		ck_assert_msg(has_flag(flags, "dc") == private, "VmFlags%s for private %d", flags,
+			      private);
+		ck_assert_int_eq(child_has(p, size), !private);
+		lb_bigmem_free(p, size);
+		/* Gone whole: nothing of it is left mapped. */
+		ck_assert_int_eq(msync(p, size, MS_ASYNC), -1);
+		ck_assert_int_eq(errno, ENOMEM);
+	}
+}
+END_TEST
+
+START_TEST(test_small)
+{
+	unsigned char *p = lb_bigmem_alloc(LB_BIGMEM_MIN - 1, true), *q = lb_bigmem_alloc(0, true);
+
+	/* From the heap: zeroed, inherited (a child sees it), freed with free(). */
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_uint_eq(p[0] | p[LB_BIGMEM_MIN - 2], 0);
+	ck_assert(child_has((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096));
+	lb_bigmem_free(p, LB_BIGMEM_MIN - 1);
+	lb_bigmem_free(q, 0);
+	lb_bigmem_free(NULL, 0);
+	lb_bigmem_free(NULL, LB_BIGMEM_MIN);
+}
+END_TEST
+
+int main(void)
+{
+	return lb_test_main("bigmem", NULL, NULL, 0, LB_TESTS(test_large, test_small));
+}
