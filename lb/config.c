@@ -560,7 +560,7 @@ struct lb_config *lb_config_parse(const char *text, char **errors)
  */
 static int read_file(const char *path, char **out, size_t *out_len, size_t *out_cap)
 {
-	size_t len = 0, cap = 4096;
+	size_t len = 0, cap = 4096, next;
 	char *buf = NULL, *p;
 	int fd, ret = 0;
 	struct stat st;
@@ -586,7 +586,9 @@ static int read_file(const char *path, char **out, size_t *out_len, size_t *out_
 				ret = -EFBIG;
 				goto cleanup;
 			}
-			p = lb_bigmem_alloc(2 * cap, true);
+			/* A file that grew while read: at most CONFIG_MAX_BYTES, as ever. */
+			next = 2 * cap < CONFIG_MAX_BYTES ? 2 * cap : CONFIG_MAX_BYTES;
+			p = lb_bigmem_alloc(next, true);
 			if (!p) {
 				ret = -ENOMEM;
 				goto cleanup;
@@ -594,7 +596,7 @@ static int read_file(const char *path, char **out, size_t *out_len, size_t *out_
 			memcpy(p, buf, len);
 			lb_bigmem_free(buf, cap);
 			buf = p;
-			cap *= 2;
+			cap = next;
 		}
 		n = read(fd, buf + len, cap - len);
 		if (n == -1 && errno == EINTR)

@@ -201,8 +201,10 @@ struct lb_config {
 	/* The JSON it was read from, when kept by lb_config_load_log(); NULL otherwise. */
 	struct json_t *tree;
 	/*
-	 * Its text and each service's place in it, kept by lb_config_load_log()
-	 * for the next reload (lb_config_reload_log); NULL otherwise.
+	 * Its text and each service's place in it, kept by
+	 * lb_config_load_source(), lb_config_reload() and _log() for the next
+	 * reload to compare with; NULL otherwise. The master's alone: a worker
+	 * has no mapping of the text (lb/bigmem.h).
 	 */
 	struct lb_config_source *source;
 };
@@ -258,6 +260,12 @@ bool lb_config_service_copy(struct lb_service_conf *dst, const struct lb_service
 
 /* Frees what the parser (or lb_config_service_copy) allocated for one service. */
 void lb_config_service_free(struct lb_service_conf *svc);
+
+/*
+ * Frees what cfg keeps for the next reload (its text): a config no longer
+ * the running one is never compared with again.
+ */
+void lb_config_drop_source(struct lb_config *cfg);
 
 /* Frees cfg's JSON tree, if it kept one (nothing reads it after the load). */
 void lb_config_drop_tree(struct lb_config *cfg);

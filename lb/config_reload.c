@@ -46,6 +46,14 @@ void lb_config_source_clean(struct lb_config_source *src, size_t i, bool clean)
 		src->spans[i].clean = clean;
 }
 
+void lb_config_drop_source(struct lb_config *cfg)
+{
+	if (!cfg)
+		return;
+	lb_config_source_free(cfg->source);
+	cfg->source = NULL;
+}
+
 size_t lb_config_copied(const struct lb_config *cfg)
 {
 	return cfg && cfg->source ? cfg->source->copied : 0;

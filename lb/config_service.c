@@ -504,6 +504,12 @@ static void refuse_keys(struct lb_config_ctx *c, json_t *obj, const char *const 
 	}
 }
 
+/*
+ * What services[si] becomes depends on obj alone, its own text: a reload
+ * copies the service whose text is unchanged (config_reload.c) instead of
+ * calling this. Anything that depends on the rest of the config belongs in
+ * the checks across services (lb_config_check_services, build_vipmap).
+ */
 static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 {
 	struct lb_service_conf *svc = &c->cfg->services[si];
@@ -640,7 +646,7 @@ static void parse_service(struct lb_config_ctx *c, size_t si, json_t *obj)
 }
 
 /*
- * Parses services[i] and tells the source being kept (lb_config_load_log)
+ * Parses services[i] and tells the source being kept (lb_config_source)
  * whether it had anything to warn of: only a service without warnings
  * may be copied by the next reload, which would not repeat them.
  */

@@ -135,6 +135,11 @@ static void worker_child(struct slot *s)
 	size_t n_keep;
 	char tag[32];
 
+	/*
+	 * The master's own large arrays (lb/bigmem.h: the config's text, the
+	 * rules' spec, the health checker's probes) are not mapped here:
+	 * nothing a worker runs may read or free them.
+	 */
 	lb_capacity_split(&m.cap, g->cfg, &args.capacity, &args.flows);
 	/* Die with the master even if it is killed outright. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -773,6 +778,8 @@ static int reload(char *msg, size_t len)
 	lb_listener_set_free(&m.ls);	/* only those the new set did not take */
 	m.ls = ls;
 	m.cur = g;
+	/* The next reload compares with the new config's text, never with this one's. */
+	lb_config_drop_source(old->cfg);
 	old->retiring = true;
 	old->next = m.old;
 	m.old = old;

@@ -736,6 +736,31 @@ START_TEST(test_load_keeps_tree)
 }
 END_TEST
 
+/* Files of 16 MB and more are refused as too large; one byte less is read. */
+START_TEST(test_load_size)
+{
+	static const char text[] = "{\"services\": 1}";
+	const size_t max = 16 << 20;
+	char path[] = "/tmp/check_config.XXXXXX", *errors = NULL, *big = malloc(max);
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, ' ', max);
+	memcpy(big, text, sizeof(text) - 1);
+	write_temp(path, big, max);
+	ck_assert_ptr_null(lb_config_load(path, &errors));
+	ck_assert_str_eq(strchr(errors, ':'), ": File too large\n");
+	free(errors);
+	ck_assert_int_eq(unlink(path), 0);
+	strcpy(path, "/tmp/check_config.XXXXXX");
+	write_temp(path, big, max - 1);
+	ck_assert_ptr_null(lb_config_load(path, &errors));
+	ck_assert_str_eq(errors, "services: expected an array\n");
+	free(errors);
+	ck_assert_int_eq(unlink(path), 0);
+	free(big);
+}
+END_TEST
+
 START_TEST(test_load_errors)
 {
 	static const char bad[] = "{\"services\": [\n\t{\"name\": \"web\"}\n],\n\"workers\": \"a\"}";
@@ -836,7 +861,8 @@ int main(void)
 				 LB_TESTS(test_full, test_workers_auto, test_defaults, test_control_group,
 					  test_user_group, test_default_group, test_many_errors, test_find_service,
 					  test_has_family, test_load_lab, test_load_minimal,
-					  test_load_full, test_load_keeps_tree, test_load_errors, test_http,
+					  test_load_full, test_load_keeps_tree, test_load_size, test_load_errors,
+					  test_http,
 					  test_announce));
 
 	tcase_add_loop_test(tc, test_control_mode, 0, sizeof(modes) / sizeof(modes[0]));

@@ -263,6 +263,12 @@ START_TEST(test_no_source)
 	lb_config_free(plain);
 	ck_assert_int_eq(unlink(path), 0);
 	cfg = reload_check(cfg, BASE, 5, "the first reload");
+	/* Dropped (the master drops a config's once it is not the running one): nothing to copy. */
+	lb_config_drop_source(cfg);
+	ck_assert_ptr_null(cfg->source);
+	lb_config_drop_source(cfg);
+	lb_config_drop_source(NULL);
+	cfg = reload_check(cfg, BASE, 0, "a reload over a dropped source");
 	lb_config_free(cfg);
 }
 END_TEST
