@@ -527,7 +527,7 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 		again.prev = NULL;
 		return parse_buffer(buf, len, errors, &again);
 	}
-	if (c.n_errors || c.errors.oom || c.warnings.oom) {
+	if (!c.cfg || c.n_errors || c.errors.oom || c.warnings.oom) {
 		lb_config_free(c.cfg);
 		free(c.warnings.s);
 		lb_config_source_free(c.source);

@@ -91,8 +91,8 @@ static void index_build(struct lb_config_reread *r)
 	if (!r->index)
 		return;
 	r->mask = n - 1;
-	for (size_t k = 0; k < n; k++)
-		r->index[k].j = UINT32_MAX;
+	/* Every slot free: j UINT32_MAX. */
+	memset(r->index, 0xff, n * sizeof(*r->index));
 	for (size_t j = 0; j < old->n_spans; j++) {
 		uint64_t h;
 		size_t k;
