@@ -16,6 +16,7 @@
 #include "lb/bigmem.h"
 #include "lb/config.h"
 #include "lb/config_priv.h"
+#include "lb/hash.h"
 #include "lb/json.h"
 #include "lb/log.h"
 #include "lb/vipmap.h"
@@ -495,14 +496,12 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 		/* jansson read it: every service is in the tree, and their places are not known. */
 		lb_config_source_free(c.source);
 		c.source = NULL;
-		c.n_reuse = 0;
 	}
 	if (!root) {
 		lb_str_printf(&c.errors, "line %d, column %d: ", jerr.line, jerr.column);
 		lb_str_escape(&c.errors, jerr.text, 0);
 		lb_str_printf(&c.errors, "\n");
 		*errors = take_errors(&c.errors);
-		free(c.reuse);
 		return NULL;
 	}
 	c.cfg = config_alloc();
@@ -514,9 +513,6 @@ static struct lb_config *parse_buffer(const char *buf, size_t len, char **errors
 		c.cfg->tree = root;
 	else
 		json_decref(root);
-	for (size_t i = 0; c.source && i < c.n_reuse; i++)
-		c.source->copied += c.reuse[i] != UINT32_MAX;
-	free(c.reuse);
 	if (c.source && c.source->copied && (c.n_errors || c.errors.oom || c.warnings.oom)) {
 		/* Errors in the words and at the places a whole read gives them. */
 		lb_config_free(c.cfg);
@@ -630,7 +626,11 @@ static struct lb_config *load(const char *path, char **errors, const struct load
 	ret = read_file(path, &buf, &len, &cap);
 	if (ret) {
 		lb_str_escape(&b, path, 0);
-		lb_str_printf(&b, ": %s\n", strerror(-ret));
+		if (ret == -EFBIG)
+			lb_str_printf(&b, ": %s (a config must be under %d MB)\n", strerror(-ret),
+				      CONFIG_MAX_BYTES >> 20);
+		else
+			lb_str_printf(&b, ": %s\n", strerror(-ret));
 		*errors = take_errors(&b);
 		return NULL;
 	}
@@ -779,10 +779,8 @@ const char *lb_config_vip_format(const struct lb_service_conf *svc, size_t k, ch
 
 static size_t name_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = lb_hash_fnv1a(LB_HASH_FNV_BASIS, s, strlen(s));
 
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
 	return (size_t)(h ^ h >> 29);
 }
 

@@ -50,13 +50,8 @@ struct lb_config_ctx {
 	unsigned int n_errors;
 	struct lb_str warnings;	/* suspicious but workable: the config still loads */
 	gid_t user_gid;			/* primary group of cfg->user, once that is resolved */
-	/*
-	 * A reload's copies: services[i] is prev's reuse[i] (i < n_reuse),
-	 * unchanged in the text, or UINT32_MAX when it is parsed.
-	 */
+	/* A reload's running config: source->spans[i].from indexes its services. */
 	const struct lb_config *prev;
-	uint32_t *reuse;
-	size_t n_reuse, reuse_cap;
 	struct lb_config_source *source;	/* being kept; NULL: none */
 };
 
@@ -155,9 +150,14 @@ void lb_config_parse_server_id(struct lb_config_ctx *c, const struct lb_service_
 			       struct lb_backend_conf *b, json_t *v);
 void lb_config_quic_finish(struct lb_config_ctx *c, struct lb_service_conf *svc);
 
-/* Where a service's text is in its config's, and whether it was read with no warning. */
+/*
+ * Where a service's text is in its config's; the running config's service
+ * it is copied from (its text unchanged), or UINT32_MAX when it is parsed;
+ * and whether it was read (or copied) with no warning.
+ */
 struct lb_config_span {
 	size_t off, len;
+	uint32_t from;
 	bool clean;
 };
 
@@ -176,14 +176,15 @@ void lb_config_source_free(struct lb_config_source *src);
 /*
  * A reload's reading of the text (config_reload.c): hook, given to
  * lb_json_loadb_hook(), skips the services whose text c->prev was read
- * from, marking them in c->reuse for lb_config_parse_services() to copy,
- * and notes each service's place in c->source.
+ * from and notes each service's place, and where it is copied from, in
+ * c->source, for lb_config_parse_services().
  */
 struct lb_config_reread {
 	struct lb_config_ctx *c;
 	const char *text;		/* the new text */
 	const struct lb_config_source *old;	/* the running config's, or NULL */
 	uint32_t next;			/* the old service expected next */
+	uint32_t from;			/* what known() found for the element at hand */
 	struct lb_config_prefix_slot *index;	/* built at the first one not found in place */
 	size_t mask;
 	bool indexed;

@@ -20,6 +20,7 @@
 #include "lb/bigmem.h"
 #include "lb/config.h"
 #include "lb/config_priv.h"
+#include "lb/hash.h"
 
 /* Known services' texts are looked up by their first bytes, when not where expected. */
 #define PREFIX_BYTES 32
@@ -61,11 +62,7 @@ size_t lb_config_copied(const struct lb_config *cfg)
 
 static uint64_t prefix_hash(const char *p)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < PREFIX_BYTES; i++)
-		h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-	return h ^ h >> 31;
+	return lb_hash_mix64(lb_hash_fnv1a(LB_HASH_FNV_BASIS, p, PREFIX_BYTES));
 }
 
 /* Whether the running config's services[j] was read, with no warning, from the text at. */
@@ -128,28 +125,6 @@ static uint32_t index_find(struct lb_config_reread *r, const char *at, size_t av
 	return UINT32_MAX;
 }
 
-/* services[i] is a copy of the running config's services[j]. */
-static bool reuse_set(struct lb_config_ctx *c, size_t i, uint32_t j)
-{
-	uint32_t *p;
-
-	if (i >= c->reuse_cap) {
-		size_t cap = c->reuse_cap ? 2 * c->reuse_cap : 64;
-
-		while (cap <= i)
-			cap *= 2;
-		p = realloc(c->reuse, cap * sizeof(*p));
-		if (!p)
-			return false;
-		c->reuse = p;
-		c->reuse_cap = cap;
-	}
-	while (c->n_reuse <= i)
-		c->reuse[c->n_reuse++] = UINT32_MAX;
-	c->reuse[i] = j;
-	return true;
-}
-
 /*
  * lb_json_hook.known: a service is looked for where the last one found
  * leads (the next in the old text), then at its own index, then by its
@@ -165,16 +140,19 @@ static size_t reread_known(void *arg, size_t i, size_t off, size_t avail)
 		return 0;
 	if (!same_text(r, j, at, avail) && !same_text(r, j = (uint32_t)i, at, avail))
 		j = index_find(r, at, avail);
-	if (j == UINT32_MAX || !reuse_set(r->c, i, j))
+	if (j == UINT32_MAX)
 		return 0;
+	r->from = j;
 	r->next = j + 1;
 	return r->old->spans[j].len;
 }
 
-/* lb_json_hook.span: the new source's record of services[i]. */
+/* lb_json_hook.span: the new source's record of services[i], and what it copies. */
 static bool reread_span(void *arg, size_t i, size_t off, size_t len)
 {
-	struct lb_config_source *src = ((struct lb_config_reread *)arg)->c->source;
+	struct lb_config_reread *r = arg;
+	struct lb_config_source *src = r->c->source;
+	uint32_t from = r->from;
 	struct lb_config_span *p;
 	size_t cap;
 
@@ -188,14 +166,15 @@ static bool reread_span(void *arg, size_t i, size_t off, size_t len)
 		src->spans = p;
 		src->cap = cap;
 	}
-	src->spans[src->n_spans++] = (struct lb_config_span){ .off = off, .len = len };
+	r->from = UINT32_MAX;
+	src->spans[src->n_spans++] = (struct lb_config_span){ .off = off, .len = len, .from = from };
 	return true;
 }
 
 void lb_config_reread_init(struct lb_config_reread *r, struct lb_config_ctx *c, const char *text)
 {
 	*r = (struct lb_config_reread){
-		.c = c, .text = text,
+		.c = c, .text = text, .from = UINT32_MAX,
 		.old = c->source && c->prev ? c->prev->source : NULL,
 		.hook = { "services", reread_known, reread_span, r },
 	};

@@ -667,12 +667,13 @@ static void copy_service(struct lb_config_ctx *c, size_t i, const struct lb_serv
 	struct lb_config *cfg = c->cfg;
 	int dup;
 
+	/* Counted even when the copy fails: its error makes the whole text read again. */
+	c->source->copied++;
 	if (!lb_config_service_copy(&cfg->services[i], from)) {
 		lb_config_oom(c);
 		return;
 	}
-	if (c->source)
-		lb_config_source_clean(c->source, i, true);
+	lb_config_source_clean(c->source, i, true);
 	if (cfg->services[i].name && (dup = lb_config_index_name(cfg, i)) >= 0) {
 		/* The whole text is read again for this error's own words and place. */
 		lb_config_err(c, "duplicate service name \"%s\" (also services[%d])",
@@ -771,8 +772,8 @@ void lb_config_parse_services(struct lb_config_ctx *c, json_t *arr)
 	json_array_foreach(arr, i, v) {
 		cfg->n_services = i + 1;
 		saved = lb_config_path_index(c, i);
-		if (i < c->n_reuse && c->reuse[i] != UINT32_MAX)
-			copy_service(c, i, &c->prev->services[c->reuse[i]]);
+		if (c->source && i < c->source->n_spans && c->source->spans[i].from != UINT32_MAX)
+			copy_service(c, i, &c->prev->services[c->source->spans[i].from]);
 		else
 			parse_service_at(c, i, v);
 		lb_config_path_pop(c, saved);

@@ -2,6 +2,7 @@
 #ifndef LB_HASH_H
 #define LB_HASH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -16,6 +17,22 @@ static inline uint64_t lb_hash_mix64(uint64_t h)
 	h ^= h >> 33;
 	h *= 0xc4ceb9fe1a85ec53ull;
 	h ^= h >> 33;
+	return h;
+}
+
+#define LB_HASH_FNV_BASIS 0xcbf29ce484222325ull
+
+/*
+ * FNV-1a of the n bytes at p, going on from h (LB_HASH_FNV_BASIS, or a
+ * seed mixed into it). A multiply carries bits only upwards: mix the
+ * result (lb_hash_mix64) before a table takes its low bits.
+ */
+static inline uint64_t lb_hash_fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
 	return h;
 }
 

@@ -70,12 +70,10 @@ void lb_vipmap_mask(union lb_sockaddr *a, unsigned int plen)
 static uint64_t key_hash(const union lb_sockaddr *masked, unsigned int plen)
 {
 	union lb_sockaddr a = *masked;
-	uint64_t h = 0xcbf29ce484222325ull ^ (plen << 1 | fam(masked));
 	size_t len;
 	const unsigned char *p = addr_bytes(&a, &len);
+	uint64_t h = lb_hash_fnv1a(LB_HASH_FNV_BASIS ^ (plen << 1 | fam(masked)), p, len);
 
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
 	/*
 	 * A multiply carries bits only upwards: the low bits that pick the
 	 * bucket would see only the addresses' low bits, and 100,000 VIPs

@@ -6,6 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+/*
+ * union lb_nft_addr needs <netinet/in.h>, which clashes with <linux/in.h>
+ * unless it comes first: a file that includes <linux/netfilter.h> before
+ * this header includes <netinet/in.h> before both (nft/expr.c).
+ */
 #include <netinet/in.h>
 #include <sys/socket.h>
 

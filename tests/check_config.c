@@ -748,7 +748,7 @@ START_TEST(test_load_size)
 	memcpy(big, text, sizeof(text) - 1);
 	write_temp(path, big, max);
 	ck_assert_ptr_null(lb_config_load(path, &errors));
-	ck_assert_str_eq(strchr(errors, ':'), ": File too large\n");
+	ck_assert_str_eq(strchr(errors, ':'), ": File too large (a config must be under 16 MB)\n");
 	free(errors);
 	ck_assert_int_eq(unlink(path), 0);
 	strcpy(path, "/tmp/check_config.XXXXXX");
