@@ -53,6 +53,7 @@ LAB_PEER_LOGS=()
 LAB_PEER_OUT=
 LAB_LB_PID=
 LAB_LB_LOG=
+LAB_LB_LOG_SHOW=	# the log lab_lb_log asked lab_down to show
 LAB_DOWN_DONE=
 # Commands lab_down evals once our processes are gone (for what a test
 # made outside the namespaces, such as a cgroup).
@@ -278,6 +279,10 @@ lab_down() {
 	for p in "${LAB_ON_DOWN[@]}"; do
 		eval "$p"
 	done
+	if [[ -n $LAB_LB_LOG_SHOW && -f $LAB_LB_LOG_SHOW ]]; then
+		lab_log "lb's log ($LAB_LB_LOG_SHOW):"
+		sed 's/^/  | /' "$LAB_LB_LOG_SHOW" >&2
+	fi
 	if [[ -n $LAB_DIR && -d $LAB_DIR && -z ${LAB_KEEP:-} ]]; then
 		rm -rf "$LAB_DIR"
 	fi
@@ -577,9 +582,16 @@ lab_lb_stop() {
 	return $rc
 }
 
-# lab_lb_log: show lb's log, indented (for failure diagnostics).
+# lab_lb_log: show lb's log, indented (for failure diagnostics). It is
+# shown when the lab goes down, after the verdict: a reader of a truncated
+# test log (CI keeps its head) sees why the test failed before the log.
 lab_lb_log() {
-	[[ -n $LAB_LB_LOG && -f $LAB_LB_LOG ]] && sed 's/^/  | /' "$LAB_LB_LOG" >&2
+	[[ -n $LAB_LB_LOG && -f $LAB_LB_LOG ]] || return 0
+	if [[ -n $LAB_DOWN_DONE ]]; then
+		sed 's/^/  | /' "$LAB_LB_LOG" >&2
+	else
+		LAB_LB_LOG_SHOW=$LAB_LB_LOG
+	fi
 	return 0
 }
 
