@@ -7,6 +7,7 @@
 
 #include "lb/backend.h"
 #include "lb/balance.h"
+#include "lb/hash.h"
 #include "lb/log.h"
 #include "lb/loop.h"
 
@@ -35,11 +36,7 @@ struct lb_backend_picker {
 
 static uint64_t name_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 0x100000001b3ull;
-	return h;
+	return lb_hash_fnv1a(LB_HASH_FNV_BASIS, s, strlen(s));
 }
 
 struct lb_backend_picker *lb_backend_picker_alloc(const struct lb_config *cfg, struct lb_shm *shm,

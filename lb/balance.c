@@ -124,23 +124,9 @@ int lb_balance_random2(const struct lb_pick *c, size_t n, uint64_t *rng)
 /*
  * Hashes must agree between processes and hosts (several balancers, or
  * old and new workers during a restart, must map a client alike), so they
- * use no seed and read addresses byte by byte in network order.
- */
-#define FNV_OFFSET 0xcbf29ce484222325ull
-#define FNV_PRIME 0x100000001b3ull
-
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= FNV_PRIME;
-	}
-	return h;
-}
-
-/*
+ * use no seed and read addresses byte by byte in network order (FNV-1a,
+ * lb/hash.h).
+ *
  * Family tag, address, then the port when asked. An IPv4-mapped IPv6
  * address hashes as the IPv4 it stands for, so a client hashes alike
  * whether it came in through a v4 or a dual-stack v6 listener. Scope ids
@@ -148,33 +134,33 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
  */
 static uint64_t hash_addr(const union lb_sockaddr *a, bool with_port)
 {
-	uint64_t h = FNV_OFFSET;
+	uint64_t h = LB_HASH_FNV_BASIS;
 	unsigned char tag;
 
 	switch (a->sa.sa_family) {
 	case AF_INET:
 		tag = 4;
-		h = fnv1a(h, &tag, 1);
-		h = fnv1a(h, &a->in.sin_addr.s_addr, 4);
+		h = lb_hash_fnv1a(h, &tag, 1);
+		h = lb_hash_fnv1a(h, &a->in.sin_addr.s_addr, 4);
 		if (with_port)
-			h = fnv1a(h, &a->in.sin_port, 2);
+			h = lb_hash_fnv1a(h, &a->in.sin_port, 2);
 		break;
 	case AF_INET6:
 		if (IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
 			tag = 4;
-			h = fnv1a(h, &tag, 1);
-			h = fnv1a(h, &a->in6.sin6_addr.s6_addr[12], 4);
+			h = lb_hash_fnv1a(h, &tag, 1);
+			h = lb_hash_fnv1a(h, &a->in6.sin6_addr.s6_addr[12], 4);
 		} else {
 			tag = 6;
-			h = fnv1a(h, &tag, 1);
-			h = fnv1a(h, a->in6.sin6_addr.s6_addr, 16);
+			h = lb_hash_fnv1a(h, &tag, 1);
+			h = lb_hash_fnv1a(h, a->in6.sin6_addr.s6_addr, 16);
 		}
 		if (with_port)
-			h = fnv1a(h, &a->in6.sin6_port, 2);
+			h = lb_hash_fnv1a(h, &a->in6.sin6_port, 2);
 		break;
 	default:
 		tag = 0;
-		h = fnv1a(h, &tag, 1);
+		h = lb_hash_fnv1a(h, &tag, 1);
 		break;
 	}
 	/* FNV alone mixes the last bytes poorly. */

@@ -43,11 +43,7 @@ void lb_owner_table_fini(struct lb_owner_table *t)
 
 uint64_t lb_owner_key(const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull;	/* FNV-1a, then mixed */
-
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ull;
-	return lb_hash_mix64(h);
+	return lb_hash_mix64(lb_hash_fnv1a(LB_HASH_FNV_BASIS, name, strlen(name)));
 }
 
 static bool has(uint64_t mask, uint16_t k)

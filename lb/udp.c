@@ -116,14 +116,13 @@ static uint64_t addr_hash(uint64_t h, const union lb_sockaddr *a)
 		p = (const unsigned char *)&a->in.sin_addr;
 		len = sizeof(a->in.sin_addr);
 	}
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
+	h = lb_hash_fnv1a(h, p, len);
 	return lb_hash_mix64(h ^ ((uint64_t)lb_addr_port(a) << 16 | (uint64_t)a->sa.sa_family));
 }
 
 uint64_t lb_udp_pair_key(const union lb_sockaddr *client, const union lb_sockaddr *backend)
 {
-	return addr_hash(addr_hash(0xcbf29ce484222325ull, client), backend);
+	return addr_hash(addr_hash(LB_HASH_FNV_BASIS, client), backend);
 }
 
 static struct flow **bucket(struct lb_udp *u, const union lb_sockaddr *client,

@@ -17,22 +17,32 @@
 #include "lb/bigmem.h"
 #include "tests/unit.h"
 
+/*
+ * Whether line starts a mapping in /proc/self/maps or smaps ("LO-HI ...");
+ * if so, *in tells whether that mapping holds p.
+ */
+static bool range_line(const char *line, const void *p, bool *in)
+{
+	unsigned long lo, hi, at = (unsigned long)(uintptr_t)p;
+
+	if (sscanf(line, "%lx-%lx ", &lo, &hi) != 2 || strchr(line, ' ') < strchr(line, '-'))
+		return false;
+	*in = lo <= at && at < hi;
+	return true;
+}
+
 /* The VmFlags line of the mapping that holds p, from /proc/self/smaps ("" if none). */
 static void vm_flags(const void *p, char *out, size_t len)
 {
-	unsigned long lo, hi, at = (unsigned long)(uintptr_t)p;
 	char line[512];
 	bool in = false;
 	FILE *f = fopen("/proc/self/smaps", "r");
 
 	ck_assert_ptr_nonnull(f);
 	out[0] = '\0';
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, ' ') > strchr(line, '-'))
-			in = lo <= at && at < hi;
-		else if (in && !strncmp(line, "VmFlags:", 8))
+	while (fgets(line, sizeof(line), f))
+		if (!range_line(line, p, &in) && in && !strncmp(line, "VmFlags:", 8))
 			snprintf(out, len, "%.200s", line + 8);
-	}
 	fclose(f);
 }
 
@@ -47,7 +57,6 @@ static bool has_flag(const char *flags, const char *flag)
 /* Whether p is inside a mapping of this process, from /proc/self/maps (no syscall on p itself). */
 static bool mapped(const void *p)
 {
-	unsigned long lo, hi, at = (unsigned long)(uintptr_t)p;
 	char line[512];
 	bool in = false;
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -55,7 +64,7 @@ static bool mapped(const void *p)
 	if (!f)
 		return false;
 	while (!in && fgets(line, sizeof(line), f))
-		in = sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= at && at < hi;
+		range_line(line, p, &in);
 	fclose(f);
 	return in;
 }

@@ -279,10 +279,7 @@ lab_down() {
 	for p in "${LAB_ON_DOWN[@]}"; do
 		eval "$p"
 	done
-	if [[ -n $LAB_LB_LOG_SHOW && -f $LAB_LB_LOG_SHOW ]]; then
-		lab_log "lb's log ($LAB_LB_LOG_SHOW):"
-		sed 's/^/  | /' "$LAB_LB_LOG_SHOW" >&2
-	fi
+	lab_lb_log_show
 	if [[ -n $LAB_DIR && -d $LAB_DIR && -z ${LAB_KEEP:-} ]]; then
 		rm -rf "$LAB_DIR"
 	fi
@@ -587,12 +584,17 @@ lab_lb_stop() {
 # test log (CI keeps its head) sees why the test failed before the log.
 lab_lb_log() {
 	[[ -n $LAB_LB_LOG && -f $LAB_LB_LOG ]] || return 0
-	if [[ -n $LAB_DOWN_DONE ]]; then
-		sed 's/^/  | /' "$LAB_LB_LOG" >&2
-	else
-		LAB_LB_LOG_SHOW=$LAB_LB_LOG
-	fi
+	LAB_LB_LOG_SHOW=$LAB_LB_LOG
+	[[ -z $LAB_DOWN_DONE ]] || lab_lb_log_show
 	return 0
+}
+
+# lab_lb_log_show: the log lab_lb_log asked for, if any, indented.
+lab_lb_log_show() {
+	[[ -n $LAB_LB_LOG_SHOW && -f $LAB_LB_LOG_SHOW ]] || return 0
+	lab_log "lb's log ($LAB_LB_LOG_SHOW):"
+	sed 's/^/  | /' "$LAB_LB_LOG_SHOW" >&2
+	LAB_LB_LOG_SHOW=
 }
 
 # lab_lb_pids: lb's master and its workers, one pid per line.
