@@ -95,7 +95,19 @@ START_TEST(test_read)
 		_exit(0);
 	}
 	ck_assert_int_eq(waitpid(child, NULL, WUNTRACED), child);
+	/* The child reports its stop before it leaves the CPU, and the kernel
+	 * adds its last stretch of run time (up to a tick) only as it leaves: a
+	 * read in between (the host took the child's CPU, or valgrind's
+	 * slowness) sees the counter move once. So first wait for two reads
+	 * 10 ms apart to agree; a task that kept running never would. */
 	ck_assert_int_eq(lb_watchdog_read(child, 1000, &a), 0);
+	for (int i = 0; i < 200; i++) {
+		usleep(10000);
+		ck_assert_int_eq(lb_watchdog_read(child, 1000, &b), 0);
+		if (b.run_ns == a.run_ns && b.wait_ns == a.wait_ns)
+			break;
+		a = b;
+	}
 	usleep(100000);
 	ck_assert_int_eq(lb_watchdog_read(child, 1100, &b), 0);
 	ck_assert_uint_eq(b.run_ns, a.run_ns);
