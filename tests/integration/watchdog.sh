@@ -75,6 +75,10 @@ t_hog=$(lab_now_ms)
 # there is nothing to judge: that try proved nothing, and it is run again,
 # up to 4 times. A worker silent past the watchdog plus its tick and slack
 # (1300 ms) with no verdict fails, and so does one killed (below).
+not_killed() {
+	! grep -q "pid $1) of generation 1 made no progress .*killing it" "$LAB_LB_LOG" ||
+		lab_fail "the starved worker was killed: $(grep "pid $1) .*killing it" "$LAB_LB_LOG")"
+}
 line=
 for ((try = 1; try <= 4; try++)); do
 	lab_bg "$LAB_CLI" "$LAB_DIR/hog.log" nice -n -20 taskset -c "$cpu" timeout 4 sh -c 'while :; do :; done'
@@ -83,8 +87,7 @@ for ((try = 1; try <= 4; try++)); do
 	while kill -0 "$HOG" 2>/dev/null; do
 		line=$(grep -E "worker 0 \\(pid $W2\\) of generation 1 made no progress .*sparing it" "$LAB_LB_LOG" | tail -n1)
 		[[ -n $line ]] && break
-		! grep -q "pid $W2) of generation 1 made no progress .*killing it" "$LAB_LB_LOG" ||
-			lab_fail "the starved worker was killed: $(grep "pid $W2) .*killing it" "$LAB_LB_LOG")"
+		not_killed "$W2"
 		age=$(running | awk -v w="$W2" '$2 == w { print $3 }')
 		[[ $age =~ ^[0-9]+$ ]] && ((age > oldest)) && oldest=$age
 		sleep 0.1
@@ -104,8 +107,7 @@ for ((i = 0; i < 30; i++)); do
 done
 [[ $W3 == "$W2" ]] || lab_fail "the starved worker $W2 was replaced by $W3"
 ((age < 1000)) || lab_fail "the starved worker's heartbeat is $age ms old after the loop ended"
-! grep -q "pid $W2) of generation 1 made no progress .*killing it" "$LAB_LB_LOG" ||
-	lab_fail "the starved worker was killed: $(grep "pid $W2) .*killing it" "$LAB_LB_LOG")"
+not_killed "$W2"
 lab_load_stop
 report=$(lab_load_report "$t_hog") || { cat "$LAB_LOAD_LOG" >&2; lab_fail "requests failed while it was starved: $report"; }
 lab_log "ok: worker 0 (pid $W2) kept, heartbeat $age ms ago; requests meanwhile: $report"
